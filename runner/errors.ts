@@ -17,6 +17,8 @@ export type RunnerErrorCode =
   | 'PATH_INVALID'
   | 'FILE_NOT_FOUND'
   | 'FILE_TOO_LARGE'
+  | 'PATH_PROTECTED'
+  | 'FS_ERROR'
   | 'EDIT_NO_MATCH'
   | 'EDIT_AMBIGUOUS'
   | 'PROCESS_NOT_FOUND'

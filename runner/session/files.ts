@@ -1,0 +1,696 @@
+/**
+ * Workspace file operations exposed to agents (runner API and MCP tools). The worktree is a host
+ * directory bind-mounted into the container, so these run on the host, directly on the worktree:
+ * fast (no docker exec round trip) but only safe because every path is confined by the walk in
+ * files-resolve.ts. Read that file's header for the threat model and the remaining TOCTOU window.
+ *
+ * Policies beyond confinement:
+ *  - Writes are atomic (temp file in the same directory + rename). Besides crash/reader safety, the
+ *    rename replaces the directory entry instead of writing into the inode, so a hard link the agent
+ *    planted inside the worktree can never turn a write into a write elsewhere.
+ *  - The worktree's `.git` (a file pointing at the main repository's gitdir, see
+ *    https://git-scm.com/docs/git-worktree#_details) cannot be written, edited or deleted, so an
+ *    agent can't repoint its worktree at another gitdir; a `.git` directory (plain checkout) can't
+ *    be entered for writing either, so no hooks or config can be planted for the host's git.
+ *  - When berth runs as root on the host, replaced files keep their owner and new files/dirs take
+ *    their parent's owner, so the (usually unprivileged) container user can still modify them.
+ *  - FIFOs, sockets and devices are never opened for reading or writing (O_NONBLOCK on open and a
+ *    regular-file check), so a planted FIFO cannot hang the runner.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as C, type Stats } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { RunnerError } from '../errors.js';
+import { planEdit } from './files-edit.js';
+import {
+  adoptParentOwner,
+  at,
+  closeDir,
+  dirPath,
+  fsError,
+  lstatOrNull,
+  openDirAt,
+  openStrict,
+  quote,
+  toRelParts,
+  useFdMode,
+  walk,
+  type DirRef,
+  type Resolved,
+  type ResolveMode,
+  type RootInfo,
+  type WalkOptions,
+} from './files-resolve.js';
+
+export type { EditMatch } from './files-edit.js';
+export type { ResolveMode } from './files-resolve.js';
+
+export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** Directory handles a recursive list keeps open ahead of time; the rest are re-walked on demand. */
+const LIST_FD_BUDGET = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Schemas (agent input is validated here; the MCP layer may reuse them for tool input schemas)
+// ---------------------------------------------------------------------------------------------
+
+const lineNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+export const ReadOptionsSchema = z
+  .object({ startLine: lineNumber.optional(), endLine: lineNumber.optional() })
+  .refine((o) => o.startLine === undefined || o.endLine === undefined || o.endLine >= o.startLine, {
+    message: 'endLine must be >= startLine',
+  });
+export type ReadOptions = z.input<typeof ReadOptionsSchema> & { signal?: AbortSignal };
+
+export const WriteOptionsSchema = z.object({ createDirs: z.boolean().default(true) });
+export type WriteOptions = z.input<typeof WriteOptionsSchema>;
+
+export const EditRequestSchema = z.object({
+  search: z.string().min(1, 'search must not be empty'),
+  replace: z.string(),
+  matchId: z.string().min(1).max(32).optional(),
+});
+export type EditRequest = z.input<typeof EditRequestSchema>;
+
+export const ListOptionsSchema = z.object({
+  recursive: z.boolean().default(false),
+  maxEntries: z.number().int().min(1).max(100_000).default(1000),
+  /** Include dot-entries (except `.git`). Default false, like `ls`. */
+  includeHidden: z.boolean().default(false),
+  /** Include `.git` entries too (never descended into). */
+  includeGit: z.boolean().default(false),
+});
+export type ListOptions = z.input<typeof ListOptionsSchema> & { signal?: AbortSignal };
+
+export const DeleteOptionsSchema = z.object({ recursive: z.boolean().default(false) });
+export type DeleteOptions = z.input<typeof DeleteOptionsSchema> & { signal?: AbortSignal };
+
+export const WorkspaceFilesOptionsSchema = z.object({
+  maxFileBytes: z.number().int().min(1).default(DEFAULT_MAX_FILE_BYTES),
+  /** Where the worktree is mounted in the container, e.g. `/workspace`; such absolute paths map to the root. */
+  containerWorkdir: z
+    .string()
+    .refine((p) => path.posix.isAbsolute(p) && p !== '/', 'containerWorkdir must be an absolute path other than "/"')
+    .transform((p) => path.posix.normalize(p).replace(/\/$/, ''))
+    .optional(),
+  /** 'auto' uses fd-relative resolution where /proc/self/fd exists; 'path' forces the fallback (tests). */
+  resolveMode: z.enum(['auto', 'fd', 'path']).default('auto'),
+});
+export type WorkspaceFilesOptions = z.input<typeof WorkspaceFilesOptionsSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Result types
+// ---------------------------------------------------------------------------------------------
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface ReadResult {
+  /** UTF-8 text of the requested lines, line endings as in the file ('' for binary files). */
+  readonly content: string;
+  /** Lines in the whole file (a final newline does not start another line). */
+  readonly totalLines: number;
+  /** 1-based inclusive range actually returned (endLine < startLine for an empty file). */
+  readonly startLine: number;
+  readonly endLine: number;
+  /** Bytes in the file. */
+  readonly size: number;
+  /** The range was cut at maxFileBytes; endLine says how far it got. */
+  readonly truncated?: true;
+  /** The file contains NUL bytes; content is not returned. */
+  readonly binary?: true;
+}
+
+export interface WriteResult {
+  readonly path: string;
+  readonly bytes: number;
+  readonly created: boolean;
+}
+
+export interface EditResult {
+  readonly path: string;
+  readonly replaced: 1;
+  /** 1-based line where the replaced text started. */
+  readonly line: number;
+  readonly matchId: string;
+}
+
+export interface ListEntry {
+  /** Path relative to the workspace root, '/'-separated, starting with the listed path. */
+  readonly path: string;
+  readonly type: FileType;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** For symlinks: the raw link text (never followed). */
+  readonly symlinkTarget?: string;
+}
+
+export interface ListResult {
+  readonly entries: readonly ListEntry[];
+  /** maxEntries was reached; more entries may exist. */
+  readonly truncated: boolean;
+}
+
+export interface DeleteResult {
+  readonly path: string;
+  readonly type: FileType;
+  /** Directory entries removed, including the target itself. */
+  readonly removed: number;
+}
+
+export interface StatResult {
+  readonly path: string;
+  readonly type: FileType;
+  readonly size: number;
+  /** Permission bits (st_mode & 0o7777). */
+  readonly mode: number;
+  readonly mtimeMs: number;
+  readonly symlinkTarget?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function typeOf(st: Stats): FileType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+    throw new RunnerError('BAD_INPUT', `invalid ${what}: ${issues}. Fix the arguments and retry.`, { cause: r.error });
+  }
+  return r.data;
+}
+
+function checkAbort(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new RunnerError('ABORTED', `${what} was aborted before it finished.`, { cause: signal.reason });
+}
+
+/** Display form of an agent path for results: normalised, relative to the root. */
+function displayOf(parts: readonly string[]): string {
+  return parts.length === 0 ? '.' : parts.join('/');
+}
+
+function tooLarge(display: string, size: number, limit: number, remedy: string): RunnerError {
+  return new RunnerError('FILE_TOO_LARGE', `${quote(display)} is ${size} bytes; the limit is ${limit} bytes. ${remedy}`, {
+    details: { size, limit },
+  });
+}
+
+/**
+ * Collects an inclusive line range from a byte stream, bounded to `cap` bytes, and counts lines.
+ * Works on bytes: '\n' (0x0A) never occurs inside a UTF-8 multi-byte sequence, so splitting there
+ * is safe, and CRLF stays in the content untouched.
+ */
+class LineCollector {
+  private line = 1;
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  private committedBytes = 0;
+  private committedLine = 0;
+  full = false;
+  private lastByte = -1;
+  private size = 0;
+  sawNul = false;
+
+  constructor(
+    private readonly start: number,
+    private readonly end: number,
+    private readonly cap: number,
+  ) {}
+
+  feed(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (!this.sawNul && chunk.indexOf(0) !== -1) this.sawNul = true;
+    this.size += chunk.length;
+    this.lastByte = chunk[chunk.length - 1] as number;
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(0x0a, pos);
+      const stop = nl === -1 ? chunk.length : nl + 1;
+      if (!this.full && this.line >= this.start && this.line <= this.end) this.take(chunk.subarray(pos, stop), nl !== -1);
+      if (nl === -1) break;
+      pos = stop;
+      this.line++;
+    }
+  }
+
+  private take(seg: Buffer, endsLine: boolean): void {
+    if (this.bytes + seg.length > this.cap) {
+      // Keep the partial line only when nothing whole fits (a single giant line).
+      if (this.committedLine === 0) this.parts.push(Buffer.from(seg.subarray(0, this.cap - this.bytes)));
+      this.full = true;
+      return;
+    }
+    // Copy: the read buffer is reused for the next chunk.
+    this.parts.push(Buffer.from(seg));
+    this.bytes += seg.length;
+    if (endsLine) {
+      this.committedBytes = this.bytes;
+      this.committedLine = this.line;
+    }
+  }
+
+  finish(): { content: string; totalLines: number; endLine: number; truncated: boolean; size: number } {
+    const totalLines = this.size === 0 ? 0 : this.lastByte === 0x0a ? this.line - 1 : this.line;
+    let buf: Buffer = Buffer.concat(this.parts);
+    let endLine = Math.min(this.end, totalLines);
+    if (this.full) {
+      if (this.committedLine > 0) {
+        buf = buf.subarray(0, this.committedBytes);
+        endLine = this.committedLine;
+      } else {
+        endLine = this.start;
+        buf = trimUtf8(buf);
+      }
+    }
+    return { content: buf.toString('utf8'), totalLines, endLine, truncated: this.full, size: this.size };
+  }
+}
+
+/** Drop a trailing incomplete UTF-8 sequence so a byte cut doesn't end in U+FFFD. */
+function trimUtf8(buf: Buffer): Buffer {
+  let i = buf.length - 1;
+  let back = 0;
+  while (i >= 0 && back < 4 && ((buf[i] as number) & 0xc0) === 0x80) {
+    i--;
+    back++;
+  }
+  if (i < 0) return buf;
+  const lead = buf[i] as number;
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return need > back + 1 ? buf.subarray(0, i) : buf;
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export class WorkspaceFiles {
+  readonly root: string;
+  readonly maxFileBytes: number;
+  readonly containerWorkdir: string | undefined;
+  private readonly fdMode: boolean;
+  private rootInfo: Promise<RootInfo> | undefined;
+
+  constructor(root: string, options: WorkspaceFilesOptions = {}) {
+    if (typeof root !== 'string' || !path.isAbsolute(root)) {
+      throw new RunnerError('BAD_INPUT', `workspace root ${quote(String(root))} must be an absolute host path.`);
+    }
+    const o = parse(WorkspaceFilesOptionsSchema, options, 'WorkspaceFiles options');
+    this.root = path.resolve(root);
+    this.maxFileBytes = o.maxFileBytes;
+    this.containerWorkdir = o.containerWorkdir;
+    this.fdMode = useFdMode(o.resolveMode);
+  }
+
+  /** Read a whole text file, or an inclusive 1-based line range of a file of any size. */
+  async read(p: string, options: ReadOptions = {}): Promise<ReadResult> {
+    const { signal, ...rest } = options;
+    const o = parse(ReadOptionsSchema, rest, 'read options');
+    const ranged = o.startLine !== undefined || o.endLine !== undefined;
+    const start = o.startLine ?? 1;
+    const r = await this.resolve(p, { followLeaf: true, what: 'read' });
+    try {
+      const fh = await this.openLeaf(r, p, 'read', C.O_RDONLY);
+      try {
+        const st = await fh.stat();
+        if (!ranged && st.size > this.maxFileBytes) {
+          throw tooLarge(p, st.size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
+        }
+        const lines = new LineCollector(start, o.endLine ?? Number.MAX_SAFE_INTEGER, this.maxFileBytes);
+        const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, Math.max(st.size, 1) + 1));
+        for (;;) {
+          checkAbort(signal, `read ${quote(p)}`);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          lines.feed(buf.subarray(0, bytesRead));
+          // Binary: nothing more to learn. Whole-file read past the cap: the file grew after fstat.
+          if (lines.sawNul || (!ranged && lines.full)) break;
+        }
+        const res = lines.finish();
+        if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: res.size, binary: true };
+        if (!ranged && res.truncated) throw tooLarge(p, res.size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
+        if (start > Math.max(res.totalLines, 1)) {
+          throw new RunnerError('BAD_INPUT', `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`, {
+            details: { totalLines: res.totalLines },
+          });
+        }
+        return {
+          content: res.content,
+          totalLines: res.totalLines,
+          startLine: start,
+          endLine: res.endLine,
+          size: res.size,
+          ...(res.truncated ? { truncated: true as const } : {}),
+        };
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      throw fsError(err, 'read', p);
+    } finally {
+      await closeDir(r.dir);
+    }
+  }
+
+  /** Atomically create or replace a file (temp file + rename), keeping an existing file's mode. */
+  async write(p: string, content: string | Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
+    const o = parse(WriteOptionsSchema, options, 'write options');
+    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
+      throw new RunnerError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
+    }
+    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    if (data.length > this.maxFileBytes) {
+      throw tooLarge(p, data.length, this.maxFileBytes, 'Write smaller files.');
+    }
+    const r = await this.resolve(p, { followLeaf: true, createDirs: o.createDirs, mutating: true, what: 'write' });
+    try {
+      if (r.name === '.' || r.stat?.isDirectory()) {
+        throw new RunnerError('BAD_INPUT', `write ${quote(p)}: it is a directory. Write to a file path inside it.`);
+      }
+      if (r.stat && !r.stat.isFile()) {
+        throw new RunnerError('BAD_INPUT', `write ${quote(p)}: it is not a regular file (${typeOf(r.stat)}). Delete it first or choose another path.`);
+      }
+      await this.replaceAtomically(r, data, r.stat, p);
+      return { path: displayOf(this.partsOf(p, await this.info())), bytes: data.length, created: r.stat === null };
+    } catch (err) {
+      throw fsError(err, 'write', p);
+    } finally {
+      await closeDir(r.dir);
+    }
+  }
+
+  /**
+   * Replace the unique exact occurrence of `search` (or the one `matchId` names). Atomic like write.
+   * Note: a change made by the container between our read and our rename is overwritten (last
+   * writer wins), as with any editor.
+   */
+  async edit(p: string, request: EditRequest): Promise<EditResult> {
+    const o = parse(EditRequestSchema, request, 'edit request');
+    const r = await this.resolve(p, { followLeaf: true, mutating: true, what: 'edit' });
+    try {
+      let st: Stats;
+      let buf: Buffer;
+      const fh = await this.openLeaf(r, p, 'edit', C.O_RDONLY);
+      try {
+        st = await fh.stat();
+        if (st.size > this.maxFileBytes) throw tooLarge(p, st.size, this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
+        buf = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+      if (buf.length > this.maxFileBytes) throw tooLarge(p, buf.length, this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
+      if (buf.indexOf(0) !== -1) {
+        throw new RunnerError('BAD_INPUT', `edit ${quote(p)}: it is a binary file (contains NUL bytes). Replace it with write instead.`);
+      }
+      let text: string;
+      try {
+        text = utf8Strict.decode(buf);
+      } catch (err) {
+        throw new RunnerError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, { cause: err });
+      }
+      const plan = planEdit(text, o.search, o.replace, o.matchId, p);
+      const out = Buffer.from(plan.text, 'utf8');
+      if (out.length > this.maxFileBytes) throw tooLarge(p, out.length, this.maxFileBytes, 'The edited file would exceed the limit; make a smaller change.');
+      await this.replaceAtomically(r, out, st, p);
+      return { path: displayOf(this.partsOf(p, await this.info())), replaced: 1, line: plan.line, matchId: plan.matchId };
+    } catch (err) {
+      throw fsError(err, 'edit', p);
+    } finally {
+      await closeDir(r.dir);
+    }
+  }
+
+  /**
+   * List a directory (breadth-first when recursive, names sorted per directory). Symlinks are
+   * reported, never followed; `.git` is skipped unless includeGit.
+   */
+  async list(p = '.', options: ListOptions = {}): Promise<ListResult> {
+    const { signal, ...rest } = options;
+    const o = parse(ListOptionsSchema, rest, 'list options');
+    const root = await this.info();
+    const base = displayOf(this.partsOf(p, root));
+    const r = await this.resolve(p, { followLeaf: true, what: 'list' });
+    const entries: ListEntry[] = [];
+    let truncated = false;
+    // Pending directories: an open handle while within budget, else real components to re-walk.
+    const queue: { display: string; dir?: DirRef; rel: readonly string[] }[] = [];
+    try {
+      if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `list ${quote(p)}: it does not exist. Check the parent directory with list.`);
+      if (!r.stat.isDirectory()) {
+        return { entries: [await this.entryOf(r.dir, r.name, base, r.stat)], truncated: false };
+      }
+      const first = r.name === '.' ? await openStrict(root, []) : await openDirAt(r.dir, r.name, root);
+      queue.push({ display: base === '.' ? '' : base, dir: first, rel: first.rel });
+      let open = 1;
+      while (queue.length > 0) {
+        checkAbort(signal, `list ${quote(p)}`);
+        const item = queue.shift() as (typeof queue)[number];
+        let dir = item.dir;
+        if (dir) open--;
+        else {
+          try {
+            dir = await openStrict(root, item.rel);
+          } catch {
+            continue; // removed or swapped for a symlink since we saw it: skip, never follow
+          }
+        }
+        try {
+          let names: string[];
+          try {
+            names = await fs.readdir(dirPath(dir));
+          } catch {
+            continue;
+          }
+          names = names
+            .filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.')))
+            .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          const room = o.maxEntries - entries.length;
+          if (names.length > room) {
+            truncated = true;
+            names = names.slice(0, room);
+          }
+          const stats = await Promise.all(names.map((n) => lstatOrNull(at(dir as DirRef, n)).catch(() => null)));
+          for (let i = 0; i < names.length; i++) {
+            const st = stats[i];
+            if (!st) continue;
+            const name = names[i] as string;
+            const display = item.display ? `${item.display}/${name}` : name;
+            entries.push(await this.entryOf(dir, name, display, st));
+            if (o.recursive && st.isDirectory() && name.toLowerCase() !== '.git') {
+              const rel = [...dir.rel, name];
+              let child: DirRef | undefined;
+              if (open < LIST_FD_BUDGET) {
+                child = await openDirAt(dir, name, root).catch(() => undefined);
+                if (child) open++;
+              }
+              queue.push({ display, rel, ...(child ? { dir: child } : {}) });
+            }
+          }
+        } finally {
+          await closeDir(dir);
+        }
+        if (entries.length >= o.maxEntries) {
+          if (queue.length > 0) truncated = true;
+          break;
+        }
+      }
+      return { entries, truncated };
+    } catch (err) {
+      throw fsError(err, 'list', p);
+    } finally {
+      for (const q of queue) await closeDir(q.dir);
+      await closeDir(r.dir);
+    }
+  }
+
+  /**
+   * Delete a file, symlink (the link itself, never its target) or directory (non-empty needs
+   * recursive). The root and `.git` are refused.
+   */
+  async delete(p: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const { signal, ...rest } = options;
+    const o = parse(DeleteOptionsSchema, rest, 'delete options');
+    const r = await this.resolve(p, { followLeaf: false, mutating: true, what: 'delete' });
+    try {
+      if (r.name === '.') {
+        throw new RunnerError('PATH_PROTECTED', `delete ${quote(p)}: that is the workspace root, which cannot be deleted. Delete the entries inside it instead.`);
+      }
+      if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `delete ${quote(p)}: it does not exist. Check the path with list.`);
+      const display = displayOf(this.partsOf(p, await this.info()));
+      const type = typeOf(r.stat);
+      if (type !== 'dir') {
+        await fs.unlink(at(r.dir, r.name));
+        return { path: display, type, removed: 1 };
+      }
+      if (!o.recursive) {
+        try {
+          await fs.rmdir(at(r.dir, r.name));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') {
+            throw new RunnerError('BAD_INPUT', `delete ${quote(p)}: the directory is not empty. Pass recursive: true to delete it and everything in it.`, { cause: err });
+          }
+          throw err;
+        }
+        return { path: display, type, removed: 1 };
+      }
+      const removed = await this.removeTree(r.dir, r.name, await this.info(), signal);
+      return { path: display, type, removed };
+    } catch (err) {
+      throw fsError(err, 'delete', p);
+    } finally {
+      await closeDir(r.dir);
+    }
+  }
+
+  /** lstat semantics: a symlink is reported as such, with its raw target. */
+  async stat(p: string): Promise<StatResult> {
+    const r = await this.resolve(p, { followLeaf: false, what: 'stat' });
+    try {
+      if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `stat ${quote(p)}: it does not exist. Check the path with list.`);
+      const type = typeOf(r.stat);
+      const target = type === 'symlink' ? await fs.readlink(at(r.dir, r.name)) : undefined;
+      return {
+        path: displayOf(this.partsOf(p, await this.info())),
+        type,
+        size: r.stat.size,
+        mode: r.stat.mode & 0o7777,
+        mtimeMs: r.stat.mtimeMs,
+        ...(target === undefined ? {} : { symlinkTarget: target }),
+      };
+    } catch (err) {
+      throw fsError(err, 'stat', p);
+    } finally {
+      await closeDir(r.dir);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private info(): Promise<RootInfo> {
+    this.rootInfo ??= fs.realpath(this.root).then(
+      (real) => ({ real, given: this.root, containerWorkdir: this.containerWorkdir, fdMode: this.fdMode }),
+      (err: unknown) => {
+        this.rootInfo = undefined; // let a later call retry once the worktree exists
+        throw new RunnerError('FILE_NOT_FOUND', `workspace root ${quote(this.root)} is not accessible (${(err as NodeJS.ErrnoException).code ?? 'error'}). Is the workspace still open?`, { cause: err });
+      },
+    );
+    return this.rootInfo;
+  }
+
+  private partsOf(p: string, root: RootInfo): string[] {
+    // Re-parsing is cheap and keeps display paths identical to what validation accepted.
+    return toRelParts(p, root);
+  }
+
+  private async resolve(p: string, opts: WalkOptions): Promise<Resolved> {
+    return walk(await this.info(), p, opts);
+  }
+
+  /** Open the resolved leaf as a regular file: O_NOFOLLOW (a swapped-in symlink fails), O_NONBLOCK (FIFOs). */
+  private async openLeaf(r: Resolved, p: string, what: string, flags: number): Promise<FileHandle> {
+    if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `${what} ${quote(p)}: the file does not exist. Check the path with list.`);
+    if (r.stat.isDirectory()) throw new RunnerError('BAD_INPUT', `${what} ${quote(p)}: it is a directory. Use list to see its entries.`);
+    if (!r.stat.isFile()) throw new RunnerError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(r.stat)}).`);
+    const fh = await fs.open(at(r.dir, r.name), flags | C.O_NOFOLLOW | C.O_NONBLOCK);
+    const st = await fh.stat().catch(async (err: unknown) => {
+      await fh.close();
+      throw err;
+    });
+    if (!st.isFile()) {
+      await fh.close();
+      throw new RunnerError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(st)}).`);
+    }
+    return fh;
+  }
+
+  /** Write `data` to a temp file beside the target and rename it over the target. */
+  private async replaceAtomically(r: Resolved, data: Buffer, existing: Stats | null, p: string): Promise<void> {
+    const tmp = `.berth-${randomBytes(8).toString('hex')}.tmp`;
+    const tmpPath = at(r.dir, tmp);
+    const fh = await fs.open(tmpPath, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o666);
+    let renamed = false;
+    try {
+      try {
+        if (existing) {
+          // chown before chmod: chown clears set-id bits.
+          if (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.()) {
+            await fh.chown(existing.uid, existing.gid).catch(() => undefined);
+          }
+          await fh.chmod(existing.mode & 0o7777);
+        } else {
+          await adoptParentOwner(r.dir, fh);
+        }
+        await fh.writeFile(data);
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(tmpPath, at(r.dir, r.name));
+      renamed = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
+        throw new RunnerError('BAD_INPUT', `write ${quote(p)}: it became a directory. Write to a file path inside it.`, { cause: err });
+      }
+      throw err;
+    } finally {
+      if (!renamed) await fs.unlink(tmpPath).catch(() => undefined);
+    }
+  }
+
+  private async entryOf(dir: DirRef, name: string, display: string, st: Stats): Promise<ListEntry> {
+    const type = typeOf(st);
+    const base = { path: display, type, size: st.size, mtimeMs: st.mtimeMs };
+    if (type !== 'symlink') return base;
+    const target = await fs.readlink(at(dir, name)).catch(() => undefined);
+    return target === undefined ? base : { ...base, symlinkTarget: target };
+  }
+
+  /**
+   * Remove a directory tree without following symlinks: each subdirectory is opened O_NOFOLLOW
+   * relative to its parent's handle, so a directory swapped for a symlink mid-walk is unlinked as
+   * a link rather than descended into (what a naive lstat-then-recurse walker gets wrong).
+   */
+  private async removeTree(parent: DirRef, name: string, root: RootInfo, signal: AbortSignal | undefined): Promise<number> {
+    checkAbort(signal, 'delete');
+    let dir: DirRef;
+    try {
+      dir = await openDirAt(parent, name, root);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 0;
+      if (code === 'ENOTDIR' || code === 'ELOOP') {
+        await fs.unlink(at(parent, name));
+        return 1;
+      }
+      throw err;
+    }
+    let removed = 0;
+    try {
+      for (const e of await fs.readdir(dirPath(dir), { withFileTypes: true })) {
+        if (e.isDirectory()) {
+          removed += await this.removeTree(dir, e.name, root, signal);
+          continue;
+        }
+        try {
+          await fs.unlink(at(dir, e.name));
+          removed++;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') continue;
+          // It became a directory after readdir (unlink of a directory is EISDIR on Linux, EPERM elsewhere).
+          if (code === 'EISDIR' || code === 'EPERM') removed += await this.removeTree(dir, e.name, root, signal);
+          else throw err;
+        }
+      }
+    } finally {
+      await closeDir(dir);
+    }
+    await fs.rmdir(at(parent, name));
+    return removed + 1;
+  }
+}
