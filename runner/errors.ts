@@ -25,7 +25,10 @@ export type RunnerErrorCode =
   | 'POOL_ERROR'
   | 'BAD_INPUT'
   | 'STORAGE_ERROR'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'STEP_UNDEFINED'
+  | 'STEP_FAILED'
+  | 'DAGGER_ERROR';
 
 export class RunnerError extends Error {
   override readonly name = 'RunnerError';

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { register as doctor } from './commands/doctor.js';
 import { register as images } from './commands/images.js';
+import { register as pipeline } from './commands/pipeline.js';
 import { register as spec } from './commands/spec.js';
 
 const program = new Command('berth')
@@ -33,6 +34,6 @@ Examples:
 Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
   );
 
-for (const register of [doctor, images, spec]) register(program);
+for (const register of [doctor, images, spec, pipeline]) register(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,234 @@
+// runPlanLocal against the real Docker engine: results, exit codes, isolation (copy of the source,
+// separate containers for parallel steps), limits, user, timeout, abort, and that no labelled
+// container or fork image survives any of it.
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { plan, runPlanLocal, type PipelineEvent, type PipelineResult } from '../../pipelines/index.js';
+import { LABEL } from '../../runner/docker/labels.js';
+import { IMAGES } from '../../src/images.js';
+import { LocalSourceReader } from '../../src/source-reader.js';
+import { resolveSpec } from '../../src/spec/index.js';
+import type { ResolvedSpec } from '../../src/spec/types.js';
+import { describeDocker } from '../helpers/docker.js';
+import { cleanup, copyFixture, docker, pipelineContainers, snapshot, type FixtureCopy } from './helpers.js';
+
+const copies: FixtureCopy[] = [];
+async function fixture(name: string): Promise<FixtureCopy> {
+  const c = await copyFixture(name);
+  copies.push(c);
+  return c;
+}
+
+async function runFixture(copy: FixtureCopy, target: 'test' | 'check', events?: PipelineEvent[]): Promise<PipelineResult> {
+  const { spec } = await resolveSpec(new LocalSourceReader(copy.dir));
+  const p = plan(spec, target, { repo: copy.repo });
+  return runPlanLocal(p, { source: copy.dir, ...(events ? { onOutput: (e) => events.push(e) } : {}) });
+}
+
+function busyboxSpec(over: Partial<ResolvedSpec> = {}): ResolvedSpec {
+  return {
+    image: IMAGES.busybox,
+    workdir: '/src',
+    env: { GREETING: 'hello from env' },
+    setup: [],
+    install: [],
+    steps: { build: [], test: [], lint: [] },
+    caches: [{ name: 'tool', path: '/var/cache/berth/tool' }],
+    volumes: [],
+    resources: { cpus: 1, memoryMb: 256, pids: 128 },
+    network: 'none',
+    user: undefined,
+    idleTimeoutMs: 60_000,
+    stepTimeoutMs: 60_000,
+    pool: { size: 0 },
+    toolchain: 'generic',
+    packageManager: undefined,
+    ...over,
+  };
+}
+
+async function expectNoLeftovers(copy: FixtureCopy, result?: PipelineResult): Promise<void> {
+  expect(await pipelineContainers(copy.repo), 'labelled pipeline containers left behind').toEqual([]);
+  if (result) {
+    const images = await docker.listImages({ filters: { label: [`${LABEL.pipelineRun}=${result.runId}`] } });
+    expect(images, 'fork image left behind').toEqual([]);
+  }
+}
+
+describeDocker('runPlanLocal (real Docker)', () => {
+  let scratch: FixtureCopy;
+  beforeAll(async () => {
+    scratch = await fixture('make');
+  });
+  afterAll(async () => {
+    for (const c of copies) await cleanup(c);
+  });
+
+  it('passes: phases, events, tails; the source is copied (ignores honoured), never modified', async () => {
+    const copy = await fixture('node-pass');
+    await writeFile(join(copy.dir, 'ignored-by-git.log'), 'must not be copied');
+    await writeFile(join(copy.dir, 'secret.env'), 'TOKEN=must-not-be-copied');
+    const before = await snapshot(copy.dir);
+    const events: PipelineEvent[] = [];
+    const r = await runFixture(copy, 'test', events);
+    expect(r).toMatchObject({ ok: true, outcome: 'passed', exitCode: 0, target: 'test', image: IMAGES.node, failedPhase: undefined });
+    expect(r.phases.map((p) => [p.name, p.outcome, p.exitCode, p.commands.map((c) => c.command)])).toEqual([
+      ['install', 'passed', 0, ['npm ci']],
+      ['test', 'passed', 0, ['npm test']],
+    ]);
+    // The fixture's own test asserts the ignored files are absent from the copy.
+    expect(r.phases[1]?.tail).toMatch(/# pass 2\n# fail 0/);
+    const kinds = events.filter((e) => e.type !== 'output').map((e) => (e.type === 'info' ? 'info' : `${e.type}:${e.phase}`));
+    expect(kinds).toEqual(['info', 'phase-start:install', 'command-start:install', 'phase-end:install', 'phase-start:test', 'command-start:test', 'phase-end:test']);
+    expect(events.some((e) => e.type === 'output' && e.phase === 'test' && e.text.includes('ok 1 - adds'))).toBe(true);
+    expect(await snapshot(copy.dir)).toBe(before);
+    await expectNoLeftovers(copy, r);
+    // The npm cache volume exists, labelled, and is kept for the next run.
+    const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.pipelineRepo}=${copy.repo}`] } });
+    expect(Volumes?.map((v) => [v.Name, v.Labels?.[LABEL.toolchain], v.Labels?.[LABEL.volumeName]])).toEqual([
+      [`berth-cache-node-npm-${copy.repo}`, 'node', 'npm'],
+    ]);
+  });
+
+  it("fails with the test runner's own exit code and its output in the tail", async () => {
+    const copy = await fixture('node-fail');
+    const r = await runFixture(copy, 'test');
+    expect(r).toMatchObject({ ok: false, outcome: 'failed', exitCode: 3, failedPhase: 'test' });
+    expect(r.phases.find((p) => p.name === 'test')?.tail).toContain('not ok - arithmetic is broken on purpose');
+    await expectNoLeftovers(copy, r);
+  });
+
+  it('check: steps run in separate containers forked after install; the first failing step sets the code', async () => {
+    const copy = await fixture('node-lint');
+    await appendFile(join(copy.dir, 'src', 'app.js'), '// trailing space \n');
+    const r = await runFixture(copy, 'check');
+    expect(r.phases.map((p) => [p.name, p.outcome, p.exitCode])).toEqual([
+      ['install', 'passed', 0],
+      ['build', 'passed', 0],
+      // Its test asserts dist/app.js (written by the concurrent build step) is not visible.
+      ['test', 'passed', 0],
+      ['lint', 'failed', 4],
+    ]);
+    expect(r).toMatchObject({ outcome: 'failed', exitCode: 4, failedPhase: 'lint' });
+    expect(r.phases[3]?.tail).toContain('src/app.js:4: tab or trailing whitespace');
+    await expectNoLeftovers(copy, r);
+  });
+
+  it('applies env, network none, limits, and the plan user (setup as the image user)', async () => {
+    const spec = busyboxSpec({
+      user: '1000:1000',
+      setup: ['echo "setup uid=$(id -u)"'],
+      install: ['touch /src/made-by-install /var/cache/berth/tool/stamp'],
+    });
+    const p = plan(spec, { run: 'echo "uid=$(id -u) $GREETING net=$(ls /sys/class/net | tr "\\n" " ")pids=$(cat /sys/fs/cgroup/pids/pids.max) mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"; ls -n /src/Makefile' }, { repo: scratch.repo });
+    const r = await runPlanLocal(p, { source: scratch.dir });
+    expect(r.ok, JSON.stringify(r.phases)).toBe(true);
+    expect(r.phases[0]?.tail).toBe('setup uid=0\n');
+    const out = r.phases.find((ph) => ph.name === 'run')?.tail ?? '';
+    expect(out).toContain(`uid=1000 hello from env net=lo pids=128 mem=${256 * 1024 * 1024}`);
+    // The copied source belongs to the plan user.
+    expect(out).toMatch(/-rw-r--r-- +1 1000 +1000 .* \/src\/Makefile/);
+    await expectNoLeftovers(scratch, r);
+  });
+
+  it('a setup failure skips install and the steps', async () => {
+    const p = plan(busyboxSpec({ setup: ['exit 7'], install: ['echo never'], steps: { build: [], test: ['echo never'], lint: [] } }), 'test', { repo: scratch.repo });
+    const r = await runPlanLocal(p, { source: scratch.dir });
+    expect(r.phases.map((ph) => [ph.name, ph.outcome, ph.exitCode])).toEqual([
+      ['setup', 'failed', 7],
+      ['install', 'skipped', null],
+      ['test', 'skipped', null],
+    ]);
+    expect(r.exitCode).toBe(7);
+    await expectNoLeftovers(scratch, r);
+  });
+
+  it('a command over the timeout is stopped: exit 124, container removed', async () => {
+    const p = plan(busyboxSpec(), { run: 'echo started; sleep 30' }, { repo: scratch.repo, timeoutMs: 1500 });
+    const t0 = Date.now();
+    const r = await runPlanLocal(p, { source: scratch.dir });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r).toMatchObject({ ok: false, outcome: 'timeout', exitCode: 124, failedPhase: 'run' });
+    expect(r.phases[0]?.tail).toMatch(/^started\n[\s\S]*timed out after 1\.5s/);
+    await expectNoLeftovers(scratch, r);
+  });
+
+  it('abort mid-command: exit 130, containers removed at once', async () => {
+    const p = plan(busyboxSpec(), { run: 'sleep 30' }, { repo: scratch.repo });
+    const ac = new AbortController();
+    let abortedAt = 0;
+    const t0 = Date.now();
+    const r = await runPlanLocal(p, {
+      source: scratch.dir,
+      signal: ac.signal,
+      onOutput: (e) => {
+        if (e.type === 'command-start') {
+          // Let the exec actually start before aborting.
+          setTimeout(() => {
+            abortedAt = Date.now();
+            ac.abort();
+          }, 300);
+        }
+      },
+    });
+    expect(abortedAt).toBeGreaterThan(0);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r).toMatchObject({ ok: false, outcome: 'aborted', exitCode: 130, failedPhase: 'run' });
+    await expectNoLeftovers(scratch, r);
+  });
+
+  it('check: a timeout in one forked step leaves the others to finish; abort removes every fork', async () => {
+    const steps = { build: ['echo built'], test: ['sleep 30'], lint: ['echo linted'] };
+    const timed = await runPlanLocal(plan(busyboxSpec({ steps }), 'check', { repo: scratch.repo, timeoutMs: 1500 }), { source: scratch.dir });
+    expect(timed.phases.map((ph) => [ph.name, ph.outcome, ph.exitCode])).toEqual([
+      ['build', 'passed', 0],
+      ['test', 'timeout', null],
+      ['lint', 'passed', 0],
+    ]);
+    expect(timed).toMatchObject({ outcome: 'timeout', exitCode: 124, failedPhase: 'test' });
+    await expectNoLeftovers(scratch, timed);
+
+    const ac = new AbortController();
+    let started = 0;
+    const slow = { build: ['sleep 30'], test: ['sleep 30'], lint: ['sleep 30'] };
+    const aborted = await runPlanLocal(plan(busyboxSpec({ steps: slow }), 'check', { repo: scratch.repo }), {
+      source: scratch.dir,
+      signal: ac.signal,
+      onOutput: (e) => {
+        // Abort while the forks are being created/started: the race teardown must win.
+        if (e.type === 'command-start' && ++started === 1) ac.abort();
+      },
+    });
+    expect(aborted).toMatchObject({ outcome: 'aborted', exitCode: 130 });
+    await expectNoLeftovers(scratch, aborted);
+  });
+
+  it('an already-aborted signal creates nothing', async () => {
+    const p = plan(busyboxSpec(), { run: 'true' }, { repo: scratch.repo });
+    const r = await runPlanLocal(p, { source: scratch.dir, signal: AbortSignal.abort() });
+    expect(r.outcome).toBe('aborted');
+    await expectNoLeftovers(scratch, r);
+  });
+
+  it('a missing image is IMAGE_MISSING with the remedy, before anything is created', async () => {
+    const p = plan(busyboxSpec({ image: 'berth-no-such-image:0' }), { run: 'true' }, { repo: scratch.repo });
+    await expect(runPlanLocal(p, { source: scratch.dir })).rejects.toMatchObject({
+      code: 'IMAGE_MISSING',
+      message: expect.stringMatching(/"berth-no-such-image:0" is not present.*berth images build/),
+    });
+    await expectNoLeftovers(scratch);
+  });
+
+  it('a throwing onOutput callback does not break the run', async () => {
+    const p = plan(busyboxSpec(), { run: 'echo hi' }, { repo: scratch.repo });
+    const r = await runPlanLocal(p, {
+      source: scratch.dir,
+      onOutput: () => {
+        throw new Error('callback bug');
+      },
+    });
+    expect(r.ok).toBe(true);
+    await expectNoLeftovers(scratch, r);
+  });
+});

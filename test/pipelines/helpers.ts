@@ -1,0 +1,57 @@
+// Shared by the Docker-backed pipeline suites: fixture copies in temp dirs (each with its own repo
+// key, so concurrent suites never count each other's containers) and label-based leak checks.
+import { createHash } from 'node:crypto';
+import { cp, lstat, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+import { repoKey } from '../../pipelines/index.js';
+import { LABEL } from '../../runner/docker/labels.js';
+
+export const docker = new Docker();
+
+export const fixturePath = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+export interface FixtureCopy {
+  readonly dir: string;
+  /** The repo key the CLI derives for this directory (labels, cache volume names). */
+  readonly repo: string;
+}
+
+/** Copy a fixture to a fresh temp dir (tests may add files to it; the fixture stays pristine). */
+export async function copyFixture(name: string): Promise<FixtureCopy> {
+  const parent = await realpath(await mkdtemp(join(tmpdir(), 'berth-pl-')));
+  const dir = join(parent, name);
+  await cp(fixturePath(name), dir, { recursive: true });
+  return { dir, repo: repoKey(dir) };
+}
+
+/** Pipeline containers (running or not) labelled with this repo key. */
+export async function pipelineContainers(repo: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL.pipelineRepo}=${repo}`] } });
+}
+
+/** Remove what a test's runs left for this repo (cache volumes; containers only if leaked) and the temp dir. */
+export async function cleanup(copy: FixtureCopy): Promise<void> {
+  for (const c of await pipelineContainers(copy.repo)) await docker.getContainer(c.Id).remove({ force: true, v: true });
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.pipelineRepo}=${copy.repo}`] } });
+  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove();
+  await rm(join(copy.dir, '..'), { recursive: true, force: true });
+}
+
+/** Every path with its mode, size and content hash: equal before and after proves the source was not touched. */
+export async function snapshot(dir: string): Promise<string> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const d of (await readdir(join(dir, rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = rel === '' ? d.name : `${rel}/${d.name}`;
+      const st = await lstat(join(dir, path));
+      const hash = d.isFile() ? createHash('sha256').update(await readFile(join(dir, path))).digest('hex') : '';
+      out.push(`${path} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${hash}`);
+      if (d.isDirectory()) await walk(path);
+    }
+  };
+  await walk('');
+  return out.join('\n');
+}

@@ -1,0 +1,134 @@
+// What a local pipeline copies into its container: real temp trees, real tar streams (read back
+// with node-tar). The user's tree must come out byte-identical.
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Parser, type ReadEntry } from 'tar';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dockerignoreToGitignore, listSource, packSource } from '../../pipelines/index.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'berth-source-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function put(files: Record<string, string>): Promise<void> {
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(join(root, path, '..'), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+}
+
+/** Read the tar stream back: path → type (and link target or contents). */
+async function readTar(stream: NodeJS.ReadableStream): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const parser = new Parser({
+    onReadEntry: (e: ReadEntry) => {
+      const name = e.path.replace(/^\.\//, '').replace(/\/$/, '');
+      if (e.type === 'SymbolicLink') out.set(name, `link:${e.linkpath}`);
+      else if (e.type === 'Directory') out.set(name, 'dir');
+      else {
+        let body = '';
+        e.on('data', (d: Buffer) => (body += d.toString()));
+        e.on('end', () => out.set(name, `file:${body}`));
+        return;
+      }
+      e.resume();
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    parser.on('end', resolve);
+    parser.on('error', reject);
+    stream.on('error', reject);
+    stream.pipe(parser as unknown as NodeJS.WritableStream);
+  });
+  return out;
+}
+
+describe('listSource', () => {
+  it('honours nested .gitignore files (deeper wins), skips .git, keeps parents before children', async () => {
+    await put({
+      '.gitignore': '*.log\nbuild/\n',
+      'a.log': 'x',
+      'main.js': 'main',
+      'build/out.js': 'x',
+      'sub/.gitignore': '!keep.log\nlocal.txt\n',
+      'sub/keep.log': 'kept',
+      'sub/drop.log.txt': 'not a .log',
+      'sub/local.txt': 'x',
+      'other/local.txt': 'kept: the sub/.gitignore does not apply here',
+      '.git/HEAD': 'ref: refs/heads/main\n',
+      'vendor/lib/.git': 'gitdir: ../../.git/modules/lib\n',
+      'vendor/lib/index.js': 'lib',
+    });
+    const listing = await listSource(root);
+    expect(listing.entries).toEqual([
+      '.gitignore',
+      'main.js',
+      'other',
+      'other/local.txt',
+      'sub',
+      'sub/.gitignore',
+      'sub/drop.log.txt',
+      'sub/keep.log',
+      'vendor',
+      'vendor/lib',
+      'vendor/lib/index.js',
+    ]);
+    expect(listing.files).toBe(7);
+  });
+
+  it('reads .dockerignore the way Docker does: anchored at the root, with exceptions', async () => {
+    await put({
+      '.dockerignore': '# secrets\nsecret.env\n/tmp\ndocs/*.md\n!docs/KEEP.md\n',
+      'secret.env': 'x',
+      'nested/secret.env': 'kept: .dockerignore patterns are anchored',
+      'tmp/x': 'x',
+      'docs/a.md': 'x',
+      'docs/KEEP.md': 'kept',
+    });
+    expect((await listSource(root)).entries).toEqual(['.dockerignore', 'docs', 'docs/KEEP.md', 'nested', 'nested/secret.env']);
+    expect(dockerignoreToGitignore('foo\n!/bar\n./baz/\n\n# c\n')).toEqual(['/foo', '!/bar', '/baz/']);
+  });
+
+  it('enforces the size and entry bounds', async () => {
+    await put({ 'a.bin': 'x'.repeat(2000), 'b.txt': 'y' });
+    await expect(listSource(root, { maxBytes: 1000 })).rejects.toMatchObject({ code: 'FILE_TOO_LARGE' });
+    await expect(listSource(root, { maxEntries: 1 })).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/more than 1 files/) });
+  });
+
+  it('rejects a source that is not a directory', async () => {
+    await put({ 'f.txt': 'x' });
+    await expect(listSource(join(root, 'missing'))).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/is not a directory/) });
+    await expect(listSource(join(root, 'f.txt'))).rejects.toMatchObject({ code: 'BAD_INPUT' });
+  });
+});
+
+describe('packSource', () => {
+  it('archives contents, links as links (never followed), "@" names as files, and skips FIFOs', async () => {
+    await put({ 'src/app.js': 'console.log(1)\n', '@evil': 'not an archive', 'empty/.keep': '' });
+    await symlink('/etc/passwd', join(root, 'passwd-link'));
+    await symlink('../src/app.js', join(root, 'empty', 'rel-link'));
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    const before = execFileSync('sh', ['-c', `cd "${root}" && find . -exec ls -ld {} + | sort && find . -type f -exec sha256sum {} + | sort`]).toString();
+
+    const listing = await listSource(root);
+    expect(listing.entries).not.toContain('pipe');
+    const tarred = await readTar(packSource(root, listing));
+    expect(Object.fromEntries(tarred)).toEqual({
+      '@evil': 'file:not an archive',
+      empty: 'dir',
+      'empty/.keep': 'file:',
+      'empty/rel-link': 'link:../src/app.js',
+      'passwd-link': 'link:/etc/passwd',
+      src: 'dir',
+      'src/app.js': 'file:console.log(1)\n',
+    });
+    const after = execFileSync('sh', ['-c', `cd "${root}" && find . -exec ls -ld {} + | sort && find . -type f -exec sha256sum {} + | sort`]).toString();
+    expect(after).toBe(before);
+  });
+});
