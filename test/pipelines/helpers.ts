@@ -34,10 +34,14 @@ export async function pipelineContainers(repo: string): Promise<Docker.Container
 
 /** Remove what a test's runs left for this repo (cache volumes; containers only if leaked) and the temp dir. */
 export async function cleanup(copy: FixtureCopy): Promise<void> {
-  for (const c of await pipelineContainers(copy.repo)) await docker.getContainer(c.Id).remove({ force: true, v: true });
-  const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.pipelineRepo}=${copy.repo}`] } });
-  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove();
-  await rm(join(copy.dir, '..'), { recursive: true, force: true });
+  try {
+    // Tolerate 404/409: a leaked container may be mid-removal; the leak itself fails its test.
+    for (const c of await pipelineContainers(copy.repo)) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+    const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.pipelineRepo}=${copy.repo}`] } });
+    for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove();
+  } finally {
+    await rm(join(copy.dir, '..'), { recursive: true, force: true });
+  }
 }
 
 /** Every path with its mode, size and content hash: equal before and after proves the source was not touched. */
