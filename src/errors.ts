@@ -13,6 +13,8 @@ export type BerthErrorCode =
   | 'MERGE_CONFLICT'
   | 'DIRTY_CHECKOUT'
   | 'LOCK_TIMEOUT'
+  | 'ABORTED'
+  | 'TIMEOUT'
   | 'GIT_ERROR'
   | 'SPEC_YAML'
   | 'SPEC_INVALID'

@@ -8,6 +8,7 @@ import { register as doctor } from './commands/doctor.js';
 import { register as images } from './commands/images.js';
 import { register as pipeline } from './commands/pipeline.js';
 import { register as spec } from './commands/spec.js';
+import { register as ws } from './commands/ws.js';
 
 const program = new Command('berth')
   .description(
@@ -34,6 +35,6 @@ Examples:
 Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
   );
 
-for (const register of [doctor, images, spec, pipeline]) register(program);
+for (const register of [doctor, images, spec, pipeline, ws]) register(program);
 
 await program.parseAsync(process.argv);

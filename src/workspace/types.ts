@@ -11,6 +11,13 @@ export interface WorkspaceState {
   readonly rootSha: string;
   /** Absolute host path of the worktree. */
   readonly worktree: string;
+  /**
+   * True when berth made the worktree directory (the data-dir default) and removes it on delete;
+   * false for a caller-provided `worktreeDir`, which delete empties but keeps, because a container
+   * may still bind-mount it (a re-created directory would be a different inode the mount does
+   * not see).
+   */
+  readonly ownsWorktreeDir: boolean;
   readonly createdAt: string;
   /** Free-form fields owned by other layers (runner: container id, checkpoints, volumes ...). */
   readonly extra: Readonly<Record<string, unknown>>;
@@ -35,6 +42,7 @@ export interface CreateOptions {
    */
   readonly worktreeDir?: string;
   readonly extra?: Record<string, unknown>;
+  readonly signal?: AbortSignal;
 }
 
 export interface CreateResult {
@@ -55,4 +63,76 @@ export interface CommitInfo {
   readonly subject: string;
   readonly author: string;
   readonly date: string;
+}
+
+export interface DiffOptions {
+  /** `git diff --stat` summary instead of the patch. */
+  readonly stat?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface LogOptions {
+  /** At most this many commits, newest first. */
+  readonly limit?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface MergeOptions {
+  /** One squashed commit instead of a merge commit (default: a `--no-ff` merge commit). */
+  readonly squash?: boolean;
+  /** Commit message; default "berth: merge workspace <name>" / "berth: squash workspace <name>". */
+  readonly message?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface MergeResult {
+  /** The branch of the user's checkout that received the work, e.g. "main". */
+  readonly into: string;
+  /** The new commit on `into`, or its unchanged head when there was nothing to merge. */
+  readonly sha: string;
+  readonly merged: boolean;
+  readonly squashed: boolean;
+  /** E.g. "2 uncommitted changes in workspace demo are not merged (run berth ws checkpoint demo first)". */
+  readonly warnings: readonly string[];
+}
+
+/** Called before a workspace's worktree, branch and note are removed, e.g. to remove its container. */
+export type BeforeRemoveHook = (info: WorkspaceInfo) => Promise<void>;
+
+export interface DeleteOptions {
+  /**
+   * Runs while the repository lock is held, before anything is removed; if it throws, nothing is
+   * removed. It may call updateExtra() (the lock is re-entrant within the same async call chain).
+   */
+  readonly beforeRemove?: BeforeRemoveHook;
+  readonly signal?: AbortSignal;
+}
+
+export interface DeleteResult {
+  readonly name: string;
+  /** Human-readable notes, e.g. that the worktree directory was already gone. */
+  readonly warnings: readonly string[];
+}
+
+export interface PruneOptions {
+  /** Prune workspaces idle for at least this long (idle = since the later of creation and last commit). */
+  readonly olderThanMs: number;
+  /** Also prune workspaces whose worktree has uncommitted changes (default: keep them). */
+  readonly force?: boolean;
+  /** Report what would be pruned without removing anything. */
+  readonly dryRun?: boolean;
+  readonly beforeRemove?: BeforeRemoveHook;
+  readonly signal?: AbortSignal;
+}
+
+export interface PruneResult {
+  readonly pruned: readonly string[];
+  /** Old enough but kept, with the reason (e.g. uncommitted changes). */
+  readonly skipped: readonly { readonly name: string; readonly reason: string }[];
+}
+
+/** Structurally compatible with the runner's Logger; the library never prints on its own. */
+export interface WorkspaceLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
 }

@@ -1,0 +1,257 @@
+/**
+ * `berth ws …`: the git side of workspaces (branch + worktree + state), straight from the
+ * library in src/workspace. Container-aware deletion plugs in through `deps.beforeRemove`
+ * (used by both `delete` and `prune`), so a runner-level command can register this module with
+ * a hook that removes the workspace's containers and volumes first.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { formatAge, parseDuration, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
+import { createLogger } from '../../log.js';
+import { action, printJson } from '../output.js';
+
+export interface WsCommandDeps {
+  /** Opens the workspaces of the repository at `repo` (default: Workspaces.open with a stderr logger). */
+  readonly open?: (repo: string) => Promise<Workspaces>;
+  /** Runs before `delete` and `prune` remove a workspace, e.g. to remove its container. */
+  readonly beforeRemove?: BeforeRemoveHook;
+}
+
+interface CommonOpts {
+  repo?: string;
+  json?: boolean;
+}
+
+const defaultOpen = (repo: string) => Workspaces.open(repo, { logger: createLogger() });
+
+function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function positiveIntArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive whole number`);
+  return n;
+}
+
+function short(sha: string): string {
+  return sha.slice(0, 8);
+}
+
+function warn(warnings: readonly string[]): void {
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function describe(w: WorkspaceInfo): string {
+  const lines: [string, string][] = [
+    ['name', w.name],
+    ['branch', w.branch],
+    ['base', `${w.baseRef} (${short(w.baseSha)})`],
+    ['head', short(w.head)],
+    ['status', w.dirty ? 'uncommitted changes' : 'clean'],
+    ['created', `${w.createdAt} (${formatAge(Date.now() - Date.parse(w.createdAt))} ago)`],
+    ['worktree', w.worktree],
+    ['repo', w.repo],
+  ];
+  if (Object.keys(w.extra).length > 0) lines.push(['extra', JSON.stringify(w.extra)]);
+  return lines.map(([k, v]) => `${k.padEnd(9)}${v}`).join('\n');
+}
+
+export function register(program: Command, deps: WsCommandDeps = {}): void {
+  const open = deps.open ?? defaultOpen;
+  const removeHook = deps.beforeRemove ? { beforeRemove: deps.beforeRemove } : {};
+  const withRepo = async <T>(opts: CommonOpts, fn: (ws: Workspaces) => Promise<T>): Promise<T> => {
+    const ws = await open(opts.repo ?? process.cwd());
+    try {
+      return await fn(ws);
+    } finally {
+      await ws.close();
+    }
+  };
+
+  const ws = program
+    .command('ws')
+    .description('git workspaces: one branch berth/<name> + a worktree outside your checkout per workspace')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  berth ws create demo             branch berth/demo + worktree from HEAD
+  berth ws list                    all workspaces of the current repository
+  berth ws diff demo               what the workspace changed (uncommitted files included)
+  berth ws merge demo --squash     bring it into your current branch
+  berth ws delete demo             remove worktree, branch and state`,
+    );
+
+  const sub = (name: string, description: string, example: string) =>
+    ws
+      .command(name)
+      .description(description)
+      .option('--repo <path>', 'repository, or any directory inside it (default: the current directory)')
+      .option('--json', 'print JSON')
+      .addHelpText('after', `\nExample:\n  ${example}`);
+
+  sub('create', 'create a workspace: branch berth/<name> from a base ref, plus its worktree', 'berth ws create fix-login --base main')
+    .argument('<name>', "workspace name: a-z, 0-9, '.', '_', '-' (max 63)")
+    .option('--base <ref>', 'branch, tag or commit to start from', 'HEAD')
+    .action(
+      action(async (name: string, opts: CommonOpts & { base: string }) => {
+        const res = await withRepo(opts, (w) => w.create(name, { base: opts.base }));
+        if (opts.json) printJson(res);
+        else {
+          const w = res.workspace;
+          process.stdout.write(`Created workspace ${w.name} from ${w.baseRef} (${short(w.baseSha)})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`);
+          warn(res.warnings);
+        }
+      }),
+    );
+
+  sub('list', 'list the workspaces of the repository', 'berth ws list --json | jq -r \'.workspaces[].name\'').action(
+    action(async (opts: CommonOpts) => {
+      const { repo, list } = await withRepo(opts, async (w) => ({ repo: w.repo, list: await w.list() }));
+      if (opts.json) {
+        printJson({ repo, workspaces: list });
+        return;
+      }
+      if (list.length === 0) {
+        process.stdout.write(`No workspaces in ${repo}. Create one with: berth ws create <name>\n`);
+        return;
+      }
+      const now = Date.now();
+      const rows = list.map((w) => [
+        w.name,
+        `${w.baseRef}@${short(w.baseSha)}`,
+        short(w.head),
+        w.dirty ? 'modified' : 'clean',
+        formatAge(now - Date.parse(w.createdAt)),
+        w.worktree,
+      ]);
+      process.stdout.write(`${table(['NAME', 'BASE', 'HEAD', 'STATUS', 'AGE', 'WORKTREE'], rows)}\n`);
+    }),
+  );
+
+  sub('show', "show one workspace's state and its commits", 'berth ws show demo')
+    .argument('<name>', 'workspace name')
+    .action(
+      action(async (name: string, opts: CommonOpts) => {
+        const { info, commits } = await withRepo(opts, async (w) => {
+          const info = await w.get(name);
+          return { info, commits: await w.log(name) };
+        });
+        if (opts.json) {
+          printJson({ workspace: info, commits });
+          return;
+        }
+        process.stdout.write(`${describe(info)}\n`);
+        process.stdout.write(`commits  ${commits.length === 0 ? 'none since base' : String(commits.length)}\n`);
+        for (const c of commits.slice(0, 10)) process.stdout.write(`  ${short(c.sha)} ${c.subject}\n`);
+        if (commits.length > 10) process.stdout.write(`  ... ${commits.length - 10} more (berth ws log ${name})\n`);
+      }),
+    );
+
+  sub('diff', 'diff of the workspace against its base, including uncommitted and untracked files', 'berth ws diff demo --stat')
+    .argument('<name>', 'workspace name')
+    .option('--stat', 'summary per file instead of the patch')
+    .action(
+      action(async (name: string, opts: CommonOpts & { stat?: boolean }) => {
+        const { info, diff } = await withRepo(opts, async (w) => {
+          const info = await w.get(name);
+          return { info, diff: await w.diff(name, { stat: opts.stat ?? false }) };
+        });
+        if (opts.json) printJson({ name, baseSha: info.baseSha, stat: opts.stat ?? false, diff });
+        else process.stdout.write(diff);
+      }),
+    );
+
+  sub('log', 'commits on the workspace branch since its base, newest first', 'berth ws log demo -n 5')
+    .argument('<name>', 'workspace name')
+    .option('-n, --limit <count>', 'at most this many commits', positiveIntArg)
+    .action(
+      action(async (name: string, opts: CommonOpts & { limit?: number }) => {
+        const commits = await withRepo(opts, (w) => w.log(name, opts.limit !== undefined ? { limit: opts.limit } : {}));
+        if (opts.json) printJson({ name, commits });
+        else if (commits.length === 0) process.stdout.write(`No commits in ${name} since its base.\n`);
+        else for (const c of commits) process.stdout.write(`${short(c.sha)}  ${c.date}  ${c.subject}  (${c.author})\n`);
+      }),
+    );
+
+  sub('checkpoint', 'commit everything in the worktree (untracked files too, .gitignore respected)', 'berth ws checkpoint demo -m "tests pass"')
+    .argument('<name>', 'workspace name')
+    .option('-m, --message <text>', 'commit message (default: "berth checkpoint <time>")')
+    .action(
+      action(async (name: string, opts: CommonOpts & { message?: string }) => {
+        const message = opts.message ?? `berth checkpoint ${new Date().toISOString()}`;
+        const res = await withRepo(opts, (w) => w.checkpoint(name, message));
+        if (opts.json) printJson({ name, ...res });
+        else if (res.committed) process.stdout.write(`Committed ${short(res.sha)} on berth/${name} (${res.filesChanged} file${res.filesChanged === 1 ? '' : 's'})\n`);
+        else process.stdout.write(`Nothing to commit in ${name} (head ${short(res.sha)})\n`);
+      }),
+    );
+
+  sub('merge', 'merge the workspace branch into the branch checked out in your repository', 'berth ws merge demo --squash -m "Fix login"')
+    .argument('<name>', 'workspace name')
+    .option('--squash', 'one squashed commit instead of a merge commit')
+    .option('-m, --message <text>', 'commit message')
+    .action(
+      action(async (name: string, opts: CommonOpts & { squash?: boolean; message?: string }) => {
+        const res = await withRepo(opts, (w) => w.merge(name, { squash: opts.squash ?? false, ...(opts.message !== undefined ? { message: opts.message } : {}) }));
+        if (opts.json) {
+          printJson(res);
+          return;
+        }
+        if (res.merged) process.stdout.write(`${res.squashed ? 'Squashed' : 'Merged'} berth/${name} into ${res.into} (${short(res.sha)})\n`);
+        else process.stdout.write(`Nothing merged into ${res.into}\n`);
+        warn(res.warnings);
+      }),
+    );
+
+  sub('delete', 'delete a workspace: its worktree (with uncommitted files), branch and state', 'berth ws delete demo')
+    .argument('<name>', 'workspace name')
+    .action(
+      action(async (name: string, opts: CommonOpts) => {
+        const res = await withRepo(opts, (w) => w.delete(name, removeHook));
+        if (opts.json) printJson(res);
+        else {
+          process.stdout.write(`Deleted workspace ${name}\n`);
+          warn(res.warnings);
+        }
+      }),
+    );
+
+  sub('prune', 'delete workspaces idle for longer than a duration (since creation or last commit)', 'berth ws prune --older-than 7d --dry-run')
+    .requiredOption('--older-than <duration>', 'idle time, e.g. 30m, 12h, 7d', durationArg)
+    .option('--force', 'also delete workspaces with uncommitted changes')
+    .option('--dry-run', 'only show what would be deleted')
+    .action(
+      action(async (opts: CommonOpts & { olderThan: number; force?: boolean; dryRun?: boolean }) => {
+        const res = await withRepo(opts, (w) =>
+          w.prune({ olderThanMs: opts.olderThan, force: opts.force ?? false, dryRun: opts.dryRun ?? false, ...removeHook }),
+        );
+        if (opts.json) {
+          printJson({ dryRun: opts.dryRun ?? false, ...res });
+          return;
+        }
+        const verb = opts.dryRun ? 'Would delete' : 'Deleted';
+        if (res.pruned.length === 0) process.stdout.write('Nothing to prune.\n');
+        else for (const n of res.pruned) process.stdout.write(`${verb} ${n}\n`);
+        for (const s of res.skipped) process.stdout.write(`Kept ${s.name}: ${s.reason}\n`);
+      }),
+    );
+}

@@ -1,0 +1,26 @@
+/** The git half of berth's workspaces: branch + worktree + state note per workspace. */
+export { Workspaces } from './workspaces.js';
+export type { WorkspacesOptions, CallOptions } from './workspaces.js';
+export { assertValidName, isValidName, nameProblem, branchOf, NAME_PATTERN, BRANCH_PREFIX } from './names.js';
+export { parseDuration, formatAge } from './duration.js';
+export { NOTES_REF } from './git.js';
+export { lockPath } from './lock.js';
+export { WorkspaceStateSchema } from './state.js';
+export type {
+  WorkspaceState,
+  WorkspaceInfo,
+  CreateOptions,
+  CreateResult,
+  CheckpointResult,
+  CommitInfo,
+  DiffOptions,
+  LogOptions,
+  MergeOptions,
+  MergeResult,
+  BeforeRemoveHook,
+  DeleteOptions,
+  DeleteResult,
+  PruneOptions,
+  PruneResult,
+  WorkspaceLogger,
+} from './types.js';

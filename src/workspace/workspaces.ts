@@ -1,0 +1,684 @@
+/**
+ * Git workspaces: a workspace N is the branch `berth/N`, a linked worktree outside the user's
+ * checkout, and a JSON state note (refs/notes/berth) on the workspace's own root commit — an
+ * empty commit on top of the base with a unique trailer, so two workspaces started from the same
+ * commit never share a note. The notes are the source of truth for listing; a note whose branch
+ * is gone is ignored (and cleaned up by create/delete/prune).
+ *
+ * Every mutation runs under a cross-process lock on the repository (lock.ts). Reads (list, get,
+ * diff, log) do not lock: git's own ref updates are atomic and status runs with
+ * --no-optional-locks, so a concurrent writer is never blocked by a reader.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dataDir as resolveDataDir } from '../data-dir.js';
+import { BerthError } from '../errors.js';
+import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from './git.js';
+import { withRepoLock } from './lock.js';
+import { assertValidName, branchOf } from './names.js';
+import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
+import type {
+  CheckpointResult,
+  CommitInfo,
+  CreateOptions,
+  CreateResult,
+  DeleteOptions,
+  DeleteResult,
+  DiffOptions,
+  LogOptions,
+  MergeOptions,
+  MergeResult,
+  PruneOptions,
+  PruneResult,
+  WorkspaceInfo,
+  WorkspaceLogger,
+  WorkspaceState,
+} from './types.js';
+
+export interface WorkspacesOptions {
+  /** berth's data dir (default: BERTH_DATA_DIR, then the XDG data dir; see src/data-dir.ts). */
+  readonly dataDir?: string;
+  readonly logger?: WorkspaceLogger;
+  /** How long a mutation waits for another process's lock before LOCK_TIMEOUT (default 30 s). */
+  readonly lockTimeoutMs?: number;
+  /** A lock not refreshed for this long is taken over (its holder died); default 10 s, min 2 s. */
+  readonly lockStaleMs?: number;
+  /** Upper bound for a single git invocation (default 120 s). */
+  readonly gitTimeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Per-call options shared by the read operations. */
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+const DEFAULT_LOCK_STALE_MS = 10_000;
+const MAX_EXTRA_BYTES = 256 * 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024;
+const STATUS_CONCURRENCY = 4;
+
+const noopLogger: WorkspaceLogger = { debug: () => undefined, warn: () => undefined };
+
+export class Workspaces implements AsyncDisposable {
+  /** Absolute path of the user's checkout (the repository's main worktree). */
+  readonly repo: string;
+  /** Stable id of the repository: basename plus a hash of git's common dir. */
+  readonly repoId: string;
+  readonly dataDir: string;
+  readonly #realDataDir: string;
+  /** Where default worktrees go: `<dataDir>/worktrees/<repoId>`. */
+  readonly worktreesDir: string;
+  readonly #git: GitRepo;
+  readonly #logger: WorkspaceLogger;
+  readonly #lockTimeoutMs: number;
+  readonly #lockStaleMs: number;
+  #closed = false;
+
+  private constructor(git: GitRepo, options: WorkspacesOptions, dataDir: string, realDataDir: string) {
+    this.#git = git;
+    this.repo = git.root;
+    this.repoId = repoIdOf(git.root, git.commonDir);
+    this.dataDir = dataDir;
+    this.#realDataDir = realDataDir;
+    this.worktreesDir = join(this.dataDir, 'worktrees', this.repoId);
+    this.#logger = options.logger ?? noopLogger;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.#lockStaleMs = Math.max(2000, options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS);
+  }
+
+  /** Opens the repository containing `repoPath` (NOT_A_REPO for non-git paths and bare repos). */
+  static async open(repoPath: string, options: WorkspacesOptions = {}): Promise<Workspaces> {
+    const git = await GitRepo.discover(repoPath, {
+      ...(options.gitTimeoutMs !== undefined ? { timeoutMs: options.gitTimeoutMs } : {}),
+      signal: options.signal,
+    });
+    const dir = resolveDataDir(options.dataDir);
+    return new Workspaces(git, options, dir, await realpathLoose(dir));
+  }
+
+  /** Nothing is held between calls; close only makes later calls fail fast. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Runs `fn` holding this repository's cross-process lock. Re-entrant within `fn`'s async call
+   * chain, so `fn` may call create/delete/updateExtra... on this repository.
+   */
+  async withLock<T>(fn: () => Promise<T>, opts: CallOptions = {}): Promise<T> {
+    this.#assertOpen();
+    return withRepoLock(
+      this.#git.commonDir,
+      { timeoutMs: this.#lockTimeoutMs, staleMs: this.#lockStaleMs, signal: opts.signal, logger: this.#logger },
+      fn,
+    );
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  async list(opts: CallOptions = {}): Promise<WorkspaceInfo[]> {
+    this.#assertOpen();
+    const { signal } = opts;
+    const [states, tips, worktrees, gitDirs] = await Promise.all([
+      this.#states(signal),
+      this.#git.berthBranches(signal),
+      this.#git.listWorktrees(signal),
+      this.#git.worktreeGitDirs(),
+    ]);
+    const live = latestPerName(states.filter((s) => tips.has(s.name)));
+    const infos = await mapLimit(live, STATUS_CONCURRENCY, (s) => this.#info(s, tips.get(s.name), worktrees, signal, gitDirs));
+    return infos.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The workspace, or WORKSPACE_NOT_FOUND naming the ones that exist. */
+  async get(name: string, opts: CallOptions = {}): Promise<WorkspaceInfo> {
+    const found = await this.find(name, opts);
+    if (found) return found;
+    throw await this.#notFound(name, opts.signal);
+  }
+
+  /** The workspace, or undefined when it does not exist. */
+  async find(name: string, opts: CallOptions = {}): Promise<WorkspaceInfo | undefined> {
+    this.#assertOpen();
+    assertValidName(name);
+    const { signal } = opts;
+    const [states, tips] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal)]);
+    const tip = tips.get(name);
+    const state = tip ? latestPerName(states.filter((s) => s.name === name))[0] : undefined;
+    if (!state || !tip) return undefined;
+    return this.#info(state, tip, await this.#git.listWorktrees(signal), signal);
+  }
+
+  /**
+   * What the workspace changed relative to its base: the worktree as it is on disk — commits,
+   * uncommitted edits and untracked (not ignored) files — against the base commit. This is what a
+   * reviewer wants to see before merging; the worktree's index is not touched. When the worktree
+   * directory is gone, the committed branch is diffed instead.
+   */
+  async diff(name: string, opts: DiffOptions = {}): Promise<string> {
+    const { state, tip, handle } = await this.#resolve(name, opts.signal);
+    if (handle) return this.#git.diffWorktree(handle, state.baseSha, { stat: opts.stat ?? false, signal: opts.signal });
+    return this.#git.diffCommits(state.baseSha, tip.sha, { stat: opts.stat ?? false, signal: opts.signal });
+  }
+
+  /** Commits on the workspace branch since its base, newest first (berth's root commit excluded). */
+  async log(name: string, opts: LogOptions = {}): Promise<CommitInfo[]> {
+    const { state, tip } = await this.#resolve(name, opts.signal);
+    return this.#git.log(state.rootSha, tip.sha, { limit: opts.limit, signal: opts.signal });
+  }
+
+  // ---- mutations --------------------------------------------------------------------------
+
+  async create(name: string, opts: CreateOptions = {}): Promise<CreateResult> {
+    this.#assertOpen();
+    assertValidName(name);
+    const { signal } = opts;
+    const extra = checkExtra(opts.extra ?? {});
+    const baseRef = opts.base ?? 'HEAD';
+    if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
+    return this.withLock(async () => {
+      const baseSha = await this.#git.resolveCommit(baseRef, signal);
+      if (await this.#git.existsInCommit(baseSha, '.gitmodules', signal)) {
+        throw new BerthError(
+          'SUBMODULES_UNSUPPORTED',
+          `base ${JSON.stringify(baseRef)} (${baseSha.slice(0, 12)}) contains .gitmodules: berth does not support repositories with submodules yet; use a base without submodules`,
+          { details: { baseRef, baseSha } },
+        );
+      }
+      const tips = await this.#git.berthBranches(signal);
+      if (tips.has(name)) {
+        throw new BerthError('WORKSPACE_EXISTS', `workspace ${JSON.stringify(name)} already exists (branch ${branchOf(name)}): pick another name, or delete it first (berth ws delete ${name})`, {
+          details: { name },
+        });
+      }
+      const { path, owns } = await this.#prepareWorktreeDir(name, opts.worktreeDir);
+
+      const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
+      const rootSha = await this.#git.commitEmptyOnto(baseSha, message, signal);
+      const branch = branchOf(name);
+      let handle: WorktreeHandle | undefined;
+      try {
+        handle = await this.#git.addWorktree(path, branch, rootSha, signal);
+        const state: WorkspaceState = deepFreeze({
+          version: 1 as const,
+          name,
+          baseRef,
+          baseSha,
+          rootSha,
+          worktree: path,
+          ownsWorktreeDir: owns,
+          createdAt: new Date().toISOString(),
+          extra,
+        });
+        await this.#git.writeNote(rootSha, serializeState(state), signal);
+        await this.#dropStaleNotes(name, rootSha);
+
+        const warnings: string[] = [];
+        const local = await this.#git.checkoutStatus(signal);
+        if (local.total > 0) {
+          warnings.push(
+            `${local.total} uncommitted change${local.total === 1 ? '' : 's'} in your checkout ${this.repo} ${local.total === 1 ? 'is' : 'are'} not included: the workspace starts from ${baseRef} (${baseSha.slice(0, 12)}); commit ${local.total === 1 ? 'it' : 'them'} first if the workspace needs ${local.total === 1 ? 'it' : 'them'}`,
+          );
+        }
+        const tip: BranchTip = { sha: rootSha, committedAt: Date.now() };
+        const workspace = await this.#info(state, tip, await this.#git.listWorktrees(signal), signal);
+        return { workspace, warnings };
+      } catch (err) {
+        await this.#rollbackCreate(name, path, owns, rootSha, handle);
+        throw err;
+      }
+    }, { ...(signal ? { signal } : {}) });
+  }
+
+  /** Commits everything in the worktree (untracked files too, .gitignore respected). */
+  async checkpoint(name: string, message: string, opts: CallOptions = {}): Promise<CheckpointResult> {
+    this.#assertOpen();
+    assertValidName(name);
+    checkMessage(message);
+    const { signal } = opts;
+    return this.withLock(async () => {
+      const { tip, handle } = await this.#resolve(name, signal);
+      if (!handle) throw this.#missingWorktree(name);
+      const branch = await this.#git.worktreeBranch(handle, signal);
+      if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
+        throw new BerthError(
+          'GIT_ERROR',
+          `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
+        );
+      }
+      const res = await this.#git.commitAll(handle, message, signal);
+      if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
+      return { sha: res.sha, committed: true, filesChanged: res.filesChanged };
+    }, { ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * Merges the workspace branch into the branch checked out in the user's checkout: a `--no-ff`
+   * merge commit (its history then includes berth's empty root commit), or one squashed commit.
+   * Refuses (DIRTY_CHECKOUT) when the checkout has staged or modified tracked files or an
+   * operation in progress; on conflict the merge is aborted and MERGE_CONFLICT lists the files.
+   * Only committed work is merged: uncommitted worktree changes produce a warning.
+   */
+  async merge(name: string, opts: MergeOptions = {}): Promise<MergeResult> {
+    this.#assertOpen();
+    assertValidName(name);
+    const { signal } = opts;
+    const squash = opts.squash ?? false;
+    if (opts.message !== undefined) checkMessage(opts.message);
+    return this.withLock(async () => {
+      const { state, tip, handle } = await this.#resolve(name, signal);
+      const op = await this.#git.operationInProgress(signal);
+      if (op) {
+        throw new BerthError('DIRTY_CHECKOUT', `your checkout ${this.repo} has ${op} in progress: finish or abort it, then retry`);
+      }
+      const into = await this.#git.checkoutBranch(signal);
+      if (!into) {
+        throw new BerthError('BAD_INPUT', `your checkout ${this.repo} has a detached HEAD: check out the branch to merge into (git switch <branch>) and retry`);
+      }
+      if (into === `${BRANCH_REF_PREFIX}${name}`) {
+        throw new BerthError('BAD_INPUT', `your checkout is on ${branchOf(name)} itself: switch to the branch to merge into and retry`);
+      }
+      const local = await this.#git.checkoutStatus(signal);
+      const tracked = local.staged + local.unstaged + local.conflicted;
+      if (tracked > 0) {
+        throw new BerthError(
+          'DIRTY_CHECKOUT',
+          `your checkout ${this.repo} has ${tracked} uncommitted change${tracked === 1 ? '' : 's'} to tracked files: commit or stash them (git stash) and retry, so a failed merge cannot mix with your work`,
+          { details: local as unknown as Record<string, unknown> },
+        );
+      }
+      const warnings: string[] = [];
+      if (handle) {
+        const ws = await this.#git.worktreeStatus(handle, signal);
+        if (ws.total > 0) {
+          warnings.push(
+            `${ws.total} uncommitted change${ws.total === 1 ? ' is' : 's are'} in workspace ${name} and ${ws.total === 1 ? 'is' : 'are'} not merged: run \`berth ws checkpoint ${name}\` first to include ${ws.total === 1 ? 'it' : 'them'}`,
+          );
+        }
+      }
+      const intoShort = into.replace(/^refs\/heads\//, '');
+      const head = (await this.#git.checkoutHead(signal)) ?? '';
+      const commits = await this.#git.log(state.rootSha, tip.sha, { limit: 1, signal });
+      if (commits.length === 0) {
+        return { into: intoShort, sha: head, merged: false, squashed: squash, warnings: [...warnings, `workspace ${name} has no commits since its base: nothing to merge`] };
+      }
+      const message = opts.message ?? (squash ? `berth: squash workspace ${name}` : `berth: merge workspace ${name}`);
+      const sha = await this.#git.mergeIntoCheckout(`${BRANCH_REF_PREFIX}${name}`, { squash, message, signal });
+      if (!sha) {
+        return { into: intoShort, sha: head, merged: false, squashed: squash, warnings: [...warnings, `${intoShort} already contains the changes of workspace ${name}`] };
+      }
+      return { into: intoShort, sha, merged: true, squashed: squash, warnings };
+    }, { ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * Removes the workspace: `beforeRemove` (e.g. the runner's container removal) first, then the
+   * worktree with everything in it, the branch and the note. WORKSPACE_NOT_FOUND when none of
+   * them exists. Leftovers of an interrupted delete (a note whose branch is gone) are cleaned up.
+   */
+  async delete(name: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    this.#assertOpen();
+    assertValidName(name);
+    const { signal } = opts;
+    return this.withLock(async () => {
+      const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
+      const notes = states.filter((s) => s.name === name);
+      const state = latestPerName(notes)[0];
+      const tip = tips.get(name);
+      if (!state) {
+        if (tip) {
+          throw new BerthError(
+            'WORKSPACE_NOT_FOUND',
+            `branch ${branchOf(name)} exists but has no berth state, so berth did not create it (or its state was removed): delete it with \`git branch -D ${branchOf(name)}\` if you no longer need it`,
+          );
+        }
+        throw await this.#notFound(name, signal);
+      }
+      const info = await this.#info(state, tip ?? { sha: state.rootSha, committedAt: Date.parse(state.createdAt) }, worktrees, signal);
+      if (opts.beforeRemove) await opts.beforeRemove(info);
+      const warnings = await this.#removeWorktree(name, state, worktrees, signal);
+      await this.#git.deleteBranch(branchOf(name), signal);
+      for (const s of notes) await this.#git.removeNote(s.rootSha, signal);
+      return { name, warnings };
+    }, { ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * Deletes workspaces idle for at least `olderThanMs` (idle since the later of creation and the
+   * branch's last commit). Workspaces with uncommitted changes are kept unless `force`.
+   */
+  async prune(opts: PruneOptions): Promise<PruneResult> {
+    this.#assertOpen();
+    const { signal } = opts;
+    if (typeof opts.olderThanMs !== 'number' || !Number.isFinite(opts.olderThanMs) || opts.olderThanMs < 0) {
+      throw new BerthError('BAD_INPUT', `olderThanMs must be a non-negative number of milliseconds, got ${JSON.stringify(opts.olderThanMs)}`);
+    }
+    return this.withLock(async () => {
+      const now = Date.now();
+      const [states, tips] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal)]);
+      const names = [...new Set(states.map((s) => s.name))].sort();
+      const pruned: string[] = [];
+      const skipped: { name: string; reason: string }[] = [];
+      for (const name of names) {
+        if (signal?.aborted) throw new BerthError('ABORTED', 'prune was cancelled', { cause: signal.reason });
+        const state = latestPerName(states.filter((s) => s.name === name))[0];
+        if (!state) continue;
+        const tip = tips.get(name);
+        const lastActivity = Math.max(Date.parse(state.createdAt) || 0, tip?.committedAt ?? 0);
+        if (now - lastActivity < opts.olderThanMs) continue;
+        if (tip && !opts.force) {
+          const info = await this.find(name, { ...(signal ? { signal } : {}) });
+          if (info?.dirty) {
+            skipped.push({ name, reason: 'uncommitted changes in its worktree (checkpoint it, or prune with force)' });
+            continue;
+          }
+        }
+        if (!opts.dryRun) {
+          await this.delete(name, { ...(opts.beforeRemove ? { beforeRemove: opts.beforeRemove } : {}), ...(signal ? { signal } : {}) });
+        }
+        pruned.push(name);
+      }
+      return { pruned, skipped };
+    }, { ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * Merges `patch` into the workspace's `extra` (a key set to undefined is removed) and returns the
+   * new state. Values must survive JSON; the whole extra is capped at 256 KiB.
+   */
+  async updateExtra(name: string, patch: Readonly<Record<string, unknown>>, opts: CallOptions = {}): Promise<WorkspaceState> {
+    this.#assertOpen();
+    assertValidName(name);
+    const parsed = ExtraPatchSchema.safeParse(patch);
+    if (!parsed.success) throw new BerthError('BAD_INPUT', `extra patch for ${JSON.stringify(name)} must be an object with string keys: ${parsed.error.message}`);
+    const removed = Object.keys(patch).filter((k) => patch[k] === undefined);
+    const set = checkExtra(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)));
+    const { signal } = opts;
+    return this.withLock(async () => {
+      const { state } = await this.#resolve(name, signal);
+      const extra: Record<string, unknown> = { ...state.extra, ...set };
+      for (const k of removed) delete extra[k];
+      const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
+      await this.#git.writeNote(state.rootSha, serializeState(next), signal);
+      return next;
+    }, { ...(signal ? { signal } : {}) });
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed) throw new BerthError('BAD_INPUT', `this Workspaces handle for ${this.repo} is closed: open a new one`);
+  }
+
+  /** All parseable berth notes, including ones whose branch is gone. */
+  async #states(signal?: AbortSignal): Promise<WorkspaceState[]> {
+    const notes = await this.#git.listNotes(signal);
+    const blobs = await this.#git.readBlobs(
+      notes.map((n) => n.blob),
+      signal,
+    );
+    const out: WorkspaceState[] = [];
+    for (const n of notes) {
+      const buf = blobs.get(n.blob);
+      const state = buf ? parseState(buf.toString('utf8')) : undefined;
+      // A note copied onto another commit is not that commit's state.
+      if (!state || state.rootSha !== n.object) {
+        this.#logger.debug('ignoring a note in refs/notes/berth that is not a berth workspace state', { object: n.object });
+        continue;
+      }
+      out.push(state);
+    }
+    return out;
+  }
+
+  /** State, branch tip and (when registered) worktree of a live workspace; else WORKSPACE_NOT_FOUND. */
+  async #resolve(name: string, signal?: AbortSignal): Promise<{ state: WorkspaceState; tip: BranchTip; handle: WorktreeHandle | undefined }> {
+    this.#assertOpen();
+    assertValidName(name);
+    const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
+    const tip = tips.get(name);
+    const state = tip ? latestPerName(states.filter((s) => s.name === name))[0] : undefined;
+    if (!state || !tip) throw await this.#notFound(name, signal);
+    return { state, tip, handle: await this.#handle(state, worktrees) };
+  }
+
+  /**
+   * The workspace's worktree, only if git itself has it registered at the note's path with
+   * berth/<name> checked out: a note (which anyone able to push refs/notes/berth could write) never
+   * leads berth to operate on, or delete, some other directory.
+   */
+  async #handle(state: WorkspaceState, worktrees: readonly WorktreeEntry[], gitDirs?: ReadonlyMap<string, string>): Promise<WorktreeHandle | undefined> {
+    const entry = registeredWorktree(state, worktrees, this.#realDataDir);
+    if (!entry || !(await isDir(entry.path))) return undefined;
+    const gitDir = gitDirs ? gitDirs.get(resolve(entry.path)) : await this.#git.worktreeGitDir(entry.path);
+    return gitDir ? { path: entry.path, gitDir } : undefined;
+  }
+
+  async #info(
+    state: WorkspaceState,
+    tip: BranchTip | undefined,
+    worktrees: readonly WorktreeEntry[],
+    signal?: AbortSignal,
+    gitDirs?: ReadonlyMap<string, string>,
+  ): Promise<WorkspaceInfo> {
+    const handle = await this.#handle(state, worktrees, gitDirs);
+    const dirty = handle ? (await this.#git.worktreeStatus(handle, signal)).total > 0 : false;
+    return deepFreeze({
+      ...state,
+      worktree: handle?.path ?? state.worktree,
+      branch: branchOf(state.name),
+      repo: this.repo,
+      head: tip?.sha ?? state.rootSha,
+      dirty,
+    });
+  }
+
+  async #notFound(name: string, signal?: AbortSignal): Promise<BerthError> {
+    const existing = (await this.list({ ...(signal ? { signal } : {}) }).catch(() => [])).map((w) => w.name);
+    const remedy = existing.length
+      ? `existing workspaces: ${existing.slice(0, 20).join(', ')}${existing.length > 20 ? `, ... (${existing.length} in all)` : ''}`
+      : `there are no workspaces yet; create one with \`berth ws create ${name}\``;
+    return new BerthError('WORKSPACE_NOT_FOUND', `workspace ${JSON.stringify(name)} does not exist in ${this.repo}: ${remedy}`, {
+      details: { name, existing },
+    });
+  }
+
+  #missingWorktree(name: string): BerthError {
+    return new BerthError(
+      'GIT_ERROR',
+      `the worktree of workspace ${JSON.stringify(name)} is missing (its directory was removed): the branch ${branchOf(name)} still has the committed work; delete the workspace (berth ws delete ${name}) and create it again from that branch if needed`,
+    );
+  }
+
+  /** Picks and checks the worktree directory; returns its canonical path. */
+  async #prepareWorktreeDir(name: string, requested: string | undefined): Promise<{ path: string; owns: boolean }> {
+    if (requested !== undefined) {
+      if (typeof requested !== 'string' || !isAbsolute(requested) || requested.includes('\0')) {
+        throw new BerthError('BAD_INPUT', `worktreeDir ${JSON.stringify(requested)} must be an absolute path to an existing empty directory`);
+      }
+      if (!(await isDir(requested))) {
+        throw new BerthError('BAD_INPUT', `worktreeDir ${JSON.stringify(requested)} does not exist or is not a directory: create it (empty) first`);
+      }
+      const path = await realpath(requested);
+      if ((await readdir(path)).length > 0) {
+        throw new BerthError('BAD_INPUT', `worktreeDir ${JSON.stringify(requested)} is not empty: pass an empty directory`);
+      }
+      this.#assertOutsideRepo(path, 'worktreeDir');
+      return { path, owns: false };
+    }
+    await mkdir(this.worktreesDir, { recursive: true });
+    const path = join(await realpath(this.worktreesDir), name);
+    this.#assertOutsideRepo(path, 'the data dir');
+    try {
+      const entries = await readdir(path);
+      if (entries.length > 0) {
+        throw new BerthError(
+          'BAD_INPUT',
+          `directory ${JSON.stringify(path)} already exists and is not empty (left over from an earlier workspace?): remove it and retry`,
+        );
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return { path, owns: true };
+  }
+
+  #assertOutsideRepo(path: string, what: string): void {
+    for (const root of [this.repo, this.#git.commonDir]) {
+      if (resolve(root) === resolve(path) || isInside(root, path)) {
+        throw new BerthError(
+          'BAD_INPUT',
+          `${what} puts the worktree at ${JSON.stringify(path)}, inside the repository ${JSON.stringify(root)}: worktrees must live outside your checkout (set BERTH_DATA_DIR elsewhere)`,
+        );
+      }
+    }
+  }
+
+  async #rollbackCreate(name: string, path: string, owns: boolean, rootSha: string, handle: WorktreeHandle | undefined): Promise<void> {
+    const steps: [string, () => Promise<unknown>][] = [
+      ['worktree', async () => (handle ? (owns ? this.#git.removeWorktree(path) : this.#git.detachWorktreeKeepingDir(handle)) : undefined)],
+      ['branch', () => this.#git.deleteBranch(branchOf(name))],
+      ['note', () => this.#git.removeNote(rootSha)],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        this.#logger.warn(`rolling back workspace creation: could not remove the ${what}`, { name, error: (err as Error).message });
+      }
+    }
+  }
+
+  /** Notes for `name` other than `keep` (left by a crash or a branch deleted by hand). */
+  async #dropStaleNotes(name: string, keep: string): Promise<void> {
+    for (const s of await this.#states()) {
+      if (s.name === name && s.rootSha !== keep) await this.#git.removeNote(s.rootSha);
+    }
+  }
+
+  async #removeWorktree(name: string, state: WorkspaceState, worktrees: readonly WorktreeEntry[], signal?: AbortSignal): Promise<string[]> {
+    const warnings: string[] = [];
+    const main = worktrees[0];
+    if (main && main.branch === `${BRANCH_REF_PREFIX}${name}`) {
+      throw new BerthError('GIT_ERROR', `your checkout ${this.repo} has ${branchOf(name)} checked out: switch it to another branch and retry the delete`);
+    }
+    const other = worktrees.find((w) => w.branch === `${BRANCH_REF_PREFIX}${name}` && resolve(w.path) !== resolve(state.worktree));
+    if (other) {
+      throw new BerthError(
+        'GIT_ERROR',
+        `${branchOf(name)} is checked out at ${JSON.stringify(other.path)}, which is not the workspace's worktree: switch that checkout to another branch and retry the delete`,
+      );
+    }
+    const entry = registeredWorktree(state, worktrees, this.#realDataDir);
+    if (entry) {
+      const gitDir = await this.#git.worktreeGitDir(entry.path);
+      if (!state.ownsWorktreeDir && gitDir && (await isDir(entry.path))) await this.#git.detachWorktreeKeepingDir({ path: entry.path, gitDir });
+      else await this.#git.removeWorktree(entry.path, signal);
+      return warnings;
+    }
+    // Not registered: the directory was removed by hand (git then lists it as prunable) or never
+    // finished. Only a directory inside our own data dir is ours to remove.
+    if (state.ownsWorktreeDir && isInside(this.worktreesDir, state.worktree) && (await isDir(state.worktree))) {
+      await rm(state.worktree, { recursive: true, force: true });
+      warnings.push(`the worktree ${state.worktree} was not registered with git any more; removed the leftover directory`);
+    } else {
+      warnings.push(`the worktree ${state.worktree} was already gone`);
+    }
+    return warnings;
+  }
+}
+
+/**
+ * git's registration of the worktree at the note's path, provided it has berth/<name> checked out
+ * or lies inside berth's data dir (an agent may have detached its HEAD). A note naming one of the
+ * user's own worktrees on another branch therefore never makes it "the workspace's".
+ */
+function registeredWorktree(state: WorkspaceState, worktrees: readonly WorktreeEntry[], dataDir: string): WorktreeEntry | undefined {
+  return worktrees
+    .slice(1)
+    .find((w) => resolve(w.path) === resolve(state.worktree) && (w.branch === `${BRANCH_REF_PREFIX}${state.name}` || isInside(dataDir, w.path)));
+}
+
+function repoIdOf(root: string, commonDir: string): string {
+  const base = basename(root).replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.]+/, '_').slice(0, 40) || 'repo';
+  return `${base}-${createHash('sha256').update(commonDir).digest('hex').slice(0, 10)}`;
+}
+
+function latestPerName(states: readonly WorkspaceState[]): WorkspaceState[] {
+  const by = new Map<string, WorkspaceState>();
+  for (const s of states) {
+    const cur = by.get(s.name);
+    if (!cur || s.createdAt > cur.createdAt) by.set(s.name, s);
+  }
+  return [...by.values()];
+}
+
+function checkExtra(extra: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const parsed = ExtraPatchSchema.safeParse(extra);
+  if (!parsed.success) throw new BerthError('BAD_INPUT', `extra must be an object with string keys: ${parsed.error.message}`);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(parsed.data);
+  } catch (err) {
+    throw new BerthError('BAD_INPUT', `extra must be JSON-serialisable: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === undefined) throw new BerthError('BAD_INPUT', 'extra must be JSON-serialisable');
+  if (Buffer.byteLength(text) > MAX_EXTRA_BYTES) {
+    throw new BerthError('BAD_INPUT', `extra is ${Buffer.byteLength(text)} bytes as JSON, over the ${MAX_EXTRA_BYTES}-byte limit: store large data elsewhere and keep a reference`);
+  }
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+function checkMessage(message: unknown): asserts message is string {
+  if (typeof message !== 'string' || message.trim() === '') {
+    throw new BerthError('BAD_INPUT', 'commit message must be a non-empty string');
+  }
+  if (message.includes('\0')) throw new BerthError('BAD_INPUT', 'commit message must not contain NUL bytes');
+  if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES) {
+    throw new BerthError('BAD_INPUT', `commit message is ${Buffer.byteLength(message)} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`);
+  }
+}
+
+function isInside(dir: string, path: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+}
+
+/** realpath of the longest existing prefix of `p`, plus the rest (p need not exist yet). */
+async function realpathLoose(p: string): Promise<string> {
+  const abs = resolve(p);
+  try {
+    return await realpath(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(await realpathLoose(parent), basename(abs));
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
