@@ -8,6 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { formatAge, parseDuration, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
 import { createLogger } from '../../log.js';
 import { action, printJson } from '../output.js';
+import { registerTransfer } from './ws-transfer.js';
 
 export interface WsCommandDeps {
   /** Opens the workspaces of the repository at `repo` (default: Workspaces.open with a stderr logger). */
@@ -254,4 +255,6 @@ Examples:
         for (const s of res.skipped) process.stdout.write(`Kept ${s.name}: ${s.reason}\n`);
       }),
     );
+
+  registerTransfer(ws);
 }

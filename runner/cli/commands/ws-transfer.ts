@@ -1,0 +1,173 @@
+/**
+ * `berth ws export` / `berth ws import`: move a workspace through an S3-compatible bucket
+ * (runner/storage). Registered on the `ws` command group by registerTransfer().
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { Workspaces } from '../../../src/workspace/index.js';
+import { createLogger } from '../../log.js';
+import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/config.js';
+import { exportWorkspace, importWorkspace } from '../../storage/transfer.js';
+import { action, printJson } from '../output.js';
+
+interface StorageFlags {
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+}
+
+interface CommonOpts extends StorageFlags {
+  repo?: string;
+  json?: boolean;
+}
+
+const STORAGE_HELP = `
+Storage settings (flags win over the environment):
+  --endpoint / BERTH_S3_ENDPOINT        S3-compatible server URL (default: AWS S3)
+  --region / AWS_REGION                 default us-east-1
+  --path-style / BERTH_S3_FORCE_PATH_STYLE   default on when an endpoint is set
+  BERTH_S3_CHECKSUMS                    when_required (default with an endpoint) | when_supported
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials (else your AWS profile)`;
+
+function storageOptions(flags: StorageFlags): StorageOptions {
+  return {
+    ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}),
+    ...(flags.region !== undefined ? { region: flags.region } : {}),
+    ...(flags.pathStyle !== undefined ? { forcePathStyle: flags.pathStyle } : {}),
+  };
+}
+
+function bytesArg(value: string): number {
+  const m = /^(\d+)([kmgt]?)i?b?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a size (e.g. 500m, 8g)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Number(m[1]) * mult;
+}
+
+function countArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive whole number`);
+  return n;
+}
+
+function withStorageFlags(cmd: Command): Command {
+  return cmd
+    .option('--repo <path>', 'repository, or any directory inside it (default: the current directory)')
+    .option('--endpoint <url>', 'S3-compatible server URL, e.g. http://127.0.0.1:9000')
+    .option('--region <name>', 'bucket region')
+    .option('--path-style', 'address buckets as <endpoint>/<bucket> (default with --endpoint)')
+    .option('--no-path-style', 'address buckets as <bucket>.<endpoint host>')
+    .option('--json', 'print JSON');
+}
+
+/**
+ * The AWS SDK warns on every run that its 2027 releases will need Node 22; berth supports
+ * Node >= 20 (package.json engines), so for CLI users that warning is noise. Library callers
+ * (tests, the MCP server) still see it.
+ */
+function quietSdkVersionWarning(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}
+
+/** Adds `export` and `import` to the `berth ws` command group. */
+export function registerTransfer(ws: Command): void {
+  withStorageFlags(
+    ws
+      .command('export')
+      .description('upload a workspace (branch, state, uncommitted and untracked files, session log) to s3://bucket/prefix')
+      .argument('<name>', 'workspace name')
+      .argument('<url>', 's3://bucket/prefix to write the export to (replaces an earlier export there)'),
+  )
+    .option('--session-log <file>', 'also upload this session log (JSON lines), if it exists')
+    .hook('preAction', quietSdkVersionWarning)
+    .addHelpText(
+      'after',
+      `
+What is exported: the branch berth/<name> with its history and state note (a git bundle), staged
+and unstaged changes to tracked files (as patches), untracked non-ignored files (a tar.gz), and the
+session log. Ignored files (build output, node_modules) are not. The local workspace is only read.
+
+Example:
+  BERTH_S3_ENDPOINT=http://127.0.0.1:9000 berth ws export demo s3://berth-exports/alice/demo
+${STORAGE_HELP}`,
+    )
+    .action(
+      action(async (name: string, url: string, opts: CommonOpts & { sessionLog?: string }) => {
+        // Bad input fails before anything is opened or read.
+        parseS3Url(url);
+        const storage = resolveStorageConfig(storageOptions(opts));
+        const logger = createLogger();
+        const ws = await Workspaces.open(opts.repo ?? process.cwd(), { logger });
+        let workspace;
+        try {
+          workspace = await ws.get(name);
+        } finally {
+          await ws.close();
+        }
+        const res = await exportWorkspace({ workspace, url, storage, logger, ...(opts.sessionLog !== undefined ? { sessionLog: opts.sessionLog } : {}) });
+        if (opts.json) {
+          printJson(res);
+          return;
+        }
+        const total = res.manifest.objects.reduce((n, o) => n + o.size, 0);
+        process.stdout.write(`Exported workspace ${name} to ${res.url} (${res.manifest.objects.length} objects, ${total} bytes)\n`);
+        for (const o of res.manifest.objects) process.stdout.write(`  ${o.role.padEnd(12)}${String(o.size).padStart(12)}  ${o.key}\n`);
+        for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
+      }),
+    );
+
+  withStorageFlags(
+    ws
+      .command('import')
+      .description('recreate a workspace from an export at s3://bucket/prefix')
+      .argument('<url>', 's3://bucket/prefix an export was written to'),
+  )
+    .hook('preAction', quietSdkVersionWarning)
+    .option('--name <name>', 'name of the new workspace (default: the exported name)')
+    .option('--worktree-dir <dir>', 'put the worktree in this existing empty directory')
+    .option('--session-log <file>', 'write the exported session log here (must not exist)')
+    .option('--max-bytes <size>', 'refuse to extract more untracked file data than this (default 8g)', bytesArg)
+    .option('--max-entries <count>', 'refuse archives with more entries than this (default 200000)', countArg)
+    .addHelpText(
+      'after',
+      `
+Archive entries that would land outside the worktree (absolute paths, "..", links pointing out,
+hard links, devices) are not written; they are listed as rejected. A URL without an export is
+reported as "nothing to restore" (exit 0).
+
+Example:
+  berth ws import s3://berth-exports/alice/demo --name demo-copy
+${STORAGE_HELP}`,
+    )
+    .action(
+      action(async (url: string, opts: CommonOpts & { name?: string; worktreeDir?: string; sessionLog?: string; maxBytes?: number; maxEntries?: number }) => {
+        const storage = resolveStorageConfig(storageOptions(opts));
+        const res = await importWorkspace({
+          repo: opts.repo ?? process.cwd(),
+          url,
+          storage,
+          logger: createLogger(),
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ...(opts.worktreeDir !== undefined ? { worktreeDir: opts.worktreeDir } : {}),
+          ...(opts.sessionLog !== undefined ? { sessionLogPath: opts.sessionLog } : {}),
+          limits: {
+            ...(opts.maxBytes !== undefined ? { maxExtractBytes: opts.maxBytes } : {}),
+            ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
+          },
+        });
+        if (opts.json) {
+          printJson(res);
+          return;
+        }
+        if (!res.restored) {
+          process.stdout.write(`Nothing to restore: ${res.reason}\n`);
+          return;
+        }
+        const w = res.workspace;
+        process.stdout.write(`Imported workspace ${w.name} from ${res.url} (exported as ${res.from.name} at ${res.from.exportedAt})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`);
+        for (const r of res.untracked.rejected) process.stderr.write(`rejected: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
+        for (const a of res.untracked.adjusted) process.stderr.write(`adjusted: ${JSON.stringify(a.path)}: ${a.change}\n`);
+        for (const x of res.warnings) process.stderr.write(`warning: ${x}\n`);
+        if (res.sessionLog) process.stdout.write(`  session log ${res.sessionLog}\n`);
+      }),
+    );
+}

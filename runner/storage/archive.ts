@@ -1,0 +1,399 @@
+/**
+ * The worktree tarball: packing a list of files as a streamed tar.gz, and extracting an untrusted
+ * one without letting it touch anything outside its destination.
+ *
+ * Extraction is done entry by entry with our own checks instead of tar's Unpack, because the rules
+ * differ from a general-purpose extractor: every entry is either written inside `dest` or reported
+ * in `rejected` with a reason, and nothing is ever written through a symlink.
+ *  - paths: absolute, "..", a ".git" component (would reach the worktree's git link) → rejected
+ *  - hard links, devices, FIFOs and unknown types → rejected
+ *  - symlinks: relative targets only, and the target must stay inside `dest` without passing
+ *    through another symlink (checked against the final set of links, so a later link cannot
+ *    redirect an earlier one); links are created after all files
+ *  - an existing path is never overwritten (the worktree's tracked files win)
+ *  - modes are normalised to 0644/0755 (setuid/setgid/sticky dropped and reported in `adjusted`)
+ *  - totals are capped (entries, bytes); exceeding a cap aborts the extraction
+ */
+import { constants as fsc, createReadStream } from 'node:fs';
+import { lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import { Header, Parser, Pax, type HeaderData, type ReadEntry } from 'tar';
+import { RunnerError, isRunnerError } from '../errors.js';
+
+export interface ArchiveLimits {
+  /** Maximum number of tar entries (any type, rejected ones included). */
+  readonly maxEntries: number;
+  /** Maximum total bytes of file contents written. */
+  readonly maxBytes: number;
+}
+
+export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = Object.freeze({ maxEntries: 200_000, maxBytes: 8 * 1024 ** 3 });
+
+export interface RejectedEntry {
+  readonly path: string;
+  readonly type: string;
+  readonly reason: string;
+}
+
+export interface AdjustedEntry {
+  readonly path: string;
+  readonly change: string;
+}
+
+export interface ExtractReport {
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  readonly bytes: number;
+  readonly rejected: readonly RejectedEntry[];
+  readonly adjusted: readonly AdjustedEntry[];
+}
+
+/**
+ * Stream `files` (paths relative to `cwd`: regular files and symlinks, as `git ls-files` lists
+ * them) as a gzip-compressed tar. Headers are written here rather than by tar's packer because
+ * its packer stores a second name of the same inode as a hard-link entry, which extraction
+ * (rightly) rejects, and stalls when told not to. Only one file's chunk is in memory at a time.
+ * A file that vanished or shrank mid-way fails the stream instead of yielding a short entry.
+ */
+export function packFiles(cwd: string, files: readonly string[]): Readable {
+  const tar = Readable.from(tarBlocks(cwd, files), { objectMode: false });
+  const gzip = createGzip({ level: 6 });
+  tar.on('error', (err) => gzip.destroy(err));
+  gzip.on('close', () => {
+    if (!tar.destroyed) tar.destroy();
+  });
+  return tar.pipe(gzip);
+}
+
+function headerBlocks(data: HeaderData): Buffer[] {
+  const header = new Header(data);
+  const out: Buffer[] = [];
+  // Long or non-ASCII names do not fit ustar fields: a pax record carries them (POSIX.1-2001).
+  if (header.encode()) out.push(new Pax({ path: data.path, linkpath: data.linkpath, size: data.size, mtime: data.mtime }).encode());
+  if (!header.block) throw new Error(`could not encode a tar header for ${JSON.stringify(data.path)}`);
+  out.push(header.block);
+  return out;
+}
+
+async function* tarBlocks(cwd: string, files: readonly string[]): AsyncGenerator<Buffer> {
+  const common = { uid: 0, gid: 0, uname: '', gname: '' };
+  for (const rel of files) {
+    const abs = posix.join(cwd, rel);
+    const st = await lstat(abs);
+    if (st.isSymbolicLink()) {
+      yield* headerBlocks({ ...common, path: rel, type: 'SymbolicLink', linkpath: await readlink(abs), mode: 0o777, size: 0, mtime: st.mtime });
+    } else if (st.isFile()) {
+      yield* headerBlocks({ ...common, path: rel, type: 'File', mode: st.mode & 0o7777, size: st.size, mtime: st.mtime });
+      let read = 0;
+      if (st.size > 0) {
+        // Exactly the size in the header: a file that grows meanwhile is cut at that size.
+        for await (const chunk of createReadStream(abs, { start: 0, end: st.size - 1 }) as AsyncIterable<Buffer>) {
+          read += chunk.length;
+          yield chunk;
+        }
+      }
+      if (read !== st.size) {
+        throw new RunnerError('STORAGE_ERROR', `${JSON.stringify(rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`, {
+          details: { reason: 'local', path: rel },
+        });
+      }
+      const pad = (512 - (st.size % 512)) % 512;
+      if (pad > 0) yield Buffer.alloc(pad);
+    } else {
+      throw new RunnerError('STORAGE_ERROR', `${JSON.stringify(rel)} is no longer a regular file or symlink (changed while exporting): export again once nothing writes to the worktree`, {
+        details: { reason: 'local', path: rel },
+      });
+    }
+  }
+  // End-of-archive marker: two zero blocks.
+  yield Buffer.alloc(1024);
+}
+
+type PathCheck = { ok: true; segments: string[] } | { ok: false; reason: string };
+
+const MAX_PATH_BYTES = 4096;
+
+/** Validate an archive path; returns its normalised segments or why it is refused. */
+export function checkEntryPath(raw: string): PathCheck {
+  if (raw.includes('\0')) return { ok: false, reason: 'path contains a NUL byte' };
+  if (Buffer.byteLength(raw) > MAX_PATH_BYTES) return { ok: false, reason: `path longer than ${MAX_PATH_BYTES} bytes` };
+  if (raw.startsWith('/')) return { ok: false, reason: 'absolute path' };
+  const segments = raw.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.length === 0) return { ok: false, reason: 'empty path' };
+  if (segments.includes('..')) return { ok: false, reason: 'path contains ".." (would escape the destination)' };
+  // Case-insensitive: on macOS/Windows file systems ".GIT" is the same entry.
+  if (segments.some((s) => s.toLowerCase() === '.git')) return { ok: false, reason: 'path is inside ".git" (would modify git metadata)' };
+  return { ok: true, segments };
+}
+
+/**
+ * Check a symlink target: relative, and when resolved from the link's directory it stays inside
+ * the root and does not pass through any symlink (on disk or among `links`) before its last
+ * component. Returns the reason it is refused, or undefined.
+ */
+async function symlinkProblem(root: string, linkSegments: string[], target: string, links: ReadonlySet<string>): Promise<string | undefined> {
+  if (target === '') return 'empty symlink target';
+  if (target.includes('\0')) return 'symlink target contains a NUL byte';
+  if (target.startsWith('/')) return `symlink to absolute path ${JSON.stringify(target)}`;
+  const cur = linkSegments.slice(0, -1);
+  const parts = target.split('/').filter((s) => s !== '' && s !== '.');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (part === '..') {
+      if (cur.length === 0) return `symlink target ${JSON.stringify(target)} points outside the destination`;
+      cur.pop();
+      continue;
+    }
+    cur.push(part);
+    if (i === parts.length - 1) break;
+    const rel = cur.join('/');
+    if (links.has(rel)) return `symlink target ${JSON.stringify(target)} passes through another symlink`;
+    try {
+      if ((await lstat(posix.join(root, rel))).isSymbolicLink()) return `symlink target ${JSON.stringify(target)} passes through another symlink`;
+    } catch {
+      // Not there: it is a plain name as far as this link is concerned.
+    }
+  }
+  if (cur.some((s) => s.toLowerCase() === '.git')) return `symlink target ${JSON.stringify(target)} points into ".git"`;
+  return undefined;
+}
+
+function entryKind(type: string): 'file' | 'dir' | 'symlink' | { reject: string } {
+  switch (type) {
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile':
+      return 'file';
+    case 'Directory':
+      return 'dir';
+    case 'SymbolicLink':
+      return 'symlink';
+    case 'Link':
+      return { reject: 'hard link (not allowed)' };
+    case 'CharacterDevice':
+    case 'BlockDevice':
+      return { reject: 'device file (not allowed)' };
+    case 'FIFO':
+      return { reject: 'FIFO (not allowed)' };
+    default:
+      return { reject: `unsupported entry type ${type}` };
+  }
+}
+
+/** fs errors that concern one entry (reported) rather than the destination as a whole (fatal). */
+const ENTRY_ERRNO = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'ELOOP', 'EINVAL', 'EILSEQ']);
+
+class EntryRejected extends Error {}
+
+export interface ExtractOptions {
+  readonly limits?: Partial<ArchiveLimits>;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Extract a gzip-compressed tar from `source` into the existing directory `dest`. Resolves with a
+ * report of what was written and what was refused; rejects (RunnerError) when the archive is not
+ * a gzip tar, is truncated, exceeds a limit, the destination cannot be written, or on abort. On
+ * rejection, files already written stay: the caller owns `dest` and removes it.
+ */
+export async function extractArchive(source: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractReport> {
+  const limits: ArchiveLimits = { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits };
+  const root = await realpath(dest);
+  const rejected: RejectedEntry[] = [];
+  const adjusted: AdjustedEntry[] = [];
+  const knownDirs = new Set<string>(['']);
+  const pendingLinks: { rel: string; segments: string[]; target: string }[] = [];
+  let entries = 0;
+  let files = 0;
+  let directories = 0;
+  let bytes = 0;
+
+  const reject = (path: string, type: string, reason: string) => rejected.push({ path, type, reason });
+
+  /** Create the directories for `segments` (all of them), refusing to pass through anything but real directories. */
+  const ensureDirs = async (segments: string[]) => {
+    for (let i = 1; i <= segments.length; i++) {
+      const rel = segments.slice(0, i).join('/');
+      if (knownDirs.has(rel)) continue;
+      const abs = posix.join(root, rel);
+      try {
+        const st = await lstat(abs);
+        if (st.isSymbolicLink()) throw new EntryRejected(`parent ${JSON.stringify(rel)} is a symlink`);
+        if (!st.isDirectory()) throw new EntryRejected(`parent ${JSON.stringify(rel)} is not a directory`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(abs, { mode: 0o755 });
+      }
+      knownDirs.add(rel);
+    }
+  };
+
+  const writeFile = async (entry: ReadEntry, segments: string[], rel: string) => {
+    if (bytes + entry.size > limits.maxBytes) {
+      throw new RunnerError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}: refusing to extract it. Raise the import limit if this export is trusted`, {
+        details: { maxBytes: limits.maxBytes, path: rel },
+      });
+    }
+    await ensureDirs(segments.slice(0, -1));
+    const abs = posix.join(root, rel);
+    // O_EXCL: never replace what is there; O_NOFOLLOW: never write through a symlink.
+    const fh = await open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    try {
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > limits.maxBytes) {
+          throw new RunnerError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}`, {
+            details: { maxBytes: limits.maxBytes, path: rel },
+          });
+        }
+        await fh.write(chunk);
+      }
+      const mode = entry.mode ?? 0o644;
+      if (mode & 0o7000) adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
+      await fh.chmod(mode & 0o111 ? 0o755 : 0o644);
+      const mtime = entry.mtime;
+      if (mtime instanceof Date && Number.isFinite(mtime.getTime())) await fh.utimes(mtime, mtime);
+    } finally {
+      await fh.close();
+    }
+    files++;
+  };
+
+  const handle = async (entry: ReadEntry) => {
+    entries++;
+    if (entries > limits.maxEntries) {
+      throw new RunnerError('FILE_TOO_LARGE', `archive has more than ${limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
+        details: { maxEntries: limits.maxEntries },
+      });
+    }
+    const raw = entry.path;
+    const kind = entryKind(entry.type);
+    const check = checkEntryPath(raw);
+    if (typeof kind === 'object' || !check.ok) {
+      entry.resume();
+      reject(raw, entry.type, typeof kind === 'object' ? kind.reject : (check as { reason: string }).reason);
+      return;
+    }
+    const rel = check.segments.join('/');
+    try {
+      if (kind === 'dir') {
+        entry.resume();
+        await ensureDirs(check.segments);
+        directories++;
+      } else if (kind === 'symlink') {
+        entry.resume();
+        pendingLinks.push({ rel, segments: check.segments, target: entry.linkpath ?? '' });
+      } else {
+        await writeFile(entry, check.segments, rel);
+      }
+    } catch (err) {
+      entry.resume();
+      if (err instanceof EntryRejected) return reject(raw, entry.type, err.message);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== undefined && ENTRY_ERRNO.has(code)) {
+        return reject(raw, entry.type, code === 'EEXIST' ? 'already exists (not overwritten)' : code === 'ELOOP' ? 'path is a symlink' : `cannot be created (${code})`);
+      }
+      throw err;
+    }
+  };
+
+  await new Promise<void>((resolvePromise, rejectPromise) => {
+    let settled = false;
+    let current: ReadEntry | undefined;
+    let chain: Promise<void> = Promise.resolve();
+    const gunzip = createGunzip();
+    const parser = new Parser({ strict: false, maxMetaEntrySize: 1024 * 1024 });
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      source.unpipe(gunzip);
+      gunzip.unpipe(parser as unknown as NodeJS.WritableStream);
+      source.destroy();
+      gunzip.destroy();
+      // abort() makes the parser drop any further input instead of writing into a destroyed entry.
+      parser.abort(err instanceof Error ? err : new Error(String(err)));
+      current?.destroy();
+      rejectPromise(err);
+    };
+    const onAbort = () => fail(new RunnerError('ABORTED', 'archive extraction was cancelled', { cause: opts.signal?.reason }));
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const corrupt = (what: string, cause?: unknown) =>
+      fail(new RunnerError('BAD_INPUT', `the worktree archive is damaged (${what}): re-export the workspace`, { cause, details: { reason: 'corrupt-archive' } }));
+
+    source.on('error', (err) => fail(err));
+    gunzip.on('error', (err) => corrupt(`not valid gzip: ${err.message}`, err));
+    parser.on('error', (err: Error) => corrupt(err.message, err));
+    parser.on('warn', (code: string, message: string, data: { header?: { path?: string } }) => {
+      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT') corrupt(message);
+      else reject(data?.header?.path ?? '(unreadable header)', 'invalid', `${code}: ${message}`);
+    });
+    parser.on('entry', (entry: ReadEntry) => {
+      chain = chain.then(async () => {
+        if (settled) return void entry.resume();
+        current = entry;
+        await handle(entry);
+        current = undefined;
+      });
+      chain.catch(fail);
+    });
+    parser.on('end', () => {
+      chain.then(
+        () => {
+          if (settled) return;
+          settled = true;
+          opts.signal?.removeEventListener('abort', onAbort);
+          resolvePromise();
+        },
+        fail,
+      );
+    });
+    source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
+  });
+
+  // Links last, judged against the complete set so a later link cannot redirect an earlier one.
+  const linkSet = new Set(pendingLinks.map((l) => l.rel));
+  let symlinks = 0;
+  for (const link of pendingLinks) {
+    if (opts.signal?.aborted) throw new RunnerError('ABORTED', 'archive extraction was cancelled');
+    const problem = await symlinkProblem(root, link.segments, link.target, linkSet);
+    if (problem !== undefined) {
+      reject(link.rel, 'SymbolicLink', problem);
+      continue;
+    }
+    try {
+      await ensureDirs(link.segments.slice(0, -1));
+      await symlink(link.target, posix.join(root, link.rel));
+      symlinks++;
+    } catch (err) {
+      if (err instanceof EntryRejected) {
+        reject(link.rel, 'SymbolicLink', err.message);
+        continue;
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== undefined && ENTRY_ERRNO.has(code)) {
+        reject(link.rel, 'SymbolicLink', code === 'EEXIST' ? 'already exists (not overwritten)' : `cannot be created (${code})`);
+        continue;
+      }
+      throw err;
+    }
+  }
+
+  return { files, directories, symlinks, bytes, rejected, adjusted };
+}
+
+/** Wrap non-RunnerErrors from the local file system with a remedy. */
+export function archiveFsError(err: unknown, what: string): RunnerError {
+  if (isRunnerError(err)) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+  return new RunnerError('STORAGE_ERROR', `${what} failed (${code}): ${(err as Error).message}. Check free disk space and permissions`, {
+    cause: err,
+    details: { reason: 'local', errno: code },
+  });
+}
