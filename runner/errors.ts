@@ -23,6 +23,8 @@ export type RunnerErrorCode =
   | 'EDIT_AMBIGUOUS'
   | 'PROCESS_NOT_FOUND'
   | 'POOL_ERROR'
+  | 'SETUP_FAILED'
+  | 'LOCK_TIMEOUT'
   | 'BAD_INPUT'
   | 'STORAGE_ERROR'
   | 'NOT_FOUND'

@@ -37,9 +37,19 @@ export function translateDockerError(err: unknown, what: string): RunnerError {
   }
   if (e.statusCode === 404) {
     if (/no such image|image.*not found/i.test(detail)) {
-      return new RunnerError('IMAGE_MISSING', `${what}: ${detail}. Build it with 'berth images build' or set 'image' in berth.yaml.`, { cause: err });
+      return new RunnerError('IMAGE_MISSING', `${what}: ${detail}. Build it with 'berth images build' or set 'image' in berth.yaml.`, { cause: err, details: { statusCode: 404 } });
     }
-    return new RunnerError('CONTAINER_GONE', `${what}: ${detail}`, { cause: err });
+    if (/no such volume/i.test(detail)) {
+      return new RunnerError('NOT_FOUND', `${what}: ${detail}`, { cause: err, details: { statusCode: 404 } });
+    }
+    return new RunnerError('CONTAINER_GONE', `${what}: ${detail}`, { cause: err, details: { statusCode: 404 } });
+  }
+  if (e.statusCode === 304) {
+    // start/stop of a container already in that state; callers that care treat it as success.
+    return new RunnerError('DOCKER_ERROR', `${what}: already in the requested state`, { cause: err, details: { statusCode: 304 } });
+  }
+  if (e.statusCode === 409 && /is not running|is paused|container stopped/i.test(detail)) {
+    return new RunnerError('CONTAINER_DIED', `${what}: ${detail} (the container is not running)`, { cause: err, details: { statusCode: 409 } });
   }
   if (e.statusCode === 409) {
     return new RunnerError('DOCKER_ERROR', `${what}: conflict: ${detail}`, { cause: err, details: { statusCode: 409 } });
@@ -48,6 +58,16 @@ export function translateDockerError(err: unknown, what: string): RunnerError {
     cause: err,
     details: e.statusCode === undefined ? {} : { statusCode: e.statusCode },
   });
+}
+
+/** The HTTP status of a dockerode/modem error (undefined for transport errors). */
+export function dockerStatus(err: unknown): number | undefined {
+  if (err instanceof RunnerError) {
+    const s = err.details?.statusCode;
+    return typeof s === 'number' ? s : err.code === 'CONTAINER_GONE' || err.code === 'IMAGE_MISSING' ? 404 : undefined;
+  }
+  const s = (err as DockerodeError | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
 }
 
 /** Run a dockerode call, translating its failure. */

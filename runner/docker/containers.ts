@@ -1,0 +1,426 @@
+/**
+ * Container, volume and exec operations for the stateful runner. Every Docker call of
+ * runner/session/ goes through this module (and client.ts), so failures arrive as RunnerErrors.
+ */
+import { Writable, type Duplex } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { RunnerError } from '../errors.js';
+import { call, docker as sharedDocker, dockerStatus, translateDockerError, type Docker } from './client.js';
+import type { Labels } from './labels.js';
+
+/**
+ * Capabilities given back after `CapDrop: ALL`. They matter only to root processes: spec setup
+ * commands run as root (package managers) and, when the host user is root, the session itself.
+ * Non-root processes get no effective capabilities whatever the bounding set, and
+ * no-new-privileges stops setuid binaries from regaining them.
+ *   CHOWN, FOWNER, FSETID  dpkg/npm -g set owners and modes of the files they install;
+ *                          the runner chowns its state dir and volume mountpoints to the user.
+ *   DAC_OVERRIDE           root writing into directories owned by other users (apt's _apt dirs).
+ *   SETUID, SETGID         apt drops to the _apt user; su/gosu-style setup steps.
+ * Everything else (NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETPCAP, NET_BIND_SERVICE, KILL ...)
+ * stays dropped: the runner signals processes as their own user, and the network is off by default.
+ */
+export const SESSION_CAP_ADD: readonly string[] = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID'];
+
+/**
+ * The container's PID 2 (docker-init is PID 1 and reaps zombies): sleep forever without needing
+ * any particular binary beyond a POSIX sh. GNU and busybox sleep accept "infinity".
+ */
+export const KEEPALIVE_CMD: readonly string[] = [
+  '/bin/sh',
+  '-c',
+  'exec sleep infinity 2>/dev/null; while :; do sleep 3600; done',
+];
+
+export interface MountSpec {
+  readonly type: 'bind' | 'volume';
+  /** Host path (bind) or volume name (volume). */
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly?: boolean;
+}
+
+export interface ContainerCreateSpec {
+  readonly name: string;
+  readonly image: string;
+  readonly workdir: string;
+  readonly user: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly labels: Labels;
+  readonly mounts: readonly MountSpec[];
+  readonly network: 'none' | 'bridge' | 'host';
+  readonly cpus: number;
+  readonly memoryMb: number;
+  readonly pids: number;
+  readonly hostname?: string;
+}
+
+export interface ContainerState {
+  readonly id: string;
+  readonly name: string;
+  readonly running: boolean;
+  readonly status: string;
+  readonly exitCode: number;
+  readonly oomKilled: boolean;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly labels: Labels;
+  readonly image: string;
+}
+
+export interface ContainerSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly labels: Labels;
+  readonly created: number;
+}
+
+export function envList(env: Readonly<Record<string, string>>): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+/** Thin typed wrapper over dockerode for containers and volumes. */
+export class Containers {
+  readonly docker: Docker;
+
+  constructor(client: Docker = sharedDocker()) {
+    this.docker = client;
+  }
+
+  async create(spec: ContainerCreateSpec): Promise<string> {
+    const body: Dockerode.ContainerCreateOptions = {
+      name: spec.name,
+      Image: spec.image,
+      // Override any image ENTRYPOINT: the container only has to stay up; work arrives via exec.
+      Entrypoint: [...KEEPALIVE_CMD],
+      Cmd: [],
+      WorkingDir: spec.workdir,
+      User: spec.user,
+      Env: envList(spec.env),
+      Labels: spec.labels,
+      ...(spec.hostname ? { Hostname: spec.hostname } : {}),
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: false,
+      OpenStdin: false,
+      HostConfig: {
+        Mounts: spec.mounts.map((m) => ({
+          Type: m.type,
+          Source: m.source,
+          Target: m.target,
+          ReadOnly: m.readOnly ?? false,
+        })),
+        NetworkMode: spec.network,
+        CapDrop: ['ALL'],
+        CapAdd: [...SESSION_CAP_ADD],
+        SecurityOpt: ['no-new-privileges'],
+        PidsLimit: spec.pids,
+        Memory: spec.memoryMb * 1024 * 1024,
+        // Equal to Memory: no swap on top, so the limit is the real ceiling (the OOM killer acts at it).
+        MemorySwap: spec.memoryMb * 1024 * 1024,
+        NanoCpus: Math.round(spec.cpus * 1e9),
+        Init: true,
+        RestartPolicy: { Name: 'no' },
+        // The keep-alive prints nothing; don't keep a json log per session.
+        LogConfig: { Type: 'none', Config: {} },
+      },
+    };
+    const c = await call(`create container ${spec.name}`, () => this.docker.createContainer(body));
+    return c.id;
+  }
+
+  /** Start; a container that is already running is fine (Docker answers 304). */
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if (dockerStatus(err) === 304) return;
+      throw translateDockerError(err, `start container ${id}`);
+    }
+  }
+
+  /** Stop (SIGTERM, then SIGKILL after `timeoutS`); stopped or missing containers are fine. */
+  async stop(id: string, timeoutS = 5): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: timeoutS });
+    } catch (err) {
+      const s = dockerStatus(err);
+      if (s === 304 || s === 404) return;
+      throw translateDockerError(err, `stop container ${id}`);
+    }
+  }
+
+  async kill(id: string, signal = 'SIGKILL'): Promise<void> {
+    try {
+      await this.docker.getContainer(id).kill({ signal });
+    } catch (err) {
+      const s = dockerStatus(err);
+      if (s === 404 || s === 409) return;
+      throw translateDockerError(err, `kill container ${id}`);
+    }
+  }
+
+  /** Force-remove; returns false when it did not exist. Anonymous volumes go with it. */
+  async remove(id: string): Promise<boolean> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+      return true;
+    } catch (err) {
+      const s = dockerStatus(err);
+      if (s === 404) return false;
+      // 409 "removal already in progress": someone else is removing it.
+      if (s === 409 && /already in progress/i.test(String((err as Error).message))) return true;
+      throw translateDockerError(err, `remove container ${id}`);
+    }
+  }
+
+  /** Rename; false when the source is gone (404) or the target name is taken (409). */
+  async rename(id: string, name: string): Promise<boolean> {
+    try {
+      await this.docker.getContainer(id).rename({ name });
+      return true;
+    } catch (err) {
+      const s = dockerStatus(err);
+      if (s === 404 || s === 409) return false;
+      throw translateDockerError(err, `rename container ${id} to ${name}`);
+    }
+  }
+
+  async inspect(idOrName: string): Promise<ContainerState | undefined> {
+    try {
+      const i = await this.docker.getContainer(idOrName).inspect();
+      return {
+        id: i.Id,
+        name: i.Name.replace(/^\//, ''),
+        running: i.State.Running,
+        status: i.State.Status,
+        exitCode: i.State.ExitCode,
+        oomKilled: i.State.OOMKilled,
+        startedAt: i.State.StartedAt,
+        finishedAt: i.State.FinishedAt,
+        labels: i.Config.Labels ?? {},
+        image: i.Config.Image,
+      };
+    } catch (err) {
+      if (dockerStatus(err) === 404) return undefined;
+      throw translateDockerError(err, `inspect container ${idOrName}`);
+    }
+  }
+
+  async list(filters: Record<string, string[]>): Promise<ContainerSummary[]> {
+    const rows = await call('list containers', () => this.docker.listContainers({ all: true, filters }));
+    return rows.map((r) => ({
+      id: r.Id,
+      name: (r.Names[0] ?? '').replace(/^\//, ''),
+      state: r.State,
+      labels: r.Labels ?? {},
+      created: r.Created,
+    }));
+  }
+
+  /** Create a named volume with labels; an existing one is reused (Docker's create is idempotent). */
+  async ensureVolume(name: string, labels: Labels): Promise<void> {
+    await call(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).remove({ force: true });
+      return true;
+    } catch (err) {
+      if (dockerStatus(err) === 404) return false;
+      throw translateDockerError(err, `remove volume ${name}`);
+    }
+  }
+
+  async listVolumes(filters: Record<string, string[]>): Promise<{ name: string; labels: Labels }[]> {
+    const r = await call('list volumes', () => this.docker.listVolumes({ filters }));
+    return (r.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  // ---- exec ---------------------------------------------------------------------------------
+
+  /**
+   * Start an exec with stdin attached and return its hijacked socket plus demuxed callbacks.
+   * The caller owns the socket (write = the process's stdin; destroy to detach).
+   */
+  async attach(
+    containerId: string,
+    opts: ExecSpec & {
+      onStdout: (b: Buffer) => void;
+      onStderr: (b: Buffer) => void;
+      onEnd: (err?: Error) => void;
+    },
+  ): Promise<AttachedExec> {
+    const exec = await call(`exec in container ${containerId}`, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: [...opts.cmd],
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        ...(opts.user !== undefined ? { User: opts.user } : {}),
+        ...(opts.workdir !== undefined ? { WorkingDir: opts.workdir } : {}),
+        ...(opts.env ? { Env: envList(opts.env) } : {}),
+      }),
+    );
+    const stream = (await call(`start exec in container ${containerId}`, () =>
+      exec.start({ hijack: true, stdin: true }),
+    )) as Duplex;
+    wireDemux(this.docker, stream, opts.onStdout, opts.onStderr, opts.onEnd);
+    return {
+      execId: exec.id,
+      stream,
+      inspect: async () => {
+        const i = await call(`inspect exec ${exec.id}`, () => exec.inspect());
+        return { running: i.Running, exitCode: i.ExitCode ?? null, pid: i.Pid };
+      },
+    };
+  }
+
+  /**
+   * Run a one-shot exec to completion: stdin is /dev/null unless `stdin` is given, output is
+   * streamed to the callbacks. Resolves with the exit code (null if Docker could not tell).
+   * `signal` only detaches (the caller kills the process itself, see session/kill.ts).
+   */
+  async run(
+    containerId: string,
+    opts: ExecSpec & {
+      stdin?: Buffer | string;
+      onStdout?: (b: Buffer) => void;
+      onStderr?: (b: Buffer) => void;
+      signal?: AbortSignal;
+      /** Called once the process is running (before output), e.g. to record when it started. */
+      onStarted?: () => void;
+    },
+  ): Promise<{ exitCode: number | null; detached: boolean }> {
+    const withStdin = opts.stdin !== undefined;
+    const exec = await call(`exec in container ${containerId}`, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: [...opts.cmd],
+        AttachStdin: withStdin,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        ...(opts.user !== undefined ? { User: opts.user } : {}),
+        ...(opts.workdir !== undefined ? { WorkingDir: opts.workdir } : {}),
+        ...(opts.env ? { Env: envList(opts.env) } : {}),
+      }),
+    );
+    const stream = (await call(`start exec in container ${containerId}`, () =>
+      withStdin ? exec.start({ hijack: true, stdin: true }) : exec.start({ hijack: false, stdin: false }),
+    )) as Duplex;
+    opts.onStarted?.();
+    let detached = false;
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (err && !detached) reject(translateDockerError(err, `exec in container ${containerId}`));
+        else resolve();
+      };
+      const onAbort = () => {
+        detached = true;
+        stream.destroy();
+        finish();
+      };
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      wireDemux(this.docker, stream, opts.onStdout ?? noop, opts.onStderr ?? noop, finish);
+      if (withStdin) {
+        const data = opts.stdin!;
+        // A hijacked socket half-closes with end(): the process sees EOF on stdin.
+        stream.end(data);
+      }
+    });
+    if (detached) return { exitCode: null, detached };
+    const info = await call(`inspect exec ${exec.id}`, () => exec.inspect());
+    return { exitCode: info.ExitCode ?? null, detached };
+  }
+
+  /** run() collecting output as UTF-8 (for the runner's small helper scripts). */
+  async runCapture(
+    containerId: string,
+    opts: ExecSpec & { stdin?: Buffer | string; signal?: AbortSignal; maxBytes?: number },
+  ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+    const max = opts.maxBytes ?? 4 * 1024 * 1024;
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outN = 0;
+    let errN = 0;
+    const r = await this.run(containerId, {
+      ...opts,
+      onStdout: (b) => {
+        if (outN < max) out.push(b);
+        outN += b.length;
+      },
+      onStderr: (b) => {
+        if (errN < max) err.push(b);
+        errN += b.length;
+      },
+    });
+    return {
+      exitCode: r.exitCode,
+      stdout: Buffer.concat(out).subarray(0, max).toString('utf8'),
+      stderr: Buffer.concat(err).subarray(0, max).toString('utf8'),
+    };
+  }
+}
+
+export interface ExecSpec {
+  readonly cmd: readonly string[];
+  readonly user?: string;
+  readonly workdir?: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface AttachedExec {
+  readonly execId: string;
+  readonly stream: Duplex;
+  inspect(): Promise<{ running: boolean; exitCode: number | null; pid: number }>;
+}
+
+const noop = () => {};
+
+/**
+ * Split Docker's multiplexed exec stream (8-byte frame headers, non-TTY) with the modem's own
+ * demuxer. The sinks call back synchronously, so nothing queues: the socket is read only as fast
+ * as the callbacks consume, and memory stays bounded however much a command prints.
+ */
+function wireDemux(
+  client: Docker,
+  stream: Duplex,
+  onStdout: (b: Buffer) => void,
+  onStderr: (b: Buffer) => void,
+  onEnd: (err?: Error) => void,
+): void {
+  const sink = (fn: (b: Buffer) => void) =>
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        fn(chunk);
+        cb();
+      },
+    });
+  client.modem.demuxStream(stream, sink(onStdout), sink(onStderr));
+  let ended = false;
+  const end = (err?: Error) => {
+    if (ended) return;
+    ended = true;
+    onEnd(err);
+  };
+  stream.on('end', () => end());
+  stream.on('close', () => end());
+  stream.on('error', (err: Error) => end(err));
+}
+
+/** Raised when a helper exec fails in a way the caller must report verbatim. */
+export function execFailed(what: string, exitCode: number | null, stderr: string): RunnerError {
+  const detail = stderr.trim().split('\n').slice(-5).join('\n');
+  return new RunnerError('DOCKER_ERROR', `${what} failed (exit ${exitCode ?? 'unknown'})${detail ? `: ${detail}` : ''}`, {
+    details: { exitCode },
+  });
+}

@@ -1,0 +1,20 @@
+/** The stateful runner: sessions (workspace containers), persistent shells, processes, pool. */
+export { Runner, DEFAULT_EXEC_TIMEOUT_MS } from './runner.js';
+export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
+export { Session, DEFAULT_SHELL } from './session.js';
+export type { SessionInfo, SessionCreated } from './session.js';
+export { SHELL_NAME_PATTERN, KILL_GRACE_MS } from './shell.js';
+export { PROCESS_NAME_PATTERN } from './processes.js';
+export { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
+export { STATE_ROOT, SHELLS_DIR, PROCS_DIR, SETUP_DIR } from './protocol.js';
+export type {
+  ExecOptions,
+  ExecResult,
+  ProcessInfo,
+  ProcessLog,
+  SetupRecord,
+  SetupReport,
+  ShellInfo,
+  StartProcessOptions,
+  StreamName,
+} from './types.js';

@@ -1,0 +1,202 @@
+/**
+ * Byte-level plumbing for command output: a bounded head+tail collector per stream, and the
+ * scanner that finds the shell protocol's nonce-framed records in a byte stream split at
+ * arbitrary chunk boundaries.
+ */
+import { StringDecoder } from 'node:string_decoder';
+
+export type StreamName = 'stdout' | 'stderr';
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * Keeps the first half and the last half of `maxBytes` of a stream and counts the rest, so memory
+ * stays bounded (about maxBytes plus one chunk) however much a command prints.
+ */
+export class OutputCollector {
+  readonly maxBytes: number;
+  #head: Buffer[] = [];
+  #headLen = 0;
+  #tail: Buffer[] = [];
+  #tailLen = 0;
+  #total = 0;
+  readonly #decoder = new StringDecoder('utf8');
+  readonly #onText: ((text: string) => void) | undefined;
+
+  constructor(maxBytes: number, onText?: (text: string) => void) {
+    this.maxBytes = Math.max(0, Math.floor(maxBytes));
+    this.#onText = onText;
+  }
+
+  get totalBytes(): number {
+    return this.#total;
+  }
+
+  get truncated(): boolean {
+    return this.#total > this.maxBytes;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#total += chunk.length;
+    if (this.#onText) {
+      const text = this.#decoder.write(chunk);
+      if (text) this.#onText(text);
+    }
+    const headCap = Math.ceil(this.maxBytes / 2);
+    let rest = chunk;
+    if (this.#headLen < headCap) {
+      const take = Math.min(headCap - this.#headLen, rest.length);
+      // Copy: the chunk may be a view into a larger pooled buffer we must not pin.
+      this.#head.push(Buffer.from(rest.subarray(0, take)));
+      this.#headLen += take;
+      rest = rest.subarray(take);
+    }
+    if (rest.length === 0) return;
+    const tailCap = this.maxBytes - headCap;
+    if (tailCap <= 0) return;
+    if (rest.length >= tailCap) {
+      this.#tail = [Buffer.from(rest.subarray(rest.length - tailCap))];
+      this.#tailLen = tailCap;
+      return;
+    }
+    this.#tail.push(Buffer.from(rest));
+    this.#tailLen += rest.length;
+    while (this.#tailLen > tailCap) {
+      const first = this.#tail[0]!;
+      const over = this.#tailLen - tailCap;
+      if (first.length <= over) {
+        this.#tail.shift();
+        this.#tailLen -= first.length;
+      } else {
+        this.#tail[0] = first.subarray(over);
+        this.#tailLen -= over;
+      }
+    }
+  }
+
+  /** Flush the live decoder (a dangling partial character is emitted as U+FFFD). */
+  endLive(): void {
+    if (!this.#onText) return;
+    const text = this.#decoder.end();
+    if (text) this.#onText(text);
+  }
+
+  /**
+   * The kept text: everything when it fit, else head + a marker naming the omitted byte count +
+   * tail. Cut points never split a UTF-8 character.
+   */
+  text(): string {
+    const head = Buffer.concat(this.#head, this.#headLen);
+    if (!this.truncated) {
+      return Buffer.concat([head, ...this.#tail]).toString('utf8');
+    }
+    const tail = Buffer.concat(this.#tail, this.#tailLen);
+    const headText = decodePrefix(head);
+    const tailText = decodeSuffix(tail);
+    const omitted = this.#total - head.length - tail.length;
+    return `${headText}\n[... berth: ${omitted} bytes omitted (output over ${this.maxBytes} bytes); redirect to a file to keep it all ...]\n${tailText}`;
+  }
+}
+
+/** Decode dropping an incomplete trailing UTF-8 sequence (the cut went through a character). */
+function decodePrefix(b: Buffer): string {
+  let end = b.length;
+  // Walk back over at most 3 continuation bytes to the lead byte; drop it if its sequence is short.
+  let i = end - 1;
+  let cont = 0;
+  while (i >= 0 && cont < 3 && (b[i]! & 0xc0) === 0x80) {
+    i--;
+    cont++;
+  }
+  if (i >= 0) {
+    const lead = b[i]!;
+    const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (need > 1 && cont + 1 < need) end = i;
+  }
+  return b.subarray(0, end).toString('utf8');
+}
+
+/** Decode skipping leading continuation bytes (the cut went through a character). */
+function decodeSuffix(b: Buffer): string {
+  let start = 0;
+  while (start < b.length && start < 3 && (b[start]! & 0xc0) === 0x80) start++;
+  return b.subarray(start).toString('utf8');
+}
+
+/**
+ * Finds records framed as TOKEN <body> TOKEN in a byte stream, where TOKEN contains a fresh random
+ * nonce, so command output can never forge one. Bytes outside records are payload. The scanner
+ * holds back only the few bytes that could be the start of a split TOKEN.
+ */
+export class RecordScanner {
+  readonly #token: Buffer;
+  #carry: Buffer = Buffer.alloc(0);
+  #inRecord = false;
+  #record: Buffer[] = [];
+  #recordLen = 0;
+  static readonly MAX_RECORD = 64 * 1024;
+
+  constructor(token: string) {
+    this.#token = Buffer.from(token, 'latin1');
+  }
+
+  /**
+   * Feed bytes; `onPayload` gets bytes outside records (in order), `onRecord` each record body.
+   * Returning false from onRecord stops scanning: the remaining bytes are returned unconsumed.
+   */
+  push(chunk: Buffer, onPayload: (b: Buffer) => void, onRecord: (body: string) => boolean): Buffer | undefined {
+    let buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
+    this.#carry = Buffer.alloc(0);
+    const t = this.#token;
+    for (;;) {
+      const at = buf.indexOf(t);
+      if (at === -1) {
+        // Keep a possible partial token at the end for the next chunk.
+        const keep = partialSuffix(buf, t);
+        const emit = buf.subarray(0, buf.length - keep);
+        if (this.#inRecord) this.#appendRecord(emit);
+        else if (emit.length) onPayload(emit);
+        this.#carry = Buffer.from(buf.subarray(buf.length - keep));
+        return undefined;
+      }
+      const before = buf.subarray(0, at);
+      buf = buf.subarray(at + t.length);
+      if (!this.#inRecord) {
+        if (before.length) onPayload(before);
+        this.#inRecord = true;
+        this.#record = [];
+        this.#recordLen = 0;
+      } else {
+        this.#appendRecord(before);
+        this.#inRecord = false;
+        const body = Buffer.concat(this.#record).toString('utf8');
+        this.#record = [];
+        if (!onRecord(body)) return buf.length ? Buffer.from(buf) : undefined;
+      }
+    }
+  }
+
+  /** End of stream: bytes held back as a possible partial token are payload after all. */
+  flush(onPayload: (b: Buffer) => void): void {
+    if (this.#carry.length && !this.#inRecord) onPayload(this.#carry);
+    this.#carry = Buffer.alloc(0);
+  }
+
+  #appendRecord(b: Buffer): void {
+    if (!b.length) return;
+    // Records are written by berth's own shell code and are small; a runaway one is clipped.
+    if (this.#recordLen >= RecordScanner.MAX_RECORD) return;
+    this.#record.push(Buffer.from(b));
+    this.#recordLen += b.length;
+  }
+}
+
+/** Length of the longest suffix of `buf` that is a proper prefix of `token`. */
+function partialSuffix(buf: Buffer, token: Buffer): number {
+  const max = Math.min(buf.length, token.length - 1);
+  for (let n = max; n > 0; n--) {
+    if (buf.compare(token, 0, n, buf.length - n, buf.length) === 0) return n;
+  }
+  return 0;
+}

@@ -1,0 +1,269 @@
+/**
+ * The persistent shell's wire protocol: the shell code berth feeds a long-lived `sh`/`bash` over
+ * stdin, and the helper scripts it runs in one-shot execs. Everything here is POSIX sh that also
+ * runs under busybox ash (no arrays, no `set -m`: ash has no job control without a tty).
+ *
+ * One command, as written to the shell's stdin (one logical line):
+ *
+ *   __b_pre NONCE TAG && for __b_i in 1; do command eval 'CMD' </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-;
+ *     __b_rc=$?; done; __b_post "$__b_rc"
+ *
+ * - eval runs at top level (not in a function), so `cd`, `export`, `declare` persist exactly as
+ *   typed at a prompt; `command eval` keeps a syntax error from exiting the shell (POSIX: special
+ *   built-ins prefixed by `command` don't abort a non-interactive shell).
+ * - The one-iteration loop is the interrupt point: on timeout/abort the runner sends the shell
+ *   SIGUSR1, whose trap runs `break 99`, so the rest of the command list is abandoned (`a; sleep
+ *   60; b` never reaches b, and a builtin `while :; do :; done` stops) while the shell, its cwd and
+ *   its env survive. bash and busybox ash both run the trap as soon as the foreground child is
+ *   gone (the runner kills that at the same time) and honour `break` from a trap. A `for` loop,
+ *   not `while`, so a stray top-level `continue` in the command cannot re-run it.
+ * - stdin is /dev/null, so `cat`/`read` see EOF instead of eating the protocol.
+ * - stdout/stderr go to two FIFOs, each relayed to the exec's real stdout/stderr by a `cat`.
+ *   The shell writes the end record into the same FIFOs after the command, so it arrives after
+ *   every byte the command wrote (a pipe preserves order). Background jobs (`server &`) keep the
+ *   FIFO open after the command; at the next command the shell sees another holder of the FIFO
+ *   (`[ /proc/P/fd/N -ef ... ]`, builtins only), hands the old FIFOs to `cat >> bg.log` drainers,
+ *   retires the old relays, and makes new FIFOs, so a background job's later output lands in the
+ *   shell's bg.log instead of bleeding into later results. With no such holder the relays are
+ *   reused, so the hot path forks nothing.
+ * - Records are framed by TOKEN = __berth_<nonce>__ with a fresh 128-bit nonce per command:
+ *     stdout:  TOKEN B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer pids...> TOKEN  (direct)
+ *              ... command stdout ...
+ *              TOKEN E<exit code> <cwd> TOKEN    (X instead of E when the shell is exiting)
+ *     stderr:  TOKEN B TOKEN ... command stderr ... TOKEN E TOKEN
+ *   Bytes before B (a retired relay's last words, shell job notices) are discarded. The nonce is
+ *   kept only in a shell variable; the TOKEN string itself never exists in the shell's memory.
+ * - After each command the shell saves `export -p` and $PWD under its state dir in the container
+ *   (the writable layer survives stop/start), and a new shell restores them under `env -i`, so
+ *   variables the agent unset stay unset.
+ */
+
+/** Root of berth's per-container state; created by the runner at container init. */
+export const STATE_ROOT = '/var/lib/berth';
+export const SHELLS_DIR = `${STATE_ROOT}/shells`;
+export const PROCS_DIR = `${STATE_ROOT}/procs`;
+export const SETUP_DIR = `${STATE_ROOT}/setup`;
+
+/** Single-quote for POSIX sh: everything literal, `'` becomes `'\''`. */
+export function quoteSh(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function token(nonce: string): string {
+  return `__berth_${nonce}__`;
+}
+
+/**
+ * argv for the shell's exec: picks bash when the image has it, restores under `env -i` when a
+ * saved environment exists, and reads the rest of the protocol from stdin (`-s`).
+ * $1 = state dir.
+ */
+export const LAUNCHER: readonly string[] = [
+  '/bin/sh',
+  '-c',
+  [
+    'if command -v bash >/dev/null 2>&1; then s=$(command -v bash); else s=/bin/sh; fi',
+    'if [ -r "$1/env" ]; then exec env -i "$s" -s; fi',
+    'exec "$s" -s',
+  ].join('\n'),
+  'berth-shell',
+];
+
+/** Shell code written to a new shell's stdin before its first command. Ends with a ready record. */
+export function prelude(stateDir: string, workdir: string, readyNonce: string): string {
+  return `__b_dir=${quoteSh(stateDir)}; __b_wd=${quoteSh(workdir)}
+__b_ro=; __b_re=; __b_seq=0; __b_n=; __b_lpwd=; __b_d1=; __b_d2=; __b_restored=0
+trap ':' PIPE
+trap '__b_rc=$?; [ "$__b_rc" = 0 ] && __b_rc=130; break 99' USR1
+[ -d "$__b_dir" ] || mkdir -p "$__b_dir" 2>/dev/null
+if [ -r "$__b_dir/env" ]; then . "$__b_dir/env" >/dev/null 2>&1; __b_restored=1; fi
+unset __BERTH_JOB
+[ -n "\${PATH-}" ] || export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+__b_c=
+if [ -r "$__b_dir/cwd" ]; then __b_c=$(cat "$__b_dir/cwd" 2>/dev/null); fi
+cd "\${__b_c:-$__b_wd}" 2>/dev/null || cd "$__b_wd" 2>/dev/null || cd /
+__b_lpwd=$__b_c
+read -r __b_sid 2>/dev/null </proc/$$/stat; __b_sid=\${__b_sid##*) }; set -f; set -- $__b_sid; set +f; __b_sid=\${4:-0}
+__b_save() {
+  export -p >"$__b_dir/env" 2>/dev/null || { mkdir -p "$__b_dir" 2>/dev/null && export -p >"$__b_dir/env" 2>/dev/null; }
+  if [ "$PWD" != "$__b_lpwd" ]; then printf '%s' "$PWD" >"$__b_dir/cwd" 2>/dev/null && __b_lpwd=$PWD; fi
+}
+__b_busy() {
+  for __b_f in /proc/[0-9]*/fd/*; do
+    case $__b_f in "/proc/$$/"*|"/proc/$__b_ro/"*|"/proc/$__b_re/"*) continue ;; esac
+    [ "$__b_f" -ef /proc/$$/fd/6 ] && return 0
+    [ "$__b_f" -ef /proc/$$/fd/8 ] && return 0
+  done
+  return 1
+}
+__b_live() {
+  [ -n "$__b_ro" ] && [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/5 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/7 ]
+}
+__b_retire() {
+  exec 6>&- 8>&-
+  cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
+  __b_d1=$!
+  cat <&7 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
+  __b_d2=$!
+  kill "$__b_ro" "$__b_re" 2>/dev/null
+  wait "$__b_ro" "$__b_re" 2>/dev/null
+  exec 5<&- 7<&-
+  __b_ro=; __b_re=
+}
+__b_mk() {
+  [ -n "$__b_ro" ] && __b_retire
+  [ -d "$__b_dir" ] || mkdir -p "$__b_dir" 2>/dev/null
+  __b_seq=$((__b_seq+1))
+  rm -f "$__b_dir/o.$$."* "$__b_dir/e.$$."* 2>/dev/null
+  __b_fo="$__b_dir/o.$$.$__b_seq"; __b_fe="$__b_dir/e.$$.$__b_seq"
+  mkfifo -m 600 "$__b_fo" "$__b_fe" || return 1
+  exec 9<>"$__b_fo"; exec 5<"$__b_fo" 6>"$__b_fo"; exec 9>&-
+  exec 9<>"$__b_fe"; exec 7<"$__b_fe" 8>"$__b_fe"; exec 9>&-
+  cat <&5 5<&- 6>&- 7<&- 8>&- &
+  __b_ro=$!
+  cat <&7 >&2 5<&- 6>&- 7<&- 8>&- &
+  __b_re=$!
+}
+__b_pre() {
+  __b_n=$1; __b_d1=; __b_d2=
+  if ! __b_live || __b_busy; then
+    if ! __b_mk; then
+      __b_ro=; __b_re=
+      printf '__berth_%s__B%s %s 0 0 0__berth_%s__' "$1" "$$" "$__b_sid" "$1"
+      printf '__berth_%s__B__berth_%s__berth: cannot create output pipes in %s\\n' "$1" "$1" "$__b_dir" >&2
+      __b_rc=125
+      return 125
+    fi
+  fi
+  read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0
+  printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
+  printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
+  export __BERTH_JOB="$2"
+}
+__b_end() {
+  unset __BERTH_JOB
+  __b_save
+  if [ -n "$__b_ro" ] && printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 2>/dev/null; then
+    printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8 2>/dev/null && return 0
+  fi
+  printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
+  printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
+}
+__b_post() {
+  __b_end "$1" E
+  __b_n=
+}
+__b_exit() {
+  __b_rc=$?
+  trap - EXIT
+  if [ -n "$__b_n" ]; then
+    # \`exit\` inside the command: fd 1/2 are still the FIFOs here (eval's redirections), so the
+    # record follows the command's output. The runner retires the relays (they may have readers).
+    unset __BERTH_JOB
+    __b_save
+    printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n"
+    printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" >&2
+  elif [ -n "$__b_ro" ]; then
+    # stdin closed between commands (runner gone): keep background jobs' FIFOs drained.
+    __b_retire
+  fi
+  exit "$__b_rc"
+}
+trap '__b_exit' EXIT
+printf '__berth_%s__R%s %s %s %s__berth_%s__' ${quoteSh(readyNonce)} "$$" "$__b_sid" "$__b_restored" "\${BASH_VERSION:+bash}" ${quoteSh(readyNonce)}
+`;
+}
+
+/** The line that runs one command (see the header). `command` must not contain NUL. */
+export function commandLine(nonce: string, tag: string, command: string): string {
+  return `__b_pre ${nonce} ${tag} && for __b_i in 1; do command eval ${quoteSh(command)} </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`;
+}
+
+/**
+ * Kill helper, run in its own one-shot exec as the shell's user (same uid: may signal and read
+ * /proc of its processes without CAP_KILL/CAP_SYS_PTRACE).
+ *   $1 mode: term | kill | shell    $2 tag (or -)    $3 session id (or 0)    $4 start tick
+ *   (term and kill first send the shell SIGUSR1: see the command line above)
+ *   $5 shell pid (or 0)    $6 state dir (for rescuing relays)    $7... pids never to touch
+ * Targets: processes whose environment carries __BERTH_JOB=<tag> (exec'd descendants, also ones
+ * that daemonized), plus every process of the shell's session started after the command began
+ * (catches pure-shell forks such as a fork bomb, which never exec and so never show the tag).
+ * Start times have 10 ms resolution, so a background job the previous command started within the
+ * same tick as this command's start would also count; the relays and drainers are excluded by pid.
+ * `kill` first SIGSTOPs targets until a sweep finds no new ones (a fork bomb can't outrun a frozen
+ * tree), then SIGKILLs them all. `shell` SIGKILLs the shell itself and hands its relays' FIFOs to
+ * drainers so surviving background jobs keep a reader. Builtins only, except one grep per sweep.
+ */
+export const KILL_HELPER = `
+mode=$1 tag=$2 sid=$3 t0=$4 sp=$5 dir=$6
+shift 6
+ex=" $* $$ "
+targets() {
+  found=
+  if [ "$tag" != "-" ]; then
+    for f in $(grep -lszF "__BERTH_JOB=$tag" /proc/[0-9]*/environ 2>/dev/null); do
+      p=\${f#/proc/}; found="$found \${p%/environ}"
+    done
+  fi
+  if [ "$sid" -gt 0 ] 2>/dev/null; then
+    for d in /proc/[0-9]*; do
+      read -r st 2>/dev/null <"$d/stat" || continue
+      r=\${st##*) }
+      set -f; set -- $r; set +f
+      [ "$4" = "$sid" ] || continue
+      [ "\${20:-0}" -ge "$t0" ] 2>/dev/null || continue
+      found="$found \${d#/proc/}"
+    done
+  fi
+  out=
+  for p in $found; do
+    case "$ex" in *" $p "*) continue ;; esac
+    case " $out " in *" $p "*) continue ;; esac
+    out="$out $p"
+  done
+}
+alive() { [ "$sp" -gt 0 ] 2>/dev/null && [ -d /proc/$sp ] && echo 1 || echo 0; }
+n=0
+# Interrupt the shell's command list first (its USR1 trap breaks out of the command's loop).
+intr() { [ "$sp" -gt 0 ] 2>/dev/null && kill -USR1 $sp 2>/dev/null; }
+case "$mode" in
+term)
+  intr
+  targets
+  for p in $out; do kill -TERM $p 2>/dev/null; kill -CONT $p 2>/dev/null; n=$((n+1)); done
+  ;;
+kill)
+  intr
+  stopped=
+  i=0
+  while [ $i -lt 60 ]; do
+    targets
+    new=
+    for p in $out; do case " $stopped " in *" $p "*) ;; *) new="$new $p" ;; esac; done
+    [ -z "$new" ] && break
+    for p in $new; do kill -STOP $p 2>/dev/null; done
+    stopped="$stopped $new"
+    i=$((i+1))
+  done
+  for p in $stopped; do kill -KILL $p 2>/dev/null; n=$((n+1)); done
+  ;;
+shell)
+  [ "$sp" -gt 0 ] 2>/dev/null && kill -KILL $sp 2>/dev/null
+  for r in $*; do
+    [ -r /proc/$r/fd/0 ] || continue
+    busy=0
+    for f in /proc/[0-9]*/fd/*; do
+      case $f in "/proc/$r/"*|"/proc/$$/"*) continue ;; esac
+      [ "$f" -ef /proc/$r/fd/0 ] && { busy=1; break; }
+    done
+    if [ $busy = 1 ] && exec 3</proc/$r/fd/0; then
+      cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
+      exec 3<&-
+    fi
+    kill -KILL $r 2>/dev/null
+    n=$((n+1))
+  done
+  ;;
+esac
+echo "signalled=$n shell=$(alive)"
+`;

@@ -1,0 +1,329 @@
+/**
+ * A Session is the live container of one workspace, as handed out by Runner.open(). It owns the
+ * named shells (attached lazily), fresh execs, background processes and the idle timer. close()
+ * stops the container and keeps it, so the next open() resumes it with its writable layer.
+ */
+import type { ResolvedSpec } from '../../src/spec/types.js';
+import type { WorkspaceInfo } from '../../src/workspace/types.js';
+import type { Containers } from '../docker/containers.js';
+import { RunnerError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { runFresh } from './exec.js';
+import { Processes } from './processes.js';
+import { SHELLS_DIR } from './protocol.js';
+import { readSetupLog } from './setup.js';
+import { assertShellName, Shell, type ShellHost } from './shell.js';
+import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, ShellInfo, StartProcessOptions } from './types.js';
+
+export const DEFAULT_SHELL = 'main';
+
+export interface SessionInit {
+  readonly name: string;
+  readonly containers: Containers;
+  readonly containerId: string;
+  readonly containerName: string;
+  readonly workspace: WorkspaceInfo;
+  readonly spec: ResolvedSpec;
+  readonly specHash: string;
+  readonly user: string;
+  readonly logger: Logger;
+  readonly execTimeoutMs: number;
+  readonly setup: SetupReport;
+  readonly created: SessionCreated;
+  readonly warnings: readonly string[];
+  /** Stops the container (under the workspace lock); called by close(). */
+  readonly stop: () => Promise<void>;
+  readonly onClosed: (s: Session) => void;
+}
+
+export interface SessionCreated {
+  /** The workspace (branch + worktree) was created by this open. */
+  readonly workspace: boolean;
+  /** A new container was created (or taken from the warm pool) by this open. */
+  readonly container: boolean;
+  /** The container came from the warm pool. */
+  readonly fromPool: boolean;
+  /** An existing stopped container was started (its writable layer kept). */
+  readonly resumed: boolean;
+}
+
+export interface SessionInfo {
+  readonly name: string;
+  readonly containerId: string;
+  readonly containerName: string;
+  readonly image: string;
+  readonly specHash: string;
+  readonly workdir: string;
+  readonly worktree: string;
+  readonly branch: string;
+  readonly user: string;
+  readonly closed: boolean;
+  /** Set when the container died under the session (exec fails with this until reopened). */
+  readonly problem: string | null;
+  readonly shells: readonly ShellInfo[];
+  readonly idleTimeoutMs: number;
+  readonly lastActivity: string;
+}
+
+export class Session implements AsyncDisposable {
+  readonly name: string;
+  readonly containerId: string;
+  readonly containerName: string;
+  readonly workspace: WorkspaceInfo;
+  readonly spec: ResolvedSpec;
+  readonly specHash: string;
+  readonly user: string;
+  readonly setup: SetupReport;
+  readonly created: SessionCreated;
+  /** Non-fatal notes from open (e.g. the container was built from an older spec). */
+  readonly warnings: readonly string[];
+  readonly #init: SessionInit;
+  readonly #shells = new Map<string, Shell>();
+  readonly #processes: Processes;
+  readonly #host: ShellHost;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #problem: RunnerError | undefined;
+  #busy = 0;
+  #lastActivity = Date.now();
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: SessionInit) {
+    this.#init = init;
+    this.name = init.name;
+    this.containerId = init.containerId;
+    this.containerName = init.containerName;
+    this.workspace = init.workspace;
+    this.spec = init.spec;
+    this.specHash = init.specHash;
+    this.user = init.user;
+    this.setup = init.setup;
+    this.created = init.created;
+    this.warnings = init.warnings;
+    const logger = init.logger.child({ workspace: init.name, container: init.containerId.slice(0, 12) });
+    this.#host = {
+      containers: init.containers,
+      containerId: init.containerId,
+      user: init.user,
+      workdir: init.spec.workdir,
+      logger,
+      defaultTimeoutMs: init.execTimeoutMs,
+      containerProblem: () => this.#checkContainer(),
+      oomKills: () => this.#oomKills(),
+    };
+    this.#processes = new Processes(this.#host);
+    this.#armIdle();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Run a command in a persistent shell (default "main"), or a one-shot exec with `fresh`. */
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    this.#assertUsable();
+    this.#busy++;
+    this.#lastActivity = Date.now();
+    try {
+      if (opts.fresh) return await runFresh(this.#host, command, opts);
+      return await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+    } finally {
+      this.#busy--;
+      this.#lastActivity = Date.now();
+    }
+  }
+
+  shells(): ShellInfo[] {
+    return [...this.#shells.values()].map((s) => s.info());
+  }
+
+  /** End a named shell; its saved cwd/env stay, so the next command on that name restores them. */
+  async closeShell(name: string): Promise<void> {
+    assertShellName(name);
+    const s = this.#shells.get(name);
+    this.#shells.delete(name);
+    await s?.close();
+  }
+
+  /** Remove a shell's saved state too (cwd/env/bg.log), so its next command starts from the workdir. */
+  async resetShell(name: string): Promise<void> {
+    this.#assertUsable();
+    await this.closeShell(name);
+    await this.#init.containers.runCapture(this.containerId, { cmd: ['rm', '-rf', `${SHELLS_DIR}/${name}`], user: this.user });
+  }
+
+  async startProcess(name: string, command: string, opts: StartProcessOptions = {}): Promise<ProcessInfo> {
+    return this.#guard(() => this.#processes.start(name, command, opts));
+  }
+
+  async listProcesses(): Promise<ProcessInfo[]> {
+    return this.#guard(() => this.#processes.list());
+  }
+
+  async processLog(name: string, opts: { tailBytes?: number } = {}): Promise<ProcessLog> {
+    return this.#guard(() => this.#processes.log(name, opts));
+  }
+
+  async killProcess(name: string, opts: { graceMs?: number } = {}): Promise<ProcessInfo> {
+    return this.#guard(() => this.#processes.kill(name, opts));
+  }
+
+  /** Output of the spec's setup/install commands (tail), kept in the container. */
+  async setupLog(opts: { tailBytes?: number } = {}): Promise<string> {
+    return this.#guard(() => readSetupLog(this.#host, opts.tailBytes));
+  }
+
+  /** Output of shell background jobs (`cmd &`) written after their command returned. */
+  async backgroundLog(opts: { shell?: string; tailBytes?: number } = {}): Promise<string> {
+    const shell = opts.shell ?? DEFAULT_SHELL;
+    assertShellName(shell);
+    const n = Math.max(0, Math.min(Math.floor(opts.tailBytes ?? 64 * 1024), 16 * 1024 * 1024));
+    return this.#guard(async () => {
+      const r = await this.#init.containers.runCapture(this.containerId, {
+        cmd: ['/bin/sh', '-c', `tail -c ${n} "$1" 2>/dev/null; exit 0`, 'berth', `${SHELLS_DIR}/${shell}/bg.log`],
+        user: this.user,
+        maxBytes: n,
+      });
+      return r.stdout;
+    });
+  }
+
+  info(): SessionInfo {
+    return {
+      name: this.name,
+      containerId: this.containerId,
+      containerName: this.containerName,
+      image: this.spec.image,
+      specHash: this.specHash,
+      workdir: this.spec.workdir,
+      worktree: this.workspace.worktree,
+      branch: this.workspace.branch,
+      user: this.user,
+      closed: this.#closed,
+      problem: this.#problem?.message ?? null,
+      shells: this.shells(),
+      idleTimeoutMs: this.spec.idleTimeoutMs,
+      lastActivity: new Date(this.#lastActivity).toISOString(),
+    };
+  }
+
+  /** Detach shells and stop the container (kept for the next open). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Detach without stopping the container (runner shutdown that leaves sessions running). */
+  async detach(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    await Promise.all([...this.#shells.values()].map((s) => s.close()));
+    this.#shells.clear();
+    this.#init.onClosed(this);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    await Promise.all([...this.#shells.values()].map((s) => s.close()));
+    this.#shells.clear();
+    try {
+      await this.#init.stop();
+    } finally {
+      this.#init.onClosed(this);
+    }
+  }
+
+  #assertUsable(): void {
+    if (this.#closed) {
+      throw new RunnerError('SESSION_CLOSED', `session "${this.name}" is closed: open it again (berth session open ${this.name})`);
+    }
+    if (this.#problem) throw this.#problem;
+  }
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
+    this.#assertUsable();
+    this.#busy++;
+    this.#lastActivity = Date.now();
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof RunnerError && (err.code === 'CONTAINER_DIED' || err.code === 'CONTAINER_GONE')) {
+        throw (await this.#checkContainer()) ?? err;
+      }
+      throw err;
+    } finally {
+      this.#busy--;
+      this.#lastActivity = Date.now();
+    }
+  }
+
+  #shell(name: string): Shell {
+    let s = this.#shells.get(name);
+    if (!s) {
+      s = new Shell(name, this.#host);
+      this.#shells.set(name, s);
+    }
+    return s;
+  }
+
+  /** Inspect the container after something went wrong; remembers and returns a fatal problem. */
+  async #checkContainer(): Promise<RunnerError | undefined> {
+    if (this.#problem) return this.#problem;
+    const st = await this.#init.containers.inspect(this.containerId);
+    let problem: RunnerError | undefined;
+    if (!st) {
+      problem = new RunnerError(
+        'CONTAINER_GONE',
+        `the container of session "${this.name}" (${this.containerName}) was removed: open the session again to recreate it (the worktree is intact; system packages installed in the container are lost)`,
+      );
+    } else if (!st.running) {
+      const why = st.oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
+      problem = new RunnerError(
+        'CONTAINER_DIED',
+        `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${st.oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,
+        { details: { exitCode: st.exitCode, oomKilled: st.oomKilled, finishedAt: st.finishedAt } },
+      );
+    }
+    if (problem) {
+      this.#problem = problem;
+      this.#init.logger.warn('session container is not running', { workspace: this.name, reason: problem.message });
+      for (const s of this.#shells.values()) void s.close();
+      this.#shells.clear();
+    }
+    return problem;
+  }
+
+  async #oomKills(): Promise<number> {
+    const r = await this.#init.containers.runCapture(this.containerId, {
+      // cgroup v1 memory.oom_control, else v2 memory.events.
+      cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || cat /sys/fs/cgroup/memory.events 2>/dev/null; exit 0'],
+      user: this.user,
+    });
+    const m = /oom_kill (\d+)/.exec(r.stdout);
+    return m ? Number(m[1]) : -1;
+  }
+
+  #armIdle(): void {
+    const idle = this.spec.idleTimeoutMs;
+    if (!(idle > 0) || !Number.isFinite(idle)) return;
+    const tick = () => {
+      if (this.#closed) return;
+      const quiet = Date.now() - this.#lastActivity;
+      if (this.#busy === 0 && quiet >= idle) {
+        this.#init.logger.info('session idle; stopping its container', { workspace: this.name, idleMs: quiet });
+        void this.close().catch((err: unknown) => this.#init.logger.warn('stopping an idle session failed', { workspace: this.name, error: String(err) }));
+        return;
+      }
+      this.#idleTimer = setTimeout(tick, Math.max(50, Math.min(idle - (this.#busy ? 0 : quiet), 60_000)));
+      this.#idleTimer.unref();
+    };
+    this.#idleTimer = setTimeout(tick, Math.min(idle, 60_000));
+    this.#idleTimer.unref();
+  }
+}

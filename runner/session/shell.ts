@@ -1,0 +1,478 @@
+/**
+ * A persistent shell: one long-lived `docker exec` whose stdin carries commands (protocol.ts).
+ * Once attached, running a command is one socket write and reading until the end records:
+ * no Docker API call on that path. Commands on one shell run strictly one after another.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { AttachedExec, Containers } from '../docker/containers.js';
+import { RunnerError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { signalTargets, type KillMode } from './kill.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, RecordScanner, type StreamName } from './output.js';
+import { commandLine, LAUNCHER, prelude, SHELLS_DIR, token } from './protocol.js';
+import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
+
+/** What a shell needs from its session. */
+export interface ShellHost {
+  readonly containers: Containers;
+  readonly containerId: string;
+  /** User the shell (and its kill helpers) run as. */
+  readonly user: string;
+  readonly workdir: string;
+  readonly logger: Logger;
+  readonly defaultTimeoutMs: number;
+  /**
+   * Called when the shell's exec ended unexpectedly or a helper could not run. Returns the error to
+   * report when the container itself is gone or stopped (the command then fails with it).
+   */
+  containerProblem(): Promise<RunnerError | undefined>;
+  /** OOM-kill counter of the container's memory cgroup (one helper exec; -1 when unknown). */
+  oomKills(): Promise<number>;
+}
+
+export const SHELL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function assertShellName(name: string): void {
+  if (typeof name !== 'string' || !SHELL_NAME_PATTERN.test(name)) {
+    throw new RunnerError(
+      'BAD_INPUT',
+      `shell name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' or '-' (max 63, starting with a letter or digit)`,
+    );
+  }
+}
+
+/** Timings of the escalation after a timeout/abort (exported for tests and docs). */
+export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
+const ATTACH_TIMEOUT_MS = 20_000;
+
+interface Attached {
+  readonly exec: AttachedExec;
+  readonly stream: Duplex;
+  pid: number;
+  sid: number;
+  bash: boolean;
+  restoredState: boolean;
+  ended: boolean;
+  /** Bytes are routed here while waiting for the ready record. */
+  ready?: { scanner: RecordScanner; resolve: () => void; reject: (e: Error) => void };
+}
+
+interface Begin {
+  pid: number;
+  sid: number;
+  relays: number[];
+  startTick: number;
+  drainers: number[];
+}
+
+type Outcome =
+  | { kind: 'complete'; exitCode: number; cwd: string }
+  | { kind: 'exited'; exitCode: number; cwd: string }
+  | { kind: 'died' }
+  | { kind: 'killed' };
+
+/** One command in flight: parses both streams' records and collects the payload. */
+class Pending {
+  readonly nonce = randomBytes(16).toString('hex');
+  readonly tag = randomBytes(8).toString('hex');
+  readonly scanners: Record<StreamName, RecordScanner>;
+  readonly phase: Record<StreamName, 'begin' | 'body' | 'done'> = { stdout: 'begin', stderr: 'begin' };
+  readonly out: Record<StreamName, OutputCollector>;
+  begin: Begin | undefined;
+  end: { kind: 'E' | 'X'; exitCode: number; cwd: string } | undefined;
+  outcome: Outcome | undefined;
+  interrupting: 'timeout' | 'abort' | undefined;
+  readonly done: Promise<Outcome>;
+  #resolve!: (o: Outcome) => void;
+  #waiters: (() => void)[] = [];
+
+  constructor(maxBytes: number, onOutput: ExecOptions['onOutput']) {
+    const t = token(this.nonce);
+    this.scanners = { stdout: new RecordScanner(t), stderr: new RecordScanner(t) };
+    this.out = {
+      stdout: new OutputCollector(maxBytes, onOutput ? (s) => onOutput('stdout', s) : undefined),
+      stderr: new OutputCollector(maxBytes, onOutput ? (s) => onOutput('stderr', s) : undefined),
+    };
+    this.done = new Promise((r) => (this.#resolve = r));
+  }
+
+  feed(stream: StreamName, chunk: Buffer): void {
+    if (this.outcome || this.phase[stream] === 'done') return;
+    this.scanners[stream].push(
+      chunk,
+      (payload) => {
+        if (this.phase[stream] === 'body') this.out[stream].push(payload);
+      },
+      (body) => this.#record(stream, body),
+    );
+  }
+
+  #record(stream: StreamName, body: string): boolean {
+    const kind = body[0];
+    if (this.phase[stream] === 'begin') {
+      if (kind !== 'B') return true;
+      if (stream === 'stdout') {
+        const f = body.slice(1).split(' ').map((x) => x.trim());
+        const num = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : 0);
+        const up = f[4] ?? '0';
+        this.begin = {
+          pid: num(f[0]),
+          sid: num(f[1]),
+          relays: [num(f[2]), num(f[3])].filter((n) => n > 0),
+          startTick: /^\d+(\.\d+)?$/.test(up) ? Math.floor(Number(up) * 100) : 0,
+          drainers: [num(f[5]), num(f[6])].filter((n) => n > 0),
+        };
+      }
+      this.phase[stream] = 'body';
+      return true;
+    }
+    if (this.phase[stream] === 'body' && (kind === 'E' || kind === 'X')) {
+      this.phase[stream] = 'done';
+      if (stream === 'stdout') {
+        const rest = body.slice(1);
+        const sp = rest.indexOf(' ');
+        const code = Number(sp === -1 ? rest : rest.slice(0, sp));
+        this.end = { kind, exitCode: Number.isInteger(code) ? code : 1, cwd: sp === -1 ? '' : rest.slice(sp + 1) };
+      }
+      if (this.phase.stdout === 'done' && this.phase.stderr === 'done' && this.end) {
+        this.finish(
+          this.end.kind === 'X'
+            ? { kind: 'exited', exitCode: this.end.exitCode, cwd: this.end.cwd }
+            : { kind: 'complete', exitCode: this.end.exitCode, cwd: this.end.cwd },
+        );
+      }
+      return false;
+    }
+    return true;
+  }
+
+  finish(o: Outcome): void {
+    if (this.outcome) return;
+    this.outcome = o;
+    this.out.stdout.endLive();
+    this.out.stderr.endLive();
+    this.#resolve(o);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves true when the command finished within `ms`. */
+  settledWithin(ms: number): Promise<boolean> {
+    if (this.outcome) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(Boolean(this.outcome)), ms);
+      this.#waiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+}
+
+export class Shell {
+  readonly name: string;
+  readonly stateDir: string;
+  readonly #host: ShellHost;
+  #attached: Attached | undefined;
+  #attaching: Promise<Attached> | undefined;
+  #pending: Pending | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  /** A previous shell of this object ended: the next attach reports shellRestarted. */
+  #lost = false;
+  #closed = false;
+  #lastOom = -1;
+
+  constructor(name: string, host: ShellHost) {
+    assertShellName(name);
+    this.name = name;
+    this.stateDir = `${SHELLS_DIR}/${name}`;
+    this.#host = host;
+  }
+
+  info(): ShellInfo {
+    const a = this.#attached;
+    return { name: this.name, attached: Boolean(a && !a.ended), busy: Boolean(this.#pending), pid: a?.pid ?? null, bash: a?.bash ?? null };
+  }
+
+  /** Queue `command`; resolves when it (and everything queued before it) has run. */
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (typeof command !== 'string') return Promise.reject(new RunnerError('BAD_INPUT', 'command must be a string'));
+    if (command.includes('\0')) {
+      return Promise.reject(new RunnerError('BAD_INPUT', 'command contains a NUL byte, which no shell can pass on: remove it'));
+    }
+    const run = () => this.#run(command, opts);
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Detach: the shell sees EOF after its current command, retires its relays and exits. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const a = this.#attached;
+    this.#attached = undefined;
+    if (!a) return;
+    if (this.#pending && !this.#pending.outcome) this.#pending.finish({ kind: 'died' });
+    await this.#detach(a, KILL_GRACE_MS.shellExit);
+  }
+
+  async #detach(a: Attached, graceMs: number): Promise<void> {
+    if (a.ended) return;
+    try {
+      a.stream.end();
+    } catch {
+      // The socket may already be gone.
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, graceMs);
+      a.stream.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    a.stream.destroy();
+    a.ended = true;
+  }
+
+  async #ensureAttached(): Promise<Attached> {
+    if (this.#attached && !this.#attached.ended) return this.#attached;
+    this.#attaching ??= this.#attach().finally(() => (this.#attaching = undefined));
+    return this.#attaching;
+  }
+
+  async #attach(): Promise<Attached> {
+    const h = this.#host;
+    const nonce = randomBytes(16).toString('hex');
+    let att!: Attached;
+    const ready = new Promise<void>((resolve, reject) => {
+      const route = (stream: StreamName, b: Buffer) => this.#route(att, stream, b);
+      h.containers
+        .attach(h.containerId, {
+          cmd: [...LAUNCHER, this.stateDir],
+          user: h.user,
+          workdir: h.workdir,
+          onStdout: (b) => route('stdout', b),
+          onStderr: (b) => route('stderr', b),
+          onEnd: (err) => this.#onEnd(att, err),
+        })
+        .then((exec) => {
+          att = { exec, stream: exec.stream, pid: 0, sid: 0, bash: false, restoredState: false, ended: false };
+          att.ready = { scanner: new RecordScanner(token(nonce)), resolve, reject };
+          exec.stream.write(prelude(this.stateDir, h.workdir, nonce));
+        }, reject);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new RunnerError('TIMEOUT', `shell "${this.name}" did not start within ${ATTACH_TIMEOUT_MS} ms; check that the image has /bin/sh`)),
+            ATTACH_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } catch (err) {
+      if (att) await this.#detach(att, 0);
+      const problem = await h.containerProblem().catch(() => undefined);
+      throw problem ?? err;
+    } finally {
+      clearTimeout(timer);
+    }
+    att.ready = undefined;
+    // Baseline for oomKilled; read here (attach already costs Docker calls), never per command.
+    this.#lastOom = await h.oomKills().catch(() => -1);
+    this.#attached = att;
+    h.logger.debug('shell attached', { shell: this.name, pid: att.pid, bash: att.bash, restored: att.restoredState });
+    return att;
+  }
+
+  #route(att: Attached | undefined, stream: StreamName, b: Buffer): void {
+    if (!att) return;
+    if (att.ready) {
+      if (stream !== 'stdout') return;
+      att.ready.scanner.push(
+        b,
+        () => {},
+        (body) => {
+          if (body[0] !== 'R') return true;
+          const [pid, sid, restored, sh] = body.slice(1).split(' ');
+          att.pid = Number(pid) || 0;
+          att.sid = Number(sid) || 0;
+          att.restoredState = restored === '1';
+          att.bash = sh === 'bash';
+          att.ready?.resolve();
+          return false;
+        },
+      );
+      return;
+    }
+    if (att !== this.#attached) return;
+    // Output between commands (a retired relay's last bytes) has no owner and is dropped.
+    this.#pending?.feed(stream, b);
+  }
+
+  #onEnd(att: Attached | undefined, err?: Error): void {
+    if (!att) return;
+    att.ended = true;
+    if (att.ready) {
+      att.ready.reject(new RunnerError('DOCKER_ERROR', `shell "${this.name}" ended while starting${err ? `: ${err.message}` : ''}`, { cause: err }));
+      return;
+    }
+    if (att !== this.#attached) return;
+    this.#attached = undefined;
+    this.#lost = !this.#closed;
+    this.#pending?.finish({ kind: 'died' });
+  }
+
+  async #run(command: string, opts: ExecOptions): Promise<ExecResult> {
+    if (this.#closed) throw new RunnerError('SESSION_CLOSED', `shell "${this.name}" is closed: open the session again`);
+    const started = Date.now();
+    const maxBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    const p = new Pending(maxBytes, opts.onOutput);
+    if (opts.signal?.aborted) return this.#result(p, started, { kind: 'killed' }, { aborted: true, shellRestarted: false, exitCode: null });
+
+    const restarted = !this.#attached && this.#lost;
+    const att = await this.#ensureAttached();
+    this.#lost = false;
+
+    this.#pending = p;
+    const timeoutMs = opts.timeoutMs ?? this.#host.defaultTimeoutMs;
+    const timer = setTimeout(() => void this.#interrupt(p, att, 'timeout'), timeoutMs);
+    const onAbort = () => void this.#interrupt(p, att, 'abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      att.stream.write(commandLine(p.nonce, p.tag, command));
+      const outcome = await p.done;
+      return await this.#settle(p, att, outcome, started, restarted);
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (this.#pending === p) this.#pending = undefined;
+    }
+  }
+
+  async #settle(p: Pending, att: Attached, outcome: Outcome, started: number, restarted: boolean): Promise<ExecResult> {
+    const h = this.#host;
+    let exitCode: number | null = null;
+    let shellEnded = false;
+    if (outcome.kind === 'complete') exitCode = outcome.exitCode;
+    else if (outcome.kind === 'exited') {
+      exitCode = outcome.exitCode;
+      shellEnded = true;
+      this.#forget(att);
+      // The shell is exiting; its relays may still serve background jobs: hand them to drainers.
+      void this.#retire(att, p).catch((e: unknown) => h.logger.warn('retiring an exited shell failed', { shell: this.name, error: String(e) }));
+    } else {
+      shellEnded = true;
+      this.#forget(att);
+      if (outcome.kind === 'died' && !this.#closed) {
+        const problem = await h.containerProblem().catch(() => undefined);
+        if (problem) throw problem;
+        exitCode = await att.exec.inspect().then((i) => i.exitCode, () => null);
+      }
+    }
+    let oomKilled = false;
+    if (exitCode === 137 || exitCode === null || outcome.kind !== 'complete') {
+      const n = await h.oomKills().catch(() => -1);
+      if (n >= 0 && this.#lastOom >= 0 && n > this.#lastOom) oomKilled = true;
+      if (n >= 0) this.#lastOom = n;
+    }
+    return this.#result(p, started, outcome, {
+      exitCode,
+      shellEnded,
+      shellRestarted: restarted,
+      timedOut: p.interrupting === 'timeout',
+      aborted: p.interrupting === 'abort',
+      oomKilled,
+    });
+  }
+
+  #result(
+    p: Pending,
+    started: number,
+    outcome: Outcome,
+    f: { exitCode: number | null; shellRestarted: boolean; shellEnded?: boolean; timedOut?: boolean; aborted?: boolean; oomKilled?: boolean },
+  ): ExecResult {
+    return {
+      stdout: p.out.stdout.text(),
+      stderr: p.out.stderr.text(),
+      exitCode: f.exitCode,
+      durationMs: Date.now() - started,
+      truncated: p.out.stdout.truncated || p.out.stderr.truncated,
+      stdoutBytes: p.out.stdout.totalBytes,
+      stderrBytes: p.out.stderr.totalBytes,
+      timedOut: f.timedOut ?? false,
+      aborted: f.aborted ?? false,
+      shellRestarted: f.shellRestarted,
+      shellEnded: f.shellEnded ?? false,
+      cwd: outcome.kind === 'complete' || outcome.kind === 'exited' ? outcome.cwd : null,
+      shell: this.name,
+      oomKilled: f.oomKilled ?? false,
+    };
+  }
+
+  /** Stop routing to `att`; the next command attaches a new shell and reports shellRestarted. */
+  #forget(att: Attached): void {
+    if (this.#attached === att) {
+      this.#attached = undefined;
+      this.#lost = !this.#closed;
+    }
+  }
+
+  async #retire(att: Attached, p: Pending): Promise<void> {
+    if (p.begin?.relays.length) {
+      await this.#helper('shell', p, att).catch(() => undefined);
+    }
+    await this.#detach(att, KILL_GRACE_MS.shellExit);
+  }
+
+  /**
+   * Timeout/abort: TERM the command's processes, then freeze-and-KILL them, then, if the shell
+   * itself is stuck (a builtin loop), kill the shell; each step waits a bounded time for the end
+   * record. A kill helper that cannot even start (pids limit exhausted) escalates straight on.
+   */
+  async #interrupt(p: Pending, att: Attached, why: 'timeout' | 'abort'): Promise<void> {
+    if (p.outcome || p.interrupting) return;
+    p.interrupting = why;
+    const log = this.#host.logger;
+    log.info(`shell command ${why === 'timeout' ? 'timed out' : 'aborted'}; killing it`, { shell: this.name });
+    try {
+      if (p.begin) {
+        // No target at all means the shell itself is busy (a builtin loop): escalate quickly.
+        const termed = await this.#helper('term', p, att).catch((e: unknown) => {
+          log.warn('kill helper (TERM) failed', { error: String(e) });
+          return 0;
+        });
+        if (await p.settledWithin(termed > 0 ? KILL_GRACE_MS.term : KILL_GRACE_MS.idle)) return;
+        const killed = await this.#helper('kill', p, att).catch((e: unknown) => {
+          log.warn('kill helper (KILL) failed', { error: String(e) });
+          return 0;
+        });
+        if (await p.settledWithin(killed > 0 ? KILL_GRACE_MS.kill : KILL_GRACE_MS.idle)) return;
+      }
+      log.warn('shell is stuck after killing its command; killing the shell', { shell: this.name });
+      await this.#helper('shell', p, att).catch((e: unknown) => log.warn('kill helper (shell) failed', { error: String(e) }));
+    } finally {
+      if (!p.outcome) {
+        p.finish({ kind: 'killed' });
+        this.#forget(att);
+        void this.#detach(att, 0);
+      }
+    }
+  }
+
+  async #helper(mode: KillMode, p: Pending, att: Attached): Promise<number> {
+    const b = p.begin;
+    return signalTargets(this.#host.containers, this.#host.containerId, {
+      mode,
+      user: this.#host.user,
+      tag: p.tag,
+      sessionId: b?.sid ?? att.sid,
+      startTick: b?.startTick ?? 0,
+      shellPid: b?.pid ?? att.pid,
+      stateDir: this.stateDir,
+      keep: mode === 'shell' ? (b?.relays ?? []) : [...(b?.relays ?? []), ...(b?.drainers ?? []), b?.pid ?? att.pid],
+    });
+  }
+}

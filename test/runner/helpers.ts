@@ -1,0 +1,105 @@
+/**
+ * Fixtures for the runner suites: real temp git repositories, a per-suite Docker label so cleanup
+ * removes exactly what the suite created (other suites run concurrently), and small waits.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import Dockerode from 'dockerode';
+import type { SpecInput } from '../../src/spec/schema.js';
+import { IMAGES } from '../../src/images.js';
+
+/** The label every runner suite puts on its containers and volumes; value = the suite's run id. */
+export const TEST_LABEL = 'dev.berth.test';
+
+export interface Fixture {
+  readonly root: string;
+  readonly repo: string;
+  readonly dataDir: string;
+  /** Labels to pass as RunnerOptions.labels. */
+  readonly labels: Record<string, string>;
+  readonly runId: string;
+  git(...args: string[]): string;
+  write(rel: string, content: string): void;
+  commitAll(message: string): void;
+  /** Remove every container and volume carrying this fixture's label, then the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+function gitEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
+  return { ...env, LC_ALL: 'C' };
+}
+
+export function makeFixture(prefix = 'berth-runner-'): Fixture {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const repo = join(root, 'repo');
+  const dataDir = join(root, 'data');
+  mkdirSync(repo, { recursive: true });
+  const runId = `${prefix}${randomBytes(6).toString('hex')}`;
+  const base = ['-c', 'user.name=Fixture', '-c', 'user.email=fixture@example.invalid', '-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false'];
+  const git = (...args: string[]) =>
+    execFileSync('git', [...base, ...args], { cwd: repo, env: gitEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const write = (rel: string, content: string) => {
+    const p = join(repo, rel);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, content);
+  };
+  const commitAll = (message: string) => {
+    git('add', '-A');
+    git('commit', '-q', '--no-verify', '-m', message);
+  };
+  git('init', '-q', '-b', 'main');
+  write('README.md', '# fixture\n');
+  write('src/app.txt', 'hello from the fixture\n');
+  commitAll('initial commit');
+  return {
+    root,
+    repo,
+    dataDir,
+    labels: { [TEST_LABEL]: runId },
+    runId,
+    git,
+    write,
+    commitAll,
+    cleanup: async () => {
+      await removeLabelled(runId);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Force-remove containers and volumes labelled TEST_LABEL=runId (and only those). */
+export async function removeLabelled(runId: string): Promise<void> {
+  const d = new Dockerode();
+  const filters = { label: [`${TEST_LABEL}=${runId}`] };
+  const cs = await d.listContainers({ all: true, filters });
+  await Promise.all(cs.map((c) => d.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  const vs = await d.listVolumes({ filters });
+  await Promise.all((vs.Volumes ?? []).map((v) => d.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+}
+
+/** Fast spec for most suites: busybox, small limits. */
+export function busyboxSpec(extra: SpecInput = {}): SpecInput {
+  return { image: IMAGES.busybox, resources: { cpus: 1, memoryMb: 256, pids: 256 }, ...extra };
+}
+
+export function nodeSpec(extra: SpecInput = {}): SpecInput {
+  return { image: IMAGES.node, resources: { cpus: 1, memoryMb: 512, pids: 512 }, ...extra };
+}
+
+export async function containerState(idOrName: string): Promise<{ running: boolean; exitCode: number; oomKilled: boolean } | undefined> {
+  try {
+    const i = await new Dockerode().getContainer(idOrName).inspect();
+    return { running: i.State.Running, exitCode: i.State.ExitCode, oomKilled: i.State.OOMKilled };
+  } catch {
+    return undefined;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
