@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { register as doctor } from './commands/doctor.js';
 import { register as images } from './commands/images.js';
+import { register as mcp } from './commands/mcp.js';
 import { register as pipeline } from './commands/pipeline.js';
 import { register as spec } from './commands/spec.js';
 import { register as ws } from './commands/ws.js';
@@ -35,6 +36,6 @@ Examples:
 Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
   );
 
-for (const register of [doctor, images, spec, pipeline, ws]) register(program);
+for (const register of [doctor, images, spec, pipeline, ws, mcp]) register(program);
 
 await program.parseAsync(process.argv);

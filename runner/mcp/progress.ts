@@ -1,0 +1,86 @@
+/**
+ * MCP progress notifications for long tool calls (session open with setup, image builds, commands,
+ * pipeline steps). Sent only when the client asked for them by putting `_meta.progressToken` on
+ * the request (https://modelcontextprotocol.io/specification/2025-06-18/basic/utilities/progress).
+ *
+ * Output arrives in bursts of arbitrary size, so it is coalesced: at most one output notification
+ * per OUTPUT_INTERVAL_MS carrying the latest complete lines. Milestones (phase started/ended) are
+ * sent at once. Notifications are chained so they leave in order, and flush() lets the tool wait
+ * for them before its result goes out (a progress message after the response is meaningless).
+ */
+import type { Logger } from '../log.js';
+
+const OUTPUT_INTERVAL_MS = 250;
+/** A progress message is a status line, not a log: keep it short. */
+const MAX_MESSAGE_CHARS = 500;
+
+export interface ProgressNotification {
+  method: 'notifications/progress';
+  params: { progressToken: string | number; progress: number; total?: number; message?: string };
+}
+
+export type SendNotification = (n: ProgressNotification) => Promise<void>;
+
+export class Progress {
+  readonly #token: string | number | undefined;
+  readonly #send: SendNotification;
+  readonly #logger: Logger;
+  #count = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #pending = '';
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(token: string | number | undefined, send: SendNotification, logger: Logger) {
+    this.#token = token;
+    this.#send = send;
+    this.#logger = logger;
+  }
+
+  /** Whether the client asked for progress on this request. */
+  get enabled(): boolean {
+    return this.#token !== undefined && !this.#closed;
+  }
+
+  /** A milestone, sent immediately (after any buffered output). */
+  step(message: string): void {
+    if (!this.enabled) return;
+    this.#flushOutput();
+    this.#emit(message);
+  }
+
+  /** Command output; only its last lines are forwarded, at a bounded rate. */
+  output(text: string): void {
+    if (!this.enabled || text === '') return;
+    this.#pending = (this.#pending + text).slice(-4 * MAX_MESSAGE_CHARS);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#flushOutput();
+    }, OUTPUT_INTERVAL_MS);
+  }
+
+  /** Send what is buffered and wait until every notification has been handed to the transport. */
+  async flush(): Promise<void> {
+    this.#flushOutput();
+    this.#closed = true;
+    await this.#chain;
+  }
+
+  #flushOutput(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const lines = this.#pending.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+    this.#pending = '';
+    if (lines.length) this.#emit(lines.slice(-3).join('\n'));
+  }
+
+  #emit(message: string): void {
+    const token = this.#token;
+    if (token === undefined || this.#closed) return;
+    const text = message.length > MAX_MESSAGE_CHARS ? `…${message.slice(-MAX_MESSAGE_CHARS)}` : message;
+    const progress = ++this.#count;
+    this.#chain = this.#chain
+      .then(() => this.#send({ method: 'notifications/progress', params: { progressToken: token, progress, message: text } }))
+      .catch((err: unknown) => this.#logger.debug('could not send a progress notification', { error: String(err) }));
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * createServer(deps): one McpServer with every berth tool registered. It holds no state of its own
+ * beyond what the SDK keeps per connection, so the stdio main makes one and the HTTP transport one
+ * per client session, all sharing the same Runner through `deps`.
+ *
+ * Per call the wrapper: resolves the target workspace (the `workspace` argument, or the pinned
+ * one), combines the client's cancellation (`notifications/cancelled` aborts `extra.signal`) with
+ * server shutdown into one AbortSignal for the tool, wires progress to `_meta.progressToken`, and
+ * turns thrown berth errors into `isError` results with a next step. Argument validation happens
+ * before, in the SDK, against the zod input schema.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { NAME_PATTERN } from '../../src/workspace/names.js';
+import type { ServerDeps } from './deps.js';
+import { instructions } from './instructions.js';
+import { Progress } from './progress.js';
+import { errorResult, successResult } from './result.js';
+import { ToolCall, type ToolDefinition } from './tool.js';
+import { TOOLS } from './tools/index.js';
+
+const workspaceArgument = z
+  .string()
+  .regex(NAME_PATTERN, 'a workspace name: lowercase letters, digits, ".", "_" or "-"')
+  .describe('Name of the workspace to act on (from workspace_create or workspace_list).');
+
+export function createServer(deps: ServerDeps): McpServer {
+  const server = new McpServer(
+    { name: 'berth', title: 'berth workspaces', version: deps.version },
+    { instructions: instructions(deps.workspace) },
+  );
+  for (const tool of TOOLS) register(server, deps, tool as ToolDefinition<z.ZodRawShape, z.ZodRawShape>);
+  return server;
+}
+
+function register(server: McpServer, deps: ServerDeps, tool: ToolDefinition<z.ZodRawShape, z.ZodRawShape>): void {
+  const workspaceArg = tool.scope === 'workspace' && deps.workspace === undefined;
+  const shape: z.ZodRawShape = workspaceArg ? { workspace: workspaceArgument, ...tool.input } : tool.input;
+  server.registerTool(
+    tool.name,
+    {
+      title: tool.title,
+      description: tool.description,
+      inputSchema: z.object(shape),
+      outputSchema: z.object(tool.output),
+      annotations: { title: tool.title, ...tool.annotations },
+    },
+    async (args, extra): Promise<CallToolResult> => {
+      const input = args as Record<string, unknown>;
+      const workspace = deps.workspace ?? (workspaceArg ? String(input.workspace) : '');
+      const logger = deps.logger.child({ tool: tool.name, ...(workspace ? { workspace } : {}) });
+      if (deps.lifecycle.signal.aborted) {
+        return { isError: true, content: [{ type: 'text', text: 'SHUTTING_DOWN: berth mcp is shutting down and takes no new calls.' }] };
+      }
+      const progress = new Progress(extra._meta?.progressToken, (n) => extra.sendNotification(n), logger);
+      const call = new ToolCall({
+        deps,
+        signal: AbortSignal.any([extra.signal, deps.lifecycle.signal]),
+        progress,
+        logger,
+        workspace,
+      });
+      const started = Date.now();
+      logger.debug('tool call');
+      const work = (async (): Promise<CallToolResult> => {
+        try {
+          return successResult(await tool.run(input, call));
+        } catch (err) {
+          return errorResult(err, logger, { tool: tool.name, workspaceArg });
+        } finally {
+          await progress.flush();
+          logger.debug('tool done', { ms: Date.now() - started, cancelled: extra.signal.aborted });
+        }
+      })();
+      return deps.lifecycle.track(work);
+    },
+  );
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { formatMs, plan, repoKey, runPlanLocal, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
+import { LABEL } from '../../docker/labels.js';
+import type { Progress } from '../progress.js';
+import { defineTool } from '../tool.js';
+import { clip, MAX_SECONDS } from './shared.js';
+
+/** Output tail kept per phase in the result (the executor keeps 4 KiB; the model needs less). */
+const TAIL_CHARS = 3000;
+
+export const pipelineRun = defineTool({
+  name: 'pipeline_run',
+  title: 'Run build/test/lint',
+  description:
+    "Run the project's build, test or lint step (or check = all defined steps in parallel) the way CI would: in fresh, " +
+    "throw-away containers on a copy of the workspace's current files (uncommitted changes included), using the steps " +
+    "defined for the project (berth.yaml of the user's checkout, or detected from package.json, Makefile ...). " +
+    'Your workspace container is not touched. Returns ok plus each phase\'s outcome, exit code and output tail; ' +
+    'a failing step is a normal result (ok: false), not a tool error.',
+  scope: 'workspace',
+  input: {
+    step: z.enum(['build', 'test', 'lint', 'check']).describe('Which pipeline to run: build, test, lint, or check (every defined step).'),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_SECONDS)
+      .optional()
+      .describe('Time limit per command in seconds (default from berth.yaml, 30 minutes).'),
+  },
+  output: {
+    ok: z.boolean(),
+    outcome: z.enum(['passed', 'failed', 'timeout', 'aborted']),
+    exitCode: z.number(),
+    durationMs: z.number(),
+    failedPhase: z.string().nullable(),
+    phases: z.array(
+      z.object({
+        name: z.string(),
+        outcome: z.enum(['passed', 'failed', 'timeout', 'aborted', 'skipped']),
+        exitCode: z.number().nullable(),
+        durationMs: z.number(),
+        tail: z.string(),
+      }),
+    ),
+  },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+
+  async run(args, call) {
+    const runner = call.deps.runner;
+    const info = await call.info();
+    // The checkout's spec, not the worktree's berth.yaml: the agent can edit its own copy, and
+    // image, network, user and resources must stay what the user configured.
+    const resolved = await runner.resolve();
+    const uid = process.getuid?.();
+    const gid = process.getgid?.();
+    const p = plan(resolved.spec, args.step, {
+      repo: repoKey(runner.repo.path),
+      ...(uid === undefined || gid === undefined ? {} : { defaultUser: `${uid}:${gid}` }),
+      ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: args.timeoutSeconds * 1000 }),
+    });
+    await call.ensureImage(p.image);
+    call.progress.step(`${args.step}: starting (${p.steps.map((s) => s.name).join(', ')}) on a copy of ${info.name}`);
+    const result = await runPlanLocal(p, {
+      source: info.worktree,
+      signal: call.signal,
+      logger: call.logger,
+      labels: { ...call.deps.pipelineLabels, [LABEL.workspace]: info.name },
+      onOutput: (e) => report(call.progress, e),
+    });
+    const phases = result.phases.map((ph) => ({
+      name: ph.name,
+      outcome: ph.outcome,
+      exitCode: ph.exitCode,
+      durationMs: ph.durationMs,
+      tail: clip(ph.tail, TAIL_CHARS).text,
+    }));
+    return {
+      text: render(result, phases),
+      structured: {
+        ok: result.ok,
+        outcome: result.outcome,
+        exitCode: result.exitCode,
+        durationMs: result.durationMs,
+        failedPhase: result.failedPhase ?? null,
+        phases,
+      },
+    };
+  },
+});
+
+function report(progress: Progress, e: PipelineEvent): void {
+  switch (e.type) {
+    case 'phase-start':
+      progress.step(`${e.phase}: started${e.parallel ? ' (parallel)' : ''}`);
+      break;
+    case 'command-start':
+      progress.step(`${e.phase}: $ ${e.command}`);
+      break;
+    case 'output':
+      progress.output(e.text);
+      break;
+    case 'phase-end':
+      progress.step(`${e.phase}: ${e.outcome}${e.exitCode ? ` (exit ${e.exitCode})` : ''} in ${formatMs(e.durationMs)}`);
+      break;
+    case 'info':
+      progress.step(e.message);
+      break;
+  }
+}
+
+function render(r: PipelineResult, phases: readonly { name: string; outcome: string; exitCode: number | null; durationMs: number; tail: string }[]): string {
+  const lines = [
+    r.ok
+      ? `${r.target} passed in ${formatMs(r.durationMs)}.`
+      : `${r.target} ${r.outcome === 'failed' ? 'FAILED' : r.outcome === 'timeout' ? 'TIMED OUT' : 'was cancelled'} in ${formatMs(r.durationMs)}` +
+        `${r.failedPhase ? ` (phase ${r.failedPhase}, exit ${r.exitCode})` : ''}.`,
+    ...phases.map((ph) => `  ${ph.name}: ${ph.outcome}${ph.exitCode !== null && ph.exitCode !== 0 ? ` (exit ${ph.exitCode})` : ''} ${formatMs(ph.durationMs)}`),
+  ];
+  const shown = r.ok ? phases.filter((ph) => ph.name !== 'setup' && ph.name !== 'install' && ph.outcome !== 'skipped') : phases.filter((ph) => ph.outcome !== 'passed' && ph.outcome !== 'skipped');
+  for (const ph of shown) {
+    if (ph.tail.trim()) lines.push(`--- ${ph.name} output (tail) ---`, ph.tail.replace(/\n$/, ''));
+  }
+  return lines.join('\n');
+}
