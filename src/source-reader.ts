@@ -1,6 +1,6 @@
 /**
  * Detection and spec resolution read the source tree only through this interface, so the same code
- * runs over a local directory (LocalSourceReader) and over a Dagger Directory (see src/dagger-reader.ts).
+ * runs over a local directory (LocalSourceReader) and over a Dagger Directory (pipelines/dagger-reader.ts).
  * Paths are POSIX, relative to the tree's root, never absolute and never containing "..".
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
