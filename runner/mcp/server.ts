@@ -6,11 +6,23 @@
  * Per call the wrapper: resolves the target workspace (the `workspace` argument, or the pinned
  * one), combines the client's cancellation (`notifications/cancelled` aborts `extra.signal`) with
  * server shutdown into one AbortSignal for the tool, wires progress to `_meta.progressToken`, and
- * turns thrown berth errors into `isError` results with a next step. Argument validation happens
- * before, in the SDK, against the zod input schema.
+ * turns thrown berth errors into `isError` results with a next step.
+ *
+ * Bad arguments and unknown tool names are JSON-RPC protocol errors (-32602 InvalidParams), not
+ * tool results: they are the client's bug, not a domain outcome. The SDK (1.32) would fold them
+ * into `isError` results, so tools/call is routed through our own dispatcher after registration;
+ * tools/list still comes from the SDK's registry.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  McpError,
+  type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { NAME_PATTERN } from '../../src/workspace/names.js';
 import type { ServerDeps } from './deps.js';
@@ -30,23 +42,37 @@ export function createServer(deps: ServerDeps): McpServer {
     { name: 'berth', title: 'berth workspaces', version: deps.version },
     { instructions: instructions(deps.workspace) },
   );
-  for (const tool of TOOLS) register(server, deps, tool as ToolDefinition<z.ZodRawShape, z.ZodRawShape>);
+  const dispatch = new Map<string, Registered>();
+  for (const tool of TOOLS) {
+    const entry = register(server, deps, tool as ToolDefinition<z.ZodRawShape, z.ZodRawShape>);
+    dispatch.set(tool.name, entry);
+  }
+  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const { name } = request.params;
+    const entry = dispatch.get(name);
+    if (!entry) {
+      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${JSON.stringify(name)}: call tools/list for berth's tools`);
+    }
+    const parsed = entry.schema.safeParse(request.params.arguments ?? {});
+    if (!parsed.success) {
+      throw new McpError(ErrorCode.InvalidParams, `invalid arguments for ${name}: ${z.prettifyError(parsed.error)}`);
+    }
+    return entry.handler(parsed.data, extra);
+  });
   return server;
 }
 
-function register(server: McpServer, deps: ServerDeps, tool: ToolDefinition<z.ZodRawShape, z.ZodRawShape>): void {
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+interface Registered {
+  readonly schema: z.ZodObject;
+  readonly handler: (args: Record<string, unknown>, extra: Extra) => Promise<CallToolResult>;
+}
+
+function register(server: McpServer, deps: ServerDeps, tool: ToolDefinition<z.ZodRawShape, z.ZodRawShape>): Registered {
   const workspaceArg = tool.scope === 'workspace' && deps.workspace === undefined;
   const shape: z.ZodRawShape = workspaceArg ? { workspace: workspaceArgument, ...tool.input } : tool.input;
-  server.registerTool(
-    tool.name,
-    {
-      title: tool.title,
-      description: tool.description,
-      inputSchema: z.object(shape),
-      outputSchema: z.object(tool.output),
-      annotations: { title: tool.title, ...tool.annotations },
-    },
-    async (args, extra): Promise<CallToolResult> => {
+  const schema = z.object(shape);
+  const handler: Registered['handler'] = async (args, extra): Promise<CallToolResult> => {
       const input = args as Record<string, unknown>;
       const workspace = deps.workspace ?? (workspaceArg ? String(input.workspace) : '');
       const logger = deps.logger.child({ tool: tool.name, ...(workspace ? { workspace } : {}) });
@@ -74,6 +100,17 @@ function register(server: McpServer, deps: ServerDeps, tool: ToolDefinition<z.Zo
         }
       })();
       return deps.lifecycle.track(work);
+  };
+  server.registerTool(
+    tool.name,
+    {
+      title: tool.title,
+      description: tool.description,
+      inputSchema: schema,
+      outputSchema: z.object(tool.output),
+      annotations: { title: tool.title, ...tool.annotations },
     },
+    handler,
   );
+  return { schema, handler };
 }

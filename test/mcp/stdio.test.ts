@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDocker } from '../helpers/docker.js';
 import { makeFixture, psIn, repoContainers, TappedStdioTransport, waitFor, type McpFixture } from './helpers.js';
@@ -194,10 +194,12 @@ describeDocker('berth mcp (stdio)', () => {
     expect(textOf(unknownWs)).toContain(ws);
     expect(textOf(unknownWs)).toContain('workspace_create');
 
-    // Bad arguments are rejected by schema validation before any handler runs.
-    const bad = await call('exec', { workspace: ws });
-    expect(bad.isError).toBe(true);
-    expect(textOf(bad)).toMatch(/Input validation error/);
+    // Bad arguments are a protocol error (InvalidParams), rejected before any handler runs.
+    await expect(call('exec', { workspace: ws })).rejects.toMatchObject({
+      code: ErrorCode.InvalidParams,
+      message: expect.stringMatching(/invalid arguments for exec:[\s\S]*command/),
+    });
+    await expect(call('exec', { workspace: '../x', command: 'true' })).rejects.toMatchObject({ code: ErrorCode.InvalidParams });
     const escape = await call('file_write', { workspace: ws, path: '../outside.txt', content: 'x' });
     expect(escape.isError).toBe(true);
     expect(textOf(escape)).toMatch(/^PATH_OUTSIDE/);
@@ -208,9 +210,10 @@ describeDocker('berth mcp (stdio)', () => {
     t.writeRaw('this is not json\n');
     t.writeRaw('{"jsonrpc":"2.0","id":77,"method":\n');
     t.writeRaw('{"jsonrpc":"2.0","id":78,"method":"tools/call","params":{"name":"exec"\n');
-    const unknown = await call('no_such_tool', {});
-    expect(unknown.isError).toBe(true);
-    expect(textOf(unknown)).toContain('no_such_tool');
+    await expect(call('no_such_tool', {})).rejects.toMatchObject({
+      code: ErrorCode.InvalidParams,
+      message: expect.stringContaining('no_such_tool'),
+    });
     const { tools } = await client.listTools();
     expect(tools).toHaveLength(CONTRACT.length);
   });
