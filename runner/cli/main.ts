@@ -5,11 +5,12 @@
  */
 import { Command } from 'commander';
 import { register as doctor } from './commands/doctor.js';
+import { register as exec } from './commands/exec.js';
 import { register as images } from './commands/images.js';
 import { register as mcp } from './commands/mcp.js';
 import { register as pipeline } from './commands/pipeline.js';
+import { register as session, registerWsWithContainers } from './commands/session.js';
 import { register as spec } from './commands/spec.js';
-import { register as ws } from './commands/ws.js';
 
 const program = new Command('berth')
   .description(
@@ -36,6 +37,7 @@ Examples:
 Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
   );
 
-for (const register of [doctor, images, spec, pipeline, ws, mcp]) register(program);
+for (const register of [doctor, images, spec, pipeline, registerWsWithContainers, mcp]) register(program);
+for (const register of [exec, session]) register(program);
 
 await program.parseAsync(process.argv);

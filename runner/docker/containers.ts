@@ -281,6 +281,37 @@ export class Containers {
   }
 
   /**
+   * An interactive exec with a TTY (raw stream, no multiplexing) for `berth shell` when the docker
+   * CLI is not installed. The caller pipes its terminal to `stream` and calls resize on SIGWINCH.
+   */
+  async attachTty(
+    containerId: string,
+    opts: ExecSpec,
+  ): Promise<{ stream: Duplex; resize(rows: number, cols: number): Promise<void>; exitCode(): Promise<number | null> }> {
+    const exec = await call(`exec in container ${containerId}`, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: [...opts.cmd],
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: true,
+        ...(opts.user !== undefined ? { User: opts.user } : {}),
+        ...(opts.workdir !== undefined ? { WorkingDir: opts.workdir } : {}),
+        ...(opts.env ? { Env: envList(opts.env) } : {}),
+      }),
+    );
+    const stream = (await call(`start exec in container ${containerId}`, () => exec.start({ hijack: true, stdin: true, Tty: true }))) as Duplex;
+    return {
+      stream,
+      resize: async (rows, cols) => {
+        // Resizing races the exec's start and end; a failed resize only leaves the old size.
+        await exec.resize({ h: rows, w: cols }).catch(() => undefined);
+      },
+      exitCode: async () => (await call(`inspect exec ${exec.id}`, () => exec.inspect())).ExitCode ?? null,
+    };
+  }
+
+  /**
    * Run a one-shot exec to completion: stdin is /dev/null unless `stdin` is given, output is
    * streamed to the callbacks. Resolves with the exit code (null if Docker could not tell).
    * `signal` only detaches (the caller kills the process itself, see session/kill.ts).

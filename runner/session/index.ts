@@ -1,5 +1,5 @@
 /** The stateful runner: sessions (workspace containers), persistent shells, processes, pool. */
-export { Runner, DEFAULT_EXEC_TIMEOUT_MS } from './runner.js';
+export { Runner, DEFAULT_EXEC_TIMEOUT_MS, removeWorkspaceResources } from './runner.js';
 export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
 export { Session, DEFAULT_SHELL } from './session.js';
 export type { SessionInfo, SessionCreated } from './session.js';

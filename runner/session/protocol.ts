@@ -157,12 +157,15 @@ __b_exit() {
   __b_rc=$?
   trap - EXIT
   if [ -n "$__b_n" ]; then
-    # \`exit\` inside the command: fd 1/2 are still the FIFOs here (eval's redirections), so the
-    # record follows the command's output. The runner retires the relays (they may have readers).
+    # \`exit\` inside the command. Depending on the shell, eval's redirections are still in force
+    # (fd 1/2 are the FIFOs, 6/8 closed) or already undone (6/8 open again): either way the record
+    # goes through the FIFOs, after the command's output. The runner then retires the relays.
     unset __BERTH_JOB
     __b_save
-    printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n"
-    printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" >&2
+    printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n" 2>/dev/null >&6 ||
+      printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n"
+    printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" 2>/dev/null >&8 ||
+      printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" >&2
   elif [ -n "$__b_ro" ]; then
     # stdin closed between commands (runner gone): keep background jobs' FIFOs drained.
     __b_retire

@@ -12,6 +12,8 @@
  *   6. prepare berth's state dir and run setup (root) + install (user) once per container.
  *   Anything this open created is removed again if a later step fails.
  */
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { dataDir as resolveDataDir } from '../../src/data-dir.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
@@ -88,6 +90,8 @@ export interface SessionSummary {
 export interface GcReport {
   readonly removedContainers: readonly string[];
   readonly removedVolumes: readonly string[];
+  /** Running session containers stopped because they were idle longer than spec.idleTimeoutMs. */
+  readonly stoppedIdle: readonly string[];
   /** Orphans left alone because another process holds their lock. */
   readonly skipped: readonly string[];
 }
@@ -238,11 +242,13 @@ export class Runner implements AsyncDisposable {
           created: { ...created, workspace: createdWs },
           warnings,
           stop: () => withLock(this.dataDir, containerName, { logger: this.logger }, () => this.containers.stop(containerId!)),
+          touch: () => this.#touch(containerName),
           onClosed: (s) => {
             if (this.#sessions.get(name) === s) this.#sessions.delete(name);
           },
         });
         this.#sessions.set(name, session);
+        await this.#touch(containerName).catch(() => undefined);
         this.logger.info('session open', { workspace: name, container: containerId.slice(0, 12), createdContainer: created.container, fromPool: created.fromPool, resumed: created.resumed, createdWorkspace: createdWs });
         return session;
       } catch (err) {
@@ -426,16 +432,19 @@ export class Runner implements AsyncDisposable {
   }
 
   /**
-   * Remove containers and per-workspace volumes whose workspace no longer exists, and pool
-   * containers built from a spec that is no longer current. Each removal takes the workspace's
+   * Remove containers and per-workspace volumes whose workspace no longer exists, and stop session
+   * containers idle for longer than spec.idleTimeoutMs (activity is a file per container in the
+   * data dir, touched by whichever runner process uses it). Each action takes the workspace's
    * lock without waiting, so a concurrent open (which holds it) is never raced.
    */
   async gc(): Promise<GcReport> {
     const removedContainers: string[] = [];
     const removedVolumes: string[] = [];
+    const stoppedIdle: string[] = [];
     const skipped: string[] = [];
     const names = new Set((await this.workspaces.list()).map((w) => w.name));
-    for (const s of await this.list()) {
+    const sessions = await this.list();
+    for (const s of sessions) {
       if (s.workspaceExists) continue;
       const r = await this.#tryLocked(s.containerName, () => this.#removeWorkspaceResources(s.name, s.containerId));
       if (r) removedContainers.push(...r.containers), removedVolumes.push(...r.volumes);
@@ -448,7 +457,43 @@ export class Runner implements AsyncDisposable {
       const r = await this.#tryLocked(sessionContainerName(this.repo, ws), () => this.containers.removeVolume(v.name));
       if (r) removedVolumes.push(v.name);
     }
-    return { removedContainers, removedVolumes, skipped };
+    const idleMs = (await this.resolve().catch(() => undefined))?.spec.idleTimeoutMs;
+    if (idleMs && idleMs > 0) {
+      for (const s of sessions) {
+        if (!s.workspaceExists || s.open || s.state !== 'running') continue;
+        const since = await this.#lastActive(s.containerName, s.containerId);
+        if (since === undefined || Date.now() - since < idleMs) continue;
+        const r = await this.#tryLocked(s.containerName, async () => {
+          await this.containers.stop(s.containerId);
+          return true;
+        });
+        if (r) stoppedIdle.push(s.containerName);
+      }
+    }
+    return { removedContainers, removedVolumes, stoppedIdle, skipped };
+  }
+
+  #activityPath(containerName: string): string {
+    return join(this.dataDir, 'activity', containerName);
+  }
+
+  async #touch(containerName: string): Promise<void> {
+    const p = this.#activityPath(containerName);
+    const now = new Date();
+    try {
+      await utimes(p, now, now);
+    } catch {
+      await mkdir(join(this.dataDir, 'activity'), { recursive: true });
+      await writeFile(p, '');
+    }
+  }
+
+  /** Last activity: the activity file's mtime, or when the container was started. */
+  async #lastActive(containerName: string, id: string): Promise<number | undefined> {
+    const touched = await stat(this.#activityPath(containerName)).then((st) => st.mtimeMs, () => 0);
+    const st = await this.containers.inspect(id);
+    if (!st) return undefined;
+    return Math.max(touched, Date.parse(st.startedAt) || 0);
   }
 
   async #tryLocked<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {
@@ -487,4 +532,27 @@ export class Runner implements AsyncDisposable {
 function hostnameFor(name: string): string {
   const h = name.replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
   return h || 'berth';
+}
+
+/**
+ * Remove the containers and per-workspace volumes of a workspace, found by labels and name only
+ * (no Runner needed): the `beforeRemove` hook of `berth ws delete`/`prune`, which already hold the
+ * repository lock.
+ */
+export async function removeWorkspaceResources(
+  info: Pick<WorkspaceInfo, 'name' | 'repo'>,
+  client: Docker = sharedDocker(),
+): Promise<{ containers: string[]; volumes: string[] }> {
+  const c = new Containers(client);
+  const filter = { label: [`${LABEL.managed}=1`, `${LABEL.repo}=${info.repo}`] };
+  const out = { containers: [] as string[], volumes: [] as string[] };
+  for (const row of await c.list(filter)) {
+    const id = row.labels[LABEL.repoId];
+    if (!id || workspaceFromContainerName({ path: info.repo, id }, row.name) !== info.name) continue;
+    if (await c.remove(row.id)) out.containers.push(row.name);
+  }
+  for (const v of await c.listVolumes({ label: [...filter.label, `${LABEL.workspace}=${info.name}`] })) {
+    if (v.labels[LABEL.volumeKind] === 'workspace' && (await c.removeVolume(v.name))) out.volumes.push(v.name);
+  }
+  return out;
 }

@@ -33,6 +33,8 @@ export interface SessionInit {
   readonly warnings: readonly string[];
   /** Stops the container (under the workspace lock); called by close(). */
   readonly stop: () => Promise<void>;
+  /** Records activity where other runner processes see it (idle stop in gc); throttled here. */
+  readonly touch?: () => Promise<void>;
   readonly onClosed: (s: Session) => void;
 }
 
@@ -86,6 +88,7 @@ export class Session implements AsyncDisposable {
   #problem: RunnerError | undefined;
   #busy = 0;
   #lastActivity = Date.now();
+  #lastTouch = 0;
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(init: SessionInit) {
@@ -123,7 +126,7 @@ export class Session implements AsyncDisposable {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.#assertUsable();
     this.#busy++;
-    this.#lastActivity = Date.now();
+    this.#active();
     try {
       if (opts.fresh) return await runFresh(this.#host, command, opts);
       return await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
@@ -249,7 +252,7 @@ export class Session implements AsyncDisposable {
   async #guard<T>(fn: () => Promise<T>): Promise<T> {
     this.#assertUsable();
     this.#busy++;
-    this.#lastActivity = Date.now();
+    this.#active();
     try {
       return await fn();
     } catch (err) {
@@ -260,6 +263,17 @@ export class Session implements AsyncDisposable {
     } finally {
       this.#busy--;
       this.#lastActivity = Date.now();
+    }
+  }
+
+  #active(): void {
+    const now = Date.now();
+    this.#lastActivity = now;
+    // A host file's mtime, at most every 10 s: cheap enough for the hot path, and what lets a
+    // later runner process (gc) stop this container once it has been idle.
+    if (this.#init.touch && now - this.#lastTouch > 10_000) {
+      this.#lastTouch = now;
+      void this.#init.touch().catch(() => undefined);
     }
   }
 

@@ -103,3 +103,16 @@ export async function containerState(idOrName: string): Promise<{ running: boole
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Remove containers and volumes labelled with this repository's path (for objects made by a spawned
+ * CLI, which cannot carry a test label; a fixture's temp repo path is unique to it).
+ */
+export async function removeByRepo(repoPath: string): Promise<void> {
+  const d = new Dockerode();
+  const filters = { label: [`dev.berth.managed=1`, `dev.berth.repo=${repoPath}`] };
+  const cs = await d.listContainers({ all: true, filters });
+  await Promise.all(cs.map((c) => d.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  const vs = await d.listVolumes({ filters });
+  await Promise.all((vs.Volumes ?? []).map((v) => d.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+}

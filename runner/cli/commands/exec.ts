@@ -1,0 +1,188 @@
+/**
+ * `berth exec WS -- CMD…` (run a command in the workspace's persistent shell, streaming its output
+ * and exiting with its exit code) and `berth shell WS` (an interactive terminal in the container).
+ * Exit codes: the command's own; 124 when it timed out; 125 when berth itself failed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { parseDuration } from '../../../src/workspace/duration.js';
+import { RunnerError } from '../../errors.js';
+import { createLogger } from '../../log.js';
+import { DEFAULT_SHELL, Runner, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
+import { action, EXIT, printJson } from '../output.js';
+
+export const EXIT_TIMEOUT = 124;
+
+interface ExecOpts {
+  repo?: string;
+  shell: string;
+  timeout?: number;
+  fresh?: boolean;
+  create?: boolean;
+  json?: boolean;
+  maxOutput?: number;
+}
+
+export function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function bytesArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a byte count`);
+  return n;
+}
+
+/** One argument is shell text (`'ls *.ts | wc -l'`); several are argv, each quoted literally. */
+export function commandText(argv: readonly string[]): string {
+  if (argv.length === 1) return argv[0]!;
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** A runner for one CLI call: no start-up reaping (keeps `exec` fast), logs to stderr. */
+export async function cliRunner(repo: string | undefined): Promise<Runner> {
+  return Runner.create({ repo: resolve(repo ?? '.'), logger: createLogger({ level: 'warn' }), reconcile: false });
+}
+
+export function exitCodeOf(r: ExecResult): number {
+  if (r.timedOut) return EXIT_TIMEOUT;
+  return r.exitCode ?? EXIT.passthroughError;
+}
+
+export function register(program: Command): void {
+  program
+    .command('exec')
+    .description("run a command in a workspace's container, in a persistent shell (cwd and exported env carry over between calls)")
+    .argument('<workspace>', 'workspace name')
+    .argument('<command...>', 'one argument: shell text; several: argv (each word quoted)')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--shell <name>', 'named persistent shell', DEFAULT_SHELL)
+    .option('--timeout <duration>', 'kill the command after this long, e.g. 30s, 10m (default 10m)', durationArg)
+    .option('--fresh', 'one-shot exec in the workdir, without the shell state')
+    .option('--create', 'create the workspace if it does not exist')
+    .option('--max-output <bytes>', 'keep at most this much of each stream in --json output (head and tail)', bytesArg)
+    .option('--json', 'print the result as JSON instead of streaming')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  berth exec demo -- npm test
+  berth exec demo -- 'cd src && ls *.ts | wc -l'
+  berth exec demo --timeout 30s --json -- make check
+
+Exit status: the command's own; ${EXIT_TIMEOUT} if it timed out; ${EXIT.passthroughError} if berth failed.`,
+    )
+    .action(
+      action(
+        async (workspace: string, argv: string[], opts: ExecOpts) => {
+          const runner = await cliRunner(opts.repo);
+          try {
+            const session = await runner.open(workspace, { create: Boolean(opts.create) });
+            const ac = new AbortController();
+            const onSignal = () => ac.abort();
+            process.once('SIGINT', onSignal);
+            process.once('SIGTERM', onSignal);
+            let r: ExecResult;
+            try {
+              r = await session.exec(commandText(argv), {
+                shell: opts.shell,
+                fresh: Boolean(opts.fresh),
+                signal: ac.signal,
+                ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+                ...(opts.maxOutput !== undefined ? { maxOutputBytes: opts.maxOutput } : {}),
+                ...(opts.json ? {} : { onOutput: (stream, chunk) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk) }),
+              });
+            } finally {
+              process.off('SIGINT', onSignal);
+              process.off('SIGTERM', onSignal);
+            }
+            if (opts.json) printJson(r);
+            else {
+              if (r.truncated) process.stderr.write('berth: output was truncated (use --json --max-output to keep more)\n');
+              if (r.timedOut) process.stderr.write(`berth: command timed out after ${opts.timeout ?? runner.execTimeoutMs} ms and was killed\n`);
+              if (r.shellEnded) process.stderr.write(`berth: shell "${opts.shell}" ended; the next command starts a new one with its cwd and env\n`);
+            }
+            return exitCodeOf(r);
+          } finally {
+            await runner.close({ stop: false });
+          }
+        },
+        { passthrough: true },
+      ),
+    );
+
+  program
+    .command('shell')
+    .description("open an interactive terminal in a workspace's container, starting from the persistent shell's cwd and env")
+    .argument('<workspace>', 'workspace name')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--shell <name>', 'take cwd/env from this persistent shell', DEFAULT_SHELL)
+    .option('--create', 'create the workspace if it does not exist')
+    .addHelpText('after', '\nExample:\n  berth shell demo')
+    .action(
+      action(
+        async (workspace: string, opts: { repo?: string; shell: string; create?: boolean }) => {
+          const runner = await cliRunner(opts.repo);
+          try {
+            const session = await runner.open(workspace, { create: Boolean(opts.create) });
+            return await interactive(runner, session, opts.shell);
+          } finally {
+            await runner.close({ stop: false });
+          }
+        },
+        { passthrough: true },
+      ),
+    );
+}
+
+/** sh script: load the named shell's saved env and cwd, then exec an interactive bash (or sh). */
+const INTERACTIVE = `
+d=$1 wd=$2
+if command -v bash >/dev/null 2>&1; then s=bash; else s=sh; fi
+exec "$s" -c '[ -r "$1/env" ] && . "$1/env" >/dev/null 2>&1; c=$(cat "$1/cwd" 2>/dev/null); cd "\${c:-$2}" 2>/dev/null || cd "$2"; exec "$0" -i' "$s" "$d" "$wd"
+`;
+
+async function interactive(runner: Runner, session: Session, shell: string): Promise<number> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(shell)) throw new RunnerError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
+  const argv = ['/bin/sh', '-c', INTERACTIVE, 'berth-shell', `${SHELLS_DIR}/${shell}`, session.spec.workdir];
+  const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  // The docker CLI handles terminals best (raw mode, resize, detach keys); use it when present.
+  if (spawnSync('docker', ['--version'], { stdio: 'ignore' }).status === 0) {
+    const child = spawn('docker', ['exec', '-i', ...(tty ? ['-t'] : []), '-u', session.user, '-w', session.spec.workdir, session.containerId, ...argv], {
+      stdio: 'inherit',
+    });
+    return new Promise((resolvePromise) => child.on('close', (code) => resolvePromise(code ?? EXIT.passthroughError)));
+  }
+  const t = await runner.containers.attachTty(session.containerId, {
+    cmd: argv,
+    user: session.user,
+    workdir: session.spec.workdir,
+    env: { TERM: process.env.TERM ?? 'xterm' },
+  });
+  const stdin = process.stdin;
+  const resize = () => void t.resize(process.stdout.rows ?? 24, process.stdout.columns ?? 80);
+  if (tty) {
+    stdin.setRawMode(true);
+    process.stdout.on('resize', resize);
+    resize();
+  }
+  stdin.resume();
+  stdin.pipe(t.stream);
+  t.stream.pipe(process.stdout);
+  await new Promise<void>((r) => {
+    t.stream.once('end', () => r());
+    t.stream.once('close', () => r());
+  });
+  stdin.unpipe(t.stream);
+  stdin.pause();
+  if (tty) {
+    stdin.setRawMode(false);
+    process.stdout.off('resize', resize);
+  }
+  return (await t.exitCode()) ?? EXIT.passthroughError;
+}

@@ -1,0 +1,156 @@
+/**
+ * `berth session list|open|close|rm` (a workspace's container) and `berth gc` (reap containers of
+ * deleted workspaces, stop idle ones).
+ */
+import type { Command } from 'commander';
+import { removeWorkspaceResources } from '../../session/index.js';
+import { action, printJson } from '../output.js';
+import { cliRunner } from './exec.js';
+import { register as registerWs, table } from './ws.js';
+
+/** `berth ws …` with container-aware delete/prune: a workspace's containers and volumes go first. */
+export function registerWsWithContainers(program: Command): void {
+  registerWs(program, {
+    beforeRemove: async (info) => {
+      await removeWorkspaceResources(info);
+    },
+  });
+}
+
+interface Common {
+  repo?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  const session = program
+    .command('session')
+    .description("a workspace's container: list, open (create/resume + setup), close (stop, keep), rm (remove, keep the workspace)")
+    .addHelpText('after', '\nExamples:\n  berth session open demo --create\n  berth session list --json\n  berth session close demo');
+
+  session
+    .command('list')
+    .description('containers of this repository\'s workspaces, as Docker sees them')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  berth session list --json')
+    .action(
+      action(async (opts: Common) => {
+        const runner = await cliRunner(opts.repo);
+        try {
+          const rows = await runner.list();
+          if (opts.json) printJson({ sessions: rows });
+          else if (rows.length === 0) process.stdout.write('no sessions\n');
+          else {
+            process.stdout.write(
+              `${table(
+                ['WORKSPACE', 'STATE', 'CONTAINER', 'SPEC'],
+                rows.map((r) => [r.name, r.workspaceExists ? r.state : `${r.state} (workspace deleted: berth gc)`, r.containerName, r.specHash ?? '-']),
+              )}\n`,
+            );
+          }
+        } finally {
+          await runner.close({ stop: false });
+        }
+      }),
+    );
+
+  session
+    .command('open')
+    .description("create or resume a workspace's container and run the spec's setup/install once (their output goes to stderr)")
+    .argument('<workspace>', 'workspace name')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--create', 'create the workspace if it does not exist')
+    .option('--base <ref>', 'base ref for a new workspace (default HEAD)')
+    .option('--recreate', 'replace a container built from an older spec (its installed packages are lost)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  berth session open demo --create --base main')
+    .action(
+      action(async (workspace: string, opts: Common & { create?: boolean; base?: string; recreate?: boolean }) => {
+        const runner = await cliRunner(opts.repo);
+        try {
+          const s = await runner.open(workspace, {
+            create: Boolean(opts.create),
+            recreate: Boolean(opts.recreate),
+            ...(opts.base ? { base: opts.base } : {}),
+            onOutput: (_stream, chunk) => process.stderr.write(chunk),
+          });
+          for (const w of s.warnings) process.stderr.write(`warning: ${w}\n`);
+          if (opts.json) printJson({ session: s.info(), created: s.created, setup: s.setup });
+          else {
+            const how = s.created.fromPool ? 'taken from the warm pool' : s.created.container ? 'created' : s.created.resumed ? 'resumed' : 'already running';
+            process.stdout.write(`${s.name}: container ${s.containerName} ${how}; worktree ${s.workspace.worktree} at ${s.spec.workdir}\n`);
+          }
+        } finally {
+          await runner.close({ stop: false });
+        }
+      }),
+    );
+
+  session
+    .command('close')
+    .description("stop a workspace's container, keeping it (and its installed packages) for the next open")
+    .argument('<workspace>', 'workspace name')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  berth session close demo')
+    .action(
+      action(async (workspace: string, opts: Common) => {
+        const runner = await cliRunner(opts.repo);
+        try {
+          const stopped = await runner.closeSession(workspace);
+          if (opts.json) printJson({ workspace, stopped });
+          else process.stdout.write(stopped ? `${workspace}: stopped\n` : `${workspace}: not running\n`);
+        } finally {
+          await runner.close({ stop: false });
+        }
+      }),
+    );
+
+  session
+    .command('rm')
+    .description("remove a workspace's container and per-workspace volumes; the workspace (branch, worktree) stays")
+    .argument('<workspace>', 'workspace name')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  berth session rm demo')
+    .action(
+      action(async (workspace: string, opts: Common) => {
+        const runner = await cliRunner(opts.repo);
+        try {
+          const r = await runner.removeContainer(workspace);
+          if (opts.json) printJson({ workspace, ...r });
+          else process.stdout.write(r.containers.length ? `${workspace}: removed ${[...r.containers, ...r.volumes].join(', ')}\n` : `${workspace}: no container\n`);
+        } finally {
+          await runner.close({ stop: false });
+        }
+      }),
+    );
+
+  program
+    .command('gc')
+    .description('remove containers and volumes of deleted workspaces, stop containers idle longer than idleTimeout')
+    .option('--repo <dir>', 'the repository (default: the current directory)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  berth gc --json')
+    .action(
+      action(async (opts: Common) => {
+        const runner = await cliRunner(opts.repo);
+        try {
+          const r = await runner.gc();
+          if (opts.json) printJson(r);
+          else {
+            const lines = [
+              ...r.removedContainers.map((c) => `removed container ${c}`),
+              ...r.removedVolumes.map((v) => `removed volume ${v}`),
+              ...r.stoppedIdle.map((c) => `stopped idle container ${c}`),
+              ...r.skipped.map((c) => `skipped ${c} (in use by another berth process)`),
+            ];
+            process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'nothing to do\n');
+          }
+        } finally {
+          await runner.close({ stop: false });
+        }
+      }),
+    );
+}
