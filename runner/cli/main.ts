@@ -9,6 +9,7 @@ import { register as exec } from './commands/exec.js';
 import { register as images } from './commands/images.js';
 import { register as mcp } from './commands/mcp.js';
 import { register as pipeline } from './commands/pipeline.js';
+import { register as pool } from './commands/pool.js';
 import { register as session, registerWsWithContainers } from './commands/session.js';
 import { register as spec } from './commands/spec.js';
 
@@ -38,6 +39,6 @@ Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
   );
 
 for (const register of [doctor, images, spec, pipeline, registerWsWithContainers, mcp]) register(program);
-for (const register of [exec, session]) register(program);
+for (const register of [exec, session, pool]) register(program);
 
 await program.parseAsync(process.argv);

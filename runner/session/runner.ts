@@ -12,7 +12,7 @@
  *   6. prepare berth's state dir and run setup (root) + install (user) once per container.
  *   Anything this open created is removed again if a later step fails.
  */
-import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, realpath, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir as resolveDataDir } from '../../src/data-dir.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
@@ -38,6 +38,7 @@ import {
 import { RunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { withLock } from './lock.js';
+import { Pool, type Claimed, type PoolOptions, type PoolStatus } from './pool.js';
 import type { StreamName } from './output.js';
 import { HOME_DIR, initContainer, isRootUser, runSetup } from './setup.js';
 import { Session, type SessionCreated } from './session.js';
@@ -60,6 +61,8 @@ export interface RunnerOptions {
   readonly execTimeoutMs?: number;
   /** Reap containers of deleted workspaces at start (default true). */
   readonly reconcile?: boolean;
+  /** Warm pool settings; the target size defaults to the spec's pool.size. */
+  readonly pool?: PoolOptions;
 }
 
 export interface OpenOptions {
@@ -104,6 +107,7 @@ export class Runner implements AsyncDisposable {
   readonly logger: Logger;
   readonly labels: Labels;
   readonly execTimeoutMs: number;
+  readonly pool: Pool;
   readonly #specOverrides: SpecInput | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #opening = new Map<string, Promise<Session>>();
@@ -118,6 +122,7 @@ export class Runner implements AsyncDisposable {
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
+    this.pool = new Pool(this, opts.pool ?? {});
   }
 
   static async create(opts: RunnerOptions): Promise<Runner> {
@@ -195,9 +200,22 @@ export class Runner implements AsyncDisposable {
             await this.#removeContainer(existing.id);
             existing = undefined;
           }
-          ws = (await this.workspaces.create(name, { ...(opts.base ? { base: opts.base } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).workspace;
+          const claimed: Claimed | undefined = await this.pool.claim(name, resolved);
+          if (claimed) {
+            rollback.push(() => this.pool.discard(claimed));
+            containerId = claimed.containerId;
+            created = { container: true, fromPool: true, resumed: false };
+          }
+          ws = (
+            await this.workspaces.create(name, {
+              ...(opts.base ? { base: opts.base } : {}),
+              ...(claimed ? { worktreeDir: claimed.slotDir } : {}),
+              ...(opts.signal ? { signal: opts.signal } : {}),
+            })
+          ).workspace;
           rollback.push(() => this.workspaces.delete(name).catch(() => undefined));
           createdWs = true;
+          this.pool.refillSoon(resolved);
         }
 
         if (!containerId && existing) {
@@ -262,29 +280,32 @@ export class Runner implements AsyncDisposable {
 
   async #prepare(containerId: string, spec: ResolvedSpec, user: string, opts: OpenOptions): Promise<SetupReport> {
     const host = { containers: this.containers, containerId, user, workdir: spec.workdir, logger: this.logger };
-    const done = await initContainer(host, spec.volumes.map((v) => v.path).concat(spec.caches.map((c) => c.path)));
-    if (done || (spec.setup.length === 0 && spec.install.length === 0)) {
-      if (!done) await runSetup(host, { setup: [], install: [], timeoutMs: spec.stepTimeoutMs });
-      return { ran: false, ok: true, steps: [] };
-    }
+    const status = await initContainer(host, this.chownPaths(spec));
+    if (status === 'done') return { ran: false, ok: true, steps: [] };
+    // A warm pool container already ran the image-level setup ("setup"): only install is left.
+    const setup = status === 'setup' ? [] : spec.setup;
     return runSetup(host, {
-      setup: spec.setup,
+      setup,
       install: spec.install,
       timeoutMs: spec.stepTimeoutMs,
       signal: opts.signal,
       onOutput: opts.onOutput,
-    });
+    }).then((r) => ({ ...r, ran: setup.length + spec.install.length > 0 }));
+  }
+
+  /** Mountpoints handed to the session user at container init (volumes are created root-owned). */
+  chownPaths(spec: ResolvedSpec): string[] {
+    return spec.volumes.map((v) => v.path).concat(spec.caches.map((c) => c.path));
   }
 
   /** Environment every session container gets (the spec's env wins over these defaults). */
-  containerEnv(name: string, spec: ResolvedSpec, user: string): Record<string, string> {
+  containerEnv(_name: string | undefined, spec: ResolvedSpec, user: string): Record<string, string> {
     const env: Record<string, string> = {
       // Agents have no terminal: no pagers, no prompts.
       PAGER: 'cat',
       GIT_PAGER: 'cat',
       GIT_TERMINAL_PROMPT: '0',
       DEBIAN_FRONTEND: 'noninteractive',
-      BERTH_WORKSPACE: name,
     };
     // A uid with no passwd entry would get HOME=/, which tools can't write to.
     if (!isRootUser(user) && /^\d+(:\d+)?$/.test(user)) env.HOME = HOME_DIR;
@@ -292,7 +313,7 @@ export class Runner implements AsyncDisposable {
   }
 
   /** Mounts of a session container: the worktree at the workdir, caches, per-workspace volumes. */
-  async mountsFor(name: string, spec: ResolvedSpec, source: string): Promise<MountSpec[]> {
+  async mountsFor(name: string | undefined, spec: ResolvedSpec, source: string): Promise<MountSpec[]> {
     const mounts: MountSpec[] = [{ type: 'bind', source, target: spec.workdir }];
     for (const c of spec.caches) {
       const vol = cacheVolumeName(this.repo, c.name);
@@ -303,7 +324,9 @@ export class Runner implements AsyncDisposable {
       });
       mounts.push({ type: 'volume', source: vol, target: c.path });
     }
+    // Pool containers (no name yet) get no per-workspace volumes; pool.ts refuses such specs.
     for (const v of spec.volumes) {
+      if (name === undefined) break;
       const vol = workspaceVolumeName(this.repo, name, v.name);
       await this.containers.ensureVolume(vol, {
         ...buildLabels({ role: 'session', repo: this.repo, workspace: name, extra: this.labels }),
@@ -397,13 +420,19 @@ export class Runner implements AsyncDisposable {
   async delete(name: string): Promise<{ containers: string[]; volumes: string[]; warnings: readonly string[] }> {
     assertValidName(name);
     let removed = { containers: [] as string[], volumes: [] as string[] };
+    let worktree: string | undefined;
     const res = await withLock(this.dataDir, sessionContainerName(this.repo, name), { logger: this.logger }, () =>
       this.workspaces.delete(name, {
-        beforeRemove: async () => {
+        beforeRemove: async (info) => {
+          worktree = info.worktree;
           removed = await this.#removeWorkspaceResources(name);
         },
       }),
     );
+    // A pooled workspace's worktree was a pool slot: the library empties it but keeps the
+    // directory (it did not create it); nothing mounts it any more, so drop it (only if empty).
+    const poolDir = await realpath(this.pool.dir()).catch(() => this.pool.dir());
+    if (worktree && worktree.startsWith(`${poolDir}/`)) await rmdir(worktree).catch(() => undefined);
     return { ...removed, warnings: res.warnings };
   }
 
@@ -457,7 +486,13 @@ export class Runner implements AsyncDisposable {
       const r = await this.#tryLocked(sessionContainerName(this.repo, ws), () => this.containers.removeVolume(v.name));
       if (r) removedVolumes.push(v.name);
     }
-    const idleMs = (await this.resolve().catch(() => undefined))?.spec.idleTimeoutMs;
+    const resolvedForGc = await this.resolve().catch(() => undefined);
+    const pooled = await this.pool.gc(resolvedForGc).catch((err: unknown) => {
+      this.logger.warn('warm pool gc failed', { error: String(err) });
+      return [] as string[];
+    });
+    removedContainers.push(...pooled);
+    const idleMs = resolvedForGc?.spec.idleTimeoutMs;
     if (idleMs && idleMs > 0) {
       for (const s of sessions) {
         if (!s.workspaceExists || s.open || s.state !== 'running') continue;
@@ -505,6 +540,17 @@ export class Runner implements AsyncDisposable {
     }
   }
 
+  /** Warm pool status for the current spec. */
+  async poolStatus(): Promise<PoolStatus> {
+    return this.pool.status(await this.resolve());
+  }
+
+  /** Fill the warm pool for the current spec up to `size` (default: its target); returns names created. */
+  async warmPool(opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
+    this.#assertOpen();
+    return this.pool.fill(await this.resolve(), opts);
+  }
+
   /**
    * Close every session opened here. `stop` (default true) stops their containers; false only
    * detaches, leaving them running for another runner process. Idempotent.
@@ -512,6 +558,7 @@ export class Runner implements AsyncDisposable {
   async close(opts: { stop?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.pool.close();
     const sessions = [...this.#sessions.values()];
     await Promise.allSettled(sessions.map((s) => (opts.stop === false ? s.detach() : s.close())));
     this.#sessions.clear();

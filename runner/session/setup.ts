@@ -2,7 +2,8 @@
  * Container preparation: berth's state directories (as root, handed to the session user), then the
  * spec's setup commands (as root, image-level) and install commands (as the user, in the workdir),
  * once per container. Their output is appended to <SETUP_DIR>/log in the container, so it survives
- * the runner and can be read back; <SETUP_DIR>/status says "done" once everything passed.
+ * the runner and can be read back. <SETUP_DIR>/status is "setup" once the image-level commands
+ * passed (a warm pool container stops there: it has no source yet) and "done" after install.
  */
 import type { Containers } from '../docker/containers.js';
 import { RunnerError } from '../errors.js';
@@ -41,8 +42,10 @@ export function isRootUser(user: string): boolean {
   return user === '0' || user === 'root' || user.startsWith('0:') || user.startsWith('root:');
 }
 
-/** Create the state dirs; returns true when setup already completed in this container. */
-export async function initContainer(h: SetupHost, chownPaths: readonly string[]): Promise<boolean> {
+export type SetupStatus = 'none' | 'setup' | 'done';
+
+/** Create the state dirs; returns how far setup got in this container before. */
+export async function initContainer(h: SetupHost, chownPaths: readonly string[]): Promise<SetupStatus> {
   const r = await h.containers.runCapture(h.containerId, {
     cmd: ['/bin/sh', '-c', INIT, 'berth-init', isRootUser(h.user) ? '' : h.user, ...chownPaths],
     user: '0:0',
@@ -53,7 +56,8 @@ export async function initContainer(h: SetupHost, chownPaths: readonly string[])
       `preparing berth's state dir ${STATE_ROOT} in the container failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 500)}. The image needs /bin/sh, mkdir, chown and stat.`,
     );
   }
-  return r.stdout.trim() === 'done';
+  const st = r.stdout.trim();
+  return st === 'done' || st === 'setup' ? st : 'none';
 }
 
 export interface SetupOptions {
@@ -62,6 +66,8 @@ export interface SetupOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
   readonly onOutput?: ((stream: StreamName, chunk: string) => void) | undefined;
+  /** Status to record on success (default "done"; the pool records "setup"). */
+  readonly status?: 'setup' | 'done';
 }
 
 /** Run setup (root) then install (user); throws SETUP_FAILED at the first failing command. */
@@ -98,7 +104,7 @@ export async function runSetup(h: SetupHost, opts: SetupOptions): Promise<SetupR
     }
   }
   const done = await h.containers.runCapture(h.containerId, {
-    cmd: ['/bin/sh', '-c', `echo done > ${SETUP_DIR}/status`],
+    cmd: ['/bin/sh', '-c', `echo ${opts.status ?? 'done'} > ${SETUP_DIR}/status`],
     user: '0:0',
   });
   if (done.exitCode !== 0) throw new RunnerError('SETUP_FAILED', `recording setup completion failed: ${done.stderr.trim()}`);

@@ -1,0 +1,300 @@
+/**
+ * The warm pool: containers pre-started per (repository, spec hash) with the image-level setup
+ * already run, so opening a NEW workspace skips container creation and setup.
+ *
+ * Each pool container bind-mounts an EMPTY per-slot host directory (<dataDir>/pool/<repoId>/<slot>)
+ * at the workdir. Claiming one for workspace W:
+ *   1. take the container's claim lock (a lock file in the data dir, without waiting: a busy one
+ *      means another claimant, so try the next container), check it still has its pool name, and
+ *      rename it to W's session name (sessionContainerName). The lock is needed because a Docker
+ *      rename is not a compare-and-swap: the daemon resolves the old name before it locks the
+ *      container, so two concurrent renames of one container both succeed, the second stealing it
+ *      (moby daemon/rename.go). Under the lock, check-then-rename is atomic across processes;
+ *   2. create W's worktree IN the slot directory (Workspaces.create's worktreeDir), which the
+ *      container already sees at the workdir: no remount, no restart;
+ *   3. run the spec's install commands (setup already ran in the pool).
+ *
+ * Labels can't change after create, so a claimed container keeps role=pool and no workspace
+ * label. Its identity is its NAME: every lookup (open, list, gc, delete) goes by
+ * sessionContainerName(), and `dev.berth.mount-source` (the slot directory, now the worktree) is
+ * checked against the workspace's worktree on open. Unclaimed pool containers are the ones whose
+ * name is still berth-pool-…; gc removes those built from a stale spec hash, stopped ones, and
+ * any beyond the target size.
+ *
+ * Limits: specs with per-workspace `volumes` are not pooled (a volume is named after its workspace
+ * and must be mounted at create); setup commands must not write into the workdir (the slot must
+ * stay empty for the worktree).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Resolved } from '../../src/spec/types.js';
+import type { Containers } from '../docker/containers.js';
+import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../docker/labels.js';
+import { RunnerError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { tryLock, withLock } from './lock.js';
+import { initContainer, runSetup } from './setup.js';
+
+export interface PoolOptions {
+  /** Target number of warm containers per spec hash; default: the spec's pool.size. */
+  readonly size?: number;
+  /** Refill in the background after a claim (default true). */
+  readonly autoRefill?: boolean;
+}
+
+/** What the pool needs from its Runner. */
+export interface PoolHost {
+  readonly repo: RepoRef;
+  readonly dataDir: string;
+  readonly containers: Containers;
+  readonly logger: Logger;
+  readonly labels: Labels;
+  userFor(spec: Resolved['spec']): string;
+  containerEnv(name: string | undefined, spec: Resolved['spec'], user: string): Record<string, string>;
+  mountsFor(name: string | undefined, spec: Resolved['spec'], source: string): Promise<import('../docker/containers.js').MountSpec[]>;
+  chownPaths(spec: Resolved['spec']): string[];
+}
+
+export interface PoolContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly slot: string;
+  readonly state: string;
+  readonly specHash: string;
+}
+
+export interface PoolStatus {
+  readonly specHash: string;
+  readonly target: number;
+  /** Unclaimed, running containers for the current spec hash. */
+  readonly ready: number;
+  /** Unclaimed containers of this repository (any hash, any state). */
+  readonly containers: readonly PoolContainer[];
+  /** Why the current spec cannot be pooled, if it can't. */
+  readonly unsupported: string | null;
+}
+
+export interface Claimed {
+  readonly containerId: string;
+  readonly slotDir: string;
+}
+
+export class Pool {
+  readonly #h: PoolHost;
+  readonly #opts: PoolOptions;
+  #refill: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(host: PoolHost, opts: PoolOptions) {
+    this.#h = host;
+    this.#opts = opts;
+  }
+
+  target(resolved: Resolved): number {
+    return Math.max(0, Math.floor(this.#opts.size ?? resolved.spec.pool.size));
+  }
+
+  /** Why this spec can't use the pool (null when it can). */
+  unsupported(resolved: Resolved): string | null {
+    if (resolved.spec.volumes.length > 0) return 'the spec has per-workspace volumes, which must be mounted when the container is created';
+    return null;
+  }
+
+  dir(): string {
+    return join(this.#h.dataDir, 'pool', this.#h.repo.id);
+  }
+
+  /** Unclaimed pool containers of this repository (optionally of one spec hash). */
+  async list(specHash?: string): Promise<PoolContainer[]> {
+    const rows = await this.#h.containers.list(labelFilter({ role: 'pool', repo: this.#h.repo, ...(specHash ? { specHash } : {}) }));
+    return rows
+      .filter((r) => r.name.startsWith('berth-pool-'))
+      .map((r) => ({ id: r.id, name: r.name, slot: r.labels[LABEL.poolSlot] ?? '', state: r.state, specHash: r.labels[LABEL.specHash] ?? '' }));
+  }
+
+  async status(resolved: Resolved): Promise<PoolStatus> {
+    const containers = await this.list();
+    return {
+      specHash: resolved.hash,
+      target: this.target(resolved),
+      ready: containers.filter((c) => c.specHash === resolved.hash && c.state === 'running').length,
+      containers,
+      unsupported: this.unsupported(resolved),
+    };
+  }
+
+  /**
+   * Take a warm container for workspace `name` by renaming it (see the header). Returns undefined
+   * when none is ready; the caller then creates a container the slow way.
+   */
+  async claim(name: string, resolved: Resolved): Promise<Claimed | undefined> {
+    if (this.unsupported(resolved) || this.target(resolved) === 0) return undefined;
+    const ready = (await this.list(resolved.hash)).filter((c) => c.state === 'running');
+    // Random order: concurrent claimants mostly try different containers first.
+    ready.sort(() => Math.random() - 0.5);
+    const target = sessionContainerName(this.#h.repo, name);
+    for (const c of ready) {
+      const got = await this.#claimLocked(c, async (st) => {
+        const slotDir = st.labels[LABEL.mountSource];
+        if (!st.running || !slotDir) return undefined;
+        if (!(await this.#h.containers.rename(c.id, target))) return undefined;
+        return { containerId: c.id, slotDir };
+      });
+      if (got) {
+        this.#h.logger.info('claimed a warm pool container', { workspace: name, container: c.name });
+        return got;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Run `fn` holding `c`'s claim lock, if the lock is free and `c` still carries its pool name
+   * (nobody claimed it before); otherwise undefined without waiting.
+   */
+  async #claimLocked<T>(c: PoolContainer, fn: (st: NonNullable<Awaited<ReturnType<Containers['inspect']>>>) => Promise<T | undefined>): Promise<T | undefined> {
+    const release = await tryLock(this.#h.dataDir, `claim-${c.name}`, { logger: this.#h.logger });
+    if (!release) return undefined;
+    try {
+      const st = await this.#h.containers.inspect(c.id);
+      if (!st || st.name !== c.name) return undefined;
+      return await fn(st);
+    } finally {
+      await release();
+    }
+  }
+
+  /** Remove a claimed container's leftovers after a failed open (container, empty slot dir). */
+  async discard(claimed: Claimed): Promise<void> {
+    await this.#h.containers.remove(claimed.containerId);
+    await rmdir(claimed.slotDir).catch(() => undefined);
+  }
+
+  /** Start a background refill up to the target (no-op when one is running or the pool is off). */
+  refillSoon(resolved: Resolved): void {
+    if (this.#closed || this.#opts.autoRefill === false || this.target(resolved) === 0 || this.unsupported(resolved)) return;
+    this.#refill ??= this.fill(resolved)
+      .then(
+        () => undefined,
+        (err: unknown) => this.#h.logger.warn('warm pool refill failed', { error: String(err) }),
+      )
+      .finally(() => (this.#refill = undefined));
+  }
+
+  /**
+   * Create warm containers until `size` (default: the target) unclaimed running ones exist for the
+   * spec's hash. Serialised across processes by a per-(repo, hash) lock, so they never overshoot.
+   * Returns the names created.
+   */
+  async fill(resolved: Resolved, opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
+    const why = this.unsupported(resolved);
+    if (why) throw new RunnerError('POOL_ERROR', `this repository's spec can't use the warm pool: ${why}. Remove pool.size from berth.yaml.`);
+    const want = Math.max(0, Math.floor(opts.size ?? this.target(resolved)));
+    const key = `pool-${this.#h.repo.id}-${resolved.hash}`;
+    return withLock(this.#h.dataDir, key, { signal: opts.signal, logger: this.#h.logger }, async () => {
+      const created: string[] = [];
+      let have = (await this.list(resolved.hash)).filter((c) => c.state === 'running').length;
+      while (have < want && !this.#closed && !opts.signal?.aborted) {
+        created.push(await this.#warmOne(resolved));
+        have++;
+      }
+      return created;
+    });
+  }
+
+  async #warmOne(resolved: Resolved): Promise<string> {
+    const spec = resolved.spec;
+    const h = this.#h;
+    const slot = randomBytes(6).toString('hex');
+    await mkdir(join(this.dir(), slot), { recursive: true });
+    // The worktree is later created in this directory; Workspaces records its realpath.
+    const slotDir = await realpath(join(this.dir(), slot));
+    const name = poolContainerName(h.repo, resolved.hash, slot);
+    const user = h.userFor(spec);
+    let id: string | undefined;
+    try {
+      id = await h.containers.create({
+        name,
+        image: spec.image,
+        workdir: spec.workdir,
+        user,
+        env: h.containerEnv(undefined, spec, user),
+        labels: buildLabels({
+          role: 'pool',
+          repo: h.repo,
+          specHash: resolved.hash,
+          workdir: spec.workdir,
+          user,
+          mountSource: slotDir,
+          poolSlot: slot,
+          extra: h.labels,
+        }),
+        mounts: await h.mountsFor(undefined, spec, slotDir),
+        network: spec.network,
+        cpus: spec.resources.cpus,
+        memoryMb: spec.resources.memoryMb,
+        pids: spec.resources.pids,
+        hostname: 'berth',
+      });
+      await h.containers.start(id);
+      const host = { containers: h.containers, containerId: id, user, workdir: spec.workdir, logger: h.logger };
+      await initContainer(host, h.chownPaths(spec));
+      await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: 'setup' });
+      if ((await readdir(slotDir)).length > 0) {
+        throw new RunnerError('POOL_ERROR', `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`);
+      }
+      h.logger.info('warm pool container ready', { container: name });
+      return name;
+    } catch (err) {
+      if (id) await h.containers.remove(id).catch(() => undefined);
+      await rm(slotDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Remove unclaimed pool containers that are stale (another spec hash), not running, or beyond
+   * the target; then slot directories no container uses and that are empty. Returns names removed.
+   */
+  async gc(resolved: Resolved | undefined): Promise<string[]> {
+    const removed: string[] = [];
+    const all = await this.list();
+    const target = resolved ? this.target(resolved) : 0;
+    let keep = 0;
+    for (const c of all) {
+      const current = resolved && c.specHash === resolved.hash && c.state === 'running' && !this.unsupported(resolved);
+      if (current && keep < target) {
+        keep++;
+        continue;
+      }
+      // Claimed for removal the way a workspace claims one, so a concurrent claim can't lose it.
+      const gone = await this.#claimLocked(c, async () => ((await this.#h.containers.remove(c.id)) ? true : undefined));
+      if (!gone) continue;
+      removed.push(c.name);
+      if (c.slot) await rm(join(this.dir(), c.slot), { recursive: true, force: true });
+    }
+    await this.#sweepSlots();
+    return removed;
+  }
+
+  /** Remove empty slot dirs that no container mounts (left by deleted pooled workspaces). */
+  async #sweepSlots(): Promise<void> {
+    const slots = await readdir(this.dir()).catch(() => [] as string[]);
+    if (slots.length === 0) return;
+    const rows = await this.#h.containers.list(labelFilter({ repo: this.#h.repo }));
+    const used = new Set(rows.map((r) => r.labels[LABEL.mountSource]).filter(Boolean));
+    for (const s of slots) {
+      const p = join(this.dir(), s);
+      const real = await realpath(p).catch(() => p);
+      if (used.has(real) || used.has(p)) continue;
+      await rmdir(p).catch(() => undefined); // only succeeds when empty: never touches a worktree
+    }
+  }
+
+  /** Stop background refills (waits for the one in flight). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#refill;
+  }
+}
