@@ -7,10 +7,12 @@
  * workspace a claimed pool container serves) is carried by the container NAME instead; see
  * runner/session/pool.ts.
  */
+import { createHash } from 'node:crypto';
+
 export const LABEL = {
   /** "1" on everything berth creates; the reaper's first filter. */
   managed: 'dev.berth.managed',
-  /** session | pool | pipeline (see Role). */
+  /** session | pool | pipeline | checkpoint | helper (see Role). */
   role: 'dev.berth.role',
   /** Absolute path of the user's repository (the main worktree). */
   repo: 'dev.berth.repo',
@@ -44,9 +46,12 @@ export const LABEL = {
   pipelineRepo: 'dev.berth.pipeline-repo',
   /** Pipeline cache volumes: the toolchain the cache belongs to. */
   toolchain: 'dev.berth.toolchain',
+  /** Checkpoint images: the commit (full sha) the container's filesystem was recorded with. */
+  checkpoint: 'dev.berth.checkpoint',
 } as const;
 
-export type Role = 'session' | 'pool' | 'pipeline';
+/** helper: short-lived, never-started containers that only carry a volume mount (volume archives). */
+export type Role = 'session' | 'pool' | 'pipeline' | 'checkpoint' | 'helper';
 
 /** Bumped when the container shape changes in a way an older runner cannot adopt. */
 export const RUNNER_VERSION = '1';
@@ -132,4 +137,27 @@ export function cacheVolumeName(repo: RepoRef, cache: string): string {
 
 export function workspaceVolumeName(repo: RepoRef, workspace: string, volume: string): string {
   return `berth-vol-${namePart(repo.id)}-${workspace}-${namePart(volume)}`;
+}
+
+/** One component of an image repository name: lowercase [a-z0-9] runs joined by '-' (Docker's grammar). */
+function imageComponent(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
+}
+
+/**
+ * Image repository of a workspace's container checkpoints (tags are short commit ids). Docker
+ * repository names are lowercase and restrict separators, so when mapping the repo id or
+ * workspace name loses information (".", "_", capitals) a hash of the exact pair keeps two
+ * workspaces (say "a.b" and "a-b") from sharing a repository.
+ */
+export function checkpointImageRepo(repo: RepoRef, workspace: string): string {
+  const a = imageComponent(repo.id);
+  const b = imageComponent(workspace);
+  const lossy = a !== repo.id || b !== workspace;
+  const suffix = lossy ? `-${createHash('sha256').update(`${repo.id}\0${workspace}`).digest('hex').slice(0, 8)}` : '';
+  return `berth-ckpt/${a}-${b}${suffix}`;
+}
+
+export function checkpointImageRef(repo: RepoRef, workspace: string, sha: string): string {
+  return `${checkpointImageRepo(repo, workspace)}:${sha.slice(0, 12)}`;
 }

@@ -42,6 +42,9 @@ import { Pool, type Claimed, type PoolOptions, type PoolStatus } from './pool.js
 import type { StreamName } from './output.js';
 import { HOME_DIR, initContainer, isRootUser, runSetup } from './setup.js';
 import { Session, type SessionCreated } from './session.js';
+import { containerImageFor } from './checkpoints.js';
+import { commandLogHook } from './command-log.js';
+import { isVolumeKept, removePersistedState } from './workspace-resources.js';
 import type { SetupReport } from './types.js';
 
 export const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60_000;
@@ -261,6 +264,7 @@ export class Runner implements AsyncDisposable {
           warnings,
           stop: () => withLock(this.dataDir, containerName, { logger: this.logger }, () => this.containers.stop(containerId!)),
           touch: () => this.#touch(containerName),
+          onExecDone: commandLogHook(this.dataDir, this.repo, name, this.logger),
           onClosed: (s) => {
             if (this.#sessions.get(name) === s) this.#sessions.delete(name);
           },
@@ -343,7 +347,9 @@ export class Runner implements AsyncDisposable {
     try {
       return await this.containers.create({
         name: containerName,
-        image: spec.image,
+        // A workspace checkpointed --with-container (or forked/restored from such a checkpoint)
+        // starts from its snapshot, so what the agent installed survives a new container.
+        image: await containerImageFor(this.containers.docker, ws, spec, this.logger),
         workdir: spec.workdir,
         user,
         env: this.containerEnv(name, spec, user),
@@ -381,13 +387,13 @@ export class Runner implements AsyncDisposable {
   }
 
   /** Remove the container and per-workspace volumes of `name` (not the workspace itself). */
-  async #removeWorkspaceResources(name: string, containerIdOrName?: string): Promise<{ containers: string[]; volumes: string[] }> {
+  async #removeWorkspaceResources(name: string, containerIdOrName?: string, keepVolumes = false): Promise<{ containers: string[]; volumes: string[] }> {
     const removed = { containers: [] as string[], volumes: [] as string[] };
     const s = this.#sessions.get(name);
     if (s) await s.detach();
     const containerName = sessionContainerName(this.repo, name);
     if (await this.containers.remove(containerIdOrName ?? containerName)) removed.containers.push(containerName);
-    const vols = await this.containers.listVolumes(labelFilter({ repo: this.repo, workspace: name }));
+    const vols = keepVolumes ? [] : await this.containers.listVolumes(labelFilter({ repo: this.repo, workspace: name }));
     for (const v of vols) {
       if (v.labels[LABEL.volumeKind] !== 'workspace') continue;
       if (await this.containers.removeVolume(v.name)) removed.volumes.push(v.name);
@@ -417,7 +423,7 @@ export class Runner implements AsyncDisposable {
   }
 
   /** Delete the workspace (branch, worktree, note) and everything the runner made for it. */
-  async delete(name: string): Promise<{ containers: string[]; volumes: string[]; warnings: readonly string[] }> {
+  async delete(name: string, opts: { keepVolumes?: boolean } = {}): Promise<{ containers: string[]; volumes: string[]; warnings: readonly string[] }> {
     assertValidName(name);
     let removed = { containers: [] as string[], volumes: [] as string[] };
     let worktree: string | undefined;
@@ -425,7 +431,8 @@ export class Runner implements AsyncDisposable {
       this.workspaces.delete(name, {
         beforeRemove: async (info) => {
           worktree = info.worktree;
-          removed = await this.#removeWorkspaceResources(name);
+          removed = await this.#removeWorkspaceResources(name, undefined, opts.keepVolumes);
+          await removePersistedState(info, { dataDir: this.dataDir, repo: this.repo, client: this.containers.docker, keepVolumes: opts.keepVolumes ?? false, logger: this.logger });
         },
       }),
     );
@@ -482,7 +489,7 @@ export class Runner implements AsyncDisposable {
     const vols = await this.containers.listVolumes(labelFilter({ repo: this.repo }));
     for (const v of vols) {
       const ws = v.labels[LABEL.workspace];
-      if (v.labels[LABEL.volumeKind] !== 'workspace' || !ws || names.has(ws)) continue;
+      if (v.labels[LABEL.volumeKind] !== 'workspace' || !ws || names.has(ws) || (await isVolumeKept(this.dataDir, v.name))) continue;
       const r = await this.#tryLocked(sessionContainerName(this.repo, ws), () => this.containers.removeVolume(v.name));
       if (r) removedVolumes.push(v.name);
     }
@@ -589,6 +596,7 @@ function hostnameFor(name: string): string {
 export async function removeWorkspaceResources(
   info: Pick<WorkspaceInfo, 'name' | 'repo'>,
   client: Docker = sharedDocker(),
+  opts: { keepVolumes?: boolean } = {},
 ): Promise<{ containers: string[]; volumes: string[] }> {
   const c = new Containers(client);
   const filter = { label: [`${LABEL.managed}=1`, `${LABEL.repo}=${info.repo}`] };
@@ -598,7 +606,7 @@ export async function removeWorkspaceResources(
     if (!id || workspaceFromContainerName({ path: info.repo, id }, row.name) !== info.name) continue;
     if (await c.remove(row.id)) out.containers.push(row.name);
   }
-  for (const v of await c.listVolumes({ label: [...filter.label, `${LABEL.workspace}=${info.name}`] })) {
+  for (const v of opts.keepVolumes ? [] : await c.listVolumes({ label: [...filter.label, `${LABEL.workspace}=${info.name}`] })) {
     if (v.labels[LABEL.volumeKind] === 'workspace' && (await c.removeVolume(v.name))) out.volumes.push(v.name);
   }
   return out;

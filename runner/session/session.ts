@@ -35,6 +35,8 @@ export interface SessionInit {
   readonly stop: () => Promise<void>;
   /** Records activity where other runner processes see it (idle stop in gc); throttled here. */
   readonly touch?: () => Promise<void>;
+  /** Called after every exec that produced a result (the per-workspace command log); must not throw. */
+  readonly onExecDone?: (command: string, result: ExecResult) => void;
   readonly onClosed: (s: Session) => void;
 }
 
@@ -128,8 +130,9 @@ export class Session implements AsyncDisposable {
     this.#busy++;
     this.#active();
     try {
-      if (opts.fresh) return await runFresh(this.#host, command, opts);
-      return await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+      const r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+      this.#init.onExecDone?.(command, r);
+      return r;
     } finally {
       this.#busy--;
       this.#lastActivity = Date.now();

@@ -116,8 +116,11 @@ type PathCheck = { ok: true; segments: string[] } | { ok: false; reason: string 
 
 const MAX_PATH_BYTES = 4096;
 
-/** Validate an archive path; returns its normalised segments or why it is refused. */
-export function checkEntryPath(raw: string): PathCheck {
+/**
+ * Validate an archive path; returns its normalised segments or why it is refused. `allowGit`
+ * lifts the ".git" rule for destinations that are not a worktree (volume contents).
+ */
+export function checkEntryPath(raw: string, opts: { allowGit?: boolean } = {}): PathCheck {
   if (raw.includes('\0')) return { ok: false, reason: 'path contains a NUL byte' };
   if (Buffer.byteLength(raw) > MAX_PATH_BYTES) return { ok: false, reason: `path longer than ${MAX_PATH_BYTES} bytes` };
   if (raw.startsWith('/')) return { ok: false, reason: 'absolute path' };
@@ -125,7 +128,7 @@ export function checkEntryPath(raw: string): PathCheck {
   if (segments.length === 0) return { ok: false, reason: 'empty path' };
   if (segments.includes('..')) return { ok: false, reason: 'path contains ".." (would escape the destination)' };
   // Case-insensitive: on macOS/Windows file systems ".GIT" is the same entry.
-  if (segments.some((s) => s.toLowerCase() === '.git')) return { ok: false, reason: 'path is inside ".git" (would modify git metadata)' };
+  if (!opts.allowGit && segments.some((s) => s.toLowerCase() === '.git')) return { ok: false, reason: 'path is inside ".git" (would modify git metadata)' };
   return { ok: true, segments };
 }
 

@@ -10,12 +10,14 @@
  *   objects/<exportId>/staged.patch      `git diff --cached --binary` (index vs HEAD), if any
  *   objects/<exportId>/unstaged.patch    `git diff --binary` (worktree vs index), if any
  *   objects/<exportId>/session.jsonl     the session log, if one was given
+ *   objects/<exportId>/image.tar, volumes/<name>.tar.gz   container state (container-manifest.ts)
  * Each export writes a fresh objects/<exportId>/ and then swaps manifest.json, so a failed
  * export leaves the previous one intact; the previous export's objects are deleted afterwards.
  */
 import { z } from 'zod';
 import { isValidName } from '../../src/workspace/names.js';
 import { RunnerError } from '../errors.js';
+import { ContainerSectionSchema, containerSectionKeys, containerSectionProblems } from './container-manifest.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const MANIFEST_FORMAT = 'berth-workspace-export';
@@ -71,6 +73,8 @@ export const ManifestSchema = z
       })
       .strict(),
     objects: z.array(objectSchema).max(Object.keys(OBJECT_FILES).length),
+    /** Container checkpoint image and volume contents (container-manifest.ts), when exported. */
+    container: ContainerSectionSchema.optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -84,6 +88,7 @@ export const ManifestSchema = z
     }
     if (!roles.has('bundle')) ctx.addIssue({ code: 'custom', path: ['objects'], message: 'no bundle object' });
     if (m.workspace.branch !== `berth/${m.workspace.name}`) ctx.addIssue({ code: 'custom', path: ['workspace', 'branch'], message: 'branch does not match name' });
+    if (m.container) for (const p of containerSectionProblems(m.container, m.exportId)) ctx.addIssue({ code: 'custom', ...p });
   });
 
 export type Manifest = z.infer<typeof ManifestSchema>;
@@ -122,7 +127,8 @@ export function parseManifest(bytes: Buffer, where: string): Manifest {
 export function previousObjectKeys(bytes: Buffer | undefined): string[] {
   if (bytes === undefined) return [];
   try {
-    return parseManifest(bytes, 'previous manifest').objects.map((o) => o.key);
+    const m = parseManifest(bytes, 'previous manifest');
+    return [...m.objects.map((o) => o.key), ...containerSectionKeys(m.container)];
   } catch {
     return [];
   }

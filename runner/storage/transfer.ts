@@ -60,6 +60,16 @@ import {
   type ObjectRole,
 } from './manifest.js';
 import { ObjectStore } from './s3.js';
+import {
+  applyContainerState,
+  exportContainerState,
+  releaseStaged,
+  stageContainerState,
+  type ContainerExportSource,
+  type ContainerImportReport,
+  type ContainerImportTarget,
+  type StagedContainerState,
+} from './container-transfer.js';
 
 const PRODUCER = 'berth 0.1.0';
 
@@ -134,6 +144,8 @@ export interface ExportOptions {
   readonly storage?: StorageConfig;
   /** The session log (JSON lines): a file path (skipped when absent) or a stream. */
   readonly sessionLog?: string | Readable;
+  /** Container snapshot and volume contents to include (container-transfer.ts containerStateOf). */
+  readonly container?: ContainerExportSource;
   /** Parent directory for scratch files (default: the OS temp dir). Always cleaned up. */
   readonly tempDir?: string;
   readonly signal?: AbortSignal;
@@ -254,6 +266,7 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
     if (patchSizes.unstaged > 0) await upload('unstaged', createReadStream(patchPaths.unstaged), patchSizes.unstaged);
     const log = await sessionLogSource(opts.sessionLog);
     if (log !== undefined) await upload('session-log', log);
+    const container = opts.container ? await exportContainerState(opts.container, { store, loc, exportId, signal, logger }) : undefined;
 
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -275,6 +288,7 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
         skipped: untracked.skipped.slice(0, 1000).map((path) => ({ path, reason: 'nested git repository' })),
       },
       objects,
+      ...(container ? { container } : {}),
     };
     await store.putBytes(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { ...call, contentType: 'application/json' });
 
@@ -360,8 +374,10 @@ export interface ImportOptions {
   readonly worktreeDir?: string;
   /** berth's data dir (default: BERTH_DATA_DIR, then the XDG data dir). */
   readonly dataDir?: string;
-  /** Where to write the exported session log, if there is one (must not exist yet). */
-  readonly sessionLogPath?: string;
+  /** Where to write the exported session log, if there is one (must not exist yet); a function gets the final name. */
+  readonly sessionLogPath?: string | ((name: string) => string);
+  /** Restore the export's container snapshot and volumes, if it has them (container-transfer.ts). */
+  readonly container?: ContainerImportTarget;
   readonly storage?: StorageConfig;
   readonly limits?: Partial<ImportLimits>;
   readonly tempDir?: string;
@@ -393,6 +409,8 @@ export type ImportResult =
       readonly untracked: ExtractReport;
       /** Where the session log was written, if requested and present. */
       readonly sessionLog: string | undefined;
+      /** The container snapshot and volumes restored, with `container`. */
+      readonly container?: ContainerImportReport;
       readonly warnings: readonly string[];
     };
 
@@ -426,6 +444,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
   const repo = await GitRepo.discover(workspaces.repo, { signal });
   const store = new ObjectStore(config, loc.bucket, logger);
   let tmp: string | undefined;
+  let staged: StagedContainerState | undefined;
   try {
     const manifestKey = keyFor(loc, MANIFEST_NAME);
     const bytes = await store.getBytes(manifestKey, MAX_MANIFEST_BYTES, call);
@@ -442,6 +461,11 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
     const warnings: string[] = [];
     if (manifest.objects.some((o) => o.role === 'session-log') && files['session-log'] === undefined) {
       warnings.push('the export lists a session log but it is missing from the bucket; the workspace was restored without it');
+    }
+    if (manifest.container && opts.container) {
+      staged = await stageContainerState(manifest.container, opts.container, { store, loc, tmp, limits, signal });
+    } else if (manifest.container && (manifest.container.image || manifest.container.volumes.length > 0)) {
+      warnings.push('the export holds container state (a snapshot or volumes) that was not restored: import with container state to get it');
     }
     const bundle = files.bundle as string;
     const expectedHead = `refs/heads/${manifest.workspace.branch}`;
@@ -473,6 +497,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
           () => repo.deleteBranch(branch),
           () => (callerDir ? repo.detachWorktreeKeepingDir(wt) : repo.removeWorktree(worktree)),
         );
+        const applied = staged ? await applyContainerState(staged, { repo: { path: repo.root, id: workspaces.repoId }, name, extra: state.extra, undo }) : undefined;
         // createdAt is "created in this repository" (prune measures idleness from it); where it
         // came from is kept in extra.importedFrom.
         const next: WorkspaceState = {
@@ -483,6 +508,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
           createdAt: new Date().toISOString(),
           extra: {
             ...state.extra,
+            ...applied?.extra,
             importedFrom: { name: manifest.workspace.name, url: loc.url, exportId: manifest.exportId, exportedAt: manifest.createdAt, createdAt: state.createdAt },
           },
         };
@@ -500,7 +526,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
         }
         let sessionLog: string | undefined;
         if (opts.sessionLogPath !== undefined && files['session-log'] !== undefined) {
-          sessionLog = resolve(opts.sessionLogPath);
+          sessionLog = resolve(typeof opts.sessionLogPath === 'function' ? opts.sessionLogPath(name) : opts.sessionLogPath);
           await mkdir(dirname(sessionLog), { recursive: true });
           await copyFile(files['session-log'], sessionLog, fsConstants.COPYFILE_EXCL);
         }
@@ -516,6 +542,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
           trackedChanges: { staged: files.staged !== undefined, unstaged: files.unstaged !== undefined },
           untracked: report,
           sessionLog,
+          ...(applied ? { container: applied.report } : {}),
           warnings,
         };
       } catch (err) {
@@ -532,6 +559,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
       }
     }, signal ? { signal } : {});
   } finally {
+    if (staged) await releaseStaged(staged);
     store.close();
     await workspaces.close();
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });

@@ -117,7 +117,7 @@ describe('berth ws (CLI)', () => {
     register(program);
     const ws = program.commands.find((c) => c.name() === 'ws');
     const subs = ws?.commands ?? [];
-    expect(subs.map((c) => c.name()).sort()).toEqual(['checkpoint', 'create', 'delete', 'diff', 'list', 'log', 'merge', 'prune', 'show']);
+    expect(subs.map((c) => c.name()).sort()).toEqual(['checkpoint', 'checkpoints', 'create', 'delete', 'diff', 'export', 'fork', 'import', 'list', 'log', 'merge', 'prune', 'restore', 'show', 'volumes']);
     for (const sub of subs) {
       let out = '';
       sub.configureOutput({ writeOut: (s) => (out += s) });

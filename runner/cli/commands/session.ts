@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { removeWorkspaceResources } from '../../session/index.js';
+import { removePersistedState } from '../../session/workspace-resources.js';
 import { action, printJson } from '../output.js';
 import { cliRunner } from './exec.js';
 import { register as registerWs, table } from './ws.js';
@@ -11,8 +12,10 @@ import { register as registerWs, table } from './ws.js';
 /** `berth ws …` with container-aware delete/prune: a workspace's containers and volumes go first. */
 export function registerWsWithContainers(program: Command): void {
   registerWs(program, {
-    beforeRemove: async (info) => {
-      await removeWorkspaceResources(info);
+    beforeRemove: async (info, opts = {}) => {
+      await removeWorkspaceResources(info, undefined, opts);
+      // After the container: a snapshot still used by a container cannot be untagged.
+      await removePersistedState(info, opts);
     },
   });
 }

@@ -7,6 +7,10 @@ import { Workspaces } from '../../../src/workspace/index.js';
 import { createLogger } from '../../log.js';
 import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/config.js';
 import { exportWorkspace, importWorkspace } from '../../storage/transfer.js';
+import { rmSync } from 'node:fs';
+import { docker } from '../../docker/client.js';
+import { commandLogPath } from '../../session/command-log.js';
+import { containerStateOf } from '../../storage/container-transfer.js';
 import { action, printJson } from '../output.js';
 
 interface StorageFlags {
@@ -77,21 +81,24 @@ export function registerTransfer(ws: Command): void {
       .argument('<name>', 'workspace name')
       .argument('<url>', 's3://bucket/prefix to write the export to (replaces an earlier export there)'),
   )
-    .option('--session-log <file>', 'also upload this session log (JSON lines), if it exists')
+    .option('--session-log <file>', "upload this session log (JSON lines) instead of the workspace's command log")
+    .option('--no-container', "leave out the container snapshot and the volumes' contents")
     .hook('preAction', quietSdkVersionWarning)
     .addHelpText(
       'after',
       `
 What is exported: the branch berth/<name> with its history and state note (a git bundle), staged
-and unstaged changes to tracked files (as patches), untracked non-ignored files (a tar.gz), and the
-session log. Ignored files (build output, node_modules) are not. The local workspace is only read.
+and unstaged changes to tracked files (as patches), untracked non-ignored files (a tar.gz), the
+command log, the container snapshot of its latest checkpoint --with-container (docker save) and
+the contents of its named volumes. Ignored files (build output, node_modules) are not. The local
+workspace is only read.
 
 Example:
-  BERTH_S3_ENDPOINT=http://127.0.0.1:9000 berth ws export demo s3://berth-exports/alice/demo
+  berth ws export demo s3://berth-exports/alice/demo --endpoint http://127.0.0.1:9000
 ${STORAGE_HELP}`,
     )
     .action(
-      action(async (name: string, url: string, opts: CommonOpts & { sessionLog?: string }) => {
+      action(async (name: string, url: string, opts: CommonOpts & { sessionLog?: string; container?: boolean }) => {
         // Bad input fails before anything is opened or read.
         parseS3Url(url);
         const storage = resolveStorageConfig(storageOptions(opts));
@@ -103,7 +110,10 @@ ${STORAGE_HELP}`,
         } finally {
           await ws.close();
         }
-        const res = await exportWorkspace({ workspace, url, storage, logger, ...(opts.sessionLog !== undefined ? { sessionLog: opts.sessionLog } : {}) });
+        const repoRef = { path: ws.repo, id: ws.repoId };
+        const sessionLog = opts.sessionLog ?? commandLogPath(ws.dataDir, repoRef, name);
+        const container = opts.container === false ? undefined : await containerStateOf(docker(), repoRef, workspace);
+        const res = await exportWorkspace({ workspace, url, storage, logger, sessionLog, ...(container ? { container } : {}) });
         if (opts.json) {
           printJson(res);
           return;
@@ -124,7 +134,8 @@ ${STORAGE_HELP}`,
     .hook('preAction', quietSdkVersionWarning)
     .option('--name <name>', 'name of the new workspace (default: the exported name)')
     .option('--worktree-dir <dir>', 'put the worktree in this existing empty directory')
-    .option('--session-log <file>', 'write the exported session log here (must not exist)')
+    .option('--session-log <file>', "write the exported session log here (must not exist) instead of the workspace's command log")
+    .option('--no-container', 'do not restore the container snapshot and volumes')
     .option('--max-bytes <size>', 'refuse to extract more untracked file data than this (default 8g)', bytesArg)
     .option('--max-entries <count>', 'refuse archives with more entries than this (default 200000)', countArg)
     .addHelpText(
@@ -139,8 +150,17 @@ Example:
 ${STORAGE_HELP}`,
     )
     .action(
-      action(async (url: string, opts: CommonOpts & { name?: string; worktreeDir?: string; sessionLog?: string; maxBytes?: number; maxEntries?: number }) => {
+      action(async (url: string, opts: CommonOpts & { name?: string; worktreeDir?: string; sessionLog?: string; container?: boolean; maxBytes?: number; maxEntries?: number }) => {
         const storage = resolveStorageConfig(storageOptions(opts));
+        const target = await Workspaces.open(opts.repo ?? process.cwd());
+        await target.close();
+        // The name is final only inside the import; no workspace of that name exists then, so a log
+        // at its path is a leftover of a deleted one and is replaced.
+        const defaultLog = (name: string) => {
+          const p = commandLogPath(target.dataDir, { id: target.repoId }, name);
+          rmSync(p, { force: true });
+          return p;
+        };
         const res = await importWorkspace({
           repo: opts.repo ?? process.cwd(),
           url,
@@ -148,7 +168,8 @@ ${STORAGE_HELP}`,
           logger: createLogger(),
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           ...(opts.worktreeDir !== undefined ? { worktreeDir: opts.worktreeDir } : {}),
-          ...(opts.sessionLog !== undefined ? { sessionLogPath: opts.sessionLog } : {}),
+          sessionLogPath: opts.sessionLog ?? defaultLog,
+          ...(opts.container === false ? {} : { container: { docker: docker() } }),
           limits: {
             ...(opts.maxBytes !== undefined ? { maxExtractBytes: opts.maxBytes } : {}),
             ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
@@ -168,6 +189,11 @@ ${STORAGE_HELP}`,
         for (const a of res.untracked.adjusted) process.stderr.write(`adjusted: ${JSON.stringify(a.path)}: ${a.change}\n`);
         for (const x of res.warnings) process.stderr.write(`warning: ${x}\n`);
         if (res.sessionLog) process.stdout.write(`  session log ${res.sessionLog}\n`);
+        if (res.container?.image) process.stdout.write(`  container snapshot ${res.container.image}\n`);
+        for (const v of res.container?.volumes ?? []) {
+          process.stdout.write(`  volume ${v.name} (${v.volume}): ${v.report.files} files, ${v.report.bytes} bytes\n`);
+          for (const r of v.report.rejected) process.stderr.write(`rejected in volume ${v.name}: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
+        }
       }),
     );
 }

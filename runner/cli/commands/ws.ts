@@ -8,13 +8,14 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { formatAge, parseDuration, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
 import { createLogger } from '../../log.js';
 import { action, printJson } from '../output.js';
+import { registerPersistence, runCheckpoint, runCommandLog } from './ws-persist.js';
 import { registerTransfer } from './ws-transfer.js';
 
 export interface WsCommandDeps {
   /** Opens the workspaces of the repository at `repo` (default: Workspaces.open with a stderr logger). */
   readonly open?: (repo: string) => Promise<Workspaces>;
-  /** Runs before `delete` and `prune` remove a workspace, e.g. to remove its container. */
-  readonly beforeRemove?: BeforeRemoveHook;
+  /** Runs before `delete` and `prune` remove a workspace, e.g. to remove its container (and volumes unless keepVolumes). */
+  readonly beforeRemove?: (info: Parameters<BeforeRemoveHook>[0], opts?: { keepVolumes?: boolean }) => Promise<void>;
 }
 
 interface CommonOpts {
@@ -77,7 +78,8 @@ function describe(w: WorkspaceInfo): string {
 
 export function register(program: Command, deps: WsCommandDeps = {}): void {
   const open = deps.open ?? defaultOpen;
-  const removeHook = deps.beforeRemove ? { beforeRemove: deps.beforeRemove } : {};
+  const hook = deps.beforeRemove;
+  const removeHook = hook ? { beforeRemove: (info: WorkspaceInfo) => hook(info) } : {};
   const withRepo = async <T>(opts: CommonOpts, fn: (ws: Workspaces) => Promise<T>): Promise<T> => {
     const ws = await open(opts.repo ?? process.cwd());
     try {
@@ -181,11 +183,13 @@ Examples:
       }),
     );
 
-  sub('log', 'commits on the workspace branch since its base, newest first', 'berth ws log demo -n 5')
+  sub('log', 'commits on the workspace branch since its base, newest first (--commands: the commands its sessions ran)', 'berth ws log demo -n 5')
     .argument('<name>', 'workspace name')
-    .option('-n, --limit <count>', 'at most this many commits', positiveIntArg)
+    .option('-n, --limit <count>', 'at most this many commits (or newest commands)', positiveIntArg)
+    .option('--commands', 'the command log instead: one line per command run in the workspace (time, shell, exit, duration, output bytes)')
     .action(
-      action(async (name: string, opts: CommonOpts & { limit?: number }) => {
+      action(async (name: string, opts: CommonOpts & { limit?: number; commands?: boolean }) => {
+        if (opts.commands) return runCommandLog(withRepo, name, opts);
         const commits = await withRepo(opts, (w) => w.log(name, opts.limit !== undefined ? { limit: opts.limit } : {}));
         if (opts.json) printJson({ name, commits });
         else if (commits.length === 0) process.stdout.write(`No commits in ${name} since its base.\n`);
@@ -196,15 +200,8 @@ Examples:
   sub('checkpoint', 'commit everything in the worktree (untracked files too, .gitignore respected)', 'berth ws checkpoint demo -m "tests pass"')
     .argument('<name>', 'workspace name')
     .option('-m, --message <text>', 'commit message (default: "berth checkpoint <time>")')
-    .action(
-      action(async (name: string, opts: CommonOpts & { message?: string }) => {
-        const message = opts.message ?? `berth checkpoint ${new Date().toISOString()}`;
-        const res = await withRepo(opts, (w) => w.checkpoint(name, message));
-        if (opts.json) printJson({ name, ...res });
-        else if (res.committed) process.stdout.write(`Committed ${short(res.sha)} on berth/${name} (${res.filesChanged} file${res.filesChanged === 1 ? '' : 's'})\n`);
-        else process.stdout.write(`Nothing to commit in ${name} (head ${short(res.sha)})\n`);
-      }),
-    );
+    .option('--with-container', "also snapshot the container's filesystem (installed packages): a new container of the workspace starts from it")
+    .action(action(async (name: string, opts: CommonOpts & { message?: string; withContainer?: boolean }) => runCheckpoint(withRepo, name, opts)));
 
   sub('merge', 'merge the workspace branch into the branch checked out in your repository', 'berth ws merge demo --squash -m "Fix login"')
     .argument('<name>', 'workspace name')
@@ -223,11 +220,13 @@ Examples:
       }),
     );
 
-  sub('delete', 'delete a workspace: its worktree (with uncommitted files), branch and state', 'berth ws delete demo')
+  sub('delete', 'delete a workspace: its worktree (with uncommitted files), branch, state, container, snapshots and volumes', 'berth ws delete demo')
     .argument('<name>', 'workspace name')
+    .option('--keep-volumes', "keep the workspace's named volumes (a workspace created later under the same name mounts them again)")
     .action(
-      action(async (name: string, opts: CommonOpts) => {
-        const res = await withRepo(opts, (w) => w.delete(name, removeHook));
+      action(async (name: string, opts: CommonOpts & { keepVolumes?: boolean }) => {
+        const keepVolumes = opts.keepVolumes ?? false;
+        const res = await withRepo(opts, (w) => w.delete(name, hook ? { beforeRemove: (info) => hook(info, { keepVolumes }) } : {}));
         if (opts.json) printJson(res);
         else {
           process.stdout.write(`Deleted workspace ${name}\n`);
@@ -256,5 +255,6 @@ Examples:
       }),
     );
 
+  registerPersistence(ws, withRepo);
   registerTransfer(ws);
 }

@@ -1,0 +1,154 @@
+/**
+ * The per-workspace command log: one JSON line per command a session ran (when, which shell, the
+ * command, how it ended, how much it printed). It lives in the data dir, not the worktree, so it
+ * never shows up in the workspace's diff, and travels with exports as the session log.
+ *
+ *   <dataDir>/logs/<repoId>/<workspace>.jsonl
+ *
+ * Bounded: when the file grows past maxBytes it is rewritten (temp file + rename) keeping the
+ * newest lines that fit in half of it. Appends from one process are serialised; appends from two
+ * processes at once are single O_APPEND writes of one line each, so lines never interleave, but a
+ * line appended while another process rotates can be dropped (a log, not a ledger).
+ */
+import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { assertValidName } from '../../src/workspace/names.js';
+import { namePart, type RepoRef } from '../docker/labels.js';
+import type { Logger } from '../log.js';
+import type { ExecResult } from './types.js';
+
+export const DEFAULT_COMMAND_LOG_MAX_BYTES = 2 * 1024 * 1024;
+/** Longer commands are cut in the log (the command itself ran in full). */
+export const MAX_LOGGED_COMMAND_CHARS = 8 * 1024;
+
+export const CommandLogEntrySchema = z.object({
+  ts: z.iso.datetime(),
+  /** The persistent shell, or null for a fresh (one-shot) exec. */
+  shell: z.string().nullable(),
+  command: z.string(),
+  exitCode: z.number().int().nullable(),
+  durationMs: z.number().nonnegative(),
+  stdoutBytes: z.number().int().nonnegative(),
+  stderrBytes: z.number().int().nonnegative(),
+  truncated: z.boolean(),
+  timedOut: z.boolean(),
+  aborted: z.boolean().optional(),
+});
+export type CommandLogEntry = z.infer<typeof CommandLogEntrySchema>;
+
+export function commandLogPath(dataDir: string, repo: Pick<RepoRef, 'id'>, workspace: string): string {
+  assertValidName(workspace);
+  return join(dataDir, 'logs', namePart(repo.id), `${workspace}.jsonl`);
+}
+
+export function entryFor(command: string, r: ExecResult, now = new Date()): CommandLogEntry {
+  const cut = command.length > MAX_LOGGED_COMMAND_CHARS;
+  return {
+    ts: new Date(now.getTime() - Math.max(0, r.durationMs)).toISOString(),
+    shell: r.shell,
+    command: cut ? `${command.slice(0, MAX_LOGGED_COMMAND_CHARS)}… [${command.length - MAX_LOGGED_COMMAND_CHARS} more characters]` : command,
+    exitCode: r.exitCode,
+    durationMs: Math.round(r.durationMs),
+    stdoutBytes: r.stdoutBytes,
+    stderrBytes: r.stderrBytes,
+    truncated: r.truncated,
+    timedOut: r.timedOut,
+    ...(r.aborted ? { aborted: true } : {}),
+  };
+}
+
+const queues = new Map<string, Promise<void>>();
+
+export class CommandLog {
+  readonly path: string;
+  readonly maxBytes: number;
+
+  constructor(path: string, opts: { maxBytes?: number } = {}) {
+    this.path = path;
+    this.maxBytes = Math.max(4096, opts.maxBytes ?? DEFAULT_COMMAND_LOG_MAX_BYTES);
+  }
+
+  /** Append one entry (serialised per file within this process). */
+  append(entry: CommandLogEntry): Promise<void> {
+    const prev = queues.get(this.path) ?? Promise.resolve();
+    const next = prev.then(() => this.#append(entry));
+    const settled = next.catch(() => undefined);
+    queues.set(this.path, settled);
+    void settled.then(() => {
+      if (queues.get(this.path) === settled) queues.delete(this.path);
+    });
+    return next;
+  }
+
+  async #append(entry: CommandLogEntry): Promise<void> {
+    const line = `${JSON.stringify(entry)}\n`;
+    await mkdir(dirname(this.path), { recursive: true });
+    await appendFile(this.path, line, { mode: 0o600 });
+    const size = (await stat(this.path)).size;
+    if (size > this.maxBytes) await this.#rotate();
+  }
+
+  /** Keep the newest whole lines that fit in half the budget. */
+  async #rotate(): Promise<void> {
+    const text = await readFile(this.path, 'utf8');
+    const lines = text.split('\n').filter((l) => l !== '');
+    const budget = Math.floor(this.maxBytes / 2);
+    const kept: string[] = [];
+    let size = 0;
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const n = Buffer.byteLength(lines[i] as string) + 1;
+      if (size + n > budget) break;
+      kept.push(lines[i] as string);
+      size += n;
+    }
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    await writeFile(tmp, kept.reverse().map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    await rename(tmp, this.path);
+  }
+}
+
+/**
+ * The newest `limit` entries (default all), oldest first. Lines that are not valid entries
+ * (a torn write, a hand edit) are skipped. A missing log is an empty one.
+ */
+export async function readCommandLog(path: string, opts: { limit?: number } = {}): Promise<CommandLogEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: CommandLogEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const r = CommandLogEntrySchema.safeParse(JSON.parse(line));
+      if (r.success) out.push(r.data);
+    } catch {
+      continue;
+    }
+  }
+  return opts.limit !== undefined ? out.slice(-Math.max(0, opts.limit)) : out;
+}
+
+/** Resolves when every append queued in this process so far has been written (tests, shutdown). */
+export async function commandLogsWritten(): Promise<void> {
+  await Promise.all([...queues.values()]);
+}
+
+export async function removeCommandLog(path: string): Promise<void> {
+  await rm(path, { force: true });
+}
+
+/**
+ * Session.exec's onExecDone hook for workspace `workspace`: appends in the background; a failed
+ * append is logged, never thrown into the command's caller.
+ */
+export function commandLogHook(dataDir: string, repo: Pick<RepoRef, 'id'>, workspace: string, logger: Logger, opts: { maxBytes?: number } = {}): (command: string, result: ExecResult) => void {
+  const log = new CommandLog(commandLogPath(dataDir, repo, workspace), opts);
+  return (command, result) => {
+    void log.append(entryFor(command, result)).catch((err: unknown) => logger.warn('could not append to the command log', { workspace, path: log.path, error: String(err) }));
+  };
+}

@@ -1,0 +1,301 @@
+/**
+ * Container state in exports (the manifest's `container` section, container-manifest.ts): the
+ * workspace's current container snapshot (`docker save`, streamed as a multipart upload) and the
+ * contents of its named volumes (tar.gz each). transfer.ts calls in at three points:
+ *
+ *   export:  exportContainerState()  after the git objects, before the manifest is written;
+ *   import:  stageContainerState()   before the repository lock: download + verify every object,
+ *                                    `docker load` the image (tags vetted, see snapshots.ts) and vet
+ *                                    each volume archive into a clean tar;
+ *            applyContainerState()   under the lock, once the new name is certain: tag the image
+ *                                    for the new workspace, create and fill its volumes, and return
+ *                                    the state fields that point at them. Every step pushes its
+ *                                    undo, so a failed import leaves nothing behind;
+ *            releaseStaged()         always: drops tags the load itself created.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { WorkspaceInfo } from '../../src/workspace/types.js';
+import { docker as sharedDocker, type Docker } from '../docker/client.js';
+import { Containers } from '../docker/containers.js';
+import { checkpointImageRepo, workspaceVolumeName, type Labels, type RepoRef } from '../docker/labels.js';
+import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } from '../docker/snapshots.js';
+import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../docker/volumes.js';
+import { RunnerError, isRunnerError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  EXTRA_CHECKPOINTS,
+  EXTRA_CONTAINER_IMAGE,
+  readCheckpoints,
+  readContainerImage,
+  type CheckpointRecord,
+  type ContainerImage,
+} from '../session/checkpoint-state.js';
+import type { ArchiveLimits } from './archive.js';
+import { archiveFsError } from './archive.js';
+import { keyFor, type S3Location } from './config.js';
+import { imageObjectKey, volumeObjectKey, type ContainerSection } from './container-manifest.js';
+import type { ObjectStore } from './s3.js';
+import { gzipVolumeTar, vetVolumeArchive, type VolumeRestoreReport } from './volume-archive.js';
+
+/** What to export besides git (see containerStateOf for the usual choice). */
+export interface ContainerExportSource {
+  readonly docker?: Docker;
+  /** The exporting repository (labels of the helper containers). */
+  readonly repo: RepoRef;
+  /** The snapshot a new container of the workspace starts from. */
+  readonly image?: { readonly ref: string; readonly checkpoint: string; readonly baseImage?: string };
+  /** Named volumes: the berth.yaml name and Docker's volume name. */
+  readonly volumes?: readonly { readonly name: string; readonly volume: string }[];
+  /** Extra labels for helper containers (tests tag theirs). */
+  readonly labels?: Labels;
+}
+
+/** The workspace's current snapshot (if it still exists) and every volume it has. */
+export async function containerStateOf(client: Docker, repo: RepoRef, info: Pick<WorkspaceInfo, 'name' | 'extra'>, labels: Labels = {}): Promise<ContainerExportSource> {
+  const ci = readContainerImage(info.extra);
+  const present = ci ? ((await inspectImage(client, ci.ref)) ?? (ci.imageId ? await inspectImage(client, ci.imageId) : undefined)) : undefined;
+  const volumes = (await listWorkspaceVolumes(client, repo, info.name)).map((v) => ({ name: v.name, volume: v.volume }));
+  return {
+    docker: client,
+    repo,
+    labels,
+    volumes,
+    ...(ci && present ? { image: { ref: present.tags.includes(ci.ref) ? ci.ref : present.id, checkpoint: ci.checkpoint, ...(ci.baseImage ? { baseImage: ci.baseImage } : {}) } } : {}),
+  };
+}
+
+class Hasher extends Transform {
+  size = 0;
+  readonly #hash = createHash('sha256');
+  readonly #max: number | undefined;
+  readonly #what: string;
+
+  constructor(what: string, max?: number) {
+    super();
+    this.#what = what;
+    this.#max = max;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.size += chunk.length;
+    if (this.#max !== undefined && this.size > this.#max) {
+      cb(new RunnerError('STORAGE_ERROR', `${this.#what} is larger than its manifest says (${this.#max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, { details: { reason: 'integrity' } }));
+      return;
+    }
+    this.#hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+}
+
+async function upload(store: ObjectStore, loc: S3Location, key: string, source: Readable, what: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
+  const h = new Hasher(what);
+  let sourceError: unknown;
+  source.on('error', (e) => {
+    sourceError ??= e;
+    h.destroy(e);
+  });
+  source.pipe(h);
+  try {
+    // No length: lib-storage's multipart Upload, at most partSize × queueSize in memory.
+    await store.putStream(keyFor(loc, key), h, { ...(signal ? { signal } : {}), contentType: 'application/octet-stream' });
+  } catch (err) {
+    source.destroy();
+    if (sourceError !== undefined && !signal?.aborted) throw isRunnerError(sourceError) ? sourceError : archiveFsError(sourceError, `reading ${what} for upload`);
+    throw err;
+  }
+  return { size: h.size, sha256: h.digest() };
+}
+
+export interface ExportContext {
+  readonly store: ObjectStore;
+  readonly loc: S3Location;
+  readonly exportId: string;
+  readonly signal: AbortSignal | undefined;
+  readonly logger: Logger;
+}
+
+export async function exportContainerState(src: ContainerExportSource, ctx: ExportContext): Promise<ContainerSection> {
+  const client = src.docker ?? sharedDocker();
+  const section: { image?: ContainerSection['image']; volumes: ContainerSection['volumes'] } = { volumes: [] };
+  if (src.image) {
+    const key = imageObjectKey(ctx.exportId);
+    const stream = await saveImage(client, src.image.ref);
+    const r = await upload(ctx.store, ctx.loc, key, stream, `the container snapshot ${src.image.ref}`, ctx.signal);
+    section.image = { key, ...r, checkpoint: src.image.checkpoint, ref: src.image.ref, ...(src.image.baseImage ? { baseImage: src.image.baseImage } : {}) };
+    ctx.logger.debug('uploaded container snapshot', { key, size: r.size });
+  }
+  for (const v of [...(src.volumes ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
+    const key = volumeObjectKey(ctx.exportId, v.name);
+    const tar = await volumeTarStream(client, src.repo, v.volume, src.labels ?? {});
+    const r = await upload(ctx.store, ctx.loc, key, gzipVolumeTar(tar), `volume ${v.name}`, ctx.signal);
+    section.volumes.push({ key, ...r, name: v.name });
+    ctx.logger.debug('uploaded volume', { key, size: r.size });
+  }
+  return section;
+}
+
+// ---------------------------------------------------------------------------------------------
+// import
+// ---------------------------------------------------------------------------------------------
+
+/** Where container state goes on import. */
+export interface ContainerImportTarget {
+  readonly docker?: Docker;
+  /** Extra labels on created volumes and helper containers (tests tag theirs). */
+  readonly labels?: Labels;
+}
+
+export interface StagedContainerState {
+  readonly docker: Docker;
+  readonly labels: Labels;
+  readonly image: { readonly id: string; readonly checkpoint: string; readonly baseImage: string | undefined; readonly createdTags: readonly string[] } | undefined;
+  readonly volumes: readonly { readonly name: string; readonly file: string; readonly report: VolumeRestoreReport }[];
+  /** Tags releaseStaged() must leave (the new workspace's own, when it equals a loaded one). */
+  readonly keep: Set<string>;
+}
+
+export interface ContainerImportReport {
+  /** The snapshot's tag for the new workspace. */
+  readonly image: string | undefined;
+  readonly volumes: readonly { readonly name: string; readonly volume: string; readonly report: VolumeRestoreReport }[];
+}
+
+async function download(store: ObjectStore, loc: S3Location, obj: { key: string; size: number; sha256: string }, file: string, maxBytes: number, signal: AbortSignal | undefined): Promise<void> {
+  const where = `s3://${loc.bucket}/${keyFor(loc, obj.key)}`;
+  if (obj.size > maxBytes) {
+    throw new RunnerError('FILE_TOO_LARGE', `${where} is ${obj.size} bytes, above the import limit of ${maxBytes}: raise maxObjectBytes if this export is trusted`, { details: { key: obj.key, size: obj.size } });
+  }
+  const stream = await store.getStream(keyFor(loc, obj.key), signal ? { signal } : {});
+  if (stream === undefined) {
+    throw new RunnerError('STORAGE_ERROR', `${where} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`, { details: { reason: 'incomplete', key: obj.key } });
+  }
+  const h = new Hasher(where, obj.size);
+  try {
+    await pipeline(stream, h, createWriteStream(file, { flags: 'wx', mode: 0o600 }), signal ? { signal } : {});
+  } catch (err) {
+    if (signal?.aborted) throw new RunnerError('ABORTED', `downloading ${where} was cancelled`, { cause: err });
+    throw isRunnerError(err) ? err : archiveFsError(err, `saving ${where}`);
+  }
+  if (h.size !== obj.size || h.digest() !== obj.sha256) {
+    throw new RunnerError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, { details: { reason: 'integrity', key: obj.key } });
+  }
+}
+
+/** A tag `docker load` may create: only checkpoint snapshots (labels.ts checkpointImageRepo). */
+function isCheckpointTag(tag: string): boolean {
+  return /^berth-ckpt\/[a-z0-9]+(?:-[a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag);
+}
+
+export interface StageContext {
+  readonly store: ObjectStore;
+  readonly loc: S3Location;
+  readonly tmp: string;
+  readonly limits: Pick<ArchiveLimits, 'maxEntries'> & { readonly maxExtractBytes: number; readonly maxObjectBytes: number };
+  readonly signal: AbortSignal | undefined;
+}
+
+export async function stageContainerState(section: ContainerSection, target: ContainerImportTarget, ctx: StageContext): Promise<StagedContainerState> {
+  const client = target.docker ?? sharedDocker();
+  const dir = join(ctx.tmp, 'container');
+  await mkdir(dir, { recursive: true });
+  const volumes: { name: string; file: string; report: VolumeRestoreReport }[] = [];
+  let image: StagedContainerState['image'];
+  try {
+    for (const v of section.volumes) {
+      const gz = join(dir, `volume-${volumes.length}.tar.gz`);
+      await download(ctx.store, ctx.loc, v, gz, ctx.limits.maxObjectBytes, ctx.signal);
+      const file = join(dir, `volume-${volumes.length}.tar`);
+      const report = await vetVolumeArchive(createReadStream(gz), file, {
+        limits: { maxEntries: ctx.limits.maxEntries, maxBytes: ctx.limits.maxExtractBytes },
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+      volumes.push({ name: v.name, file, report });
+    }
+    if (section.image) {
+      const file = join(dir, 'image.tar');
+      await download(ctx.store, ctx.loc, section.image, file, ctx.limits.maxObjectBytes, ctx.signal);
+      const loaded = await loadImageArchive(client, file, { allowTag: isCheckpointTag, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+      image = { id: loaded.id, checkpoint: section.image.checkpoint, baseImage: section.image.baseImage, createdTags: loaded.createdTags };
+    }
+  } catch (err) {
+    if (image) await releaseStaged({ docker: client, image, keep: new Set() });
+    throw err;
+  }
+  return { docker: client, labels: target.labels ?? {}, image, volumes, keep: new Set() };
+}
+
+export interface ApplyContext {
+  /** The receiving repository and the new workspace's name. */
+  readonly repo: RepoRef;
+  readonly name: string;
+  /** The imported state's extra (its checkpoint list still names the exporter's tags). */
+  readonly extra: Readonly<Record<string, unknown>>;
+  /** Undo steps of the import; each step this adds reverses one change. */
+  readonly undo: (() => Promise<unknown>)[];
+}
+
+/**
+ * Give the new workspace its snapshot tag and volumes. Returns the extra fields to store: the
+ * checkpoint list with image references rewritten (only the exported snapshot travels; other
+ * checkpoints lose their image) and the new `containerImage`.
+ */
+export async function applyContainerState(staged: StagedContainerState, ctx: ApplyContext): Promise<{ extra: Record<string, unknown>; report: ContainerImportReport }> {
+  const client = staged.docker;
+  const containers = new Containers(client);
+  const existing = new Set((await containers.listVolumes({})).map((v) => v.name));
+  for (const v of staged.volumes) {
+    const vol = workspaceVolumeName(ctx.repo, ctx.name, v.name);
+    if (existing.has(vol)) {
+      throw new RunnerError('BAD_INPUT', `volume ${vol} already exists (kept from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker volume rm ${vol}) or import under another name`, {
+        details: { reason: 'volume-exists', volume: vol },
+      });
+    }
+  }
+  const volumes: ContainerImportReport['volumes'][number][] = [];
+  for (const v of staged.volumes) {
+    const vol = await ensureWorkspaceVolume(client, ctx.repo, ctx.name, v.name, staged.labels);
+    ctx.undo.push(() => containers.removeVolume(vol));
+    await writeVolumeTar(client, ctx.repo, vol, createReadStream(v.file), staged.labels);
+    volumes.push({ name: v.name, volume: vol, report: v.report });
+  }
+  let ci: ContainerImage | undefined;
+  if (staged.image) {
+    const repo = checkpointImageRepo(ctx.repo, ctx.name);
+    const tag = staged.image.checkpoint.slice(0, 12);
+    const taken = await inspectImage(client, `${repo}:${tag}`);
+    if (taken && taken.id !== staged.image.id) {
+      throw new RunnerError('BAD_INPUT', `image tag ${repo}:${tag} already exists with other content (left from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker rmi ${repo}:${tag}) or import under another name`, {
+        details: { reason: 'image-exists' },
+      });
+    }
+    await tagImage(client, staged.image.id, repo, tag);
+    staged.keep.add(`${repo}:${tag}`);
+    ctx.undo.push(async () => staged.keep.delete(`${repo}:${tag}`));
+    if (!taken) ctx.undo.push(() => removeImageTag(client, `${repo}:${tag}`));
+    ci = { ref: `${repo}:${tag}`, imageId: staged.image.id, checkpoint: staged.image.checkpoint, ...(staged.image.baseImage ? { baseImage: staged.image.baseImage } : {}) };
+  }
+  const checkpoints: CheckpointRecord[] = readCheckpoints(ctx.extra).map((r) => {
+    const { image: _image, imageId: _id, ...rest } = r;
+    return ci && r.sha === ci.checkpoint ? { ...rest, image: ci.ref, imageId: ci.imageId } : rest;
+  });
+  return {
+    extra: { [EXTRA_CHECKPOINTS]: checkpoints, [EXTRA_CONTAINER_IMAGE]: ci },
+    report: { image: ci?.ref, volumes },
+  };
+}
+
+/** Drop the tags `docker load` created under the exporter's name (the new workspace has its own). */
+export async function releaseStaged(staged: Pick<StagedContainerState, 'docker' | 'image' | 'keep'>): Promise<void> {
+  for (const t of staged.image?.createdTags ?? []) {
+    if (!staged.keep.has(t)) await removeImageTag(staged.docker, t).catch(() => undefined);
+  }
+}

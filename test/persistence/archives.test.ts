@@ -1,0 +1,168 @@
+// The untrusted-input side of persistence, without Docker: vetting a volume archive from an export,
+// the manifest's container section, and refusing image archives whose tags leave berth's namespace.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import Dockerode from 'dockerode';
+import { Parser, type ReadEntry } from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectImageArchive, loadImageArchive } from '../../runner/docker/snapshots.js';
+import { isRunnerError } from '../../runner/errors.js';
+import { imageObjectKey, volumeObjectKey } from '../../runner/storage/container-manifest.js';
+import { parseManifest } from '../../runner/storage/manifest.js';
+import { vetVolumeArchive } from '../../runner/storage/volume-archive.js';
+import { tarBuffer, tgz } from '../storage/tarball.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-persist-archives-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+
+interface Listed {
+  path: string;
+  type: string;
+  mode: number;
+  body: string;
+  linkpath?: string;
+}
+
+async function listTar(file: string): Promise<Listed[]> {
+  const out: Listed[] = [];
+  const p = new Parser();
+  p.on('entry', (e: ReadEntry) => {
+    const chunks: Buffer[] = [];
+    e.on('data', (c: Buffer) => chunks.push(c));
+    e.on('end', () => out.push({ path: e.path, type: e.type, mode: e.mode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(e.linkpath ? { linkpath: e.linkpath } : {}) }));
+  });
+  const data = await readFile(file);
+  await new Promise<void>((resolve, reject) => {
+    p.on('end', resolve);
+    p.on('error', reject);
+    p.end(data);
+  });
+  return out;
+}
+
+describe('volume archive vetting', () => {
+  it('keeps files, directories (modes, .git) and inside links; rejects what could escape or is not plain data', async () => {
+    const out = join(dir, 'hostile.tar');
+    const report = await vetVolumeArchive(
+      Readable.from([
+        tgz([
+          { path: './', type: 'Directory', mode: 0o755 },
+          { path: './db/', type: 'Directory', mode: 0o700 },
+          { path: './db/data', body: 'rows' },
+          { path: './repo/.git/HEAD', body: 'ref: refs/heads/main\n' },
+          { path: './tool', body: '#!/bin/sh\n', mode: 0o4755 },
+          { path: '/etc/passwd', body: 'root::0:0' },
+          { path: '../outside', body: 'x' },
+          { path: './hard', type: 'Link', linkpath: 'db/data' },
+          { path: './dev', type: 'CharacterDevice' },
+          { path: './fifo', type: 'FIFO' },
+          { path: './up', type: 'SymbolicLink', linkpath: '../../etc' },
+          { path: './abs', type: 'SymbolicLink', linkpath: '/etc/shadow' },
+          { path: './ok', type: 'SymbolicLink', linkpath: 'db/data' },
+          { path: './chain', type: 'SymbolicLink', linkpath: 'ok2/x' },
+          { path: './ok2', type: 'SymbolicLink', linkpath: 'db' },
+          { path: './db/data', body: 'second copy' },
+          { path: './db', type: 'SymbolicLink', linkpath: 'repo' },
+          { path: './x/y', body: 'z' },
+          { path: './x', type: 'SymbolicLink', linkpath: 'db' },
+        ]),
+      ]),
+      out,
+    );
+    const entries = await listTar(out);
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    expect([...byPath.keys()].sort()).toEqual(['db/', 'db/data', 'ok', 'ok2', 'repo/.git/HEAD', 'tool', 'x/y'].sort());
+    expect(byPath.get('db/')?.mode).toBe(0o700);
+    expect(byPath.get('db/data')?.body).toBe('rows');
+    expect(byPath.get('tool')?.mode).toBe(0o755);
+    expect(byPath.get('ok')?.linkpath).toBe('db/data');
+    expect(report.adjusted).toEqual([expect.objectContaining({ path: 'tool' })]);
+    const reasons = new Map(report.rejected.map((r) => [r.path.replace(/^\.\//, ''), r.reason]));
+    expect(reasons.get('/etc/passwd')).toMatch(/absolute/);
+    expect(reasons.get('../outside')).toMatch(/\.\./);
+    expect(reasons.get('hard')).toMatch(/hard link/);
+    expect(reasons.get('dev')).toMatch(/device/);
+    expect(reasons.get('fifo')).toMatch(/FIFO/);
+    expect(reasons.get('up')).toMatch(/outside/);
+    expect(reasons.get('abs')).toMatch(/absolute/);
+    expect(reasons.get('chain')).toMatch(/another symlink/);
+    expect(reasons.get('db/data')).toMatch(/duplicate/);
+    expect(reasons.get('db')).toMatch(/duplicate/);
+    expect(reasons.get('x')).toMatch(/also a file or directory/);
+    expect(report).toMatchObject({ files: 4, directories: 1, symlinks: 2, bytes: 4 + 21 + 10 + 1 });
+  });
+
+  it('enforces the entry and byte limits, and fails on a damaged archive', async () => {
+    const many = Array.from({ length: 5 }, (_, i) => ({ path: `f${i}`, body: 'x' }));
+    const e1 = await vetVolumeArchive(Readable.from([tgz(many)]), join(dir, 'many.tar'), { limits: { maxEntries: 3 } }).catch((e: unknown) => e);
+    expect(isRunnerError(e1, 'FILE_TOO_LARGE')).toBe(true);
+    const e2 = await vetVolumeArchive(Readable.from([tgz([{ path: 'big', body: Buffer.alloc(5000) }])]), join(dir, 'big.tar'), { limits: { maxBytes: 4096 } }).catch((e: unknown) => e);
+    expect(isRunnerError(e2, 'FILE_TOO_LARGE')).toBe(true);
+    const e3 = await vetVolumeArchive(Readable.from([Buffer.from('not gzip at all')]), join(dir, 'bad.tar')).catch((e: unknown) => e);
+    expect(isRunnerError(e3, 'BAD_INPUT')).toBe(true);
+  });
+});
+
+describe('manifest container section', () => {
+  const base = {
+    format: 'berth-workspace-export',
+    version: 1,
+    exportId: '20250101T000000Z-0badcafe',
+    createdAt: '2025-01-01T00:00:00.000Z',
+    producer: 'test',
+    workspace: { name: 'w', branch: 'berth/w', head: 'a'.repeat(40), rootSha: 'b'.repeat(40), baseRef: 'HEAD', baseSha: 'c'.repeat(40), createdAt: 'x' },
+    worktree: { untrackedFiles: 0, skipped: [] },
+    objects: [{ role: 'bundle', key: 'objects/20250101T000000Z-0badcafe/repo.bundle', size: 1, sha256: 'd'.repeat(64) }],
+  };
+  const blob = { size: 1, sha256: 'e'.repeat(64) };
+
+  it('accepts keys inside the export and rejects any other key or a duplicate volume', () => {
+    const id = base.exportId;
+    const ok = { ...base, container: { image: { key: imageObjectKey(id), ...blob, checkpoint: 'a'.repeat(40), ref: 'berth-ckpt/r-w:aaaa' }, volumes: [{ name: 'data', key: volumeObjectKey(id, 'data'), ...blob }] } };
+    expect(parseManifest(Buffer.from(JSON.stringify(ok)), 'm').container?.volumes[0]?.name).toBe('data');
+    const outside = { ...ok, container: { ...ok.container, volumes: [{ name: 'data', key: '../../other/secret', ...blob }] } };
+    expect(() => parseManifest(Buffer.from(JSON.stringify(outside)), 'm')).toThrow(/key outside this export/);
+    const dup = { ...ok, container: { volumes: [ok.container.volumes[0], ok.container.volumes[0]] } };
+    expect(() => parseManifest(Buffer.from(JSON.stringify(dup)), 'm')).toThrow(/duplicate volume/);
+    const badName = { ...ok, container: { volumes: [{ name: '../x', key: volumeObjectKey(id, '../x'), ...blob }] } };
+    expect(() => parseManifest(Buffer.from(JSON.stringify(badName)), 'm')).toThrow(/not a valid berth export manifest/);
+  });
+});
+
+describe('image archive checks', () => {
+  async function imageTar(manifest: unknown): Promise<string> {
+    const file = join(dir, `image-${n++}.tar`);
+    await writeFile(file, tarBuffer([{ path: 'manifest.json', body: JSON.stringify(manifest) }]));
+    return file;
+  }
+  const config = `${'f'.repeat(64)}.json`;
+
+  it('reads the image id and tags, and refuses tags outside the checkpoint namespace before loading', async () => {
+    const file = await imageTar([{ Config: config, RepoTags: ['berth-busybox:1'], Layers: [] }]);
+    expect(await inspectImageArchive(file)).toEqual({ id: `sha256:${'f'.repeat(64)}`, repoTags: ['berth-busybox:1'] });
+    // Never reaches Docker: the check comes first, so an unreachable client is fine.
+    const nowhere = new Dockerode({ socketPath: join(dir, 'no-docker.sock') });
+    const err = await loadImageArchive(nowhere, file, { allowTag: (t) => t.startsWith('berth-ckpt/') }).catch((e: unknown) => e);
+    expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+    expect((err as Error).message).toContain('"berth-busybox:1"');
+  });
+
+  it('rejects archives with several images, no manifest or a config not named by a digest', async () => {
+    for (const m of [[{ Config: config }, { Config: config }], [{ Config: '../../etc/passwd' }], { not: 'a list' }]) {
+      const err = await inspectImageArchive(await imageTar(m)).catch((e: unknown) => e);
+      expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+    }
+    const none = join(dir, 'none.tar');
+    await writeFile(none, tarBuffer([{ path: 'other.json', body: '{}' }]));
+    expect(isRunnerError(await inspectImageArchive(none).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
+  });
+});
