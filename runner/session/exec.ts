@@ -130,5 +130,6 @@ export async function runFresh(host: FreshHost, command: string, opts: ExecOptio
     cwd: null,
     shell: null,
     oomKilled: false,
+    containerRestarted: false,
   };
 }

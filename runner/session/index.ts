@@ -2,6 +2,10 @@
 export { Runner, DEFAULT_EXEC_TIMEOUT_MS, removeWorkspaceResources } from './runner.js';
 export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
 export { Session, DEFAULT_SHELL } from './session.js';
+export { Pool } from './pool.js';
+export type { PoolOptions, PoolStatus, PoolContainer, Claimed } from './pool.js';
+export { closeOnShutdown } from './shutdown.js';
+export type { ShutdownOptions } from './shutdown.js';
 export type { SessionInfo, SessionCreated } from './session.js';
 export { SHELL_NAME_PATTERN, KILL_GRACE_MS } from './shell.js';
 export { PROCESS_NAME_PATTERN } from './processes.js';

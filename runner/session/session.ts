@@ -92,6 +92,8 @@ export class Session implements AsyncDisposable {
   #lastActivity = Date.now();
   #lastTouch = 0;
   #idleTimer: NodeJS.Timeout | undefined;
+  #restarting: Promise<void> | undefined;
+  #restarts = 0;
 
   constructor(init: SessionInit) {
     this.#init = init;
@@ -115,6 +117,9 @@ export class Session implements AsyncDisposable {
       defaultTimeoutMs: init.execTimeoutMs,
       containerProblem: () => this.#checkContainer(),
       oomKills: () => this.#oomKills(),
+      pidsExhausted: () => this.#pidsExhausted(),
+      restartContainer: (reason) => this.#restartContainer(reason),
+      restartCount: () => this.#restarts,
     };
     this.#processes = new Processes(this.#host);
     this.#armIdle();
@@ -292,6 +297,8 @@ export class Session implements AsyncDisposable {
   /** Inspect the container after something went wrong; remembers and returns a fatal problem. */
   async #checkContainer(): Promise<RunnerError | undefined> {
     if (this.#problem) return this.#problem;
+    // A recovery restart makes the container briefly "not running": that is not a death.
+    if (this.#restarting) await this.#restarting.catch(() => undefined);
     const st = await this.#init.containers.inspect(this.containerId);
     let problem: RunnerError | undefined;
     if (!st) {
@@ -324,6 +331,41 @@ export class Session implements AsyncDisposable {
     });
     const m = /oom_kill (\d+)/.exec(r.stdout);
     return m ? Number(m[1]) : -1;
+  }
+
+  /** Is the pids cgroup at its limit? A helper that cannot even start counts as yes. */
+  async #pidsExhausted(): Promise<boolean> {
+    let r: { exitCode: number | null; stdout: string };
+    try {
+      r = await this.#init.containers.runCapture(this.containerId, {
+        // cgroup v1 pids controller, else v2.
+        cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/pids/pids.current /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids.max'],
+        user: this.user,
+      });
+    } catch {
+      return true;
+    }
+    const [cur, max] = r.stdout.trim().split(/\s+/).map(Number);
+    if (cur === undefined || max === undefined || !Number.isFinite(cur) || !Number.isFinite(max)) return r.exitCode !== 0;
+    return cur >= max - 3;
+  }
+
+  /**
+   * SIGKILL everything in the container and start it again: the one way out of a fork bomb, since
+   * no helper can fork inside an exhausted pids cgroup. The writable layer (files, packages) and
+   * saved shell state survive; shells reattach on their next command.
+   */
+  #restartContainer(reason: string): Promise<void> {
+    this.#restarting ??= (async () => {
+      this.#init.logger.warn('restarting the session container', { workspace: this.name, reason });
+      this.#restarts++;
+      await this.#init.containers.kill(this.containerId);
+      for (let i = 0; i < 50 && (await this.#init.containers.inspect(this.containerId))?.running; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await this.#init.containers.start(this.containerId);
+    })().finally(() => (this.#restarting = undefined));
+    return this.#restarting;
   }
 
   #armIdle(): void {

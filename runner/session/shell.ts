@@ -29,7 +29,16 @@ export interface ShellHost {
   containerProblem(): Promise<RunnerError | undefined>;
   /** OOM-kill counter of the container's memory cgroup (one helper exec; -1 when unknown). */
   oomKills(): Promise<number>;
+  /** True when the container's pids cgroup is at its limit (or no helper can even start). */
+  pidsExhausted(): Promise<boolean>;
+  /** Restart the container (kill + start) to recover from an exhausted process limit. */
+  restartContainer(reason: string): Promise<void>;
+  /** How many recovery restarts happened so far (a change during a command is reported on it). */
+  restartCount(): number;
 }
+
+/** How shells say a fork failed: busybox ash, bash, and libc's strerror(EAGAIN). */
+const FORK_FAILED = /can't fork|fork: retry|fork: Resource temporarily unavailable|Cannot fork|Resource temporarily unavailable/i;
 
 export const SHELL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -83,6 +92,10 @@ class Pending {
   end: { kind: 'E' | 'X'; exitCode: number; cwd: string } | undefined;
   outcome: Outcome | undefined;
   interrupting: 'timeout' | 'abort' | undefined;
+  /** The interrupt escalated to restarting the container. */
+  restartedContainer = false;
+  /** ShellHost.restartCount() when the command was queued to run. */
+  restartsBefore = 0;
   readonly done: Promise<Outcome>;
   #resolve!: (o: Outcome) => void;
   #waiters: (() => void)[] = [];
@@ -181,6 +194,8 @@ export class Shell {
   #lost = false;
   #closed = false;
   #lastOom = -1;
+  /** A recovery restart happened while attaching; reported on the next result. */
+  #restartedContainer = false;
 
   constructor(name: string, host: ShellHost) {
     assertShellName(name);
@@ -236,8 +251,23 @@ export class Shell {
 
   async #ensureAttached(): Promise<Attached> {
     if (this.#attached && !this.#attached.ended) return this.#attached;
-    this.#attaching ??= this.#attach().finally(() => (this.#attaching = undefined));
+    this.#attaching ??= this.#attach()
+      .catch(async (err: unknown) => {
+        // A shell that can't even start in a live container: the process limit may be exhausted.
+        if (err instanceof RunnerError && (err.code === 'CONTAINER_DIED' || err.code === 'CONTAINER_GONE')) throw err;
+        if (!(await this.#recoverIfExhausted('a shell could not start'))) throw err;
+        this.#restartedContainer = true;
+        return this.#attach();
+      })
+      .finally(() => (this.#attaching = undefined));
     return this.#attaching;
+  }
+
+  /** If the container's process limit is exhausted, restart it (see ShellHost.restartContainer). */
+  async #recoverIfExhausted(why: string): Promise<boolean> {
+    if (this.#closed || !(await this.#host.pidsExhausted().catch(() => true))) return false;
+    await this.#host.restartContainer(`the container reached its process limit (${why})`);
+    return true;
   }
 
   async #attach(): Promise<Attached> {
@@ -261,6 +291,8 @@ export class Shell {
           exec.stream.write(prelude(this.stateDir, h.workdir, nonce));
         }, reject);
     });
+    // The race below may settle on the timeout first; a later rejection must not go unhandled.
+    ready.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -332,10 +364,25 @@ export class Shell {
     const p = new Pending(maxBytes, opts.onOutput);
     if (opts.signal?.aborted) return this.#result(p, started, { kind: 'killed' }, { aborted: true, shellRestarted: false, exitCode: null });
 
+    p.restartsBefore = this.#host.restartCount();
     const restarted = !this.#attached && this.#lost;
     const att = await this.#ensureAttached();
     this.#lost = false;
+    const r = await this.#runOn(att, p, command, opts, started, restarted);
+    // The shell could not even set up the command (fork failed: process limit) and berth restarted
+    // the container: the command never ran, so run it once on the fresh shell.
+    if (r.containerRestarted && p.begin && p.begin.relays.length === 0 && !p.interrupting) {
+      const again = new Pending(maxBytes, opts.onOutput);
+      again.restartsBefore = this.#host.restartCount();
+      const att2 = await this.#ensureAttached();
+      this.#lost = false;
+      const r2 = await this.#runOn(att2, again, command, opts, started, true);
+      return { ...r2, containerRestarted: true };
+    }
+    return r;
+  }
 
+  async #runOn(att: Attached, p: Pending, command: string, opts: ExecOptions, started: number, restarted: boolean): Promise<ExecResult> {
     this.#pending = p;
     const timeoutMs = opts.timeoutMs ?? this.#host.defaultTimeoutMs;
     const timer = setTimeout(() => void this.#interrupt(p, att, 'timeout'), timeoutMs);
@@ -372,6 +419,18 @@ export class Shell {
         exitCode = await att.exec.inspect().then((i) => i.exitCode, () => null);
       }
     }
+    let containerRestarted = p.restartedContainer || this.#restartedContainer || h.restartCount() !== p.restartsBefore;
+    this.#restartedContainer = false;
+    const setupFailed = Boolean(p.begin && p.begin.relays.length === 0);
+    // A command (or its background jobs) failing to fork, or a shell that had to be killed, may
+    // mean a fork bomb filled the process table; then only a container restart helps.
+    const suspicious = setupFailed || outcome.kind === 'killed' || FORK_FAILED.test(p.out.stderr.text().slice(-4096));
+    if (!containerRestarted && suspicious && (await this.#recoverIfExhausted('fork bomb?'))) {
+      this.#forget(att);
+      void this.#detach(att, 0);
+      shellEnded = true;
+      containerRestarted = true;
+    }
     let oomKilled = false;
     if (exitCode === 137 || exitCode === null || outcome.kind !== 'complete') {
       const n = await h.oomKills().catch(() => -1);
@@ -385,6 +444,7 @@ export class Shell {
       timedOut: p.interrupting === 'timeout',
       aborted: p.interrupting === 'abort',
       oomKilled,
+      containerRestarted,
     });
   }
 
@@ -392,7 +452,15 @@ export class Shell {
     p: Pending,
     started: number,
     outcome: Outcome,
-    f: { exitCode: number | null; shellRestarted: boolean; shellEnded?: boolean; timedOut?: boolean; aborted?: boolean; oomKilled?: boolean },
+    f: {
+      exitCode: number | null;
+      shellRestarted: boolean;
+      shellEnded?: boolean;
+      timedOut?: boolean;
+      aborted?: boolean;
+      oomKilled?: boolean;
+      containerRestarted?: boolean;
+    },
   ): ExecResult {
     return {
       stdout: p.out.stdout.text(),
@@ -409,6 +477,7 @@ export class Shell {
       cwd: outcome.kind === 'complete' || outcome.kind === 'exited' ? outcome.cwd : null,
       shell: this.name,
       oomKilled: f.oomKilled ?? false,
+      containerRestarted: f.containerRestarted ?? false,
     };
   }
 
@@ -438,21 +507,23 @@ export class Shell {
     const log = this.#host.logger;
     log.info(`shell command ${why === 'timeout' ? 'timed out' : 'aborted'}; killing it`, { shell: this.name });
     try {
+      // A helper that fails (typically: cannot fork, the process limit is exhausted) ends the
+      // escalation: a container restart is then the only way to stop the command.
+      const step = async (mode: KillMode): Promise<number | undefined> =>
+        this.#helper(mode, p, att).catch(async (e: unknown) => {
+          log.warn(`kill helper (${mode}) failed`, { error: String(e) });
+          if (!p.outcome && (await this.#recoverIfExhausted('its command could not be killed'))) p.restartedContainer = true;
+          return undefined;
+        });
       if (p.begin) {
         // No target at all means the shell itself is busy (a builtin loop): escalate quickly.
-        const termed = await this.#helper('term', p, att).catch((e: unknown) => {
-          log.warn('kill helper (TERM) failed', { error: String(e) });
-          return 0;
-        });
-        if (await p.settledWithin(termed > 0 ? KILL_GRACE_MS.term : KILL_GRACE_MS.idle)) return;
-        const killed = await this.#helper('kill', p, att).catch((e: unknown) => {
-          log.warn('kill helper (KILL) failed', { error: String(e) });
-          return 0;
-        });
-        if (await p.settledWithin(killed > 0 ? KILL_GRACE_MS.kill : KILL_GRACE_MS.idle)) return;
+        const termed = await step('term');
+        if (termed === undefined || (await p.settledWithin(termed > 0 ? KILL_GRACE_MS.term : KILL_GRACE_MS.idle))) return;
+        const killed = await step('kill');
+        if (killed === undefined || (await p.settledWithin(killed > 0 ? KILL_GRACE_MS.kill : KILL_GRACE_MS.idle))) return;
       }
       log.warn('shell is stuck after killing its command; killing the shell', { shell: this.name });
-      await this.#helper('shell', p, att).catch((e: unknown) => log.warn('kill helper (shell) failed', { error: String(e) }));
+      await step('shell');
     } finally {
       if (!p.outcome) {
         p.finish({ kind: 'killed' });

@@ -53,6 +53,11 @@ export interface ExecResult {
   readonly shell: string | null;
   /** The container's memory cgroup recorded an OOM kill during this command. */
   readonly oomKilled: boolean;
+  /**
+   * The container hit its process limit (a fork bomb) and berth restarted it to get it usable
+   * again: files and installed packages are kept, every process in it (servers too) was killed.
+   */
+  readonly containerRestarted: boolean;
 }
 
 export interface ShellInfo {
