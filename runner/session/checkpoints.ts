@@ -277,7 +277,8 @@ export interface RestoreOutcome {
   readonly sha: string;
   /** The head before the restore (kept under `keptRef`). */
   readonly previousHead: string;
-  readonly keptRef: string;
+  /** Where the previous head is kept; undefined when the branch was already at the checkpoint. */
+  readonly keptRef: string | undefined;
   /** A commit made of the worktree's pending changes before restoring, if there were any. */
   readonly savedPending: string | undefined;
   /** The container was removed so the next open starts from the checkpoint's snapshot. */
@@ -315,8 +316,8 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
       if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
         throw new RunnerError('BAD_INPUT', `the worktree of ${JSON.stringify(name)} has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of berth/${name}: run \`git switch berth/${name}\` in ${now.worktree} and retry`);
       }
-      const keptRef = `${KEPT_REF_PREFIX}${name}/${Date.now()}`;
-      await git.run(['update-ref', keptRef, head], { cwd: git.root, signal: opts.signal });
+      const keptRef = head === cp.sha ? undefined : `${KEPT_REF_PREFIX}${name}/${Date.now()}`;
+      if (keptRef) await git.run(['update-ref', keptRef, head], { cwd: git.root, signal: opts.signal });
       try {
         // reset --hard moves berth/<name> (HEAD is symbolic to it) and the index and files;
         // clean -d removes files the checkpoint does not have (ignored ones stay: -x is not given).
@@ -326,8 +327,11 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
         host.logger.warn('restore failed mid-way; the previous head is kept', { workspace: name, keptRef, head });
         throw err;
       }
-      const rec: RestoreRecord = { from: head, to: cp.sha, at: new Date().toISOString(), keptRef };
-      const patch: Record<string, unknown> = { [EXTRA_RESTORES]: [...readRestores(now.extra), rec].slice(-MAX_RESTORE_RECORDS) };
+      const patch: Record<string, unknown> = {};
+      if (keptRef) {
+        const rec: RestoreRecord = { from: head, to: cp.sha, at: new Date().toISOString(), keptRef };
+        patch[EXTRA_RESTORES] = [...readRestores(now.extra), rec].slice(-MAX_RESTORE_RECORDS);
+      }
       if (snapshot && cp.record?.image) {
         const ci: ContainerImage = { ref: cp.record.image, imageId: snapshot.id, checkpoint: cp.sha, ...(cp.record.baseImage ? { baseImage: cp.record.baseImage } : {}) };
         patch[EXTRA_CONTAINER_IMAGE] = ci;

@@ -9,3 +9,9 @@ export { extractArchive, packFiles, checkEntryPath, DEFAULT_ARCHIVE_LIMITS } fro
 export type { ArchiveLimits, ExtractReport, RejectedEntry, AdjustedEntry, ExtractOptions } from './archive.js';
 export { parseManifest, ManifestSchema, MANIFEST_NAME, MANIFEST_VERSION, OBJECT_FILES } from './manifest.js';
 export type { Manifest, ManifestObject, ObjectRole } from './manifest.js';
+export { containerStateOf, exportContainerState, stageContainerState, applyContainerState, releaseStaged } from './container-transfer.js';
+export type { ContainerExportSource, ContainerImportTarget, ContainerImportReport } from './container-transfer.js';
+export { ContainerSectionSchema } from './container-manifest.js';
+export type { ContainerSection } from './container-manifest.js';
+export { vetVolumeArchive } from './volume-archive.js';
+export type { VolumeRestoreReport } from './volume-archive.js';

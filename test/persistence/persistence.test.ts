@@ -166,7 +166,7 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
     const info = await runner.workspaces.get('alpha');
     expect(info.head).toBe(cp1.sha);
     expect(info.dirty).toBe(false);
-    expect(fx.git('rev-parse', r.keptRef).trim()).toBe(r.previousHead);
+    expect(fx.git('rev-parse', r.keptRef!).trim()).toBe(r.previousHead);
     expect(fx.git('show', `${r.savedPending}:scratch.txt`)).toBe('pending work\n');
     expect(fx.git('log', '--format=%s', '-1', `${r.savedPending}^`).trim()).toBe('second step');
     expect(readRestores(info.extra).at(-1)).toMatchObject({ from: r.previousHead, to: cp1.sha, keptRef: r.keptRef });
@@ -181,6 +181,8 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
     expect(back.sha).toBe(r.previousHead);
     expect(readFileSync(join(wt, 'notes.txt'), 'utf8')).toBe('v3\n');
     expect(readFileSync(join(wt, 'scratch.txt'), 'utf8')).toBe('pending work\n');
+    // Restoring to where the branch already is keeps nothing extra.
+    expect((await restoreWorkspace(runner, 'alpha', { at: r.previousHead.slice(0, 12) })).keptRef).toBeUndefined();
   });
 
   it('volumes are created on open, writable by the session user, listed, kept with --keep-volumes and deleted otherwise', async () => {

@@ -118,7 +118,9 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
           printJson(res);
           return;
         }
-        process.stdout.write(`Restored ${name} to ${short(res.sha)} (previous head ${short(res.previousHead)} kept as ${res.keptRef})\n`);
+        process.stdout.write(
+          res.keptRef ? `Restored ${name} to ${short(res.sha)} (previous head ${short(res.previousHead)} kept as ${res.keptRef})\n` : `Restored ${name} to ${short(res.sha)} (the branch was already there)\n`,
+        );
         if (res.savedPending) process.stdout.write(`  pending changes were committed first as ${short(res.savedPending)}\n`);
         if (res.image) process.stdout.write(`  the container will be recreated from ${res.image} at the next open\n`);
       }),
