@@ -12,8 +12,8 @@
  *   6. prepare berth's state dir and run setup (root) + install (user) once per container.
  *   Anything this open created is removed again if a later step fails.
  */
-import { mkdir, realpath, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, realpath, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { dataDir as resolveDataDir } from '../../src/data-dir.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
@@ -64,6 +64,13 @@ export interface RunnerOptions {
   readonly execTimeoutMs?: number;
   /** Reap containers of deleted workspaces at start (default true). */
   readonly reconcile?: boolean;
+  /**
+   * The repository's git directory inside session containers, at the same absolute path, so the
+   * worktree's `.git` file resolves and `git status/diff/log` work there. 'readonly' (default):
+   * writes (commit, branch) fail with "Read-only file system" — agents checkpoint through berth,
+   * and can't rewrite your refs. 'none': no git in the container.
+   */
+  readonly gitInContainer?: 'readonly' | 'none';
   /** Warm pool settings; the target size defaults to the spec's pool.size. */
   readonly pool?: PoolOptions;
 }
@@ -112,6 +119,8 @@ export class Runner implements AsyncDisposable {
   readonly execTimeoutMs: number;
   readonly pool: Pool;
   readonly #specOverrides: SpecInput | undefined;
+  readonly #gitInContainer: 'readonly' | 'none';
+  #gitDir: Promise<string | undefined> | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #opening = new Map<string, Promise<Session>>();
   #closed = false;
@@ -125,6 +134,7 @@ export class Runner implements AsyncDisposable {
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
+    this.#gitInContainer = opts.gitInContainer ?? 'readonly';
     this.pool = new Pool(this, opts.pool ?? {});
   }
 
@@ -316,9 +326,37 @@ export class Runner implements AsyncDisposable {
     return { ...env, ...spec.env };
   }
 
-  /** Mounts of a session container: the worktree at the workdir, caches, per-workspace volumes. */
+  /**
+   * The repository's common git dir (where a linked worktree's `.git` file points, via
+   * .git/worktrees/<name>/commondir). Found by reading files: git itself runs only in src/workspace.
+   */
+  gitDir(): Promise<string | undefined> {
+    this.#gitDir ??= (async () => {
+      const dotgit = join(this.repo.path, '.git');
+      const st = await stat(dotgit).catch(() => undefined);
+      if (!st) return undefined;
+      if (st.isDirectory()) return realpath(dotgit);
+      // A `.git` file ("gitdir: PATH"): follow it, then its commondir.
+      const m = /^gitdir:\s*(.+)$/m.exec(await readFile(dotgit, 'utf8'));
+      if (!m?.[1]) return undefined;
+      const gitdir = isAbsolute(m[1].trim()) ? m[1].trim() : resolvePath(this.repo.path, m[1].trim());
+      const common = await readFile(join(gitdir, 'commondir'), 'utf8').then((c) => c.trim(), () => '.');
+      return realpath(isAbsolute(common) ? common : resolvePath(gitdir, common)).catch(() => undefined);
+    })();
+    return this.#gitDir;
+  }
+
+  /**
+   * Mounts of a session container: the worktree at the workdir, the repository's git dir read-only
+   * at its own path (see gitInContainer), caches, per-workspace volumes.
+   */
   async mountsFor(name: string | undefined, spec: ResolvedSpec, source: string): Promise<MountSpec[]> {
     const mounts: MountSpec[] = [{ type: 'bind', source, target: spec.workdir }];
+    const gitDir = this.#gitInContainer === 'readonly' ? await this.gitDir() : undefined;
+    // Only where it can't shadow the workdir or a top-level directory of the image.
+    if (gitDir && gitDir.split('/').length > 2 && gitDir !== spec.workdir && !gitDir.startsWith(`${spec.workdir}/`) && !spec.workdir.startsWith(`${gitDir}/`)) {
+      mounts.push({ type: 'bind', source: gitDir, target: gitDir, readOnly: true });
+    }
     for (const c of spec.caches) {
       const vol = cacheVolumeName(this.repo, c.name);
       await this.containers.ensureVolume(vol, {

@@ -1,7 +1,7 @@
 // Session lifecycle on real git repositories and real containers: create, hardening, setup once,
 // close/resume, adoption by a second runner, rollback, reaping, deletion, idle stop, a killed
 // container. Every container and volume carries the fixture's label and is removed in afterAll.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -57,8 +57,9 @@ describeDocker('session lifecycle', () => {
     expect(hc.MemorySwap).toBe(hc.Memory);
     expect(hc.NanoCpus).toBe(1e9);
     expect(i.Config.User).toBe(`${process.getuid!()}:${process.getgid!()}`);
-    const mounts = i.Mounts.map((m) => `${m.Type}:${m.Destination}`).sort();
-    expect(mounts).toEqual(['bind:/workspace', 'volume:/data']);
+    const gitDir = realpathSync(join(fx.repo, '.git'));
+    const mounts = i.Mounts.map((m) => `${m.Type}:${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort();
+    expect(mounts).toEqual([`bind:${gitDir}:ro`, 'bind:/workspace:rw', 'volume:/data:rw'].sort());
     expect(JSON.stringify(i.Mounts)).not.toContain('docker.sock');
     expect(i.Config.Labels).toMatchObject({
       [LABEL.managed]: '1',

@@ -46,6 +46,16 @@ for (const flavour of ['busybox', 'node'] as const) {
     });
 
     if (flavour === 'node') {
+      it('git works read-only in the worktree: status/diff/log yes, commit no', async () => {
+        await s.exec('echo change >> README.md');
+        const st = await s.exec('git status --short; git log --oneline | wc -l; git rev-parse --abbrev-ref HEAD');
+        expect(st.stdout).toBe(' M README.md\n2\nberth/sh\n');
+        const commit = await s.exec('git -c user.name=a -c user.email=a@b commit -qam x');
+        expect(commit.exitCode).not.toBe(0);
+        expect(commit.stderr).toMatch(/Read-only file system/);
+        await s.exec('git checkout -q -- README.md 2>/dev/null || printf "# fixture\\n" > README.md');
+      });
+
       it('runs bash when the image has it, with declare/arrays at top level', async () => {
         const r = await s.exec('echo "$BASH_VERSION" | cut -c1; declare -a ARR=(a b c); declare -x DECL=yes');
         expect(r.stdout).toBe('5\n');
