@@ -33,6 +33,8 @@
  *     stderr:  TOKEN B TOKEN ... command stderr ... TOKEN E TOKEN
  *   Bytes before B (a retired relay's last words, shell job notices) are discarded. The nonce is
  *   kept only in a shell variable; the TOKEN string itself never exists in the shell's memory.
+ * - berth's functions call tools through `command` (a user function named cat or printf can't
+ *   hijack them) and tolerate `set -u`/`set -e` (every failing step ends in `|| :`).
  * - After each command the shell saves `export -p` and $PWD under its state dir in the container
  *   (the writable layer survives stop/start), and a new shell restores them under `env -i`, so
  *   variables the agent unset stay unset.
@@ -75,18 +77,18 @@ export function prelude(stateDir: string, workdir: string, readyNonce: string): 
 __b_ro=; __b_re=; __b_seq=0; __b_n=; __b_lpwd=; __b_d1=; __b_d2=; __b_restored=0
 trap ':' PIPE
 trap '__b_rc=$?; [ "$__b_rc" = 0 ] && __b_rc=130; break 99' USR1
-[ -d "$__b_dir" ] || mkdir -p "$__b_dir" 2>/dev/null
+[ -d "$__b_dir" ] || command mkdir -p "$__b_dir" 2>/dev/null
 if [ -r "$__b_dir/env" ]; then . "$__b_dir/env" >/dev/null 2>&1; __b_restored=1; fi
 unset __BERTH_JOB
 [ -n "\${PATH-}" ] || export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 __b_c=
-if [ -r "$__b_dir/cwd" ]; then __b_c=$(cat "$__b_dir/cwd" 2>/dev/null); fi
+if [ -r "$__b_dir/cwd" ]; then __b_c=$(command cat "$__b_dir/cwd" 2>/dev/null); fi
 cd "\${__b_c:-$__b_wd}" 2>/dev/null || cd "$__b_wd" 2>/dev/null || cd /
 __b_lpwd=$__b_c
-read -r __b_sid 2>/dev/null </proc/$$/stat; __b_sid=\${__b_sid##*) }; set -f; set -- $__b_sid; set +f; __b_sid=\${4:-0}
+command read -r __b_sid 2>/dev/null </proc/$$/stat; __b_sid=\${__b_sid##*) }; set -f; set -- $__b_sid; set +f; __b_sid=\${4:-0}
 __b_save() {
-  export -p >"$__b_dir/env" 2>/dev/null || { mkdir -p "$__b_dir" 2>/dev/null && export -p >"$__b_dir/env" 2>/dev/null; }
-  if [ "$PWD" != "$__b_lpwd" ]; then printf '%s' "$PWD" >"$__b_dir/cwd" 2>/dev/null && __b_lpwd=$PWD; fi
+  export -p >"$__b_dir/env" 2>/dev/null || { command mkdir -p "$__b_dir" 2>/dev/null && export -p >"$__b_dir/env" 2>/dev/null; }
+  if [ "$PWD" != "$__b_lpwd" ]; then command printf '%s' "$PWD" >"$__b_dir/cwd" 2>/dev/null && __b_lpwd=$PWD; fi
 }
 __b_busy() {
   for __b_f in /proc/[0-9]*/fd/*; do
@@ -101,27 +103,27 @@ __b_live() {
 }
 __b_retire() {
   exec 6>&- 8>&-
-  cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
+  command cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
   __b_d1=$!
-  cat <&7 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
+  command cat <&7 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
   __b_d2=$!
-  kill "$__b_ro" "$__b_re" 2>/dev/null
-  wait "$__b_ro" "$__b_re" 2>/dev/null
+  command kill "$__b_ro" "$__b_re" 2>/dev/null || :
+  command wait "$__b_ro" "$__b_re" 2>/dev/null || :
   exec 5<&- 7<&-
   __b_ro=; __b_re=
 }
 __b_mk() {
   [ -n "$__b_ro" ] && __b_retire
-  [ -d "$__b_dir" ] || mkdir -p "$__b_dir" 2>/dev/null
+  [ -d "$__b_dir" ] || command mkdir -p "$__b_dir" 2>/dev/null
   __b_seq=$((__b_seq+1))
-  rm -f "$__b_dir/o.$$."* "$__b_dir/e.$$."* 2>/dev/null
+  command rm -f "$__b_dir/o.$$."* "$__b_dir/e.$$."* 2>/dev/null || :
   __b_fo="$__b_dir/o.$$.$__b_seq"; __b_fe="$__b_dir/e.$$.$__b_seq"
-  mkfifo -m 600 "$__b_fo" "$__b_fe" || return 1
+  command mkfifo -m 600 "$__b_fo" "$__b_fe" || return 1
   exec 9<>"$__b_fo"; exec 5<"$__b_fo" 6>"$__b_fo"; exec 9>&-
   exec 9<>"$__b_fe"; exec 7<"$__b_fe" 8>"$__b_fe"; exec 9>&-
-  cat <&5 5<&- 6>&- 7<&- 8>&- &
+  command cat <&5 5<&- 6>&- 7<&- 8>&- &
   __b_ro=$!
-  cat <&7 >&2 5<&- 6>&- 7<&- 8>&- &
+  command cat <&7 >&2 5<&- 6>&- 7<&- 8>&- &
   __b_re=$!
 }
 __b_pre() {
@@ -129,25 +131,25 @@ __b_pre() {
   if ! __b_live || __b_busy; then
     if ! __b_mk; then
       __b_ro=; __b_re=
-      printf '__berth_%s__B%s %s 0 0 0__berth_%s__' "$1" "$$" "$__b_sid" "$1"
-      printf '__berth_%s__B__berth_%s__berth: cannot create output pipes in %s\\n' "$1" "$1" "$__b_dir" >&2
+      command printf '__berth_%s__B%s %s 0 0 0__berth_%s__' "$1" "$$" "$__b_sid" "$1"
+      command printf '__berth_%s__B__berth_%s__berth: cannot create output pipes in %s\\n' "$1" "$1" "$__b_dir" >&2
       __b_rc=125
       return 125
     fi
   fi
-  read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0
-  printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
-  printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
+  command read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0
+  command printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
+  command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
   export __BERTH_JOB="$2"
 }
 __b_end() {
   unset __BERTH_JOB
   __b_save
-  if [ -n "$__b_ro" ] && printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 2>/dev/null; then
-    printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8 2>/dev/null && return 0
+  if [ -n "$__b_ro" ] && command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 2>/dev/null; then
+    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8 2>/dev/null && return 0
   fi
-  printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
-  printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
+  command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
+  command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
 }
 __b_post() {
   __b_end "$1" E
@@ -162,10 +164,10 @@ __b_exit() {
     # goes through the FIFOs, after the command's output. The runner then retires the relays.
     unset __BERTH_JOB
     __b_save
-    printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n" 2>/dev/null >&6 ||
-      printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n"
-    printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" 2>/dev/null >&8 ||
-      printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" >&2
+    command printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n" 2>/dev/null >&6 ||
+      command printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n"
+    command printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" 2>/dev/null >&8 ||
+      command printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" >&2
   elif [ -n "$__b_ro" ]; then
     # stdin closed between commands (runner gone): keep background jobs' FIFOs drained.
     __b_retire
@@ -173,7 +175,7 @@ __b_exit() {
   exit "$__b_rc"
 }
 trap '__b_exit' EXIT
-printf '__berth_%s__R%s %s %s %s__berth_%s__' ${quoteSh(readyNonce)} "$$" "$__b_sid" "$__b_restored" "\${BASH_VERSION:+bash}" ${quoteSh(readyNonce)}
+command printf '__berth_%s__R%s %s %s %s__berth_%s__' ${quoteSh(readyNonce)} "$$" "$__b_sid" "$__b_restored" "\${BASH_VERSION:+bash}" ${quoteSh(readyNonce)}
 `;
 }
 

@@ -99,6 +99,24 @@ for (const flavour of ['busybox', 'node'] as const) {
       expect(rand.stdout.endsWith('\nafter-binary\n')).toBe(true);
     });
 
+    it("survives the user's shell options and functions shadowing the tools it uses", async () => {
+      const r = await s.exec('set -u; cat() { echo hijacked; }; printf() { echo hijacked; }; kill() { :; }; echo ok');
+      expect(r.stdout).toBe('ok\n');
+      const next = await s.exec('echo "${UNSET_VAR:-dflt}"; sleep 0.01 & echo bg');
+      expect(next.stdout).toBe('dflt\nbg\n');
+      expect((await s.exec('unset -f cat printf kill; set +u; echo clean')).stdout).toBe('clean\n');
+      // set -e makes the next failure end the shell, as in a terminal; it comes back with its state.
+      await s.exec('cd /tmp && set -e');
+      // A background job forces the next command to rotate its pipes, under set -e.
+      await s.exec('sleep 1 & true');
+      expect((await s.exec('echo rotated')).stdout).toBe('rotated\n');
+      const failed = await s.exec('false');
+      expect(failed).toMatchObject({ exitCode: 1, shellEnded: true });
+      const back = await s.exec('pwd; false; echo after');
+      expect(back).toMatchObject({ stdout: '/tmp\nafter\n', shellRestarted: true });
+      await s.exec('cd /workspace');
+    });
+
     it('rejects NUL bytes and bad shell names with BAD_INPUT', async () => {
       await expect(s.exec('echo a\0b')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
       await expect(s.exec('true', { shell: '../x' })).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
