@@ -30,6 +30,8 @@ export interface FreshHost {
   readonly containerId: string;
   readonly user: string;
   readonly workdir: string;
+  /** Per-session variables (see ShellHost.env). */
+  readonly env: Readonly<Record<string, string>>;
   readonly logger: Logger;
   readonly defaultTimeoutMs: number;
   containerProblem(): Promise<RunnerError | undefined>;
@@ -88,7 +90,7 @@ export async function runFresh(host: FreshHost, command: string, opts: ExecOptio
       const r = await host.containers.run(host.containerId, {
         cmd: ['/bin/sh', '-c', FRESH_WRAPPER, 'berth-fresh', tag, opts.cwd ?? host.workdir, command, nonce],
         user,
-        ...(opts.env ? { env: opts.env } : {}),
+        env: { ...host.env, ...opts.env },
         signal: detach.signal,
         onStdout: (b) => out.push(b),
         onStderr: (b) =>

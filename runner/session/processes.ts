@@ -84,6 +84,8 @@ export interface ProcessHost {
   readonly containerId: string;
   readonly user: string;
   readonly workdir: string;
+  /** Per-session variables (see ShellHost.env). */
+  readonly env: Readonly<Record<string, string>>;
 }
 
 export class Processes {
@@ -102,7 +104,7 @@ export class Processes {
     const r = await this.#h.containers.runCapture(this.#h.containerId, {
       cmd: ['/bin/sh', '-c', START, 'berth-proc', `${PROCS_DIR}/${name}`, cwd, command, tag, opts.replace ? '1' : '0'],
       user: this.#h.user,
-      ...(opts.env ? { env: opts.env } : {}),
+      env: { ...this.#h.env, ...opts.env },
     });
     const m = /pid=(\d+)/.exec(r.stdout);
     if (!m) {

@@ -113,6 +113,7 @@ export class Session implements AsyncDisposable {
       containerId: init.containerId,
       user: init.user,
       workdir: init.spec.workdir,
+      env: { BERTH_WORKSPACE: init.name },
       logger,
       defaultTimeoutMs: init.execTimeoutMs,
       containerProblem: () => this.#checkContainer(),

@@ -20,6 +20,11 @@ export interface ShellHost {
   /** User the shell (and its kill helpers) run as. */
   readonly user: string;
   readonly workdir: string;
+  /**
+   * Per-session variables (BERTH_WORKSPACE ...) given to every exec. They can't be container env:
+   * a warm-pool container is created before it knows which workspace will claim it.
+   */
+  readonly env: Readonly<Record<string, string>>;
   readonly logger: Logger;
   readonly defaultTimeoutMs: number;
   /**
@@ -281,6 +286,7 @@ export class Shell {
           cmd: [...LAUNCHER, this.stateDir],
           user: h.user,
           workdir: h.workdir,
+          env: h.env,
           onStdout: (b) => route('stdout', b),
           onStderr: (b) => route('stderr', b),
           onEnd: (err) => this.#onEnd(att, err),

@@ -55,6 +55,9 @@ describeDocker('warm pool', () => {
     expect(s.workspace.worktree.startsWith(join(fx.dataDir, 'pool', r.repo.id))).toBe(true);
     const out = await s.exec('cat /pool-setup src/app.txt .installed');
     expect(out.stdout).toBe('warmed\nhello from the fixture\n/workspace\n');
+    // The pool container was created before it knew its workspace; the shell still names it.
+    expect((await s.exec('echo "$BERTH_WORKSPACE"')).stdout).toBe('p1\n');
+    expect((await s.exec('echo "$BERTH_WORKSPACE"', { fresh: true })).stdout).toBe('p1\n');
     const labels = (await docker.getContainer(s.containerId).inspect()).Config.Labels;
     expect(labels[LABEL.role]).toBe('pool');
     expect(labels[LABEL.mountSource]).toBe(s.workspace.worktree);
