@@ -53,6 +53,11 @@ export interface McpRunner {
   /** The session of `name` if it is open in this process. */
   get(name: string): McpSession | undefined;
   open(name: string, opts?: McpOpenOptions): Promise<McpSession>;
+  /** Commit the worktree, optionally snapshotting the container; recorded as a checkpoint. */
+  checkpoint(
+    name: string,
+    opts: { message: string; withContainer?: boolean; signal?: AbortSignal },
+  ): Promise<{ readonly sha: string; readonly committed: boolean; readonly filesChanged: number; readonly image: { readonly ref: string } | undefined }>;
   delete(name: string): Promise<{ readonly containers: readonly string[]; readonly volumes: readonly string[]; readonly warnings: readonly string[] }>;
   list(): Promise<readonly McpSessionSummary[]>;
   /** The spec of the user's checkout (berth.yaml there + the runner's overrides). */

@@ -42,7 +42,7 @@ import { Pool, type Claimed, type PoolOptions, type PoolStatus } from './pool.js
 import type { StreamName } from './output.js';
 import { HOME_DIR, initContainer, isRootUser, runSetup } from './setup.js';
 import { Session, type SessionCreated } from './session.js';
-import { containerImageFor } from './checkpoints.js';
+import { checkpointWorkspace, containerImageFor, type CheckpointOptions, type CheckpointOutcome } from './checkpoints.js';
 import { commandLogHook } from './command-log.js';
 import { isVolumeKept, removePersistedState } from './workspace-resources.js';
 import type { SetupReport } from './types.js';
@@ -461,6 +461,11 @@ export class Runner implements AsyncDisposable {
   }
 
   /** Delete the workspace (branch, worktree, note) and everything the runner made for it. */
+  /** Commit the worktree (and, withContainer, snapshot the container); recorded in the workspace state. */
+  checkpoint(name: string, opts: CheckpointOptions): Promise<CheckpointOutcome> {
+    return checkpointWorkspace(this, name, opts);
+  }
+
   async delete(name: string, opts: { keepVolumes?: boolean } = {}): Promise<{ containers: string[]; volumes: string[]; warnings: readonly string[] }> {
     assertValidName(name);
     let removed = { containers: [] as string[], volumes: [] as string[] };

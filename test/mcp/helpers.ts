@@ -88,6 +88,8 @@ export async function removeRepoObjects(repo: string): Promise<void> {
     const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.managed}=1`, label] } });
     for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
   }
+  const images = await docker.listImages({ filters: { label: [`${LABEL.managed}=1`, `${LABEL.repo}=${repo}`] } });
+  for (const i of images) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
 }
 
 /** `ps -o pid,args` output of the session container of `workspace`. */

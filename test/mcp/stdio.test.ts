@@ -12,7 +12,8 @@ import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.j
 import { ErrorCode, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDocker } from '../helpers/docker.js';
-import { makeFixture, psIn, repoContainers, TappedStdioTransport, waitFor, type McpFixture } from './helpers.js';
+import { LABEL } from '../../runner/docker/labels.js';
+import { docker, makeFixture, psIn, repoContainers, TappedStdioTransport, waitFor, type McpFixture } from './helpers.js';
 
 /** The tool names are a contract with agents: spelled out here, not imported from the server. */
 const CONTRACT = [
@@ -149,6 +150,14 @@ describeDocker('berth mcp (stdio)', () => {
 
     const log = await ok('log', { workspace: ws });
     expect((log.data.commits as { subject: string }[]).map((c) => c.subject)).toEqual(['Add todo notes']);
+
+    // withContainer also snapshots the container's filesystem, recorded as the workspace's image.
+    await ok('exec', { workspace: ws, command: 'echo tool > /tmp/installed-tool' });
+    const snap = await ok('checkpoint', { workspace: ws, message: 'Install a tool', withContainer: true });
+    expect(snap.data).toMatchObject({ committed: false, image: expect.stringMatching(/^berth-ckpt\//) });
+    expect(snap.text).toContain('Container snapshot:');
+    const image = await docker.getImage(snap.data.image as string).inspect();
+    expect(image.Config.Labels[LABEL.workspace]).toBe(ws);
   });
 
   it('runs pipeline steps on the workspace files, with progress notifications', async () => {

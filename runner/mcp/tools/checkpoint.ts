@@ -17,18 +17,33 @@ export const checkpoint = defineTool({
       .max(64 * 1024)
       .refine((m) => m.trim() !== '', 'the message must not be blank')
       .describe('Commit message: a short summary line, optionally a blank line and details.'),
+    withContainer: z
+      .boolean()
+      .optional()
+      .describe(
+        'Also snapshot the container filesystem (system packages you installed, files outside the workspace), ' +
+          'so they survive if the container is recreated. Slower and uses disk: use it after installing system packages.',
+      ),
   },
-  output: { sha: z.string(), committed: z.boolean(), filesChanged: z.number() },
+  output: { sha: z.string(), committed: z.boolean(), filesChanged: z.number(), image: z.string().optional() },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
 
   async run(args, call) {
-    await call.info();
-    const r = await call.deps.runner.workspaces.checkpoint(call.workspace, args.message, { signal: call.signal });
+    // A snapshot needs the live container; a plain checkpoint only needs the workspace.
+    if (args.withContainer) await call.session();
+    else await call.info();
+    const r = await call.deps.runner.checkpoint(call.workspace, {
+      message: args.message,
+      withContainer: args.withContainer ?? false,
+      signal: call.signal,
+    });
+    const snapshot = r.image ? ` Container snapshot: ${r.image.ref}.` : '';
     return {
-      text: r.committed
-        ? `Committed ${r.sha.slice(0, 12)} (${plural(r.filesChanged, 'file')} changed).`
-        : `Nothing to commit: the worktree matches ${r.sha.slice(0, 12)}.`,
-      structured: { sha: r.sha, committed: r.committed, filesChanged: r.filesChanged },
+      text:
+        (r.committed
+          ? `Committed ${r.sha.slice(0, 12)} (${plural(r.filesChanged, 'file')} changed).`
+          : `Nothing to commit: the worktree matches ${r.sha.slice(0, 12)}.`) + snapshot,
+      structured: { sha: r.sha, committed: r.committed, filesChanged: r.filesChanged, ...(r.image ? { image: r.image.ref } : {}) },
     };
   },
 });
