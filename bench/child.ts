@@ -1,0 +1,101 @@
+/**
+ * Memory is measured in a child process that holds only a Runner (bench/workers/*.ts), not in the
+ * bench process: by then the bench has run thousands of execs, an MCP client and a table's worth
+ * of samples, and its heap says nothing about what a runner needs. The worker gets its settings as
+ * one JSON argument and answers with one JSON line on stdout; its progress goes to stderr.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Fixture } from './fixture.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface WorkerInput {
+  readonly repo: string;
+  readonly dataDir: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export function runWorker<T>(fx: Fixture, name: 'output' | 'idle', input: WorkerInput & Record<string, unknown>, timeoutMs: number): Promise<T> {
+  const script = fileURLToPath(new URL(`./workers/${name}.ts`, import.meta.url));
+  return new Promise((resolve, reject) => {
+    // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, JSON.stringify(input)], {
+      cwd: ROOT,
+      env: fx.childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const untrack = child.pid === undefined ? () => undefined : fx.track(child.pid);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    child.stderr.on('data', (b: Buffer) => (err = (err + b.toString('utf8')).slice(-8000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const onAbort = () => child.kill('SIGKILL');
+    fx.signal.addEventListener('abort', onAbort, { once: true });
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      untrack();
+      fx.signal.removeEventListener('abort', onAbort);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('{')) {
+        try {
+          return resolve(JSON.parse(last) as T);
+        } catch {
+          // fall through to the error below
+        }
+      }
+      const why = err.trim().split('\n').slice(-3).join(' / ') || `exit ${code ?? signal}`;
+      reject(new Error(`${name} worker failed (exit ${code ?? signal}): ${why}`));
+    });
+  });
+}
+
+/** Worker side: the settings passed by runWorker. */
+export function workerInput<T extends WorkerInput>(): T {
+  const raw = process.argv[2];
+  if (!raw) throw new Error('usage: run by bench/run.ts (missing JSON settings argument)');
+  return JSON.parse(raw) as T;
+}
+
+/** Worker side: answer with one JSON line and exit. */
+export function workerDone(result: unknown): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+const MB = 1024 * 1024;
+
+export function rssMb(): number {
+  return process.memoryUsage().rss / MB;
+}
+
+/** Reset the kernel's peak-RSS mark (VmHWM) of this process; false where /proc can't do it. */
+export function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The kernel's peak RSS of this process since the last reset (Linux), in MiB. */
+export function peakRssMb(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Collect garbage until the heap settles, so RSS readings compare like with like. */
+export async function settle(ms = 200): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, ms / 3));
+  }
+}

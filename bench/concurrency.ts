@@ -1,0 +1,99 @@
+/**
+ * Group 4: N sessions each running M commands back to back, all sessions at once, in one runner
+ * process. Every command echoes a token unique to (session, command); its result must carry that
+ * token and no other. A command whose own token is missing (or that failed) is lost; one whose
+ * output holds another command's token is misattributed. Both must be zero.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Runner, type Session } from '../runner/session/index.js';
+import type { GroupContext } from './config.js';
+import { benchSpec, removeTagged } from './fixture.js';
+import type { Row } from './report.js';
+import { summarize } from './stats.js';
+import { checkAborted, mapLimit } from './timing.js';
+
+const GROUP_LABEL = 'dev.berth.bench-group';
+const OPEN_PARALLEL = 4;
+
+export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
+  const { fx, cfg } = ctx;
+  const n = cfg.sessions;
+  const m = cfg.commands;
+  const runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: { ...fx.labels, [GROUP_LABEL]: 'concurrency' }, spec: benchSpec() });
+  try {
+    ctx.log(`concurrency: opening ${n} sessions ...`);
+    const sessions = await mapLimit(
+      Array.from({ length: n }, (_, i) => i),
+      OPEN_PARALLEL,
+      async (i) => {
+        checkAborted(fx.signal);
+        const s = await runner.open(`conc-${i}`);
+        // Attach the shell before the clock starts: this group measures commands, not opens.
+        await s.exec('true');
+        return s;
+      },
+    );
+
+    const salt = randomBytes(4).toString('hex');
+    const tokenOf = (i: number, j: number) => `tok${salt}s${i}c${j}e`;
+    const anyToken = new RegExp(`tok${salt}s\\d+c\\d+e`, 'g');
+    const latencies: number[] = [];
+    let lost = 0;
+    let misattributed = 0;
+    const failures: string[] = [];
+
+    ctx.log(`concurrency: ${n} sessions x ${m} commands ...`);
+    const run = async (s: Session, i: number) => {
+      for (let j = 0; j < m; j++) {
+        checkAborted(fx.signal);
+        const token = tokenOf(i, j);
+        const t0 = performance.now();
+        try {
+          const r = await s.exec(`echo ${token}`);
+          latencies.push(performance.now() - t0);
+          const seen = [...`${r.stdout}${r.stderr}`.matchAll(anyToken)].map((x) => x[0]);
+          if (seen.some((t) => t !== token)) {
+            misattributed++;
+            if (failures.length < 5) failures.push(`session ${i} command ${j}: output holds ${seen.filter((t) => t !== token).join(', ')}`);
+          } else if (r.exitCode !== 0 || r.stdout !== `${token}\n`) {
+            lost++;
+            if (failures.length < 5) failures.push(`session ${i} command ${j}: exit ${r.exitCode}, stdout ${JSON.stringify(r.stdout.slice(0, 100))}`);
+          }
+        } catch (err) {
+          lost++;
+          if (failures.length < 5) failures.push(`session ${i} command ${j}: ${(err as Error).message}`);
+        }
+      }
+    };
+    const t0 = performance.now();
+    await Promise.all(sessions.map((s, i) => run(s, i)));
+    const wallMs = performance.now() - t0;
+    checkAborted(fx.signal);
+    for (const f of failures) ctx.log(`concurrency: ${f}`);
+    const total = n * m;
+    const throughput = (latencies.length / wallMs) * 1000;
+    return [
+      {
+        id: 'concurrency.latency',
+        group: 'concurrency',
+        label: `${n} sessions x ${m} cmds: per-command latency`,
+        ...(latencies.length ? { ms: summarize(latencies) } : {}),
+        value: { n: throughput, unit: 'cmd/s', text: `${throughput.toFixed(0)} cmd/s (${total} in ${(wallMs / 1000).toFixed(2)} s)` },
+        baseline: 'exec.echo.shell',
+        extra: { sessions: n, commandsPerSession: m, wallMs, throughputPerS: throughput },
+      },
+      {
+        id: 'concurrency.lost',
+        group: 'concurrency',
+        label: `${n} sessions x ${m} cmds: lost or misattributed outputs`,
+        value: { n: lost + misattributed, unit: 'outputs', text: `${lost} lost, ${misattributed} misattributed of ${total}` },
+        extra: { lost, misattributed, total, firstFailures: failures.join(' | ') },
+      },
+    ];
+  } finally {
+    // Detach instead of stopping 20-50 containers one by one; the group's containers go at once.
+    await runner.close({ stop: false });
+    await removeTagged(fx, GROUP_LABEL, 'concurrency');
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Group 2: opening a session for a NEW workspace (branch + worktree + a running, prepared
+ * container), measured from runner.open() to the returned Session:
+ *   warm  a container taken from the warm pool (filled outside the timing before each open)
+ *   cold  pool size 0: create + start + prepare the container
+ *   raw   dockerode create + start of the same image with the same keep-alive (the baseline;
+ *         no workspace, no hardening, no state dir: the floor any open sits on)
+ *   git   Workspaces.create alone (branch + worktree + state note): the part of every open of a
+ *         new workspace that no container pool can take away
+ * Each opened workspace is deleted again outside the timing, so every open starts from the same
+ * state.
+ */
+import { KEEPALIVE_CMD } from '../runner/docker/containers.js';
+import { Runner, type RunnerOptions, type Session } from '../runner/session/index.js';
+import { IMAGES } from '../src/images.js';
+import type { GroupContext } from './config.js';
+import { benchSpec } from './fixture.js';
+import type { Row } from './report.js';
+import { summarize } from './stats.js';
+import { measureInterleaved, timeOnce, type Method } from './timing.js';
+
+const GROUP_LABEL = 'dev.berth.bench-group';
+
+function share(part: number[] | undefined, whole: number[] | undefined): string {
+  if (!part?.length || !whole?.length) return '';
+  return `${((summarize(part).p50 / summarize(whole).p50) * 100).toFixed(0)}% of the warm open's p50`;
+}
+
+export async function openGroup(ctx: GroupContext): Promise<Row[]> {
+  const { fx, cfg } = ctx;
+  const base: RunnerOptions = { repo: fx.repo, dataDir: fx.dataDir, labels: { ...fx.labels, [GROUP_LABEL]: 'open' }, spec: benchSpec() };
+  // Pool size 0 makes open() skip the pool entirely; the warm runner refills only when told to,
+  // outside the timing, so each warm open finds exactly one ready container.
+  const cold = await Runner.create({ ...base, pool: { size: 0 } });
+  const warm = await Runner.create({ ...base, pool: { size: 1, autoRefill: false } });
+  let seq = 0;
+  try {
+    const openNew = async (runner: Runner, prefix: string, expectPool: boolean): Promise<number> => {
+      const name = `${prefix}-${seq++}`;
+      let s: Session | undefined;
+      const ms = await timeOnce(async () => {
+        s = await runner.open(name);
+      });
+      const from = (s as Session | undefined)?.created;
+      if (!from?.workspace || !from.container || from.fromPool !== expectPool) {
+        throw new Error(`open ${name}: expected a new workspace and a ${expectPool ? 'pooled' : 'new'} container, got ${JSON.stringify(from)}`);
+      }
+      await runner.delete(name);
+      return ms;
+    };
+    const methods: Method[] = [
+      { key: 'cold', run: () => openNew(cold, 'cold', false) },
+      {
+        key: 'raw',
+        run: async () => {
+          let id = '';
+          const ms = await timeOnce(async () => {
+            const c = await fx.docker.createContainer({
+              Image: IMAGES.busybox,
+              Entrypoint: [...KEEPALIVE_CMD],
+              Cmd: [],
+              Labels: { ...fx.labels, [GROUP_LABEL]: 'open' },
+              HostConfig: { NetworkMode: 'none', Init: true },
+            });
+            id = c.id;
+            await c.start();
+          });
+          await fx.docker.getContainer(id).remove({ force: true, v: true });
+          return ms;
+        },
+      },
+      {
+        key: 'git',
+        run: async () => {
+          const name = `git-${seq++}`;
+          const ms = await timeOnce(async () => {
+            await cold.workspaces.create(name);
+          });
+          await cold.workspaces.delete(name);
+          return ms;
+        },
+      },
+      {
+        key: 'warm',
+        run: async () => {
+          await warm.warmPool({ size: 1, signal: fx.signal });
+          return openNew(warm, 'warm', true);
+        },
+      },
+    ];
+    ctx.log(`open: ${methods.map((m) => m.key).join(', ')} x ${cfg.opens} (after ${cfg.slowWarmup} warm-up) ...`);
+    const samples = await measureInterleaved(methods, { warmup: cfg.slowWarmup, iterations: cfg.opens, block: 1, signal: fx.signal });
+    const row = (key: string, id: string, label: string, baseline?: string): Row => ({
+      id,
+      group: 'open',
+      label,
+      ms: summarize(samples.get(key) as number[]),
+      ...(baseline ? { baseline } : {}),
+    });
+    return [
+      row('warm', 'open.warm', 'open new workspace: warm pool', 'open.cold'),
+      row('cold', 'open.cold', 'open new workspace: cold (pool size 0)', 'open.raw'),
+      row('raw', 'open.raw', 'open: raw dockerode create+start'),
+      { ...row('git', 'open.git', 'open: of which git workspace create (Workspaces.create)'), note: share(samples.get('git'), samples.get('warm')) },
+    ];
+  } finally {
+    await Promise.allSettled([cold.close(), warm.close()]);
+  }
+}

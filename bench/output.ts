@@ -1,0 +1,71 @@
+/**
+ * Group 5: a large stdout through Session.exec (default options: the runner keeps 1 MiB of head
+ * and tail and counts the rest) against the same command through a plain dockerode exec, with the
+ * runner process's peak RSS for each. Both run in a child process holding only a Runner
+ * (bench/workers/output.ts): that process's RSS is what "the runner's RSS" means.
+ */
+import { runWorker } from './child.js';
+import type { GroupContext } from './config.js';
+import { benchSpec, removeTagged } from './fixture.js';
+import type { Row } from './report.js';
+import { summarize } from './stats.js';
+import type { OutputInput, OutputResult, OutputRun } from './workers/output.js';
+
+const GROUP_LABEL = 'dev.berth.bench-group';
+
+export async function outputGroup(ctx: GroupContext): Promise<Row[]> {
+  const { fx, cfg } = ctx;
+  const mb = cfg.outputBytes / (1024 * 1024);
+  ctx.log(`output: ${mb} MiB x ${cfg.outputRuns} runs per method, in a runner child process ...`);
+  const input: OutputInput = {
+    repo: fx.repo,
+    dataDir: fx.dataDir,
+    labels: { ...fx.labels, [GROUP_LABEL]: 'output' },
+    spec: benchSpec(),
+    bytes: cfg.outputBytes,
+    runs: cfg.outputRuns,
+  };
+  let res: OutputResult;
+  try {
+    res = await runWorker<OutputResult>(fx, 'output', { ...input }, 5 * 60_000);
+  } finally {
+    await removeTagged(fx, GROUP_LABEL, 'output');
+  }
+  const rate = (runs: readonly OutputRun[]) => {
+    const best = summarize(runs.map((r) => r.ms)).p50;
+    return (cfg.outputBytes / (1024 * 1024) / best) * 1000;
+  };
+  const peak = (runs: readonly OutputRun[]) => Math.max(...runs.map((r) => r.peakRssMb));
+  const growth = (runs: readonly OutputRun[]) => Math.max(...runs.map((r) => r.peakRssMb - r.rssBeforeMb));
+  const before = (runs: readonly OutputRun[]) => Math.min(...runs.map((r) => r.rssBeforeMb));
+  const how = res.kernelPeak ? 'kernel VmHWM' : 'sampled every 5 ms';
+  const rssRow = (id: string, label: string, runs: readonly OutputRun[], baseline?: string): Row => ({
+    id,
+    group: 'output',
+    label,
+    value: { n: peak(runs), unit: 'MiB', text: `peak ${peak(runs).toFixed(0)} MiB RSS (+${growth(runs).toFixed(0)} over ${before(runs).toFixed(0)} before; ${how})` },
+    ...(baseline ? { baseline } : {}),
+    extra: { peakRssMiB: peak(runs), growthMiB: growth(runs), rssBeforeMiB: before(runs), kernelPeak: res.kernelPeak },
+  });
+  return [
+    {
+      id: 'output.berth',
+      group: 'output',
+      label: `${mb} MiB stdout: Session.exec`,
+      ms: summarize(res.berth.map((r) => r.ms)),
+      value: { n: rate(res.berth), unit: 'MiB/s', text: `${rate(res.berth).toFixed(0)} MiB/s` },
+      baseline: 'output.dockerode',
+      extra: { bytes: cfg.outputBytes, throughputMiBs: rate(res.berth) },
+    },
+    {
+      id: 'output.dockerode',
+      group: 'output',
+      label: `${mb} MiB stdout: dockerode exec (sh -c, same container)`,
+      ms: summarize(res.dockerode.map((r) => r.ms)),
+      value: { n: rate(res.dockerode), unit: 'MiB/s', text: `${rate(res.dockerode).toFixed(0)} MiB/s` },
+      extra: { bytes: cfg.outputBytes, throughputMiBs: rate(res.dockerode) },
+    },
+    rssRow('output.rss.berth', `${mb} MiB stdout: runner peak RSS, Session.exec`, res.berth, 'output.rss.dockerode'),
+    rssRow('output.rss.dockerode', `${mb} MiB stdout: runner peak RSS, dockerode exec`, res.dockerode),
+  ];
+}
