@@ -12,8 +12,14 @@ tmp="$(mktemp -d -t berth-demo-XXXXXX)"
 export BERTH_DATA_DIR="$tmp/data"
 berth() { node "$here/bin/berth.js" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Toolchain cache volumes outlive workspaces by design; the demo's own ones go with it.
+volumes_before="$(docker volume ls -q --filter label=dev.berth.managed=1 2>/dev/null | sort || true)"
 cleanup() {
   (cd "$tmp/repo" 2>/dev/null && berth ws delete demo >/dev/null 2>&1) || true
+  if command -v docker >/dev/null 2>&1; then
+    comm -13 <(printf '%s\n' "$volumes_before") <(docker volume ls -q --filter label=dev.berth.managed=1 | sort) |
+      xargs -r docker volume rm >/dev/null 2>&1 || true
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
