@@ -1,8 +1,8 @@
 /**
  * Group 5: a large stdout through Session.exec (default options: the runner keeps 1 MiB of head
  * and tail and counts the rest) against the same command through a plain dockerode exec, with the
- * runner process's peak RSS for each. Both run in a child process holding only a Runner
- * (bench/workers/output.ts): that process's RSS is what "the runner's RSS" means.
+ * runner process's peak RSS for each. Each method runs in a child process of its own holding only
+ * a Runner (bench/workers/output.ts): that process's RSS is what "the runner's RSS" means.
  */
 import { runWorker } from './child.js';
 import type { GroupContext } from './config.js';
@@ -16,37 +16,48 @@ const GROUP_LABEL = 'dev.berth.bench-group';
 export async function outputGroup(ctx: GroupContext): Promise<Row[]> {
   const { fx, cfg } = ctx;
   const mb = cfg.outputBytes / (1024 * 1024);
-  ctx.log(`output: ${mb} MiB x ${cfg.outputRuns} runs per method, in a runner child process ...`);
-  const input: OutputInput = {
-    repo: fx.repo,
-    dataDir: fx.dataDir,
-    labels: { ...fx.labels, [GROUP_LABEL]: 'output' },
-    spec: benchSpec(),
-    bytes: cfg.outputBytes,
-    runs: cfg.outputRuns,
+  ctx.log(`output: ${mb} MiB x ${cfg.outputRuns} runs per method, each method in a runner child process of its own ...`);
+  const run = async (method: OutputInput['method']): Promise<OutputResult> => {
+    const input: OutputInput = {
+      repo: fx.repo,
+      dataDir: fx.dataDir,
+      labels: { ...fx.labels, [GROUP_LABEL]: 'output' },
+      spec: benchSpec(),
+      method,
+      bytes: cfg.outputBytes,
+      runs: cfg.outputRuns,
+    };
+    return runWorker<OutputResult>(fx, 'output', { ...input }, 5 * 60_000);
   };
-  let res: OutputResult;
+  let berth: OutputResult;
+  let raw: OutputResult;
   try {
-    res = await runWorker<OutputResult>(fx, 'output', { ...input }, 5 * 60_000);
+    // The same workspace (and container) for both: the second worker resumes the first's session.
+    berth = await run('berth');
+    raw = await run('dockerode');
   } finally {
     await removeTagged(fx, GROUP_LABEL, 'output');
   }
+  const res = { berth: berth.runs, dockerode: raw.runs, kernelPeak: berth.kernelPeak && raw.kernelPeak };
   const rate = (runs: readonly OutputRun[]) => {
     const best = summarize(runs.map((r) => r.ms)).p50;
     return (cfg.outputBytes / (1024 * 1024) / best) * 1000;
   };
-  const peak = (runs: readonly OutputRun[]) => Math.max(...runs.map((r) => r.peakRssMb));
-  const growth = (runs: readonly OutputRun[]) => Math.max(...runs.map((r) => r.peakRssMb - r.rssBeforeMb));
-  const before = (runs: readonly OutputRun[]) => Math.min(...runs.map((r) => r.rssBeforeMb));
+  /** The run with the highest peak: its peak and what the process held just before it. */
+  const worst = (runs: readonly OutputRun[]) => runs.reduce((a, b) => (b.peakRssMb > a.peakRssMb ? b : a));
   const how = res.kernelPeak ? 'kernel VmHWM' : 'sampled every 5 ms';
-  const rssRow = (id: string, label: string, runs: readonly OutputRun[], baseline?: string): Row => ({
-    id,
-    group: 'output',
-    label,
-    value: { n: peak(runs), unit: 'MiB', text: `peak ${peak(runs).toFixed(0)} MiB RSS (+${growth(runs).toFixed(0)} over ${before(runs).toFixed(0)} before; ${how})` },
-    ...(baseline ? { baseline } : {}),
-    extra: { peakRssMiB: peak(runs), growthMiB: growth(runs), rssBeforeMiB: before(runs), kernelPeak: res.kernelPeak },
-  });
+  const rssRow = (id: string, label: string, runs: readonly OutputRun[], baseline?: string): Row => {
+    const w = worst(runs);
+    const growth = w.peakRssMb - w.rssBeforeMb;
+    return {
+      id,
+      group: 'output',
+      label,
+      value: { n: w.peakRssMb, unit: 'MiB', text: `peak ${w.peakRssMb.toFixed(0)} MiB RSS (${w.rssBeforeMb.toFixed(0)} before the run, +${growth.toFixed(0)}; ${how})` },
+      ...(baseline ? { baseline } : {}),
+      extra: { peakRssMiB: w.peakRssMb, rssBeforeMiB: w.rssBeforeMb, growthMiB: growth, kernelPeak: res.kernelPeak, peaksMiB: runs.map((r) => r.peakRssMb.toFixed(1)).join(' ') },
+    };
+  };
   return [
     {
       id: 'output.berth',

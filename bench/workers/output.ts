@@ -1,7 +1,9 @@
 /**
- * Output worker (group 5): a runner process that streams a large stdout through Session.exec and,
- * for comparison, through a plain dockerode exec of the same command in the same container,
- * recording the time and this process's RSS before and at its peak for each run.
+ * Output worker (group 5): a runner process that streams a large stdout through Session.exec, or
+ * (for comparison, in a worker of its own) through a plain dockerode exec of the same command in
+ * the session's container, recording the time and this process's RSS before and at its peak for
+ * each run. One method per process: memory one method leaves behind (freed heap the allocator
+ * keeps) must not inflate the other's "before" and hide its growth.
  *
  * Peak RSS is the kernel's high-water mark (VmHWM, reset through /proc/self/clear_refs before each
  * run), so a spike between two samples is not missed; where /proc can't do that, RSS sampled every
@@ -16,6 +18,7 @@ import { peakRssMb, resetPeakRss, rssMb, settle, workerDone, workerInput, type W
 
 export interface OutputInput extends WorkerInput {
   readonly spec: SpecInput;
+  readonly method: 'berth' | 'dockerode';
   readonly bytes: number;
   readonly runs: number;
 }
@@ -28,8 +31,7 @@ export interface OutputRun {
 }
 
 export interface OutputResult {
-  readonly berth: OutputRun[];
-  readonly dockerode: OutputRun[];
+  readonly runs: OutputRun[];
   /** True when peaks are the kernel's VmHWM; false when they were sampled. */
   readonly kernelPeak: boolean;
 }
@@ -72,21 +74,19 @@ async function main(): Promise<void> {
       if (r.exitCode !== 0 || !r.stdout.startsWith('aaaa')) throw new Error(`dockerode exec: exit ${r.exitCode}, stdout starts ${JSON.stringify(r.stdout.slice(0, 20))}`);
       return r.stdoutBytes;
     };
-    // Warm-up: attach the shell, load the code paths.
+    const op = input.method === 'berth' ? viaBerth : viaDockerode;
+    // Warm-up: attach the shell (the session is the same for both methods), load the code paths.
     await viaBerth(1024 * 1024);
-    await viaDockerode(1024 * 1024);
-    const berth: OutputRun[] = [];
-    const raw: OutputRun[] = [];
+    await op(1024 * 1024);
+    const runs: OutputRun[] = [];
     let kernelPeak = true;
     for (let i = 0; i < input.runs; i++) {
-      const a = await measure(input.bytes, () => viaBerth(input.bytes));
-      const b = await measure(input.bytes, () => viaDockerode(input.bytes));
-      kernelPeak &&= a.kernel && b.kernel;
-      berth.push({ ms: a.ms, bytes: a.bytes, rssBeforeMb: a.rssBeforeMb, peakRssMb: a.peakRssMb });
-      raw.push({ ms: b.ms, bytes: b.bytes, rssBeforeMb: b.rssBeforeMb, peakRssMb: b.peakRssMb });
-      process.stderr.write(`output run ${i + 1}/${input.runs}: berth ${a.ms.toFixed(0)} ms, dockerode ${b.ms.toFixed(0)} ms\n`);
+      const r = await measure(input.bytes, () => op(input.bytes));
+      kernelPeak &&= r.kernel;
+      runs.push({ ms: r.ms, bytes: r.bytes, rssBeforeMb: r.rssBeforeMb, peakRssMb: r.peakRssMb });
+      process.stderr.write(`output ${input.method} run ${i + 1}/${input.runs}: ${r.ms.toFixed(0)} ms, peak RSS ${r.peakRssMb.toFixed(0)} MiB\n`);
     }
-    const result: OutputResult = { berth, dockerode: raw, kernelPeak };
+    const result: OutputResult = { runs, kernelPeak };
     workerDone(result);
   } finally {
     // The bench removes this run's containers by label; stopping them here would only add time.
