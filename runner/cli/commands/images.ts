@@ -3,11 +3,15 @@ import { imageStatus, ensureImages } from '../../docker/images.js';
 import { action, printJson } from '../output.js';
 
 export function register(program: Command): void {
-  const images = program.command('images').description("berth's locally built images (no registry needed)");
+  const images = program
+    .command('images')
+    .description("berth's locally built images (no registry needed)")
+    .addHelpText('after', '\nExamples:\n  berth images status --json\n  sudo berth images build     # build whatever is missing');
   images
     .command('status')
     .description('show whether each builtin image exists')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  berth images status --json | jq \'.[] | select(.present == false)\'')
     .action(
       action(async (opts: { json?: boolean }) => {
         const status = await imageStatus();
