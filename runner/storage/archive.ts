@@ -13,6 +13,9 @@
  *  - an existing path is never overwritten (the worktree's tracked files win)
  *  - modes are normalised to 0644/0755 (setuid/setgid/sticky dropped and reported in `adjusted`)
  *  - totals are capped (entries, bytes); exceeding a cap aborts the extraction
+ *
+ * The entry rules (checkEntryPath, entryKind, symlinkProblem) and the tar plumbing (header
+ * encoding, gzip piping, the parse loop) are shared with the volume archives (volume-archive.ts).
  */
 import { constants as fsc, createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
@@ -59,7 +62,11 @@ export interface ExtractReport {
  * A file that vanished or shrank mid-way fails the stream instead of yielding a short entry.
  */
 export function packFiles(cwd: string, files: readonly string[]): Readable {
-  const tar = Readable.from(tarBlocks(cwd, files), { objectMode: false });
+  return gzipTar(Readable.from(tarBlocks(cwd, files), { objectMode: false }));
+}
+
+/** gzip a tar stream: the tar's error fails the gzip, and closing the gzip stops the tar. */
+export function gzipTar(tar: Readable): Readable {
   const gzip = createGzip({ level: 6 });
   tar.on('error', (err) => gzip.destroy(err));
   gzip.on('close', () => {
@@ -68,7 +75,8 @@ export function packFiles(cwd: string, files: readonly string[]): Readable {
   return tar.pipe(gzip);
 }
 
-function headerBlocks(data: HeaderData): Buffer[] {
+/** The tar header block(s) of one entry: a pax record first when ustar fields cannot hold it. */
+export function tarHeaderBlocks(data: HeaderData): Buffer[] {
   const header = new Header(data);
   const out: Buffer[] = [];
   // Long or non-ASCII names do not fit ustar fields: a pax record carries them (POSIX.1-2001).
@@ -84,9 +92,9 @@ async function* tarBlocks(cwd: string, files: readonly string[]): AsyncGenerator
     const abs = posix.join(cwd, rel);
     const st = await lstat(abs);
     if (st.isSymbolicLink()) {
-      yield* headerBlocks({ ...common, path: rel, type: 'SymbolicLink', linkpath: await readlink(abs), mode: 0o777, size: 0, mtime: st.mtime });
+      yield* tarHeaderBlocks({ ...common, path: rel, type: 'SymbolicLink', linkpath: await readlink(abs), mode: 0o777, size: 0, mtime: st.mtime });
     } else if (st.isFile()) {
-      yield* headerBlocks({ ...common, path: rel, type: 'File', mode: st.mode & 0o7777, size: st.size, mtime: st.mtime });
+      yield* tarHeaderBlocks({ ...common, path: rel, type: 'File', mode: st.mode & 0o7777, size: st.size, mtime: st.mtime });
       let read = 0;
       if (st.size > 0) {
         // Exactly the size in the header: a file that grows meanwhile is cut at that size.
@@ -134,10 +142,16 @@ export function checkEntryPath(raw: string, opts: { allowGit?: boolean } = {}): 
 
 /**
  * Check a symlink target: relative, and when resolved from the link's directory it stays inside
- * the root and does not pass through any symlink (on disk or among `links`) before its last
- * component. Returns the reason it is refused, or undefined.
+ * the root (`opts.place` names it in the reason) and does not pass through any symlink among
+ * `links` (or, with `opts.root`, on disk under it) before its last component; unless
+ * `opts.allowGit`, it must not point into ".git". Returns the reason it is refused, or undefined.
  */
-async function symlinkProblem(root: string, linkSegments: string[], target: string, links: ReadonlySet<string>): Promise<string | undefined> {
+export async function symlinkProblem(
+  linkSegments: readonly string[],
+  target: string,
+  links: ReadonlySet<string>,
+  opts: { place: string; root?: string; allowGit?: boolean },
+): Promise<string | undefined> {
   if (target === '') return 'empty symlink target';
   if (target.includes('\0')) return 'symlink target contains a NUL byte';
   if (target.startsWith('/')) return `symlink to absolute path ${JSON.stringify(target)}`;
@@ -146,7 +160,7 @@ async function symlinkProblem(root: string, linkSegments: string[], target: stri
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
     if (part === '..') {
-      if (cur.length === 0) return `symlink target ${JSON.stringify(target)} points outside the destination`;
+      if (cur.length === 0) return `symlink target ${JSON.stringify(target)} points outside ${opts.place}`;
       cur.pop();
       continue;
     }
@@ -154,17 +168,19 @@ async function symlinkProblem(root: string, linkSegments: string[], target: stri
     if (i === parts.length - 1) break;
     const rel = cur.join('/');
     if (links.has(rel)) return `symlink target ${JSON.stringify(target)} passes through another symlink`;
+    if (opts.root === undefined) continue;
     try {
-      if ((await lstat(posix.join(root, rel))).isSymbolicLink()) return `symlink target ${JSON.stringify(target)} passes through another symlink`;
+      if ((await lstat(posix.join(opts.root, rel))).isSymbolicLink()) return `symlink target ${JSON.stringify(target)} passes through another symlink`;
     } catch {
       // Not there: it is a plain name as far as this link is concerned.
     }
   }
-  if (cur.some((s) => s.toLowerCase() === '.git')) return `symlink target ${JSON.stringify(target)} points into ".git"`;
+  if (!opts.allowGit && cur.some((s) => s.toLowerCase() === '.git')) return `symlink target ${JSON.stringify(target)} points into ".git"`;
   return undefined;
 }
 
-function entryKind(type: string): 'file' | 'dir' | 'symlink' | { reject: string } {
+/** How a tar entry type is handled: written as a file, directory or symlink, or refused (why). */
+export function entryKind(type: string): 'file' | 'dir' | 'symlink' | { reject: string } {
   switch (type) {
     case 'File':
     case 'OldFile':
@@ -303,61 +319,12 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
     }
   };
 
-  await new Promise<void>((resolvePromise, rejectPromise) => {
-    let settled = false;
-    let current: ReadEntry | undefined;
-    let chain: Promise<void> = Promise.resolve();
-    const gunzip = createGunzip();
-    const parser = new Parser({ strict: false, maxMetaEntrySize: 1024 * 1024 });
-
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      opts.signal?.removeEventListener('abort', onAbort);
-      source.unpipe(gunzip);
-      gunzip.unpipe(parser as unknown as NodeJS.WritableStream);
-      source.destroy();
-      gunzip.destroy();
-      // abort() makes the parser drop any further input instead of writing into a destroyed entry.
-      parser.abort(err instanceof Error ? err : new Error(String(err)));
-      current?.destroy();
-      rejectPromise(err);
-    };
-    const onAbort = () => fail(new RunnerError('ABORTED', 'archive extraction was cancelled', { cause: opts.signal?.reason }));
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    const corrupt = (what: string, cause?: unknown) =>
-      fail(new RunnerError('BAD_INPUT', `the worktree archive is damaged (${what}): re-export the workspace`, { cause, details: { reason: 'corrupt-archive' } }));
-
-    source.on('error', (err) => fail(err));
-    gunzip.on('error', (err) => corrupt(`not valid gzip: ${err.message}`, err));
-    parser.on('error', (err: Error) => corrupt(err.message, err));
-    parser.on('warn', (code: string, message: string, data: { header?: { path?: string } }) => {
-      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT') corrupt(message);
-      else reject(data?.header?.path ?? '(unreadable header)', 'invalid', `${code}: ${message}`);
-    });
-    parser.on('entry', (entry: ReadEntry) => {
-      chain = chain.then(async () => {
-        if (settled) return void entry.resume();
-        current = entry;
-        await handle(entry);
-        current = undefined;
-      });
-      chain.catch(fail);
-    });
-    parser.on('end', () => {
-      chain.then(
-        () => {
-          if (settled) return;
-          settled = true;
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolvePromise();
-        },
-        fail,
-      );
-    });
-    source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
+  await readGzipTar(source, {
+    label: 'the worktree archive',
+    cancelled: 'archive extraction was cancelled',
+    rejected,
+    onEntry: handle,
+    signal: opts.signal,
   });
 
   // Links last, judged against the complete set so a later link cannot redirect an earlier one.
@@ -365,7 +332,7 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
   let symlinks = 0;
   for (const link of pendingLinks) {
     if (opts.signal?.aborted) throw new RunnerError('ABORTED', 'archive extraction was cancelled');
-    const problem = await symlinkProblem(root, link.segments, link.target, linkSet);
+    const problem = await symlinkProblem(link.segments, link.target, linkSet, { place: 'the destination', root });
     if (problem !== undefined) {
       reject(link.rel, 'SymbolicLink', problem);
       continue;
@@ -389,6 +356,83 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
   }
 
   return { files, directories, symlinks, bytes, rejected, adjusted };
+}
+
+export interface ReadGzipTarOptions {
+  /** Names the archive in the BAD_INPUT message: "<label> is damaged (...): re-export the workspace". */
+  readonly label: string;
+  /** The ABORTED message. */
+  readonly cancelled: string;
+  /** tar's per-entry warnings (an unreadable header) are reported here with type "invalid". */
+  readonly rejected: RejectedEntry[];
+  /** Handles one entry; entries are handed over one at a time, in archive order. */
+  readonly onEntry: (entry: ReadEntry) => Promise<unknown>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Parse the gzip-compressed tar `source` entry by entry. Resolves once every entry was handled;
+ * rejects with the first error of `onEntry` or `source`, BAD_INPUT (reason corrupt-archive) when
+ * it is not a gzip tar or is truncated, or ABORTED. On rejection the source is destroyed and the
+ * entry being handled is destroyed, so `onEntry` does not keep reading.
+ */
+export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise<void> {
+  return new Promise<void>((resolvePromise, rejectPromise) => {
+    let settled = false;
+    let current: ReadEntry | undefined;
+    let chain: Promise<void> = Promise.resolve();
+    const gunzip = createGunzip();
+    const parser = new Parser({ strict: false, maxMetaEntrySize: 1024 * 1024 });
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      source.unpipe(gunzip);
+      gunzip.unpipe(parser as unknown as NodeJS.WritableStream);
+      source.destroy();
+      gunzip.destroy();
+      // abort() makes the parser drop any further input instead of writing into a destroyed entry.
+      parser.abort(err instanceof Error ? err : new Error(String(err)));
+      current?.destroy();
+      rejectPromise(err);
+    };
+    const onAbort = () => fail(new RunnerError('ABORTED', opts.cancelled, { cause: opts.signal?.reason }));
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const corrupt = (what: string, cause?: unknown) =>
+      fail(new RunnerError('BAD_INPUT', `${opts.label} is damaged (${what}): re-export the workspace`, { cause, details: { reason: 'corrupt-archive' } }));
+
+    source.on('error', (err) => fail(err));
+    gunzip.on('error', (err) => corrupt(`not valid gzip: ${err.message}`, err));
+    parser.on('error', (err: Error) => corrupt(err.message, err));
+    parser.on('warn', (code: string, message: string, data: { header?: { path?: string } }) => {
+      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT') corrupt(message);
+      else opts.rejected.push({ path: data?.header?.path ?? '(unreadable header)', type: 'invalid', reason: `${code}: ${message}` });
+    });
+    parser.on('entry', (entry: ReadEntry) => {
+      chain = chain.then(async () => {
+        if (settled) return void entry.resume();
+        current = entry;
+        await opts.onEntry(entry);
+        current = undefined;
+      });
+      chain.catch(fail);
+    });
+    parser.on('end', () => {
+      chain.then(
+        () => {
+          if (settled) return;
+          settled = true;
+          opts.signal?.removeEventListener('abort', onAbort);
+          resolvePromise();
+        },
+        fail,
+      );
+    });
+    source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
+  });
 }
 
 /** Wrap non-RunnerErrors from the local file system with a remedy. */

@@ -36,11 +36,11 @@ import {
   type ContainerImage,
 } from '../session/checkpoint-state.js';
 import type { ArchiveLimits } from './archive.js';
-import { archiveFsError } from './archive.js';
+import { archiveFsError, gzipTar } from './archive.js';
 import { keyFor, type S3Location } from './config.js';
 import { imageObjectKey, volumeObjectKey, type ContainerSection } from './container-manifest.js';
 import type { ObjectStore } from './s3.js';
-import { gzipVolumeTar, vetVolumeArchive, type VolumeRestoreReport } from './volume-archive.js';
+import { vetVolumeArchive, type VolumeRestoreReport } from './volume-archive.js';
 
 /** What to export besides git (see containerStateOf for the usual choice). */
 export interface ContainerExportSource {
@@ -136,7 +136,7 @@ export async function exportContainerState(src: ContainerExportSource, ctx: Expo
   for (const v of [...(src.volumes ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
     const key = volumeObjectKey(ctx.exportId, v.name);
     const tar = await volumeTarStream(client, src.repo, v.volume, src.labels ?? {});
-    const r = await upload(ctx.store, ctx.loc, key, gzipVolumeTar(tar), `volume ${v.name}`, ctx.signal);
+    const r = await upload(ctx.store, ctx.loc, key, gzipTar(tar), `volume ${v.name}`, ctx.signal);
     section.volumes.push({ key, ...r, name: v.name });
     ctx.logger.debug('uploaded volume', { key, size: r.size });
   }
