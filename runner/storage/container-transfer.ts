@@ -13,19 +13,16 @@
  *                                    undo, so a failed import leaves nothing behind;
  *            releaseStaged()         always: drops tags the load itself created.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
 import { docker as sharedDocker, type Docker } from '../docker/client.js';
 import { Containers } from '../docker/containers.js';
 import { checkpointImageRepo, workspaceVolumeName, type Labels, type RepoRef } from '../docker/labels.js';
 import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } from '../docker/snapshots.js';
 import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../docker/volumes.js';
-import { RunnerError, isRunnerError } from '../errors.js';
+import { RunnerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   EXTRA_CHECKPOINTS,
@@ -35,10 +32,10 @@ import {
   type CheckpointRecord,
   type ContainerImage,
 } from '../session/checkpoint-state.js';
-import type { ArchiveLimits } from './archive.js';
-import { archiveFsError, gzipTar } from './archive.js';
-import { keyFor, type S3Location } from './config.js';
+import { gzipTar, type ArchiveLimits } from './archive.js';
+import type { S3Location } from './config.js';
 import { imageObjectKey, volumeObjectKey, type ContainerSection } from './container-manifest.js';
+import { downloadObject, objectUrl, uploadObject } from './objects.js';
 import type { ObjectStore } from './s3.js';
 import { vetVolumeArchive, type VolumeRestoreReport } from './volume-archive.js';
 
@@ -69,52 +66,6 @@ export async function containerStateOf(client: Docker, repo: RepoRef, info: Pick
   };
 }
 
-class Hasher extends Transform {
-  size = 0;
-  readonly #hash = createHash('sha256');
-  readonly #max: number | undefined;
-  readonly #what: string;
-
-  constructor(what: string, max?: number) {
-    super();
-    this.#what = what;
-    this.#max = max;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
-    this.size += chunk.length;
-    if (this.#max !== undefined && this.size > this.#max) {
-      cb(new RunnerError('STORAGE_ERROR', `${this.#what} is larger than its manifest says (${this.#max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, { details: { reason: 'integrity' } }));
-      return;
-    }
-    this.#hash.update(chunk);
-    cb(null, chunk);
-  }
-
-  digest(): string {
-    return this.#hash.digest('hex');
-  }
-}
-
-async function upload(store: ObjectStore, loc: S3Location, key: string, source: Readable, what: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
-  const h = new Hasher(what);
-  let sourceError: unknown;
-  source.on('error', (e) => {
-    sourceError ??= e;
-    h.destroy(e);
-  });
-  source.pipe(h);
-  try {
-    // No length: lib-storage's multipart Upload, at most partSize × queueSize in memory.
-    await store.putStream(keyFor(loc, key), h, { ...(signal ? { signal } : {}), contentType: 'application/octet-stream' });
-  } catch (err) {
-    source.destroy();
-    if (sourceError !== undefined && !signal?.aborted) throw isRunnerError(sourceError) ? sourceError : archiveFsError(sourceError, `reading ${what} for upload`);
-    throw err;
-  }
-  return { size: h.size, sha256: h.digest() };
-}
-
 export interface ExportContext {
   readonly store: ObjectStore;
   readonly loc: S3Location;
@@ -129,14 +80,14 @@ export async function exportContainerState(src: ContainerExportSource, ctx: Expo
   if (src.image) {
     const key = imageObjectKey(ctx.exportId);
     const stream = await saveImage(client, src.image.ref);
-    const r = await upload(ctx.store, ctx.loc, key, stream, `the container snapshot ${src.image.ref}`, ctx.signal);
+    const r = await uploadObject(ctx.store, ctx.loc, key, stream, { what: `the container snapshot ${src.image.ref}`, contentType: 'application/octet-stream', signal: ctx.signal });
     section.image = { key, ...r, checkpoint: src.image.checkpoint, ref: src.image.ref, ...(src.image.baseImage ? { baseImage: src.image.baseImage } : {}) };
     ctx.logger.debug('uploaded container snapshot', { key, size: r.size });
   }
   for (const v of [...(src.volumes ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
     const key = volumeObjectKey(ctx.exportId, v.name);
     const tar = await volumeTarStream(client, src.repo, v.volume, src.labels ?? {});
-    const r = await upload(ctx.store, ctx.loc, key, gzipTar(tar), `volume ${v.name}`, ctx.signal);
+    const r = await uploadObject(ctx.store, ctx.loc, key, gzipTar(tar), { what: `volume ${v.name}`, contentType: 'application/octet-stream', signal: ctx.signal });
     section.volumes.push({ key, ...r, name: v.name });
     ctx.logger.debug('uploaded volume', { key, size: r.size });
   }
@@ -169,24 +120,12 @@ export interface ContainerImportReport {
   readonly volumes: readonly { readonly name: string; readonly volume: string; readonly report: VolumeRestoreReport }[];
 }
 
-async function download(store: ObjectStore, loc: S3Location, obj: { key: string; size: number; sha256: string }, file: string, maxBytes: number, signal: AbortSignal | undefined): Promise<void> {
-  const where = `s3://${loc.bucket}/${keyFor(loc, obj.key)}`;
-  if (obj.size > maxBytes) {
-    throw new RunnerError('FILE_TOO_LARGE', `${where} is ${obj.size} bytes, above the import limit of ${maxBytes}: raise maxObjectBytes if this export is trusted`, { details: { key: obj.key, size: obj.size } });
-  }
-  const stream = await store.getStream(keyFor(loc, obj.key), signal ? { signal } : {});
-  if (stream === undefined) {
-    throw new RunnerError('STORAGE_ERROR', `${where} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`, { details: { reason: 'incomplete', key: obj.key } });
-  }
-  const h = new Hasher(where, obj.size);
-  try {
-    await pipeline(stream, h, createWriteStream(file, { flags: 'wx', mode: 0o600 }), signal ? { signal } : {});
-  } catch (err) {
-    if (signal?.aborted) throw new RunnerError('ABORTED', `downloading ${where} was cancelled`, { cause: err });
-    throw isRunnerError(err) ? err : archiveFsError(err, `saving ${where}`);
-  }
-  if (h.size !== obj.size || h.digest() !== obj.sha256) {
-    throw new RunnerError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, { details: { reason: 'integrity', key: obj.key } });
+/** downloadObject, where a missing object means the export is incomplete. */
+async function download(ctx: StageContext, obj: { key: string; size: number; sha256: string }, file: string): Promise<void> {
+  if (!(await downloadObject(ctx.store, ctx.loc, obj, file, { maxBytes: ctx.limits.maxObjectBytes, signal: ctx.signal }))) {
+    throw new RunnerError('STORAGE_ERROR', `${objectUrl(ctx.loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`, {
+      details: { reason: 'incomplete', key: obj.key },
+    });
   }
 }
 
@@ -212,7 +151,7 @@ export async function stageContainerState(section: ContainerSection, target: Con
   try {
     for (const v of section.volumes) {
       const gz = join(dir, `volume-${volumes.length}.tar.gz`);
-      await download(ctx.store, ctx.loc, v, gz, ctx.limits.maxObjectBytes, ctx.signal);
+      await download(ctx, v, gz);
       const file = join(dir, `volume-${volumes.length}.tar`);
       const report = await vetVolumeArchive(createReadStream(gz), file, {
         limits: { maxEntries: ctx.limits.maxEntries, maxBytes: ctx.limits.maxExtractBytes },
@@ -222,7 +161,7 @@ export async function stageContainerState(section: ContainerSection, target: Con
     }
     if (section.image) {
       const file = join(dir, 'image.tar');
-      await download(ctx.store, ctx.loc, section.image, file, ctx.limits.maxObjectBytes, ctx.signal);
+      await download(ctx, section.image, file);
       const loaded = await loadImageArchive(client, file, { allowTag: isCheckpointTag, ...(ctx.signal ? { signal: ctx.signal } : {}) });
       image = { id: loaded.id, checkpoint: section.image.checkpoint, baseImage: section.image.baseImage, createdTags: loaded.createdTags };
     }

@@ -15,13 +15,12 @@
  * the previous export at the same URL stays valid until the new manifest replaces it.
  * Import is all-or-nothing: on any failure the new branch, worktree and note are removed again.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { isBerthError } from '../../src/errors.js';
 import { GitRepo, NOTES_REF, type WorktreeHandle } from '../../src/workspace/git.js';
 import { Workspaces } from '../../src/workspace/index.js';
@@ -59,6 +58,7 @@ import {
   type ManifestObject,
   type ObjectRole,
 } from './manifest.js';
+import { downloadObject, objectUrl, uploadObject, type ObjectDigest } from './objects.js';
 import { ObjectStore } from './s3.js';
 import {
   applyContainerState,
@@ -95,36 +95,6 @@ async function makeTemp(parent: string | undefined, label: string): Promise<stri
   const base = parent ?? tmpdir();
   await mkdir(base, { recursive: true });
   return mkdtemp(join(base, `berth-${label}-`));
-}
-
-/** Pass-through that counts and hashes what flows by; `max` fails the stream beyond that size. */
-class Meter extends Transform {
-  size = 0;
-  readonly #hash = createHash('sha256');
-  readonly #limit: { max: number; what: string } | undefined;
-
-  constructor(limit?: { max: number; what: string }) {
-    super();
-    this.#limit = limit;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
-    this.size += chunk.length;
-    if (this.#limit && this.size > this.#limit.max) {
-      cb(
-        new RunnerError('STORAGE_ERROR', `${this.#limit.what} is larger than its manifest says (${this.#limit.max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, {
-          details: { reason: 'integrity' },
-        }),
-      );
-      return;
-    }
-    this.#hash.update(chunk);
-    cb(null, chunk);
-  }
-
-  digest(): string {
-    return this.#hash.digest('hex');
-  }
 }
 
 function isOwnError(err: unknown): boolean {
@@ -230,32 +200,20 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
     const objects: ManifestObject[] = [];
     const upload = async (role: ObjectRole, source: Readable, contentLength?: number): Promise<void> => {
       const key = `objects/${exportId}/${OBJECT_FILES[role]}`;
-      const m = new Meter();
-      // The producer's own failure (a file vanished, the disk failed) is what the user needs to
-      // hear about, not the upload it broke.
-      let sourceError: unknown;
-      // pipe(), not pipeline(): when the upload gives up and destroys `m`, the source must just
-      // stop, not be failed with a "premature close" that would masquerade as a local error.
-      source.on('error', (e) => {
-        sourceError ??= e;
-        m.destroy(e);
-      });
-      source.pipe(m);
+      let r: ObjectDigest;
       try {
-        await store.putStream(keyFor(loc, key), m, {
-          ...call,
+        // A failure of the source itself (a file vanished) comes back as that, not as the upload.
+        r = await uploadObject(store, loc, key, source, {
+          what: `the workspace's ${role === 'untracked' ? 'untracked files' : role}`,
           contentType: role === 'untracked' ? 'application/gzip' : 'application/octet-stream',
+          signal,
           ...(contentLength !== undefined ? { contentLength } : {}),
         });
       } catch (err) {
-        source.destroy();
-        if (sourceError !== undefined && !signal?.aborted) {
-          throw archiveFsError(sourceError, `reading the workspace's ${role === 'untracked' ? 'untracked files' : role} for upload`);
-        }
         throw isOwnError(err) ? err : archiveFsError(err, `uploading the ${role}`);
       }
-      objects.push({ role, key, size: m.size, sha256: m.digest() });
-      logger.debug('uploaded', { key, size: m.size });
+      objects.push({ role, key, ...r });
+      logger.debug('uploaded', { key, size: r.size });
     };
 
     // Our own scratch files have a known, fixed length; the tarball and the (possibly still
@@ -621,30 +579,11 @@ type Downloaded = Partial<Record<ObjectRole, string>>;
 async function downloadAll(store: ObjectStore, loc: S3Location, manifest: Manifest, tmp: string, limits: ImportLimits, call: { signal?: AbortSignal | undefined }): Promise<Downloaded> {
   const out: Downloaded = {};
   for (const obj of manifest.objects) {
-    const where = `s3://${loc.bucket}/${keyFor(loc, obj.key)}`;
-    if (obj.size > limits.maxObjectBytes) {
-      throw new RunnerError('FILE_TOO_LARGE', `${where} is ${obj.size} bytes, above the import limit of ${limits.maxObjectBytes}: raise maxObjectBytes if this export is trusted`, {
-        details: { key: obj.key, size: obj.size },
-      });
-    }
-    const stream = await store.getStream(keyFor(loc, obj.key), call);
-    if (stream === undefined) {
-      if (obj.role === 'session-log') continue;
-      throw new RunnerError('STORAGE_ERROR', `${where} is listed in the export's manifest but missing from the bucket: the export is incomplete (deleted by hand, or a lifecycle rule); re-export the workspace`, {
-        details: { reason: 'incomplete', key: obj.key },
-      });
-    }
     const file = join(tmp, OBJECT_FILES[obj.role]);
-    const m = new Meter({ max: obj.size, what: where });
-    try {
-      await pipeline(stream, m, createWriteStream(file, { flags: 'wx', mode: 0o600 }), call.signal ? { signal: call.signal } : {});
-    } catch (err) {
-      if (call.signal?.aborted) throw new RunnerError('ABORTED', `downloading ${where} was cancelled`, { cause: err });
-      throw isOwnError(err) ? err : archiveFsError(err, `saving ${where}`);
-    }
-    if (m.size !== obj.size || m.digest() !== obj.sha256) {
-      throw new RunnerError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, {
-        details: { reason: 'integrity', key: obj.key },
+    if (!(await downloadObject(store, loc, obj, file, { maxBytes: limits.maxObjectBytes, signal: call.signal }))) {
+      if (obj.role === 'session-log') continue;
+      throw new RunnerError('STORAGE_ERROR', `${objectUrl(loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete (deleted by hand, or a lifecycle rule); re-export the workspace`, {
+        details: { reason: 'incomplete', key: obj.key },
       });
     }
     out[obj.role] = file;
