@@ -242,6 +242,22 @@ export class Containers {
 
   // ---- exec ---------------------------------------------------------------------------------
 
+  /** Create (not start) an exec of `spec`, stdout and stderr attached; stdin and a TTY as asked. */
+  private createExec(containerId: string, spec: ExecSpec, io: { stdin: boolean; tty: boolean }): Promise<Dockerode.Exec> {
+    return call(`exec in container ${containerId}`, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: [...spec.cmd],
+        AttachStdin: io.stdin,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: io.tty,
+        ...(spec.user !== undefined ? { User: spec.user } : {}),
+        ...(spec.workdir !== undefined ? { WorkingDir: spec.workdir } : {}),
+        ...(spec.env ? { Env: envList(spec.env) } : {}),
+      }),
+    );
+  }
+
   /**
    * Start an exec with stdin attached and return its hijacked socket plus demuxed callbacks.
    * The caller owns the socket (write = the process's stdin; destroy to detach).
@@ -254,18 +270,7 @@ export class Containers {
       onEnd: (err?: Error) => void;
     },
   ): Promise<AttachedExec> {
-    const exec = await call(`exec in container ${containerId}`, () =>
-      this.docker.getContainer(containerId).exec({
-        Cmd: [...opts.cmd],
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: false,
-        ...(opts.user !== undefined ? { User: opts.user } : {}),
-        ...(opts.workdir !== undefined ? { WorkingDir: opts.workdir } : {}),
-        ...(opts.env ? { Env: envList(opts.env) } : {}),
-      }),
-    );
+    const exec = await this.createExec(containerId, opts, { stdin: true, tty: false });
     const stream = (await call(`start exec in container ${containerId}`, () =>
       exec.start({ hijack: true, stdin: true }),
     )) as Duplex;
@@ -288,18 +293,7 @@ export class Containers {
     containerId: string,
     opts: ExecSpec,
   ): Promise<{ stream: Duplex; resize(rows: number, cols: number): Promise<void>; exitCode(): Promise<number | null> }> {
-    const exec = await call(`exec in container ${containerId}`, () =>
-      this.docker.getContainer(containerId).exec({
-        Cmd: [...opts.cmd],
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: true,
-        ...(opts.user !== undefined ? { User: opts.user } : {}),
-        ...(opts.workdir !== undefined ? { WorkingDir: opts.workdir } : {}),
-        ...(opts.env ? { Env: envList(opts.env) } : {}),
-      }),
-    );
+    const exec = await this.createExec(containerId, opts, { stdin: true, tty: true });
     const stream = (await call(`start exec in container ${containerId}`, () => exec.start({ hijack: true, stdin: true, Tty: true }))) as Duplex;
     return {
       stream,
@@ -328,18 +322,7 @@ export class Containers {
     },
   ): Promise<{ exitCode: number | null; detached: boolean }> {
     const withStdin = opts.stdin !== undefined;
-    const exec = await call(`exec in container ${containerId}`, () =>
-      this.docker.getContainer(containerId).exec({
-        Cmd: [...opts.cmd],
-        AttachStdin: withStdin,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: false,
-        ...(opts.user !== undefined ? { User: opts.user } : {}),
-        ...(opts.workdir !== undefined ? { WorkingDir: opts.workdir } : {}),
-        ...(opts.env ? { Env: envList(opts.env) } : {}),
-      }),
-    );
+    const exec = await this.createExec(containerId, opts, { stdin: withStdin, tty: false });
     const stream = (await call(`start exec in container ${containerId}`, () =>
       withStdin ? exec.start({ hijack: true, stdin: true }) : exec.start({ hijack: false, stdin: false }),
     )) as Duplex;
