@@ -3,13 +3,11 @@
  * shell state (cwd defaults to the workdir, env is the container's plus `env`).
  */
 import { randomBytes } from 'node:crypto';
-import type { Containers } from '../docker/containers.js';
 import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { signalTargets } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, RecordScanner } from './output.js';
 import { token } from './protocol.js';
-import { KILL_GRACE_MS } from './shell.js';
+import { KILL_GRACE_MS, type ShellHost } from './shell.js';
 import type { ExecOptions, ExecResult } from './types.js';
 
 /**
@@ -25,17 +23,8 @@ const FRESH_WRAPPER = [
   'exec /bin/sh -c "$3"',
 ].join('\n');
 
-export interface FreshHost {
-  readonly containers: Containers;
-  readonly containerId: string;
-  readonly user: string;
-  readonly workdir: string;
-  /** Per-session variables (see ShellHost.env). */
-  readonly env: Readonly<Record<string, string>>;
-  readonly logger: Logger;
-  readonly defaultTimeoutMs: number;
-  containerProblem(): Promise<RunnerError | undefined>;
-}
+/** What a fresh exec needs from its session: the part of a shell's host without the recovery hooks. */
+export type FreshHost = Pick<ShellHost, 'containers' | 'containerId' | 'user' | 'workdir' | 'env' | 'logger' | 'defaultTimeoutMs' | 'containerProblem'>;
 
 export async function runFresh(host: FreshHost, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   if (typeof command !== 'string') throw new RunnerError('BAD_INPUT', 'command must be a string');

@@ -7,10 +7,10 @@
  * The container is the source of truth, so another runner process sees the same list.
  */
 import { randomBytes } from 'node:crypto';
-import type { Containers } from '../docker/containers.js';
 import { RunnerError } from '../errors.js';
 import { signalTargets } from './kill.js';
 import { PROCS_DIR, quoteSh } from './protocol.js';
+import type { ShellHost } from './shell.js';
 import type { ProcessInfo, ProcessLog, StartProcessOptions } from './types.js';
 
 export const PROCESS_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -79,14 +79,8 @@ done
 
 type Internal = ProcessInfo & { tag: string; sid: number };
 
-export interface ProcessHost {
-  readonly containers: Containers;
-  readonly containerId: string;
-  readonly user: string;
-  readonly workdir: string;
-  /** Per-session variables (see ShellHost.env). */
-  readonly env: Readonly<Record<string, string>>;
-}
+/** What background processes need from their session (the container, user, workdir and env of its shells). */
+export type ProcessHost = Pick<ShellHost, 'containers' | 'containerId' | 'user' | 'workdir' | 'env'>;
 
 export class Processes {
   readonly #h: ProcessHost;
