@@ -9,20 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import { RunnerError } from '../errors.js';
 import { signalTargets } from './kill.js';
-import { PROCS_DIR, quoteSh } from './protocol.js';
+import { assertStateName, PROCS_DIR, quoteSh, STATE_NAME_PATTERN } from './protocol.js';
 import type { ShellHost } from './shell.js';
 import type { ProcessInfo, ProcessLog, StartProcessOptions } from './types.js';
 
-export const PROCESS_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-export function assertProcessName(name: string): void {
-  if (typeof name !== 'string' || !PROCESS_NAME_PATTERN.test(name)) {
-    throw new RunnerError(
-      'BAD_INPUT',
-      `process name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' or '-' (max 63, starting with a letter or digit)`,
-    );
-  }
-}
+/** Valid process names (the rule processes share with shell names, protocol.ts STATE_NAME_PATTERN). */
+export const PROCESS_NAME_PATTERN = STATE_NAME_PATTERN;
 
 /**
  * $1 dir, $2 cwd, $3 command, $4 tag, $5 replace (0/1). Docker keeps an exec's request open until
@@ -90,7 +82,7 @@ export class Processes {
   }
 
   async start(name: string, command: string, opts: StartProcessOptions = {}): Promise<ProcessInfo> {
-    assertProcessName(name);
+    assertStateName('process', name);
     if (typeof command !== 'string' || command.trim() === '') throw new RunnerError('BAD_INPUT', 'command must be a non-empty string');
     if (command.includes('\0')) throw new RunnerError('BAD_INPUT', 'command contains a NUL byte: remove it');
     const cwd = opts.cwd ?? this.#h.workdir;
@@ -152,12 +144,12 @@ export class Processes {
   }
 
   async get(name: string): Promise<ProcessInfo | undefined> {
-    assertProcessName(name);
+    assertStateName('process', name);
     return (await this.list()).find((p) => p.name === name);
   }
 
   async #require(name: string): Promise<Internal> {
-    assertProcessName(name);
+    assertStateName('process', name);
     const p = (await this.#list()).find((x) => x.name === name);
     if (!p) {
       const names = (await this.list()).map((x) => x.name);

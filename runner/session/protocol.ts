@@ -39,12 +39,28 @@
  *   (the writable layer survives stop/start), and a new shell restores them under `env -i`, so
  *   variables the agent unset stay unset.
  */
+import { RunnerError } from '../errors.js';
 
 /** Root of berth's per-container state; created by the runner at container init. */
 export const STATE_ROOT = '/var/lib/berth';
 export const SHELLS_DIR = `${STATE_ROOT}/shells`;
 export const PROCS_DIR = `${STATE_ROOT}/procs`;
 export const SETUP_DIR = `${STATE_ROOT}/setup`;
+
+/**
+ * Shell and process names: each becomes a directory under SHELLS_DIR or PROCS_DIR, so a single
+ * plain path component (no '/', not '.' or '..', not starting with '-').
+ */
+export const STATE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function assertStateName(kind: 'shell' | 'process', name: string): void {
+  if (typeof name !== 'string' || !STATE_NAME_PATTERN.test(name)) {
+    throw new RunnerError(
+      'BAD_INPUT',
+      `${kind} name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' or '-' (max 63, starting with a letter or digit)`,
+    );
+  }
+}
 
 /** Single-quote for POSIX sh: everything literal, `'` becomes `'\''`. */
 export function quoteSh(s: string): string {

@@ -10,9 +10,9 @@ import { RunnerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runFresh } from './exec.js';
 import { Processes } from './processes.js';
-import { SHELLS_DIR } from './protocol.js';
+import { assertStateName, SHELLS_DIR } from './protocol.js';
 import { readSetupLog } from './setup.js';
-import { assertShellName, Shell, type ShellHost } from './shell.js';
+import { Shell, type ShellHost } from './shell.js';
 import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, ShellInfo, StartProcessOptions } from './types.js';
 
 export const DEFAULT_SHELL = 'main';
@@ -151,7 +151,7 @@ export class Session implements AsyncDisposable {
 
   /** End a named shell; its saved cwd/env stay, so the next command on that name restores them. */
   async closeShell(name: string): Promise<void> {
-    assertShellName(name);
+    assertStateName('shell', name);
     const s = this.#shells.get(name);
     this.#shells.delete(name);
     await s?.close();
@@ -188,7 +188,7 @@ export class Session implements AsyncDisposable {
   /** Output of shell background jobs (`cmd &`) written after their command returned. */
   async backgroundLog(opts: { shell?: string; tailBytes?: number } = {}): Promise<string> {
     const shell = opts.shell ?? DEFAULT_SHELL;
-    assertShellName(shell);
+    assertStateName('shell', shell);
     const n = Math.max(0, Math.min(Math.floor(opts.tailBytes ?? 64 * 1024), 16 * 1024 * 1024));
     return this.#guard(async () => {
       const r = await this.#init.containers.runCapture(this.containerId, {

@@ -10,7 +10,7 @@ import { RunnerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, RecordScanner, type StreamName } from './output.js';
-import { commandLine, LAUNCHER, prelude, SHELLS_DIR, token } from './protocol.js';
+import { assertStateName, commandLine, LAUNCHER, prelude, SHELLS_DIR, STATE_NAME_PATTERN, token } from './protocol.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
 
 /** What a shell needs from its session. */
@@ -45,16 +45,8 @@ export interface ShellHost {
 /** How shells say a fork failed: busybox ash, bash, and libc's strerror(EAGAIN). */
 const FORK_FAILED = /can't fork|fork: retry|fork: Resource temporarily unavailable|Cannot fork|Resource temporarily unavailable/i;
 
-export const SHELL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-export function assertShellName(name: string): void {
-  if (typeof name !== 'string' || !SHELL_NAME_PATTERN.test(name)) {
-    throw new RunnerError(
-      'BAD_INPUT',
-      `shell name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' or '-' (max 63, starting with a letter or digit)`,
-    );
-  }
-}
+/** Valid shell names (the rule shells share with process names, protocol.ts STATE_NAME_PATTERN). */
+export const SHELL_NAME_PATTERN = STATE_NAME_PATTERN;
 
 /** Timings of the escalation after a timeout/abort (exported for tests and docs). */
 export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
@@ -203,7 +195,7 @@ export class Shell {
   #restartedContainer = false;
 
   constructor(name: string, host: ShellHost) {
-    assertShellName(name);
+    assertStateName('shell', name);
     this.name = name;
     this.stateDir = `${SHELLS_DIR}/${name}`;
     this.#host = host;

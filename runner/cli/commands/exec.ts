@@ -9,7 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../../src/workspace/duration.js';
 import { RunnerError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { DEFAULT_SHELL, Runner, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
+import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
 import { action, EXIT, printJson } from '../output.js';
 
 export const EXIT_TIMEOUT = 124;
@@ -148,7 +148,7 @@ exec "$s" -c '[ -r "$1/env" ] && . "$1/env" >/dev/null 2>&1; c=$(cat "$1/cwd" 2>
 `;
 
 async function interactive(runner: Runner, session: Session, shell: string): Promise<number> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(shell)) throw new RunnerError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
+  if (!SHELL_NAME_PATTERN.test(shell)) throw new RunnerError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
   const argv = ['/bin/sh', '-c', INTERACTIVE, 'berth-shell', `${SHELLS_DIR}/${shell}`, session.spec.workdir];
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   // The docker CLI handles terminals best (raw mode, resize, detach keys); use it when present.

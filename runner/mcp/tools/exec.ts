@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_COMMAND_BYTES } from '../../../pipelines/plan.js';
 import { RunnerError } from '../../errors.js';
+import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
+import { SHELL_NAME_PATTERN } from '../../session/shell.js';
 import type { ExecResult } from '../../session/types.js';
 import { defineTool } from '../tool.js';
 import { MAX_SECONDS, processLine, processOut, processShape } from './shared.js';
@@ -11,7 +13,6 @@ import { MAX_SECONDS, processLine, processOut, processShape } from './shared.js'
  * runner's 1 MiB default: the result lands in a model's context.
  */
 const MAX_OUTPUT_BYTES = 100_000;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export const exec = defineTool({
   name: 'exec',
@@ -31,7 +32,7 @@ export const exec = defineTool({
       .describe('Shell command line, e.g. "npm test" or "cd src && ls -la". Runs in bash when the image has it, else sh.'),
     shell: z
       .string()
-      .regex(NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit')
+      .regex(SHELL_NAME_PATTERN, 'letters, digits, ".", "_" or "-", starting with a letter or digit')
       .optional()
       .describe('Name of the persistent shell to use (default "main"). Each shell keeps its own cwd and environment.'),
     timeoutSeconds: z
@@ -46,7 +47,7 @@ export const exec = defineTool({
       .describe('Start the command as a named background process and return at once (for servers, watchers, long jobs).'),
     name: z
       .string()
-      .regex(NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit')
+      .regex(PROCESS_NAME_PATTERN, 'letters, digits, ".", "_" or "-", starting with a letter or digit')
       .optional()
       .describe('background only: the process name for process_log/process_kill (default: generated from the command).'),
     fresh: z

@@ -1,8 +1,7 @@
 import { z } from 'zod';
+import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
 import { defineTool } from '../tool.js';
 import { processLine, processOut, processShape } from './shared.js';
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export const processKill = defineTool({
   name: 'process_kill',
@@ -12,7 +11,7 @@ export const processKill = defineTool({
     'Its log stays readable with process_log.',
   scope: 'workspace',
   input: {
-    name: z.string().regex(NAME, 'a process name as shown by process_list').describe('The process name (see process_list).'),
+    name: z.string().regex(PROCESS_NAME_PATTERN, 'a process name as shown by process_list').describe('The process name (see process_list).'),
     graceSeconds: z
       .number()
       .min(0)

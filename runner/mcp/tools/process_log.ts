@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
 import { defineTool } from '../tool.js';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const MAX_TAIL_BYTES = 1024 * 1024;
 
 export const processLog = defineTool({
@@ -11,7 +11,7 @@ export const processLog = defineTool({
     'Read the end of a background process\'s combined stdout+stderr (it keeps growing while the process runs; call again to follow it).',
   scope: 'workspace',
   input: {
-    name: z.string().regex(NAME, 'a process name as shown by process_list').describe('The process name (see process_list).'),
+    name: z.string().regex(PROCESS_NAME_PATTERN, 'a process name as shown by process_list').describe('The process name (see process_list).'),
     tailBytes: z
       .number()
       .int()
