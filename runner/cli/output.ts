@@ -14,6 +14,11 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Non-fatal notes of a command, one `warning: ...` line each on stderr. */
+export function printWarnings(warnings: readonly string[]): void {
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+}
+
 export function exitCodeFor(err: unknown): number {
   if (isRunnerError(err) && (err.code === 'DOCKER_UNAVAILABLE' || err.code === 'IMAGE_MISSING')) return EXIT.environment;
   return EXIT.error;

@@ -6,10 +6,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { parseDuration } from '../../../src/workspace/duration.js';
 import { RunnerError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
+import { durationArg } from '../args.js';
 import { action, EXIT, printJson } from '../output.js';
 
 export const EXIT_TIMEOUT = 124;
@@ -22,14 +22,6 @@ interface ExecOpts {
   create?: boolean;
   json?: boolean;
   maxOutput?: number;
-}
-
-export function durationArg(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
 }
 
 function bytesArg(value: string): number {

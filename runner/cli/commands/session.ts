@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { removeWorkspaceResources } from '../../session/index.js';
 import { removePersistedState } from '../../session/workspace-resources.js';
-import { action, printJson } from '../output.js';
+import { action, printJson, printWarnings } from '../output.js';
 import { cliRunner } from './exec.js';
 import { register as registerWs, table } from './ws.js';
 
@@ -78,7 +78,7 @@ export function register(program: Command): void {
             ...(opts.base ? { base: opts.base } : {}),
             onOutput: (_stream, chunk) => process.stderr.write(chunk),
           });
-          for (const w of s.warnings) process.stderr.write(`warning: ${w}\n`);
+          printWarnings(s.warnings);
           if (opts.json) printJson({ session: s.info(), created: s.created, setup: s.setup });
           else {
             const how = s.created.fromPool ? 'taken from the warm pool' : s.created.container ? 'created' : s.created.resumed ? 'resumed' : 'already running';

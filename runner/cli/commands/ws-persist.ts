@@ -12,14 +12,8 @@ import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../sess
 import { workspaceVolumes } from '../../session/workspace-resources.js';
 import { resolveSpec } from '../../../src/spec/resolve.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
-import { action, printJson } from '../output.js';
-
-interface CommonOpts {
-  repo?: string;
-  json?: boolean;
-}
-
-type WithRepo = <T>(opts: CommonOpts, fn: (ws: Workspaces) => Promise<T>) => Promise<T>;
+import { action, printJson, printWarnings } from '../output.js';
+import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 
 /** A runner-less host: the CLI has no open sessions, so nothing is detached in-process. */
 export function hostFor(ws: Workspaces): PersistenceHost {
@@ -32,10 +26,6 @@ export function hostFor(ws: Workspaces): PersistenceHost {
     logger: createLogger({ level: 'warn' }),
     get: () => undefined,
   };
-}
-
-function short(sha: string): string {
-  return sha.slice(0, 8);
 }
 
 /** `berth ws checkpoint` (ws.ts): commit, and with --with-container snapshot the container too. */
@@ -71,13 +61,7 @@ export async function runCommandLog(withRepo: WithRepo, name: string, opts: Comm
 
 /** Adds checkpoints, fork, restore and volumes to the `ws` command group. */
 export function registerPersistence(ws: Command, withRepo: WithRepo): void {
-  const sub = (name: string, description: string, example: string) =>
-    ws
-      .command(name)
-      .description(description)
-      .option('--repo <path>', 'repository, or any directory inside it (default: the current directory)')
-      .option('--json', 'print JSON')
-      .addHelpText('after', `\nExample:\n  ${example}`);
+  const sub = (name: string, description: string, example: string) => wsSubcommand(ws, name, description, example);
 
   sub('checkpoints', 'list the recorded checkpoints of a workspace (oldest first), with their container snapshots', 'berth ws checkpoints demo --json')
     .argument('<name>', 'workspace name')
@@ -103,7 +87,7 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
         }
         process.stdout.write(`Forked ${source} at ${short(res.from.sha)} into ${name}\n  branch    ${res.workspace.branch}\n  worktree  ${res.workspace.worktree}\n`);
         if (res.image) process.stdout.write(`  container starts from ${res.image}\n`);
-        for (const x of res.warnings) process.stderr.write(`warning: ${x}\n`);
+        printWarnings(res.warnings);
       }),
     );
 

@@ -11,7 +11,8 @@ import { rmSync } from 'node:fs';
 import { docker } from '../../docker/client.js';
 import { commandLogPath } from '../../session/command-log.js';
 import { containerStateOf } from '../../storage/container-transfer.js';
-import { action, printJson } from '../output.js';
+import { positiveIntArg } from '../args.js';
+import { action, printJson, printWarnings } from '../output.js';
 
 interface StorageFlags {
   endpoint?: string;
@@ -45,12 +46,6 @@ function bytesArg(value: string): number {
   if (!m) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a size (e.g. 500m, 8g)`);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Number(m[1]) * mult;
-}
-
-function countArg(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive whole number`);
-  return n;
 }
 
 function withStorageFlags(cmd: Command): Command {
@@ -121,7 +116,7 @@ ${STORAGE_HELP}`,
         const total = res.manifest.objects.reduce((n, o) => n + o.size, 0);
         process.stdout.write(`Exported workspace ${name} to ${res.url} (${res.manifest.objects.length} objects, ${total} bytes)\n`);
         for (const o of res.manifest.objects) process.stdout.write(`  ${o.role.padEnd(12)}${String(o.size).padStart(12)}  ${o.key}\n`);
-        for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
+        printWarnings(res.warnings);
       }),
     );
 
@@ -137,7 +132,7 @@ ${STORAGE_HELP}`,
     .option('--session-log <file>', "write the exported session log here (must not exist) instead of the workspace's command log")
     .option('--no-container', 'do not restore the container snapshot and volumes')
     .option('--max-bytes <size>', 'refuse to extract more untracked file data than this (default 8g)', bytesArg)
-    .option('--max-entries <count>', 'refuse archives with more entries than this (default 200000)', countArg)
+    .option('--max-entries <count>', 'refuse archives with more entries than this (default 200000)', positiveIntArg)
     .addHelpText(
       'after',
       `
@@ -187,7 +182,7 @@ ${STORAGE_HELP}`,
         process.stdout.write(`Imported workspace ${w.name} from ${res.url} (exported as ${res.from.name} at ${res.from.exportedAt})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`);
         for (const r of res.untracked.rejected) process.stderr.write(`rejected: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
         for (const a of res.untracked.adjusted) process.stderr.write(`adjusted: ${JSON.stringify(a.path)}: ${a.change}\n`);
-        for (const x of res.warnings) process.stderr.write(`warning: ${x}\n`);
+        printWarnings(res.warnings);
         if (res.sessionLog) process.stdout.write(`  session log ${res.sessionLog}\n`);
         if (res.container?.image) process.stdout.write(`  container snapshot ${res.container.image}\n`);
         for (const v of res.container?.volumes ?? []) {

@@ -4,11 +4,13 @@
  * (used by both `delete` and `prune`), so a runner-level command can register this module with
  * a hook that removes the workspace's containers and volumes first.
  */
-import { InvalidArgumentError, type Command } from 'commander';
-import { formatAge, parseDuration, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
+import type { Command } from 'commander';
+import { formatAge, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
 import { createLogger } from '../../log.js';
-import { action, printJson } from '../output.js';
+import { durationArg, positiveIntArg } from '../args.js';
+import { action, printJson, printWarnings } from '../output.js';
 import { registerPersistence, runCheckpoint, runCommandLog } from './ws-persist.js';
+import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 import { registerTransfer } from './ws-transfer.js';
 
 export interface WsCommandDeps {
@@ -18,34 +20,7 @@ export interface WsCommandDeps {
   readonly beforeRemove?: (info: Parameters<BeforeRemoveHook>[0], opts?: { keepVolumes?: boolean }) => Promise<void>;
 }
 
-interface CommonOpts {
-  repo?: string;
-  json?: boolean;
-}
-
 const defaultOpen = (repo: string) => Workspaces.open(repo, { logger: createLogger() });
-
-function durationArg(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
-function positiveIntArg(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive whole number`);
-  return n;
-}
-
-function short(sha: string): string {
-  return sha.slice(0, 8);
-}
-
-function warn(warnings: readonly string[]): void {
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-}
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -80,7 +55,7 @@ export function register(program: Command, deps: WsCommandDeps = {}): void {
   const open = deps.open ?? defaultOpen;
   const hook = deps.beforeRemove;
   const removeHook = hook ? { beforeRemove: (info: WorkspaceInfo) => hook(info) } : {};
-  const withRepo = async <T>(opts: CommonOpts, fn: (ws: Workspaces) => Promise<T>): Promise<T> => {
+  const withRepo: WithRepo = async (opts, fn) => {
     const ws = await open(opts.repo ?? process.cwd());
     try {
       return await fn(ws);
@@ -103,13 +78,7 @@ Examples:
   berth ws delete demo             remove worktree, branch and state`,
     );
 
-  const sub = (name: string, description: string, example: string) =>
-    ws
-      .command(name)
-      .description(description)
-      .option('--repo <path>', 'repository, or any directory inside it (default: the current directory)')
-      .option('--json', 'print JSON')
-      .addHelpText('after', `\nExample:\n  ${example}`);
+  const sub = (name: string, description: string, example: string) => wsSubcommand(ws, name, description, example);
 
   sub('create', 'create a workspace: branch berth/<name> from a base ref, plus its worktree', 'berth ws create fix-login --base main')
     .argument('<name>', "workspace name: a-z, 0-9, '.', '_', '-' (max 63)")
@@ -121,7 +90,7 @@ Examples:
         else {
           const w = res.workspace;
           process.stdout.write(`Created workspace ${w.name} from ${w.baseRef} (${short(w.baseSha)})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`);
-          warn(res.warnings);
+          printWarnings(res.warnings);
         }
       }),
     );
@@ -216,7 +185,7 @@ Examples:
         }
         if (res.merged) process.stdout.write(`${res.squashed ? 'Squashed' : 'Merged'} berth/${name} into ${res.into} (${short(res.sha)})\n`);
         else process.stdout.write(`Nothing merged into ${res.into}\n`);
-        warn(res.warnings);
+        printWarnings(res.warnings);
       }),
     );
 
@@ -230,7 +199,7 @@ Examples:
         if (opts.json) printJson(res);
         else {
           process.stdout.write(`Deleted workspace ${name}\n`);
-          warn(res.warnings);
+          printWarnings(res.warnings);
         }
       }),
     );
