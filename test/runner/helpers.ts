@@ -2,14 +2,12 @@
  * Fixtures for the runner suites: real temp git repositories, a per-suite Docker label so cleanup
  * removes exactly what the suite created (other suites run concurrently), and small waits.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import type { SpecInput } from '../../src/spec/schema.js';
 import { IMAGES } from '../../src/images.js';
+import { makeRepo, makeTempRoot } from '../workspace/helpers/repo.js';
 
 /** The label every runner suite puts on its containers and volumes; value = the suite's run id. */
 export const TEST_LABEL = 'dev.berth.test';
@@ -28,31 +26,9 @@ export interface Fixture {
   cleanup(): Promise<void>;
 }
 
-function gitEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
-  return { ...env, LC_ALL: 'C' };
-}
-
 export function makeFixture(prefix = 'berth-runner-'): Fixture {
-  const root = mkdtempSync(join(tmpdir(), prefix));
-  const repo = join(root, 'repo');
-  const dataDir = join(root, 'data');
-  mkdirSync(repo, { recursive: true });
+  const { root, repo, dataDir, git, write, commitAll } = makeRepo({ commit: false, root: makeTempRoot(prefix) });
   const runId = `${prefix}${randomBytes(6).toString('hex')}`;
-  const base = ['-c', 'user.name=Fixture', '-c', 'user.email=fixture@example.invalid', '-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false'];
-  const git = (...args: string[]) =>
-    execFileSync('git', [...base, ...args], { cwd: repo, env: gitEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const write = (rel: string, content: string) => {
-    const p = join(repo, rel);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, content);
-  };
-  const commitAll = (message: string) => {
-    git('add', '-A');
-    git('commit', '-q', '--no-verify', '-m', message);
-  };
-  git('init', '-q', '-b', 'main');
   write('README.md', '# fixture\n');
   write('src/app.txt', 'hello from the fixture\n');
   commitAll('initial commit');
@@ -74,12 +50,7 @@ export function makeFixture(prefix = 'berth-runner-'): Fixture {
 
 /** Force-remove containers and volumes labelled TEST_LABEL=runId (and only those). */
 export async function removeLabelled(runId: string): Promise<void> {
-  const d = new Dockerode();
-  const filters = { label: [`${TEST_LABEL}=${runId}`] };
-  const cs = await d.listContainers({ all: true, filters });
-  await Promise.all(cs.map((c) => d.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  const vs = await d.listVolumes({ filters });
-  await Promise.all((vs.Volumes ?? []).map((v) => d.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+  await removeByLabels([`${TEST_LABEL}=${runId}`]);
 }
 
 /** Fast spec for most suites: busybox, small limits. */
@@ -109,8 +80,13 @@ export function sleep(ms: number): Promise<void> {
  * CLI, which cannot carry a test label; a fixture's temp repo path is unique to it).
  */
 export async function removeByRepo(repoPath: string): Promise<void> {
+  await removeByLabels([`dev.berth.managed=1`, `dev.berth.repo=${repoPath}`]);
+}
+
+/** Force-remove the containers (with their anonymous volumes) and volumes carrying all `labels`. */
+async function removeByLabels(labels: string[]): Promise<void> {
   const d = new Dockerode();
-  const filters = { label: [`dev.berth.managed=1`, `dev.berth.repo=${repoPath}`] };
+  const filters = { label: labels };
   const cs = await d.listContainers({ all: true, filters });
   await Promise.all(cs.map((c) => d.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   const vs = await d.listVolumes({ filters });
