@@ -4,7 +4,6 @@
  */
 import { Writable, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { RunnerError } from '../errors.js';
 import { call, docker as sharedDocker, dockerStatus, translateDockerError, type Docker } from './client.js';
 import type { Labels } from './labels.js';
 
@@ -429,12 +428,4 @@ function wireDemux(
   stream.on('end', () => end());
   stream.on('close', () => end());
   stream.on('error', (err: Error) => end(err));
-}
-
-/** Raised when a helper exec fails in a way the caller must report verbatim. */
-export function execFailed(what: string, exitCode: number | null, stderr: string): RunnerError {
-  const detail = stderr.trim().split('\n').slice(-5).join('\n');
-  return new RunnerError('DOCKER_ERROR', `${what} failed (exit ${exitCode ?? 'unknown'})${detail ? `: ${detail}` : ''}`, {
-    details: { exitCode },
-  });
 }

@@ -34,11 +34,6 @@ export async function listWorkspaceVolumes(client: Docker, repo: RepoRef, worksp
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Whether workspace `workspace` has the volume `name` (as declared in berth.yaml). */
-export async function hasWorkspaceVolume(client: Docker, repo: RepoRef, workspace: string, name: string): Promise<boolean> {
-  return (await listWorkspaceVolumes(client, repo, workspace)).some((v) => v.name === name);
-}
-
 /** Create (or reuse) the labelled volume `name` of a workspace; returns Docker's volume name. */
 export async function ensureWorkspaceVolume(client: Docker, repo: RepoRef, workspace: string, name: string, extra: Labels = {}): Promise<string> {
   const vol = workspaceVolumeName(repo, workspace, name);

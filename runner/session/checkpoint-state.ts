@@ -78,11 +78,6 @@ export function readRestores(extra: Readonly<Record<string, unknown>>): RestoreR
   return list(RestoreRecordSchema, extra[EXTRA_RESTORES]);
 }
 
-export function readForkedFrom(extra: Readonly<Record<string, unknown>>): ForkedFrom | undefined {
-  const r = ForkedFromSchema.safeParse(extra[EXTRA_FORKED_FROM]);
-  return r.success ? r.data : undefined;
-}
-
 /** The list with `rec` appended (replacing an entry for the same commit), newest MAX kept. */
 export function withCheckpoint(records: readonly CheckpointRecord[], rec: CheckpointRecord): CheckpointRecord[] {
   return [...records.filter((r) => r.sha !== rec.sha), rec].slice(-MAX_CHECKPOINT_RECORDS);

@@ -39,6 +39,7 @@ import {
   withCheckpoint,
   type CheckpointRecord,
   type ContainerImage,
+  type ForkedFrom,
   type RestoreRecord,
 } from './checkpoint-state.js';
 import { withLock } from './lock.js';
@@ -248,7 +249,7 @@ export async function forkWorkspace(host: PersistenceHost, source: string, targe
       }
     }
     const at = new Date().toISOString();
-    const extra: Record<string, unknown> = { [EXTRA_FORKED_FROM]: { name: source, checkpoint: cp.sha, at } };
+    const extra: Record<string, unknown> = { [EXTRA_FORKED_FROM]: { name: source, checkpoint: cp.sha, at } satisfies ForkedFrom };
     if (ci) {
       extra[EXTRA_CONTAINER_IMAGE] = ci;
       extra[EXTRA_CHECKPOINTS] = [{ sha: cp.sha, message: firstLine(`fork of ${source} at ${cp.sha.slice(0, 12)}`), at, image: ci.ref, imageId: ci.imageId, ...(ci.baseImage ? { baseImage: ci.baseImage } : {}) }];
