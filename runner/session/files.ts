@@ -39,7 +39,6 @@ import {
   walk,
   type DirRef,
   type Resolved,
-  type ResolveMode,
   type RootInfo,
   type WalkOptions,
 } from './files-resolve.js';
