@@ -9,6 +9,10 @@
  *   3. exec each setup command (image's default user), copy the source in with putArchive (the
  *      user's directory is never written), chown it when the plan user is not root, exec each
  *      install command and then the step commands as the plan user.
+ *      Fast path (no setup, no non-root plan user, not parallel — the common `berth test`): the
+ *      source is copied into the created container before it starts and one `sh` script runs
+ *      every command as the main process, like `docker run`, with no keep-alive and no execs
+ *      (see #runDirect).
  *   4. `check` with several steps: commit the prepared container to a temporary image and run each
  *      step concurrently in its own container from it, the local equivalent of Dagger forking the
  *      prepared container, so steps cannot see each other's files (build output, lint caches).
@@ -20,13 +24,13 @@
  * removed. Cache volumes stay: that is what they are for.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { call, docker as defaultDocker, imageExists, translateDockerError, type Docker } from '../runner/docker/client.js';
 import { LABEL, RUNNER_VERSION } from '../runner/docker/labels.js';
 import { RunnerError } from '../runner/errors.js';
 import { silentLogger, type Logger } from '../runner/log.js';
-import type { PhaseName, Plan, PlanCommand, PlanStep } from './plan.js';
+import { shellQuote, type PhaseName, type Plan, type PlanCommand, type PlanStep } from './plan.js';
 import { listSource, packSource } from './source-archive.js';
 
 export type PhaseOutcome = 'passed' | 'failed' | 'timeout' | 'aborted' | 'skipped';
@@ -179,27 +183,10 @@ class LocalRun {
         ...(signal ? { signal } : {}),
       });
       await this.#ensureCaches();
-      const main = await this.#startContainer(plan.image, 'main');
-
-      const failed = async (name: PhaseName, commands: readonly PlanCommand[], user: string | undefined) => {
-        const r = await this.#runPhase(main, name, commands, user, false);
-        phases.set(name, r);
-        return r.outcome !== 'passed';
-      };
-      let stop = plan.setup.length > 0 && (await failed('setup', plan.setup, undefined));
-      if (!stop) {
-        await this.#copySource(main, listing);
-        this.#emit({ type: 'info', message: `copied source: ${listing.files} files, ${formatBytes(listing.bytes)}` });
-      }
-      if (!stop && plan.install.length) stop = await failed('install', plan.install, plan.user);
-      if (!stop) {
-        if (plan.parallel) {
-          for (const r of await this.#runForked(main, plan.steps)) phases.set(r.name, r);
-        } else {
-          for (const step of plan.steps) {
-            if (await failed(step.name, step.commands, plan.user)) break;
-          }
-        }
+      if (this.#canRunDirect()) {
+        await this.#runDirect(listing, phases);
+      } else {
+        await this.#runStaged(listing, phases);
       }
     } catch (err) {
       if (!(err instanceof Aborted) && !this.#aborted) throw err;
@@ -208,7 +195,11 @@ class LocalRun {
       signal?.removeEventListener('abort', onAbort);
       await this.#teardown();
     }
+    return this.#finish(started, order, phases);
+  }
 
+  #finish(started: number, order: readonly PhaseName[], phases: ReadonlyMap<PhaseName, PhaseResult>): PipelineResult {
+    const plan = this.#plan;
     const list: PhaseResult[] = order.map(
       (name) =>
         phases.get(name) ?? {
@@ -246,6 +237,259 @@ class LocalRun {
     };
   }
 
+  /**
+   * The fast path is taken when nothing needs a second process identity or a step boundary the
+   * host must act on: no setup (it must run before the source exists), no chown (a non-root plan
+   * user needs the copy handed over by root), no forked parallel steps.
+   */
+  #canRunDirect(): boolean {
+    const plan = this.#plan;
+    return plan.setup.length === 0 && !plan.parallel && (plan.user === undefined || isRoot(plan.user));
+  }
+
+  /**
+   * Run install and the steps as the container's main process, like `docker run`: the source is
+   * copied into the created (not yet started) container, which Docker allows, and one `sh` script
+   * runs every command in order, stopping at the first failure with its exit code. Saves the
+   * keep-alive start and one exec round trip per command (bench/pipeline.ts).
+   *
+   * Before each command the script writes a marker carrying a per-run nonce to stdout and to
+   * stderr; each stream is parsed on its own so output stays attributed to the command that wrote
+   * it, and the host advances phases, headers and timers when both streams passed a marker. Only
+   * the failing command's code is needed: every earlier command exited 0 (the script stops
+   * otherwise), and the last one's code is the container's exit status.
+   */
+  async #runDirect(listing: Awaited<ReturnType<typeof listSource>>, phases: Map<PhaseName, PhaseResult>): Promise<void> {
+    const plan = this.#plan;
+    const cmds: { phase: PhaseName; cmd: PlanCommand }[] = [
+      ...plan.install.map((cmd) => ({ phase: 'install' as PhaseName, cmd })),
+      ...plan.steps.flatMap((st) => st.commands.map((cmd) => ({ phase: st.name as PhaseName, cmd }))),
+    ];
+    const nonce = randomUUID().replace(/-/g, '');
+    const tag = `\u001eberth-${nonce}:`;
+    // printf's format is fixed and the marker is an argument, so nothing in it is interpreted.
+    const script = cmds
+      .map(({ cmd }, i) => `printf '%s' '${tag}${i};'; printf '%s' '${tag}${i};' >&2; ${cmd.argv.map(shellQuote).join(' ')} || exit $?`)
+      .concat(['exit 0'])
+      .join('\n');
+    if (this.#aborted) throw new Aborted();
+    const container = await call(`create pipeline container from ${plan.image}`, () =>
+      this.#docker.createContainer({
+        name: `berth-pipeline-${this.#runId}-main`,
+        Image: plan.image,
+        Entrypoint: ['sh'],
+        Cmd: ['-c', script],
+        WorkingDir: plan.workdir,
+        Env: Object.entries(plan.env).map(([k, v]) => `${k}=${v}`),
+        ...(plan.user === undefined ? {} : { User: plan.user }),
+        AttachStdout: true,
+        AttachStderr: true,
+        Labels: { ...this.#labels, [LABEL.pipelinePart]: 'main' },
+        HostConfig: this.#hostConfig(),
+      }),
+    );
+    this.#containers.add(container.id);
+    if (this.#aborted) throw new Aborted();
+    await this.#guard(`copy source into ${plan.workdir}`, () => container.putArchive(packSource(this.#opts.source, listing), { path: plan.workdir }));
+    this.#emit({ type: 'info', message: `copied source: ${listing.files} files, ${formatBytes(listing.bytes)}` });
+
+    const tails = new Map<PhaseName, Tail>();
+    const tailOf = (ph: PhaseName) => {
+      let t = tails.get(ph);
+      if (!t) tails.set(ph, (t = new Tail(this.#tailChars)));
+      return t;
+    };
+    const starts: number[] = [];
+    const phaseStarts = new Map<PhaseName, number>();
+    let current = -1; // the command both streams have reached
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const armTimer = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        void this.#removeContainer(container.id);
+      }, plan.timeoutMs);
+    };
+    const endPhase = (ph: PhaseName, upTo: number, outcome: PhaseOutcome, lastCode: number | null, now: number) => {
+      const idx = cmds.map((c, i) => [c, i] as const).filter(([c, i]) => c.phase === ph && i <= upTo).map(([, i]) => i);
+      const results: CommandResult[] = idx.map((i) => ({
+        command: cmds[i]!.cmd.display,
+        exitCode: i < upTo ? 0 : lastCode,
+        durationMs: (i < upTo ? (starts[i + 1] ?? now) : now) - (starts[i] ?? now),
+      }));
+      const durationMs = now - (phaseStarts.get(ph) ?? now);
+      const exitCode = results.length ? (results[results.length - 1]?.exitCode ?? null) : null;
+      this.#emit({ type: 'phase-end', phase: ph, outcome, exitCode, durationMs });
+      phases.set(ph, { name: ph, outcome, exitCode, durationMs, commands: results, tail: tailOf(ph).text });
+    };
+    const advance = (to: number) => {
+      while (current < to) {
+        const now = Date.now();
+        const prev = cmds[current];
+        const next = cmds[current + 1]!;
+        if (prev && prev.phase !== next.phase) endPhase(prev.phase, current, 'passed', 0, now);
+        current++;
+        starts[current] = now;
+        if (!prev || prev.phase !== next.phase) {
+          phaseStarts.set(next.phase, now);
+          this.#emit({ type: 'phase-start', phase: next.phase, parallel: false });
+        }
+        this.#emit({ type: 'command-start', phase: next.phase, command: next.cmd.display });
+        armTimer();
+      }
+    };
+    const seen = { stdout: -1, stderr: -1 };
+    const held: { stdout: [number, string][]; stderr: [number, string][] } = { stdout: [], stderr: [] };
+    const deliver = (s: 'stdout' | 'stderr', idx: number, text: string) => {
+      if (text === '' || idx < 0) return;
+      const phase = cmds[idx]!.phase;
+      tailOf(phase).push(text);
+      this.#emit({ type: 'output', phase, stream: s, text });
+    };
+    const sync = () => {
+      advance(Math.min(seen.stdout, seen.stderr));
+      for (const s of ['stdout', 'stderr'] as const) {
+        while (held[s].length && held[s][0]![0] <= current) {
+          const [i, t] = held[s].shift()!;
+          deliver(s, i, t);
+        }
+      }
+    };
+    const out = (s: 'stdout' | 'stderr', text: string) => {
+      if (seen[s] <= current && held[s].length === 0) deliver(s, seen[s], text);
+      else held[s].push([seen[s], text]);
+    };
+    const sink = (s: 'stdout' | 'stderr') => {
+      const decoder = new StringDecoder('utf8');
+      let buf = '';
+      const feed = (text: string, final: boolean) => {
+        buf += text;
+        for (;;) {
+          const at = buf.indexOf(tag);
+          if (at < 0) {
+            // Keep back a suffix that may be the start of a marker split across chunks.
+            let keep = final ? 0 : Math.min(buf.length, tag.length + 12);
+            while (keep > 0 && !isMarkerPrefix(buf.slice(buf.length - keep), tag)) keep--;
+            out(s, buf.slice(0, buf.length - keep));
+            buf = buf.slice(buf.length - keep);
+            return;
+          }
+          const end = buf.indexOf(';', at + tag.length);
+          if (end < 0) {
+            if (final) {
+              out(s, buf);
+              buf = '';
+            } else {
+              out(s, buf.slice(0, at));
+              buf = buf.slice(at);
+            }
+            return;
+          }
+          out(s, buf.slice(0, at));
+          const n = Number(buf.slice(at + tag.length, end));
+          buf = buf.slice(end + 1);
+          if (Number.isInteger(n) && n === seen[s] + 1 && n < cmds.length) {
+            seen[s] = n;
+            sync();
+          }
+        }
+      };
+      return {
+        stream: new Writable({
+          write: (chunk: Buffer, _enc, done) => {
+            feed(decoder.write(chunk), false);
+            done();
+          },
+        }),
+        flush: () => feed(decoder.end(), true),
+      };
+    };
+    const so = sink('stdout');
+    const se = sink('stderr');
+    const attach = (await this.#guard('attach to the pipeline container', () =>
+      container.attach({ stream: true, stdout: true, stderr: true, hijack: false, logs: false }),
+    )) as unknown as Duplex;
+    this.#docker.modem.demuxStream(attach, so.stream, se.stream);
+    const ended = new Promise<void>((resolve) => {
+      attach.once('end', resolve);
+      attach.once('close', resolve);
+      attach.once('error', () => resolve());
+    });
+    const onAbort = () => attach.destroy();
+    this.#opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let status: number | null = null;
+    try {
+      await this.#guard(`start pipeline container ${container.id.slice(0, 12)}`, () => container.start());
+      this.#log.debug('pipeline container started', { container: container.id.slice(0, 12), role: 'main' });
+      armTimer();
+      try {
+        const w = (await container.wait()) as { StatusCode?: number };
+        status = typeof w.StatusCode === 'number' ? w.StatusCode : null;
+      } catch (err) {
+        if (!timedOut && !this.#aborted) throw translateDockerError(err, 'wait for the pipeline container');
+      }
+      if (!timedOut) await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
+    } finally {
+      clearTimeout(timer);
+      this.#opts.signal?.removeEventListener('abort', onAbort);
+      attach.destroy();
+    }
+    if (this.#aborted) throw new Aborted();
+    so.flush();
+    se.flush();
+    // Whatever a stream still holds belongs to the furthest command it reached.
+    advance(Math.max(seen.stdout, seen.stderr, 0));
+    for (const s of ['stdout', 'stderr'] as const) for (const [i, t] of held[s].splice(0)) deliver(s, i, t);
+    const last = cmds[current]!;
+    const now = Date.now();
+    if (timedOut) {
+      const note = `\nberth: \`${last.cmd.display}\` timed out after ${formatMs(plan.timeoutMs)}\n`;
+      tailOf(last.phase).push(note);
+      this.#emit({ type: 'output', phase: last.phase, stream: 'stderr', text: note });
+      endPhase(last.phase, current, 'timeout', null, now);
+      return;
+    }
+    if (status === null) {
+      throw new RunnerError('CONTAINER_DIED', `the pipeline container stopped while running \`${last.cmd.display}\` (no exit code). Check memory/pids limits in berth.yaml.`);
+    }
+    if (status !== 0) {
+      endPhase(last.phase, current, 'failed', status, now);
+      return;
+    }
+    if (current !== cmds.length - 1) {
+      throw new RunnerError('CONTAINER_DIED', `the pipeline container exited 0 after \`${last.cmd.display}\` without running the rest of the plan.`);
+    }
+    endPhase(last.phase, current, 'passed', 0, now);
+  }
+
+  /** One long-lived container and one exec per command: setup before the copy, a user switch, or parallel steps need it. */
+  async #runStaged(listing: Awaited<ReturnType<typeof listSource>>, phases: Map<PhaseName, PhaseResult>): Promise<void> {
+    const plan = this.#plan;
+    const main = await this.#startContainer(plan.image, 'main');
+
+    const failed = async (name: PhaseName, commands: readonly PlanCommand[], user: string | undefined) => {
+      const r = await this.#runPhase(main, name, commands, user, false);
+      phases.set(name, r);
+      return r.outcome !== 'passed';
+    };
+    let stop = plan.setup.length > 0 && (await failed('setup', plan.setup, undefined));
+    if (!stop) {
+      await this.#copySource(main, listing);
+      this.#emit({ type: 'info', message: `copied source: ${listing.files} files, ${formatBytes(listing.bytes)}` });
+    }
+    if (!stop && plan.install.length) stop = await failed('install', plan.install, plan.user);
+    if (!stop) {
+      if (plan.parallel) {
+        for (const r of await this.#runForked(main, plan.steps)) phases.set(r.name, r);
+      } else {
+        for (const step of plan.steps) {
+          if (await failed(step.name, step.commands, plan.user)) break;
+        }
+      }
+    }
+  }
+
   async #ensureCaches(): Promise<void> {
     for (const c of this.#plan.caches) {
       const labels = {
@@ -263,6 +507,21 @@ class LocalRun {
     }
   }
 
+  #hostConfig() {
+    const plan = this.#plan;
+    return {
+      NetworkMode: plan.network,
+      NanoCpus: Math.round(plan.resources.cpus * 1e9),
+      Memory: plan.resources.memoryMb * 1024 * 1024,
+      PidsLimit: plan.resources.pids,
+      // docker-init as PID 1 reaps processes orphaned by test runners (exec'd processes
+      // re-parent to PID 1, and a shell loop would leave them as zombies).
+      Init: true,
+      SecurityOpt: ['no-new-privileges'],
+      Mounts: plan.caches.map((c) => ({ Type: 'volume' as const, Source: c.volume, Target: c.path })),
+    };
+  }
+
   async #startContainer(image: string, role: string): Promise<Docker.Container> {
     if (this.#aborted) throw new Aborted();
     const plan = this.#plan;
@@ -275,17 +534,7 @@ class LocalRun {
         WorkingDir: plan.workdir,
         Env: Object.entries(plan.env).map(([k, v]) => `${k}=${v}`),
         Labels: { ...this.#labels, [LABEL.pipelinePart]: role },
-        HostConfig: {
-          NetworkMode: plan.network,
-          NanoCpus: Math.round(plan.resources.cpus * 1e9),
-          Memory: plan.resources.memoryMb * 1024 * 1024,
-          PidsLimit: plan.resources.pids,
-          // docker-init as PID 1 reaps processes orphaned by test runners (exec'd processes
-          // re-parent to PID 1, and a shell loop would leave them as zombies).
-          Init: true,
-          SecurityOpt: ['no-new-privileges'],
-          Mounts: plan.caches.map((c) => ({ Type: 'volume' as const, Source: c.volume, Target: c.path })),
-        },
+        HostConfig: this.#hostConfig(),
       }),
     );
     this.#containers.add(container.id);
@@ -508,6 +757,12 @@ class LocalRun {
       }
     }
   }
+}
+
+/** Whether `s` could be the beginning of `tag` followed by digits and `;`. */
+function isMarkerPrefix(s: string, tag: string): boolean {
+  if (s.length <= tag.length) return tag.startsWith(s);
+  return s.startsWith(tag) && /^[0-9]*$/.test(s.slice(tag.length));
 }
 
 function isRoot(user: string): boolean {

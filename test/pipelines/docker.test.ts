@@ -132,6 +132,32 @@ describeDocker('runPlanLocal (real Docker)', () => {
     await expectNoLeftovers(scratch, r);
   });
 
+  it('single-container path: per-command results, output split by command and stream, no markers leak', async () => {
+    // No setup, no user switch, not parallel: the plan runs as the container's main process.
+    const steps = { build: [], test: ['printf "t-out"; printf "t-err" >&2', 'echo second; exit 5', 'echo never'], lint: [] };
+    const p = plan(busyboxSpec({ install: ['printf "i-out-no-newline"; printf "i-err" >&2', 'echo i2 >&2'], steps }), 'test', { repo: scratch.repo });
+    const events: PipelineEvent[] = [];
+    const r = await runPlanLocal(p, { source: scratch.dir, onOutput: (e) => events.push(e) });
+    expect(r).toMatchObject({ ok: false, outcome: 'failed', exitCode: 5, failedPhase: 'test' });
+    expect(r.phases.map((ph) => [ph.name, ph.outcome, ph.exitCode, ph.commands.map((c) => c.exitCode)])).toEqual([
+      ['install', 'passed', 0, [0, 0]],
+      ['test', 'failed', 5, [0, 5]],
+    ]);
+    const text = (phase: string, stream: string) =>
+      events.flatMap((e) => (e.type === 'output' && e.phase === phase && e.stream === stream ? [e.text] : [])).join('');
+    expect(text('install', 'stdout')).toBe('i-out-no-newline');
+    expect(text('install', 'stderr')).toBe('i-erri2\n');
+    expect(text('test', 'stdout')).toBe('t-outsecond\n');
+    expect(text('test', 'stderr')).toBe('t-err');
+    expect(r.phases[1]?.tail).not.toContain('berth-');
+    const kinds = events.filter((e) => e.type !== 'output' && e.type !== 'info').map((e) => `${e.type}:${e.phase}`);
+    expect(kinds).toEqual([
+      'phase-start:install', 'command-start:install', 'command-start:install', 'phase-end:install',
+      'phase-start:test', 'command-start:test', 'command-start:test', 'phase-end:test',
+    ]);
+    await expectNoLeftovers(scratch, r);
+  });
+
   it('a setup failure skips install and the steps', async () => {
     const p = plan(busyboxSpec({ setup: ['exit 7'], install: ['echo never'], steps: { build: [], test: ['echo never'], lint: [] } }), 'test', { repo: scratch.repo });
     const r = await runPlanLocal(p, { source: scratch.dir });
