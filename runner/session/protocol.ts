@@ -25,7 +25,10 @@
  *   (`[ /proc/P/fd/N -ef ... ]`, builtins only), hands the old FIFOs to `cat >> bg.log` drainers,
  *   retires the old relays, and makes new FIFOs, so a background job's later output lands in the
  *   shell's bg.log instead of bleeding into later results. With no such holder the relays are
- *   reused, so the hot path forks nothing.
+ *   reused, so the hot path forks nothing. The fd scan is skipped when the set of live pids is the
+ *   one seen at the last clean check: a leftover holder is a process that outlived the command, so
+ *   it has a pid that was not there before (only pid wrap-around within one command could hide
+ *   it). Unlike `$!` or `jobs`, this also sees `(x &)`, `sh -c 'x &'` and setsid daemons.
  * - Records are framed by TOKEN = __berth_<nonce>__ with a fresh 128-bit nonce per command:
  *     stdout:  TOKEN B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer pids...> TOKEN  (direct)
  *              ... command stdout ...
@@ -37,7 +40,8 @@
  *   hijack them) and tolerate `set -u`/`set -e` (every failing step ends in `|| :`).
  * - After each command the shell saves `export -p` and $PWD under its state dir in the container
  *   (the writable layer survives stop/start), and a new shell restores them under `env -i`, so
- *   variables the agent unset stay unset.
+ *   variables the agent unset stay unset. The save follows the end records: it then overlaps the
+ *   runner's turnaround, and the next command is read only after it.
  */
 import { RunnerError } from '../errors.js';
 
@@ -90,7 +94,7 @@ export const LAUNCHER: readonly string[] = [
 /** Shell code written to a new shell's stdin before its first command. Ends with a ready record. */
 export function prelude(stateDir: string, workdir: string, readyNonce: string): string {
   return `__b_dir=${quoteSh(stateDir)}; __b_wd=${quoteSh(workdir)}
-__b_ro=; __b_re=; __b_seq=0; __b_n=; __b_lpwd=; __b_d1=; __b_d2=; __b_restored=0
+__b_ro=; __b_re=; __b_seq=0; __b_n=; __b_lpwd=; __b_d1=; __b_d2=; __b_restored=0; __b_ps=; __b_nf=
 trap ':' PIPE
 trap '__b_rc=$?; [ "$__b_rc" = 0 ] && __b_rc=130; break 99' USR1
 [ -d "$__b_dir" ] || command mkdir -p "$__b_dir" 2>/dev/null
@@ -106,13 +110,23 @@ __b_save() {
   export -p >"$__b_dir/env" 2>/dev/null || { command mkdir -p "$__b_dir" 2>/dev/null && export -p >"$__b_dir/env" 2>/dev/null; }
   if [ "$PWD" != "$__b_lpwd" ]; then command printf '%s' "$PWD" >"$__b_dir/cwd" 2>/dev/null && __b_lpwd=$PWD; fi
 }
-__b_busy() {
+__b_scan() {
   for __b_f in /proc/[0-9]*/fd/*; do
     case $__b_f in "/proc/$$/"*|"/proc/$__b_ro/"*|"/proc/$__b_re/"*) continue ;; esac
     [ "$__b_f" -ef /proc/$$/fd/6 ] && return 0
     [ "$__b_f" -ef /proc/$$/fd/8 ] && return 0
   done
   return 1
+}
+__b_busy() {
+  __b_nf=; case $- in *f*) __b_nf=1; set +f ;; esac
+  set -- /proc/[0-9]*
+  if [ "$*" = "$__b_ps" ]; then __b_f=1
+  elif __b_scan; then __b_f=0
+  else __b_ps=$*; __b_f=1
+  fi
+  [ -z "$__b_nf" ] || set -f
+  return $__b_f
 }
 __b_live() {
   [ -n "$__b_ro" ] && [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/5 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/7 ]
@@ -160,12 +174,15 @@ __b_pre() {
 }
 __b_end() {
   unset __BERTH_JOB
-  __b_save
-  if [ -n "$__b_ro" ] && command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 2>/dev/null; then
-    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8 2>/dev/null && return 0
+  if [ -n "$__b_ro" ] && command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 2>/dev/null &&
+    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8 2>/dev/null; then :
+  else
+    command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
+    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
   fi
-  command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
-  command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
+  # After the end records, so the file write overlaps the runner's turnaround instead of adding to
+  # the round trip; the shell reads its next command only after this.
+  __b_save || :
 }
 __b_post() {
   __b_end "$1" E

@@ -166,6 +166,21 @@ for (const flavour of ['busybox', 'node'] as const) {
       expect((await s.exec('echo quiet')).stdout).toBe('quiet\n');
     });
 
+    it('a job the shell never saw start (double fork, sh -c ... &) is still moved off the pipes', async () => {
+      // Neither sets the shell's $! nor stays its child: only the holders of the pipes tell.
+      const r = await s.exec(`( (sleep 0.3; echo orphan-late; echo orphan-err >&2) & ); sh -c '(sleep 0.3; echo sh-c-late) &'; echo spawned`);
+      expect(r.stdout).toBe('spawned\n');
+      for (let i = 0; i < 4; i++) {
+        const next = await s.exec(`sleep 0.2; echo next-${i}`);
+        expect(next.stdout).toBe(`next-${i}\n`);
+        expect(next.stderr).toBe('');
+      }
+      const log = await s.backgroundLog();
+      expect(log).toContain('orphan-late');
+      expect(log).toContain('orphan-err');
+      expect(log).toContain('sh-c-late');
+    });
+
     it('runs commands on one shell strictly in order', async () => {
       const results = await Promise.all(Array.from({ length: 15 }, (_, i) => s.exec(`echo ${i} >> /tmp/order; echo ${i}`)));
       results.forEach((r, i) => expect(r.stdout).toBe(`${i}\n`));
