@@ -290,8 +290,6 @@ class LocalRun {
     );
     this.#containers.add(container.id);
     if (this.#aborted) throw new Aborted();
-    await this.#guard(`copy source into ${plan.workdir}`, () => container.putArchive(packSource(this.#opts.source, listing), { path: plan.workdir }));
-    this.#emit({ type: 'info', message: `copied source: ${listing.files} files, ${formatBytes(listing.bytes)}` });
 
     const tails = new Map<PhaseName, Tail>();
     const tailOf = (ph: PhaseName) => {
@@ -407,9 +405,17 @@ class LocalRun {
     };
     const so = sink('stdout');
     const se = sink('stderr');
-    const attach = (await this.#guard('attach to the pipeline container', () =>
-      container.attach({ stream: true, stdout: true, stderr: true, hijack: false, logs: false }),
-    )) as unknown as Duplex;
+    // The copy and the attach are independent round trips; both must be done before start.
+    const [copied, attached] = await Promise.allSettled([
+      this.#guard(`copy source into ${plan.workdir}`, () => container.putArchive(packSource(this.#opts.source, listing), { path: plan.workdir })),
+      this.#guard('attach to the pipeline container', () => container.attach({ stream: true, stdout: true, stderr: true, hijack: false, logs: false })),
+    ]);
+    if (copied.status === 'rejected' || attached.status === 'rejected') {
+      if (attached.status === 'fulfilled') (attached.value as unknown as Duplex).destroy();
+      throw copied.status === 'rejected' ? copied.reason : (attached as PromiseRejectedResult).reason;
+    }
+    const attach = attached.value as unknown as Duplex;
+    this.#emit({ type: 'info', message: `copied source: ${listing.files} files, ${formatBytes(listing.bytes)}` });
     this.#docker.modem.demuxStream(attach, so.stream, se.stream);
     const ended = new Promise<void>((resolve) => {
       attach.once('end', resolve);
