@@ -12,7 +12,8 @@
  *      (moby daemon/rename.go). Under the lock, check-then-rename is atomic across processes;
  *   2. create W's worktree IN the slot directory (Workspaces.create's worktreeDir), which the
  *      container already sees at the workdir: no remount, no restart;
- *   3. run the spec's install commands (setup already ran in the pool).
+ *   3. run the spec's install commands, if any (state dirs and setup were done at warm-up; with no
+ *      install commands the claim runs no docker exec at all).
  *
  * Labels can't change after create, so a claimed container keeps role=pool and no workspace
  * label. Its identity is its NAME: every lookup (open, list, gc, delete) goes by
@@ -240,7 +241,10 @@ export class Pool {
       await h.containers.start(id);
       const host = { containers: h.containers, containerId: id, user, workdir: spec.workdir, logger: h.logger };
       await initContainer(host, h.chownPaths(spec));
-      await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: 'setup' });
+      // With no install commands nothing is left for the claim: record "done" now, so a claim
+      // needs no docker exec at all. (install is not part of the spec hash; a claim whose spec
+      // has install commands runs them whatever this marker says, then records "done" itself.)
+      await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: spec.install.length === 0 ? 'done' : 'setup' });
       if ((await readdir(slotDir)).length > 0) {
         throw new RunnerError('POOL_ERROR', `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`);
       }

@@ -257,7 +257,7 @@ export class Runner implements AsyncDisposable {
           await this.containers.start(containerId);
         }
 
-        const setup = await this.#prepare(containerId, spec, user, opts);
+        const setup = await this.#prepare(containerId, spec, user, opts, created.fromPool);
         const session = new Session({
           name,
           containers: this.containers,
@@ -292,8 +292,17 @@ export class Runner implements AsyncDisposable {
     });
   }
 
-  async #prepare(containerId: string, spec: ResolvedSpec, user: string, opts: OpenOptions): Promise<SetupReport> {
+  async #prepare(containerId: string, spec: ResolvedSpec, user: string, opts: OpenOptions, fromPool: boolean): Promise<SetupReport> {
     const host = { containers: this.containers, containerId, user, workdir: spec.workdir, logger: this.logger };
+    // A container just claimed from the warm pool of this spec hash had its state dirs made and
+    // its setup run during warm-up (the pool keeps only containers whose warm-up succeeded, and
+    // nothing there depends on the workspace): each docker exec costs tens of ms, so at claim
+    // only install is left, and nothing at all when the spec has no install commands. install is
+    // not part of the spec hash, so it is decided by this spec, not by the pool's status marker.
+    if (fromPool) {
+      if (spec.install.length === 0) return { ran: false, ok: true, steps: [] };
+      return runSetup(host, { setup: [], install: spec.install, timeoutMs: spec.stepTimeoutMs, signal: opts.signal, onOutput: opts.onOutput });
+    }
     const status = await initContainer(host, this.chownPaths(spec));
     if (status === 'done') return { ran: false, ok: true, steps: [] };
     // A warm pool container already ran the image-level setup ("setup"): only install is left.

@@ -118,6 +118,12 @@ export interface LogEntry {
   readonly date: string;
 }
 
+/** git's complaints when it cannot build a committer/author identity (ident.c). */
+const IDENTITY_MISSING_RE = /Please tell me who you are|unable to auto-detect email|empty ident name|no (?:email|name) was given|consists only of disallowed characters/i;
+
+/** A single non-blank line without trailing whitespace plus one newline (see writeNote). */
+const STRIPSPACE_STABLE_RE = /^[^\n]*[^\s]\n$/;
+
 const SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 export function isSha(s: string): boolean {
@@ -257,7 +263,26 @@ export class GitRepo {
 
   /** Runs git with berth's safety flags. Non-`ok` exit codes become BerthErrors. */
   async run(args: readonly string[], opts: RunOptions): Promise<RunResult> {
-    const identity = args[0] === 'commit' || args[0] === 'commit-tree' || args[0] === 'merge' || args[0] === 'notes' ? await this.identityConfig(opts.signal) : [];
+    const cmd = args[0];
+    const notesSub = cmd === 'notes' ? args.slice(1).find((a) => !a.startsWith('-')) : undefined;
+    if (cmd === 'notes' && (notesSub === 'list' || notesSub === 'show')) return this.#exec(args, opts, []);
+    if (cmd === 'commit-tree' || cmd === 'notes') {
+      if (this.#identity) return this.#exec(args, opts, await this.#identity);
+      // Try without an identity first: these commands check the (strict) identity before they
+      // write a ref, so a failure leaves nothing behind, and the common case then costs no
+      // `git var` probes. Only when git says it has no identity do we fall back as below.
+      const ok = opts.ok ?? [0];
+      const res = await this.#exec(args, { ...opts, ok: [...ok, 128] }, []);
+      if (ok.includes(res.exitCode)) {
+        // Only these two always build a commit, so their success proves git has an identity
+        // (`notes remove` of a missing note, say, commits nothing).
+        if (res.exitCode === 0 && (cmd === 'commit-tree' || notesSub === 'add')) this.#identity ??= Promise.resolve([]);
+        return res;
+      }
+      if (!IDENTITY_MISSING_RE.test(res.stderr)) throw failure(args, res, opts.cwd);
+      return this.#exec(args, opts, await this.identityConfig(opts.signal));
+    }
+    const identity = cmd === 'commit' || cmd === 'merge' ? await this.identityConfig(opts.signal) : [];
     return this.#exec(args, opts, identity);
   }
 
@@ -338,10 +363,7 @@ export class GitRepo {
 
   /** Resolves `ref` to a commit sha: EMPTY_REPO when there are no commits at all, else UNKNOWN_REF. */
   async resolveCommit(ref: string, signal?: AbortSignal): Promise<string> {
-    // No branch, tag or sha starts with '-' (git-check-ref-format(1)); such a "ref" is an option.
-    if (ref.length === 0 || ref.length > 1024 || /[\0\n]/.test(ref) || ref.startsWith('-')) {
-      throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref.slice(0, 100))} is not a valid git ref: pass a branch, tag or commit (e.g. HEAD, main)`);
-    }
+    checkRefArg(ref);
     const res = await this.run(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { cwd: this.root, signal, ok: [0, 1, 128] });
     const sha = res.stdout.toString('utf8').trim();
     if (res.exitCode === 0 && isSha(sha)) return sha;
@@ -353,10 +375,46 @@ export class GitRepo {
     });
   }
 
-  /** Whether `path` exists in commit `sha` (a tree entry of any kind). */
-  async existsInCommit(sha: string, path: string, signal?: AbortSignal): Promise<boolean> {
-    const res = await this.run(['cat-file', '-e', `${sha}:${path}`], { cwd: this.root, signal, ok: [0, 1, 128] });
-    return res.exitCode === 0;
+  /**
+   * The checks `create` needs before it writes anything, in one `git cat-file --batch-check`:
+   * the base commit, whether its tree has `path` (any kind of entry), and whether each of
+   * `refs` exists. The names travel on stdin, one per line, so none can be parsed as an option.
+   * Base errors are those of resolveCommit (EMPTY_REPO, UNKNOWN_REF).
+   */
+  async probeBase(
+    ref: string,
+    path: string,
+    refs: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ sha: string; hasPath: boolean; existingRefs: Set<string> }> {
+    checkRefArg(ref);
+    for (const r of [path, ...refs]) {
+      if (r.length === 0 || /[\0\n]/.test(r)) throw new BerthError('BAD_INPUT', `${JSON.stringify(r)} cannot be looked up`);
+    }
+    const lines = [`${ref}^{commit}`, `${ref}^{commit}:${path}`, ...refs];
+    const res = await this.run(['cat-file', '--batch-check'], { cwd: this.root, signal, input: `${lines.join('\n')}\n` });
+    const out = res.stdout.toString('utf8').split('\n');
+    // Found objects print "<oid> <type> <size>"; anything else ("<name> missing", "ambiguous")
+    // means not found.
+    const found = (i: number): string | undefined => {
+      const m = /^([0-9a-f]{40}(?:[0-9a-f]{24})?) (\S+) \d+$/.exec(out[i] ?? '');
+      return m ? `${m[1]} ${m[2]}` : undefined;
+    };
+    const base = found(0);
+    const sha = base?.endsWith(' commit') ? base.split(' ')[0] ?? '' : '';
+    if (!isSha(sha)) {
+      if (!(await this.hasCommits(signal))) {
+        throw new BerthError('EMPTY_REPO', `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`);
+      }
+      throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`, {
+        details: { ref, output: out[0] ?? '' },
+      });
+    }
+    const existingRefs = new Set<string>();
+    refs.forEach((r, i) => {
+      if (found(i + 2)) existingRefs.add(r);
+    });
+    return { sha, hasPath: found(1) !== undefined, existingRefs };
   }
 
   /** A commit with `parent`'s tree and `parent` as its only parent (an "empty" commit). */
@@ -431,6 +489,13 @@ export class GitRepo {
 
   /** Replaces the note on `object` with `content`, byte for byte (no message clean-up). */
   async writeNote(object: string, content: string, signal?: AbortSignal): Promise<void> {
+    if (STRIPSPACE_STABLE_RE.test(content)) {
+      // `-F` runs git's stripspace over the message (git < 2.42 has no --no-stripspace); one line
+      // without trailing blanks, ending in one newline, is a fixed point of it, so the note is
+      // still byte for byte `content`, in one process instead of hash-object + notes.
+      await this.run(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '-F', '-', '--end-of-options', object], { cwd: this.root, signal, input: content });
+      return;
+    }
     const blob = (await this.run(['hash-object', '-w', '--stdin'], { cwd: this.root, signal, input: content })).stdout.toString('utf8').trim();
     if (!isSha(blob)) throw new BerthError('GIT_ERROR', `git hash-object printed ${JSON.stringify(blob)} instead of an object id`);
     await this.run(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '-C', blob, '--end-of-options', object], { cwd: this.root, signal });
@@ -706,6 +771,13 @@ export class GitRepo {
       if (res.exitCode === 0) return;
     }
     await this.run(['reset', '--merge', '--quiet'], { cwd: this.root });
+  }
+}
+
+function checkRefArg(ref: string): void {
+  // No branch, tag or sha starts with '-' (git-check-ref-format(1)); such a "ref" is an option.
+  if (ref.length === 0 || ref.length > 1024 || /[\0\n]/.test(ref) || ref.startsWith('-')) {
+    throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref.slice(0, 100))} is not a valid git ref: pass a branch, tag or commit (e.g. HEAD, main)`);
   }
 }
 

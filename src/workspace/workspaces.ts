@@ -184,17 +184,26 @@ export class Workspaces implements AsyncDisposable {
     const baseRef = opts.base ?? 'HEAD';
     if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
     return this.withLock(async () => {
-      const baseSha = await this.#git.resolveCommit(baseRef, signal);
-      if (await this.#git.existsInCommit(baseSha, '.gitmodules', signal)) {
+      // Git spawns dominate create (tens of ms each), so the read-only checks share one
+      // cat-file, and what does not depend on each other runs side by side. Everything still
+      // happens under the repository lock, which is what makes check-then-write safe here.
+      const branch = branchOf(name);
+      const [probe, states, local] = await Promise.all([
+        this.#git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
+        this.#states(signal),
+        // The user's checkout, for the "uncommitted changes are not included" warning.
+        this.#git.checkoutStatus(signal),
+      ]);
+      const baseSha = probe.sha;
+      if (probe.hasPath) {
         throw new BerthError(
           'SUBMODULES_UNSUPPORTED',
           `base ${JSON.stringify(baseRef)} (${baseSha.slice(0, 12)}) contains .gitmodules: berth does not support repositories with submodules yet; use a base without submodules`,
           { details: { baseRef, baseSha } },
         );
       }
-      const tips = await this.#git.berthBranches(signal);
-      if (tips.has(name)) {
-        throw new BerthError('WORKSPACE_EXISTS', `workspace ${JSON.stringify(name)} already exists (branch ${branchOf(name)}): pick another name, or delete it first (berth ws delete ${name})`, {
+      if (probe.existingRefs.size > 0) {
+        throw new BerthError('WORKSPACE_EXISTS', `workspace ${JSON.stringify(name)} already exists (branch ${branch}): pick another name, or delete it first (berth ws delete ${name})`, {
           details: { name },
         });
       }
@@ -202,10 +211,8 @@ export class Workspaces implements AsyncDisposable {
 
       const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
       const rootSha = await this.#git.commitEmptyOnto(baseSha, message, signal);
-      const branch = branchOf(name);
       let handle: WorktreeHandle | undefined;
       try {
-        handle = await this.#git.addWorktree(path, branch, rootSha, signal);
         const state: WorkspaceState = deepFreeze({
           version: 1 as const,
           name,
@@ -217,18 +224,31 @@ export class Workspaces implements AsyncDisposable {
           createdAt: new Date().toISOString(),
           extra,
         });
-        await this.#git.writeNote(rootSha, serializeState(state), signal);
-        await this.#dropStaleNotes(name, rootSha);
+        // The note may land before the branch: readers ignore a note whose branch does not
+        // exist, and a failure of either step rolls back both.
+        const stale = states.filter((s) => s.name === name && s.rootSha !== rootSha).map((s) => s.rootSha);
+        const [added, ...rest] = await Promise.allSettled([
+          this.#git.addWorktree(path, branch, rootSha, signal),
+          (async () => {
+            await this.#git.writeNote(rootSha, serializeState(state), signal);
+            // Notes for this name left by a crash or a branch deleted by hand.
+            for (const sha of stale) await this.#git.removeNote(sha, signal);
+          })(),
+        ]);
+        if (added.status === 'fulfilled') handle = added.value;
+        for (const r of [added, ...rest]) if (r.status === 'rejected') throw r.reason;
+        if (!handle) throw new BerthError('GIT_ERROR', `git worktree add did not register ${JSON.stringify(path)}`);
 
         const warnings: string[] = [];
-        const local = await this.#git.checkoutStatus(signal);
         if (local.total > 0) {
           warnings.push(
             `${local.total} uncommitted change${local.total === 1 ? '' : 's'} in your checkout ${this.repo} ${local.total === 1 ? 'is' : 'are'} not included: the workspace starts from ${baseRef} (${baseSha.slice(0, 12)}); commit ${local.total === 1 ? 'it' : 'them'} first if the workspace needs ${local.total === 1 ? 'it' : 'them'}`,
           );
         }
-        const tip: BranchTip = { sha: rootSha, committedAt: Date.now() };
-        const workspace = await this.#info(state, tip, await this.#git.listWorktrees(signal), signal);
+        // git registered the worktree at `path` with the branch checked out a moment ago, under
+        // our lock (addWorktree verified its admin dir), so there is no need to list worktrees.
+        const dirty = (await this.#git.worktreeStatus(handle, signal)).total > 0;
+        const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: this.repo, head: rootSha, dirty });
         return { workspace, warnings };
       } catch (err) {
         await this.#rollbackCreate(name, path, owns, rootSha, handle);
@@ -553,13 +573,6 @@ export class Workspaces implements AsyncDisposable {
       } catch (err) {
         this.#logger.warn(`rolling back workspace creation: could not remove the ${what}`, { name, error: (err as Error).message });
       }
-    }
-  }
-
-  /** Notes for `name` other than `keep` (left by a crash or a branch deleted by hand). */
-  async #dropStaleNotes(name: string, keep: string): Promise<void> {
-    for (const s of await this.#states()) {
-      if (s.name === name && s.rootSha !== keep) await this.#git.removeNote(s.rootSha);
     }
   }
 

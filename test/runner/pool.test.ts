@@ -130,4 +130,41 @@ describeDocker('warm pool', () => {
     expect(cli.status).toBe(0);
     expect(JSON.parse(cli.stdout)).toMatchObject({ target: 0, unsupported: null });
   });
+
+  it('without install commands a claim runs nothing: warm-up made the state dirs, ran setup and recorded done', async () => {
+    // Its own setup line: another spec hash than the other tests' pools.
+    const r = await runner(busyboxSpec({ setup: ['echo no-install >> /pool-setup'], pool: { size: 1 } }));
+    expect(await r.warmPool()).toHaveLength(1);
+    const [warm] = (await r.poolStatus()).containers;
+    // The daemon's event log tells which execs were created in the container, and when.
+    const execsIn = async (since: number, until: number): Promise<string[]> => {
+      const stream = await docker.getEvents({
+        since: (since / 1000).toFixed(3),
+        until: (until / 1000).toFixed(3),
+        filters: { container: [warm!.id], event: ['exec_create'] },
+      });
+      let text = '';
+      for await (const chunk of stream) text += String(chunk);
+      return text.split('\n').filter(Boolean).map((l) => String((JSON.parse(l) as { Action: string }).Action));
+    };
+    const t0 = Date.now();
+    expect((await execsIn(t0 - 60_000, t0)).length).toBeGreaterThan(0); // warm-up did exec
+    const s = await r.open('noinst');
+    const t1 = Date.now();
+    expect(s.containerId).toBe(warm!.id);
+    expect(s.created).toEqual({ workspace: true, container: true, fromPool: true, resumed: false });
+    expect(s.setup).toEqual({ ran: false, ok: true, steps: [] });
+    expect(await execsIn(t0, t1 + 1)).toEqual([]);
+    // The state dirs the shell and the setup log live in exist, setup ran exactly once, in the
+    // pool, and the marker already says done, so a reopen will not run anything either.
+    expect((await s.exec('cat /pool-setup /var/lib/berth/setup/status', { fresh: true })).stdout).toBe('no-install\ndone\n');
+    expect((await s.exec('cat src/app.txt')).stdout).toBe('hello from the fixture\n');
+    await s.close();
+    const again = await r.open('noinst');
+    expect(again.containerId).toBe(s.containerId);
+    expect(again.setup).toEqual({ ran: false, ok: true, steps: [] });
+    expect((await again.exec('cat /pool-setup')).stdout).toBe('no-install\n');
+    await r.delete('noinst');
+    expect(await containerState(s.containerId)).toBeUndefined();
+  });
 });

@@ -59,6 +59,11 @@ describe('create / list / get', () => {
     expect(notes[0]?.[1]).toBe(w.rootSha);
     const note = JSON.parse(r.git('notes', '--ref=berth', 'show', w.rootSha)) as Record<string, unknown>;
     expect(note).toMatchObject({ version: 1, name: 'demo', baseSha: base, rootSha: w.rootSha, worktree: w.worktree });
+    // The note blob is the serialized state byte for byte (one JSON line and a newline), even
+    // though it is written through `git notes add -F -`, which runs stripspace over its input.
+    const blob = r.git('cat-file', 'blob', notes[0]?.[0] ?? '');
+    expect(blob).toMatch(/^\{[^\n]*\}\n$/);
+    expect(blob).toBe(`${JSON.stringify(JSON.parse(blob))}\n`);
 
     expect(worktreePaths(r)).toEqual([r.repo, w.worktree]);
     expect((await ws.list()).map((x) => x.name)).toEqual(['demo']);
