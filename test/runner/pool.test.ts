@@ -139,12 +139,13 @@ describeDocker('warm pool', () => {
     // The daemon's event log tells which execs were created in the container, and when.
     const execsIn = async (since: number, until: number): Promise<string[]> => {
       const stream = await docker.getEvents({
-        since: (since / 1000).toFixed(3),
-        until: (until / 1000).toFixed(3),
+        // Fractional seconds: the API takes "1700000000.123" (serialized from the number).
+        since: Number((since / 1000).toFixed(3)),
+        until: Number((until / 1000).toFixed(3)),
         filters: { container: [warm!.id], event: ['exec_create'] },
       });
       let text = '';
-      for await (const chunk of stream) text += String(chunk);
+      for await (const chunk of stream as AsyncIterable<Buffer>) text += String(chunk);
       return text.split('\n').filter(Boolean).map((l) => String((JSON.parse(l) as { Action: string }).Action));
     };
     const t0 = Date.now();
