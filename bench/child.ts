@@ -65,6 +65,17 @@ export function workerDone(result: unknown): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+/** Worker side: run `main`, exit 0 when it resolves, or print the error and exit 1. */
+export function runWorkerMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
 const MB = 1024 * 1024;
 
 export function rssMb(): number {

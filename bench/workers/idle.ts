@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { Runner } from '../../runner/session/index.js';
 import type { SpecInput } from '../../src/spec/schema.js';
-import { rssMb, settle, workerDone, workerInput, type WorkerInput } from '../child.js';
+import { rssMb, settle, runWorkerMain, workerDone, workerInput, type WorkerInput } from '../child.js';
 import { mapLimit } from '../timing.js';
 
 export interface IdleInput extends WorkerInput {
@@ -65,10 +65,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runWorkerMain(main);

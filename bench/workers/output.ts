@@ -14,7 +14,7 @@ import { docker } from '../../runner/docker/client.js';
 import { Runner } from '../../runner/session/index.js';
 import type { SpecInput } from '../../src/spec/schema.js';
 import { dockerodeExec } from '../baselines.js';
-import { peakRssMb, resetPeakRss, rssMb, settle, workerDone, workerInput, type WorkerInput } from '../child.js';
+import { peakRssMb, resetPeakRss, rssMb, settle, runWorkerMain, workerDone, workerInput, type WorkerInput } from '../child.js';
 
 export interface OutputInput extends WorkerInput {
   readonly spec: SpecInput;
@@ -94,10 +94,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runWorkerMain(main);
