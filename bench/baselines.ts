@@ -2,12 +2,12 @@
  * The baselines berth is compared to, written the plain way a program would use Docker without
  * berth: a dockerode exec (create, start, demux, inspect), `docker exec` / `docker run --rm` via
  * the CLI, and a dockerode `run --rm` (create, attach, start, wait, remove). They use the same
- * shared dockerode client as berth (runner/docker/client.ts), so both sides pay the same HTTP
+ * shared dockerode client as berth (docker/client.ts), so both sides pay the same HTTP
  * agent and socket costs.
  */
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import type { Docker } from '../runner/docker/client.js';
+import type { Docker } from '../docker/client.js';
 
 export interface RawResult {
   readonly exitCode: number | null;

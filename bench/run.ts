@@ -57,7 +57,7 @@ async function main(): Promise<number> {
 
   const { makeFixture } = await import('./fixture.js');
   const { environment, findDockerCli } = await import('./env.js');
-  const { translateDockerError } = await import('../runner/docker/client.js');
+  const { translateDockerError } = await import('../docker/client.js');
   let fx: Fixture | undefined;
   let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -4,7 +4,7 @@
  * tests drive it with an adapter over a local folder instead of a Dagger engine.
  */
 import type { SourceReader } from '../src/source-reader.js';
-import { RunnerError } from '../runner/errors.js';
+import { BerthError } from '../src/errors.js';
 
 /** The slice of Dagger's `Directory` this reader uses. A real `Directory` satisfies it. */
 export interface DirectoryLike {
@@ -66,7 +66,7 @@ export class DirectorySourceReader implements SourceReader {
 function checkPath(path: string, label: string): string[] {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (path.startsWith('/') || path.includes('\0') || parts.includes('..') || parts.length === 0) {
-    throw new RunnerError(
+    throw new BerthError(
       'PATH_INVALID',
       `source path ${JSON.stringify(path)} in ${label} must be relative, non-empty and stay inside the tree (no "..", no NUL).`,
     );

@@ -18,13 +18,13 @@
  * runtime: the SDK takes about a second to load, and the CLI and MCP server import pipelines/.
  */
 import { builtinImageKey, type BuiltinImageKey } from '../src/images.js';
-import { RunnerError } from '../runner/errors.js';
+import { BerthError } from '../src/errors.js';
 import type { PhaseName, Plan, PlanCommand, PlanStep } from './plan.js';
 
 /**
  * The public images the Dagger path uses in place of berth's locally built ones (a real Dagger
  * engine pulls from a registry and cannot see this machine's images). Same OS family and Node
- * major as the local recipes in runner/docker/images.ts.
+ * major as the local recipes in docker/images.ts.
  */
 export const DAGGER_PUBLIC_IMAGES: Readonly<Record<BuiltinImageKey, string>> = Object.freeze({
   node: 'node:18-bookworm',
@@ -120,7 +120,7 @@ export interface DaggerRunResult {
 /**
  * Run a plan on a Dagger engine: sync the prepared container once (so an install failure is
  * reported once, not per step), then each step's commands, the steps concurrently when the plan
- * says so. Every step runs to completion; if any failed, throws one RunnerError STEP_FAILED that
+ * says so. Every step runs to completion; if any failed, throws one BerthError STEP_FAILED that
  * carries each failing command's exit code and output (what `dagger call` prints before exiting
  * non-zero).
  */
@@ -169,10 +169,10 @@ export async function runPlanDagger<C extends DaggerContainerLike<C, Dir, Cache>
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) {
     const parts = failures.map((f) => (f instanceof Error ? f.message : String(f)));
-    const first = failures.find((f): f is RunnerError => f instanceof RunnerError && f.code === 'STEP_FAILED');
-    throw new RunnerError('STEP_FAILED', `${failures.length} steps of "${plan.target}" failed:\n\n${parts.join('\n\n')}`, {
+    const first = failures.find((f): f is BerthError => f instanceof BerthError && f.code === 'STEP_FAILED');
+    throw new BerthError('STEP_FAILED', `${failures.length} steps of "${plan.target}" failed:\n\n${parts.join('\n\n')}`, {
       cause: failures[0],
-      details: { ...(first?.details ?? {}), failures: failures.map((f) => (f instanceof RunnerError ? f.details : undefined)) },
+      details: { ...(first?.details ?? {}), failures: failures.map((f) => (f instanceof BerthError ? f.details : undefined)) },
     });
   }
   return {
@@ -245,8 +245,8 @@ function isExecError(err: unknown): err is ExecErrorShape {
  * stderr; a timeout (exit 124 from coreutils `timeout`, 143 from busybox's) says so. Anything else
  * (engine, pull, GraphQL failures) becomes DAGGER_ERROR with the SDK's message.
  */
-export function translateDaggerError(err: unknown, plan: Plan): RunnerError {
-  if (err instanceof RunnerError) return err;
+export function translateDaggerError(err: unknown, plan: Plan): BerthError {
+  if (err instanceof BerthError) return err;
   if (isExecError(err)) {
     const ref = commandLookup(plan).get(JSON.stringify(err.cmd));
     const phase = ref?.phase ?? 'unknown';
@@ -258,11 +258,11 @@ export function translateDaggerError(err: unknown, plan: Plan): RunnerError {
     const sections = [`${phase}: \`${command}\` ${what}`];
     if (err.stdout.trim() !== '') sections.push(`--- stdout ---\n${tail(err.stdout).replace(/\n$/, '')}`);
     if (err.stderr.trim() !== '') sections.push(`--- stderr ---\n${tail(err.stderr).replace(/\n$/, '')}`);
-    return new RunnerError('STEP_FAILED', sections.join('\n'), {
+    return new BerthError('STEP_FAILED', sections.join('\n'), {
       cause: err,
       details: { phase, command, exitCode: err.exitCode, timedOut },
     });
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new RunnerError('DAGGER_ERROR', `Dagger engine call failed: ${message}`, { cause: err });
+  return new BerthError('DAGGER_ERROR', `Dagger engine call failed: ${message}`, { cause: err });
 }

@@ -26,10 +26,10 @@
 import { randomUUID } from 'node:crypto';
 import { Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { call, docker as defaultDocker, imageExists, translateDockerError, type Docker } from '../runner/docker/client.js';
-import { LABEL, RUNNER_VERSION } from '../runner/docker/labels.js';
-import { RunnerError } from '../runner/errors.js';
-import { silentLogger, type Logger } from '../runner/log.js';
+import { call, docker as defaultDocker, imageExists, translateDockerError, type Docker } from '../docker/client.js';
+import { LABEL, RUNNER_VERSION } from '../docker/labels.js';
+import { BerthError } from '../src/errors.js';
+import { silentLogger, type Logger } from '../src/log.js';
 import { shellQuote, type PhaseName, type Plan, type PlanCommand, type PlanStep } from './plan.js';
 import { listSource, packSource } from './source-archive.js';
 
@@ -106,7 +106,7 @@ export const EXIT_ABORTED = 130;
 /** The sleep loop that keeps a pipeline container up between execs; removal kills it. */
 const KEEPALIVE = ['sh', '-c', 'while :; do sleep 3600; done'];
 
-/** Run `plan` on the local engine. Throws RunnerError for berth's own failures (image missing, bad source, Docker down). */
+/** Run `plan` on the local engine. Throws BerthError for berth's own failures (image missing, bad source, Docker down). */
 export async function runPlanLocal(plan: Plan, opts: RunPlanLocalOptions): Promise<PipelineResult> {
   const run = new LocalRun(plan, opts);
   return run.execute();
@@ -173,7 +173,7 @@ class LocalRun {
     try {
       if (this.#aborted) throw new Aborted();
       if (!(await imageExists(plan.image, this.#docker))) {
-        throw new RunnerError(
+        throw new BerthError(
           'IMAGE_MISSING',
           `image ${JSON.stringify(plan.image)} is not present on the local engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
         );
@@ -457,14 +457,14 @@ class LocalRun {
       return;
     }
     if (status === null) {
-      throw new RunnerError('CONTAINER_DIED', `the pipeline container stopped while running \`${last.cmd.display}\` (no exit code). Check memory/pids limits in berth.yaml.`);
+      throw new BerthError('CONTAINER_DIED', `the pipeline container stopped while running \`${last.cmd.display}\` (no exit code). Check memory/pids limits in berth.yaml.`);
     }
     if (status !== 0) {
       endPhase(last.phase, current, 'failed', status, now);
       return;
     }
     if (current !== cmds.length - 1) {
-      throw new RunnerError('CONTAINER_DIED', `the pipeline container exited 0 after \`${last.cmd.display}\` without running the rest of the plan.`);
+      throw new BerthError('CONTAINER_DIED', `the pipeline container exited 0 after \`${last.cmd.display}\` without running the rest of the plan.`);
     }
     endPhase(last.phase, current, 'passed', 0, now);
   }
@@ -562,7 +562,7 @@ class LocalRun {
       const r = await this.#exec(container, cmd, '0:0', 'install', false, plan.timeoutMs);
       const r2 = caches.length ? await this.#exec(container, ['chown', plan.user, ...caches], '0:0', 'install', false, plan.timeoutMs) : r;
       if (r.exitCode !== 0 || r2.exitCode !== 0) {
-        throw new RunnerError('BAD_INPUT', `could not give the source copy to user ${JSON.stringify(plan.user)} (chown failed). Check 'user' in berth.yaml.`);
+        throw new BerthError('BAD_INPUT', `could not give the source copy to user ${JSON.stringify(plan.user)} (chown failed). Check 'user' in berth.yaml.`);
       }
     }
   }
@@ -696,7 +696,7 @@ class LocalRun {
       const info = await this.#guard('inspect exec', () => exec.inspect());
       if (!info.Running && info.ExitCode !== null) return { exitCode: info.ExitCode, timedOut: false };
       if (i >= 50) {
-        throw new RunnerError('CONTAINER_DIED', `the pipeline container stopped while running \`${argv.join(' ')}\` (no exit code). Check memory/pids limits in berth.yaml.`);
+        throw new BerthError('CONTAINER_DIED', `the pipeline container stopped while running \`${argv.join(' ')}\` (no exit code). Check memory/pids limits in berth.yaml.`);
       }
       await new Promise((r) => setTimeout(r, 40));
     }
@@ -711,7 +711,7 @@ class LocalRun {
       if (this.#aborted) throw new Aborted();
       const t = translateDockerError(err, what);
       if (t.code === 'CONTAINER_GONE') {
-        throw new RunnerError('CONTAINER_DIED', `the pipeline container disappeared during "${what}" (removed from outside berth?).`, { cause: err });
+        throw new BerthError('CONTAINER_DIED', `the pipeline container disappeared during "${what}" (removed from outside berth?).`, { cause: err });
       }
       throw t;
     }

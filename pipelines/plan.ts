@@ -5,9 +5,9 @@
  * asserted exactly in tests and the two executors cannot drift apart on what a step means.
  */
 import { createHash } from 'node:crypto';
-import { deepFreeze } from '../src/spec/index.js';
-import type { Network, ResolvedSpec, StepName, Toolchain } from '../src/spec/types.js';
-import { RunnerError } from '../runner/errors.js';
+import { deepFreeze } from '../src/project/index.js';
+import type { Network, ResolvedSpec, StepName, Toolchain } from '../src/project/types.js';
+import { BerthError } from '../src/errors.js';
 
 /** The steps a spec can define, in the order `check` runs and reports them. */
 export const STEP_NAMES: readonly StepName[] = Object.freeze(['build', 'test', 'lint']);
@@ -92,18 +92,18 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
 /** Upper bound for a per-command timeout: a day. */
 export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
-/** Build the plan for `target` from a resolved spec. Throws RunnerError STEP_UNDEFINED / BAD_INPUT. */
+/** Build the plan for `target` from a resolved spec. Throws BerthError STEP_UNDEFINED / BAD_INPUT. */
 export function plan(spec: ResolvedSpec, target: PlanTarget, opts: PlanOptions = {}): Plan {
   const timeoutMs = opts.timeoutMs ?? spec.stepTimeoutMs;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new RunnerError(
+    throw new BerthError(
       'BAD_INPUT',
       `timeout ${JSON.stringify(timeoutMs)} ms is out of range: give a whole number of milliseconds between 1 and ${MAX_TIMEOUT_MS}.`,
     );
   }
   const repo = opts.repo ?? 'default';
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(repo)) {
-    throw new RunnerError('BAD_INPUT', `repo key ${JSON.stringify(repo)} is not valid: build it with repoKey().`);
+    throw new BerthError('BAD_INPUT', `repo key ${JSON.stringify(repo)} is not valid: build it with repoKey().`);
   }
 
   let steps: PlanStep[];
@@ -115,7 +115,7 @@ export function plan(spec: ResolvedSpec, target: PlanTarget, opts: PlanOptions =
     name = 'check';
     steps = STEP_NAMES.filter((s) => spec.steps[s].length > 0).map((s) => ({ name: s, commands: spec.steps[s].map(shell) }));
     if (steps.length === 0) {
-      throw new RunnerError(
+      throw new BerthError(
         'STEP_UNDEFINED',
         `"check" has nothing to run: the spec defines none of ${STEP_NAMES.join(', ')}. Add steps to berth.yaml (e.g. "test: npm test").`,
       );
@@ -124,14 +124,14 @@ export function plan(spec: ResolvedSpec, target: PlanTarget, opts: PlanOptions =
     name = target;
     const commands = spec.steps[target];
     if (commands.length === 0) {
-      throw new RunnerError(
+      throw new BerthError(
         'STEP_UNDEFINED',
         `step "${target}" is not defined for this source (nothing was detected and berth.yaml sets none). Add "${target}: <command>" to berth.yaml.`,
       );
     }
     steps = [{ name: target, commands: commands.map(shell) }];
   } else {
-    throw new RunnerError('BAD_INPUT', `unknown pipeline ${JSON.stringify(target)}: use build, test, lint, check or { run }.`);
+    throw new BerthError('BAD_INPUT', `unknown pipeline ${JSON.stringify(target)}: use build, test, lint, check or { run }.`);
   }
 
   const env: Record<string, string> = {};
@@ -187,25 +187,25 @@ function shell(line: string): PlanCommand {
 
 function runCommand(cmd: string | readonly string[]): PlanCommand {
   if (typeof cmd === 'string') {
-    if (cmd.trim() === '') throw new RunnerError('BAD_INPUT', 'run: the command is empty. Pass a command, e.g. `berth run -- npm ci`.');
+    if (cmd.trim() === '') throw new BerthError('BAD_INPUT', 'run: the command is empty. Pass a command, e.g. `berth run -- npm ci`.');
     return shell(cmd);
   }
   if (cmd.length === 0 || cmd[0] === '') {
-    throw new RunnerError('BAD_INPUT', 'run: the command is empty. Pass a command, e.g. `berth run -- npm ci`.');
+    throw new BerthError('BAD_INPUT', 'run: the command is empty. Pass a command, e.g. `berth run -- npm ci`.');
   }
   for (const a of cmd) checkCommandText(a, 'argument');
   if (cmd.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) > MAX_COMMAND_BYTES) {
-    throw new RunnerError('BAD_INPUT', `run: the command is longer than ${MAX_COMMAND_BYTES} bytes. Put it in a script in the source.`);
+    throw new BerthError('BAD_INPUT', `run: the command is longer than ${MAX_COMMAND_BYTES} bytes. Put it in a script in the source.`);
   }
   return { display: cmd.map(shellQuote).join(' '), argv: [...cmd] };
 }
 
 function checkCommandText(s: string, what: string): void {
   if (typeof s !== 'string' || s.includes('\0')) {
-    throw new RunnerError('BAD_INPUT', `${what} ${JSON.stringify(s)} contains a NUL byte: remove it.`);
+    throw new BerthError('BAD_INPUT', `${what} ${JSON.stringify(s)} contains a NUL byte: remove it.`);
   }
   if (Buffer.byteLength(s) > MAX_COMMAND_BYTES) {
-    throw new RunnerError('BAD_INPUT', `${what} is longer than ${MAX_COMMAND_BYTES} bytes (${JSON.stringify(s.slice(0, 40))}…). Put it in a script in the source.`);
+    throw new BerthError('BAD_INPUT', `${what} is longer than ${MAX_COMMAND_BYTES} bytes (${JSON.stringify(s.slice(0, 40))}…). Put it in a script in the source.`);
   }
 }
 

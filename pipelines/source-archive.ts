@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import ignore, { type Ignore } from 'ignore';
 import { create as createTar } from 'tar';
-import { RunnerError } from '../runner/errors.js';
+import { BerthError } from '../src/errors.js';
 
 /** Upper bounds for a source tree: it comes from an agent's checkout, so it is untrusted. */
 export const DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024 * 1024;
@@ -53,7 +53,7 @@ export function dockerignoreToGitignore(text: string): string[] {
   return out;
 }
 
-/** Walk `root` and list what goes into the copy. Throws RunnerError BAD_INPUT past the bounds. */
+/** Walk `root` and list what goes into the copy. Throws BerthError BAD_INPUT past the bounds. */
 export async function listSource(root: string, opts: ListSourceOptions = {}): Promise<SourceListing> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_SOURCE_BYTES;
   const maxEntries = opts.maxEntries ?? DEFAULT_MAX_SOURCE_ENTRIES;
@@ -78,7 +78,7 @@ export async function listSource(root: string, opts: ListSourceOptions = {}): Pr
   };
 
   const walk = async (rel: string, parentLayers: readonly Layer[]): Promise<void> => {
-    if (opts.signal?.aborted) throw new RunnerError('ABORTED', 'copying the source was cancelled.');
+    if (opts.signal?.aborted) throw new BerthError('ABORTED', 'copying the source was cancelled.');
     const abs = rel === '' ? root : join(root, rel);
     const gitignore = await readText(join(abs, '.gitignore'));
     const layers = gitignore === undefined ? parentLayers : [...parentLayers, { base: rel, ig: ignore().add(gitignore) }];
@@ -92,7 +92,7 @@ export async function listSource(root: string, opts: ListSourceOptions = {}): Pr
       if (isIgnored(path, isDir, layers)) continue;
       entries.push(path);
       if (entries.length > maxEntries) {
-        throw new RunnerError(
+        throw new BerthError(
           'BAD_INPUT',
           `source ${JSON.stringify(root)} has more than ${maxEntries} files and directories (after .gitignore/.dockerignore). Ignore build outputs and dependencies, or point --source at a smaller tree.`,
         );
@@ -103,7 +103,7 @@ export async function listSource(root: string, opts: ListSourceOptions = {}): Pr
         files++;
         bytes += (await lstat(join(root, path))).size;
         if (bytes > maxBytes) {
-          throw new RunnerError(
+          throw new BerthError(
             'FILE_TOO_LARGE',
             `source ${JSON.stringify(root)} is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (after .gitignore/.dockerignore). Ignore large artifacts in .dockerignore or point --source at a smaller tree.`,
           );
@@ -119,12 +119,12 @@ export async function listSource(root: string, opts: ListSourceOptions = {}): Pr
     if (dockerignore !== undefined) docker = ignore().add(dockerignoreToGitignore(dockerignore));
     await walk('', []);
   } catch (err) {
-    if (err instanceof RunnerError) throw err;
+    if (err instanceof BerthError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new RunnerError('BAD_INPUT', `source ${JSON.stringify(root)} is not a directory. Pass --source DIR with an existing project directory.`, { cause: err });
+      throw new BerthError('BAD_INPUT', `source ${JSON.stringify(root)} is not a directory. Pass --source DIR with an existing project directory.`, { cause: err });
     }
-    throw new RunnerError('BAD_INPUT', `cannot read source ${JSON.stringify(root)}: ${(err as Error).message}. Check its permissions.`, { cause: err });
+    throw new BerthError('BAD_INPUT', `cannot read source ${JSON.stringify(root)}: ${(err as Error).message}. Check its permissions.`, { cause: err });
   }
   return { entries, files, bytes };
 }

@@ -1,35 +1,50 @@
-// Enforces the layering (see README "Layout"):
-//   src/        imports nothing from runner/ or pipelines/, and never dockerode. The one exception is
-//               src/index.ts, the Dagger module entry, which sits on top and delegates to pipelines/.
-//   pipelines/  imports src/ and the Docker boundary runner/docker/ only (never sessions, MCP, CLI).
+// Enforces the owners and the one-way floors (see README "Layout" and docs/architecture.md):
+//   docker/     THE Docker owner: the only importer of dockerode. Imports src/ (errors, log, labels).
+//   src/git/    THE git owner: the only importer of simple-git and the only spawner of git.
+//   src/        the shared library: imports nothing from docker/, runner/ or pipelines/. The one
+//               exception is src/index.ts, the Dagger module entry, a thin adapter on top.
+//   pipelines/  imports src/ and docker/ (never runner/).
+//   runner/     imports anything below it.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const problems = [];
+const LAYERS = ['src', 'docker', 'pipelines', 'runner', 'bench', 'scripts'];
 
 function* walk(dir) {
   for (const e of readdirSync(dir)) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) yield* walk(p);
-    else if (p.endsWith('.ts')) yield p;
+    else if (/\.(ts|mjs)$/.test(p)) yield p;
   }
 }
 
-for (const layer of ['src', 'pipelines']) {
+const SPAWNS_GIT = /\b(?:spawn|spawnSync|execFile|execFileSync|exec|execSync)\(\s*['"`]git\b/;
+
+for (const layer of LAYERS) {
   for (const file of walk(join(root, layer))) {
     const rel = relative(root, file);
     const text = readFileSync(file, 'utf8');
+    const inGit = rel.startsWith('src/git/');
+    if (!inGit && SPAWNS_GIT.test(text) && !rel.startsWith('bench/') && rel !== 'scripts/check-imports.mjs') {
+      problems.push(`${rel}: spawns git (only src/git/ runs git)`);
+    }
     for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
       const spec = m[1];
       const target = spec.startsWith('.') ? relative(root, resolve(dirname(file), spec)) : spec;
-      if (layer === 'src' && rel !== 'src/index.ts') {
-        if (target.startsWith('runner/') || target.startsWith('pipelines/') || spec === 'dockerode') {
-          problems.push(`${rel}: imports ${spec} (src/ must not depend on runner/, pipelines/ or dockerode)`);
-        }
+      if (spec === 'dockerode' && !rel.startsWith('docker/') && !rel.startsWith('bench/')) {
+        problems.push(`${rel}: imports dockerode (only docker/ talks to Docker)`);
       }
-      if (layer === 'pipelines' && target.startsWith('runner/') && !target.startsWith('runner/docker/') && target !== 'runner/errors.js' && target !== 'runner/log.js') {
-        problems.push(`${rel}: imports ${spec} (pipelines/ may only use runner/docker/, runner/errors and runner/log)`);
+      if (spec === 'simple-git' && !inGit) problems.push(`${rel}: imports simple-git (only src/git/ runs git)`);
+      if (layer === 'src' && rel !== 'src/index.ts' && /^(runner|pipelines|docker)\//.test(target)) {
+        problems.push(`${rel}: imports ${spec} (src/ must not depend on docker/, runner/ or pipelines/)`);
+      }
+      if (layer === 'docker' && /^(runner|pipelines)\//.test(target)) {
+        problems.push(`${rel}: imports ${spec} (docker/ stands below runner/ and pipelines/)`);
+      }
+      if (layer === 'pipelines' && target.startsWith('runner/')) {
+        problems.push(`${rel}: imports ${spec} (pipelines/ may use src/ and docker/, never runner/)`);
       }
     }
   }

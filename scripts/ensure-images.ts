@@ -1,5 +1,5 @@
 /** Build berth's local images if they are missing (used by scripts/setup.sh). */
-import { ensureImages } from '../runner/docker/images.js';
+import { ensureImages } from '../docker/images.js';
 
 const started = Date.now();
 const built = await ensureImages({ onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });

@@ -22,7 +22,7 @@ import {
   type Plan,
   type PlanTarget,
 } from '../pipelines/index.js';
-import { resolveSpec } from './spec/index.js';
+import { resolveSpec } from './project/index.js';
 
 interface Loaded {
   readonly plan: Plan;

@@ -5,8 +5,7 @@
  *   3 environment error (Docker unavailable, image missing) · exec/pipeline commands pass the
  *   command's own exit code through and use 125 for berth's own failures.
  */
-import { isBerthError } from '../../src/errors.js';
-import { isRunnerError } from '../errors.js';
+import { asBerthError, type ErrorKind } from '../../src/errors.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, environment: 3, passthroughError: 125 } as const;
 
@@ -19,17 +18,25 @@ export function printWarnings(warnings: readonly string[]): void {
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
 }
 
+const EXIT_BY_KIND: Record<ErrorKind, number> = {
+  input: EXIT.error,
+  not_found: EXIT.error,
+  conflict: EXIT.error,
+  failed: EXIT.error,
+  cancelled: EXIT.error,
+  internal: EXIT.error,
+  environment: EXIT.environment,
+};
+
 export function exitCodeFor(err: unknown): number {
-  if (isRunnerError(err) && (err.code === 'DOCKER_UNAVAILABLE' || err.code === 'IMAGE_MISSING')) return EXIT.environment;
-  return EXIT.error;
+  return EXIT_BY_KIND[asBerthError(err).kind];
 }
 
 /** Print an error the way every command does: `berth: <message>` (or JSON with --json). */
 export function reportError(err: unknown, json: boolean): void {
-  const code = isBerthError(err) || isRunnerError(err) ? err.code : 'INTERNAL';
-  const message = err instanceof Error ? err.message : String(err);
-  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
-  else process.stderr.write(`berth: ${message}\n`);
+  const e = asBerthError(err);
+  if (json) process.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+  else process.stderr.write(`berth: ${e.message}\n`);
 }
 
 /**

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 
 export const MCP_JSON = '.mcp.json';
 export const DEFAULT_SERVER_NAME = 'berth';
@@ -69,7 +69,7 @@ export async function mergeMcpJson(file: string, name: string, entry: ServerEntr
     mode = (await stat(file)).mode & 0o777;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new RunnerError('FS_ERROR', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+      throw new BerthError('FS_ERROR', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
     }
   }
   let config: Record<string, unknown> = {};
@@ -78,14 +78,14 @@ export async function mergeMcpJson(file: string, name: string, entry: ServerEntr
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new RunnerError('BAD_INPUT', `${file} is not valid JSON (${(err as Error).message}): fix or remove it, then run this again; it was left unchanged`, { cause: err });
+      throw new BerthError('BAD_INPUT', `${file} is not valid JSON (${(err as Error).message}): fix or remove it, then run this again; it was left unchanged`, { cause: err });
     }
-    if (!isObject(parsed)) throw new RunnerError('BAD_INPUT', `${file} does not contain a JSON object: fix or remove it, then run this again; it was left unchanged`);
+    if (!isObject(parsed)) throw new BerthError('BAD_INPUT', `${file} does not contain a JSON object: fix or remove it, then run this again; it was left unchanged`);
     config = parsed;
   }
   const servers = config.mcpServers ?? {};
   if (!isObject(servers)) {
-    throw new RunnerError('BAD_INPUT', `"mcpServers" in ${file} is not an object: fix it, then run this again; the file was left unchanged`);
+    throw new BerthError('BAD_INPUT', `"mcpServers" in ${file} is not an object: fix it, then run this again; the file was left unchanged`);
   }
   const before = servers[name];
   const status: MergeStatus = before === undefined ? 'added' : JSON.stringify(before) === JSON.stringify(entry) ? 'unchanged' : 'updated';
@@ -101,7 +101,7 @@ async function writeAtomically(file: string, content: string, mode: number | und
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new RunnerError('FS_ERROR', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+    throw new BerthError('FS_ERROR', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 

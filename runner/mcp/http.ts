@@ -16,8 +16,8 @@ import { isIP } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 
 export const MCP_PATH = '/mcp';
 /** Largest request body: file_write content is capped at 10 MiB, plus JSON escaping overhead. */
@@ -34,7 +34,7 @@ export interface ListenAddress {
 /** `HOST:PORT`, `[v6]:PORT`, `:PORT` or `PORT`; a missing host is 127.0.0.1. */
 export function parseListen(spec: string): ListenAddress {
   const bad = (why: string) =>
-    new RunnerError('BAD_INPUT', `--http ${JSON.stringify(spec)} ${why}: use HOST:PORT, :PORT or PORT, e.g. --http 127.0.0.1:8765`);
+    new BerthError('BAD_INPUT', `--http ${JSON.stringify(spec)} ${why}: use HOST:PORT, :PORT or PORT, e.g. --http 127.0.0.1:8765`);
   let host: string;
   let portText: string;
   const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(spec);
@@ -59,7 +59,7 @@ export function chooseToken(explicit: string | undefined, env: string | undefine
   const given = explicit ?? (env === undefined || env === '' ? undefined : env);
   if (given === undefined) return { token: randomBytes(32).toString('base64url'), generated: true };
   if (given.length < MIN_TOKEN_CHARS || /\s/.test(given)) {
-    throw new RunnerError(
+    throw new BerthError(
       'BAD_INPUT',
       `the MCP token (from ${explicit !== undefined ? '--token' : 'BERTH_MCP_TOKEN'}) must be at least ${MIN_TOKEN_CHARS} characters without spaces: use a random one, e.g. \`openssl rand -base64 32\`, or leave it unset to get a generated token`,
     );
@@ -156,7 +156,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
-        new RunnerError(
+        new BerthError(
           'BAD_INPUT',
           `cannot listen on ${opts.listen.host}:${opts.listen.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (the port is taken: pick another, or 0 for a free one)' : ''}`,
           { cause: err },

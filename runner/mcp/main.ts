@@ -12,7 +12,7 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { assertValidName } from '../../src/workspace/names.js';
-import { createLogger, type LogLevel } from '../log.js';
+import { createLogger, type LogLevel } from '../../src/log.js';
 import { Runner } from '../session/runner.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';

@@ -8,7 +8,7 @@
  * sent at once. Notifications are chained so they leave in order, and flush() lets the tool wait
  * for them before its result goes out (a progress message after the response is meaningless).
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../src/log.js';
 
 const OUTPUT_INTERVAL_MS = 250;
 /** A progress message is a status line, not a log: keep it short. */

@@ -16,16 +16,16 @@
  * Each operation holds the workspace's container lock (lock.ts, as Runner.open does) and takes the
  * repository lock only around git mutations, in that order, the same as Runner.delete.
  */
-import { BRANCH_REF_PREFIX, GitRepo } from '../../src/workspace/git.js';
+import { BRANCH_REF_PREFIX, GitRepo } from '../../src/git/repo.js';
 import { assertValidName } from '../../src/workspace/names.js';
-import type { ResolvedSpec } from '../../src/spec/types.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Docker } from '../docker/client.js';
-import type { Containers } from '../docker/containers.js';
-import { buildLabels, checkpointImageRepo, LABEL, sessionContainerName, type Labels, type RepoRef } from '../docker/labels.js';
-import { commitContainer, inspectImage, tagImage, removeImageTag } from '../docker/snapshots.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Docker } from '../../docker/client.js';
+import type { Containers } from '../../docker/containers.js';
+import { buildLabels, checkpointImageRepo, LABEL, sessionContainerName, type Labels, type RepoRef } from '../../docker/labels.js';
+import { commitContainer, inspectImage, tagImage, removeImageTag } from '../../docker/snapshots.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import {
   EXTRA_CHECKPOINTS,
   EXTRA_CONTAINER_IMAGE,
@@ -93,7 +93,7 @@ async function freeTag(client: Docker, repo: string, sha: string): Promise<strin
     const tag = i === 1 ? base : `${base}-${i}`;
     if (!(await inspectImage(client, `${repo}:${tag}`))) return tag;
   }
-  throw new RunnerError('DOCKER_ERROR', `too many container snapshots of commit ${base} under ${repo}: remove old ones (docker rmi)`);
+  throw new BerthError('DOCKER_ERROR', `too many container snapshots of commit ${base} under ${repo}: remove old ones (docker rmi)`);
 }
 
 /** Commit the worktree and, with withContainer, snapshot the container. */
@@ -107,7 +107,7 @@ export async function checkpointWorkspace(host: PersistenceHost, name: string, o
       // Checked before committing, so a missing container leaves no half-made checkpoint.
       st = await host.containers.inspect(containerName);
       if (!st || st.labels[LABEL.repoId] !== host.repo.id) {
-        throw new RunnerError('NOT_FOUND', `workspace ${JSON.stringify(name)} has no container to snapshot: open its session first (berth session open ${name}), or checkpoint without --with-container`, {
+        throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(name)} has no container to snapshot: open its session first (berth session open ${name}), or checkpoint without --with-container`, {
           details: { workspace: name },
         });
       }
@@ -164,19 +164,19 @@ export async function resolveCheckpoint(host: Pick<PersistenceHost, 'repo'>, inf
   if (at === 'latest') {
     const rec = records[records.length - 1];
     if (!rec) {
-      throw new RunnerError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no checkpoints yet: create one with \`berth ws checkpoint ${info.name}\` (add --with-container to keep the container's files)`, {
+      throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no checkpoints yet: create one with \`berth ws checkpoint ${info.name}\` (add --with-container to keep the container's files)`, {
         details: { workspace: info.name },
       });
     }
     return { sha: rec.sha, record: rec };
   }
   if (typeof at !== 'string' || !PREFIX_RE.test(at)) {
-    throw new RunnerError('BAD_INPUT', `checkpoint ${JSON.stringify(at)} is not "latest" or a commit id (4 to 64 hex digits, lowercase)`, { details: { at } });
+    throw new BerthError('BAD_INPUT', `checkpoint ${JSON.stringify(at)} is not "latest" or a commit id (4 to 64 hex digits, lowercase)`, { details: { at } });
   }
   const hits = records.filter((r) => r.sha.startsWith(at));
   const unique = [...new Set(hits.map((r) => r.sha))];
   if (unique.length > 1) {
-    throw new RunnerError('BAD_INPUT', `checkpoint ${JSON.stringify(at)} is ambiguous (${unique.map((s) => s.slice(0, 12)).join(', ')}): give more digits`, { details: { at } });
+    throw new BerthError('BAD_INPUT', `checkpoint ${JSON.stringify(at)} is ambiguous (${unique.map((s) => s.slice(0, 12)).join(', ')}): give more digits`, { details: { at } });
   }
   if (unique.length === 1) return { sha: unique[0] as string, record: hits[hits.length - 1] };
   const git = await GitRepo.discover(host.repo.path, sig(opts.signal));
@@ -185,7 +185,7 @@ export async function resolveCheckpoint(host: Pick<PersistenceHost, 'repo'>, inf
   const onLine = res.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(sha) && sha.startsWith(at) && (await isAncestor(git, info.rootSha, sha, opts.signal));
   const reachable = onLine && ((await isAncestor(git, sha, info.head, opts.signal)) || readRestores(info.extra).some((r) => r.from === sha) || (await keptContains(git, info.name, sha, opts.signal)));
   if (!reachable) {
-    throw new RunnerError('NOT_FOUND', `no checkpoint or commit ${JSON.stringify(at)} in workspace ${JSON.stringify(info.name)}: list them with \`berth ws checkpoints ${info.name}\` or \`berth ws log ${info.name}\``, {
+    throw new BerthError('NOT_FOUND', `no checkpoint or commit ${JSON.stringify(at)} in workspace ${JSON.stringify(info.name)}: list them with \`berth ws checkpoints ${info.name}\` or \`berth ws log ${info.name}\``, {
       details: { workspace: info.name, at },
     });
   }
@@ -230,7 +230,7 @@ export interface ForkOutcome {
 export async function forkWorkspace(host: PersistenceHost, source: string, target: string, opts: ForkOptions): Promise<ForkOutcome> {
   assertValidName(source);
   assertValidName(target);
-  if (source === target) throw new RunnerError('BAD_INPUT', `cannot fork ${JSON.stringify(source)} onto itself: pick a new name`);
+  if (source === target) throw new BerthError('BAD_INPUT', `cannot fork ${JSON.stringify(source)} onto itself: pick a new name`);
   return withLock(host.dataDir, sessionContainerName(host.repo, target), lockOpts(host, opts.signal), async () => {
     const src = await host.workspaces.get(source, sig(opts.signal));
     const cp = await resolveCheckpoint(host, src, opts.at, sig(opts.signal));
@@ -310,12 +310,12 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
       const head = (await host.workspaces.get(name, sig(opts.signal))).head;
       const gitDir = await git.worktreeGitDir(now.worktree);
       if (!gitDir) {
-        throw new RunnerError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(name)} (${now.worktree}) is missing: nothing to restore into`, { details: { workspace: name } });
+        throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(name)} (${now.worktree}) is missing: nothing to restore into`, { details: { workspace: name } });
       }
       const wt = { cwd: now.worktree, env: { GIT_DIR: gitDir, GIT_WORK_TREE: now.worktree } };
       const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD'], { ...wt, ok: [0, 1], signal: opts.signal })).stdout.toString('utf8').trim();
       if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
-        throw new RunnerError('BAD_INPUT', `the worktree of ${JSON.stringify(name)} has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of berth/${name}: run \`git switch berth/${name}\` in ${now.worktree} and retry`);
+        throw new BerthError('BAD_INPUT', `the worktree of ${JSON.stringify(name)} has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of berth/${name}: run \`git switch berth/${name}\` in ${now.worktree} and retry`);
       }
       const keptRef = head === cp.sha ? undefined : `${KEPT_REF_PREFIX}${name}/${Date.now()}`;
       if (keptRef) await git.run(['update-ref', keptRef, head], { cwd: git.root, signal: opts.signal });

@@ -14,8 +14,8 @@ import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:f
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { assertValidName } from '../../src/workspace/names.js';
-import { namePart, type RepoRef } from '../docker/labels.js';
-import type { Logger } from '../log.js';
+import { namePart, type RepoRef } from '../../docker/labels.js';
+import type { Logger } from '../../src/log.js';
 import type { ExecResult } from './types.js';
 
 export const DEFAULT_COMMAND_LOG_MAX_BYTES = 2 * 1024 * 1024;

@@ -3,7 +3,7 @@
  * shell state (cwd defaults to the workdir, env is the container's plus `env`).
  */
 import { randomBytes } from 'node:crypto';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 import { signalTargets } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, RecordScanner } from './output.js';
 import { token } from './protocol.js';
@@ -27,8 +27,8 @@ const FRESH_WRAPPER = [
 export type FreshHost = Pick<ShellHost, 'containers' | 'containerId' | 'user' | 'workdir' | 'env' | 'logger' | 'defaultTimeoutMs' | 'containerProblem'>;
 
 export async function runFresh(host: FreshHost, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-  if (typeof command !== 'string') throw new RunnerError('BAD_INPUT', 'command must be a string');
-  if (command.includes('\0')) throw new RunnerError('BAD_INPUT', 'command contains a NUL byte, which no shell can pass on: remove it');
+  if (typeof command !== 'string') throw new BerthError('BAD_INPUT', 'command must be a string');
+  if (command.includes('\0')) throw new BerthError('BAD_INPUT', 'command contains a NUL byte, which no shell can pass on: remove it');
   const started = Date.now();
   const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const onOutput = opts.onOutput;

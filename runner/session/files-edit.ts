@@ -7,7 +7,7 @@
  * same match as long as the lines above it did not change, and a stale ID fails instead of
  * silently editing a different occurrence.
  */
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 import { quote } from './files-resolve.js';
 
 export interface EditMatch {
@@ -240,7 +240,7 @@ export function planEdit(text: string, search: string, replace: string, matchId:
 
   if (raw.length === 0) {
     const hint = missHint(text, search);
-    throw new RunnerError('EDIT_NO_MATCH', `edit ${quote(display)}: the search text was not found. ${hint.text}\nRe-read the file and copy the text exactly.`, {
+    throw new BerthError('EDIT_NO_MATCH', `edit ${quote(display)}: the search text was not found. ${hint.text}\nRe-read the file and copy the text exactly.`, {
       details: { path: display, hint: { kind: hint.kind, line: hint.line } },
     });
   }
@@ -259,7 +259,7 @@ export function planEdit(text: string, search: string, replace: string, matchId:
     if (!chosen) {
       const { message, matches } = listing();
       const code = raw.length > 1 ? 'EDIT_AMBIGUOUS' : 'EDIT_NO_MATCH';
-      throw new RunnerError(
+      throw new BerthError(
         code,
         `edit ${quote(display)}: matchId ${quote(matchId)} does not name a current match (the file may have changed). Current match${raw.length > 1 ? 'es' : ''}:\n${message}\nRetry with one of these IDs.`,
         { details: { path: display, matchId, total: raw.length, matches } },
@@ -267,7 +267,7 @@ export function planEdit(text: string, search: string, replace: string, matchId:
     }
   } else if (raw.length > 1) {
     const { message, matches } = listing();
-    throw new RunnerError(
+    throw new BerthError(
       'EDIT_AMBIGUOUS',
       `edit ${quote(display)}: the search text occurs ${raw.length}${raw.length >= MAX_MATCHES ? '+' : ''} times. Pass matchId to choose one, or extend search until it is unique:\n${message}`,
       { details: { path: display, total: raw.length, matches } },

@@ -27,7 +27,7 @@
 import { constants as C, existsSync, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 
 /** Linux PATH_MAX / NAME_MAX; longer input is rejected before touching the disk. */
 export const MAX_PATH_BYTES = 4096;
@@ -53,7 +53,7 @@ export interface RootInfo {
 export function useFdMode(mode: ResolveMode): boolean {
   if (mode === 'path') return false;
   if (mode === 'fd' && !PROC_FD_AVAILABLE) {
-    throw new RunnerError('BAD_INPUT', `resolveMode 'fd' needs /proc/self/fd (Linux); use 'auto' or 'path' on this platform.`);
+    throw new BerthError('BAD_INPUT', `resolveMode 'fd' needs /proc/self/fd (Linux); use 'auto' or 'path' on this platform.`);
   }
   return PROC_FD_AVAILABLE;
 }
@@ -97,21 +97,21 @@ function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
 }
 
-/** Translate a foreign fs error (the one place this module does so) into a RunnerError. */
-export function fsError(err: unknown, what: string, display: string): RunnerError {
-  if (err instanceof RunnerError) return err;
+/** Translate a foreign fs error (the one place this module does so) into a BerthError. */
+export function fsError(err: unknown, what: string, display: string): BerthError {
+  if (err instanceof BerthError) return err;
   const code = errnoOf(err);
   if (code === 'ENOENT') {
-    return new RunnerError('FILE_NOT_FOUND', `${what} ${quote(display)}: it does not exist (it may have just been removed). Check the path with list.`, { cause: err });
+    return new BerthError('FILE_NOT_FOUND', `${what} ${quote(display)}: it does not exist (it may have just been removed). Check the path with list.`, { cause: err });
   }
   if (code === 'ELOOP' || code === 'ENOTDIR') {
-    return new RunnerError('PATH_INVALID', `${what} ${quote(display)}: the path changed while it was being accessed (a component became a symlink or a file). Retry the call.`, { cause: err });
+    return new BerthError('PATH_INVALID', `${what} ${quote(display)}: the path changed while it was being accessed (a component became a symlink or a file). Retry the call.`, { cause: err });
   }
   if (code === 'ENAMETOOLONG') {
-    return new RunnerError('PATH_INVALID', `${what} ${quote(display)}: the resolved path is too long for the filesystem. Use a shorter path.`, { cause: err });
+    return new BerthError('PATH_INVALID', `${what} ${quote(display)}: the resolved path is too long for the filesystem. Use a shorter path.`, { cause: err });
   }
   const detail = err instanceof Error ? err.message.replace(/\/proc\/self\/fd\/\d+\//g, '') : String(err);
-  return new RunnerError('FS_ERROR', `${what} ${quote(display)} failed (${code ?? 'error'}): ${detail}. Check permissions and free space in the workspace.`, {
+  return new BerthError('FS_ERROR', `${what} ${quote(display)} failed (${code ?? 'error'}): ${detail}. Check permissions and free space in the workspace.`, {
     cause: err,
     details: { errno: code },
   });
@@ -124,17 +124,17 @@ export function fsError(err: unknown, what: string, display: string): RunnerErro
  */
 export function toRelParts(input: unknown, root: RootInfo): string[] {
   if (typeof input !== 'string') {
-    throw new RunnerError('PATH_INVALID', `path must be a string, got ${typeof input}. Pass a path relative to the workspace root, e.g. "src/index.ts".`);
+    throw new BerthError('PATH_INVALID', `path must be a string, got ${typeof input}. Pass a path relative to the workspace root, e.g. "src/index.ts".`);
   }
   if (input.length === 0) {
-    throw new RunnerError('PATH_INVALID', `path "" is empty. Pass a path relative to the workspace root, e.g. "src/index.ts", or "." for the root.`);
+    throw new BerthError('PATH_INVALID', `path "" is empty. Pass a path relative to the workspace root, e.g. "src/index.ts", or "." for the root.`);
   }
   if (input.includes('\0')) {
-    throw new RunnerError('PATH_INVALID', `path ${quote(input)} contains a NUL byte, which no file name can hold. Remove it.`);
+    throw new BerthError('PATH_INVALID', `path ${quote(input)} contains a NUL byte, which no file name can hold. Remove it.`);
   }
   const bytes = Buffer.byteLength(input, 'utf8');
   if (bytes > MAX_PATH_BYTES) {
-    throw new RunnerError('PATH_INVALID', `path ${quote(input)} is ${bytes} bytes long; the limit is ${MAX_PATH_BYTES}. Use a shorter path.`);
+    throw new BerthError('PATH_INVALID', `path ${quote(input)} is ${bytes} bytes long; the limit is ${MAX_PATH_BYTES}. Use a shorter path.`);
   }
   let rel: string;
   if (path.posix.isAbsolute(input)) {
@@ -142,19 +142,19 @@ export function toRelParts(input: unknown, root: RootInfo): string[] {
     const mapped = mapAbsolute(norm, root);
     if (mapped === undefined) {
       const where = root.containerWorkdir ? ` or an absolute path under ${root.containerWorkdir}` : '';
-      throw new RunnerError('PATH_OUTSIDE', `path ${quote(input)} is outside the workspace. Use a path relative to the workspace root${where}.`);
+      throw new BerthError('PATH_OUTSIDE', `path ${quote(input)} is outside the workspace. Use a path relative to the workspace root${where}.`);
     }
     rel = mapped;
   } else {
     rel = path.posix.normalize(input);
     if (rel === '..' || rel.startsWith('../')) {
-      throw new RunnerError('PATH_OUTSIDE', `path ${quote(input)} escapes the workspace root with "..". Use a path inside the workspace.`);
+      throw new BerthError('PATH_OUTSIDE', `path ${quote(input)} escapes the workspace root with "..". Use a path inside the workspace.`);
     }
   }
   const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
   for (const p of parts) {
     if (Buffer.byteLength(p, 'utf8') > MAX_NAME_BYTES) {
-      throw new RunnerError('PATH_INVALID', `path ${quote(input)} has a component longer than ${MAX_NAME_BYTES} bytes. Use shorter names.`);
+      throw new BerthError('PATH_INVALID', `path ${quote(input)} has a component longer than ${MAX_NAME_BYTES} bytes. Use shorter names.`);
     }
   }
   return parts;
@@ -234,8 +234,8 @@ export interface WalkOptions {
   readonly what: string;
 }
 
-function protectedError(what: string, display: string): RunnerError {
-  return new RunnerError(
+function protectedError(what: string, display: string): BerthError {
+  return new BerthError(
     'PATH_PROTECTED',
     `cannot ${what} ${quote(display)}: the worktree's .git links it to the repository and is off limits to file operations. Use berth's git commands instead.`,
   );
@@ -250,8 +250,8 @@ export async function walk(root: RootInfo, input: string, opts: WalkOptions): Pr
   let via: string | undefined;
   let viaTarget = '';
 
-  const outside = (): RunnerError =>
-    new RunnerError(
+  const outside = (): BerthError =>
+    new BerthError(
       'PATH_OUTSIDE',
       via === undefined
         ? `path ${quote(display)} leads outside the workspace root. Use a path inside the workspace.`
@@ -260,7 +260,7 @@ export async function walk(root: RootInfo, input: string, opts: WalkOptions): Pr
 
   const splice = async (name: string): Promise<void> => {
     if (++hops > MAX_SYMLINK_HOPS) {
-      throw new RunnerError('PATH_INVALID', `path ${quote(display)}: too many levels of symlinks (more than ${MAX_SYMLINK_HOPS}; a loop?). Fix the links.`);
+      throw new BerthError('PATH_INVALID', `path ${quote(display)}: too many levels of symlinks (more than ${MAX_SYMLINK_HOPS}; a loop?). Fix the links.`);
     }
     const target = await fs.readlink(at(dir, name));
     via = relString([...dir.rel, name]);
@@ -318,7 +318,7 @@ export async function walk(root: RootInfo, input: string, opts: WalkOptions): Pr
         const code = errnoOf(err);
         if (code === 'ENOENT') {
           if (!opts.createDirs) {
-            throw new RunnerError(
+            throw new BerthError(
               'FILE_NOT_FOUND',
               `cannot ${opts.what} ${quote(display)}: directory ${quote(relString([...dir.rel, name]))} does not exist.${opts.what === 'write' ? ' Pass createDirs: true to create it.' : ' Check the path with list.'}`,
             );
@@ -326,7 +326,7 @@ export async function walk(root: RootInfo, input: string, opts: WalkOptions): Pr
           if (queue.includes('..')) {
             // Only reachable through a symlink whose target runs through a missing directory and
             // then climbs out of it; the kernel would say ENOENT, and creating it would be a guess.
-            throw new RunnerError('PATH_INVALID', `path ${quote(display)} resolves through the missing directory ${quote(relString([...dir.rel, name]))} followed by "..". Create the directory first or fix the link.`);
+            throw new BerthError('PATH_INVALID', `path ${quote(display)} resolves through the missing directory ${quote(relString([...dir.rel, name]))} followed by "..". Create the directory first or fix the link.`);
           }
           await mkdirOwned(dir, name);
           next = await openDirAt(dir, name, root);
@@ -340,7 +340,7 @@ export async function walk(root: RootInfo, input: string, opts: WalkOptions): Pr
             continue;
           }
           if (!st.isSymbolicLink()) {
-            throw new RunnerError('PATH_INVALID', `path ${quote(display)}: ${quote(relString([...dir.rel, name]))} is a file, not a directory. Fix the path.`);
+            throw new BerthError('PATH_INVALID', `path ${quote(display)}: ${quote(relString([...dir.rel, name]))} is a file, not a directory. Fix the path.`);
           }
           await splice(name);
           continue;

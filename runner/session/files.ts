@@ -22,7 +22,7 @@ import { constants as C, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 import { planEdit } from './files-edit.js';
 import {
   adoptParentOwner,
@@ -182,13 +182,13 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
   const r = schema.safeParse(value ?? {});
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-    throw new RunnerError('BAD_INPUT', `invalid ${what}: ${issues}. Fix the arguments and retry.`, { cause: r.error });
+    throw new BerthError('BAD_INPUT', `invalid ${what}: ${issues}. Fix the arguments and retry.`, { cause: r.error });
   }
   return r.data;
 }
 
 function checkAbort(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new RunnerError('ABORTED', `${what} was aborted before it finished.`, { cause: signal.reason });
+  if (signal?.aborted) throw new BerthError('ABORTED', `${what} was aborted before it finished.`, { cause: signal.reason });
 }
 
 /** Display form of an agent path for results: normalised, relative to the root. */
@@ -196,8 +196,8 @@ function displayOf(parts: readonly string[]): string {
   return parts.length === 0 ? '.' : parts.join('/');
 }
 
-function tooLarge(display: string, size: number, limit: number, remedy: string): RunnerError {
-  return new RunnerError('FILE_TOO_LARGE', `${quote(display)} is ${size} bytes; the limit is ${limit} bytes. ${remedy}`, {
+function tooLarge(display: string, size: number, limit: number, remedy: string): BerthError {
+  return new BerthError('FILE_TOO_LARGE', `${quote(display)} is ${size} bytes; the limit is ${limit} bytes. ${remedy}`, {
     details: { size, limit },
   });
 }
@@ -298,7 +298,7 @@ export class WorkspaceFiles {
 
   constructor(root: string, options: WorkspaceFilesOptions = {}) {
     if (typeof root !== 'string' || !path.isAbsolute(root)) {
-      throw new RunnerError('BAD_INPUT', `workspace root ${quote(String(root))} must be an absolute host path.`);
+      throw new BerthError('BAD_INPUT', `workspace root ${quote(String(root))} must be an absolute host path.`);
     }
     const o = parse(WorkspaceFilesOptionsSchema, options, 'WorkspaceFiles options');
     this.root = path.resolve(root);
@@ -335,7 +335,7 @@ export class WorkspaceFiles {
         if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: res.size, binary: true };
         if (!ranged && res.truncated) throw tooLarge(p, res.size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
         if (start > Math.max(res.totalLines, 1)) {
-          throw new RunnerError('BAD_INPUT', `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`, {
+          throw new BerthError('BAD_INPUT', `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`, {
             details: { totalLines: res.totalLines },
           });
         }
@@ -361,7 +361,7 @@ export class WorkspaceFiles {
   async write(p: string, content: string | Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     const o = parse(WriteOptionsSchema, options, 'write options');
     if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
-      throw new RunnerError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
+      throw new BerthError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
     }
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
     if (data.length > this.maxFileBytes) {
@@ -370,10 +370,10 @@ export class WorkspaceFiles {
     const r = await this.resolve(p, { followLeaf: true, createDirs: o.createDirs, mutating: true, what: 'write' });
     try {
       if (r.name === '.' || r.stat?.isDirectory()) {
-        throw new RunnerError('BAD_INPUT', `write ${quote(p)}: it is a directory. Write to a file path inside it.`);
+        throw new BerthError('BAD_INPUT', `write ${quote(p)}: it is a directory. Write to a file path inside it.`);
       }
       if (r.stat && !r.stat.isFile()) {
-        throw new RunnerError('BAD_INPUT', `write ${quote(p)}: it is not a regular file (${typeOf(r.stat)}). Delete it first or choose another path.`);
+        throw new BerthError('BAD_INPUT', `write ${quote(p)}: it is not a regular file (${typeOf(r.stat)}). Delete it first or choose another path.`);
       }
       await this.replaceAtomically(r, data, r.stat, p);
       return { path: displayOf(this.partsOf(p, await this.info())), bytes: data.length, created: r.stat === null };
@@ -405,13 +405,13 @@ export class WorkspaceFiles {
       }
       if (buf.length > this.maxFileBytes) throw tooLarge(p, buf.length, this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
       if (buf.indexOf(0) !== -1) {
-        throw new RunnerError('BAD_INPUT', `edit ${quote(p)}: it is a binary file (contains NUL bytes). Replace it with write instead.`);
+        throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is a binary file (contains NUL bytes). Replace it with write instead.`);
       }
       let text: string;
       try {
         text = utf8Strict.decode(buf);
       } catch (err) {
-        throw new RunnerError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, { cause: err });
+        throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, { cause: err });
       }
       const plan = planEdit(text, o.search, o.replace, o.matchId, p);
       const out = Buffer.from(plan.text, 'utf8');
@@ -440,7 +440,7 @@ export class WorkspaceFiles {
     // Pending directories: an open handle while within budget, else real components to re-walk.
     const queue: { display: string; dir?: DirRef; rel: readonly string[] }[] = [];
     try {
-      if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `list ${quote(p)}: it does not exist. Check the parent directory with list.`);
+      if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `list ${quote(p)}: it does not exist. Check the parent directory with list.`);
       if (!r.stat.isDirectory()) {
         return { entries: [await this.entryOf(r.dir, r.name, base, r.stat)], truncated: false };
       }
@@ -518,9 +518,9 @@ export class WorkspaceFiles {
     const r = await this.resolve(p, { followLeaf: false, mutating: true, what: 'delete' });
     try {
       if (r.name === '.') {
-        throw new RunnerError('PATH_PROTECTED', `delete ${quote(p)}: that is the workspace root, which cannot be deleted. Delete the entries inside it instead.`);
+        throw new BerthError('PATH_PROTECTED', `delete ${quote(p)}: that is the workspace root, which cannot be deleted. Delete the entries inside it instead.`);
       }
-      if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `delete ${quote(p)}: it does not exist. Check the path with list.`);
+      if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `delete ${quote(p)}: it does not exist. Check the path with list.`);
       const display = displayOf(this.partsOf(p, await this.info()));
       const type = typeOf(r.stat);
       if (type !== 'dir') {
@@ -532,7 +532,7 @@ export class WorkspaceFiles {
           await fs.rmdir(at(r.dir, r.name));
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') {
-            throw new RunnerError('BAD_INPUT', `delete ${quote(p)}: the directory is not empty. Pass recursive: true to delete it and everything in it.`, { cause: err });
+            throw new BerthError('BAD_INPUT', `delete ${quote(p)}: the directory is not empty. Pass recursive: true to delete it and everything in it.`, { cause: err });
           }
           throw err;
         }
@@ -551,7 +551,7 @@ export class WorkspaceFiles {
   async stat(p: string): Promise<StatResult> {
     const r = await this.resolve(p, { followLeaf: false, what: 'stat' });
     try {
-      if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `stat ${quote(p)}: it does not exist. Check the path with list.`);
+      if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `stat ${quote(p)}: it does not exist. Check the path with list.`);
       const type = typeOf(r.stat);
       const target = type === 'symlink' ? await fs.readlink(at(r.dir, r.name)) : undefined;
       return {
@@ -576,7 +576,7 @@ export class WorkspaceFiles {
       (real) => ({ real, given: this.root, containerWorkdir: this.containerWorkdir, fdMode: this.fdMode }),
       (err: unknown) => {
         this.rootInfo = undefined; // let a later call retry once the worktree exists
-        throw new RunnerError('FILE_NOT_FOUND', `workspace root ${quote(this.root)} is not accessible (${(err as NodeJS.ErrnoException).code ?? 'error'}). Is the workspace still open?`, { cause: err });
+        throw new BerthError('FILE_NOT_FOUND', `workspace root ${quote(this.root)} is not accessible (${(err as NodeJS.ErrnoException).code ?? 'error'}). Is the workspace still open?`, { cause: err });
       },
     );
     return this.rootInfo;
@@ -593,9 +593,9 @@ export class WorkspaceFiles {
 
   /** Open the resolved leaf as a regular file: O_NOFOLLOW (a swapped-in symlink fails), O_NONBLOCK (FIFOs). */
   private async openLeaf(r: Resolved, p: string, what: string, flags: number): Promise<FileHandle> {
-    if (!r.stat) throw new RunnerError('FILE_NOT_FOUND', `${what} ${quote(p)}: the file does not exist. Check the path with list.`);
-    if (r.stat.isDirectory()) throw new RunnerError('BAD_INPUT', `${what} ${quote(p)}: it is a directory. Use list to see its entries.`);
-    if (!r.stat.isFile()) throw new RunnerError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(r.stat)}).`);
+    if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `${what} ${quote(p)}: the file does not exist. Check the path with list.`);
+    if (r.stat.isDirectory()) throw new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is a directory. Use list to see its entries.`);
+    if (!r.stat.isFile()) throw new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(r.stat)}).`);
     const fh = await fs.open(at(r.dir, r.name), flags | C.O_NOFOLLOW | C.O_NONBLOCK);
     const st = await fh.stat().catch(async (err: unknown) => {
       await fh.close();
@@ -603,7 +603,7 @@ export class WorkspaceFiles {
     });
     if (!st.isFile()) {
       await fh.close();
-      throw new RunnerError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(st)}).`);
+      throw new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(st)}).`);
     }
     return fh;
   }
@@ -633,7 +633,7 @@ export class WorkspaceFiles {
       renamed = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
-        throw new RunnerError('BAD_INPUT', `write ${quote(p)}: it became a directory. Write to a file path inside it.`, { cause: err });
+        throw new BerthError('BAD_INPUT', `write ${quote(p)}: it became a directory. Write to a file path inside it.`, { cause: err });
       }
       throw err;
     } finally {

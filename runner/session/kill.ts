@@ -2,8 +2,8 @@
  * Runs the kill helper (protocol.ts KILL_HELPER) in a one-shot exec. Kept separate from the shell
  * so fresh execs and background processes share the exact same escalation.
  */
-import type { Containers } from '../docker/containers.js';
-import { RunnerError } from '../errors.js';
+import type { Containers } from '../../docker/containers.js';
+import { BerthError } from '../../src/errors.js';
 import { KILL_HELPER } from './protocol.js';
 
 export type KillMode = 'term' | 'kill' | 'shell';
@@ -48,12 +48,12 @@ export async function signalTargets(containers: Containers, containerId: string,
       const r = await containers.runCapture(containerId, { cmd: argv, user: req.user });
       const m = /signalled=(\d+)/.exec(r.stdout);
       if (m) return Number(m[1]);
-      last = new RunnerError('DOCKER_ERROR', `kill helper printed no result (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 300)}`);
+      last = new BerthError('DOCKER_ERROR', `kill helper printed no result (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 300)}`);
     } catch (err) {
       last = err;
-      if (err instanceof RunnerError && (err.code === 'CONTAINER_GONE' || err.code === 'CONTAINER_DIED')) throw err;
+      if (err instanceof BerthError && (err.code === 'CONTAINER_GONE' || err.code === 'CONTAINER_DIED')) throw err;
     }
     await new Promise((r) => setTimeout(r, 200 * (i + 1)));
   }
-  throw last instanceof Error ? last : new RunnerError('DOCKER_ERROR', String(last));
+  throw last instanceof Error ? last : new BerthError('DOCKER_ERROR', String(last));
 }

@@ -8,8 +8,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 
 export interface LockOptions {
   readonly timeoutMs?: number;
@@ -36,7 +36,7 @@ export async function tryLock(dataDir: string, key: string, opts: LockOptions = 
   try {
     return await acquire(dataDir, key, { ...opts, timeoutMs: 0 });
   } catch (err) {
-    if (err instanceof RunnerError && err.code === 'LOCK_TIMEOUT') return undefined;
+    if (err instanceof BerthError && err.code === 'LOCK_TIMEOUT') return undefined;
     throw err;
   }
 }
@@ -50,7 +50,7 @@ async function acquire(dataDir: string, key: string, opts: LockOptions): Promise
   let delay = 25;
   for (;;) {
     if (opts.signal?.aborted) {
-      throw new RunnerError('ABORTED', `waiting for the lock of ${key} was cancelled`, { cause: opts.signal.reason });
+      throw new BerthError('ABORTED', `waiting for the lock of ${key} was cancelled`, { cause: opts.signal.reason });
     }
     try {
       return await lockfile.lock(path, {
@@ -63,10 +63,10 @@ async function acquire(dataDir: string, key: string, opts: LockOptions): Promise
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        throw new RunnerError('STORAGE_ERROR', `cannot take the lock ${path}: ${(err as Error).message}. Check that the data dir is writable.`, { cause: err });
+        throw new BerthError('STORAGE_ERROR', `cannot take the lock ${path}: ${(err as Error).message}. Check that the data dir is writable.`, { cause: err });
       }
       if (Date.now() >= deadline) {
-        throw new RunnerError(
+        throw new BerthError(
           'LOCK_TIMEOUT',
           `another berth process has held the lock of ${key} for over ${timeoutMs} ms (${path}); retry when it finishes, or remove the lock directory if no berth process is running`,
         );

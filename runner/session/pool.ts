@@ -29,11 +29,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Resolved } from '../../src/spec/types.js';
-import type { Containers } from '../docker/containers.js';
-import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../docker/labels.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Resolved } from '../../src/project/types.js';
+import type { Containers } from '../../docker/containers.js';
+import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/labels.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import { tryLock, withLock } from './lock.js';
 import { initContainer, runSetup } from './setup.js';
 
@@ -53,7 +53,7 @@ export interface PoolHost {
   readonly labels: Labels;
   userFor(spec: Resolved['spec']): string;
   containerEnv(name: string | undefined, spec: Resolved['spec'], user: string): Record<string, string>;
-  mountsFor(name: string | undefined, spec: Resolved['spec'], source: string): Promise<import('../docker/containers.js').MountSpec[]>;
+  mountsFor(name: string | undefined, spec: Resolved['spec'], source: string): Promise<import('../../docker/containers.js').MountSpec[]>;
   chownPaths(spec: Resolved['spec']): string[];
 }
 
@@ -190,7 +190,7 @@ export class Pool {
    */
   async fill(resolved: Resolved, opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
     const why = this.unsupported(resolved);
-    if (why) throw new RunnerError('POOL_ERROR', `this repository's spec can't use the warm pool: ${why}. Remove pool.size from berth.yaml.`);
+    if (why) throw new BerthError('POOL_ERROR', `this repository's spec can't use the warm pool: ${why}. Remove pool.size from berth.yaml.`);
     const want = Math.max(0, Math.floor(opts.size ?? this.target(resolved)));
     const key = `pool-${this.#h.repo.id}-${resolved.hash}`;
     return withLock(this.#h.dataDir, key, { signal: opts.signal, logger: this.#h.logger }, async () => {
@@ -246,7 +246,7 @@ export class Pool {
       // has install commands runs them whatever this marker says, then records "done" itself.)
       await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: spec.install.length === 0 ? 'done' : 'setup' });
       if ((await readdir(slotDir)).length > 0) {
-        throw new RunnerError('POOL_ERROR', `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`);
+        throw new BerthError('POOL_ERROR', `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`);
       }
       h.logger.info('warm pool container ready', { container: name });
       return name;

@@ -7,7 +7,7 @@
  * The container is the source of truth, so another runner process sees the same list.
  */
 import { randomBytes } from 'node:crypto';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 import { signalTargets } from './kill.js';
 import { assertStateName, PROCS_DIR, quoteSh, STATE_NAME_PATTERN } from './protocol.js';
 import type { ShellHost } from './shell.js';
@@ -83,8 +83,8 @@ export class Processes {
 
   async start(name: string, command: string, opts: StartProcessOptions = {}): Promise<ProcessInfo> {
     assertStateName('process', name);
-    if (typeof command !== 'string' || command.trim() === '') throw new RunnerError('BAD_INPUT', 'command must be a non-empty string');
-    if (command.includes('\0')) throw new RunnerError('BAD_INPUT', 'command contains a NUL byte: remove it');
+    if (typeof command !== 'string' || command.trim() === '') throw new BerthError('BAD_INPUT', 'command must be a non-empty string');
+    if (command.includes('\0')) throw new BerthError('BAD_INPUT', 'command contains a NUL byte: remove it');
     const cwd = opts.cwd ?? this.#h.workdir;
     const tag = `p${randomBytes(8).toString('hex')}`;
     const r = await this.#h.containers.runCapture(this.#h.containerId, {
@@ -95,13 +95,13 @@ export class Processes {
     const m = /pid=(\d+)/.exec(r.stdout);
     if (!m) {
       if (r.exitCode === 3) {
-        throw new RunnerError('BAD_INPUT', `process "${name}" is already running (${r.stderr.trim()}): kill it first or pick another name`);
+        throw new BerthError('BAD_INPUT', `process "${name}" is already running (${r.stderr.trim()}): kill it first or pick another name`);
       }
       if (r.exitCode === 4) {
-        throw new RunnerError('BAD_INPUT', `a finished process named "${name}" exists: pass replace to reuse the name, or pick another`);
+        throw new BerthError('BAD_INPUT', `a finished process named "${name}" exists: pass replace to reuse the name, or pick another`);
       }
-      if (r.exitCode === 5) throw new RunnerError('PATH_INVALID', `cannot start process "${name}": ${r.stderr.trim()}`);
-      throw new RunnerError('DOCKER_ERROR', `starting process "${name}" failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 500)}`);
+      if (r.exitCode === 5) throw new BerthError('PATH_INVALID', `cannot start process "${name}": ${r.stderr.trim()}`);
+      throw new BerthError('DOCKER_ERROR', `starting process "${name}" failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 500)}`);
     }
     return (await this.get(name)) ?? {
       name,
@@ -153,7 +153,7 @@ export class Processes {
     const p = (await this.#list()).find((x) => x.name === name);
     if (!p) {
       const names = (await this.list()).map((x) => x.name);
-      throw new RunnerError(
+      throw new BerthError(
         'PROCESS_NOT_FOUND',
         `no background process named "${name}"${names.length ? ` (there are: ${names.join(', ')})` : ' (none are running)'}: start one first`,
       );

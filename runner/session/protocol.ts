@@ -43,7 +43,7 @@
  *   variables the agent unset stay unset. The save follows the end records: it then overlaps the
  *   runner's turnaround, and the next command is read only after it.
  */
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 
 /** Root of berth's per-container state; created by the runner at container init. */
 export const STATE_ROOT = '/var/lib/berth';
@@ -59,7 +59,7 @@ export const STATE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function assertStateName(kind: 'shell' | 'process', name: string): void {
   if (typeof name !== 'string' || !STATE_NAME_PATTERN.test(name)) {
-    throw new RunnerError(
+    throw new BerthError(
       'BAD_INPUT',
       `${kind} name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' or '-' (max 63, starting with a letter or digit)`,
     );

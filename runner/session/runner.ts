@@ -16,14 +16,14 @@ import { mkdir, readFile, realpath, rmdir, stat, utimes, writeFile } from 'node:
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { dataDir as resolveDataDir } from '../../src/data-dir.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec } from '../../src/spec/resolve.js';
-import type { SpecInput } from '../../src/spec/schema.js';
-import type { Resolved, ResolvedSpec } from '../../src/spec/types.js';
+import { resolveSpec } from '../../src/project/resolve.js';
+import type { SpecInput } from '../../src/project/schema.js';
+import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
 import { Workspaces } from '../../src/workspace/workspaces.js';
-import { docker as sharedDocker, type Docker } from '../docker/client.js';
-import { Containers, type MountSpec } from '../docker/containers.js';
+import { docker as sharedDocker, type Docker } from '../../docker/client.js';
+import { Containers, type MountSpec } from '../../docker/containers.js';
 import {
   buildLabels,
   cacheVolumeName,
@@ -34,9 +34,9 @@ import {
   workspaceVolumeName,
   type Labels,
   type RepoRef,
-} from '../docker/labels.js';
-import { RunnerError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+} from '../../docker/labels.js';
+import { BerthError } from '../../src/errors.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { withLock } from './lock.js';
 import { Pool, type Claimed, type PoolOptions, type PoolStatus } from './pool.js';
 import type { StreamName } from './output.js';
@@ -198,14 +198,14 @@ export class Runner implements AsyncDisposable {
 
         let existing = await this.containers.inspect(containerName);
         if (existing && existing.labels[LABEL.repoId] !== this.repo.id) {
-          throw new RunnerError(
+          throw new BerthError(
             'DOCKER_ERROR',
             `container name ${containerName} is taken by a container that berth did not create for this repository: remove it (docker rm -f ${containerName}) and retry`,
           );
         }
         if (!ws) {
           if (opts.create === false) {
-            throw new RunnerError('NOT_FOUND', `workspace ${JSON.stringify(name)} does not exist: create it first (berth ws create ${name}) or open with create`);
+            throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(name)} does not exist: create it first (berth ws create ${name}) or open with create`);
           }
           if (existing) {
             // A container without a workspace is an orphan of a deleted workspace: it mounts a
@@ -418,8 +418,8 @@ export class Runner implements AsyncDisposable {
         hostname: hostnameFor(name),
       });
     } catch (err) {
-      if (err instanceof RunnerError && err.details?.statusCode === 409) {
-        throw new RunnerError(
+      if (err instanceof BerthError && err.details?.statusCode === 409) {
+        throw new BerthError(
           'DOCKER_ERROR',
           `container ${containerName} was created concurrently by a process that does not hold berth's lock: retry`,
           { cause: err },
@@ -594,7 +594,7 @@ export class Runner implements AsyncDisposable {
     try {
       return await withLock(this.dataDir, key, { timeoutMs: 0, logger: this.logger }, fn);
     } catch (err) {
-      if (err instanceof RunnerError && err.code === 'LOCK_TIMEOUT') return undefined;
+      if (err instanceof BerthError && err.code === 'LOCK_TIMEOUT') return undefined;
       throw err;
     }
   }
@@ -629,7 +629,7 @@ export class Runner implements AsyncDisposable {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new RunnerError('SESSION_CLOSED', 'this runner is closed: create a new one');
+    if (this.#closed) throw new BerthError('SESSION_CLOSED', 'this runner is closed: create a new one');
   }
 
 }

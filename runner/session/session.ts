@@ -3,11 +3,11 @@
  * named shells (attached lazily), fresh execs, background processes and the idle timer. close()
  * stops the container and keeps it, so the next open() resumes it with its writable layer.
  */
-import type { ResolvedSpec } from '../../src/spec/types.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Containers } from '../docker/containers.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Containers } from '../../docker/containers.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import { runFresh } from './exec.js';
 import { Processes } from './processes.js';
 import { assertStateName, SHELLS_DIR } from './protocol.js';
@@ -87,7 +87,7 @@ export class Session implements AsyncDisposable {
   readonly #host: ShellHost;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #problem: RunnerError | undefined;
+  #problem: BerthError | undefined;
   #busy = 0;
   #lastActivity = Date.now();
   #lastTouch = 0;
@@ -253,7 +253,7 @@ export class Session implements AsyncDisposable {
 
   #assertUsable(): void {
     if (this.#closed) {
-      throw new RunnerError('SESSION_CLOSED', `session "${this.name}" is closed: open it again (berth session open ${this.name})`);
+      throw new BerthError('SESSION_CLOSED', `session "${this.name}" is closed: open it again (berth session open ${this.name})`);
     }
     if (this.#problem) throw this.#problem;
   }
@@ -265,7 +265,7 @@ export class Session implements AsyncDisposable {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof RunnerError && (err.code === 'CONTAINER_DIED' || err.code === 'CONTAINER_GONE')) {
+      if (err instanceof BerthError && (err.code === 'CONTAINER_DIED' || err.code === 'CONTAINER_GONE')) {
         throw (await this.#checkContainer()) ?? err;
       }
       throw err;
@@ -296,20 +296,20 @@ export class Session implements AsyncDisposable {
   }
 
   /** Inspect the container after something went wrong; remembers and returns a fatal problem. */
-  async #checkContainer(): Promise<RunnerError | undefined> {
+  async #checkContainer(): Promise<BerthError | undefined> {
     if (this.#problem) return this.#problem;
     // A recovery restart makes the container briefly "not running": that is not a death.
     if (this.#restarting) await this.#restarting.catch(() => undefined);
     const st = await this.#init.containers.inspect(this.containerId);
-    let problem: RunnerError | undefined;
+    let problem: BerthError | undefined;
     if (!st) {
-      problem = new RunnerError(
+      problem = new BerthError(
         'CONTAINER_GONE',
         `the container of session "${this.name}" (${this.containerName}) was removed: open the session again to recreate it (the worktree is intact; system packages installed in the container are lost)`,
       );
     } else if (!st.running) {
       const why = st.oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
-      problem = new RunnerError(
+      problem = new BerthError(
         'CONTAINER_DIED',
         `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${st.oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,
         { details: { exitCode: st.exitCode, oomKilled: st.oomKilled, finishedAt: st.finishedAt } },

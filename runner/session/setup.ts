@@ -5,9 +5,9 @@
  * the runner and can be read back. <SETUP_DIR>/status is "setup" once the image-level commands
  * passed (a warm pool container stops there: it has no source yet) and "done" after install.
  */
-import type { Containers } from '../docker/containers.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Containers } from '../../docker/containers.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import { runFresh } from './exec.js';
 import type { StreamName } from './output.js';
 import { PROCS_DIR, SETUP_DIR, SHELLS_DIR, STATE_ROOT } from './protocol.js';
@@ -51,7 +51,7 @@ export async function initContainer(h: SetupHost, chownPaths: readonly string[])
     user: '0:0',
   });
   if (r.exitCode !== 0) {
-    throw new RunnerError(
+    throw new BerthError(
       'SETUP_FAILED',
       `preparing berth's state dir ${STATE_ROOT} in the container failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 500)}. The image needs /bin/sh, mkdir, chown and stat.`,
     );
@@ -96,7 +96,7 @@ export async function runSetup(h: SetupHost, opts: SetupOptions): Promise<SetupR
     await appendLog(h, `$ ${command}   # ${phase}, ${asRoot ? 'root' : h.user}\n${r.stdout}${r.stderr}\n[${status}, ${r.durationMs} ms]\n`);
     if (r.exitCode !== 0 || r.timedOut || r.aborted) {
       const tail = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n');
-      throw new RunnerError(
+      throw new BerthError(
         r.aborted ? 'ABORTED' : 'SETUP_FAILED',
         `${phase} command ${JSON.stringify(command)} failed (${status})${tail ? `:\n${tail}` : ''}\nFix the command in berth.yaml, then open the session again (the full log is in ${SETUP_DIR}/log in the container).`,
         { details: { phase, command, exitCode: r.exitCode, steps } },
@@ -107,7 +107,7 @@ export async function runSetup(h: SetupHost, opts: SetupOptions): Promise<SetupR
     cmd: ['/bin/sh', '-c', `echo ${opts.status ?? 'done'} > ${SETUP_DIR}/status`],
     user: '0:0',
   });
-  if (done.exitCode !== 0) throw new RunnerError('SETUP_FAILED', `recording setup completion failed: ${done.stderr.trim()}`);
+  if (done.exitCode !== 0) throw new BerthError('SETUP_FAILED', `recording setup completion failed: ${done.stderr.trim()}`);
   return { ran: true, ok: true, steps };
 }
 

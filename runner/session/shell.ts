@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { AttachedExec, Containers } from '../docker/containers.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { AttachedExec, Containers } from '../../docker/containers.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, RecordScanner, type StreamName } from './output.js';
 import { assertStateName, commandLine, LAUNCHER, prelude, SHELLS_DIR, STATE_NAME_PATTERN, token } from './protocol.js';
@@ -31,7 +31,7 @@ export interface ShellHost {
    * Called when the shell's exec ended unexpectedly or a helper could not run. Returns the error to
    * report when the container itself is gone or stopped (the command then fails with it).
    */
-  containerProblem(): Promise<RunnerError | undefined>;
+  containerProblem(): Promise<BerthError | undefined>;
   /** OOM-kill counter of the container's memory cgroup (one helper exec; -1 when unknown). */
   oomKills(): Promise<number>;
   /** True when the container's pids cgroup is at its limit (or no helper can even start). */
@@ -208,9 +208,9 @@ export class Shell {
 
   /** Queue `command`; resolves when it (and everything queued before it) has run. */
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    if (typeof command !== 'string') return Promise.reject(new RunnerError('BAD_INPUT', 'command must be a string'));
+    if (typeof command !== 'string') return Promise.reject(new BerthError('BAD_INPUT', 'command must be a string'));
     if (command.includes('\0')) {
-      return Promise.reject(new RunnerError('BAD_INPUT', 'command contains a NUL byte, which no shell can pass on: remove it'));
+      return Promise.reject(new BerthError('BAD_INPUT', 'command contains a NUL byte, which no shell can pass on: remove it'));
     }
     const run = () => this.#run(command, opts);
     const p = this.#queue.then(run, run);
@@ -251,7 +251,7 @@ export class Shell {
     this.#attaching ??= this.#attach()
       .catch(async (err: unknown) => {
         // A shell that can't even start in a live container: the process limit may be exhausted.
-        if (err instanceof RunnerError && (err.code === 'CONTAINER_DIED' || err.code === 'CONTAINER_GONE')) throw err;
+        if (err instanceof BerthError && (err.code === 'CONTAINER_DIED' || err.code === 'CONTAINER_GONE')) throw err;
         if (!(await this.#recoverIfExhausted('a shell could not start'))) throw err;
         this.#restartedContainer = true;
         return this.#attach();
@@ -297,7 +297,7 @@ export class Shell {
         ready,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new RunnerError('TIMEOUT', `shell "${this.name}" did not start within ${ATTACH_TIMEOUT_MS} ms; check that the image has /bin/sh`)),
+            () => reject(new BerthError('TIMEOUT', `shell "${this.name}" did not start within ${ATTACH_TIMEOUT_MS} ms; check that the image has /bin/sh`)),
             ATTACH_TIMEOUT_MS,
           );
         }),
@@ -346,7 +346,7 @@ export class Shell {
     if (!att) return;
     att.ended = true;
     if (att.ready) {
-      att.ready.reject(new RunnerError('DOCKER_ERROR', `shell "${this.name}" ended while starting${err ? `: ${err.message}` : ''}`, { cause: err }));
+      att.ready.reject(new BerthError('DOCKER_ERROR', `shell "${this.name}" ended while starting${err ? `: ${err.message}` : ''}`, { cause: err }));
       return;
     }
     if (att !== this.#attached) return;
@@ -356,7 +356,7 @@ export class Shell {
   }
 
   async #run(command: string, opts: ExecOptions): Promise<ExecResult> {
-    if (this.#closed) throw new RunnerError('SESSION_CLOSED', `shell "${this.name}" is closed: open the session again`);
+    if (this.#closed) throw new BerthError('SESSION_CLOSED', `shell "${this.name}" is closed: open the session again`);
     const started = Date.now();
     const maxBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     const p = new Pending(maxBytes, opts.onOutput);

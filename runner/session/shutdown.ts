@@ -3,7 +3,7 @@
  * close the runner (detach shells, stop the session containers, which stay resumable) within a
  * bound, then exit. A second signal exits at once.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../src/log.js';
 import type { Runner } from './runner.js';
 
 export interface ShutdownOptions {

@@ -12,15 +12,15 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir as resolveDataDir } from '../../src/data-dir.js';
-import type { ResolvedSpec } from '../../src/spec/types.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
 import { Workspaces } from '../../src/workspace/workspaces.js';
-import { docker as sharedDocker, type Docker } from '../docker/client.js';
-import { checkpointImageRepo, namePart, type RepoRef } from '../docker/labels.js';
-import { listRepoTags, removeImageTag } from '../docker/snapshots.js';
-import { listWorkspaceVolumes, type WorkspaceVolume } from '../docker/volumes.js';
-import { silentLogger, type Logger } from '../log.js';
+import { docker as sharedDocker, type Docker } from '../../docker/client.js';
+import { checkpointImageRepo, namePart, type RepoRef } from '../../docker/labels.js';
+import { listRepoTags, removeImageTag } from '../../docker/snapshots.js';
+import { listWorkspaceVolumes, type WorkspaceVolume } from '../../docker/volumes.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { removeKeptRefs } from './checkpoints.js';
 import { commandLogPath, removeCommandLog } from './command-log.js';
 

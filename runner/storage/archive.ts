@@ -23,7 +23,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { Header, Parser, Pax, type HeaderData, type ReadEntry } from 'tar';
-import { RunnerError, isRunnerError } from '../errors.js';
+import { BerthError, isBerthError } from '../../src/errors.js';
 
 export interface ArchiveLimits {
   /** Maximum number of tar entries (any type, rejected ones included). */
@@ -104,14 +104,14 @@ async function* tarBlocks(cwd: string, files: readonly string[]): AsyncGenerator
         }
       }
       if (read !== st.size) {
-        throw new RunnerError('STORAGE_ERROR', `${JSON.stringify(rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`, {
+        throw new BerthError('STORAGE_ERROR', `${JSON.stringify(rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`, {
           details: { reason: 'local', path: rel },
         });
       }
       const pad = (512 - (st.size % 512)) % 512;
       if (pad > 0) yield Buffer.alloc(pad);
     } else {
-      throw new RunnerError('STORAGE_ERROR', `${JSON.stringify(rel)} is no longer a regular file or symlink (changed while exporting): export again once nothing writes to the worktree`, {
+      throw new BerthError('STORAGE_ERROR', `${JSON.stringify(rel)} is no longer a regular file or symlink (changed while exporting): export again once nothing writes to the worktree`, {
         details: { reason: 'local', path: rel },
       });
     }
@@ -214,7 +214,7 @@ export interface ExtractOptions {
 
 /**
  * Extract a gzip-compressed tar from `source` into the existing directory `dest`. Resolves with a
- * report of what was written and what was refused; rejects (RunnerError) when the archive is not
+ * report of what was written and what was refused; rejects (BerthError) when the archive is not
  * a gzip tar, is truncated, exceeds a limit, the destination cannot be written, or on abort. On
  * rejection, files already written stay: the caller owns `dest` and removes it.
  */
@@ -252,7 +252,7 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
 
   const writeFile = async (entry: ReadEntry, segments: string[], rel: string) => {
     if (bytes + entry.size > limits.maxBytes) {
-      throw new RunnerError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}: refusing to extract it. Raise the import limit if this export is trusted`, {
+      throw new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}: refusing to extract it. Raise the import limit if this export is trusted`, {
         details: { maxBytes: limits.maxBytes, path: rel },
       });
     }
@@ -264,7 +264,7 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         bytes += chunk.length;
         if (bytes > limits.maxBytes) {
-          throw new RunnerError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}`, {
+          throw new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}`, {
             details: { maxBytes: limits.maxBytes, path: rel },
           });
         }
@@ -284,7 +284,7 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
   const handle = async (entry: ReadEntry) => {
     entries++;
     if (entries > limits.maxEntries) {
-      throw new RunnerError('FILE_TOO_LARGE', `archive has more than ${limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
+      throw new BerthError('FILE_TOO_LARGE', `archive has more than ${limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
         details: { maxEntries: limits.maxEntries },
       });
     }
@@ -331,7 +331,7 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
   const linkSet = new Set(pendingLinks.map((l) => l.rel));
   let symlinks = 0;
   for (const link of pendingLinks) {
-    if (opts.signal?.aborted) throw new RunnerError('ABORTED', 'archive extraction was cancelled');
+    if (opts.signal?.aborted) throw new BerthError('ABORTED', 'archive extraction was cancelled');
     const problem = await symlinkProblem(link.segments, link.target, linkSet, { place: 'the destination', root });
     if (problem !== undefined) {
       reject(link.rel, 'SymbolicLink', problem);
@@ -397,12 +397,12 @@ export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise
       current?.destroy();
       rejectPromise(err);
     };
-    const onAbort = () => fail(new RunnerError('ABORTED', opts.cancelled, { cause: opts.signal?.reason }));
+    const onAbort = () => fail(new BerthError('ABORTED', opts.cancelled, { cause: opts.signal?.reason }));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const corrupt = (what: string, cause?: unknown) =>
-      fail(new RunnerError('BAD_INPUT', `${opts.label} is damaged (${what}): re-export the workspace`, { cause, details: { reason: 'corrupt-archive' } }));
+      fail(new BerthError('BAD_INPUT', `${opts.label} is damaged (${what}): re-export the workspace`, { cause, details: { reason: 'corrupt-archive' } }));
 
     source.on('error', (err) => fail(err));
     gunzip.on('error', (err) => corrupt(`not valid gzip: ${err.message}`, err));
@@ -436,10 +436,10 @@ export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise
 }
 
 /** Wrap non-RunnerErrors from the local file system with a remedy. */
-export function archiveFsError(err: unknown, what: string): RunnerError {
-  if (isRunnerError(err)) return err;
+export function archiveFsError(err: unknown, what: string): BerthError {
+  if (isBerthError(err)) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
-  return new RunnerError('STORAGE_ERROR', `${what} failed (${code}): ${(err as Error).message}. Check free disk space and permissions`, {
+  return new BerthError('STORAGE_ERROR', `${what} failed (${code}): ${(err as Error).message}. Check free disk space and permissions`, {
     cause: err,
     details: { reason: 'local', errno: code },
   });

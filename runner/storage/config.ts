@@ -7,7 +7,7 @@
  * user passes to each command (see parseS3Url).
  */
 import { z } from 'zod';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 
 /**
  * Paste-ready reference for the README (keep in sync with resolveStorageConfig):
@@ -110,8 +110,8 @@ const optionsSchema = z.object({
   queueSize: z.number().int().min(1).max(16).optional(),
 });
 
-function bad(what: string, value: unknown, remedy: string): RunnerError {
-  return new RunnerError('BAD_INPUT', `storage setting ${what}=${JSON.stringify(value)} is invalid: ${remedy}`, {
+function bad(what: string, value: unknown, remedy: string): BerthError {
+  return new BerthError('BAD_INPUT', `storage setting ${what}=${JSON.stringify(value)} is invalid: ${remedy}`, {
     details: { setting: what },
   });
 }
@@ -171,7 +171,7 @@ export function resolveStorageConfig(options: StorageOptions = {}, env: NodeJS.P
     const secret = nonEmpty(env, 'AWS_SECRET_ACCESS_KEY');
     const token = nonEmpty(env, 'AWS_SESSION_TOKEN');
     if ((id === undefined) !== (secret === undefined)) {
-      throw new RunnerError(
+      throw new BerthError(
         'BAD_INPUT',
         `only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set (${id === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY'} is missing): set both, or neither to use your AWS profile`,
         { details: { setting: 'credentials' } },
@@ -242,7 +242,7 @@ export function bucketNameProblem(name: string): string | undefined {
 export function validateBucketName(name: string): string {
   const problem = bucketNameProblem(name);
   if (problem !== undefined) {
-    throw new RunnerError('BAD_INPUT', `invalid bucket name ${JSON.stringify(name)}: it ${problem}. Use a valid S3 bucket name such as "berth-exports".`, {
+    throw new BerthError('BAD_INPUT', `invalid bucket name ${JSON.stringify(name)}: it ${problem}. Use a valid S3 bucket name such as "berth-exports".`, {
       details: { bucket: name },
     });
   }
@@ -255,7 +255,7 @@ const MAX_PREFIX_BYTES = 800; // S3 keys are ≤1024 bytes; leave room for objec
 export function parseS3Url(raw: string): S3Location {
   const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/.exec(raw);
   if (!m) {
-    throw new RunnerError('BAD_INPUT', `${JSON.stringify(raw)} is not an s3:// URL: write it as s3://bucket/prefix`, { details: { url: raw } });
+    throw new BerthError('BAD_INPUT', `${JSON.stringify(raw)} is not an s3:// URL: write it as s3://bucket/prefix`, { details: { url: raw } });
   }
   const bucket = validateBucketName(m[1] ?? '');
   const prefix = (m[2] ?? '').replace(/\/+$/, '');
@@ -263,7 +263,7 @@ export function parseS3Url(raw: string): S3Location {
     const segments = prefix.split('/');
     const badSeg = segments.find((s) => s === '' || s === '.' || s === '..');
     if (badSeg !== undefined || /[\u0000-\u001f\u007f\\]/.test(prefix) || Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
-      throw new RunnerError(
+      throw new BerthError(
         'BAD_INPUT',
         `invalid key prefix ${JSON.stringify(prefix)} in ${JSON.stringify(raw)}: use slash-separated names without empty, "." or ".." segments, control characters or backslashes, at most ${MAX_PREFIX_BYTES} bytes`,
         { details: { url: raw } },

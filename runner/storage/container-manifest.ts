@@ -9,7 +9,7 @@
 import { z } from 'zod';
 
 const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id');
-/** As berth.yaml's mount names (src/spec/schema.ts MOUNT_NAME). */
+/** As berth.yaml's mount names (src/project/schema.ts MOUNT_NAME). */
 export const VOLUME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 const blob = {

@@ -17,13 +17,13 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import { docker as sharedDocker, type Docker } from '../docker/client.js';
-import { Containers } from '../docker/containers.js';
-import { checkpointImageRepo, workspaceVolumeName, type Labels, type RepoRef } from '../docker/labels.js';
-import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } from '../docker/snapshots.js';
-import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../docker/volumes.js';
-import { RunnerError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { docker as sharedDocker, type Docker } from '../../docker/client.js';
+import { Containers } from '../../docker/containers.js';
+import { checkpointImageRepo, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/labels.js';
+import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } from '../../docker/snapshots.js';
+import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../../docker/volumes.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import {
   EXTRA_CHECKPOINTS,
   EXTRA_CONTAINER_IMAGE,
@@ -123,7 +123,7 @@ export interface ContainerImportReport {
 /** downloadObject, where a missing object means the export is incomplete. */
 async function download(ctx: StageContext, obj: { key: string; size: number; sha256: string }, file: string): Promise<void> {
   if (!(await downloadObject(ctx.store, ctx.loc, obj, file, { maxBytes: ctx.limits.maxObjectBytes, signal: ctx.signal }))) {
-    throw new RunnerError('STORAGE_ERROR', `${objectUrl(ctx.loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`, {
+    throw new BerthError('STORAGE_ERROR', `${objectUrl(ctx.loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`, {
       details: { reason: 'incomplete', key: obj.key },
     });
   }
@@ -194,7 +194,7 @@ export async function applyContainerState(staged: StagedContainerState, ctx: App
   for (const v of staged.volumes) {
     const vol = workspaceVolumeName(ctx.repo, ctx.name, v.name);
     if (existing.has(vol)) {
-      throw new RunnerError('BAD_INPUT', `volume ${vol} already exists (kept from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker volume rm ${vol}) or import under another name`, {
+      throw new BerthError('BAD_INPUT', `volume ${vol} already exists (kept from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker volume rm ${vol}) or import under another name`, {
         details: { reason: 'volume-exists', volume: vol },
       });
     }
@@ -212,7 +212,7 @@ export async function applyContainerState(staged: StagedContainerState, ctx: App
     const tag = staged.image.checkpoint.slice(0, 12);
     const taken = await inspectImage(client, `${repo}:${tag}`);
     if (taken && taken.id !== staged.image.id) {
-      throw new RunnerError('BAD_INPUT', `image tag ${repo}:${tag} already exists with other content (left from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker rmi ${repo}:${tag}) or import under another name`, {
+      throw new BerthError('BAD_INPUT', `image tag ${repo}:${tag} already exists with other content (left from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker rmi ${repo}:${tag}) or import under another name`, {
         details: { reason: 'image-exists' },
       });
     }

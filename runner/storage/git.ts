@@ -1,16 +1,16 @@
 /**
  * The git side of export/import, kept behind a few functions so transfer.ts reads as a recipe.
- * Every command runs through the workspace library's GitRepo.run (src/workspace/git.ts): its safe
+ * Every command runs through the workspace library's GitRepo.run (src/git/repo.ts): its safe
  * config (no hooks, no fsmonitor, no pager), curated environment and git-error translation
  * (BerthError GIT_ERROR ...) apply here too. Worktrees are always addressed through their admin
  * dir (GIT_DIR=<common>/worktrees/<id>), never through the worktree's own, agent-writable `.git`.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BRANCH_REF_PREFIX, NOTES_REF, isSha, type GitRepo, type WorktreeHandle } from '../../src/workspace/git.js';
+import { BRANCH_REF_PREFIX, NOTES_REF, isSha, type GitRepo, type WorktreeHandle } from '../../src/git/repo.js';
 import { parseState } from '../../src/workspace/state.js';
 import { isBerthError } from '../../src/errors.js';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 
 /** Long git operations (bundling or fetching a whole history) get more time than GitRepo's default. */
 export const DEFAULT_GIT_TIMEOUT_MS = 15 * 60_000;
@@ -71,7 +71,7 @@ export async function writeBundle(
   const tree = line((await run(['mktree'], `100644 blob ${blob}\t${args.rootSha}\n`)).stdout);
   const commit = line((await run(['commit-tree', '-F', '-', tree], `berth export of workspace ${args.name}\n`)).stdout);
   if (!isSha(blob) || !isSha(tree) || !isSha(commit)) {
-    throw new RunnerError('STORAGE_ERROR', `could not build the notes commit for workspace ${JSON.stringify(args.name)} (git printed unexpected ids)`, {
+    throw new BerthError('STORAGE_ERROR', `could not build the notes commit for workspace ${JSON.stringify(args.name)} (git printed unexpected ids)`, {
       details: { reason: 'git' },
     });
   }
@@ -177,7 +177,7 @@ export async function applyTrackedChanges(repo: GitRepo, wt: WorktreeHandle, pat
     } catch (err) {
       if (!isBerthError(err, 'GIT_ERROR')) throw err;
       // Both patches were made against this very commit, so a refusal means a damaged or forged export.
-      throw new RunnerError('BAD_INPUT', `the export's ${index ? 'staged' : 'unstaged'} changes do not apply to its own branch (${err.message}): the export is damaged or was tampered with; re-export the workspace`, {
+      throw new BerthError('BAD_INPUT', `the export's ${index ? 'staged' : 'unstaged'} changes do not apply to its own branch (${err.message}): the export is damaged or was tampered with; re-export the workspace`, {
         cause: err,
         details: { reason: 'patch' },
       });

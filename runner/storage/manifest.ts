@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import { isValidName } from '../../src/workspace/names.js';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 import { ContainerSectionSchema, containerSectionKeys, containerSectionProblems } from './container-manifest.js';
 
 export const MANIFEST_NAME = 'manifest.json';
@@ -105,18 +105,18 @@ export function parseManifest(bytes: Buffer, where: string): Manifest {
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new RunnerError('BAD_INPUT', `${where} is not valid JSON: it is not a berth export (re-export the workspace)`, { cause: err, details: { reason: 'manifest' } });
+    throw new BerthError('BAD_INPUT', `${where} is not valid JSON: it is not a berth export (re-export the workspace)`, { cause: err, details: { reason: 'manifest' } });
   }
   const head = z.looseObject({ format: z.string(), version: z.number() }).safeParse(json);
   if (head.success && head.data.format === MANIFEST_FORMAT && head.data.version > MANIFEST_VERSION) {
-    throw new RunnerError('BAD_INPUT', `${where} uses export format version ${head.data.version}, newer than this berth understands (${MANIFEST_VERSION}): upgrade berth`, {
+    throw new BerthError('BAD_INPUT', `${where} uses export format version ${head.data.version}, newer than this berth understands (${MANIFEST_VERSION}): upgrade berth`, {
       details: { reason: 'manifest-version', version: head.data.version },
     });
   }
   const res = ManifestSchema.safeParse(json);
   if (!res.success) {
     const issue = res.error.issues[0];
-    throw new RunnerError('BAD_INPUT', `${where} is not a valid berth export manifest (${issue?.path.join('.') || '(root)'}: ${issue?.message}): re-export the workspace`, {
+    throw new BerthError('BAD_INPUT', `${where} is not a valid berth export manifest (${issue?.path.join('.') || '(root)'}: ${issue?.message}): re-export the workspace`, {
       details: { reason: 'manifest' },
     });
   }

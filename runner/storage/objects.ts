@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isBerthError } from '../../src/errors.js';
-import { RunnerError, isRunnerError } from '../errors.js';
+import { BerthError, isBerthError } from '../../src/errors.js';
 import { archiveFsError } from './archive.js';
 import { keyFor, type S3Location } from './config.js';
 import type { ObjectStore } from './s3.js';
@@ -28,7 +27,7 @@ class Meter extends Transform {
     this.size += chunk.length;
     if (this.#limit && this.size > this.#limit.max) {
       cb(
-        new RunnerError('STORAGE_ERROR', `${this.#limit.what} is larger than its manifest says (${this.#limit.max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, {
+        new BerthError('STORAGE_ERROR', `${this.#limit.what} is larger than its manifest says (${this.#limit.max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, {
           details: { reason: 'integrity' },
         }),
       );
@@ -104,7 +103,7 @@ export async function downloadObject(
 ): Promise<boolean> {
   const where = objectUrl(loc, obj.key);
   if (obj.size > opts.maxBytes) {
-    throw new RunnerError('FILE_TOO_LARGE', `${where} is ${obj.size} bytes, above the import limit of ${opts.maxBytes}: raise maxObjectBytes if this export is trusted`, {
+    throw new BerthError('FILE_TOO_LARGE', `${where} is ${obj.size} bytes, above the import limit of ${opts.maxBytes}: raise maxObjectBytes if this export is trusted`, {
       details: { key: obj.key, size: obj.size },
     });
   }
@@ -114,11 +113,11 @@ export async function downloadObject(
   try {
     await pipeline(stream, m, createWriteStream(file, { flags: 'wx', mode: 0o600 }), opts.signal ? { signal: opts.signal } : {});
   } catch (err) {
-    if (opts.signal?.aborted) throw new RunnerError('ABORTED', `downloading ${where} was cancelled`, { cause: err });
-    throw isRunnerError(err) || isBerthError(err) ? err : archiveFsError(err, `saving ${where}`);
+    if (opts.signal?.aborted) throw new BerthError('ABORTED', `downloading ${where} was cancelled`, { cause: err });
+    throw isBerthError(err) ? err : archiveFsError(err, `saving ${where}`);
   }
   if (m.size !== obj.size || m.digest() !== obj.sha256) {
-    throw new RunnerError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, {
+    throw new BerthError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, {
       details: { reason: 'integrity', key: obj.key },
     });
   }

@@ -1,6 +1,6 @@
 /**
  * The only module that talks to the AWS SDK. Everything the SDK (or the socket under it) throws is
- * translated here into a RunnerError: STORAGE_ERROR with `details.reason` in
+ * translated here into a BerthError: STORAGE_ERROR with `details.reason` in
  * auth | credentials | bucket | transport | timeout | server, or ABORTED. A missing object is not an
  * error: the read methods return undefined.
  */
@@ -13,8 +13,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { RunnerError, isRunnerError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { BerthError, isBerthError } from '../../src/errors.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import type { StorageConfig } from './config.js';
 
 export type StorageFailure = 'auth' | 'credentials' | 'bucket' | 'transport' | 'timeout' | 'server';
@@ -78,9 +78,9 @@ function endpointLabel(ctx: Ctx): string {
   return ctx.endpoint ?? 'AWS S3';
 }
 
-/** Translate anything the SDK threw into a RunnerError (idempotent on RunnerErrors). */
-export function translateS3Error(err: unknown, ctx: Ctx, signal?: AbortSignal): RunnerError {
-  if (isRunnerError(err)) return err;
+/** Translate anything the SDK threw into a BerthError (idempotent on RunnerErrors). */
+export function translateS3Error(err: unknown, ctx: Ctx, signal?: AbortSignal): BerthError {
+  if (isBerthError(err)) return err;
   const e = (err && typeof err === 'object' ? err : { message: String(err) }) as SdkishError;
   const status = e.$metadata?.httpStatusCode;
   const name = e.name ?? 'Error';
@@ -88,10 +88,10 @@ export function translateS3Error(err: unknown, ctx: Ctx, signal?: AbortSignal): 
   const label = /^Unknown/.test(name) ? `HTTP ${status ?? '?'}` : `${name}${status ? `, HTTP ${status}` : ''}`;
   const base = { op: ctx.op, bucket: ctx.bucket, key: ctx.key, endpoint: ctx.endpoint, status, awsCode: name };
   const mk = (reason: StorageFailure, message: string) =>
-    new RunnerError('STORAGE_ERROR', message, { cause: err, details: { ...base, reason } });
+    new BerthError('STORAGE_ERROR', message, { cause: err, details: { ...base, reason } });
 
   if (signal?.aborted || name === 'AbortError') {
-    return new RunnerError('ABORTED', `${ctx.op} of ${where(ctx)} was cancelled`, { cause: err, details: base });
+    return new BerthError('ABORTED', `${ctx.op} of ${where(ctx)} was cancelled`, { cause: err, details: base });
   }
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
     return mk(
@@ -181,7 +181,7 @@ export class ObjectStore implements AsyncDisposable {
   }
 
   private guard(): void {
-    if (this.closed) throw new RunnerError('STORAGE_ERROR', 'object store is closed: open a new one', { details: { reason: 'closed' } });
+    if (this.closed) throw new BerthError('STORAGE_ERROR', 'object store is closed: open a new one', { details: { reason: 'closed' } });
   }
 
   /** Upload a small, fully known body with one PutObject. */
@@ -203,7 +203,7 @@ export class ObjectStore implements AsyncDisposable {
    * queueSize bytes, and a body shorter than one part still becomes a single PutObject. Streamed
    * bodies are where flexible checksums would switch to aws-chunked framing (see
    * StorageConfig.checksums). On failure the multipart upload is aborted (best effort: the server
-   * may be gone) and the body is destroyed, which stops whatever produces it. A RunnerError raised
+   * may be gone) and the body is destroyed, which stops whatever produces it. A BerthError raised
    * by the body itself is rethrown unchanged, so the producer's own diagnosis reaches the caller.
    */
   async putStream(key: string, body: Readable, opts: CallOptions & { contentType?: string; contentLength?: number } = {}): Promise<void> {
@@ -236,9 +236,9 @@ export class ObjectStore implements AsyncDisposable {
       }
     } catch (err) {
       if (!body.destroyed) body.destroy();
-      // A producer that failed with its own RunnerError (e.g. a file shrank while archiving)
+      // A producer that failed with its own BerthError (e.g. a file shrank while archiving)
       // is the cause; anything else is judged as a transfer failure.
-      if (isRunnerError(bodyError) && !opts.signal?.aborted) throw bodyError;
+      if (isBerthError(bodyError) && !opts.signal?.aborted) throw bodyError;
       const translated = translateS3Error(err, this.ctx('upload', key), opts.signal);
       this.logger.debug('upload failed', { key, reason: translated.details?.reason });
       throw translated;
@@ -279,7 +279,7 @@ export class ObjectStore implements AsyncDisposable {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         total += chunk.length;
         if (total > maxBytes) {
-          throw new RunnerError('FILE_TOO_LARGE', `s3://${this.bucket}/${key} is larger than the ${maxBytes}-byte limit for this object: it is not a berth export file`, {
+          throw new BerthError('FILE_TOO_LARGE', `s3://${this.bucket}/${key} is larger than the ${maxBytes}-byte limit for this object: it is not a berth export file`, {
             details: { key, maxBytes },
           });
         }

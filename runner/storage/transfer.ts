@@ -21,14 +21,13 @@ import { copyFile, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import { isBerthError } from '../../src/errors.js';
-import { GitRepo, NOTES_REF, type WorktreeHandle } from '../../src/workspace/git.js';
+import { GitRepo, NOTES_REF, type WorktreeHandle } from '../../src/git/repo.js';
 import { Workspaces } from '../../src/workspace/index.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import { parseState, serializeState } from '../../src/workspace/state.js';
 import type { WorkspaceInfo, WorkspaceState } from '../../src/workspace/types.js';
-import { RunnerError, isRunnerError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { BerthError, isBerthError } from '../../src/errors.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS, archiveFsError, extractArchive, packFiles, type ExtractReport } from './archive.js';
 import { keyFor, parseS3Url, resolveStorageConfig, type S3Location, type StorageConfig } from './config.js';
 import {
@@ -86,7 +85,7 @@ function withTimeout(signal: AbortSignal | undefined, timeoutMs: number | undefi
 /** A TIMEOUT (not ABORTED) when our own deadline fired rather than the caller's signal. */
 function deadlineError(err: unknown, caller: AbortSignal | undefined, combined: AbortSignal | undefined, what: string, timeoutMs: number | undefined): unknown {
   if (combined?.aborted && !caller?.aborted && timeoutMs !== undefined) {
-    return new RunnerError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms: retry, or raise the timeout for large workspaces`, { cause: err });
+    return new BerthError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms: retry, or raise the timeout for large workspaces`, { cause: err });
   }
   return err;
 }
@@ -98,7 +97,7 @@ async function makeTemp(parent: string | undefined, label: string): Promise<stri
 }
 
 function isOwnError(err: unknown): boolean {
-  return isRunnerError(err) || isBerthError(err);
+  return isBerthError(err);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,7 +132,7 @@ export interface ExportResult {
 }
 
 /**
- * Upload a workspace. Throws RunnerError (STORAGE_ERROR with details.reason, BAD_INPUT, NOT_FOUND,
+ * Upload a workspace. Throws BerthError (STORAGE_ERROR with details.reason, BAD_INPUT, NOT_FOUND,
  * TIMEOUT, ABORTED) or BerthError (git failures). Never modifies the local workspace.
  */
 export async function exportWorkspace(opts: ExportOptions): Promise<ExportResult> {
@@ -156,20 +155,20 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
   const repo = await GitRepo.discover(info.repo, { signal });
   const gitDir = await repo.worktreeGitDir(info.worktree);
   if (gitDir === undefined) {
-    throw new RunnerError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(info.name)} at ${JSON.stringify(info.worktree)} is missing or not registered with git: nothing to export from it (its branch ${info.branch} can still be pushed with git)`, {
+    throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(info.name)} at ${JSON.stringify(info.worktree)} is missing or not registered with git: nothing to export from it (its branch ${info.branch} can still be pushed with git)`, {
       details: { workspace: info.name, worktree: info.worktree },
     });
   }
   const wt: WorktreeHandle = { path: info.worktree, gitDir };
   const head = await worktreeHead(repo, wt, call);
   if (head.branch !== branchRef) {
-    throw new RunnerError('BAD_INPUT', `the worktree of workspace ${JSON.stringify(info.name)} has ${head.branch ? JSON.stringify(head.branch) : 'a detached HEAD'} checked out instead of ${branchRef}: run \`git switch ${info.branch}\` in ${info.worktree} and export again`, {
+    throw new BerthError('BAD_INPUT', `the worktree of workspace ${JSON.stringify(info.name)} has ${head.branch ? JSON.stringify(head.branch) : 'a detached HEAD'} checked out instead of ${branchRef}: run \`git switch ${info.branch}\` in ${info.worktree} and export again`, {
       details: { workspace: info.name },
     });
   }
   const note = await readNote(repo, info.rootSha, NOTES_REF, call);
   if (note === undefined) {
-    throw new RunnerError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no state note on its root commit ${info.rootSha} (refs/notes/berth): it was not created by berth or its notes were removed; recreate it with berth ws create`, {
+    throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no state note on its root commit ${info.rootSha} (refs/notes/berth): it was not created by berth or its notes were removed; recreate it with berth ws create`, {
       details: { workspace: info.name },
     });
   }
@@ -186,7 +185,7 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
     try {
       previous = await store.getBytes(manifestKey, MAX_MANIFEST_BYTES, call);
     } catch (err) {
-      if (!isRunnerError(err, 'FILE_TOO_LARGE')) throw err;
+      if (!isBerthError(err, 'FILE_TOO_LARGE')) throw err;
     }
 
     const bundlePath = join(tmp, OBJECT_FILES.bundle);
@@ -429,7 +428,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
     const expectedHead = `refs/heads/${manifest.workspace.branch}`;
     const heads = await bundleHeads(repo, bundle, call);
     if (!heads.some((h) => h.ref === expectedHead && h.sha === manifest.workspace.head) || !heads.some((h) => h.ref === NOTES_REF)) {
-      throw new RunnerError('BAD_INPUT', `the bundle in ${loc.url} does not hold ${expectedHead} at ${manifest.workspace.head} and ${NOTES_REF}: the export is damaged; re-export the workspace`, {
+      throw new BerthError('BAD_INPUT', `the bundle in ${loc.url} does not hold ${expectedHead} at ${manifest.workspace.head} and ${NOTES_REF}: the export is damaged; re-export the workspace`, {
         details: { reason: 'bundle', heads },
       });
     }
@@ -526,7 +525,7 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
 
 async function checkTarget(repo: GitRepo, name: string, call: { signal?: AbortSignal | undefined }): Promise<void> {
   if ((await branchTip(repo, name, call)) !== undefined) {
-    throw new RunnerError('BAD_INPUT', `workspace ${JSON.stringify(name)} already exists in ${JSON.stringify(repo.root)} (branch berth/${name}): import under another name (--name) or delete it first`, {
+    throw new BerthError('BAD_INPUT', `workspace ${JSON.stringify(name)} already exists in ${JSON.stringify(repo.root)} (branch berth/${name}): import under another name (--name) or delete it first`, {
       details: { reason: 'exists', name },
     });
   }
@@ -542,15 +541,15 @@ async function targetWorktree(workspaces: Workspaces, repo: GitRepo, name: strin
   let path: string;
   if (requested !== undefined) {
     if (!isAbsolute(requested) || requested.includes('\0')) {
-      throw new RunnerError('BAD_INPUT', `worktree directory ${JSON.stringify(requested)} must be an absolute path to an existing empty directory`);
+      throw new BerthError('BAD_INPUT', `worktree directory ${JSON.stringify(requested)} must be an absolute path to an existing empty directory`);
     }
     try {
       path = await realpath(requested);
       if (!(await stat(path)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch {
-      throw new RunnerError('BAD_INPUT', `worktree directory ${JSON.stringify(requested)} does not exist or is not a directory: create it (empty) first`);
+      throw new BerthError('BAD_INPUT', `worktree directory ${JSON.stringify(requested)} does not exist or is not a directory: create it (empty) first`);
     }
-    if ((await readdir(path)).length > 0) throw new RunnerError('BAD_INPUT', `worktree directory ${JSON.stringify(requested)} is not empty: pass an empty directory`);
+    if ((await readdir(path)).length > 0) throw new BerthError('BAD_INPUT', `worktree directory ${JSON.stringify(requested)} is not empty: pass an empty directory`);
   } else {
     await mkdir(workspaces.worktreesDir, { recursive: true });
     path = join(await realpath(workspaces.worktreesDir), name);
@@ -561,14 +560,14 @@ async function targetWorktree(workspaces: Workspaces, repo: GitRepo, name: strin
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw archiveFsError(err, `checking ${JSON.stringify(path)}`);
     }
     if (entries.length > 0) {
-      throw new RunnerError('BAD_INPUT', `directory ${JSON.stringify(path)} already exists and is not empty (left over from an earlier workspace?): remove it, or import under another name (--name)`, {
+      throw new BerthError('BAD_INPUT', `directory ${JSON.stringify(path)} already exists and is not empty (left over from an earlier workspace?): remove it, or import under another name (--name)`, {
         details: { reason: 'worktree-exists', worktree: path },
       });
     }
   }
   for (const root of [repo.root, repo.commonDir]) {
     if (isInside(root, path)) {
-      throw new RunnerError('BAD_INPUT', `the worktree would be at ${JSON.stringify(path)}, inside the repository ${JSON.stringify(root)}: worktrees must live outside your checkout (set BERTH_DATA_DIR elsewhere)`);
+      throw new BerthError('BAD_INPUT', `the worktree would be at ${JSON.stringify(path)}, inside the repository ${JSON.stringify(root)}: worktrees must live outside your checkout (set BERTH_DATA_DIR elsewhere)`);
     }
   }
   return path;
@@ -582,7 +581,7 @@ async function downloadAll(store: ObjectStore, loc: S3Location, manifest: Manife
     const file = join(tmp, OBJECT_FILES[obj.role]);
     if (!(await downloadObject(store, loc, obj, file, { maxBytes: limits.maxObjectBytes, signal: call.signal }))) {
       if (obj.role === 'session-log') continue;
-      throw new RunnerError('STORAGE_ERROR', `${objectUrl(loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete (deleted by hand, or a lifecycle rule); re-export the workspace`, {
+      throw new BerthError('STORAGE_ERROR', `${objectUrl(loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete (deleted by hand, or a lifecycle rule); re-export the workspace`, {
         details: { reason: 'incomplete', key: obj.key },
       });
     }
@@ -595,12 +594,12 @@ async function downloadAll(store: ObjectStore, loc: S3Location, manifest: Manife
 async function importedState(repo: GitRepo, manifest: Manifest, notesRef: string, call: { signal?: AbortSignal | undefined }): Promise<WorkspaceState> {
   const { rootSha, head, name } = manifest.workspace;
   if (!(await isAncestor(repo, rootSha, head, call))) {
-    throw new RunnerError('BAD_INPUT', `the export's root commit ${rootSha} is not part of its branch: the export is damaged; re-export the workspace`, { details: { reason: 'bundle' } });
+    throw new BerthError('BAD_INPUT', `the export's root commit ${rootSha} is not part of its branch: the export is damaged; re-export the workspace`, { details: { reason: 'bundle' } });
   }
   const raw = await readNote(repo, rootSha, notesRef, call);
   const state = raw === undefined ? undefined : parseState(raw.toString('utf8'));
   if (state === undefined || state.rootSha !== rootSha || state.name !== name) {
-    throw new RunnerError('BAD_INPUT', `the export's bundle has no valid berth state note for workspace ${JSON.stringify(name)}: the export is damaged; re-export the workspace`, {
+    throw new BerthError('BAD_INPUT', `the export's bundle has no valid berth state note for workspace ${JSON.stringify(name)}: the export is damaged; re-export the workspace`, {
       details: { reason: 'note' },
     });
   }
@@ -618,7 +617,7 @@ async function assertRootFree(repo: GitRepo, manifest: Manifest, existing: Buffe
   if (owner === undefined) return;
   const tip = await branchTip(repo, owner.name, call);
   if (tip !== undefined && (await isAncestor(repo, manifest.workspace.rootSha, tip, call))) {
-    throw new RunnerError('BAD_INPUT', `this export's root commit already belongs to workspace ${JSON.stringify(owner.name)} in ${JSON.stringify(repo.root)}: a repository holds one copy of a workspace; delete ${owner.name} first, or import into another clone`, {
+    throw new BerthError('BAD_INPUT', `this export's root commit already belongs to workspace ${JSON.stringify(owner.name)} in ${JSON.stringify(repo.root)}: a repository holds one copy of a workspace; delete ${owner.name} first, or import into another clone`, {
       details: { reason: 'root-taken', owner: owner.name },
     });
   }

@@ -16,7 +16,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { ReadEntry } from 'tar';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../../src/errors.js';
 import {
   checkEntryPath,
   DEFAULT_ARCHIVE_LIMITS,
@@ -60,7 +60,7 @@ export async function vetVolumeArchive(source: Readable, out: string, opts: { li
     for (const b of bufs) await fh.write(b);
   };
   const tooLarge = (what: string, rel?: string) =>
-    new RunnerError('FILE_TOO_LARGE', `a volume archive ${what}: refusing to restore it. Raise the import limit if this export is trusted`, {
+    new BerthError('FILE_TOO_LARGE', `a volume archive ${what}: refusing to restore it. Raise the import limit if this export is trusted`, {
       details: { ...limits, ...(rel !== undefined ? { path: rel } : {}) },
     });
 
@@ -99,10 +99,10 @@ export async function vetVolumeArchive(source: Readable, out: string, opts: { li
         let n = 0;
         for await (const chunk of entry as AsyncIterable<Buffer>) {
           n += chunk.length;
-          if (n > entry.size) throw new RunnerError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is longer than its header says: re-export the workspace`, { details: { reason: 'corrupt-archive' } });
+          if (n > entry.size) throw new BerthError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is longer than its header says: re-export the workspace`, { details: { reason: 'corrupt-archive' } });
           await fh.write(chunk);
         }
-        if (n !== entry.size) throw new RunnerError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is truncated: re-export the workspace`, { details: { reason: 'corrupt-archive' } });
+        if (n !== entry.size) throw new BerthError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is truncated: re-export the workspace`, { details: { reason: 'corrupt-archive' } });
         const pad = (512 - (entry.size % 512)) % 512;
         if (pad > 0) await fh.write(Buffer.alloc(pad));
         bytes += entry.size;

@@ -14,7 +14,7 @@ import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { dataDir as resolveDataDir } from '../data-dir.js';
 import { BerthError } from '../errors.js';
-import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from './git.js';
+import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/repo.js';
 import { withRepoLock } from './lock.js';
 import { assertValidName, branchOf } from './names.js';
 import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';

@@ -15,7 +15,7 @@ import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import Dockerode from 'dockerode';
 import { IMAGES } from '../../src/images.js';
 import { repoKey } from '../../pipelines/plan.js';
-import { LABEL } from '../../runner/docker/labels.js';
+import { LABEL } from '../../docker/labels.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 export const docker = new Dockerode();

@@ -12,7 +12,7 @@ import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.j
 import { ErrorCode, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDocker } from '../helpers/docker.js';
-import { LABEL } from '../../runner/docker/labels.js';
+import { LABEL } from '../../docker/labels.js';
 import { docker, makeFixture, psIn, repoContainers, TappedStdioTransport, waitFor, type McpFixture } from './helpers.js';
 
 /** The tool names are a contract with agents: spelled out here, not imported from the server. */

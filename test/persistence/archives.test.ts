@@ -7,8 +7,8 @@ import { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectImageArchive, loadImageArchive } from '../../runner/docker/snapshots.js';
-import { isRunnerError } from '../../runner/errors.js';
+import { inspectImageArchive, loadImageArchive } from '../../docker/snapshots.js';
+import { isBerthError } from '../../src/errors.js';
 import { imageObjectKey, volumeObjectKey } from '../../runner/storage/container-manifest.js';
 import { parseManifest } from '../../runner/storage/manifest.js';
 import { vetVolumeArchive } from '../../runner/storage/volume-archive.js';
@@ -104,11 +104,11 @@ describe('volume archive vetting', () => {
   it('enforces the entry and byte limits, and fails on a damaged archive', async () => {
     const many = Array.from({ length: 5 }, (_, i) => ({ path: `f${i}`, body: 'x' }));
     const e1 = await vetVolumeArchive(Readable.from([tgz(many)]), join(dir, 'many.tar'), { limits: { maxEntries: 3 } }).catch((e: unknown) => e);
-    expect(isRunnerError(e1, 'FILE_TOO_LARGE')).toBe(true);
+    expect(isBerthError(e1, 'FILE_TOO_LARGE')).toBe(true);
     const e2 = await vetVolumeArchive(Readable.from([tgz([{ path: 'big', body: Buffer.alloc(5000) }])]), join(dir, 'big.tar'), { limits: { maxBytes: 4096 } }).catch((e: unknown) => e);
-    expect(isRunnerError(e2, 'FILE_TOO_LARGE')).toBe(true);
+    expect(isBerthError(e2, 'FILE_TOO_LARGE')).toBe(true);
     const e3 = await vetVolumeArchive(Readable.from([Buffer.from('not gzip at all')]), join(dir, 'bad.tar')).catch((e: unknown) => e);
-    expect(isRunnerError(e3, 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(e3, 'BAD_INPUT')).toBe(true);
   });
 });
 
@@ -152,17 +152,17 @@ describe('image archive checks', () => {
     // Never reaches Docker: the check comes first, so an unreachable client is fine.
     const nowhere = new Dockerode({ socketPath: join(dir, 'no-docker.sock') });
     const err = await loadImageArchive(nowhere, file, { allowTag: (t) => t.startsWith('berth-ckpt/') }).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
     expect((err as Error).message).toContain('"berth-busybox:1"');
   });
 
   it('rejects archives with several images, no manifest or a config not named by a digest', async () => {
     for (const m of [[{ Config: config }, { Config: config }], [{ Config: '../../etc/passwd' }], { not: 'a list' }]) {
       const err = await inspectImageArchive(await imageTar(m)).catch((e: unknown) => e);
-      expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+      expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
     }
     const none = join(dir, 'none.tar');
     await writeFile(none, tarBuffer([{ path: 'other.json', body: '{}' }]));
-    expect(isRunnerError(await inspectImageArchive(none).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(await inspectImageArchive(none).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
   });
 });

@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
-import { checkpointImageRef, checkpointImageRepo, LABEL, workspaceVolumeName } from '../../runner/docker/labels.js';
-import { listRepoTags } from '../../runner/docker/snapshots.js';
-import { isRunnerError } from '../../runner/errors.js';
+import { checkpointImageRef, checkpointImageRepo, LABEL, workspaceVolumeName } from '../../docker/labels.js';
+import { listRepoTags } from '../../docker/snapshots.js';
+import { isBerthError } from '../../src/errors.js';
 import { readCheckpoints, readContainerImage, readRestores } from '../../runner/session/checkpoint-state.js';
 import { checkpointWorkspace, forkWorkspace, restoreWorkspace, type CheckpointOutcome } from '../../runner/session/checkpoints.js';
 import { CommandLog, commandLogPath, commandLogsWritten, entryFor, readCommandLog } from '../../runner/session/command-log.js';
@@ -94,7 +94,7 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
     const head = (await runner.workspaces.get('nocontainer')).head;
     writeFileSync(join((await runner.workspaces.get('nocontainer')).worktree, 'x.txt'), 'x');
     const err = await checkpointWorkspace(runner, 'nocontainer', { message: 'x', withContainer: true }).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'NOT_FOUND')).toBe(true);
+    expect(isBerthError(err, 'NOT_FOUND')).toBe(true);
     expect((await runner.workspaces.get('nocontainer')).head).toBe(head);
     await runner.delete('nocontainer');
   });
@@ -141,8 +141,8 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
     expect((await sb.exec('mytool')).stdout).toBe('tool-v1\n');
     expect((await docker.getContainer(sb.containerId).inspect()).Config.Image).toBe(f.image);
 
-    expect(isRunnerError(await forkWorkspace(runner, 'alpha', 'gamma', { at: 'not-a-sha' }).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
-    expect(isRunnerError(await forkWorkspace(runner, 'alpha', 'gamma', { at: 'deadbeef' }).catch((e: unknown) => e), 'NOT_FOUND')).toBe(true);
+    expect(isBerthError(await forkWorkspace(runner, 'alpha', 'gamma', { at: 'not-a-sha' }).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(await forkWorkspace(runner, 'alpha', 'gamma', { at: 'deadbeef' }).catch((e: unknown) => e), 'NOT_FOUND')).toBe(true);
     expect(await runner.workspaces.find('gamma')).toBeUndefined();
   });
 

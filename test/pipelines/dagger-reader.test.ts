@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirectorySourceReader, dockerignorePatterns, manifestName, type DirectoryLike } from '../../pipelines/index.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec } from '../../src/spec/index.js';
+import { resolveSpec } from '../../src/project/index.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 

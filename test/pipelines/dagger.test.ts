@@ -18,8 +18,8 @@ import {
 } from '../../pipelines/index.js';
 import { IMAGES } from '../../src/images.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec } from '../../src/spec/index.js';
-import type { ResolvedSpec } from '../../src/spec/types.js';
+import { resolveSpec } from '../../src/project/index.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
 
 type Call = readonly [string, ...unknown[]];
 const SOURCE = { fake: 'source-directory' } as const;
@@ -207,7 +207,7 @@ describe('Dagger executor: failures', () => {
       fail: (args) => (args.includes('echo t2') ? execError(args as string[], 3, 'partial out\n', 'AssertionError: boom\n') : undefined),
     });
     const err = await runPlanDagger(client, p, SOURCE).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'RunnerError', code: 'STEP_FAILED', details: { phase: 'test', command: 'echo t2', exitCode: 3, timedOut: false } });
+    expect(err).toMatchObject({ name: 'BerthError', code: 'STEP_FAILED', details: { phase: 'test', command: 'echo t2', exitCode: 3, timedOut: false } });
     expect((err as Error).message).toBe('test: `echo t2` exited 3\n--- stdout ---\npartial out\n--- stderr ---\nAssertionError: boom');
     expect((err as Error).cause).toBeInstanceOf(ExecError);
   });

@@ -5,11 +5,11 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { plan, runPlanLocal, type PipelineEvent, type PipelineResult } from '../../pipelines/index.js';
-import { LABEL } from '../../runner/docker/labels.js';
+import { LABEL } from '../../docker/labels.js';
 import { IMAGES } from '../../src/images.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec } from '../../src/spec/index.js';
-import type { ResolvedSpec } from '../../src/spec/types.js';
+import { resolveSpec } from '../../src/project/index.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
 import { describeDocker } from '../helpers/docker.js';
 import { cleanup, copyFixture, docker, pipelineContainers, snapshot, type FixtureCopy } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { repoKey } from '../../pipelines/index.js';
-import { LABEL } from '../../runner/docker/labels.js';
+import { LABEL } from '../../docker/labels.js';
 
 export const docker = new Docker();
 

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { plan, repoKey, shellQuote, type Plan } from '../../pipelines/index.js';
 import { IMAGES } from '../../src/images.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec } from '../../src/spec/index.js';
-import type { ResolvedSpec } from '../../src/spec/types.js';
-import { isRunnerError } from '../../runner/errors.js';
+import { resolveSpec } from '../../src/project/index.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
+import { isBerthError } from '../../src/errors.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 const specOf = async (name: string) => (await resolveSpec(new LocalSourceReader(fixture(name)))).spec;
@@ -52,12 +52,12 @@ function expectRunnerError(fn: () => unknown, code: string, text: RegExp): void 
   try {
     fn();
   } catch (err) {
-    expect(isRunnerError(err), String(err)).toBe(true);
+    expect(isBerthError(err), String(err)).toBe(true);
     expect((err as { code: string }).code).toBe(code);
     expect((err as Error).message).toMatch(text);
     return;
   }
-  throw new Error(`expected RunnerError ${code}`);
+  throw new Error(`expected BerthError ${code}`);
 }
 
 describe('plan() for the fixtures', () => {

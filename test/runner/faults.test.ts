@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
-import { isRunnerError } from '../../runner/errors.js';
 import { Runner, type ExecResult, type Session } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
 import { busyboxSpec, containerState, makeFixture, nodeSpec, sleep, type Fixture } from './helpers.js';
@@ -211,10 +210,10 @@ describeDocker('faults', () => {
     expect(existsSync(join(fx.dataDir, 'worktrees', r.repo.id, '..', 'x'))).toBe(false);
     const s = await r.open('names');
     for (const shell of ['../etc', 'a b', '$(id)', '-x', 'x'.repeat(70)]) {
-      await expect(s.exec('true', { shell })).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
+      await expect(s.exec('true', { shell })).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
     }
     for (const proc of ['../p', 'p q', '']) {
-      await expect(s.startProcess(proc, 'true')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
+      await expect(s.startProcess(proc, 'true')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
     }
     const weird = await s.exec('pwd', { fresh: true, cwd: '/no/such dir; rm -rf /' });
     expect(weird.exitCode).toBe(125);

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isRunnerError, type RunnerError, type RunnerErrorCode } from '../../runner/errors.js';
+import { isBerthError, type BerthError, type BerthErrorCode } from '../../src/errors.js';
 import { WorkspaceFiles, type ResolveMode } from '../../runner/session/files.js';
 
 const SENTINEL = 'SENTINEL: must never change\n';
@@ -58,12 +58,12 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-/** Run `fn`, expecting a RunnerError with `code`; returns it. */
-async function rejects(fn: () => Promise<unknown>, code: RunnerErrorCode): Promise<RunnerError> {
+/** Run `fn`, expecting a BerthError with `code`; returns it. */
+async function rejects(fn: () => Promise<unknown>, code: BerthErrorCode): Promise<BerthError> {
   try {
     await fn();
   } catch (err) {
-    if (!isRunnerError(err)) throw err;
+    if (!isBerthError(err)) throw err;
     expect(err.code, err.message).toBe(code);
     return err;
   }
@@ -664,15 +664,15 @@ describe.runIf(process.platform === 'linux')('swap races (fd-relative resolution
           expect(r.content).toBe('inside\n');
           seen.inside++;
         } catch (err) {
-          if (!isRunnerError(err)) throw err;
+          if (!isBerthError(err)) throw err;
           if (err.code === 'PATH_OUTSIDE') seen.outside++;
           else seen.other++;
         }
         await fx.files.write('d/f', 'inside\n').catch((err: unknown) => {
-          if (!isRunnerError(err)) throw err;
+          if (!isBerthError(err)) throw err;
         });
         await fx.files.delete('d/f').catch((err: unknown) => {
-          if (!isRunnerError(err)) throw err;
+          if (!isBerthError(err)) throw err;
         });
       }
     } finally {

@@ -1,7 +1,7 @@
 // Pure units of the shell protocol: the bounded collector, the nonce-record scanner, quoting and
 // the Docker label/name helpers.
 import { describe, expect, it } from 'vitest';
-import { buildLabels, LABEL, labelFilter, namePart, sessionContainerName, workspaceFromContainerName } from '../../runner/docker/labels.js';
+import { buildLabels, LABEL, labelFilter, namePart, sessionContainerName, workspaceFromContainerName } from '../../docker/labels.js';
 import { OutputCollector, RecordScanner } from '../../runner/session/output.js';
 import { commandLine, quoteSh, token } from '../../runner/session/protocol.js';
 

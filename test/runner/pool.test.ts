@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { LABEL } from '../../runner/docker/labels.js';
-import { isRunnerError } from '../../runner/errors.js';
+import { LABEL } from '../../docker/labels.js';
+import { isBerthError } from '../../src/errors.js';
 import { Runner } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
 import { busyboxSpec, containerState, makeFixture, sleep, type Fixture } from './helpers.js';
@@ -121,7 +121,7 @@ describeDocker('warm pool', () => {
   it('refuses specs with per-workspace volumes, and berth pool status works from the CLI', async () => {
     const r = await runner(busyboxSpec({ volumes: { data: '/data' }, pool: { size: 1 } }));
     expect((await r.poolStatus()).unsupported).toMatch(/volumes/);
-    await expect(r.warmPool()).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'POOL_ERROR'));
+    await expect(r.warmPool()).rejects.toSatisfy((e: unknown) => isBerthError(e, 'POOL_ERROR'));
     const cli = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'berth.js'), 'pool', 'status', '--json'], {
       cwd: fx.repo,
       env: { ...process.env, BERTH_DATA_DIR: fx.dataDir },

@@ -7,8 +7,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
 import { Workspaces } from '../../src/workspace/workspaces.js';
-import { LABEL } from '../../runner/docker/labels.js';
-import { isRunnerError } from '../../runner/errors.js';
+import { LABEL } from '../../docker/labels.js';
 import { Runner } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
 import { busyboxSpec, containerState, makeFixture, sleep, type Fixture } from './helpers.js';
@@ -85,7 +84,7 @@ describeDocker('session lifecycle', () => {
     await s.close();
     await s.close(); // idempotent
     expect((await containerState(id))?.running).toBe(false);
-    await expect(s.exec('true')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'SESSION_CLOSED'));
+    await expect(s.exec('true')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'SESSION_CLOSED'));
 
     const again = await r.open('alpha');
     expect(again.containerId).toBe(id);
@@ -116,14 +115,14 @@ describeDocker('session lifecycle', () => {
     const r = await runner();
     await expect(r.open('../etc')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'INVALID_NAME'));
     await expect(r.open('Bad Name')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'INVALID_NAME'));
-    await expect(r.open('missing', { create: false })).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'NOT_FOUND'));
+    await expect(r.open('missing', { create: false })).rejects.toSatisfy((e: unknown) => isBerthError(e, 'NOT_FOUND'));
     expect(await r.workspaces.find('missing')).toBeUndefined();
   });
 
   it('a failing install rolls back everything open created', async () => {
     const r = await runner(busyboxSpec({ install: ['echo about to fail; exit 3'] }));
     const err = await r.open('broken').catch((e: unknown) => e);
-    expect(isRunnerError(err, 'SETUP_FAILED')).toBe(true);
+    expect(isBerthError(err, 'SETUP_FAILED')).toBe(true);
     expect((err as Error).message).toContain('exit 3');
     expect((err as Error).message).toContain('about to fail');
     expect(await r.workspaces.find('broken')).toBeUndefined();
@@ -179,10 +178,10 @@ describeDocker('session lifecycle', () => {
     await s.exec('echo keep > kept.txt && echo layer > $HOME/layer && cd src');
     await docker.getContainer(s.containerId).kill();
     const err = await s.exec('true').catch((e: unknown) => e);
-    expect(isRunnerError(err, 'CONTAINER_DIED')).toBe(true);
+    expect(isBerthError(err, 'CONTAINER_DIED')).toBe(true);
     expect((err as Error).message).toMatch(/exited with code 137/);
     expect((err as Error).message).toContain('Open the session again');
-    await expect(s.exec('true')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'CONTAINER_DIED'));
+    await expect(s.exec('true')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'CONTAINER_DIED'));
     const again = await r.open('killed');
     expect(again).not.toBe(s);
     expect(again.containerId).toBe(s.containerId);

@@ -1,7 +1,7 @@
 // Persistent shells against real containers: one session per image (busybox ash and Debian bash)
 // shared by the tests of each block, so the suite creates only two containers.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isRunnerError } from '../../runner/errors.js';
+import { isBerthError } from '../../src/errors.js';
 import { Runner, type Session } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
 import { busyboxSpec, makeFixture, nodeSpec, sleep, type Fixture } from './helpers.js';
@@ -118,9 +118,9 @@ for (const flavour of ['busybox', 'node'] as const) {
     });
 
     it('rejects NUL bytes and bad shell names with BAD_INPUT', async () => {
-      await expect(s.exec('echo a\0b')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
-      await expect(s.exec('true', { shell: '../x' })).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
-      await expect(s.exec('true', { shell: 'a b' })).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
+      await expect(s.exec('echo a\0b')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
+      await expect(s.exec('true', { shell: '../x' })).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
+      await expect(s.exec('true', { shell: 'a b' })).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
     });
 
     it('caps output per stream keeping head and tail, with bounded memory', async () => {
@@ -291,7 +291,7 @@ for (const flavour of ['busybox', 'node'] as const) {
       const p = await s.startProcess('ticker', 'echo started-in-$(pwd); while :; do echo tick; sleep 0.2; done', { cwd: '/tmp' });
       expect(p).toMatchObject({ name: 'ticker', running: true, cwd: '/tmp' });
       expect(p.pid).toBeGreaterThan(1);
-      await expect(s.startProcess('ticker', 'true')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
+      await expect(s.startProcess('ticker', 'true')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
       await sleep(700);
       const log = await s.processLog('ticker');
       expect(log.text).toMatch(/^started-in-\/tmp\ntick\n/);
@@ -310,8 +310,8 @@ for (const flavour of ['busybox', 'node'] as const) {
       await sleep(500);
       const list = await s.listProcesses();
       expect(list.find((x) => x.name === 'ticker')).toMatchObject({ running: false, exitCode: 5 });
-      await expect(s.processLog('nope')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'PROCESS_NOT_FOUND'));
-      await expect(s.startProcess('../evil', 'true')).rejects.toSatisfy((e: unknown) => isRunnerError(e, 'BAD_INPUT'));
+      await expect(s.processLog('nope')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'PROCESS_NOT_FOUND'));
+      await expect(s.startProcess('../evil', 'true')).rejects.toSatisfy((e: unknown) => isBerthError(e, 'BAD_INPUT'));
     });
   });
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isRunnerError } from '../../runner/errors.js';
+import { isBerthError } from '../../src/errors.js';
 import { extractArchive, packFiles } from '../../runner/storage/archive.js';
 import { tarBuffer, tgz } from './tarball.js';
 
@@ -117,7 +117,7 @@ describe('extractArchive', () => {
   it('aborts when the archive has more entries than allowed', async () => {
     const entries = Array.from({ length: 30 }, (_, i) => ({ path: `f${i}.txt`, body: 'x' }));
     const err = await extractArchive(Readable.from([tgz(entries)]), dest, { limits: { maxEntries: 10 } }).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'FILE_TOO_LARGE')).toBe(true);
+    expect(isBerthError(err, 'FILE_TOO_LARGE')).toBe(true);
     expect((await readdir(dest)).length).toBeLessThanOrEqual(10);
   });
 
@@ -126,7 +126,7 @@ describe('extractArchive', () => {
     const bomb = gzipSync(tarBuffer([{ path: 'zeros.bin', body: Buffer.alloc(64 * 1024 * 1024) }]));
     expect(bomb.length).toBeLessThan(1024 * 1024);
     const err = await extractArchive(Readable.from([bomb]), dest, { limits: { maxBytes: 1024 * 1024 } }).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'FILE_TOO_LARGE')).toBe(true);
+    expect(isBerthError(err, 'FILE_TOO_LARGE')).toBe(true);
     expect((err as Error).message).toContain('zeros.bin');
     // Refused from the header's size: not a byte was written.
     expect(await readdir(dest)).toEqual([]);
@@ -135,7 +135,7 @@ describe('extractArchive', () => {
   it('counts real bytes too, across many files', async () => {
     const entries = Array.from({ length: 8 }, (_, i) => ({ path: `part${i}.bin`, body: randomBytes(200 * 1024) }));
     const err = await extractArchive(Readable.from([tgz(entries)]), dest, { limits: { maxBytes: 1024 * 1024 } }).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'FILE_TOO_LARGE')).toBe(true);
+    expect(isBerthError(err, 'FILE_TOO_LARGE')).toBe(true);
     let total = 0;
     for (const f of await readdir(dest)) total += (await stat(join(dest, f))).size;
     expect(total).toBeLessThanOrEqual(1024 * 1024);
@@ -143,20 +143,20 @@ describe('extractArchive', () => {
 
   it('reports a non-gzip or truncated archive as damaged', async () => {
     const notGzip = await extractArchive(Readable.from([Buffer.from('this is not an archive at all')]), dest).catch((e: unknown) => e);
-    expect(isRunnerError(notGzip, 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(notGzip, 'BAD_INPUT')).toBe(true);
     expect((notGzip as Error).message).toContain('damaged');
     const full = gzipSync(tarBuffer([{ path: 'big.bin', body: randomBytes(100_000) }]));
     const truncated = gzipSync(tarBuffer([{ path: 'big.bin', body: randomBytes(100_000) }]).subarray(0, 20_000));
     expect(full.length).toBeGreaterThan(0);
     const err = await extractArchive(Readable.from([truncated]), dest).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
   });
 
   it('honours an abort signal', async () => {
     const ac = new AbortController();
     ac.abort();
     const err = await extractArchive(Readable.from([tgz([{ path: 'a', body: 'b' }])]), dest, { signal: ac.signal }).catch((e: unknown) => e);
-    expect(isRunnerError(err, 'ABORTED')).toBe(true);
+    expect(isBerthError(err, 'ABORTED')).toBe(true);
   });
 });
 

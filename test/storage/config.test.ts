@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bucketNameProblem, keyFor, parseS3Url, resolveStorageConfig } from '../../runner/storage/config.js';
-import { isRunnerError } from '../../runner/errors.js';
+import { isBerthError } from '../../src/errors.js';
 
 function catchErr(fn: () => unknown): unknown {
   try {
@@ -53,14 +53,14 @@ describe('resolveStorageConfig', () => {
     ];
     for (const fn of bad) {
       const err = catchErr(fn);
-      expect(isRunnerError(err, 'BAD_INPUT'), String(err)).toBe(true);
+      expect(isBerthError(err, 'BAD_INPUT'), String(err)).toBe(true);
     }
     expect((catchErr(() => resolveStorageConfig({}, { BERTH_S3_CHECKSUMS: 'always' })) as Error).message).toContain('BERTH_S3_CHECKSUMS="always"');
   });
 
   it('refuses half-set static credentials instead of silently falling back to a profile', () => {
     const err = catchErr(() => resolveStorageConfig({}, { AWS_ACCESS_KEY_ID: 'id' }));
-    expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
     expect((err as Error).message).toContain('AWS_SECRET_ACCESS_KEY is missing');
   });
 });
@@ -90,7 +90,7 @@ describe('s3:// URLs and bucket names', () => {
     for (const [name, reason] of cases) {
       expect(bucketNameProblem(name), name).toContain(reason);
       const err = catchErr(() => parseS3Url(`s3://${name}/x`));
-      expect(isRunnerError(err, 'BAD_INPUT')).toBe(true);
+      expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
       expect((err as Error).message).toContain(JSON.stringify(name));
     }
     for (const ok of ['abc', 'my.bucket-1', 'a'.repeat(63), '1bucket']) expect(bucketNameProblem(ok), ok).toBeUndefined();
@@ -98,7 +98,7 @@ describe('s3:// URLs and bucket names', () => {
 
   it('rejects malformed URLs and prefixes', () => {
     for (const raw of ['http://bucket/x', 'bucket/x', 's3:/bucket', 's3://bucket/a/../b', 's3://bucket/a//b', 's3://bucket/./a', 's3://bucket/a\\b', 's3://bucket/a\nb']) {
-      expect(isRunnerError(catchErr(() => parseS3Url(raw)), 'BAD_INPUT'), raw).toBe(true);
+      expect(isBerthError(catchErr(() => parseS3Url(raw)), 'BAD_INPUT'), raw).toBe(true);
     }
   });
 });

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRunnerError, type RunnerError } from '../../runner/errors.js';
+import { isBerthError, type BerthError } from '../../src/errors.js';
 import { resolveStorageConfig } from '../../runner/storage/config.js';
 import { ObjectStore } from '../../runner/storage/s3.js';
 import { BUCKET, startS3, type TestS3 } from './harness.js';
@@ -22,11 +22,11 @@ afterAll(async () => {
   await s3?.stop();
 });
 
-async function rejection(p: Promise<unknown>): Promise<RunnerError> {
+async function rejection(p: Promise<unknown>): Promise<BerthError> {
   try {
     await p;
   } catch (err) {
-    if (isRunnerError(err)) return err;
+    if (isBerthError(err)) return err;
     throw err;
   }
   throw new Error('expected a rejection');

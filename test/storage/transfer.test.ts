@@ -7,9 +7,8 @@ import { access, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from '
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isBerthError } from '../../src/errors.js';
 import { Workspaces } from '../../src/workspace/index.js';
-import { isRunnerError, type RunnerError } from '../../runner/errors.js';
+import { isBerthError, type BerthError } from '../../src/errors.js';
 import { parseManifest, type Manifest } from '../../runner/storage/manifest.js';
 import { ObjectStore } from '../../runner/storage/s3.js';
 import { exportOnClose, exportWorkspace, importWorkspace } from '../../runner/storage/transfer.js';
@@ -153,9 +152,9 @@ describe('export and import through S3', () => {
     const url = `s3://${BUCKET}/live`;
     await exportWorkspace({ workspace, url, storage: s3.config(), tempDir: env.tempDir });
     const same = await rejection(importWorkspace({ repo: env.repo, url, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
-    expect(isRunnerError(same, 'BAD_INPUT') && same.details?.reason).toBe('exists');
+    expect(isBerthError(same, 'BAD_INPUT') && same.details?.reason).toBe('exists');
     const other = await rejection(importWorkspace({ repo: env.repo, url, name: 'twin', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
-    expect((other as RunnerError).details?.reason).toBe('root-taken');
+    expect((other as BerthError).details?.reason).toBe('root-taken');
     expect(other.message).toContain('"live"');
     expect(git(env.repo, 'branch', '--list', 'berth/twin')).toBe('');
     expect(await exists(join(env.ws.worktreesDir, 'twin'))).toBe(false);
@@ -235,13 +234,13 @@ describe('export and import through S3', () => {
     const evil = { ...res.manifest, objects: res.manifest.objects.map((o) => (o.role === 'untracked' ? { ...o, key: '../../elsewhere/secret' } : o)) };
     await store.putBytes('evil/manifest.json', Buffer.from(JSON.stringify(evil)));
     const bad = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/evil`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
-    expect(isRunnerError(bad, 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(bad, 'BAD_INPUT')).toBe(true);
     expect(bad.message).toContain('key outside this export');
 
     const untracked = res.manifest.objects.find((o) => o.role === 'untracked');
     await store.deleteKeys([`partial/${untracked?.key}`]);
     const missing = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/partial`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
-    expect(isRunnerError(missing, 'STORAGE_ERROR') && missing.details?.reason).toBe('incomplete');
+    expect(isBerthError(missing, 'STORAGE_ERROR') && missing.details?.reason).toBe('incomplete');
     expect(await env.ws.find('partial')).toBeUndefined();
     expect(git(env.repo, 'branch', '--list', 'berth/*')).toBe('');
     expect(await readdir(env.tempDir)).toEqual([]);
@@ -271,7 +270,7 @@ describe('export and import through S3', () => {
     );
     await publish('rollback-patch', 'staged', patch);
     const patchErr = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/rollback-patch`, name: 'p', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
-    expect(isRunnerError(patchErr, 'BAD_INPUT') && patchErr.details?.reason).toBe('patch');
+    expect(isBerthError(patchErr, 'BAD_INPUT') && patchErr.details?.reason).toBe('patch');
     expect(patchErr.message).toContain("invalid path '../../patched-outside.txt'");
     expect(await exists(outside)).toBe(false);
 
@@ -280,7 +279,7 @@ describe('export and import through S3', () => {
     const limitErr = await rejection(
       importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/rollback-many`, name: 'm', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir, limits: { maxEntries: 5 } }),
     );
-    expect(isRunnerError(limitErr, 'FILE_TOO_LARGE')).toBe(true);
+    expect(isBerthError(limitErr, 'FILE_TOO_LARGE')).toBe(true);
 
     // Neither attempt left a branch, a worktree, a note or a temporary ref behind.
     expect(await env.ws.list()).toEqual([]);
@@ -304,15 +303,15 @@ describe('export and import through S3', () => {
     const { workspace } = await env.ws.create('auth');
     const wrong = s3.config({ credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'not-the-secret' } });
     const err = await rejection(exportWorkspace({ workspace, url: `s3://${BUCKET}/auth`, storage: wrong, tempDir: env.tempDir }));
-    expect(isRunnerError(err, 'STORAGE_ERROR')).toBe(true);
-    expect((err as RunnerError).details).toMatchObject({ reason: 'auth', awsCode: 'SignatureDoesNotMatch' });
+    expect(isBerthError(err, 'STORAGE_ERROR')).toBe(true);
+    expect((err as BerthError).details).toMatchObject({ reason: 'auth', awsCode: 'SignatureDoesNotMatch' });
     expect(err.message).toMatch(/AWS_ACCESS_KEY_ID/);
     await using store = new ObjectStore(s3.config(), BUCKET);
     expect(await store.head('auth/manifest.json')).toBeUndefined();
     expect(await readdir(env.tempDir)).toEqual([]);
 
     const imp = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/auth`, storage: wrong, dataDir: env.dataDir, tempDir: env.tempDir }));
-    expect((imp as RunnerError).details).toMatchObject({ reason: 'auth' });
+    expect((imp as BerthError).details).toMatchObject({ reason: 'auth' });
   });
 
   it('rejects invalid bucket names before talking to the server', async () => {
@@ -321,10 +320,10 @@ describe('export and import through S3', () => {
     const count = s3.requests.length;
     for (const url of ['s3://Bad_Bucket/x', 's3://ab/x', 's3://-dash/x', 's3://192.168.0.1/x', 's3://a..b/x']) {
       const err = await rejection(exportWorkspace({ workspace, url, storage: s3.config(), tempDir: env.tempDir }));
-      expect(isRunnerError(err, 'BAD_INPUT'), url).toBe(true);
+      expect(isBerthError(err, 'BAD_INPUT'), url).toBe(true);
       expect(err.message).toContain('invalid bucket name');
       const imp = await rejection(importWorkspace({ repo: env.repo, url, storage: s3.config(), dataDir: env.dataDir }));
-      expect(isRunnerError(imp, 'BAD_INPUT'), url).toBe(true);
+      expect(isBerthError(imp, 'BAD_INPUT'), url).toBe(true);
     }
     expect(s3.requests.length).toBe(count);
     const badName = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/x`, name: '../evil', storage: s3.config(), dataDir: env.dataDir }));
@@ -357,8 +356,8 @@ describe('a server that dies mid-upload', () => {
       });
       const err = await rejection(exportWorkspace({ workspace: await env.ws.get('big'), url, storage: config(), tempDir: env.tempDir }));
       expect(killed).toBe(true);
-      expect(isRunnerError(err, 'STORAGE_ERROR')).toBe(true);
-      expect((err as RunnerError).details?.reason).toBe('transport');
+      expect(isBerthError(err, 'STORAGE_ERROR')).toBe(true);
+      expect((err as BerthError).details?.reason).toBe('transport');
       expect(await readdir(env.tempDir)).toEqual([]);
       expect(await snapshot(workspace.worktree)).toEqual(before.files);
       expect(trackedState(workspace.worktree)).toEqual(before.tracked);
@@ -369,7 +368,7 @@ describe('a server that dies mid-upload', () => {
       expect(onClose.ok).toBe(false);
       if (!onClose.ok) {
         expect(onClose.warning).toContain('the local workspace is intact');
-        expect(isRunnerError(onClose.error, 'STORAGE_ERROR')).toBe(true);
+        expect(isBerthError(onClose.error, 'STORAGE_ERROR')).toBe(true);
       }
       expect(await readdir(env.tempDir)).toEqual([]);
 

@@ -6,8 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { RunnerError } from '../../errors.js';
-import { createLogger } from '../../log.js';
+import { BerthError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/log.js';
 import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
 import { durationArg } from '../args.js';
 import { action, EXIT, printJson } from '../output.js';
@@ -140,7 +140,7 @@ exec "$s" -c '[ -r "$1/env" ] && . "$1/env" >/dev/null 2>&1; c=$(cat "$1/cwd" 2>
 `;
 
 async function interactive(runner: Runner, session: Session, shell: string): Promise<number> {
-  if (!SHELL_NAME_PATTERN.test(shell)) throw new RunnerError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
+  if (!SHELL_NAME_PATTERN.test(shell)) throw new BerthError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
   const argv = ['/bin/sh', '-c', INTERACTIVE, 'berth-shell', `${SHELLS_DIR}/${shell}`, session.spec.workdir];
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   // The docker CLI handles terminals best (raw mode, resize, detach keys); use it when present.

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { imageStatus, ensureImages } from '../../docker/images.js';
+import { imageStatus, ensureImages } from '../../../docker/images.js';
 import { action, printJson } from '../output.js';
 
 export function register(program: Command): void {

@@ -5,8 +5,8 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { Workspaces } from '../../../src/workspace/index.js';
-import { RunnerError } from '../../errors.js';
-import type { LogLevel } from '../../log.js';
+import { BerthError } from '../../../src/errors.js';
+import type { LogLevel } from '../../../src/log.js';
 import {
   DEFAULT_SERVER_NAME,
   detectLauncher,
@@ -110,7 +110,7 @@ picks npx when node_modules/.bin/berth exists. For remote mode use an HTTP entry
     .action(
       action(async (agent: string, opts: AgentOpts) => {
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(opts.name)) {
-          throw new RunnerError('BAD_INPUT', `--name ${JSON.stringify(opts.name)} is not a usable server name: use letters, digits, ".", "_" or "-"`);
+          throw new BerthError('BAD_INPUT', `--name ${JSON.stringify(opts.name)} is not a usable server name: use letters, digits, ".", "_" or "-"`);
         }
         const ws = await Workspaces.open(resolve(opts.repo ?? process.cwd()));
         const repo = ws.repo;

@@ -12,7 +12,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LocalSourceReader } from '../../../src/source-reader.js';
-import { parseDuration, resolveSpec } from '../../../src/spec/index.js';
+import { parseDuration, resolveSpec } from '../../../src/project/index.js';
 import {
   formatMs,
   plan,
@@ -23,7 +23,7 @@ import {
   type PipelineResult,
   type PlanTarget,
 } from '../../../pipelines/index.js';
-import { RunnerError } from '../../errors.js';
+import { BerthError } from '../../../src/errors.js';
 import { action, printJson } from '../output.js';
 
 interface PipelineOpts {
@@ -81,7 +81,7 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
   if (opts.timeout !== undefined) {
     timeoutMs = parseDuration(opts.timeout);
     if (timeoutMs === undefined || timeoutMs < 1000) {
-      throw new RunnerError('BAD_INPUT', `--timeout ${JSON.stringify(opts.timeout)} is not a duration of at least 1s: use e.g. "90s", "10m" or "1h".`);
+      throw new BerthError('BAD_INPUT', `--timeout ${JSON.stringify(opts.timeout)} is not a duration of at least 1s: use e.g. "90s", "10m" or "1h".`);
     }
   }
   const resolved = await resolveSpec(new LocalSourceReader(source));
@@ -120,7 +120,7 @@ async function sourceDir(dir: string): Promise<string> {
     if (!(await stat(abs)).isDirectory()) throw new Error('not a directory');
     return await realpath(abs);
   } catch (err) {
-    throw new RunnerError('BAD_INPUT', `--source ${JSON.stringify(dir)} is not a directory. Pass the project directory, e.g. --source=.`, { cause: err });
+    throw new BerthError('BAD_INPUT', `--source ${JSON.stringify(dir)} is not a directory. Pass the project directory, e.g. --source=.`, { cause: err });
   }
 }
 

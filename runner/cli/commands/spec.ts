@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BerthError } from '../../../src/errors.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
-import { DEFAULT_CONFIG_FILES, detect, formatDuration, renderBerthYaml, resolveLayers, resolveSpec, type Resolved } from '../../../src/spec/index.js';
+import { DEFAULT_CONFIG_FILES, detect, formatDuration, renderBerthYaml, resolveLayers, resolveSpec, type Resolved } from '../../../src/project/index.js';
 import { action, printJson } from '../output.js';
 
 async function sourceReader(dir: string | undefined): Promise<LocalSourceReader> {

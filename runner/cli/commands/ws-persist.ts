@@ -5,12 +5,12 @@
  */
 import type { Command } from 'commander';
 import type { Workspaces } from '../../../src/workspace/index.js';
-import { Containers } from '../../docker/containers.js';
-import { createLogger } from '../../log.js';
+import { Containers } from '../../../docker/containers.js';
+import { createLogger } from '../../../src/log.js';
 import { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from '../../session/checkpoints.js';
 import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../session/command-log.js';
 import { workspaceVolumes } from '../../session/workspace-resources.js';
-import { resolveSpec } from '../../../src/spec/resolve.js';
+import { resolveSpec } from '../../../src/project/resolve.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { action, printJson, printWarnings } from '../output.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';

@@ -4,11 +4,11 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { Workspaces } from '../../../src/workspace/index.js';
-import { createLogger } from '../../log.js';
+import { createLogger } from '../../../src/log.js';
 import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/config.js';
 import { exportWorkspace, importWorkspace } from '../../storage/transfer.js';
 import { rmSync } from 'node:fs';
-import { docker } from '../../docker/client.js';
+import { docker } from '../../../docker/client.js';
 import { commandLogPath } from '../../session/command-log.js';
 import { containerStateOf } from '../../storage/container-transfer.js';
 import { positiveIntArg } from '../args.js';

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { formatAge, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
-import { createLogger } from '../../log.js';
+import { createLogger } from '../../../src/log.js';
 import { durationArg, positiveIntArg } from '../args.js';
 import { action, printJson, printWarnings } from '../output.js';
 import { registerPersistence, runCheckpoint, runCommandLog } from './ws-persist.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_COMMAND_BYTES } from '../../../pipelines/plan.js';
-import { RunnerError } from '../../errors.js';
+import { BerthError } from '../../../src/errors.js';
 import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
 import { SHELL_NAME_PATTERN } from '../../session/shell.js';
 import type { ExecResult } from '../../session/types.js';
@@ -81,13 +81,13 @@ export const exec = defineTool({
 
   async run(args, call) {
     if (args.background && args.fresh) {
-      throw new RunnerError('BAD_INPUT', 'background and fresh cannot be combined: a background process always runs in its own shell; drop fresh');
+      throw new BerthError('BAD_INPUT', 'background and fresh cannot be combined: a background process always runs in its own shell; drop fresh');
     }
     if (args.cwd !== undefined && !args.background && !args.fresh) {
-      throw new RunnerError('BAD_INPUT', `cwd ${JSON.stringify(args.cwd)} only applies with background or fresh: for the persistent shell, start the command with "cd <dir> && "`);
+      throw new BerthError('BAD_INPUT', `cwd ${JSON.stringify(args.cwd)} only applies with background or fresh: for the persistent shell, start the command with "cd <dir> && "`);
     }
     if (args.name !== undefined && !args.background) {
-      throw new RunnerError('BAD_INPUT', `name ${JSON.stringify(args.name)} only applies with background: true`);
+      throw new BerthError('BAD_INPUT', `name ${JSON.stringify(args.name)} only applies with background: true`);
     }
     const session = await call.session();
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { formatMs, plan, repoKey, runPlanLocal, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
-import { LABEL } from '../../docker/labels.js';
+import { LABEL } from '../../../docker/labels.js';
 import type { Progress } from '../progress.js';
 import { defineTool } from '../tool.js';
 import { clip, MAX_SECONDS } from './shared.js';

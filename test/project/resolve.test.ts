@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
 import { IMAGES } from '../../src/images.js';
-import { CACHE_ROOT, resolveSpec, SPEC_DEFAULTS, specFromYaml, type Resolved } from '../../src/spec/index.js';
+import { CACHE_ROOT, resolveSpec, SPEC_DEFAULTS, specFromYaml, type Resolved } from '../../src/project/index.js';
 import { pkg, reader } from './tree.js';
 
 const nodeProject = { 'package.json': pkg({ build: 'tsc', test: 'vitest run', lint: 'eslint .' }), 'package-lock.json': '{}' };
@@ -240,7 +240,7 @@ describe('resolveSpec: cross-field checks', () => {
 
 describe('renderBerthYaml', () => {
   it('round-trips a spec with every field set (quoting, lists, multi-line commands, durations)', async () => {
-    const { renderBerthYaml } = await import('../../src/spec/index.js');
+    const { renderBerthYaml } = await import('../../src/project/index.js');
     const original = await resolveFiles({
       ...nodeProject,
       'berth.yaml': [

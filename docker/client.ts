@@ -3,7 +3,7 @@
  * Everything else in runner/ receives a `Docker` from here.
  */
 import Docker from 'dockerode';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../src/errors.js';
 
 export type { default as Docker } from 'dockerode';
 
@@ -23,13 +23,13 @@ interface DockerodeError {
   message?: string;
 }
 
-/** Translate a dockerode/modem error into a RunnerError with a remedy. `what` names the operation. */
-export function translateDockerError(err: unknown, what: string): RunnerError {
-  if (err instanceof RunnerError) return err;
+/** Translate a dockerode/modem error into a BerthError with a remedy. `what` names the operation. */
+export function translateDockerError(err: unknown, what: string): BerthError {
+  if (err instanceof BerthError) return err;
   const e = (err ?? {}) as DockerodeError;
   const detail = e.json?.message ?? e.reason ?? e.message ?? String(err);
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
-    return new RunnerError(
+    return new BerthError(
       'DOCKER_UNAVAILABLE',
       `${what}: no Docker engine answers (${e.code}). Start Docker (bash scripts/ensure-docker.sh) or set DOCKER_HOST.`,
       { cause: err },
@@ -37,24 +37,24 @@ export function translateDockerError(err: unknown, what: string): RunnerError {
   }
   if (e.statusCode === 404) {
     if (/no such image|image.*not found/i.test(detail)) {
-      return new RunnerError('IMAGE_MISSING', `${what}: ${detail}. Build it with 'berth images build' or set 'image' in berth.yaml.`, { cause: err, details: { statusCode: 404 } });
+      return new BerthError('IMAGE_MISSING', `${what}: ${detail}. Build it with 'berth images build' or set 'image' in berth.yaml.`, { cause: err, details: { statusCode: 404 } });
     }
     if (/no such volume/i.test(detail)) {
-      return new RunnerError('NOT_FOUND', `${what}: ${detail}`, { cause: err, details: { statusCode: 404 } });
+      return new BerthError('NOT_FOUND', `${what}: ${detail}`, { cause: err, details: { statusCode: 404 } });
     }
-    return new RunnerError('CONTAINER_GONE', `${what}: ${detail}`, { cause: err, details: { statusCode: 404 } });
+    return new BerthError('CONTAINER_GONE', `${what}: ${detail}`, { cause: err, details: { statusCode: 404 } });
   }
   if (e.statusCode === 304) {
     // start/stop of a container already in that state; callers that care treat it as success.
-    return new RunnerError('DOCKER_ERROR', `${what}: already in the requested state`, { cause: err, details: { statusCode: 304 } });
+    return new BerthError('DOCKER_ERROR', `${what}: already in the requested state`, { cause: err, details: { statusCode: 304 } });
   }
   if (e.statusCode === 409 && /is not running|is paused|container stopped/i.test(detail)) {
-    return new RunnerError('CONTAINER_DIED', `${what}: ${detail} (the container is not running)`, { cause: err, details: { statusCode: 409 } });
+    return new BerthError('CONTAINER_DIED', `${what}: ${detail} (the container is not running)`, { cause: err, details: { statusCode: 409 } });
   }
   if (e.statusCode === 409) {
-    return new RunnerError('DOCKER_ERROR', `${what}: conflict: ${detail}`, { cause: err, details: { statusCode: 409 } });
+    return new BerthError('DOCKER_ERROR', `${what}: conflict: ${detail}`, { cause: err, details: { statusCode: 409 } });
   }
-  return new RunnerError('DOCKER_ERROR', `${what}: ${detail}`, {
+  return new BerthError('DOCKER_ERROR', `${what}: ${detail}`, {
     cause: err,
     details: e.statusCode === undefined ? {} : { statusCode: e.statusCode },
   });
@@ -62,7 +62,7 @@ export function translateDockerError(err: unknown, what: string): RunnerError {
 
 /** The HTTP status of a dockerode/modem error (undefined for transport errors). */
 export function dockerStatus(err: unknown): number | undefined {
-  if (err instanceof RunnerError) {
+  if (err instanceof BerthError) {
     const s = err.details?.statusCode;
     return typeof s === 'number' ? s : err.code === 'CONTAINER_GONE' || err.code === 'IMAGE_MISSING' ? 404 : undefined;
   }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec, SPEC_FIELDS } from '../../src/spec/index.js';
+import { resolveSpec, SPEC_FIELDS } from '../../src/project/index.js';
 import { pkg, tree } from './tree.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');

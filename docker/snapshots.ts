@@ -12,7 +12,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
-import { RunnerError } from '../errors.js';
+import { BerthError } from '../src/errors.js';
 import { call, dockerStatus, translateDockerError, type Docker } from './client.js';
 import type { Labels } from './labels.js';
 
@@ -55,7 +55,7 @@ export async function commitContainer(
       _body: { Labels: target.labels },
     }),
   )) as { Id?: string };
-  if (!res?.Id) throw new RunnerError('DOCKER_ERROR', `docker commit of ${containerId} returned no image id`);
+  if (!res?.Id) throw new BerthError('DOCKER_ERROR', `docker commit of ${containerId} returned no image id`);
   return res.Id;
 }
 
@@ -104,7 +104,7 @@ const MAX_ARCHIVE_MANIFEST_BYTES = 1024 * 1024;
  */
 export async function inspectImageArchive(file: string): Promise<ImageArchiveInfo> {
   const bad = (why: string, cause?: unknown) =>
-    new RunnerError('BAD_INPUT', `the exported container image is not a usable docker-save archive (${why}): re-export the workspace`, {
+    new BerthError('BAD_INPUT', `the exported container image is not a usable docker-save archive (${why}): re-export the workspace`, {
       ...(cause !== undefined ? { cause } : {}),
       details: { reason: 'image-archive' },
     });
@@ -169,13 +169,13 @@ export async function loadImageArchive(
   const createdTags: string[] = [];
   for (const tag of info.repoTags) {
     if (!opts.allowTag(tag)) {
-      throw new RunnerError('BAD_INPUT', `the exported container image would be tagged ${JSON.stringify(tag)}, outside berth's checkpoint images: refusing to load it (re-export the workspace)`, {
+      throw new BerthError('BAD_INPUT', `the exported container image would be tagged ${JSON.stringify(tag)}, outside berth's checkpoint images: refusing to load it (re-export the workspace)`, {
         details: { reason: 'image-archive', tag },
       });
     }
     const existing = await inspectImage(client, tag);
     if (existing && existing.id !== info.id) {
-      throw new RunnerError('BAD_INPUT', `loading the exported container image would move the existing tag ${JSON.stringify(tag)} to other content: refusing (remove that tag with docker rmi if it is stale, then import again)`, {
+      throw new BerthError('BAD_INPUT', `loading the exported container image would move the existing tag ${JSON.stringify(tag)} to other content: refusing (remove that tag with docker rmi if it is stale, then import again)`, {
         details: { reason: 'image-archive', tag },
       });
     }
@@ -192,8 +192,8 @@ export async function loadImageArchive(
     throw translateDockerError(err, 'load image');
   }
   const error = /"error"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(text);
-  if (error) throw new RunnerError('DOCKER_ERROR', `docker load failed: ${JSON.parse(`"${error[1]}"`) as string}`, { details: { reason: 'image-load' } });
+  if (error) throw new BerthError('DOCKER_ERROR', `docker load failed: ${JSON.parse(`"${error[1]}"`) as string}`, { details: { reason: 'image-load' } });
   const loaded = await inspectImage(client, info.id);
-  if (!loaded) throw new RunnerError('DOCKER_ERROR', `docker load reported success but image ${info.id} is not there`);
+  if (!loaded) throw new BerthError('DOCKER_ERROR', `docker load reported success but image ${info.id} is not there`);
   return { id: info.id, createdTags };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
 import type { SourceReader } from '../../src/source-reader.js';
-import { CACHE_ROOT, detect, makeTargets, TOOLCHAIN_IMAGES } from '../../src/spec/index.js';
+import { CACHE_ROOT, detect, makeTargets, TOOLCHAIN_IMAGES } from '../../src/project/index.js';
 import { pkg, reader } from './tree.js';
 
 describe('detect: node', () => {

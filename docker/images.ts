@@ -8,8 +8,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IMAGES, type BuiltinImageKey } from '../../src/images.js';
-import { RunnerError } from '../errors.js';
+import { IMAGES, type BuiltinImageKey } from '../src/images.js';
+import { BerthError } from '../src/errors.js';
 import { call, docker, imageExists, type Docker } from './client.js';
 
 export type Progress = (line: string) => void;
@@ -64,9 +64,9 @@ export async function ensureImage(
     say(`${ref}: importing rootfs into Docker ...`);
     await importRootfs(rootfs, ref, key === 'busybox' ? '/bin/sh' : '/bin/bash');
   } catch (err) {
-    throw err instanceof RunnerError
+    throw err instanceof BerthError
       ? err
-      : new RunnerError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${(err as Error).message}`, { cause: err });
+      : new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     await run('umount', ['-l', join(work, 'rootfs', 'proc')], { allowFail: true });
     await rm(work, { recursive: true, force: true });
@@ -77,7 +77,7 @@ export async function ensureImage(
 
 function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
-    throw new RunnerError(
+    throw new BerthError(
       'IMAGE_BUILD_FAILED',
       `${what} needs root (debootstrap/chroot/apt). Re-run as root, or build/pull an image yourself and set 'image' in berth.yaml.`,
     );
@@ -131,7 +131,7 @@ export function debianMirror(): string {
     const mirror = parseMirror(readFileSync(f, 'utf8'));
     if (mirror) return mirror;
   }
-  throw new RunnerError(
+  throw new BerthError(
     'IMAGE_BUILD_FAILED',
     'no Debian mirror serving "bookworm" was found in /etc/apt/sources.list{,.d}. Set BERTH_DEBIAN_MIRROR to a Debian mirror URL.',
   );

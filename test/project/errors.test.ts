@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError, isBerthError } from '../../src/errors.js';
-import { MAX_SPEC_FILE_CHARS, parseSpecFile, resolveSpec, type SpecProblem } from '../../src/spec/index.js';
+import { MAX_SPEC_FILE_CHARS, parseSpecFile, resolveSpec, type SpecProblem } from '../../src/project/index.js';
 import { reader } from './tree.js';
 
 /** Resolve a real tree whose berth.yaml is `yaml` and return the error it must raise. */

@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { IMAGES } from '../../src/images.js';
-import { RunnerError } from '../errors.js';
+import { IMAGES } from '../src/images.js';
+import { BerthError } from '../src/errors.js';
 import { call, imageExists, type Docker } from './client.js';
 import { Containers } from './containers.js';
 import { buildLabels, LABEL, labelFilter, namePart, workspaceVolumeName, type Labels, type RepoRef } from './labels.js';
@@ -48,7 +48,7 @@ export async function ensureWorkspaceVolume(client: Docker, repo: RepoRef, works
 /** Runs `fn` with a created-not-started helper container mounting `volume` at HELPER_MOUNT. */
 async function withHelper<T>(client: Docker, repo: RepoRef, volume: string, readOnly: boolean, extra: Labels, fn: (id: string) => Promise<T>): Promise<T> {
   if (!(await imageExists(IMAGES.busybox, client))) {
-    throw new RunnerError('IMAGE_MISSING', `moving volume data needs the helper image ${IMAGES.busybox}: build it with 'berth images build'`);
+    throw new BerthError('IMAGE_MISSING', `moving volume data needs the helper image ${IMAGES.busybox}: build it with 'berth images build'`);
   }
   const name = `berth-helper-${namePart(repo.id)}-${randomBytes(4).toString('hex')}`;
   const c = await call(`create helper container for volume ${volume}`, () =>
