@@ -81,24 +81,24 @@ export const ERROR_CODES = {
     remedy: 'wait for the running command, or use another shell',
     agent: 'Another command is still running in that shell: wait for it, pass another shell name, or use fresh: true.',
   },
-  // environment
+  // environment and infrastructure (kind "environment" = something the machine lacks: CLI exit 3)
   DOCKER_UNAVAILABLE: { kind: 'environment', remedy: 'start Docker (`berth doctor` shows what is wrong)', agent: 'Docker is not reachable: ask the user to start it (`berth doctor` shows what is wrong).' },
-  DOCKER_ERROR: { kind: 'environment', remedy: 'check the Docker engine (`berth doctor`), then retry' },
+  DOCKER_ERROR: { kind: 'failed', remedy: 'check the Docker engine (`berth doctor`), then retry' },
   IMAGE_MISSING: {
     kind: 'environment',
     remedy: 'build or pull the image (`berth images build`, `berth doctor`)',
     agent: 'The container image is not available: ask the user to run `berth images build` (or `berth doctor`).',
   },
   IMAGE_BUILD_FAILED: {
-    kind: 'environment',
+    kind: 'failed',
     remedy: 'read the build output above, fix the cause, and rebuild',
     agent: 'The container image is not available: ask the user to run `berth images build` (or `berth doctor`).',
   },
-  GIT_ERROR: { kind: 'environment', remedy: 'read git\'s message above; `git status` in the checkout shows the repository state' },
-  STORAGE_ERROR: { kind: 'environment', remedy: 'check the bucket, endpoint and credentials' },
-  FS_ERROR: { kind: 'environment', remedy: 'check the path and its permissions' },
-  DAGGER_ERROR: { kind: 'environment', remedy: 'check the Dagger engine (`dagger core version`)' },
-  POOL_ERROR: { kind: 'environment', remedy: 'run `berth pool drain`, then retry' },
+  GIT_ERROR: { kind: 'failed', remedy: 'read git\'s message above; `git status` in the checkout shows the repository state' },
+  STORAGE_ERROR: { kind: 'failed', remedy: 'check the bucket, endpoint and credentials' },
+  FS_ERROR: { kind: 'failed', remedy: 'check the path and its permissions' },
+  DAGGER_ERROR: { kind: 'failed', remedy: 'check the Dagger engine (`dagger core version`)' },
+  POOL_ERROR: { kind: 'failed', remedy: 'run `berth pool drain`, then retry' },
   // the workspace's container or a command failed
   CONTAINER_GONE: { kind: 'failed', remedy: 'retry: berth recreates the container', agent: RETRY_REOPEN },
   CONTAINER_DIED: { kind: 'failed', remedy: 'retry: berth restarts the container', agent: RETRY_REOPEN },
