@@ -2,24 +2,39 @@
  * The copy of the user's source a local pipeline works on: a tar stream of the tree, minus `.git`,
  * anything .gitignore'd (every .gitignore in the tree, scoped to its directory, deeper files
  * winning as in git) and anything the root .dockerignore excludes. The user's directory is only
- * ever read. Symlinks are archived as links (never followed), sockets/FIFOs/devices are skipped.
+ * ever read.
+ *
+ * The tree belongs to an agent that may swap a directory for a symlink to a host path while we
+ * read it, so both passes (the listing, then the archive) go through `walkTree` (src/fs/tree.ts):
+ * every directory and file is opened fd-relative with O_NOFOLLOW and checked with fstat, never by
+ * path. Symlinks are archived as links (never followed), sockets/FIFOs/devices are skipped,
+ * setuid/setgid/sticky bits are dropped, and the total size is capped. An entry that vanishes,
+ * changes kind or shrinks between the listing and the archive fails the copy with one BerthError
+ * (FS_ERROR) through the stream's `error`, which dockerode turns into a rejected putArchive, so
+ * the executor's teardown runs (https://github.com/apocas/docker-modem, `data.on('error')`).
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import ignore, { type Ignore } from 'ignore';
-import { create as createTar } from 'tar';
+import { Header, Pax, type HeaderData } from 'tar';
 import { BerthError } from '../src/errors.js';
+import { walkTree, type EntryKind, type TreeEntry } from '../src/fs/tree.js';
 
 /** Upper bounds for a source tree: it comes from an agent's checkout, so it is untrusted. */
 export const DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_SOURCE_ENTRIES = 200_000;
+/** Largest .gitignore / .dockerignore read (a hostile tree could offer a huge one). */
+const MAX_IGNORE_FILE_BYTES = 1024 * 1024;
 
 export interface SourceListing {
   /** POSIX paths relative to the root, parents before children; directories included. */
   readonly entries: readonly string[];
   readonly files: number;
   readonly bytes: number;
+  /** What each entry was when listed; the archive pass refuses an entry that changed kind. */
+  readonly kinds: ReadonlyMap<string, EntryKind>;
+  /** The size bound the archive pass re-checks (files may grow between the passes). */
+  readonly maxBytes: number;
 }
 
 export interface ListSourceOptions {
@@ -53,99 +68,189 @@ export function dockerignoreToGitignore(text: string): string[] {
   return out;
 }
 
-/** Walk `root` and list what goes into the copy. Throws BerthError BAD_INPUT past the bounds. */
-export async function listSource(root: string, opts: ListSourceOptions = {}): Promise<SourceListing> {
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_SOURCE_BYTES;
-  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_SOURCE_ENTRIES;
-  const entries: string[] = [];
-  let files = 0;
-  let bytes = 0;
+/** The ignore rules of one walk, loaded per directory as walkTree opens it. */
+class IgnoreRules {
+  #docker: Ignore | undefined;
+  readonly #layers = new Map<string, readonly Layer[]>();
 
-  // The .dockerignore and the .gitignore layers are independent: excluded by either is out.
-  let docker: Ignore | undefined;
+  /** walkTree's onDirectory: load the directory's .gitignore (and the root's .dockerignore) before its entries. */
+  readonly load = async (rel: string, readFile: (name: string, maxBytes: number) => Promise<Buffer | undefined>): Promise<void> => {
+    if (rel === '') {
+      const docker = await readFile('.dockerignore', MAX_IGNORE_FILE_BYTES);
+      if (docker !== undefined) this.#docker = ignore().add(dockerignoreToGitignore(docker.toString('utf8')));
+    }
+    const parent = rel === '' ? [] : (this.#layers.get(parentOf(rel)) ?? []);
+    const own = await readFile('.gitignore', MAX_IGNORE_FILE_BYTES);
+    this.#layers.set(rel, own === undefined ? parent : [...parent, { base: rel, ig: ignore().add(own.toString('utf8')) }]);
+  };
 
-  const isIgnored = (rel: string, isDir: boolean, gitLayers: readonly Layer[]): boolean => {
-    const probe = isDir ? `${rel}/` : rel;
-    if (docker?.ignores(probe)) return true;
+  ignores(rel: string, kind: EntryKind): boolean {
+    if (rel.split('/').pop() === '.git') return true;
+    const probe = kind === 'dir' ? `${rel}/` : rel;
+    if (this.#docker?.ignores(probe)) return true;
     let verdict = false;
-    for (const l of gitLayers) {
-      const sub = l.base === '' ? probe : probe.slice(l.base.length + 1);
-      const r = l.ig.test(sub);
+    for (const l of this.#layers.get(parentOf(rel)) ?? []) {
+      const r = l.ig.test(l.base === '' ? probe : probe.slice(l.base.length + 1));
       if (r.ignored) verdict = true;
       else if (r.unignored) verdict = false;
     }
     return verdict;
-  };
+  }
+}
 
-  const walk = async (rel: string, parentLayers: readonly Layer[]): Promise<void> => {
-    if (opts.signal?.aborted) throw new BerthError('ABORTED', 'copying the source was cancelled.');
-    const abs = rel === '' ? root : join(root, rel);
-    const gitignore = await readText(join(abs, '.gitignore'));
-    const layers = gitignore === undefined ? parentLayers : [...parentLayers, { base: rel, ig: ignore().add(gitignore) }];
-    const dirents = await readdir(abs, { withFileTypes: true });
-    dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const d of dirents) {
-      if (d.name === '.git') continue;
-      const path = rel === '' ? d.name : `${rel}/${d.name}`;
-      const isDir = d.isDirectory();
-      if (!isDir && !d.isFile() && !d.isSymbolicLink()) continue;
-      if (isIgnored(path, isDir, layers)) continue;
-      entries.push(path);
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+/** Walk `root` and list what goes into the copy. Throws BerthError BAD_INPUT / FILE_TOO_LARGE past the bounds. */
+export async function listSource(root: string, opts: ListSourceOptions = {}): Promise<SourceListing> {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_SOURCE_BYTES;
+  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_SOURCE_ENTRIES;
+  const entries: string[] = [];
+  const kinds = new Map<string, EntryKind>();
+  let files = 0;
+  let bytes = 0;
+  const rules = new IgnoreRules();
+  try {
+    const walk = walkTree(root, {
+      include: (rel, kind) => !rules.ignores(rel, kind),
+      onDirectory: rules.load,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    for await (const e of walk) {
+      entries.push(e.rel);
+      kinds.set(e.rel, e.kind);
       if (entries.length > maxEntries) {
         throw new BerthError(
           'BAD_INPUT',
           `source ${JSON.stringify(root)} has more than ${maxEntries} files and directories (after .gitignore/.dockerignore). Ignore build outputs and dependencies, or point --source at a smaller tree.`,
         );
       }
-      if (isDir) {
-        await walk(path, layers);
-      } else if (d.isFile()) {
-        files++;
-        bytes += (await lstat(join(root, path))).size;
-        if (bytes > maxBytes) {
-          throw new BerthError(
-            'FILE_TOO_LARGE',
-            `source ${JSON.stringify(root)} is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (after .gitignore/.dockerignore). Ignore large artifacts in .dockerignore or point --source at a smaller tree.`,
-          );
-        }
+      if (e.kind !== 'file') continue;
+      files++;
+      bytes += e.size;
+      if (bytes > maxBytes) throw tooLarge(root, maxBytes);
+    }
+  } catch (err) {
+    throw sourceError(err, root);
+  }
+  return { entries, files, bytes, kinds, maxBytes };
+}
+
+function tooLarge(root: string, maxBytes: number): BerthError {
+  return new BerthError(
+    'FILE_TOO_LARGE',
+    `source ${JSON.stringify(root)} is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (after .gitignore/.dockerignore). Ignore large artifacts in .dockerignore or point --source at a smaller tree.`,
+  );
+}
+
+function sourceError(err: unknown, root: string): BerthError {
+  if (err instanceof BerthError) return err;
+  if ((err as Error | null)?.name === 'AbortError') return new BerthError('ABORTED', 'copying the source was cancelled.', { cause: err });
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new BerthError('BAD_INPUT', `source ${JSON.stringify(root)} is not a directory. Pass --source DIR with an existing project directory.`, { cause: err });
+  }
+  return new BerthError('BAD_INPUT', `cannot read source ${JSON.stringify(root)}: ${(err as Error).message}. Check its permissions.`, { cause: err });
+}
+
+function changed(root: string, rel: string, what: string): BerthError {
+  return new BerthError(
+    'FS_ERROR',
+    `source ${JSON.stringify(root)} changed while berth was copying it: ${JSON.stringify(rel)} ${what}. Retry when nothing is writing to the tree (stop watchers and background jobs).`,
+    { details: { path: rel }, remedy: 'retry when nothing is writing to the source tree' },
+  );
+}
+
+/**
+ * A tar stream of `listing` (as produced by listSource for the same root), read in a second safe
+ * walk. Only listed entries are archived (so the bounds hold); a listed entry that is gone,
+ * changed kind or shrank while being read destroys the stream with BerthError FS_ERROR.
+ */
+export function packSource(root: string, listing: SourceListing): Readable {
+  return Readable.from(archive(root, listing), { objectMode: false });
+}
+
+async function* archive(root: string, listing: SourceListing): AsyncGenerator<Buffer> {
+  let packed = 0;
+  let bytes = 0;
+  let problem: BerthError | undefined;
+  try {
+    const walk = walkTree(root, {
+      include: (rel, kind) => {
+        const want = listing.kinds.get(rel);
+        if (want !== undefined && want !== kind) problem ??= changed(root, rel, `was a ${want} and is now a ${kind}`);
+        return want === kind;
+      },
+      onVanished: (rel) => {
+        if (listing.kinds.has(rel)) problem ??= changed(root, rel, 'vanished or was swapped');
+      },
+    });
+    for await (const e of walk) {
+      if (problem) throw problem;
+      packed++;
+      if (e.kind !== 'file') {
+        yield header(e, 0);
+        continue;
+      }
+      const h = await e.open();
+      if (!h) throw changed(root, e.rel, 'vanished or was swapped');
+      try {
+        const { size } = await h.stat();
+        bytes += size;
+        if (bytes > listing.maxBytes) throw tooLarge(root, listing.maxBytes);
+        yield header(e, size);
+        yield* fileBlocks(h, size, () => changed(root, e.rel, 'shrank while being read'));
+      } finally {
+        await h.close();
       }
     }
+    if (problem) throw problem;
+    if (packed !== listing.entries.length) throw changed(root, missing(listing, packed), 'vanished');
+  } catch (err) {
+    throw sourceError(err, root);
+  }
+  yield Buffer.alloc(1024);
+}
+
+function missing(listing: SourceListing, packed: number): string {
+  return listing.entries[packed] ?? listing.entries[listing.entries.length - 1] ?? '.';
+}
+
+/** Tar header block(s) of an entry: portable (owner root, no names), permissions without setuid/setgid/sticky. */
+function header(e: TreeEntry, size: number): Buffer {
+  const data: HeaderData = {
+    path: e.kind === 'dir' ? `${e.rel}/` : e.rel,
+    mode: e.mode & 0o777,
+    uid: 0,
+    gid: 0,
+    size,
+    mtime: new Date(Math.floor(e.mtimeMs)),
+    type: e.kind === 'dir' ? 'Directory' : e.kind === 'symlink' ? 'SymbolicLink' : 'File',
+    ...(e.kind === 'symlink' ? { linkpath: e.linkTarget ?? '' } : {}),
+    uname: '',
+    gname: '',
   };
-
-  try {
-    const st = await lstat(root);
-    if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    const dockerignore = await readText(join(root, '.dockerignore'));
-    if (dockerignore !== undefined) docker = ignore().add(dockerignoreToGitignore(dockerignore));
-    await walk('', []);
-  } catch (err) {
-    if (err instanceof BerthError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new BerthError('BAD_INPUT', `source ${JSON.stringify(root)} is not a directory. Pass --source DIR with an existing project directory.`, { cause: err });
-    }
-    throw new BerthError('BAD_INPUT', `cannot read source ${JSON.stringify(root)}: ${(err as Error).message}. Check its permissions.`, { cause: err });
-  }
-  return { entries, files, bytes };
+  const h = new Header(data);
+  // encode() answers whether the fields fit the ustar block; long or non-ASCII paths need a PAX record first.
+  const needPax = h.encode();
+  const block = h.block as Buffer;
+  if (!needPax) return block;
+  const pax = new Pax({ path: data.path, ...(data.linkpath === undefined ? {} : { linkpath: data.linkpath }), size, mtime: data.mtime }).encode();
+  return Buffer.concat([pax, block]);
 }
 
-/** A tar stream of `listing` (as produced by listSource for the same root). */
-export function packSource(root: string, listing: SourceListing): Readable {
-  // './' prefix: node-tar reads list entries starting with '@' as archives to splice in
-  // (https://github.com/isaacs/node-tar#tarcreateoptions-filelist-callback), and a source tree
-  // may well contain a file named "@x". portable: no host uid/gid/uname in the headers, so the
-  // daemon extracts everything as root and the executor chowns for a non-root plan user.
-  const pack = createTar({ cwd: root, portable: true, noDirRecurse: true, follow: false }, listing.entries.map((e) => `./${e}`));
-  return Readable.from(pack);
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    const st = await lstat(path);
-    if (!st.isFile()) return undefined;
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw err;
+/** Exactly `size` bytes of the open file, zero-padded to the 512-byte record; fewer bytes means it shrank. */
+async function* fileBlocks(h: FileHandle, size: number, shrank: () => BerthError): AsyncGenerator<Buffer> {
+  let left = size;
+  while (left > 0) {
+    const buf = Buffer.allocUnsafe(Math.min(left, 256 * 1024));
+    const { bytesRead } = await h.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) throw shrank();
+    left -= bytesRead;
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
   }
+  const pad = (512 - (size % 512)) % 512;
+  if (pad) yield Buffer.alloc(pad);
 }

@@ -50,6 +50,13 @@ export interface WalkTreeOptions {
   readonly onSpecial?: (rel: string) => void;
   /** Called when an entry changed or vanished between listing and opening (a race with the agent). */
   readonly onVanished?: (rel: string) => void;
+  /**
+   * Called when a directory is opened, before its entries are listed ('' is the root), with a
+   * reader for regular files directly inside it (fd-relative, O_NOFOLLOW, fstat-checked; undefined
+   * when missing or not a regular file). Lets a caller load rules such as a .gitignore before
+   * `include` sees that directory's entries, whatever their sort order.
+   */
+  readonly onDirectory?: (rel: string, readFile: (name: string, maxBytes: number) => Promise<Buffer | undefined>) => Promise<void> | void;
   readonly signal?: AbortSignal;
 }
 
@@ -113,6 +120,7 @@ export async function* walkTree(root: string, opts: WalkTreeOptions = {}): Async
 }
 
 async function* walkDir(dir: FileHandle, prefix: string, opts: WalkTreeOptions): AsyncGenerator<TreeEntry> {
+  if (opts.onDirectory) await opts.onDirectory(prefix, (name, maxBytes) => readFileAt(dir, prefix, name, maxBytes));
   let names: string[];
   try {
     names = (await fs.readdir(`${PROC_FD}/${dir.fd}`)).sort();
@@ -177,6 +185,19 @@ async function* visit(dir: FileHandle, name: string, rel: string, kind: EntryKin
   } finally {
     await sub.close();
   }
+}
+
+async function readFileAt(dir: FileHandle, prefix: string, name: string, maxBytes: number): Promise<Buffer | undefined> {
+  let st: Stats;
+  try {
+    st = await fs.lstat(`${PROC_FD}/${dir.fd}/${name}`);
+  } catch (err) {
+    if (RACE_ERRNOS.has(errno(err) ?? '')) return undefined;
+    throw err;
+  }
+  if (!st.isFile()) return undefined;
+  const rel = prefix ? `${prefix}/${name}` : name;
+  return readEntry({ rel, name, kind: 'file', mode: st.mode & 0o7777, size: st.size, mtimeMs: st.mtimeMs, open: () => openFileAt(dir, name, st) }, maxBytes);
 }
 
 /** Read a whole file entry, refusing more than `maxBytes`; undefined when it vanished or was swapped. */
