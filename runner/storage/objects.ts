@@ -12,9 +12,14 @@ import { archiveFsError } from './archive.js';
 import { keyFor, type S3Location } from './config.js';
 import type { ObjectStore } from './s3.js';
 
-/** Pass-through that counts and hashes what flows by; `limit` fails the stream beyond that size. */
+/**
+ * Pass-through that counts and hashes what flows by; `limit` fails the stream beyond that size.
+ * The count is private on purpose: lib-storage's Upload takes a body's `size` (or `length`,
+ * `byteLength`) property as its total length, and a public `size` of 0 made every multipart upload
+ * fail with "Expected 0 part(s)" (seen as a 405 from s3rver, which lacks AbortMultipartUpload).
+ */
 class Meter extends Transform {
-  size = 0;
+  #bytes = 0;
   readonly #hash = createHash('sha256');
   readonly #limit: { max: number; what: string } | undefined;
 
@@ -24,8 +29,8 @@ class Meter extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
-    this.size += chunk.length;
-    if (this.#limit && this.size > this.#limit.max) {
+    this.#bytes += chunk.length;
+    if (this.#limit && this.#bytes > this.#limit.max) {
       cb(
         new BerthError('STORAGE_ERROR', `${this.#limit.what} is larger than its manifest says (${this.#limit.max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, {
           details: { reason: 'integrity' },
@@ -35,6 +40,10 @@ class Meter extends Transform {
     }
     this.#hash.update(chunk);
     cb(null, chunk);
+  }
+
+  bytes(): number {
+    return this.#bytes;
   }
 
   digest(): string {
@@ -85,7 +94,7 @@ export async function uploadObject(
     if (sourceError !== undefined && !opts.signal?.aborted) throw archiveFsError(sourceError, `reading ${opts.what} for upload`);
     throw err;
   }
-  return { size: m.size, sha256: m.digest() };
+  return { size: m.bytes(), sha256: m.digest() };
 }
 
 /**
@@ -116,7 +125,7 @@ export async function downloadObject(
     if (opts.signal?.aborted) throw new BerthError('ABORTED', `downloading ${where} was cancelled`, { cause: err });
     throw isBerthError(err) ? err : archiveFsError(err, `saving ${where}`);
   }
-  if (m.size !== obj.size || m.digest() !== obj.sha256) {
+  if (m.bytes() !== obj.size || m.digest() !== obj.sha256) {
     throw new BerthError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, {
       details: { reason: 'integrity', key: obj.key },
     });

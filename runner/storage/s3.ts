@@ -6,6 +6,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -217,6 +218,7 @@ export class ObjectStore implements AsyncDisposable {
     const onAbort = () => abortController.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.signal?.aborted) abortController.abort();
+    let upload: Upload | undefined;
     try {
       if (opts.contentLength !== undefined && opts.contentLength <= this.config.partSizeBytes) {
         await this.client.send(
@@ -224,18 +226,22 @@ export class ObjectStore implements AsyncDisposable {
           { abortSignal: abortController.signal },
         );
       } else {
-        const upload = new Upload({
+        upload = new Upload({
           client: this.client,
           params: { Bucket: this.bucket, Key: key, Body: body, ContentType: opts.contentType },
           partSize: this.config.partSizeBytes,
           queueSize: this.config.queueSize,
-          leavePartsOnError: false,
+          // We abort the multipart upload ourselves (abortMultipart): lib-storage's own abort
+          // replaces the upload's real error with the abort's, and servers without
+          // AbortMultipartUpload (s3rver answers 405 MethodNotAllowed) then hide the cause.
+          leavePartsOnError: true,
           abortController,
         });
         await upload.done();
       }
     } catch (err) {
       if (!body.destroyed) body.destroy();
+      if (upload) await this.abortMultipart(key, upload);
       // A producer that failed with its own BerthError (e.g. a file shrank while archiving)
       // is the cause; anything else is judged as a transfer failure.
       if (isBerthError(bodyError) && !opts.signal?.aborted) throw bodyError;
@@ -245,6 +251,18 @@ export class ObjectStore implements AsyncDisposable {
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       body.off('error', onBodyError);
+    }
+  }
+
+  /** Best effort: drop the parts of a failed multipart upload; its own failure is only logged. */
+  private async abortMultipart(key: string, upload: Upload): Promise<void> {
+    // lib-storage keeps the id on the instance without typing it.
+    const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+    if (uploadId === undefined) return;
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      this.logger.debug('could not abort a failed multipart upload', { key, error: (err as Error).message });
     }
   }
 

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBerthError, type BerthError } from '../../src/errors.js';
-import { resolveStorageConfig } from '../../runner/storage/config.js';
+import { parseS3Url, resolveStorageConfig } from '../../runner/storage/config.js';
 import { ObjectStore } from '../../runner/storage/s3.js';
+import { uploadObject } from '../../runner/storage/objects.js';
 import { BUCKET, startS3, type TestS3 } from './harness.js';
 
 let s3: TestS3;
@@ -67,6 +68,18 @@ describe('ObjectStore', () => {
     expect(s3.requests.some((r) => r.startsWith('PUT /berth-test/sizes/multi.bin?') && r.includes('partNumber=3'))).toBe(true);
     expect((await store.head('sizes/multi.bin'))?.size).toBe(data.length);
     expect((await store.getBytes('sizes/multi.bin', data.length))?.equals(data)).toBe(true);
+  });
+
+  it('uploads a measured export object larger than one part (the container snapshot path)', async () => {
+    // Regression: the meter's public `size` (0) was taken by lib-storage as the body length, so
+    // every multipart export object failed ("Expected 0 part(s)"), reported by s3rver as a 405.
+    await using store = new ObjectStore(s3.config({ partSizeBytes: 5 * 1024 * 1024, queueSize: 2 }), BUCKET);
+    const data = randomBytes(11 * 1024 * 1024 + 7);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 1024 * 1024) chunks.push(data.subarray(i, i + 1024 * 1024));
+    const r = await uploadObject(store, parseS3Url(`s3://${BUCKET}/metered`), 'objects/x/image.tar', Readable.from(chunks), { what: 'a snapshot', contentType: 'application/octet-stream', signal: undefined });
+    expect(r.size).toBe(data.length);
+    expect((await store.getBytes('metered/objects/x/image.tar', data.length))?.equals(data)).toBe(true);
   });
 
   it('treats a missing object as absent, not as an error', async () => {
