@@ -9,13 +9,41 @@ import { asBerthError, type ErrorKind } from '../../src/errors.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, environment: 3, passthroughError: 125 } as const;
 
+/**
+ * Characters that make a terminal do something instead of showing something: C0 controls (ESC
+ * starts OSC 52 clipboard writes, screen clears, title changes), DEL, C1 controls (0x9b is a
+ * one-byte CSI on some terminals), and the bidi/line-separator marks that reorder or hide text
+ * (Trojan Source, https://trojansource.codes). Tab and newline are kept only in multi-line text.
+ */
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_SINGLE_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function visible(ch: string): string {
+  const code = ch.charCodeAt(0);
+  if (ch === '\n') return '\\n';
+  if (ch === '\t') return '\\t';
+  if (ch === '\r') return '\\r';
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * THE escaping function for agent-controlled text (commit messages, command lines, file names,
+ * diffs, error messages quoting them) on its way to a person's terminal: control and bidi
+ * characters become visible escapes such as `\x1b` or `\u202e`. `multiline` keeps newlines and
+ * tabs (diffs, logs); otherwise they are escaped too, so one value cannot fake extra lines.
+ * `--json` output never goes through here: it stays byte-exact.
+ */
+export function safeText(text: string, opts: { multiline?: boolean } = {}): string {
+  return text.replace(opts.multiline ? UNSAFE : UNSAFE_SINGLE_LINE, visible);
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Non-fatal notes of a command, one `warning: ...` line each on stderr. */
 export function printWarnings(warnings: readonly string[]): void {
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of warnings) process.stderr.write(`warning: ${safeText(w, { multiline: true })}\n`);
 }
 
 const EXIT_BY_KIND: Record<ErrorKind, number> = {
@@ -36,7 +64,7 @@ export function exitCodeFor(err: unknown): number {
 export function reportError(err: unknown, json: boolean): void {
   const e = asBerthError(err);
   if (json) process.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
-  else process.stderr.write(`berth: ${e.message}\n`);
+  else process.stderr.write(`berth: ${safeText(e.message, { multiline: true })}\n`);
 }
 
 /**

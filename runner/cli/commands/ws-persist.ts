@@ -12,7 +12,7 @@ import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../sess
 import { workspaceVolumes } from '../../session/workspace-resources.js';
 import { resolveSpec } from '../../../src/project/resolve.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
-import { action, printJson, printWarnings } from '../output.js';
+import { action, printJson, printWarnings, safeText } from '../output.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 
 /** A runner-less host: the CLI has no open sessions, so nothing is detached in-process. */
@@ -44,7 +44,7 @@ export async function runCheckpoint(withRepo: WithRepo, name: string, opts: Comm
 function formatEntry(e: CommandLogEntry): string {
   const end = e.timedOut ? 'timeout' : e.aborted ? 'aborted' : `exit ${e.exitCode ?? '?'}`;
   const out = `${e.stdoutBytes}/${e.stderrBytes}B${e.truncated ? ' (truncated)' : ''}`;
-  return `${e.ts}  ${(e.shell ?? 'fresh').padEnd(8)} ${end.padEnd(8)} ${String(e.durationMs).padStart(7)}ms  ${out.padEnd(14)} ${e.command.replace(/\n/g, '⏎')}`;
+  return `${e.ts}  ${safeText(e.shell ?? 'fresh').padEnd(8)} ${end.padEnd(8)} ${String(e.durationMs).padStart(7)}ms  ${out.padEnd(14)} ${safeText(e.command.replace(/\n/g, '⏎'))}`;
 }
 
 /** `berth ws log --commands` (ws.ts): the workspace's command log. */
@@ -70,7 +70,7 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
         const list = await withRepo(opts, async (w) => listCheckpoints(hostFor(w), await w.get(name)));
         if (opts.json) printJson({ name, checkpoints: list });
         else if (list.length === 0) process.stdout.write(`No checkpoints in ${name} yet (berth ws checkpoint ${name}).\n`);
-        else for (const c of list) process.stdout.write(`${short(c.sha)}  ${c.at}  ${c.image ? `${c.image}${c.imagePresent ? '' : ' (gone)'}` : '-'}  ${c.message}\n`);
+        else for (const c of list) process.stdout.write(`${short(c.sha)}  ${c.at}  ${c.image ? `${c.image}${c.imagePresent ? '' : ' (gone)'}` : '-'}  ${safeText(c.message)}\n`);
       }),
     );
 

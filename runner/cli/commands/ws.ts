@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { formatAge, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from '../../../src/workspace/index.js';
 import { createLogger } from '../../../src/log.js';
 import { durationArg, positiveIntArg } from '../args.js';
-import { action, printJson, printWarnings } from '../output.js';
+import { action, printJson, printWarnings, safeText } from '../output.js';
 import { registerPersistence, runCheckpoint, runCommandLog } from './ws-persist.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 import { registerTransfer } from './ws-transfer.js';
@@ -22,9 +22,9 @@ export interface WsCommandDeps {
 
 const defaultOpen = (repo: string) => Workspaces.open(repo, { logger: createLogger() });
 
-/** Left-aligned columns separated by two spaces; the last column is not padded. */
+/** Left-aligned columns separated by two spaces; the last column is not padded. Cells are escaped (safeText). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const all = [header, ...rows];
+  const all = [header, ...rows].map((r) => r.map((cell) => safeText(cell)));
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all
     .map((r) =>
@@ -48,7 +48,7 @@ function describe(w: WorkspaceInfo): string {
     ['repo', w.repo],
   ];
   if (Object.keys(w.extra).length > 0) lines.push(['extra', JSON.stringify(w.extra)]);
-  return lines.map(([k, v]) => `${k.padEnd(9)}${v}`).join('\n');
+  return lines.map(([k, v]) => `${k.padEnd(9)}${safeText(v)}`).join('\n');
 }
 
 export function register(program: Command, deps: WsCommandDeps = {}): void {
@@ -89,7 +89,7 @@ Examples:
         if (opts.json) printJson(res);
         else {
           const w = res.workspace;
-          process.stdout.write(`Created workspace ${w.name} from ${w.baseRef} (${short(w.baseSha)})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`);
+          process.stdout.write(`Created workspace ${w.name} from ${safeText(w.baseRef)} (${short(w.baseSha)})\n  branch    ${w.branch}\n  worktree  ${safeText(w.worktree)}\n`);
           printWarnings(res.warnings);
         }
       }),
@@ -103,7 +103,7 @@ Examples:
         return;
       }
       if (list.length === 0) {
-        process.stdout.write(`No workspaces in ${repo}. Create one with: berth ws create <name>\n`);
+        process.stdout.write(`No workspaces in ${safeText(repo)}. Create one with: berth ws create <name>\n`);
         return;
       }
       const now = Date.now();
@@ -133,7 +133,7 @@ Examples:
         }
         process.stdout.write(`${describe(info)}\n`);
         process.stdout.write(`commits  ${commits.length === 0 ? 'none since base' : String(commits.length)}\n`);
-        for (const c of commits.slice(0, 10)) process.stdout.write(`  ${short(c.sha)} ${c.subject}\n`);
+        for (const c of commits.slice(0, 10)) process.stdout.write(`  ${short(c.sha)} ${safeText(c.subject)}\n`);
         if (commits.length > 10) process.stdout.write(`  ... ${commits.length - 10} more (berth ws log ${name})\n`);
       }),
     );
@@ -148,7 +148,8 @@ Examples:
           return { info, diff: await w.diff(name, { stat: opts.stat ?? false }) };
         });
         if (opts.json) printJson({ name, baseSha: info.baseSha, stat: opts.stat ?? false, diff });
-        else process.stdout.write(diff);
+        // The patch is agent-written file content and names: escaped for the terminal (--json is exact).
+        else process.stdout.write(safeText(diff, { multiline: true }));
       }),
     );
 
@@ -162,7 +163,7 @@ Examples:
         const commits = await withRepo(opts, (w) => w.log(name, opts.limit !== undefined ? { limit: opts.limit } : {}));
         if (opts.json) printJson({ name, commits });
         else if (commits.length === 0) process.stdout.write(`No commits in ${name} since its base.\n`);
-        else for (const c of commits) process.stdout.write(`${short(c.sha)}  ${c.date}  ${c.subject}  (${c.author})\n`);
+        else for (const c of commits) process.stdout.write(`${short(c.sha)}  ${c.date}  ${safeText(c.subject)}  (${safeText(c.author)})\n`);
       }),
     );
 
@@ -183,8 +184,8 @@ Examples:
           printJson(res);
           return;
         }
-        if (res.merged) process.stdout.write(`${res.squashed ? 'Squashed' : 'Merged'} berth/${name} into ${res.into} (${short(res.sha)})\n`);
-        else process.stdout.write(`Nothing merged into ${res.into}\n`);
+        if (res.merged) process.stdout.write(`${res.squashed ? 'Squashed' : 'Merged'} berth/${name} into ${safeText(res.into)} (${short(res.sha)})\n`);
+        else process.stdout.write(`Nothing merged into ${safeText(res.into)}\n`);
         printWarnings(res.warnings);
       }),
     );
@@ -220,7 +221,7 @@ Examples:
         const verb = opts.dryRun ? 'Would delete' : 'Deleted';
         if (res.pruned.length === 0) process.stdout.write('Nothing to prune.\n');
         else for (const n of res.pruned) process.stdout.write(`${verb} ${n}\n`);
-        for (const s of res.skipped) process.stdout.write(`Kept ${s.name}: ${s.reason}\n`);
+        for (const s of res.skipped) process.stdout.write(`Kept ${s.name}: ${safeText(s.reason)}\n`);
       }),
     );
 
