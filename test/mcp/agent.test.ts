@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { TOOL_NAMES } from '../../runner/mcp/tool.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeDocker } from '../helpers/docker.js';
 import { BIN, makeFixture, repoContainers, waitFor, type McpFixture } from './helpers.js';
@@ -107,7 +108,7 @@ describeDocker('the configured server (pinned to one workspace)', () => {
     const pid = transport.pid;
     try {
       const { tools } = await client.listTools();
-      expect(tools).toHaveLength(16);
+      expect(tools).toHaveLength(TOOL_NAMES.length);
       for (const tool of tools) expect(Object.keys(tool.inputSchema.properties ?? {}), tool.name).not.toContain('workspace');
       expect(client.getInstructions()).toContain('bound to workspace "solo"');
 

@@ -7,6 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { TOOL_NAMES } from '../../runner/mcp/tool.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerMatches, chooseToken, isLoopback, parseListen } from '../../runner/mcp/http.js';
 import { describeDocker } from '../helpers/docker.js';
@@ -117,7 +118,7 @@ describeDocker('berth mcp --http (Streamable HTTP)', () => {
     await client.connect(transport);
     try {
       const { tools } = await client.listTools();
-      expect(tools).toHaveLength(16);
+      expect(tools).toHaveLength(TOOL_NAMES.length);
       expect(client.getInstructions()).toMatch(/checkpoint/);
 
       const created = (await client.callTool({ name: 'workspace_create', arguments: { name: 'remote' } })) as CallToolResult;

@@ -4,15 +4,10 @@ import { MAX_COMMAND_BYTES } from '../../../pipelines/plan.js';
 import { BerthError } from '../../../src/errors.js';
 import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
 import { SHELL_NAME_PATTERN } from '../../session/shell.js';
-import type { ExecResult } from '../../session/types.js';
-import { defineTool } from '../tool.js';
+import { DEFAULT_YIELD_MS, jobsFor } from '../jobs.js';
+import { defineTool, type ToolCall } from '../tool.js';
+import { execOutputShape, finishedReply, jobReply, MAX_OUTPUT_BYTES, yieldMsArg } from './exec-reply.js';
 import { MAX_SECONDS, processLine, processOut, processShape } from './shared.js';
-
-/**
- * Per-stream output kept in a result (head and tail; the middle is dropped). Smaller than the
- * runner's 1 MiB default: the result lands in a model's context.
- */
-const MAX_OUTPUT_BYTES = 100_000;
 
 export const exec = defineTool({
   name: 'exec',
@@ -22,7 +17,8 @@ export const exec = defineTool({
     'to the next exec on the same shell (default shell "main"; pass another shell name to keep a second, independent one). ' +
     'The worktree is the container workdir (usually /workspace). A non-zero exit code is a normal result (see exitCode), ' +
     'not a tool error. Use background: true for servers and watchers (then manage them with process_list/process_log/' +
-    'process_kill), and fresh: true for a one-off command in a clean environment. There is no network unless berth.yaml allows it.',
+    'process_kill), and fresh: true for a one-off command in a clean environment. A command still running after yieldMs (default 30 s) ' +
+    'answers running: true with a handle: continue with exec_wait until it finishes. There is no network unless berth.yaml allows it.',
   scope: 'workspace',
   input: {
     command: z
@@ -60,23 +56,9 @@ export const exec = defineTool({
       .max(4096)
       .optional()
       .describe('background or fresh only: working directory (default: the workdir). For the persistent shell, use cd in the command.'),
+    yieldMs: yieldMsArg,
   },
-  output: {
-    mode: z.enum(['shell', 'fresh', 'background']),
-    exitCode: z.number().nullable().optional(),
-    stdout: z.string().optional(),
-    stderr: z.string().optional(),
-    durationMs: z.number().optional(),
-    timedOut: z.boolean().optional(),
-    aborted: z.boolean().optional(),
-    truncated: z.boolean().optional(),
-    cwd: z.string().nullable().optional(),
-    shell: z.string().nullable().optional(),
-    shellEnded: z.boolean().optional(),
-    shellRestarted: z.boolean().optional(),
-    oomKilled: z.boolean().optional(),
-    process: processShape.optional(),
-  },
+  output: { ...execOutputShape, process: processShape.optional() },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
 
   async run(args, call) {
@@ -100,61 +82,53 @@ export const exec = defineTool({
       };
     }
 
-    const res = await session.exec(args.command, {
-      ...(args.shell === undefined ? {} : { shell: args.shell }),
-      ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: Math.ceil(args.timeoutSeconds * 1000) }),
-      ...(args.fresh ? { fresh: true } : {}),
-      ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
-      signal: call.signal,
-      maxOutputBytes: MAX_OUTPUT_BYTES,
-      onOutput: (_stream, chunk) => call.progress.output(chunk),
-    });
-    return {
-      text: render(res, args.timeoutSeconds),
-      structured: {
-        mode: args.fresh ? ('fresh' as const) : ('shell' as const),
-        exitCode: res.exitCode,
-        stdout: res.stdout,
-        stderr: res.stderr,
-        durationMs: res.durationMs,
-        timedOut: res.timedOut,
-        aborted: res.aborted,
-        truncated: res.truncated,
-        cwd: res.cwd,
-        shell: res.shell,
-        shellEnded: res.shellEnded,
-        shellRestarted: res.shellRestarted,
-        oomKilled: res.oomKilled,
-      },
-    };
+    return runInJob(args, call, session);
   },
 });
+
+/**
+ * Run the command as a job of this server and wait up to yieldMs for it. Cancelling this request
+ * before the answer kills the command (as before handles existed); once the answer says
+ * `running`, the command outlives the request until it ends, exec_kill, its timeout or shutdown.
+ */
+async function runInJob(
+  args: { command: string; shell?: string | undefined; timeoutSeconds?: number | undefined; fresh?: boolean | undefined; cwd?: string | undefined; yieldMs?: number | undefined },
+  call: ToolCall,
+  session: Awaited<ReturnType<ToolCall['session']>>,
+) {
+  const mode = args.fresh ? ('fresh' as const) : ('shell' as const);
+  const jobs = jobsFor(call.deps);
+  const job = jobs.start(
+    { workspace: call.workspace, command: args.command, mode, timeoutSeconds: args.timeoutSeconds },
+    (signal, onOutput) =>
+      session.exec(args.command, {
+        ...(args.shell === undefined ? {} : { shell: args.shell }),
+        ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: Math.ceil(args.timeoutSeconds * 1000) }),
+        ...(args.fresh ? { fresh: true } : {}),
+        ...(args.cwd === undefined ? {} : { cwd: args.cwd }),
+        signal,
+        maxOutputBytes: MAX_OUTPUT_BYTES,
+        onOutput: (stream, chunk) => {
+          onOutput(stream, chunk);
+          call.progress.output(chunk);
+        },
+      }),
+    call.deps.lifecycle.signal,
+  );
+  // Shutdown waits for running commands (they are aborted by the lifecycle signal first).
+  void call.deps.lifecycle.track(job.done);
+  const ended = await jobs.wait(job, args.yieldMs ?? DEFAULT_YIELD_MS, call.signal);
+  if (!ended && call.signal.aborted) {
+    job.controller.abort(call.signal.reason);
+    await job.done;
+  }
+  if (ended && job.result) return finishedReply(job.result, mode, args.timeoutSeconds);
+  return jobReply(job);
+}
 
 /** `npm run dev` → "npm-3fa2": readable in process_list, unique enough not to replace another. */
 function processName(command: string): string {
   const word = (command.trim().split(/\s+/)[0] ?? '').split('/').pop() ?? '';
   const base = word.replace(/[^A-Za-z0-9._-]/g, '').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || 'proc';
   return `${base}-${randomBytes(2).toString('hex')}`;
-}
-
-function render(r: ExecResult, timeoutSeconds: number | undefined): string {
-  const out: string[] = [];
-  if (r.stdout) out.push(r.stdout.replace(/\n$/, ''));
-  if (r.stderr) out.push(`[stderr]\n${r.stderr.replace(/\n$/, '')}`);
-  if (!r.stdout && !r.stderr) out.push('(no output)');
-  const status = r.exitCode === null ? 'no exit code' : `exit ${r.exitCode}`;
-  out.push(`[${status} · ${(r.durationMs / 1000).toFixed(1)}s${r.cwd ? ` · cwd ${r.cwd}` : ''}]`);
-  if (r.timedOut) {
-    out.push(
-      `The command hit the ${timeoutSeconds === undefined ? 'default ' : ''}timeout and was killed. For servers or watchers use background: true; for slow builds pass a larger timeoutSeconds.`,
-    );
-  }
-  if (r.aborted) out.push('The command was cancelled and killed.');
-  if (r.oomKilled) out.push('The container ran out of memory during this command (a process was OOM-killed).');
-  if (r.shellEnded) out.push('The shell ended during this command; the next exec starts a new one with the saved cwd and environment.');
-  if (r.shellRestarted) out.push('Note: this ran in a new shell (the previous one had ended); cwd and environment were restored.');
-  if (r.truncated) {
-    out.push(`Output was longer than ${MAX_OUTPUT_BYTES} bytes per stream; the middle was dropped. Redirect it to a file and read parts with file_read.`);
-  }
-  return out.join('\n');
 }

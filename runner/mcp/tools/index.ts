@@ -2,6 +2,9 @@
 import { checkpoint } from './checkpoint.js';
 import { diff } from './diff.js';
 import { exec } from './exec.js';
+import { execKill } from './exec_kill.js';
+import { execOutput } from './exec_output.js';
+import { execWait } from './exec_wait.js';
 import { fileDelete } from './file_delete.js';
 import { fileEdit } from './file_edit.js';
 import { fileList } from './file_list.js';
@@ -21,6 +24,9 @@ export const TOOLS = [
   workspaceList,
   workspaceDelete,
   exec,
+  execWait,
+  execOutput,
+  execKill,
   processList,
   processKill,
   processLog,
