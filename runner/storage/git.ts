@@ -7,7 +7,7 @@
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BRANCH_REF_PREFIX, NOTES_REF, isSha, type GitRepo, type WorktreeHandle } from '../../src/git/repo.js';
+import { BRANCH_REF_PREFIX, NOTES_REF, isSha, type GitRepo, type WorktreeHandle } from '../../src/git/index.js';
 import { parseState } from '../../src/workspace/state.js';
 import { isBerthError } from '../../src/errors.js';
 import { BerthError } from '../../src/errors.js';
