@@ -42,6 +42,8 @@ export interface SnapshotOptions {
   /** Files over this size: `refuse` (FILE_TOO_LARGE) or `placeholder` (a short note blob). */
   readonly maxFileBytes: number;
   readonly oversize: 'refuse' | 'placeholder';
+  /** Include untracked (not ignored) files; false snapshots tracked files only (default true). */
+  readonly untracked?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -67,8 +69,8 @@ function isGitComponent(rel: string): boolean {
 }
 
 /** Paths git status lists (any X/Y), and untracked directories it reports whole (nested repos). */
-async function changedNames(repo: GitRunner, env: Record<string, string>, wt: WorktreeHandle, signal?: AbortSignal) {
-  const res = await repo.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignore-submodules=all', '--no-renames'], {
+async function changedNames(repo: GitRunner, env: Record<string, string>, wt: WorktreeHandle, untracked: boolean, signal?: AbortSignal) {
+  const res = await repo.run(['status', '--porcelain=v1', '-z', `--untracked-files=${untracked ? 'all' : 'no'}`, '--ignore-submodules=all', '--no-renames'], {
     cwd: wt.path,
     env,
     signal,
@@ -203,7 +205,7 @@ export async function snapshotWorktree(repo: GitRunner, wt: WorktreeHandle, opts
       // No index yet: update-index builds one from scratch.
     }
     const env = { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index };
-    const names = await changedNames(repo, env, wt, opts.signal);
+    const names = await changedNames(repo, env, wt, opts.untracked ?? true, opts.signal);
     const { lines, warnings, placeholders } = await collectEntries(repo, wt, names, opts, tmp);
     if (lines.length > 0) {
       await repo.run(['update-index', '-z', '--index-info'], { cwd: wt.path, env, signal: opts.signal, input: `${lines.join('\0')}\0` });
@@ -246,6 +248,19 @@ export async function commitAll(
     return { sha, filesChanged, warnings: snap.warnings };
   } finally {
     await rm(snap.index, { force: true });
+  }
+}
+
+/** The tree of the worktree's index as it is (written from a copy, so the index is not touched). */
+export async function indexTree(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<string> {
+  const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
+  try {
+    await copyFile(join(wt.gitDir, 'index'), index);
+    const tree = (await repo.run(['write-tree'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index }, signal })).stdout.toString('utf8').trim();
+    if (!isSha(tree)) throw new BerthError('GIT_ERROR', `git write-tree printed ${JSON.stringify(tree)} instead of a tree id`);
+    return tree;
+  } finally {
+    await rm(index, { force: true });
   }
 }
 
