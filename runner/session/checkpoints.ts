@@ -16,7 +16,7 @@
  * Each operation holds the workspace's container lock (lock.ts, as Runner.open does) and takes the
  * repository lock only around git mutations, in that order, the same as Runner.delete.
  */
-import { BRANCH_REF_PREFIX, GitRepo } from '../../src/git/repo.js';
+import { BRANCH_REF_PREFIX, GitRepo } from '../../src/git/index.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import type { ResolvedSpec } from '../../src/project/types.js';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';

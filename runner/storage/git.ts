@@ -1,13 +1,13 @@
 /**
  * The git side of export/import, kept behind a few functions so transfer.ts reads as a recipe.
- * Every command runs through the workspace library's GitRepo.run (src/git/repo.ts): its safe
- * config (no hooks, no fsmonitor, no pager), curated environment and git-error translation
+ * Every command runs through the workspace library's GitRepo.run (src/git/run.ts): its hardened
+ * base (no hooks, no fsmonitor, no filters, no pager, no submodules), curated environment and git-error translation
  * (BerthError GIT_ERROR ...) apply here too. Worktrees are always addressed through their admin
  * dir (GIT_DIR=<common>/worktrees/<id>), never through the worktree's own, agent-writable `.git`.
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BRANCH_REF_PREFIX, NOTES_REF, isSha, type GitRepo, type WorktreeHandle } from '../../src/git/repo.js';
+import { BRANCH_REF_PREFIX, MAX_CHECKPOINT_FILE_BYTES, NOTES_REF, indexTree, isSha, snapshotWorktree, type GitRepo, type WorktreeHandle } from '../../src/git/index.js';
 import { parseState } from '../../src/workspace/state.js';
 import { isBerthError } from '../../src/errors.js';
 import { BerthError } from '../../src/errors.js';
@@ -99,12 +99,14 @@ export async function listUntracked(repo: GitRepo, wt: WorktreeHandle, call: Git
   return { files, skipped };
 }
 
-const DIFF_ARGS = ['diff', '--binary', '--full-index', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/'];
+const DIFF_ARGS = ['diff', '--binary', '--full-index', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '--ignore-submodules=all', '--src-prefix=a/', '--dst-prefix=b/'];
 
 /**
  * Two patches that together restore tracked changes exactly: index vs HEAD (what is staged) and
  * worktree vs index (what is not). Written straight to files with --output so a large binary
  * change never sits in memory. Returns the byte sizes (0 = nothing to restore).
+ * Both compare objects only: the worktree side is a snapshot of the tracked files (src/git/
+ * snapshot.ts, read fd-relative), so git never reads agent files through the worktree path.
  */
 export async function writeTrackedChanges(
   repo: GitRepo,
@@ -114,7 +116,15 @@ export async function writeTrackedChanges(
 ): Promise<{ staged: number; unstaged: number }> {
   const o = { ...wtEnv(wt), signal: call.signal, timeoutMs: call.timeoutMs, noOptionalLocks: true };
   await repo.run([...DIFF_ARGS, '--cached', `--output=${out.staged}`, 'HEAD', '--'], o);
-  await repo.run([...DIFF_ARGS, `--output=${out.unstaged}`, '--'], o);
+  const [fromIndex, snap] = await Promise.all([
+    indexTree(repo, wt, call.signal),
+    snapshotWorktree(repo, wt, { untracked: false, maxFileBytes: MAX_CHECKPOINT_FILE_BYTES, oversize: 'refuse', signal: call.signal }),
+  ]);
+  try {
+    await repo.run([...DIFF_ARGS, `--output=${out.unstaged}`, '--end-of-options', fromIndex, snap.tree, '--'], { cwd: repo.root, signal: call.signal, timeoutMs: call.timeoutMs });
+  } finally {
+    await rm(snap.index, { force: true });
+  }
   return { staged: (await stat(out.staged)).size, unstaged: (await stat(out.unstaged)).size };
 }
 
@@ -131,7 +141,7 @@ export interface BundleRef {
 
 /** The refs a bundle file advertises (`git bundle list-heads`). */
 export async function bundleHeads(repo: GitRepo, file: string, call: GitCall = {}): Promise<BundleRef[]> {
-  const res = await repo.run(['bundle', 'list-heads', file], { cwd: repo.root, signal: call.signal, timeoutMs: call.timeoutMs });
+  const res = await repo.run(['bundle', 'list-heads', file], { cwd: repo.root, signal: call.signal, timeoutMs: call.timeoutMs, allowFileProtocol: true });
   const out: BundleRef[] = [];
   for (const l of res.stdout.toString('utf8').split('\n')) {
     const m = /^([0-9a-f]{40,64}) (refs\/\S+)$/.exec(l.trim());
@@ -149,6 +159,8 @@ export async function fetchBundle(repo: GitRepo, file: string, refspecs: readonl
     cwd: repo.root,
     signal: call.signal,
     timeoutMs: call.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
+    // A bundle file is fetched over the file protocol, which the hardened base otherwise forbids.
+    allowFileProtocol: true,
   });
 }
 

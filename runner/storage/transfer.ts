@@ -21,7 +21,7 @@ import { copyFile, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import { GitRepo, NOTES_REF, type WorktreeHandle } from '../../src/git/repo.js';
+import { GitRepo, NOTES_REF, type WorktreeHandle } from '../../src/git/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import { parseState, serializeState } from '../../src/workspace/state.js';

@@ -3,7 +3,7 @@ export { Workspaces } from './workspaces.js';
 export type { WorkspacesOptions, CallOptions } from './workspaces.js';
 export { assertValidName, isValidName, nameProblem, branchOf, NAME_PATTERN, BRANCH_PREFIX } from './names.js';
 export { parseDuration, formatAge } from './duration.js';
-export { NOTES_REF } from '../git/repo.js';
+export { NOTES_REF } from '../git/index.js';
 export { lockPath } from './lock.js';
 export { WorkspaceStateSchema } from './state.js';
 export type {
@@ -23,4 +23,5 @@ export type {
   PruneOptions,
   PruneResult,
   WorkspaceLogger,
+  WorkspaceDiff,
 } from './types.js';

@@ -56,6 +56,8 @@ export interface CheckpointResult {
   readonly sha: string;
   readonly committed: boolean;
   readonly filesChanged: number;
+  /** Entries skipped while snapshotting (FIFOs, sockets, devices). */
+  readonly warnings?: readonly string[];
 }
 
 export interface CommitInfo {
@@ -68,7 +70,20 @@ export interface CommitInfo {
 export interface DiffOptions {
   /** `git diff --stat` summary instead of the patch. */
   readonly stat?: boolean;
+  /** Return at most this many bytes of diff text (default 8 MiB); the rest is cut and reported. */
+  readonly maxBytes?: number;
   readonly signal?: AbortSignal;
+}
+
+/** A diff with its truncation reported (see Workspaces.diffText). */
+export interface WorkspaceDiff {
+  readonly text: string;
+  /** The diff was longer than maxBytes, or large files were shown as placeholders. */
+  readonly truncated: boolean;
+  /** Size of the whole diff in bytes. */
+  readonly bytes: number;
+  /** Files over the per-file diff limit, shown as a one-line placeholder instead of read. */
+  readonly placeholders: readonly string[];
 }
 
 export interface LogOptions {

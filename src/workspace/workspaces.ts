@@ -14,7 +14,7 @@ import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { dataDir as resolveDataDir } from '../data-dir.js';
 import { BerthError } from '../errors.js';
-import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/repo.js';
+import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/index.js';
 import { withRepoLock } from './lock.js';
 import { assertValidName, branchOf } from './names.js';
 import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
@@ -34,6 +34,7 @@ import type {
   WorkspaceInfo,
   WorkspaceLogger,
   WorkspaceState,
+  WorkspaceDiff,
 } from './types.js';
 
 export interface WorkspacesOptions {
@@ -59,6 +60,7 @@ const DEFAULT_LOCK_STALE_MS = 10_000;
 const MAX_EXTRA_BYTES = 256 * 1024;
 const MAX_MESSAGE_BYTES = 64 * 1024;
 const STATUS_CONCURRENCY = 4;
+const DEFAULT_DIFF_MAX_BYTES = 8 * 1024 * 1024;
 
 const noopLogger: WorkspaceLogger = { debug: () => undefined, warn: () => undefined };
 
@@ -163,9 +165,25 @@ export class Workspaces implements AsyncDisposable {
    * directory is gone, the committed branch is diffed instead.
    */
   async diff(name: string, opts: DiffOptions = {}): Promise<string> {
+    const d = await this.diffText(name, opts);
+    if (!d.truncated) return d.text;
+    const notes = [
+      ...(d.bytes > d.text.length ? [`[berth: the diff is ${d.bytes} bytes; only the first ${Buffer.byteLength(d.text)} are shown]`] : []),
+      ...d.placeholders.map((p) => `[berth: ${p} is larger than the per-file diff limit; its content is not shown]`),
+    ];
+    return `${d.text}${d.text.endsWith('\n') || d.text === '' ? '' : '\n'}${notes.join('\n')}\n`;
+  }
+
+  /**
+   * The diff as `diff` computes it, streamed through a file and capped: at most `maxBytes` of text
+   * (default 8 MiB) and no file over the per-file limit is read, so a huge file cannot blow up
+   * memory. `truncated` says when something was cut.
+   */
+  async diffText(name: string, opts: DiffOptions = {}): Promise<WorkspaceDiff> {
     const { state, tip, handle } = await this.#resolve(name, opts.signal);
-    if (handle) return this.#git.diffWorktree(handle, state.baseSha, { stat: opts.stat ?? false, signal: opts.signal });
-    return this.#git.diffCommits(state.baseSha, tip.sha, { stat: opts.stat ?? false, signal: opts.signal });
+    const o = { stat: opts.stat ?? false, maxBytes: opts.maxBytes ?? DEFAULT_DIFF_MAX_BYTES, signal: opts.signal };
+    if (handle) return this.#git.diffWorktree(handle, state.baseSha, o);
+    return this.#git.diffCommits(state.baseSha, tip.sha, o);
   }
 
   /** Commits on the workspace branch since its base, newest first (berth's root commit excluded). */
@@ -273,9 +291,10 @@ export class Workspaces implements AsyncDisposable {
           `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
         );
       }
-      const res = await this.#git.commitAll(handle, message, signal);
+      const res = await this.#git.commitAll(handle, branch, message, signal);
       if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
-      return { sha: res.sha, committed: true, filesChanged: res.filesChanged };
+      for (const w of res.warnings) this.#logger.warn(`checkpoint of ${name}: ${w}`, { name });
+      return { sha: res.sha, committed: true, filesChanged: res.filesChanged, ...(res.warnings.length ? { warnings: res.warnings } : {}) };
     }, { ...(signal ? { signal } : {}) });
   }
 

@@ -1,0 +1,140 @@
+/**
+ * Linked worktrees. A worktree is always addressed through its admin dir
+ * ($GIT_COMMON_DIR/worktrees/<id>, gitrepository-layout(5)), found from git's own records, never
+ * through the worktree's `.git` file: that file lives in the agent-writable tree and could point
+ * git at a repository whose config runs commands on the host.
+ */
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { BerthError } from '../errors.js';
+import type { RunOptions, RunResult } from './run.js';
+import { failure, lastLines } from './run.js';
+import { parseStatus, type StatusCounts, type WorktreeEntry, type WorktreeHandle } from './types.js';
+
+/** What these functions need of a GitRepo (a GitRepo satisfies it). */
+export interface GitRunner {
+  readonly root: string;
+  readonly commonDir: string;
+  run(args: readonly string[], opts: RunOptions): Promise<RunResult>;
+}
+
+/** cwd + env that make git operate on `wt` through its admin dir. */
+export function wtOpts(wt: WorktreeHandle): Pick<RunOptions, 'cwd' | 'env'> {
+  return { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path } };
+}
+
+export async function listWorktreesAt(repo: Pick<GitRunner, 'run'>, cwd: string, signal?: AbortSignal): Promise<WorktreeEntry[]> {
+  const res = await repo.run(['worktree', 'list', '--porcelain', '-z'], { cwd, signal });
+  const out: WorktreeEntry[] = [];
+  let cur: { path?: string; head?: string; branch?: string; bare: boolean } = { bare: false };
+  const flush = () => {
+    if (cur.path) out.push({ path: cur.path, head: cur.head, branch: cur.branch, bare: cur.bare });
+    cur = { bare: false };
+  };
+  // Records are NUL-terminated lines; an empty line ends a worktree.
+  for (const field of res.stdout.toString('utf8').split('\0')) {
+    if (field === '') flush();
+    else if (field.startsWith('worktree ')) cur.path = field.slice('worktree '.length);
+    else if (field.startsWith('HEAD ')) cur.head = field.slice('HEAD '.length);
+    else if (field.startsWith('branch ')) cur.branch = field.slice('branch '.length);
+    else if (field === 'bare') cur.bare = true;
+  }
+  flush();
+  return out;
+}
+
+/** Worktree path -> admin dir, for every linked worktree (one directory scan of git's records). */
+export async function worktreeGitDirs(commonDir: string): Promise<Map<string, string>> {
+  const admin = join(commonDir, 'worktrees');
+  const out = new Map<string, string>();
+  let ids: string[];
+  try {
+    ids = await readdir(admin);
+  } catch {
+    return out;
+  }
+  for (const id of ids) {
+    try {
+      const target = resolve((await readFile(join(admin, id, 'gitdir'), 'utf8')).trim());
+      if (basename(target) === '.git') out.set(dirname(target), join(admin, id));
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+/** `git worktree add -b <branch> <path> <start>`: the branch and the checkout in one step. */
+export async function addWorktree(repo: GitRunner, path: string, branch: string, start: string, signal?: AbortSignal): Promise<WorktreeHandle> {
+  const res = await repo.run(['worktree', 'add', '--quiet', '-b', branch, path, start], { cwd: repo.root, signal, ok: [0, 128, 255] });
+  if (res.exitCode !== 0) {
+    if (/already exists/.test(res.stderr) && /branch/i.test(res.stderr)) {
+      throw new BerthError('WORKSPACE_EXISTS', `branch ${JSON.stringify(branch)} already exists: pick another name or delete the branch`, { details: { stderr: res.stderr } });
+    }
+    if (/already exists/.test(res.stderr)) {
+      throw new BerthError('BAD_INPUT', `worktree directory ${JSON.stringify(path)} already exists and is not empty: pass an empty directory or remove it`, {
+        details: { stderr: res.stderr },
+      });
+    }
+    throw failure(['worktree', 'add'], res, repo.root);
+  }
+  const gitDir = (await worktreeGitDirs(repo.commonDir)).get(resolve(path));
+  if (!gitDir) throw new BerthError('GIT_ERROR', `git worktree add did not register ${JSON.stringify(path)}`);
+  return { path, gitDir };
+}
+
+/**
+ * Removes a registered worktree and its directory, even with untracked or modified files. When git
+ * refuses because the agent rewrote the worktree's `.git` file ("does not point back"), the
+ * directory and the admin dir found from git's records are removed directly.
+ */
+export async function removeWorktree(repo: GitRunner, path: string, gitDir: string | undefined, signal?: AbortSignal): Promise<void> {
+  // Twice --force: also removes a worktree someone locked (`git worktree lock`).
+  const res = await repo.run(['worktree', 'remove', '--force', '--force', path], { cwd: repo.root, signal, ok: [0, 128] });
+  if (res.exitCode === 0) return;
+  if (/is not a working tree/.test(res.stderr)) return;
+  if (gitDir && /validation failed|does not point back|not a \.git file|\.git.*(?:does not exist|is not)/i.test(res.stderr)) {
+    assertAdminDir(repo.commonDir, gitDir);
+    await rm(path, { recursive: true, force: true });
+    await rm(gitDir, { recursive: true, force: true });
+    return;
+  }
+  throw new BerthError('GIT_ERROR', `could not remove worktree ${JSON.stringify(path)}: ${lastLines(res.stderr)}; fix the permissions (files created by a container as another user?) and retry`, {
+    details: { stderr: res.stderr },
+  });
+}
+
+function assertAdminDir(commonDir: string, gitDir: string): void {
+  const admin = resolve(commonDir, 'worktrees');
+  const dir = resolve(gitDir);
+  if (dirname(dir) !== admin || basename(dir).length === 0) {
+    throw new BerthError('GIT_ERROR', `refusing to remove ${JSON.stringify(dir)}: not a worktree admin dir under ${JSON.stringify(admin)}`);
+  }
+}
+
+/**
+ * Unregisters a worktree whose directory must stay (a caller-provided, possibly bind-mounted
+ * directory): empties the directory, then removes only this worktree's admin dir — what
+ * `git worktree prune` would do for it, without touching the user's other stale worktrees.
+ */
+export async function detachWorktreeKeepingDir(commonDir: string, wt: WorktreeHandle): Promise<void> {
+  assertAdminDir(commonDir, wt.gitDir);
+  for (const entry of await readdir(wt.path)) await rm(join(wt.path, entry), { recursive: true, force: true });
+  await rm(resolve(wt.gitDir), { recursive: true, force: true });
+}
+
+/** Counts of changes in `wt`; nested repositories and gitlinks are never entered. */
+export async function worktreeStatus(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<StatusCounts> {
+  const res = await repo.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignore-submodules=all', '--no-renames'], {
+    ...wtOpts(wt),
+    signal,
+    noOptionalLocks: true,
+  });
+  return parseStatus(res.stdout);
+}
+
+/** The branch checked out in `wt` (full ref) or undefined when detached. */
+export async function worktreeBranch(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<string | undefined> {
+  const res = await repo.run(['symbolic-ref', '--quiet', 'HEAD'], { ...wtOpts(wt), signal, ok: [0, 1] });
+  return res.exitCode === 0 ? res.stdout.toString('utf8').trim() : undefined;
+}
