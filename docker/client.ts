@@ -9,6 +9,11 @@ import { translateDockerError, type DockerodeError } from './errors.js';
 export { translateDockerError } from './errors.js';
 
 export type { default as Docker } from 'dockerode';
+/**
+ * dockerode's class itself, for tests and bench baselines that measure or inspect Docker without
+ * berth's wrappers. Product code takes a client from `docker()` instead.
+ */
+export { default as Dockerode } from 'dockerode';
 
 let shared: Docker | undefined;
 
