@@ -5,21 +5,12 @@
 import { Writable, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { call, docker as sharedDocker, dockerStatus, translateDockerError, type Docker } from './client.js';
+import { createContainer, envList } from './create.js';
+import type { BindRoots, MountSpec, Resources } from './hardening.js';
 import type { Labels } from './labels.js';
 
-/**
- * Capabilities given back after `CapDrop: ALL`. They matter only to root processes: spec setup
- * commands run as root (package managers) and, when the host user is root, the session itself.
- * Non-root processes get no effective capabilities whatever the bounding set, and
- * no-new-privileges stops setuid binaries from regaining them.
- *   CHOWN, FOWNER, FSETID  dpkg/npm -g set owners and modes of the files they install;
- *                          the runner chowns its state dir and volume mountpoints to the user.
- *   DAC_OVERRIDE           root writing into directories owned by other users (apt's _apt dirs).
- *   SETUID, SETGID         apt drops to the _apt user; su/gosu-style setup steps.
- * Everything else (NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE, SETPCAP, NET_BIND_SERVICE, KILL ...)
- * stays dropped: the runner signals processes as their own user, and the network is off by default.
- */
-export const SESSION_CAP_ADD: readonly string[] = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID'];
+export { envList } from './create.js';
+export { ROOT_SETUP_CAPS as SESSION_CAP_ADD, type BindRoots, type MountSpec } from './hardening.js';
 
 /**
  * The container's PID 2 (docker-init is PID 1 and reaps zombies): sleep forever without needing
@@ -31,26 +22,22 @@ export const KEEPALIVE_CMD: readonly string[] = [
   'exec sleep infinity 2>/dev/null; while :; do sleep 3600; done',
 ];
 
-export interface MountSpec {
-  readonly type: 'bind' | 'volume';
-  /** Host path (bind) or volume name (volume). */
-  readonly source: string;
-  readonly target: string;
-  readonly readOnly?: boolean;
-}
-
+/** A session or pool container: the keep-alive as main process, work arrives via exec. */
 export interface ContainerCreateSpec {
   readonly name: string;
   readonly image: string;
-  readonly workdir: string;
   readonly user: string;
   readonly env: Readonly<Record<string, string>>;
   readonly labels: Labels;
   readonly mounts: readonly MountSpec[];
-  readonly network: 'none' | 'bridge' | 'host';
-  readonly cpus: number;
-  readonly memoryMb: number;
-  readonly pids: number;
+  /** The resolved spec's container fields (src/project ResolvedSpec fits as is). */
+  readonly spec: {
+    readonly workdir: string;
+    readonly network: 'none' | 'bridge' | 'host';
+    readonly resources: Resources;
+  };
+  /** Host paths the binds may come from: the worktree (or pool slot), the data dir, the git dir. */
+  readonly bindRoots: BindRoots;
   readonly hostname?: string;
 }
 
@@ -75,10 +62,6 @@ export interface ContainerSummary {
   readonly created: number;
 }
 
-export function envList(env: Readonly<Record<string, string>>): string[] {
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
-}
-
 /** Thin typed wrapper over dockerode for containers and volumes. */
 export class Containers {
   readonly docker: Docker;
@@ -87,47 +70,26 @@ export class Containers {
     this.docker = client;
   }
 
-  async create(spec: ContainerCreateSpec): Promise<string> {
-    const body: Dockerode.ContainerCreateOptions = {
-      name: spec.name,
-      Image: spec.image,
-      // Override any image ENTRYPOINT: the container only has to stay up; work arrives via exec.
-      Entrypoint: [...KEEPALIVE_CMD],
-      Cmd: [],
-      WorkingDir: spec.workdir,
-      User: spec.user,
-      Env: envList(spec.env),
-      Labels: spec.labels,
-      ...(spec.hostname ? { Hostname: spec.hostname } : {}),
-      AttachStdin: false,
-      AttachStdout: false,
-      AttachStderr: false,
-      Tty: false,
-      OpenStdin: false,
-      HostConfig: {
-        Mounts: spec.mounts.map((m) => ({
-          Type: m.type,
-          Source: m.source,
-          Target: m.target,
-          ReadOnly: m.readOnly ?? false,
-        })),
-        NetworkMode: spec.network,
-        CapDrop: ['ALL'],
-        CapAdd: [...SESSION_CAP_ADD],
-        SecurityOpt: ['no-new-privileges'],
-        PidsLimit: spec.pids,
-        Memory: spec.memoryMb * 1024 * 1024,
-        // Equal to Memory: no swap on top, so the limit is the real ceiling (the OOM killer acts at it).
-        MemorySwap: spec.memoryMb * 1024 * 1024,
-        NanoCpus: Math.round(spec.cpus * 1e9),
-        Init: true,
-        RestartPolicy: { Name: 'no' },
-        // The keep-alive prints nothing; don't keep a json log per session.
-        LogConfig: { Type: 'none', Config: {} },
+  /**
+   * Create a session or pool container: root setup runs in it (ROOT_SETUP_CAPS), the keep-alive
+   * prints nothing. Every limit and mount check is in hardening.ts.
+   */
+  async create(c: ContainerCreateSpec): Promise<string> {
+    return createContainer(
+      this.docker,
+      {
+        name: c.name,
+        image: c.image,
+        // Override any image ENTRYPOINT: the container only has to stay up; work arrives via exec.
+        entrypoint: KEEPALIVE_CMD,
+        workdir: c.spec.workdir,
+        user: c.user,
+        env: c.env,
+        labels: c.labels,
+        hostname: c.hostname,
       },
-    };
-    const c = await call(`create container ${spec.name}`, () => this.docker.createContainer(body));
-    return c.id;
+      { caps: 'root-setup', resources: c.spec.resources, network: c.spec.network, mounts: c.mounts, bindRoots: c.bindRoots },
+    );
   }
 
   /** Start; a container that is already running is fine (Docker answers 304). */

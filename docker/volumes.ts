@@ -11,10 +11,14 @@ import { IMAGES } from '../src/images.js';
 import { BerthError } from '../src/errors.js';
 import { call, imageExists, type Docker } from './client.js';
 import { Containers } from './containers.js';
+import { createContainer } from './create.js';
+import { ownerLabel } from './reaper.js';
 import { buildLabels, LABEL, labelFilter, namePart, workspaceVolumeName, type Labels, type RepoRef } from './labels.js';
 
 /** Where the helper container mounts the volume. */
 export const HELPER_MOUNT = '/berth-volume';
+
+const HELPER_RESOURCES = { cpus: 0.5, memoryMb: 64, pids: 16 };
 
 export interface WorkspaceVolume {
   /** The name in berth.yaml (`volumes: {data: /data}` → "data"). */
@@ -51,26 +55,16 @@ async function withHelper<T>(client: Docker, repo: RepoRef, volume: string, read
     throw new BerthError('IMAGE_MISSING', `moving volume data needs the helper image ${IMAGES.busybox}: build it with 'berth images build'`);
   }
   const name = `berth-helper-${namePart(repo.id)}-${randomBytes(4).toString('hex')}`;
-  const c = await call(`create helper container for volume ${volume}`, () =>
-    client.createContainer({
-      name,
-      Image: IMAGES.busybox,
-      Cmd: ['true'],
-      Labels: buildLabels({ role: 'helper', repo, extra }),
-      NetworkDisabled: true,
-      HostConfig: {
-        Mounts: [{ Type: 'volume', Source: volume, Target: HELPER_MOUNT, ReadOnly: readOnly }],
-        NetworkMode: 'none',
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        LogConfig: { Type: 'none', Config: {} },
-      },
-    }),
+  // Never started: read-only rootfs, no capabilities, no network, tiny limits.
+  const id = await createContainer(
+    client,
+    { name, image: IMAGES.busybox, entrypoint: ['true'], labels: { ...buildLabels({ role: 'helper', repo, extra }), ...ownerLabel() } },
+    { caps: 'none', resources: HELPER_RESOURCES, mounts: [{ type: 'volume', source: volume, target: HELPER_MOUNT, readOnly }], readonlyRootfs: true },
   );
   try {
-    return await fn(c.id);
+    return await fn(id);
   } finally {
-    await new Containers(client).remove(c.id).catch(() => undefined);
+    await new Containers(client).remove(id).catch(() => undefined);
   }
 }
 

@@ -33,7 +33,7 @@ for (const layer of LAYERS) {
     for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
       const spec = m[1];
       const target = spec.startsWith('.') ? relative(root, resolve(dirname(file), spec)) : spec;
-      if (spec === 'dockerode' && !rel.startsWith('docker/') && !rel.startsWith('bench/')) {
+      if (spec === 'dockerode' && !rel.startsWith('docker/')) {
         problems.push(`${rel}: imports dockerode (only docker/ talks to Docker)`);
       }
       if (spec === 'simple-git' && !inGit) problems.push(`${rel}: imports simple-git (only src/git/ runs git)`);
@@ -47,6 +47,15 @@ for (const layer of LAYERS) {
         problems.push(`${rel}: imports ${spec} (pipelines/ may use src/ and docker/, never runner/)`);
       }
     }
+  }
+}
+
+// Tests reach Docker through test/helpers/docker.ts (which re-exports docker/), never dockerode.
+for (const file of walk(join(root, 'test'))) {
+  const rel = relative(root, file);
+  if (rel.startsWith('test/fixtures/')) continue;
+  if (/(?:from|import)\s*\(?\s*['"]dockerode['"]/.test(readFileSync(file, 'utf8'))) {
+    problems.push(`${rel}: imports dockerode (tests use test/helpers/docker.ts)`);
   }
 }
 

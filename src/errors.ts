@@ -54,6 +54,11 @@ export const ERROR_CODES = {
     remedy: 'remove the unsafe entry named in the message (berth refuses it to protect the host)',
     agent: 'berth refused content that could reach the host (a nested repository, a special file, or a hostile archive entry): remove it and retry.',
   },
+  MOUNT_REFUSED: {
+    kind: 'input',
+    remedy: "berth binds only the workspace worktree, its data dir and the repository's git dir (read-only), never a socket",
+    agent: 'berth refused to mount a host path into the container: tell the user; this is not something you can change from the workspace.',
+  },
   // not found
   NOT_A_REPO: { kind: 'not_found', remedy: 'run berth from a git checkout or pass --repo' },
   EMPTY_REPO: { kind: 'not_found', remedy: 'make a first commit, then retry' },

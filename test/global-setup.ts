@@ -1,5 +1,5 @@
 // Fails fast, with the remedy, when the suites cannot reach Docker (npm test brings it up first).
-import Docker from 'dockerode';
+import { Dockerode as Docker } from '../docker/client.js';
 
 export default async function setup(): Promise<void> {
   if (process.env.BERTH_TEST_DOCKER === '0') {

@@ -55,6 +55,7 @@ export interface PoolHost {
   containerEnv(name: string | undefined, spec: Resolved['spec'], user: string): Record<string, string>;
   mountsFor(name: string | undefined, spec: Resolved['spec'], source: string): Promise<import('../../docker/containers.js').MountSpec[]>;
   chownPaths(spec: Resolved['spec']): string[];
+  gitDir(): Promise<string | undefined>;
 }
 
 export interface PoolContainer {
@@ -218,7 +219,6 @@ export class Pool {
       id = await h.containers.create({
         name,
         image: spec.image,
-        workdir: spec.workdir,
         user,
         env: h.containerEnv(undefined, spec, user),
         labels: buildLabels({
@@ -232,10 +232,8 @@ export class Pool {
           extra: h.labels,
         }),
         mounts: await h.mountsFor(undefined, spec, slotDir),
-        network: spec.network,
-        cpus: spec.resources.cpus,
-        memoryMb: spec.resources.memoryMb,
-        pids: spec.resources.pids,
+        spec,
+        bindRoots: { dataDir: h.dataDir, worktree: slotDir, gitDir: await h.gitDir() },
         hostname: 'berth',
       });
       await h.containers.start(id);

@@ -397,7 +397,6 @@ export class Runner implements AsyncDisposable {
         // A workspace checkpointed --with-container (or forked/restored from such a checkpoint)
         // starts from its snapshot, so what the agent installed survives a new container.
         image: await containerImageFor(this.containers.docker, ws, spec, this.logger),
-        workdir: spec.workdir,
         user,
         env: this.containerEnv(name, spec, user),
         labels: buildLabels({
@@ -411,10 +410,8 @@ export class Runner implements AsyncDisposable {
           extra: this.labels,
         }),
         mounts: await this.mountsFor(name, spec, ws.worktree),
-        network: spec.network,
-        cpus: spec.resources.cpus,
-        memoryMb: spec.resources.memoryMb,
-        pids: spec.resources.pids,
+        spec,
+        bindRoots: { dataDir: this.dataDir, worktree: ws.worktree, gitDir: await this.gitDir() },
         hostname: hostnameFor(name),
       });
     } catch (err) {

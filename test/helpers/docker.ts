@@ -26,3 +26,9 @@ export function itDocker(name: string, fn: () => Promise<void> | void, timeoutMs
   if (dockerAvailable) it(name, fn, timeoutMs);
   else it.skip(`${name} [${DOCKER_SKIP_REASON}]`, fn);
 }
+
+/**
+ * Docker for tests, through docker/ (the only importer of dockerode): the shared client, a
+ * client with its own options, dockerode's class for raw inspection, and berth's translation.
+ */
+export { docker, dockerClient, Dockerode, translateDockerError, type Docker } from '../../docker/client.js';

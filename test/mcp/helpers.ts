@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import { IMAGES } from '../../src/images.js';
 import { repoKey } from '../../pipelines/plan.js';
 import { LABEL } from '../../docker/labels.js';

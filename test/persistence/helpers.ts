@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, readlink, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import { TEST_LABEL } from '../runner/helpers.js';
 
 export async function removeLabelledImages(runId: string): Promise<void> {

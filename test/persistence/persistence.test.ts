@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
 import { checkpointImageRef, checkpointImageRepo, LABEL, workspaceVolumeName } from '../../docker/labels.js';

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
 import { checkpointImageRef, checkpointImageRepo, workspaceVolumeName } from '../../docker/labels.js';

@@ -5,7 +5,7 @@ import { cp, lstat, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Docker from 'dockerode';
+import { Dockerode as Docker } from '../helpers/docker.js';
 import { repoKey } from '../../pipelines/index.js';
 import { LABEL } from '../../docker/labels.js';
 

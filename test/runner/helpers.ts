@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import type { SpecInput } from '../../src/project/schema.js';
 import { IMAGES } from '../../src/images.js';
 import { makeRepo, makeTempRoot } from '../workspace/helpers/repo.js';

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LABEL } from '../../docker/labels.js';
 import { isBerthError } from '../../src/errors.js';

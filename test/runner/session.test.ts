@@ -3,7 +3,7 @@
 // container. Every container and volume carries the fixture's label and is removed in afterAll.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
+import { Dockerode } from '../helpers/docker.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
 import { Workspaces } from '../../src/workspace/workspaces.js';
@@ -48,7 +48,7 @@ describeDocker('session lifecycle', () => {
     const i = await docker.getContainer(s.containerId).inspect();
     const hc = i.HostConfig;
     expect(hc.CapDrop).toEqual(['ALL']);
-    expect(hc.SecurityOpt).toContain('no-new-privileges');
+    expect(hc.SecurityOpt).toContain('no-new-privileges:true');
     expect(hc.NetworkMode).toBe('none');
     expect(hc.Init).toBe(true);
     expect(hc.PidsLimit).toBe(256);

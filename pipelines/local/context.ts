@@ -1,0 +1,186 @@
+/**
+ * One run's shared state and its container lifecycle: labels, cache volumes, creating containers
+ * through docker/create.ts (the hardened builder), and removal that teardown can always finish.
+ * Every container carries the run's label, so teardown also sweeps what a lost reference missed.
+ */
+import { randomUUID } from 'node:crypto';
+import { call, docker as defaultDocker, translateDockerError, type Docker } from '../../docker/client.js';
+import { createContainer, type ContainerBody } from '../../docker/create.js';
+import type { CapProfile } from '../../docker/hardening.js';
+import { LABEL, RUNNER_VERSION } from '../../docker/labels.js';
+import { ownerLabel } from '../../docker/reaper.js';
+import { BerthError } from '../../src/errors.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type { Plan } from '../plan.js';
+import { Aborted, isRoot, type PipelineEvent, type RunPlanLocalOptions } from './types.js';
+
+/** The sleep loop that keeps a staged pipeline container up between execs; removal kills it. */
+export const KEEPALIVE = ['sh', '-c', 'while :; do sleep 3600; done'];
+
+/**
+ * Capabilities of a pipeline container (see docker/hardening.ts). The container that runs root
+ * commands other than the steps — setup, an install as root (npm/apt may chown what they unpack),
+ * or the chown handing the copy to a non-root plan user — gets ROOT_SETUP_CAPS; a forked `check`
+ * step, or a run with nothing but steps, gets none.
+ */
+export function pipelineCaps(plan: Plan, part: 'main' | 'fork'): CapProfile {
+  if (part === 'fork') return 'none';
+  const rootUser = plan.user === undefined || isRoot(plan.user);
+  return plan.setup.length > 0 || !rootUser || plan.install.length > 0 ? 'root-setup' : 'none';
+}
+
+export class RunContext {
+  readonly plan: Plan;
+  readonly opts: RunPlanLocalOptions;
+  readonly docker: Docker;
+  readonly log: Logger;
+  readonly runId = randomUUID().replace(/-/g, '').slice(0, 12);
+  readonly labels: Record<string, string>;
+  readonly tailChars: number;
+  aborted = false;
+  forkImage: string | undefined;
+  /** Containers created by this run, by id. */
+  readonly #containers = new Set<string>();
+  readonly #removals = new Map<string, Promise<void>>();
+
+  constructor(plan: Plan, opts: RunPlanLocalOptions) {
+    this.plan = plan;
+    this.opts = opts;
+    this.docker = opts.docker ?? defaultDocker();
+    this.log = (opts.logger ?? silentLogger).child({ run: this.runId });
+    this.tailChars = opts.tailChars ?? 4096;
+    this.labels = {
+      ...opts.labels,
+      ...ownerLabel(),
+      [LABEL.managed]: '1',
+      [LABEL.role]: 'pipeline',
+      [LABEL.runnerVersion]: RUNNER_VERSION,
+      [LABEL.pipelineRun]: this.runId,
+      [LABEL.pipelineRepo]: plan.repo,
+      [LABEL.pipelineTarget]: plan.target,
+    };
+  }
+
+  emit(event: PipelineEvent): void {
+    try {
+      this.opts.onOutput?.(event);
+    } catch (err) {
+      // A throwing callback must not leave containers behind or hide the step's result.
+      this.log.warn('onOutput callback threw', { error: (err as Error).message });
+    }
+  }
+
+  async ensureCaches(): Promise<void> {
+    for (const c of this.plan.caches) {
+      const labels = {
+        [LABEL.managed]: '1',
+        [LABEL.role]: 'pipeline',
+        [LABEL.runnerVersion]: RUNNER_VERSION,
+        [LABEL.volumeKind]: 'cache',
+        [LABEL.volumeName]: c.name,
+        [LABEL.pipelineRepo]: this.plan.repo,
+        [LABEL.toolchain]: this.plan.toolchain,
+      };
+      // Creating an existing volume returns it unchanged (no 409), so this is idempotent and safe
+      // against a concurrent run creating the same cache.
+      await call(`create cache volume ${c.volume}`, () => this.docker.createVolume({ Name: c.volume, Labels: labels }));
+    }
+  }
+
+  /** Create (not start) a container of this run; `part` is "main" or the forked step's name. */
+  async create(image: string, part: string, body: Pick<ContainerBody, 'entrypoint' | 'cmd' | 'user' | 'attachOutput'>): Promise<Docker.Container> {
+    if (this.aborted) throw new Aborted();
+    const plan = this.plan;
+    const id = await createContainer(
+      this.docker,
+      {
+        ...body,
+        name: `berth-pipeline-${this.runId}-${part}`,
+        image,
+        workdir: plan.workdir,
+        env: plan.env,
+        labels: { ...this.labels, [LABEL.pipelinePart]: part },
+      },
+      {
+        caps: pipelineCaps(plan, part === 'main' ? 'main' : 'fork'),
+        resources: plan.resources,
+        network: plan.network,
+        mounts: plan.caches.map((c) => ({ type: 'volume' as const, source: c.volume, target: c.path })),
+      },
+    );
+    this.#containers.add(id);
+    // An abort that arrived while create was in flight found nothing to remove yet.
+    if (this.aborted) throw new Aborted();
+    return this.docker.getContainer(id);
+  }
+
+  /** Create and start a keep-alive container for execs. */
+  async start(image: string, part: string): Promise<Docker.Container> {
+    const container = await this.create(image, part, { entrypoint: [KEEPALIVE[0] as string], cmd: KEEPALIVE.slice(1) });
+    await this.guard(`start pipeline container ${container.id.slice(0, 12)}`, () => container.start());
+    this.log.debug('pipeline container started', { container: container.id.slice(0, 12), role: part });
+    return container;
+  }
+
+  /** A Docker call; once the run is aborted its failure (container gone) means Aborted. */
+  async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.aborted) throw new Aborted();
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.aborted) throw new Aborted();
+      const t = translateDockerError(err, what);
+      if (t.code === 'CONTAINER_GONE') {
+        throw new BerthError('CONTAINER_DIED', `the pipeline container disappeared during "${what}" (removed from outside berth?).`, { cause: err });
+      }
+      throw t;
+    }
+  }
+
+  /**
+   * Force-remove a container; one removal per id, shared by every caller (timeout timer, abort,
+   * teardown), so teardown can wait for a removal another path started instead of racing it
+   * (a second DELETE answers 409 "removal already in progress" while the first is still working).
+   */
+  remove(id: string): Promise<void> {
+    let p = this.#removals.get(id);
+    if (!p) {
+      p = (async () => {
+        try {
+          await this.docker.getContainer(id).remove({ force: true, v: true });
+        } catch (err) {
+          const t = translateDockerError(err, `remove pipeline container ${id.slice(0, 12)}`);
+          if (t.code !== 'CONTAINER_GONE') this.log.warn(t.message);
+        }
+        this.#containers.delete(id);
+      })();
+      this.#removals.set(id, p);
+    }
+    return p;
+  }
+
+  async removeAll(): Promise<void> {
+    await Promise.all([...this.#containers].map((id) => this.remove(id)));
+  }
+
+  async teardown(): Promise<void> {
+    await this.removeAll();
+    await Promise.all(this.#removals.values());
+    // Labels are the source of truth: also sweep anything of this run a lost reference missed.
+    try {
+      const left = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.pipelineRun}=${this.runId}`] } });
+      for (const c of left) this.#removals.delete(c.Id);
+      await Promise.all(left.map((c) => this.remove(c.Id)));
+    } catch (err) {
+      this.log.warn(translateDockerError(err, 'list pipeline containers').message);
+    }
+    if (this.forkImage) {
+      try {
+        await this.docker.getImage(this.forkImage).remove({ force: true });
+      } catch (err) {
+        const t = translateDockerError(err, `remove image ${this.forkImage}`);
+        if (t.code !== 'IMAGE_MISSING' && t.code !== 'CONTAINER_GONE') this.log.warn(t.message);
+      }
+    }
+  }
+}
