@@ -5,13 +5,12 @@
  *
  * Loading is the dangerous direction: `docker load` creates whatever tags the archive's
  * manifest.json names, so a tampered export could re-point `berth-node:bookworm-1` (or another
- * workspace's checkpoint) at its own content. inspectImageArchive() reads the archive first and
- * loadImageArchive() refuses any archive whose tags leave the checkpoint namespace or would move
- * an existing tag to other content. See https://docs.docker.com/engine/api/v1.41/#operation/ImageLoad
+ * workspace's checkpoint) at its own content. loadImageArchive() only takes archives repacked
+ * without tags (runner/storage/image-archive.ts), checks the id Docker reports, and tags the
+ * image itself.
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
 import { BerthError } from '../src/errors.js';
 import { call, dockerStatus, translateDockerError, type Docker } from './client.js';
 import type { Labels } from './labels.js';
@@ -90,97 +89,25 @@ export async function saveImage(client: Docker, ref: string): Promise<Readable> 
   return (await call(`save image ${ref}`, () => client.getImage(ref).get())) as unknown as Readable;
 }
 
-export interface ImageArchiveInfo {
-  /** The image id the archive loads as: sha256 of its config (content addressed). */
-  readonly id: string;
-  readonly repoTags: readonly string[];
-}
-
-const MAX_ARCHIVE_MANIFEST_BYTES = 1024 * 1024;
-
-/**
- * Read a `docker save` archive's manifest.json: exactly one image, its config digest and tags.
- * BAD_INPUT when the archive is not a single-image docker-save tar.
- */
-export async function inspectImageArchive(file: string): Promise<ImageArchiveInfo> {
-  const bad = (why: string, cause?: unknown) =>
-    new BerthError('BAD_INPUT', `the exported container image is not a usable docker-save archive (${why}): re-export the workspace`, {
-      ...(cause !== undefined ? { cause } : {}),
-      details: { reason: 'image-archive' },
-    });
-  const manifest = await new Promise<Buffer | undefined>((resolve, reject) => {
-    let found: Buffer | undefined;
-    let failed = false;
-    const parser = new Parser({ strict: true });
-    const source = createReadStream(file);
-    const fail = (err: unknown) => {
-      if (failed) return;
-      failed = true;
-      source.destroy();
-      reject(bad(err instanceof Error ? err.message : String(err), err));
-    };
-    parser.on('entry', (entry: ReadEntry) => {
-      if (entry.path !== 'manifest.json' || entry.type !== 'File') return void entry.resume();
-      if (entry.size > MAX_ARCHIVE_MANIFEST_BYTES) return fail(new Error(`manifest.json is ${entry.size} bytes`));
-      const chunks: Buffer[] = [];
-      entry.on('data', (c: Buffer) => chunks.push(c));
-      entry.on('end', () => {
-        found = Buffer.concat(chunks);
-      });
-    });
-    parser.on('error', fail);
-    parser.on('warn', (code: string, message: string) => {
-      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT') fail(new Error(message));
-    });
-    parser.on('end', () => {
-      if (!failed) resolve(found);
-    });
-    source.on('error', fail);
-    source.pipe(parser as unknown as NodeJS.WritableStream);
-  });
-  if (manifest === undefined) throw bad('no manifest.json');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(manifest.toString('utf8'));
-  } catch (err) {
-    throw bad('manifest.json is not JSON', err);
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 1) throw bad('it must hold exactly one image');
-  const entry = parsed[0] as { Config?: unknown; RepoTags?: unknown };
-  const m = typeof entry.Config === 'string' ? /^(?:blobs\/sha256\/)?([0-9a-f]{64})(?:\.json)?$/.exec(entry.Config) : null;
-  if (!m) throw bad('its config is not named by a sha256 digest');
-  const tags = entry.RepoTags ?? [];
-  if (!Array.isArray(tags) || !tags.every((t): t is string => typeof t === 'string')) throw bad('RepoTags is not a list of names');
-  return { id: `sha256:${m[1]}`, repoTags: tags };
+/** The id a `docker load` answer reports ("Loaded image ID: sha256:…" lines), and any tags it names. */
+function loadedFrom(text: string): { ids: string[]; tags: string[] } {
+  const ids = [...text.matchAll(/Loaded image ID: (sha256:[0-9a-f]{64})/g)].map((m) => m[1] as string);
+  const tags = [...text.matchAll(/Loaded image: ([^\s"\\]+)/g)].map((m) => m[1] as string);
+  return { ids, tags };
 }
 
 /**
- * `docker load` of an archive checked by inspectImageArchive(): every tag it carries must match
- * `allowTag` and must be absent or already point at the same image id, so loading can never move
- * an existing tag to other content. Resolves with the loaded image id and the tags the load
- * created (which the caller may remove again after re-tagging).
+ * `docker load` of an archive that runner/storage/image-archive.ts repacked (no tags, one image
+ * whose id is `expectedId`), then tag it `repo:tag`, a name the caller chose. Verifies Docker
+ * loaded exactly that id and created no tag of its own, so an archive can never move a tag; a
+ * mismatch removes what the load created and fails.
+ * See https://docs.docker.com/engine/api/v1.41/#operation/ImageLoad
  */
 export async function loadImageArchive(
   client: Docker,
   file: string,
-  opts: { allowTag: (tag: string) => boolean; signal?: AbortSignal },
-): Promise<{ id: string; createdTags: string[] }> {
-  const info = await inspectImageArchive(file);
-  const createdTags: string[] = [];
-  for (const tag of info.repoTags) {
-    if (!opts.allowTag(tag)) {
-      throw new BerthError('BAD_INPUT', `the exported container image would be tagged ${JSON.stringify(tag)}, outside berth's checkpoint images: refusing to load it (re-export the workspace)`, {
-        details: { reason: 'image-archive', tag },
-      });
-    }
-    const existing = await inspectImage(client, tag);
-    if (existing && existing.id !== info.id) {
-      throw new BerthError('BAD_INPUT', `loading the exported container image would move the existing tag ${JSON.stringify(tag)} to other content: refusing (remove that tag with docker rmi if it is stale, then import again)`, {
-        details: { reason: 'image-archive', tag },
-      });
-    }
-    if (!existing) createdTags.push(tag);
-  }
+  opts: { expectedId: string; repo: string; tag: string; signal?: AbortSignal },
+): Promise<void> {
   const res = (await call('load image', () => client.loadImage(createReadStream(file), { quiet: true, ...(opts.signal ? { abortSignal: opts.signal } : {}) }))) as unknown as Readable;
   // The answer is a JSON message stream; an error inside it still comes with HTTP 200.
   let text = '';
@@ -193,7 +120,13 @@ export async function loadImageArchive(
   }
   const error = /"error"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(text);
   if (error) throw new BerthError('DOCKER_ERROR', `docker load failed: ${JSON.parse(`"${error[1]}"`) as string}`, { details: { reason: 'image-load' } });
-  const loaded = await inspectImage(client, info.id);
-  if (!loaded) throw new BerthError('DOCKER_ERROR', `docker load reported success but image ${info.id} is not there`);
-  return { id: info.id, createdTags };
+  const loaded = loadedFrom(text);
+  if (loaded.tags.length > 0 || loaded.ids.some((id) => id !== opts.expectedId)) {
+    for (const t of loaded.tags) await removeImageTag(client, t).catch(() => undefined);
+    throw new BerthError('BAD_INPUT', `docker load created ${JSON.stringify([...loaded.tags, ...loaded.ids])} instead of the untagged image ${opts.expectedId}: refusing it; re-export the workspace`, {
+      details: { reason: 'image-archive' },
+    });
+  }
+  if (!(await inspectImage(client, opts.expectedId))) throw new BerthError('DOCKER_ERROR', `docker load reported success but image ${opts.expectedId} is not there`);
+  await tagImage(client, opts.expectedId, opts.repo, opts.tag);
 }

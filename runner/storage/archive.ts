@@ -368,10 +368,12 @@ export interface ReadGzipTarOptions {
   /** Handles one entry; entries are handed over one at a time, in archive order. */
   readonly onEntry: (entry: ReadEntry) => Promise<unknown>;
   readonly signal?: AbortSignal | undefined;
+  /** false: `source` is a plain tar (a docker-save archive). Default true. */
+  readonly gzip?: boolean;
 }
 
 /**
- * Parse the gzip-compressed tar `source` entry by entry. Resolves once every entry was handled;
+ * Parse the gzip-compressed (or, with `gzip: false`, plain) tar `source` entry by entry. Resolves once every entry was handled;
  * rejects with the first error of `onEntry` or `source`, BAD_INPUT (reason corrupt-archive) when
  * it is not a gzip tar or is truncated, or ABORTED. On rejection the source is destroyed and the
  * entry being handled is destroyed, so `onEntry` does not keep reading.
@@ -388,8 +390,8 @@ export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise
       if (settled) return;
       settled = true;
       opts.signal?.removeEventListener('abort', onAbort);
-      source.unpipe(gunzip);
-      gunzip.unpipe(parser as unknown as NodeJS.WritableStream);
+      source.unpipe();
+      gunzip.unpipe();
       source.destroy();
       gunzip.destroy();
       // abort() makes the parser drop any further input instead of writing into a destroyed entry.
@@ -431,7 +433,8 @@ export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise
         fail,
       );
     });
-    source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
+    if (opts.gzip === false) source.pipe(parser as unknown as NodeJS.WritableStream);
+    else source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
   });
 }
 

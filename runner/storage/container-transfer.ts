@@ -5,14 +5,16 @@
  *
  *   export:  exportContainerState()  after the git objects, before the manifest is written;
  *   import:  stageContainerState()   before the repository lock: download + verify every object,
- *                                    `docker load` the image (tags vetted, see snapshots.ts) and vet
- *                                    each volume archive into a clean tar;
+ *                                    repack the image archive without tags (image-archive.ts),
+ *                                    `docker load` it under a fresh staging tag, and vet each
+ *                                    volume archive into a clean tar;
  *            applyContainerState()   under the lock, once the new name is certain: tag the image
  *                                    for the new workspace, create and fill its volumes, and return
  *                                    the state fields that point at them. Every step pushes its
  *                                    undo, so a failed import leaves nothing behind;
- *            releaseStaged()         always: drops tags the load itself created.
+ *            releaseStaged()         always: drops the staging tag.
  */
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,6 +39,7 @@ import type { S3Location } from './config.js';
 import { imageObjectKey, volumeObjectKey, type ContainerSection } from './container-manifest.js';
 import { downloadObject, objectUrl, uploadObject } from './objects.js';
 import type { ObjectStore } from './s3.js';
+import { repackImageArchive } from './image-archive.js';
 import { vetVolumeArchive, type VolumeRestoreReport } from './volume-archive.js';
 
 /** What to export besides git (see containerStateOf for the usual choice). */
@@ -108,10 +111,9 @@ export interface ContainerImportTarget {
 export interface StagedContainerState {
   readonly docker: Docker;
   readonly labels: Labels;
-  readonly image: { readonly id: string; readonly checkpoint: string; readonly baseImage: string | undefined; readonly createdTags: readonly string[] } | undefined;
+  /** The loaded snapshot; `stagingTag` holds it (against `docker image prune`) until released. */
+  readonly image: { readonly id: string; readonly checkpoint: string; readonly baseImage: string | undefined; readonly stagingTag: string } | undefined;
   readonly volumes: readonly { readonly name: string; readonly file: string; readonly report: VolumeRestoreReport }[];
-  /** Tags releaseStaged() must leave (the new workspace's own, when it equals a loaded one). */
-  readonly keep: Set<string>;
 }
 
 export interface ContainerImportReport {
@@ -129,7 +131,7 @@ async function download(ctx: StageContext, obj: { key: string; size: number; sha
   }
 }
 
-/** A tag `docker load` may create: only checkpoint snapshots (labels.ts checkpointImageRepo). */
+/** A tag an exported archive may carry (ignored, never created): only checkpoint snapshots (labels.ts). */
 function isCheckpointTag(tag: string): boolean {
   return /^berth-ckpt\/[a-z0-9]+(?:-[a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag);
 }
@@ -159,17 +161,24 @@ export async function stageContainerState(section: ContainerSection, target: Con
       });
       volumes.push({ name: v.name, file, report });
     }
-    if (section.image) {
-      const file = join(dir, 'image.tar');
-      await download(ctx, section.image, file);
-      const loaded = await loadImageArchive(client, file, { allowTag: isCheckpointTag, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-      image = { id: loaded.id, checkpoint: section.image.checkpoint, baseImage: section.image.baseImage, createdTags: loaded.createdTags };
-    }
+    if (section.image) image = await stageImage(client, section.image, dir, ctx);
   } catch (err) {
-    if (image) await releaseStaged({ docker: client, image, keep: new Set() });
+    if (image) await releaseStaged({ docker: client, image });
     throw err;
   }
-  return { docker: client, labels: target.labels ?? {}, image, volumes, keep: new Set() };
+  return { docker: client, labels: target.labels ?? {}, image, volumes };
+}
+
+/** Download, repack without tags, load, and hold the snapshot under a fresh staging tag. */
+async function stageImage(client: Docker, obj: NonNullable<ContainerSection['image']>, dir: string, ctx: StageContext): Promise<NonNullable<StagedContainerState['image']>> {
+  const file = join(dir, 'image.tar');
+  await download(ctx, obj, file);
+  const clean = join(dir, 'image.repacked.tar');
+  const limits = { maxEntries: ctx.limits.maxEntries, maxBytes: ctx.limits.maxObjectBytes };
+  const { id } = await repackImageArchive(file, clean, { limits, allowTag: isCheckpointTag, signal: ctx.signal });
+  const repo = `berth-import/${randomBytes(6).toString('hex')}`;
+  await loadImageArchive(client, clean, { expectedId: id, repo, tag: 'staged', ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  return { id, checkpoint: obj.checkpoint, baseImage: obj.baseImage, stagingTag: `${repo}:staged` };
 }
 
 export interface ApplyContext {
@@ -217,8 +226,6 @@ export async function applyContainerState(staged: StagedContainerState, ctx: App
       });
     }
     await tagImage(client, staged.image.id, repo, tag);
-    staged.keep.add(`${repo}:${tag}`);
-    ctx.undo.push(async () => staged.keep.delete(`${repo}:${tag}`));
     if (!taken) ctx.undo.push(() => removeImageTag(client, `${repo}:${tag}`));
     ci = { ref: `${repo}:${tag}`, imageId: staged.image.id, checkpoint: staged.image.checkpoint, ...(staged.image.baseImage ? { baseImage: staged.image.baseImage } : {}) };
   }
@@ -232,9 +239,7 @@ export async function applyContainerState(staged: StagedContainerState, ctx: App
   };
 }
 
-/** Drop the tags `docker load` created under the exporter's name (the new workspace has its own). */
-export async function releaseStaged(staged: Pick<StagedContainerState, 'docker' | 'image' | 'keep'>): Promise<void> {
-  for (const t of staged.image?.createdTags ?? []) {
-    if (!staged.keep.has(t)) await removeImageTag(staged.docker, t).catch(() => undefined);
-  }
+/** Drop the staging tag (the new workspace has its own; on failure the image goes with it). */
+export async function releaseStaged(staged: Pick<StagedContainerState, 'docker' | 'image'>): Promise<void> {
+  if (staged.image) await removeImageTag(staged.docker, staged.image.stagingTag).catch(() => undefined);
 }

@@ -1,18 +1,18 @@
 // The untrusted-input side of persistence, without Docker: vetting a volume archive from an export,
-// the manifest's container section, and refusing image archives whose tags leave berth's namespace.
+// the manifest's container section, and repacking image archives without their tags.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { Dockerode } from '../helpers/docker.js';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectImageArchive, loadImageArchive } from '../../docker/snapshots.js';
 import { isBerthError } from '../../src/errors.js';
 import { imageObjectKey, volumeObjectKey } from '../../runner/storage/container-manifest.js';
 import { parseManifest } from '../../runner/storage/manifest.js';
+import { repackImageArchive } from '../../runner/storage/image-archive.js';
 import { vetVolumeArchive } from '../../runner/storage/volume-archive.js';
-import { tarBuffer, tgz } from '../storage/tarball.js';
+import { tarBuffer, tgz, type RawEntry } from '../storage/tarball.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -138,31 +138,47 @@ describe('manifest container section', () => {
   });
 });
 
-describe('image archive checks', () => {
-  async function imageTar(manifest: unknown): Promise<string> {
+describe('image archive repacking (no Docker)', () => {
+  const cfgBody = '{"rootfs":{"type":"layers","diff_ids":[]}}';
+  const cfgHex = createHash('sha256').update(cfgBody).digest('hex');
+  const config = `${cfgHex}.json`;
+  const limits = { maxEntries: 1000, maxBytes: 1024 * 1024 };
+  const allowTag = (t: string) => t.startsWith('berth-ckpt/');
+  async function imageTar(manifest: unknown, extra: RawEntry[] = []): Promise<string> {
     const file = join(dir, `image-${n++}.tar`);
-    await writeFile(file, tarBuffer([{ path: 'manifest.json', body: JSON.stringify(manifest) }]));
+    await writeFile(file, tarBuffer([{ path: config, body: cfgBody }, { path: 'l1/layer.tar', body: 'layer-one' }, { path: 'l2/layer.tar', type: 'SymbolicLink', linkpath: '../l1/layer.tar' }, ...extra, { path: 'manifest.json', body: JSON.stringify(manifest) }]));
     return file;
   }
-  const config = `${'f'.repeat(64)}.json`;
+  const repack = async (file: string) => {
+    const out = join(dir, `repacked-${n++}.tar`);
+    return { out, res: await repackImageArchive(file, out, { limits, allowTag }) };
+  };
 
-  it('reads the image id and tags, and refuses tags outside the checkpoint namespace before loading', async () => {
-    const file = await imageTar([{ Config: config, RepoTags: ['berth-busybox:1'], Layers: [] }]);
-    expect(await inspectImageArchive(file)).toEqual({ id: `sha256:${'f'.repeat(64)}`, repoTags: ['berth-busybox:1'] });
-    // Never reaches Docker: the check comes first, so an unreachable client is fine.
-    const nowhere = new Dockerode({ socketPath: join(dir, 'no-docker.sock') });
-    const err = await loadImageArchive(nowhere, file, { allowTag: (t) => t.startsWith('berth-ckpt/') }).catch((e: unknown) => e);
-    expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
-    expect((err as Error).message).toContain('"berth-busybox:1"');
+  it('keeps config and layers (layer symlinks resolved), drops tags and everything else', async () => {
+    const file = await imageTar([{ Config: config, RepoTags: ['berth-ckpt/r-w:aaaa'], Layers: ['l1/layer.tar', 'l2/layer.tar'] }], [{ path: 'repositories', body: '{"berth-busybox":{"1":"x"}}' }]);
+    const { out, res } = await repack(file);
+    expect(res).toEqual({ id: `sha256:${cfgHex}`, droppedTags: ['berth-ckpt/r-w:aaaa'] });
+    const listed = await listTar(out);
+    expect(listed.map((e) => `${e.type} ${e.path}`)).toEqual([`File ${config}`, 'File l1/layer.tar', 'File manifest.json']);
+    expect(JSON.parse(listed[2]?.body ?? '')).toEqual([{ Config: config, RepoTags: [], Layers: ['l1/layer.tar', 'l1/layer.tar'] }]);
   });
 
-  it('rejects archives with several images, no manifest or a config not named by a digest', async () => {
-    for (const m of [[{ Config: config }, { Config: config }], [{ Config: '../../etc/passwd' }], { not: 'a list' }]) {
-      const err = await inspectImageArchive(await imageTar(m)).catch((e: unknown) => e);
-      expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
+  it('refuses foreign tags, several images, a config not named by its digest, and bad layers', async () => {
+    const cases: unknown[] = [
+      [{ Config: config, RepoTags: ['berth-busybox:1'], Layers: [] }],
+      [{ Config: config, Layers: [] }, { Config: config, Layers: [] }],
+      [{ Config: '../../etc/passwd', Layers: [] }],
+      [{ Config: `${'f'.repeat(64)}.json`, Layers: [] }],
+      [{ Config: config, Layers: ['/etc/passwd'] }],
+      [{ Config: config, Layers: ['missing/layer.tar'] }],
+      { not: 'a list' },
+    ];
+    for (const m of cases) {
+      const err = await repack(await imageTar(m)).catch((e: unknown) => e);
+      expect(isBerthError(err, 'BAD_INPUT'), JSON.stringify(m)).toBe(true);
     }
     const none = join(dir, 'none.tar');
     await writeFile(none, tarBuffer([{ path: 'other.json', body: '{}' }]));
-    expect(isBerthError(await inspectImageArchive(none).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
+    expect(isBerthError(await repack(none).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);
   });
 });
