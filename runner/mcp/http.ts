@@ -18,10 +18,9 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
 
 export const MCP_PATH = '/mcp';
-/** Largest request body: file_write content is capped at 10 MiB, plus JSON escaping overhead. */
-const MAX_BODY_BYTES = 24 * 1024 * 1024;
 /** Concurrent client sessions; each holds an McpServer. Stale ones end when their client DELETEs or we shut down. */
 const MAX_SESSIONS = 64;
 const MIN_TOKEN_CHARS = 16;
@@ -117,7 +116,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         body = await readJson(req);
       } catch (err) {
         const tooLarge = err instanceof BodyTooLarge;
-        return reply(req, res, tooLarge ? 413 : 400, rpcError(-32700, tooLarge ? `request body over ${MAX_BODY_BYTES} bytes` : 'parse error: the body is not JSON'));
+        return reply(req, res, tooLarge ? 413 : 400, rpcError(-32700, tooLarge ? `request body over ${MAX_MESSAGE_BYTES} bytes` : 'parse error: the body is not JSON'));
       }
       if (existing) return existing.transport.handleRequest(req, res, body);
       if (!isInitializeRequest(body)) return reply(req, res, 400, rpcError(-32000, 'bad request: no mcp-session-id header, and the body is not an initialize request'));
@@ -199,7 +198,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    if (size > MAX_MESSAGE_BYTES) throw new BodyTooLarge();
     chunks.push(chunk);
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;

@@ -10,13 +10,13 @@
  *      `berth mcp` resumes them), bounded by SHUTDOWN_TIMEOUT_MS in all.
  * A second SIGINT during shutdown exits at once; a SIGTERM then lets the bounded cleanup finish.
  */
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import { createLogger, type LogLevel } from '../../src/log.js';
 import { Runner } from '../session/runner.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
 import { createServer } from './server.js';
+import { BoundedStdioServerTransport } from './stdio.js';
 
 const IN_FLIGHT_GRACE_MS = 8_000;
 const SHUTDOWN_TIMEOUT_MS = 20_000;
@@ -109,8 +109,8 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
       if (auth.generated) notice(`berth mcp: token ${auth.token} (clients send "Authorization: Bearer <token>"; set --token or BERTH_MCP_TOKEN to choose one)`);
     } else {
       const server = createServer(deps);
-      const transport = new StdioServerTransport();
-      transport.onerror = (err) => logger.warn('ignoring a malformed message on stdin', { error: err.message });
+      const transport = new BoundedStdioServerTransport({ onRefused: (reason) => logger.warn('refused a message on stdin', { reason }) });
+      transport.onerror = (err) => logger.warn('stdio transport error', { error: err.message });
       closeTransport = () => server.close();
       // The SDK transport does not watch for EOF: a client that closes our stdin is gone.
       process.stdin.once('end', () => shutdown('stdin closed'));
