@@ -30,6 +30,10 @@ export interface McpMainOptions {
   readonly http?: string;
   /** Bearer token for HTTP mode (else BERTH_MCP_TOKEN, else generated). */
   readonly token?: string;
+  /** HTTP mode: close a client session after this long without a request (default 15 min). */
+  readonly idleTimeoutMs?: number;
+  /** HTTP mode: host names besides loopback and the bound address that clients may use (Host / Origin). */
+  readonly allowedHosts?: readonly string[];
   readonly version: string;
   /** Lines for a human (listen address, token, warnings): always shown, whatever the log level. */
   readonly notice?: (line: string) => void;
@@ -97,7 +101,14 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
 
   try {
     if (listen && auth) {
-      const http = await serveHttp({ listen, token: auth.token, createServer: () => createServer(deps), logger });
+      const http = await serveHttp({
+        listen,
+        token: auth.token,
+        createServer: () => createServer(deps),
+        logger,
+        ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+        ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }),
+      });
       closeTransport = () => http.close();
       if (!isLoopback(http.address.host)) {
         notice(
