@@ -18,12 +18,11 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { createHostGuard, isLoopback } from './http-guard.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, SessionTable } from './http-sessions.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
 
 export const MCP_PATH = '/mcp';
-/** Largest request body: file_write content is capped at 10 MiB, plus JSON escaping overhead. */
-const MAX_BODY_BYTES = 24 * 1024 * 1024;
-/** Concurrent client sessions; each holds an McpServer. Stale ones end when their client DELETEs or we shut down. */
-const MAX_SESSIONS = 64;
 const MIN_TOKEN_CHARS = 16;
 
 export interface ListenAddress {
@@ -49,10 +48,7 @@ export function parseListen(spec: string): ListenAddress {
   return { host, port };
 }
 
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { isLoopback };
 
 /** The token to require: --token, else BERTH_MCP_TOKEN, else a fresh random one (`generated`). */
 export function chooseToken(explicit: string | undefined, env: string | undefined): { token: string; generated: boolean } {
@@ -82,6 +78,12 @@ export interface HttpServeOptions {
   /** A fresh McpServer per client session. */
   readonly createServer: () => McpServer;
   readonly logger: Logger;
+  /** Close a session after this long without a request (default 15 min). */
+  readonly idleTimeoutMs?: number;
+  /** Concurrent sessions; a new one evicts the longest-idle session when full (default 64). */
+  readonly maxSessions?: number;
+  /** Extra host names (Host header, Origin) that mean this server, besides loopback and the bound address. */
+  readonly allowedHosts?: readonly string[];
 }
 
 export interface HttpHandle {
@@ -90,16 +92,25 @@ export interface HttpHandle {
   close(): Promise<void>;
 }
 
-interface Entry {
-  readonly transport: StreamableHTTPServerTransport;
-  readonly server: McpServer;
-}
-
 export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   const { logger, token } = opts;
-  const sessions = new Map<string, Entry>();
+  const sessions = new SessionTable({
+    idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    maxSessions: opts.maxSessions ?? DEFAULT_MAX_SESSIONS,
+    logger,
+  });
+  const guard = createHostGuard({ listenHost: opts.listen.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // DNS rebinding: refused before the token is even looked at (http-guard.ts).
+    if (!guard.hostAllowed(header(req, 'host'))) {
+      logger.warn('rejected an MCP request for a foreign Host', { host: header(req, 'host') ?? '' });
+      return reply(req, res, 421, rpcError(-32000, 'misdirected request: the Host header does not name this server (use 127.0.0.1 or localhost, or start berth mcp with --allow-host)'));
+    }
+    if (!guard.originAllowed(header(req, 'origin'))) {
+      logger.warn('rejected an MCP request from a foreign Origin', { origin: header(req, 'origin') ?? '' });
+      return reply(req, res, 403, rpcError(-32000, 'forbidden: requests from web pages of other sites are refused (allow a host with --allow-host)'));
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== MCP_PATH) return reply(req, res, 404, rpcError(-32000, `not found: the MCP endpoint is ${MCP_PATH}`));
     if (!bearerMatches(req.headers.authorization, token)) {
@@ -117,16 +128,19 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         body = await readJson(req);
       } catch (err) {
         const tooLarge = err instanceof BodyTooLarge;
-        return reply(req, res, tooLarge ? 413 : 400, rpcError(-32700, tooLarge ? `request body over ${MAX_BODY_BYTES} bytes` : 'parse error: the body is not JSON'));
+        return reply(req, res, tooLarge ? 413 : 400, rpcError(-32700, tooLarge ? `request body over ${MAX_MESSAGE_BYTES} bytes` : 'parse error: the body is not JSON'));
       }
-      if (existing) return existing.transport.handleRequest(req, res, body);
+      if (existing) {
+        sessions.track(existing, closed(res));
+        return existing.transport.handleRequest(req, res, body);
+      }
       if (!isInitializeRequest(body)) return reply(req, res, 400, rpcError(-32000, 'bad request: no mcp-session-id header, and the body is not an initialize request'));
-      if (sessions.size >= MAX_SESSIONS) return reply(req, res, 503, rpcError(-32000, `too many MCP sessions (${MAX_SESSIONS}): close some clients`));
+      if (!sessions.makeRoom()) return reply(req, res, 503, rpcError(-32000, `too many MCP sessions, all busy (${sessions.size}): retry later or close some clients`));
       const server = opts.createServer();
       const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
-          sessions.set(id, { transport, server });
+          sessions.add(id, transport, server);
           logger.info('MCP session started', { session: id });
         },
       });
@@ -139,6 +153,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     }
     if (req.method === 'GET' || req.method === 'DELETE') {
       if (!existing) return reply(req, res, 400, rpcError(-32000, 'bad request: mcp-session-id header required'));
+      sessions.track(existing, closed(res));
       return existing.transport.handleRequest(req, res);
     }
     res.setHeader('Allow', 'GET, POST, DELETE');
@@ -179,9 +194,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     address: { host: opts.listen.host, port },
     close() {
       closing ??= (async () => {
-        const entries = [...sessions.values()];
-        sessions.clear();
-        await Promise.allSettled(entries.map((e) => e.server.close()));
+        await sessions.closeAll();
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();
@@ -194,12 +207,17 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
 
 class BodyTooLarge extends Error {}
 
+/** Settles when the response is finished or its connection dropped (SSE streams included). */
+function closed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => res.once('close', () => resolve()));
+}
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    if (size > MAX_MESSAGE_BYTES) throw new BodyTooLarge();
     chunks.push(chunk);
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;

@@ -10,13 +10,13 @@
  *      `berth mcp` resumes them), bounded by SHUTDOWN_TIMEOUT_MS in all.
  * A second SIGINT during shutdown exits at once; a SIGTERM then lets the bounded cleanup finish.
  */
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { assertValidName } from '../../src/workspace/names.js';
 import { createLogger, type LogLevel } from '../../src/log.js';
 import { Runner } from '../session/runner.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
 import { createServer } from './server.js';
+import { BoundedStdioServerTransport } from './stdio.js';
 
 const IN_FLIGHT_GRACE_MS = 8_000;
 const SHUTDOWN_TIMEOUT_MS = 20_000;
@@ -30,6 +30,10 @@ export interface McpMainOptions {
   readonly http?: string;
   /** Bearer token for HTTP mode (else BERTH_MCP_TOKEN, else generated). */
   readonly token?: string;
+  /** HTTP mode: close a client session after this long without a request (default 15 min). */
+  readonly idleTimeoutMs?: number;
+  /** HTTP mode: host names besides loopback and the bound address that clients may use (Host / Origin). */
+  readonly allowedHosts?: readonly string[];
   readonly version: string;
   /** Lines for a human (listen address, token, warnings): always shown, whatever the log level. */
   readonly notice?: (line: string) => void;
@@ -97,7 +101,14 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
 
   try {
     if (listen && auth) {
-      const http = await serveHttp({ listen, token: auth.token, createServer: () => createServer(deps), logger });
+      const http = await serveHttp({
+        listen,
+        token: auth.token,
+        createServer: () => createServer(deps),
+        logger,
+        ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+        ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }),
+      });
       closeTransport = () => http.close();
       if (!isLoopback(http.address.host)) {
         notice(
@@ -109,8 +120,8 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
       if (auth.generated) notice(`berth mcp: token ${auth.token} (clients send "Authorization: Bearer <token>"; set --token or BERTH_MCP_TOKEN to choose one)`);
     } else {
       const server = createServer(deps);
-      const transport = new StdioServerTransport();
-      transport.onerror = (err) => logger.warn('ignoring a malformed message on stdin', { error: err.message });
+      const transport = new BoundedStdioServerTransport({ onRefused: (reason) => logger.warn('refused a message on stdin', { reason }) });
+      transport.onerror = (err) => logger.warn('stdio transport error', { error: err.message });
       closeTransport = () => server.close();
       // The SDK transport does not watch for EOF: a client that closes our stdin is gone.
       process.stdin.once('end', () => shutdown('stdin closed'));

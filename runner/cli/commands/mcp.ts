@@ -18,6 +18,7 @@ import {
   type Launcher,
 } from '../../mcp/agent-config.js';
 import { runMcp } from '../../mcp/main.js';
+import { durationArg } from '../args.js';
 import { action, printJson } from '../output.js';
 
 interface McpOpts {
@@ -25,6 +26,8 @@ interface McpOpts {
   workspace?: string;
   http?: string;
   token?: string;
+  idleTimeout?: number;
+  allowHost?: string[];
   logLevel: LogLevel;
 }
 
@@ -45,6 +48,8 @@ export function register(program: Command): void {
     .option('--workspace <name>', 'bind this server to one workspace (created on first use); tools then take no workspace argument')
     .option('--http <addr>', 'serve MCP Streamable HTTP on HOST:PORT instead of stdio (":PORT" or "PORT" bind 127.0.0.1; port 0 picks one)')
     .option('--token <token>', 'HTTP bearer token, 16+ characters (default: $BERTH_MCP_TOKEN, which unlike a flag is not visible in ps; else a random one printed to stderr)')
+    .option('--idle-timeout <duration>', 'HTTP: close a client session after this long without a request, e.g. 30m (default 15m)', durationArg)
+    .option('--allow-host <host>', 'HTTP: also accept this host name in Host/Origin headers (repeatable; loopback and the bound address always are)', (v: string, prev: string[] = []) => [...prev, v])
     .addOption(new Option('--log-level <level>', 'what to log to stderr').choices(['debug', 'info', 'warn', 'error', 'silent']).default('warn'))
     .addHelpText(
       'after',
@@ -67,6 +72,8 @@ the containers it started (kept, resumed next time) and exits 0.`,
           ...(opts.workspace === undefined ? {} : { workspace: opts.workspace }),
           ...(opts.http === undefined ? {} : { http: opts.http }),
           ...(opts.token === undefined ? {} : { token: opts.token }),
+          ...(opts.idleTimeout === undefined ? {} : { idleTimeoutMs: opts.idleTimeout }),
+          ...(opts.allowHost === undefined ? {} : { allowedHosts: opts.allowHost }),
         });
         // Everything is closed by now; exit instead of waiting on idle sockets (Docker's keep-alive
         // agent, a paused stdin) that would otherwise hold the process open.

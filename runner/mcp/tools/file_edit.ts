@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EditRequestSchema } from '../../session/files.js';
+import { CONTENT_TOO_LARGE, withinContentBytes } from '../limits.js';
 import { defineTool } from '../tool.js';
 
 export const fileEdit = defineTool({
@@ -13,8 +14,8 @@ export const fileEdit = defineTool({
   scope: 'workspace',
   input: {
     path: z.string().min(1).max(4096).describe('File path relative to the workspace root.'),
-    search: EditRequestSchema.shape.search.describe('Exact text to find (copy it from file_read output).'),
-    replace: EditRequestSchema.shape.replace.describe('Text to put in its place (may be empty to delete it).'),
+    search: EditRequestSchema.shape.search.refine(withinContentBytes, `search is ${CONTENT_TOO_LARGE}`).describe('Exact text to find (copy it from file_read output).'),
+    replace: EditRequestSchema.shape.replace.refine(withinContentBytes, `replace is ${CONTENT_TOO_LARGE}`).describe('Text to put in its place (may be empty to delete it).'),
     matchId: EditRequestSchema.shape.matchId.describe('Only when search occurs several times: the match ID (e.g. "L12") from the previous error.'),
   },
   output: { path: z.string(), line: z.number(), matchId: z.string() },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ListOptionsSchema } from '../../session/files.js';
+import { safeText } from '../../cli/output.js';
 import { defineTool } from '../tool.js';
 
 export const fileList = defineTool({
@@ -30,9 +31,12 @@ export const fileList = defineTool({
       signal: call.signal,
     });
     const entries = r.entries.map((e) => ({ path: e.path, type: e.type, size: e.size }));
-    const lines = r.entries.map((e) =>
-      e.type === 'dir' ? `${e.path}/` : e.type === 'symlink' ? `${e.path} -> ${e.symlinkTarget ?? '?'}` : `${e.path} (${e.size} bytes)`,
-    );
+    // Names are agent- or repo-controlled and the text may reach a person's terminal: escape
+    // control and bidi characters there; structuredContent keeps the exact names.
+    const lines = r.entries.map((e) => {
+      const p = safeText(e.path);
+      return e.type === 'dir' ? `${p}/` : e.type === 'symlink' ? `${p} -> ${safeText(e.symlinkTarget ?? '?')}` : `${p} (${e.size} bytes)`;
+    });
     if (lines.length === 0) lines.push('(empty directory)');
     if (r.truncated) lines.push(`[stopped after ${entries.length} entries: list a subdirectory or raise maxEntries]`);
     return { text: lines.join('\n'), structured: { entries, truncated: r.truncated } };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { WriteOptionsSchema } from '../../session/files.js';
+import { CONTENT_TOO_LARGE, withinContentBytes } from '../limits.js';
 import { defineTool } from '../tool.js';
 
 export const fileWrite = defineTool({
@@ -11,7 +12,7 @@ export const fileWrite = defineTool({
   scope: 'workspace',
   input: {
     path: z.string().min(1).max(4096).describe('File path relative to the workspace root, e.g. "src/util.ts".'),
-    content: z.string().describe('The complete new content of the file (UTF-8 text).'),
+    content: z.string().refine(withinContentBytes, `content is ${CONTENT_TOO_LARGE}`).describe('The complete new content of the file (UTF-8 text).'),
     createDirs: WriteOptionsSchema.shape.createDirs.describe('Create missing parent directories (default true).'),
   },
   output: { path: z.string(), bytes: z.number(), created: z.boolean() },
