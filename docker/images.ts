@@ -60,7 +60,7 @@ export async function ensureImage(
     const rootfs = join(work, 'rootfs');
     await mkdir(rootfs);
     if (key === 'busybox') await busyboxRootfs(rootfs, say, opts.signal);
-    else await debianRootfs(rootfs, say, opts.signal);
+    else await debianRootfs(rootfs, say, { withNode: key === 'node', signal: opts.signal });
     say(`${ref}: importing rootfs into Docker ...`);
     await importRootfs(rootfs, ref, key === 'busybox' ? '/bin/sh' : '/bin/bash');
   } catch (err) {
@@ -120,6 +120,26 @@ async function isStatic(path: string): Promise<boolean> {
 export function debianMirror(): string {
   const fromEnv = process.env.BERTH_DEBIAN_MIRROR;
   if (fromEnv) return fromEnv;
+  return aptSourceFor('bookworm');
+}
+
+/**
+ * The URI this machine's apt sources use for `suite`. A suite the machine does not list
+ * (bookworm-backports) lives in the same archive as bookworm itself.
+ */
+export function aptSourceFor(suite: string): string {
+  const found = aptSourceFiles()
+    .map((f) => parseMirror(readFileSync(f, 'utf8'), suite))
+    .find((m) => m !== undefined);
+  if (found) return found;
+  if (suite === 'bookworm-backports') return debianMirror();
+  throw new BerthError(
+    'IMAGE_BUILD_FAILED',
+    `no Debian mirror serving ${JSON.stringify(suite)} was found in /etc/apt/sources.list{,.d}. ${suite === 'bookworm' ? 'Set BERTH_DEBIAN_MIRROR to a Debian mirror URL.' : `Add ${suite} to this machine's apt sources.`}`,
+  );
+}
+
+function aptSourceFiles(): string[] {
   const files: string[] = [];
   if (existsSync('/etc/apt/sources.list')) files.push('/etc/apt/sources.list');
   if (existsSync('/etc/apt/sources.list.d')) {
@@ -127,34 +147,29 @@ export function debianMirror(): string {
       if (f.endsWith('.list') || f.endsWith('.sources')) files.push(join('/etc/apt/sources.list.d', f));
     }
   }
-  for (const f of files) {
-    const mirror = parseMirror(readFileSync(f, 'utf8'));
-    if (mirror) return mirror;
-  }
-  throw new BerthError(
-    'IMAGE_BUILD_FAILED',
-    'no Debian mirror serving "bookworm" was found in /etc/apt/sources.list{,.d}. Set BERTH_DEBIAN_MIRROR to a Debian mirror URL.',
-  );
+  return files;
 }
 
 /** Parses one-line (`deb URL bookworm main`) and deb822 (`URIs:`/`Suites:`) apt source formats. */
-export function parseMirror(text: string): string | undefined {
+export function parseMirror(text: string, suite = 'bookworm'): string | undefined {
+  const esc = suite.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   for (const line of text.split('\n')) {
-    const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/.exec(line);
+    const m = new RegExp(`^\\s*deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${esc}\\s`).exec(line);
     if (m?.[1]) return m[1];
   }
   for (const stanza of text.split(/\n\s*\n/)) {
     const field = (name: string) =>
       new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
     if (!field('Types').includes('deb')) continue;
-    if (!field('Suites').includes('bookworm')) continue;
+    if (!field('Suites').includes(suite)) continue;
     const uri = field('URIs')[0];
     if (uri) return uri;
   }
   return undefined;
 }
 
-async function debianRootfs(rootfs: string, say: Progress, signal?: AbortSignal): Promise<void> {
+async function debianRootfs(rootfs: string, say: Progress, opts: { withNode: boolean; signal?: AbortSignal | undefined }): Promise<void> {
+  const signal = opts.signal;
   requireRoot('building the Debian image');
   if (!existsSync('/usr/sbin/debootstrap')) await aptInstall(['debootstrap'], say, signal);
   const mirror = debianMirror();
@@ -164,8 +179,15 @@ async function debianRootfs(rootfs: string, say: Progress, signal?: AbortSignal)
     ['--variant=minbase', '--include=git,ca-certificates,procps', 'bookworm', rootfs, mirror],
     { onLine: (l) => say(`  ${l}`), signal },
   );
-  // Stage two: npm cannot be configured by debootstrap itself (--include=npm fails), but installs
-  // fine with apt inside a chroot that has /proc.
+  if (opts.withNode) await chrootNode(rootfs, say, signal);
+  await rm(join(rootfs, 'var', 'lib', 'apt', 'lists'), { recursive: true, force: true });
+  await mkdir(join(rootfs, 'var', 'lib', 'apt', 'lists', 'partial'), { recursive: true });
+  await writeFile(join(rootfs, 'etc', 'resolv.conf'), '');
+  await mkdir(join(rootfs, 'workspace'), { recursive: true });
+}
+
+/** Stage two: npm cannot be configured by debootstrap itself (--include=npm fails), but installs fine with apt inside a chroot that has /proc. */
+async function chrootNode(rootfs: string, say: Progress, signal?: AbortSignal): Promise<void> {
   say('installing nodejs and npm in a chroot ...');
   await copyFile('/etc/resolv.conf', join(rootfs, 'etc', 'resolv.conf')).catch(() => {});
   await run('mount', ['-t', 'proc', 'proc', join(rootfs, 'proc')]);
@@ -178,10 +200,6 @@ async function debianRootfs(rootfs: string, say: Progress, signal?: AbortSignal)
   } finally {
     await run('umount', ['-l', join(rootfs, 'proc')], { allowFail: true });
   }
-  await rm(join(rootfs, 'var', 'lib', 'apt', 'lists'), { recursive: true, force: true });
-  await mkdir(join(rootfs, 'var', 'lib', 'apt', 'lists', 'partial'), { recursive: true });
-  await writeFile(join(rootfs, 'etc', 'resolv.conf'), '');
-  await mkdir(join(rootfs, 'workspace'), { recursive: true });
 }
 
 async function importRootfs(rootfs: string, ref: string, cmd: string): Promise<void> {
@@ -208,7 +226,7 @@ async function importRootfs(rootfs: string, ref: string, cmd: string): Promise<v
   if (code !== 0) throw new Error(`tar exited ${code}: ${tarErr.trim()}`);
 }
 
-interface RunOpts {
+export interface RunOpts {
   env?: NodeJS.ProcessEnv;
   capture?: boolean;
   allowFail?: boolean;
@@ -217,7 +235,7 @@ interface RunOpts {
 }
 
 /** Run a host command; collects output for the error message, never throws for allowFail. */
-function run(cmd: string, args: string[], opts: RunOpts = {}): Promise<string> {
+export function run(cmd: string, args: string[], opts: RunOpts = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
     let out = '';

@@ -17,7 +17,7 @@
  * and `CacheVolume` satisfy those interfaces. It imports nothing from '@dagger.io/dagger' at
  * runtime: the SDK takes about a second to load, and the CLI and MCP server import pipelines/.
  */
-import { builtinImageKey, type BuiltinImageKey } from '../src/images.js';
+import { builtinImageKey, toolchainImageOf, type BuiltinImageKey } from '../src/images.js';
 import { BerthError } from '../src/errors.js';
 import type { PhaseName, Plan, PlanCommand, PlanStep } from './plan.js';
 
@@ -29,12 +29,13 @@ import type { PhaseName, Plan, PlanCommand, PlanStep } from './plan.js';
 export const DAGGER_PUBLIC_IMAGES: Readonly<Record<BuiltinImageKey, string>> = Object.freeze({
   node: 'node:18-bookworm',
   busybox: 'busybox:1.36',
+  debian: 'debian:bookworm',
 });
 
 /** The image the Dagger path pulls for a plan's image: builtin names mapped, anything else as is. */
 export function daggerImage(ref: string): string {
   const key = builtinImageKey(ref);
-  return key === undefined ? ref : DAGGER_PUBLIC_IMAGES[key];
+  return key === undefined ? (toolchainImageOf(ref)?.official ?? ref) : DAGGER_PUBLIC_IMAGES[key];
 }
 
 /** The Container calls the executor makes. Dagger's `Container` satisfies DaggerContainerLike<Container, Directory, CacheVolume>. */

@@ -4,9 +4,8 @@
  */
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import { builtinImageKey } from '../../src/images.js';
 import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import { ensureImage } from '../../docker/images.js';
+import { ensureImageRef } from '../../docker/ensure.js';
 import type { Logger } from '../../src/log.js';
 import { WorkspaceFiles } from '../session/files.js';
 import type { McpSession, ServerDeps } from './deps.js';
@@ -122,9 +121,7 @@ export class ToolCall {
   /** Build berth's own image for the spec if it is missing (slow: progress is reported). */
   async ensureImage(image?: string): Promise<void> {
     const ref = image ?? (await this.deps.runner.resolve()).spec.image;
-    const key = builtinImageKey(ref);
-    if (!key) return;
-    await ensureImage(key, {
+    await ensureImageRef(ref, {
       signal: this.signal,
       onProgress: (line) => {
         if (!/: present$/.test(line)) this.progress.step(line);

@@ -17,6 +17,7 @@ import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { dataDir as resolveDataDir } from '../../src/data-dir.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { resolveSpec } from '../../src/project/resolve.js';
+import { ensureImageRef } from '../../docker/ensure.js';
 import type { SpecInput } from '../../src/project/schema.js';
 import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
 import { assertValidName } from '../../src/workspace/names.js';
@@ -391,6 +392,7 @@ export class Runner implements AsyncDisposable {
 
   async #createContainer(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
     const spec = resolved.spec;
+    await ensureImageRef(spec.image, { onProgress: (line) => this.logger.warn(line) });
     try {
       return await this.containers.create({
         name: containerName,

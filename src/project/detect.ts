@@ -7,23 +7,24 @@
  * Order of precedence when several markers exist: node, python, go, rust, then a Makefile. A
  * Makefile is only a fallback for repositories with no recognized language toolchain.
  */
-import { IMAGES } from '../images.js';
+import { IMAGES, goImage, nodeImage, pythonImage, rustImage, DEFAULT_NODE_MAJOR, OFFLINE_TOOLCHAINS } from '../images.js';
 import type { SourceReader } from '../source-reader.js';
+import { chooseGo, chooseNode, choosePython, chooseRust, goDirective, requiresPython, rustChannel, type ImageChoice, type NodeRequest } from './versions.js';
 import type { SpecLayer } from './schema.js';
 import type { CacheMount, StepName, Toolchain } from './types.js';
 
 export type PackageManager = 'npm' | 'pnpm' | 'yarn';
 
 /**
- * The image each toolchain gets. Only the node image is built locally today, and it is the only
- * "full" image (bash, git, build tools), so every toolchain maps to it. Change a line here when
- * berth grows a python/go/rust image.
+ * The image each toolchain gets when its project states no version. node, python, go and rust
+ * have their own locally built images (see src/images.ts); a project's version files refine the
+ * choice (src/project/versions.ts). make and generic get the general Debian image.
  */
 export const TOOLCHAIN_IMAGES: Readonly<Record<Toolchain, string>> = Object.freeze({
-  node: IMAGES.node,
-  python: IMAGES.node,
-  go: IMAGES.node,
-  rust: IMAGES.node,
+  node: nodeImage(DEFAULT_NODE_MAJOR).ref,
+  python: pythonImage().ref,
+  go: goImage(OFFLINE_TOOLCHAINS.go[1]).ref,
+  rust: rustImage().ref,
   make: IMAGES.node,
   generic: IMAGES.node,
 });
@@ -43,8 +44,10 @@ export interface Detection {
   readonly spec: SpecLayer;
   /** Files that drove the decision, e.g. ["package.json", "pnpm-lock.yaml"]. */
   readonly evidence: readonly string[];
-  /** Things a human should know (unparseable manifest ...); informational. */
+  /** Things a human should know (unparseable manifest, a version berth cannot build ...); informational. */
   readonly warnings: readonly string[];
+  /** How the toolchain image was chosen (node, python, go, rust only). */
+  readonly image: ImageChoice | undefined;
 }
 
 type Steps = Partial<Record<StepName, string[]>>;
@@ -58,6 +61,7 @@ interface Proposal {
   caches?: CacheMount[];
   evidence: string[];
   warnings?: string[];
+  image?: ImageChoice;
 }
 
 const cache = (name: string): CacheMount => ({ name, path: `${CACHE_ROOT}/${name}` });
@@ -68,12 +72,12 @@ export async function detect(reader: SourceReader): Promise<Detection> {
   const proposal =
     (await detectNode(reader, names)) ??
     (await detectPython(reader, names)) ??
-    detectGo(names) ??
-    detectRust(names) ??
+    (await detectGo(reader, names)) ??
+    (await detectRust(reader, names)) ??
     (await detectMake(reader, names)) ?? { toolchain: 'generic' as const, steps: {}, evidence: [] };
 
   const spec: SpecLayer = {
-    image: TOOLCHAIN_IMAGES[proposal.toolchain],
+    image: proposal.image?.image.ref ?? TOOLCHAIN_IMAGES[proposal.toolchain],
     ...(proposal.env && Object.keys(proposal.env).length ? { env: proposal.env } : {}),
     ...(proposal.install ? { install: proposal.install } : {}),
     ...(proposal.caches ? { caches: proposal.caches } : {}),
@@ -84,8 +88,14 @@ export async function detect(reader: SourceReader): Promise<Detection> {
     packageManager: proposal.packageManager,
     spec,
     evidence: proposal.evidence,
-    warnings: proposal.warnings ?? [],
+    warnings: [...(proposal.warnings ?? []), ...(proposal.image?.warning ? [proposal.image.warning] : [])],
+    image: proposal.image,
   };
+}
+
+/** The text of `name` if the root lists it (a version file is optional: unreadable means absent). */
+async function optional(reader: SourceReader, names: Set<string>, name: string): Promise<string | undefined> {
+  return names.has(name) ? reader.readFile(name).catch(() => undefined) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,11 +156,21 @@ async function detectNode(reader: SourceReader, names: Set<string>): Promise<Pro
       env = { npm_config_cache: `${CACHE_ROOT}/npm` };
       caches = [cache('npm')];
   }
+  const requests: NodeRequest[] = [];
+  for (const f of ['.nvmrc', '.node-version']) {
+    const t = await optional(reader, names, f);
+    if (t !== undefined) {
+      requests.push({ source: f, text: t });
+      evidence.push(f);
+    }
+  }
+  const engines = pkg.engines as Record<string, unknown> | undefined;
+  if (engines && typeof engines === 'object' && typeof engines.node === 'string') requests.push({ source: 'engines.node', text: engines.node });
   const steps: Steps = {};
   if (scripts.build) steps.build = [run('build')];
   if (scripts.test && !NPM_PLACEHOLDER_TEST.test(scripts.test)) steps.test = [testCmd];
   if (scripts.lint) steps.lint = [run('lint')];
-  return { toolchain: 'node', packageManager: pm, env, install: [install], steps, caches, evidence, warnings };
+  return { toolchain: 'node', packageManager: pm, env, install: [install], steps, caches, evidence, warnings, image: chooseNode(requests) };
 }
 
 function nodePackageManager(
@@ -181,6 +201,9 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
   if (markers.length === 0) return undefined;
   const pyproject = names.has('pyproject.toml') ? ((await reader.readFile('pyproject.toml')) ?? '') : '';
   const evidence = [...markers];
+  const pythonVersion = await optional(reader, names, '.python-version');
+  if (pythonVersion !== undefined) evidence.push('.python-version');
+  const image = choosePython({ pythonVersion, requiresPython: requiresPython(pyproject) });
   const env: Record<string, string> = {
     PIP_CACHE_DIR: `${CACHE_ROOT}/pip`,
     // Debian-based images mark the system Python "externally managed" (PEP 668) and pip refuses to
@@ -201,6 +224,7 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
       steps: { test: ['uv run pytest'], ...(hasRuff ? { lint: ['uv run ruff check .'] } : {}) },
       caches: [...caches, cache('uv')],
       evidence,
+      image,
     };
   }
   if (names.has('poetry.lock') || /^\[tool\.poetry\]/m.test(pyproject)) {
@@ -212,6 +236,7 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
       steps: { test: ['poetry run pytest'], ...(hasRuff ? { lint: ['poetry run ruff check .'] } : {}) },
       caches: [...caches, cache('poetry')],
       evidence,
+      image,
     };
   }
 
@@ -235,6 +260,7 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
     steps: { test: ['python3 -m pytest'], ...(lint ? { lint } : {}) },
     caches,
     evidence,
+    image,
   };
 }
 
@@ -242,9 +268,11 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
 // go, rust
 // ---------------------------------------------------------------------------------------------
 
-function detectGo(names: Set<string>): Proposal | undefined {
+async function detectGo(reader: SourceReader, names: Set<string>): Promise<Proposal | undefined> {
   if (!names.has('go.mod')) return undefined;
+  const gomod = (await optional(reader, names, 'go.mod')) ?? '';
   return {
+    image: chooseGo(goDirective(gomod)),
     toolchain: 'go',
     env: { GOMODCACHE: `${CACHE_ROOT}/go-mod`, GOCACHE: `${CACHE_ROOT}/go-build` },
     install: ['go mod download'],
@@ -254,9 +282,12 @@ function detectGo(names: Set<string>): Proposal | undefined {
   };
 }
 
-function detectRust(names: Set<string>): Proposal | undefined {
+async function detectRust(reader: SourceReader, names: Set<string>): Promise<Proposal | undefined> {
   if (!names.has('Cargo.toml')) return undefined;
+  const file = ['rust-toolchain.toml', 'rust-toolchain'].find((f) => names.has(f));
+  const text = file ? await optional(reader, names, file) : undefined;
   return {
+    image: chooseRust(text === undefined ? undefined : rustChannel(text)),
     toolchain: 'rust',
     // CARGO_HOME holds the registry index, downloaded crates and git checkouts: the part worth
     // sharing. Build output stays in <workdir>/target with the workspace.

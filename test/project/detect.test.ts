@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IMAGES } from '../../src/images.js';
+import { DEFAULT_NODE_MAJOR, IMAGES, nodeImage } from '../../src/images.js';
 import type { SourceReader } from '../../src/source-reader.js';
 import { CACHE_ROOT, detect, makeTargets, TOOLCHAIN_IMAGES } from '../../src/project/index.js';
 import { pkg, reader } from './tree.js';
@@ -11,7 +11,7 @@ describe('detect: node', () => {
     expect(d.packageManager).toBe('npm');
     expect(d.evidence).toEqual(['package.json', 'package-lock.json']);
     expect(d.spec.image).toBe(TOOLCHAIN_IMAGES.node);
-    expect(d.spec.image).toBe(IMAGES.node);
+    expect(d.spec.image).toBe(nodeImage(DEFAULT_NODE_MAJOR).ref);
     expect(d.spec.install).toEqual(['npm ci']);
     expect(d.spec.build).toEqual(['npm run build']);
     expect(d.spec.test).toEqual(['npm test']);

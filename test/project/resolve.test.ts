@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
-import { IMAGES } from '../../src/images.js';
+import { DEFAULT_NODE_MAJOR, IMAGES, nodeImage } from '../../src/images.js';
 import { CACHE_ROOT, resolveSpec, SPEC_DEFAULTS, specFromYaml, type Resolved } from '../../src/project/index.js';
 import { pkg, reader } from './tree.js';
 
@@ -25,7 +25,7 @@ describe('resolveSpec: layers', () => {
     expect(r.configFile).toBeUndefined();
     expect(r.spec.toolchain).toBe('node');
     expect(r.spec.packageManager).toBe('npm');
-    expect(r.spec.image).toBe(IMAGES.node);
+    expect(r.spec.image).toBe(nodeImage(DEFAULT_NODE_MAJOR).ref);
     expect(r.spec.workdir).toBe('/workspace');
     expect(r.spec.network).toBe('none');
     expect(r.spec.user).toBeUndefined();
@@ -116,7 +116,7 @@ describe('resolveSpec: layers', () => {
     expect(noCall.origins.image).toBe('file');
 
     const detectedOnly = await resolveFiles(nodeProject);
-    expect(detectedOnly.spec.image).toBe(IMAGES.node);
+    expect(detectedOnly.spec.image).toBe(nodeImage(DEFAULT_NODE_MAJOR).ref);
     expect(detectedOnly.spec.steps.test).toEqual(['npm test']);
     expect(detectedOnly.spec.network).toBe('none');
     expect(detectedOnly.origins.network).toBe('default');
@@ -176,7 +176,7 @@ describe('resolveSpec: frozen result', () => {
     expect(() => {
       (r.spec.env as Record<string, string>).X = '1';
     }).toThrow(TypeError);
-    expect(r.spec.image).toBe(IMAGES.node);
+    expect(r.spec.image).toBe(nodeImage(DEFAULT_NODE_MAJOR).ref);
   });
 });
 

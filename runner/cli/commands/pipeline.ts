@@ -25,6 +25,7 @@ import {
 } from '../../../pipelines/index.js';
 import { BerthError } from '../../../src/errors.js';
 import { action, printJson } from '../output.js';
+import { ensureImageRef } from '../../../docker/ensure.js';
 
 interface PipelineOpts {
   source?: string;
@@ -85,6 +86,7 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
     }
   }
   const resolved = await resolveSpec(new LocalSourceReader(source));
+  await ensureImageRef(resolved.spec.image, { onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   const p = plan(resolved.spec, target, {
