@@ -1,7 +1,7 @@
 /**
  * Group 3: what `berth test --source=<tiny fixture>` costs over running the same command with
- * `docker run --rm`. berth is measured through its library path (resolveSpec + plan +
- * runPlanLocal, exactly what the CLI command calls), not by spawning the CLI: a spawned
+ * `docker run --rm`. berth is measured through its library path (resolveSpec + runPipeline,
+ * exactly what the CLI command calls), not by spawning the CLI: a spawned
  * `bin/berth.js` would add Node + tsx start-up (around a second) that says nothing about the
  * pipeline, while the docker CLI's own start-up is a few ms. The baselines run the same image,
  * command, workdir, limits and network (none), with the source bind-mounted read-only (berth
@@ -9,7 +9,7 @@
  */
 import { LocalSourceReader } from '../src/source-reader.js';
 import { resolveSpec } from '../src/project/resolve.js';
-import { plan, repoKey, runPlanLocal } from '../pipelines/index.js';
+import { plan, repoKey, runPipeline } from '../pipelines/index.js';
 import { dockerodeRun, dockerRunArgs, runCli, type RunSpec } from './baselines.js';
 import type { GroupContext } from './config.js';
 import { PIPELINE_TEST } from './fixture.js';
@@ -22,16 +22,10 @@ const WANT = '1 test passed';
 export async function pipelineGroup(ctx: GroupContext): Promise<Row[]> {
   const { fx, cfg } = ctx;
   const source = fx.pipelineSource;
-  const uid = process.getuid?.();
-  const gid = process.getgid?.();
 
   const berthTest = async () => {
     const resolved = await resolveSpec(new LocalSourceReader(source));
-    const p = plan(resolved.spec, 'test', {
-      repo: repoKey(source),
-      ...(uid === undefined || gid === undefined ? {} : { defaultUser: `${uid}:${gid}` }),
-    });
-    const r = await runPlanLocal(p, { source, labels: fx.labels, signal: fx.signal });
+    const r = await runPipeline({ kind: 'local', dir: source }, resolved.spec, 'test', { labels: fx.labels, signal: fx.signal });
     const tail = r.phases.find((ph) => ph.name === 'test')?.tail ?? '';
     if (!r.ok || !tail.includes(WANT)) throw new Error(`berth test: expected a pass printing ${JSON.stringify(WANT)}, got ${r.outcome} (exit ${r.exitCode}): ${JSON.stringify(tail.slice(-200))}`);
   };
@@ -66,7 +60,7 @@ export async function pipelineGroup(ctx: GroupContext): Promise<Row[]> {
     {
       id: 'pipeline.berth',
       group: 'pipeline',
-      label: 'berth test --source (library: resolveSpec+plan+runPlanLocal)',
+      label: 'berth test --source (library: resolveSpec+runPipeline)',
       ms: summarize(get('berth') as number[]),
       baseline: 'pipeline.dockerode',
     },

@@ -105,16 +105,21 @@ export interface DaggerCommandOutput {
   readonly command: string;
   readonly stdout: string;
   readonly stderr: string;
+  /** Wall time of the engine call that ran it (earlier links of the chain are cached by then). */
+  readonly durationMs: number;
 }
 
 export interface DaggerStepResult {
   readonly name: PlanStep['name'];
   readonly commands: readonly DaggerCommandOutput[];
+  readonly durationMs: number;
 }
 
 export interface DaggerRunResult {
   readonly target: Plan['target'];
   readonly image: string;
+  /** Time to sync the prepared container (image, setup, source, install). */
+  readonly prepareMs: number;
   readonly steps: readonly DaggerStepResult[];
 }
 
@@ -132,24 +137,28 @@ export async function runPlanDagger<C extends DaggerContainerLike<C, Dir, Cache>
   opts: DaggerSourceOptions = {},
 ): Promise<DaggerRunResult> {
   const prepared = daggerPrepared(client, plan, source, opts);
+  const t0 = Date.now();
   try {
     await prepared.sync();
   } catch (err) {
     throw translateDaggerError(err, plan);
   }
+  const prepareMs = Date.now() - t0;
   const runStep = async (step: PlanStep): Promise<DaggerStepResult> => {
     let c = prepared;
     const commands: DaggerCommandOutput[] = [];
+    const stepStart = Date.now();
     for (const cmd of step.commands) {
       c = c.withExec(withTimeout(cmd.argv, plan.timeoutMs));
+      const started = Date.now();
       try {
         const [stdout, stderr] = await Promise.all([c.stdout(), c.stderr()]);
-        commands.push({ command: cmd.display, stdout, stderr });
+        commands.push({ command: cmd.display, stdout, stderr, durationMs: Date.now() - started });
       } catch (err) {
         throw translateDaggerError(err, plan);
       }
     }
-    return { name: step.name, commands };
+    return { name: step.name, commands, durationMs: Date.now() - stepStart };
   };
 
   let settled: PromiseSettledResult<DaggerStepResult>[];
@@ -179,6 +188,7 @@ export async function runPlanDagger<C extends DaggerContainerLike<C, Dir, Cache>
   return {
     target: plan.target,
     image: daggerImage(plan.image),
+    prepareMs,
     steps: settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])),
   };
 }

@@ -1,9 +1,30 @@
 /**
  * pipelines/: stateless build/test/lint plans and the two executors that run them.
+ *   runPipeline()   THE entry: plan + image policy + executor + one PipelineResult. The CLI
+ *                   (`berth build|test|lint|check|run`), MCP pipeline_run, the bench and the Dagger
+ *                   module (through pipelines/dagger-module.ts) all call it.
  *   plan()          ResolvedSpec + target → Plan (pure data; both executors consume it)
- *   runPlanLocal()  the local Docker executor (`berth build|test|lint|check|run`, MCP pipeline_run)
- *   runPlanDagger() the Dagger executor (src/index.ts, `dagger call …`)
+ *   runPlanLocal()  the local Docker executor
+ *   runPlanDagger() the Dagger executor
  */
+export {
+  defaultUser,
+  ensurePlanImage,
+  runPipeline,
+  type LocalPipelineSource,
+  type PipelineSource,
+  type RunPipelineOptions,
+} from './run.js';
+export {
+  failureKindOf,
+  pipelineErrorResult,
+  EXIT_INFRA,
+  type FailureKind,
+  type PipelineOutcome,
+  type PipelineResult,
+} from './result.js';
+export { daggerSource, fromDaggerError, fromDaggerRun, type DaggerPipelineSource } from './run-dagger.js';
+export { daggerFunctionOutput, daggerWorkspace, runDaggerPipeline } from './dagger-module.js';
 export {
   plan,
   repoKey,
@@ -29,7 +50,7 @@ export {
   type PhaseOutcome,
   type PhaseResult,
   type PipelineEvent,
-  type PipelineResult,
+  type PipelineResult as LocalPipelineResult,
   type RunOutcome,
   type RunPlanLocalOptions,
 } from './docker.js';
@@ -50,4 +71,4 @@ export {
   type DaggerStepResult,
 } from './dagger.js';
 export { DirectorySourceReader, dockerignorePatterns, manifestName, type DirectoryLike } from './dagger-reader.js';
-export { dockerignoreToGitignore, listSource, packSource, type SourceListing } from './source-archive.js';
+export { dockerignoreToGitignore, listSource, packSource, type ListSourceOptions, type SourceListing } from './source-archive.js';

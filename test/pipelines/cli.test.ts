@@ -87,7 +87,7 @@ describeDocker('berth pipeline commands (spawned CLI, real Docker)', () => {
     const r = await berth(['check', `--source=${copy.dir}`, '--json']);
     expect(r.code, r.stderr).toBe(4);
     const summary = JSON.parse(r.stdout) as PipelineResult;
-    expect(summary).toMatchObject({ target: 'check', outcome: 'failed', exitCode: 4, failedPhase: 'lint', ok: false });
+    expect(summary).toMatchObject({ step: 'check', outcome: 'failed', exitCode: 4, failedPhase: 'lint', failureKind: 'test', ok: false, error: null });
     expect(summary.phases.map((p) => [p.name, p.outcome, p.exitCode])).toEqual([
       ['install', 'passed', 0],
       ['build', 'passed', 0],

@@ -147,7 +147,14 @@ describe('Dagger executor: Plan → Container calls', () => {
     expect(result).toEqual({
       target: 'test',
       image: 'node:18-bookworm',
-      steps: [{ name: 'test', commands: [{ command: 'npm test', stdout: 'out: timeout 1800 sh -c npm test\n', stderr: '' }] }],
+      prepareMs: expect.any(Number),
+      steps: [
+        {
+          name: 'test',
+          durationMs: expect.any(Number),
+          commands: [{ command: 'npm test', stdout: 'out: timeout 1800 sh -c npm test\n', stderr: '', durationMs: expect.any(Number) }],
+        },
+      ],
     });
     expect(formatDaggerResult(result)).toBe('==> test: npm test\nout: timeout 1800 sh -c npm test\ntest: ok (node:18-bookworm)\n');
   });

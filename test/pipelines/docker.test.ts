@@ -4,7 +4,7 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { plan, runPlanLocal, type PipelineEvent, type PipelineResult } from '../../pipelines/index.js';
+import { plan, runPlanLocal, type PipelineEvent, type LocalPipelineResult as PipelineResult } from '../../pipelines/index.js';
 import { LABEL } from '../../docker/labels.js';
 import { IMAGES } from '../../src/images.js';
 import { LocalSourceReader } from '../../src/source-reader.js';

@@ -1,6 +1,8 @@
 /**
- * `berth build | test | lint | check | run`: resolve the spec of --source, plan the target and run
- * it in one-shot local containers (pipelines/docker.ts) on a copy of the source.
+ * `berth build | test | lint | check | run`: resolve the spec of --source and hand it to the one
+ * pipeline entry (runPipeline, pipelines/run.ts), which runs it in one-shot local containers on a
+ * copy of the source. `--json` prints its PipelineResult (pipelines/result.ts), also when berth
+ * could not start (then `error` is set and `phases` is empty).
  *
  * Exit codes: the failing command's own code (0 when everything passed), 124 when a command hit
  * the timeout, 130 when interrupted (Ctrl-C / SIGTERM; containers are removed first), and 125 for
@@ -13,11 +15,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { parseDuration, resolveSpec } from '../../../src/project/index.js';
+import type { ResolvedSpec } from '../../../src/project/types.js';
 import {
   formatMs,
-  plan,
-  repoKey,
-  runPlanLocal,
+  pipelineErrorResult,
+  runPipeline,
   type PhaseName,
   type PipelineEvent,
   type PipelineResult,
@@ -25,7 +27,6 @@ import {
 } from '../../../pipelines/index.js';
 import { BerthError } from '../../../src/errors.js';
 import { action, printJson } from '../output.js';
-import { ensureImageRef } from '../../../docker/ensure.js';
 
 interface PipelineOpts {
   source?: string;
@@ -77,6 +78,39 @@ function withCommonOptions(cmd: Command): Command {
 }
 
 async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number> {
+  const json = Boolean(opts.json);
+  let input: { source: string; spec: ResolvedSpec; timeoutMs: number | undefined };
+  try {
+    input = await prepare(opts);
+  } catch (err) {
+    // Same shape as every other outcome: a PipelineResult with `error` (exit 125).
+    return finish(pipelineErrorResult(typeof target === 'object' ? 'run' : target, err, { image: '', executor: 'local' }), json);
+  }
+  const ac = new AbortController();
+  const onSignal = () => {
+    if (!ac.signal.aborted) process.stderr.write('\nberth: interrupted, removing pipeline containers ...\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const render = new Renderer(json);
+  let result: PipelineResult;
+  try {
+    result = await runPipeline({ kind: 'local', dir: input.source }, input.spec, target, {
+      signal: ac.signal,
+      onOutput: (e) => render.event(e),
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  render.flush();
+  return finish(result, json);
+}
+
+/** Everything the CLI resolves before the entry: the source directory, --timeout and the spec. */
+async function prepare(opts: PipelineOpts): Promise<{ source: string; spec: ResolvedSpec; timeoutMs: number | undefined }> {
   const source = await sourceDir(opts.source ?? process.cwd());
   let timeoutMs: number | undefined;
   if (opts.timeout !== undefined) {
@@ -86,32 +120,12 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
     }
   }
   const resolved = await resolveSpec(new LocalSourceReader(source));
-  await ensureImageRef(resolved.spec.image, { onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });
-  const uid = process.getuid?.();
-  const gid = process.getgid?.();
-  const p = plan(resolved.spec, target, {
-    repo: repoKey(source),
-    ...(uid === undefined || gid === undefined ? {} : { defaultUser: `${uid}:${gid}` }),
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
-  });
+  return { source, spec: resolved.spec, timeoutMs };
+}
 
-  const ac = new AbortController();
-  const onSignal = () => {
-    if (!ac.signal.aborted) process.stderr.write('\nberth: interrupted, removing pipeline containers ...\n');
-    ac.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const render = new Renderer(Boolean(opts.json), p.parallel);
-  let result: PipelineResult;
-  try {
-    result = await runPlanLocal(p, { source, signal: ac.signal, onOutput: (e) => render.event(e) });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  render.flush();
-  if (opts.json) printJson(result);
+function finish(result: PipelineResult, json: boolean): number {
+  if (result.error && result.outcome === 'error') process.stderr.write(`berth: ${result.error.message}\n`);
+  if (json) printJson(result);
   process.stderr.write(`${summaryLine(result)}\n`);
   return result.exitCode;
 }
@@ -129,14 +143,16 @@ async function sourceDir(dir: string): Promise<string> {
 function summaryLine(r: PipelineResult): string {
   const took = formatMs(r.durationMs);
   switch (r.outcome) {
+    case 'error':
+      return `berth: ${r.step} could not run (${r.error?.code ?? 'error'}; exit ${r.exitCode})`;
     case 'passed':
-      return `berth: ${r.target} passed in ${took}`;
+      return `berth: ${r.step} passed in ${took}`;
     case 'failed':
-      return `berth: ${r.target} failed in ${took}: ${r.failedPhase ?? 'a phase'} exited ${r.exitCode}`;
+      return `berth: ${r.step} failed in ${took}: ${r.failedPhase ?? 'a phase'} exited ${r.exitCode}`;
     case 'timeout':
-      return `berth: ${r.target} timed out in ${r.failedPhase ?? 'a phase'} after ${took} (exit ${r.exitCode})`;
+      return `berth: ${r.step} timed out in ${r.failedPhase ?? 'a phase'} after ${took} (exit ${r.exitCode})`;
     case 'aborted':
-      return `berth: ${r.target} interrupted after ${took}; its containers were removed (exit ${r.exitCode})`;
+      return `berth: ${r.step} interrupted after ${took}; its containers were removed (exit ${r.exitCode})`;
   }
 }
 
@@ -147,18 +163,19 @@ function summaryLine(r: PipelineResult): string {
  */
 class Renderer {
   readonly #json: boolean;
-  readonly #parallel: boolean;
+  /** Phases that started as parallel steps (their output is prefixed with the phase name). */
+  readonly #parallel = new Set<PhaseName>();
   /** Partial lines per phase+stream, for prefixing parallel output line by line. */
   readonly #partial = new Map<string, string>();
 
-  constructor(json: boolean, parallel: boolean) {
+  constructor(json: boolean) {
     this.#json = json;
-    this.#parallel = parallel;
   }
 
   event(e: PipelineEvent): void {
     switch (e.type) {
       case 'phase-start':
+        if (e.parallel) this.#parallel.add(e.phase);
         this.#header(`==> ${e.phase}${e.parallel ? ' (parallel)' : ''}`);
         break;
       case 'command-start':
@@ -187,7 +204,7 @@ class Renderer {
   }
 
   #prefix(phase: PhaseName): string {
-    return this.#parallel && phase !== 'setup' && phase !== 'install' ? `[${phase}] ` : '';
+    return this.#parallel.has(phase) ? `[${phase}] ` : '';
   }
 
   #header(line: string): void {

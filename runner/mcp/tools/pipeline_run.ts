@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { formatMs, plan, repoKey, runPlanLocal, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
+import { formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
 import { LABEL } from '../../../docker/labels.js';
+import { BerthError } from '../../../src/errors.js';
 import type { Progress } from '../progress.js';
 import { defineTool } from '../tool.js';
 import { clip, MAX_SECONDS } from './shared.js';
@@ -30,7 +31,8 @@ export const pipelineRun = defineTool({
   },
   output: {
     ok: z.boolean(),
-    outcome: z.enum(['passed', 'failed', 'timeout', 'aborted']),
+    outcome: z.enum(['passed', 'failed', 'timeout', 'aborted', 'error']),
+    failureKind: z.enum(['test', 'install', 'infra']).nullable(),
     exitCode: z.number(),
     durationMs: z.number(),
     failedPhase: z.string().nullable(),
@@ -52,22 +54,19 @@ export const pipelineRun = defineTool({
     // The checkout's spec, not the worktree's berth.yaml: the agent can edit its own copy, and
     // image, network, user and resources must stay what the user configured.
     const resolved = await runner.resolve();
-    const uid = process.getuid?.();
-    const gid = process.getgid?.();
-    const p = plan(resolved.spec, args.step, {
-      repo: repoKey(runner.repo.path),
-      ...(uid === undefined || gid === undefined ? {} : { defaultUser: `${uid}:${gid}` }),
-      ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: args.timeoutSeconds * 1000 }),
-    });
-    await call.ensureImage(p.image);
-    call.progress.step(`${args.step}: starting (${p.steps.map((s) => s.name).join(', ')}) on a copy of ${info.name}`);
-    const result = await runPlanLocal(p, {
-      source: info.worktree,
+    call.progress.step(`${args.step}: starting on a copy of ${info.name}`);
+    const result = await runPipeline({ kind: 'local', dir: info.worktree, identity: runner.repo.path }, resolved.spec, args.step, {
       signal: call.signal,
       logger: call.logger,
       labels: { ...call.deps.pipelineLabels, [LABEL.workspace]: info.name },
       onOutput: (e) => report(call.progress, e),
+      ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: args.timeoutSeconds * 1000 }),
     });
+    // berth's own failure (image missing, Docker down, the source changing under the copy) is a
+    // tool error with the table's next step; a failing step is a normal result.
+    if (result.outcome === 'error' && result.error) {
+      throw new BerthError(result.error.code, result.error.message, result.error.details ? { details: { ...result.error.details } } : undefined);
+    }
     const phases = result.phases.map((ph) => ({
       name: ph.name,
       outcome: ph.outcome,
@@ -82,7 +81,8 @@ export const pipelineRun = defineTool({
         outcome: result.outcome,
         exitCode: result.exitCode,
         durationMs: result.durationMs,
-        failedPhase: result.failedPhase ?? null,
+        failureKind: result.failureKind,
+        failedPhase: result.failedPhase,
         phases,
       },
     };
@@ -112,8 +112,8 @@ function report(progress: Progress, e: PipelineEvent): void {
 function render(r: PipelineResult, phases: readonly { name: string; outcome: string; exitCode: number | null; durationMs: number; tail: string }[]): string {
   const lines = [
     r.ok
-      ? `${r.target} passed in ${formatMs(r.durationMs)}.`
-      : `${r.target} ${r.outcome === 'failed' ? 'FAILED' : r.outcome === 'timeout' ? 'TIMED OUT' : 'was cancelled'} in ${formatMs(r.durationMs)}` +
+      ? `${r.step} passed in ${formatMs(r.durationMs)}.`
+      : `${r.step} ${r.outcome === 'failed' ? 'FAILED' : r.outcome === 'timeout' ? 'TIMED OUT' : 'was cancelled'} in ${formatMs(r.durationMs)}` +
         `${r.failedPhase ? ` (phase ${r.failedPhase}, exit ${r.exitCode})` : ''}.`,
     ...phases.map((ph) => `  ${ph.name}: ${ph.outcome}${ph.exitCode !== null && ph.exitCode !== 0 ? ` (exit ${ph.exitCode})` : ''} ${formatMs(ph.durationMs)}`),
   ];
