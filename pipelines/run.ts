@@ -8,7 +8,6 @@
  * teardown has run. The result shape and the exit codes are documented in pipelines/result.ts.
  */
 import { ensureImageRef } from '../docker/ensure.js';
-import { builtinImageKey } from '../src/images.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import type { ResolvedSpec } from '../src/project/types.js';
 import { runPlanLocal, type PipelineEvent, type PipelineResult as LocalResult } from './docker.js';
