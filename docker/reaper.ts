@@ -17,7 +17,7 @@ import { LABEL, type Labels, type Role } from './labels.js';
 export const UNOWNED_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 /** Label carrying `<host>/<pid>/<start ticks>` of the creating process. */
-export const OWNER_LABEL = 'dev.berth.owner';
+export const OWNER_LABEL = LABEL.owner;
 
 /** Start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22), or undefined. */
 function startTicks(pid: number): string | undefined {
