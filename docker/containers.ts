@@ -1,6 +1,7 @@
 /**
  * Container, volume and exec operations for the stateful runner. Every Docker call of
- * runner/session/ goes through this module (and client.ts), so failures arrive as RunnerErrors.
+ * runner/session/ goes through this module (and client.ts), so failures arrive as BerthErrors
+ * (docker/errors.ts). Containers themselves are created by create.ts with hardening.ts's HostConfig.
  */
 import { Writable, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';

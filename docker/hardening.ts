@@ -18,7 +18,7 @@
  * no-new-privileges in the container and running sessions as a non-root uid.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, relative, sep } from 'node:path';
+import { isAbsolute, normalize, relative, sep } from 'node:path';
 import type Dockerode from 'dockerode';
 import { BerthError } from '../src/errors.js';
 
@@ -152,6 +152,8 @@ async function vetMount(m: MountSpec, roots: BindRoots): Promise<DockerMount> {
  */
 export async function vetBindSource(source: string, readOnly: boolean, roots: BindRoots): Promise<string> {
   if (!isAbsolute(source) || source.includes('\0')) throw refused(`bind source ${JSON.stringify(source)} is not an absolute host path`);
+  // By name first, so a socket path is refused even where no engine listens on it right now.
+  if (DOCKER_SOCKETS.includes(normalize(source))) throw refused(`bind source ${JSON.stringify(source)} is the Docker socket; that would give the container the host`);
   const real = await realpath(source).catch((err: unknown) => {
     throw new BerthError('FS_ERROR', `bind source ${JSON.stringify(source)} cannot be resolved: ${(err as Error).message}`, { cause: err });
   });

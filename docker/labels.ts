@@ -46,6 +46,8 @@ export const LABEL = {
   pipelineRepo: 'dev.berth.pipeline-repo',
   /** Pipeline cache volumes: the toolchain the cache belongs to. */
   toolchain: 'dev.berth.toolchain',
+  /** Pipeline and helper containers: `<host>/<pid>/<start ticks>` of the creating process (docker/reaper.ts). */
+  owner: 'dev.berth.owner',
   /** Checkpoint images: the commit (full sha) the container's filesystem was recorded with. */
   checkpoint: 'dev.berth.checkpoint',
 } as const;

@@ -13,8 +13,11 @@ import { Containers, type ContainerSummary } from './containers.js';
 import type { Docker } from './client.js';
 import { LABEL, type Labels, type Role } from './labels.js';
 
+/** Pipeline/helper containers without an owner label (made before it existed) count as orphans after this. */
+export const UNOWNED_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
 /** Label carrying `<host>/<pid>/<start ticks>` of the creating process. */
-export const OWNER_LABEL = 'dev.berth.owner';
+export const OWNER_LABEL = LABEL.owner;
 
 /** Start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22), or undefined. */
 function startTicks(pid: number): string | undefined {
@@ -67,15 +70,20 @@ export async function listBerthContainers(client: Docker, opts: ListOptions = {}
 }
 
 /**
- * Remove pipeline and helper containers (any state) whose owner process is dead. Returns the
- * names removed. Safe to run concurrently with live runs: their owners are alive.
+ * Remove pipeline and helper containers (any state, Created included) whose owner process is
+ * dead. Returns the names removed. Safe to run concurrently with live runs: their owners are
+ * alive. Meant for `berth gc` (Runner.gc) and for start-up reconciliation.
  */
-export async function reapOrphanContainers(client: Docker, opts: { labels?: Labels } = {}): Promise<string[]> {
+export async function reapOrphanContainers(client: Docker, opts: { labels?: Labels; nowMs?: number } = {}): Promise<string[]> {
   const rows = await listBerthContainers(client, { roles: ['pipeline', 'helper'], ...(opts.labels ? { labels: opts.labels } : {}) });
   const containers = new Containers(client);
   const removed: string[] = [];
+  const now = opts.nowMs ?? Date.now();
   for (const r of rows) {
-    if (ownerAlive(r.labels[OWNER_LABEL])) continue;
+    const owner = r.labels[OWNER_LABEL];
+    // Containers from before the owner label: no run or helper lives a day.
+    const dead = owner === undefined ? now - r.created * 1000 > UNOWNED_MAX_AGE_MS : !ownerAlive(owner);
+    if (!dead) continue;
     if (await containers.remove(r.id)) removed.push(r.name);
   }
   return removed;

@@ -18,15 +18,17 @@ import { Aborted, isRoot, type PipelineEvent, type RunPlanLocalOptions } from '.
 export const KEEPALIVE = ['sh', '-c', 'while :; do sleep 3600; done'];
 
 /**
- * Capabilities of a pipeline container (see docker/hardening.ts). The container that runs root
- * commands other than the steps — setup, an install as root (npm/apt may chown what they unpack),
- * or the chown handing the copy to a non-root plan user — gets ROOT_SETUP_CAPS; a forked `check`
- * step, or a run with nothing but steps, gets none.
+ * Capabilities of a pipeline container (see docker/hardening.ts). Setup commands, or an install
+ * run as root (npm/apt may chown what they unpack), get ROOT_SETUP_CAPS; a non-root plan user
+ * otherwise needs only CHOWN, for root to hand the source copy over; a forked `check` step, or a
+ * root run with nothing but steps, gets none. Commands of a non-root user have no effective
+ * capabilities whatever this set is.
  */
 export function pipelineCaps(plan: Plan, part: 'main' | 'fork'): CapProfile {
   if (part === 'fork') return 'none';
   const rootUser = plan.user === undefined || isRoot(plan.user);
-  return plan.setup.length > 0 || !rootUser || plan.install.length > 0 ? 'root-setup' : 'none';
+  if (plan.setup.length > 0 || (rootUser && plan.install.length > 0)) return 'root-setup';
+  return rootUser ? 'none' : 'chown';
 }
 
 export class RunContext {

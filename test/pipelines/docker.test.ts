@@ -132,6 +132,18 @@ describeDocker('runPlanLocal (real Docker)', () => {
     await expectNoLeftovers(scratch, r);
   });
 
+  it('a non-root plan without setup runs with CHOWN alone: root hands over the copy, the user owns it', async () => {
+    const spec = busyboxSpec({ user: '1000:1000', install: ['touch /src/made-by-install /var/cache/berth/tool/stamp'] });
+    const p = plan(spec, { run: 'grep ^CapBnd /proc/self/status; ls -n /src/made-by-install' }, { repo: scratch.repo });
+    const r = await runPlanLocal(p, { source: scratch.dir });
+    expect(r.ok, JSON.stringify(r.phases)).toBe(true);
+    const out = r.phases.find((ph) => ph.name === 'run')?.tail ?? '';
+    // The bounding set: CAP_CHOWN (bit 0) and nothing else.
+    expect(out).toMatch(/^CapBnd:\s+0000000000000001$/m);
+    expect(out).toMatch(/-rw-r--r-- +1 1000 +1000 .* \/src\/made-by-install/);
+    await expectNoLeftovers(scratch, r);
+  });
+
   it('single-container path: per-command results, output split by command and stream, no markers leak', async () => {
     // No setup, no user switch, not parallel: the plan runs as the container's main process.
     const steps = { build: [], test: ['printf "t-out"; printf "t-err" >&2', 'echo second; exit 5', 'echo never'], lint: [] };

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROOT_SETUP_CAPS } from '../../docker/hardening.js';
+import { ensureWorkspaceVolume, volumeTarStream } from '../../docker/volumes.js';
 import { LABEL } from '../../docker/labels.js';
 import { plan, runPlanLocal, type PipelineEvent } from '../../pipelines/index.js';
 import type { ResolvedSpec } from '../../src/project/types.js';
@@ -90,6 +91,8 @@ describeDocker('security: every container berth creates carries the same hardeni
     for (const c of await docker().listContainers({ all: true, filters: { label: [`dev.berth.test=${tag}`] } })) {
       await docker().getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
     }
+    const { Volumes } = await docker().listVolumes({ filters: { label: [`dev.berth.test=${tag}`] } });
+    for (const v of Volumes ?? []) await docker().getVolume(v.Name).remove({ force: true }).catch(() => undefined);
     await rm(source, { recursive: true, force: true });
   });
 
@@ -103,10 +106,14 @@ describeDocker('security: every container berth creates carries the same hardeni
       out += e.text;
       if (!seen && out.includes('READY')) {
         seen = (async () => {
-          const [row] = await docker().listContainers({ filters: { label: [`dev.berth.test=${tag}`, `${LABEL.pipelinePart}=main`] } });
-          if (!row) throw new Error('no running pipeline container found by label');
+          const rows = await docker().listContainers({ all: true, filters: { label: [`dev.berth.test=${tag}`, `${LABEL.role}=pipeline`] } });
+          // Not filtered on "running": output can arrive before Docker's list shows the start.
+          const row = rows.find((r) => r.Labels[LABEL.pipelinePart] === 'main');
+          if (!row) throw new Error(`no main pipeline container: ${JSON.stringify(rows.map((r) => [r.Names, r.State]))}`);
           return docker().getContainer(row.Id).inspect();
         })().finally(() => ac.abort());
+        // Awaited after the run; this only keeps a failure from counting as unhandled meanwhile.
+        seen.catch(() => undefined);
       }
     };
     const p = plan(spec, { run: 'grep " /dev/shm " /proc/mounts; echo READY; sleep 600' }, { repo: `hardening-${tag}` });
@@ -117,7 +124,7 @@ describeDocker('security: every container berth creates carries the same hardeni
     return { info, shm: SHM_LINE.exec(out)?.[1] ?? `no /dev/shm line in: ${out}` };
   }
 
-  it('session and pipeline containers: same caps, no-new-privileges, limits, no swap, no log, no socket', async () => {
+  it('session, pipeline and helper containers: same caps, no-new-privileges, limits, no swap, no log, no socket', async () => {
     runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec: busyboxSpec({ resources: RESOURCES }) });
     const s = await runner.open('alpha');
     const session = await docker().getContainer(s.containerId).inspect();
@@ -150,6 +157,20 @@ describeDocker('security: every container berth creates carries the same hardeni
     const direct = await inspectPipeline(pipelineSpec({}));
     expect(hardening(direct.info.HostConfig as never)).toEqual({ ...expected, CapAdd: [] });
     expectNoDockerSocket(direct.info);
+
+    // The helper that carries a volume's bytes (created, never started): no caps, read-only rootfs,
+    // its own small limits, nothing bound from the host.
+    const repo = { path: fx.repo, id: `hardening-${tag}` };
+    const volume = await ensureWorkspaceVolume(docker(), repo, 'alpha', 'data', { 'dev.berth.test': tag });
+    const stream = await volumeTarStream(docker(), repo, volume, { 'dev.berth.test': tag });
+    const [row] = await docker().listContainers({ all: true, filters: { label: [`dev.berth.test=${tag}`, `${LABEL.role}=helper`] } });
+    const helper = await docker().getContainer(row!.Id).inspect();
+    stream.destroy();
+    const hh = hardening(helper.HostConfig as never);
+    expect({ ...hh, PidsLimit: 0, Memory: 0, MemorySwap: 0, NanoCpus: 0 }).toEqual({ ...expected, CapAdd: [], PidsLimit: 0, Memory: 0, MemorySwap: 0, NanoCpus: 0 });
+    expect(hh.MemorySwap).toBe(hh.Memory);
+    expect(helper.HostConfig.ReadonlyRootfs).toBe(true);
+    expect(helper.Mounts.map((m) => m.Type)).toEqual(['volume']);
 
     // Docker mounts /dev/shm itself; the kernel's view inside each container is what counts.
     for (const opts of [sessionShm, staged.shm, direct.shm]) {
