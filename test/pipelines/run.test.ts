@@ -120,6 +120,19 @@ describe('runPipeline through the Dagger executor', () => {
     expect(() => daggerFunctionOutput(down)).toThrow(expect.objectContaining({ code: 'DAGGER_ERROR' }));
   });
 
+  it('a parallel check: every failing step is failed with its own code, the others passed', async () => {
+    const fail = (argv: readonly string[]) => exitOn('npm run lint', 4)(argv) ?? exitOn('npm run build', 2)(argv);
+    const r = await runDaggerPipeline(engine(fail), localDirectory(fixture('node-lint')), 'check');
+    expectShape(r);
+    expect(r).toMatchObject({ step: 'check', outcome: 'failed', exitCode: 2, failedPhase: 'build', failureKind: 'test' });
+    expect(r.phases.map((p) => [p.name, p.outcome, p.exitCode])).toEqual([
+      ['install', 'passed', 0],
+      ['build', 'failed', 2],
+      ['test', 'passed', 0],
+      ['lint', 'failed', 4],
+    ]);
+  });
+
   it("berth's own failures before the run come back as results too: bad berth.yaml, undefined step", async () => {
     const yaml = await runDaggerPipeline(engine(), localDirectory(fixture('broken-yaml')), 'test');
     expect(yaml).toMatchObject({ outcome: 'error', exitCode: 125, error: { code: 'SPEC_YAML' } });
