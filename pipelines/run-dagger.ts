@@ -93,15 +93,27 @@ export function fromDaggerError(err: unknown, plan: Plan, durationMs: number): P
     return pipelineErrorResult(plan.target, e, { image: daggerImage(plan.image), executor: 'dagger', durationMs });
   }
   const timedOut = d.timedOut === true;
-  const phases: PhaseResult[] = phaseOrder(plan).map((p, i) => ({
-    name: p.name,
-    // A parallel check runs every step: the others' outcomes are unknown here, so they count as passed only before the failure.
-    outcome: i < failed ? 'passed' : i === failed ? (timedOut ? 'timeout' : 'failed') : 'skipped',
-    exitCode: i < failed ? 0 : i === failed ? (d.exitCode as number) : null,
-    durationMs: 0,
-    commands: [],
-    tail: i === failed ? clip(e.message) : '',
-  }));
+  // A parallel check runs every step to completion and reports each failure in details.failures;
+  // a step that is not among them passed. Sequential plans stop at the first failure.
+  const failures = new Map<string, { exitCode: number; timedOut: boolean }>();
+  for (const f of Array.isArray((d as { failures?: unknown }).failures) ? ((d as { failures: unknown[] }).failures) : [d]) {
+    const x = f as { phase?: unknown; exitCode?: unknown; timedOut?: unknown } | undefined;
+    if (typeof x?.phase === 'string' && typeof x.exitCode === 'number') failures.set(x.phase, { exitCode: x.exitCode, timedOut: x.timedOut === true });
+  }
+  const stepsRan = plan.parallel && failed >= phaseOrder(plan).length - plan.steps.length;
+  const phases: PhaseResult[] = phaseOrder(plan).map((p, i) => {
+    const f = failures.get(p.name) ?? (i === failed ? { exitCode: d.exitCode as number, timedOut } : undefined);
+    const isStep = i >= phaseOrder(plan).length - plan.steps.length;
+    const outcome = f ? (f.timedOut ? 'timeout' : 'failed') : i < failed || (stepsRan && isStep) ? 'passed' : 'skipped';
+    return {
+      name: p.name,
+      outcome,
+      exitCode: f ? f.exitCode : outcome === 'passed' ? 0 : null,
+      durationMs: 0,
+      commands: [],
+      tail: f ? clip(e.message) : '',
+    };
+  });
   const name = phases[failed]?.name ?? null;
   return {
     step: plan.target,

@@ -187,31 +187,76 @@ async function* archive(root: string, listing: SourceListing): AsyncGenerator<Bu
         if (listing.kinds.has(rel)) problem ??= changed(root, rel, 'vanished or was swapped');
       },
     });
+    const out = new Batch();
     for await (const e of walk) {
       if (problem) throw problem;
       packed++;
-      if (e.kind !== 'file') {
-        yield header(e, 0);
-        continue;
-      }
-      const h = await e.open();
-      if (!h) throw changed(root, e.rel, 'vanished or was swapped');
-      try {
-        const { size } = await h.stat();
-        bytes += size;
+      if (e.kind === 'file') {
+        bytes += e.size;
         if (bytes > listing.maxBytes) throw tooLarge(root, listing.maxBytes);
-        yield header(e, size);
-        yield* fileBlocks(h, size, () => changed(root, e.rel, 'shrank while being read'));
-      } finally {
-        await h.close();
+        const h = await e.open();
+        if (!h) throw changed(root, e.rel, 'vanished or was swapped');
+        const shrank = () => changed(root, e.rel, 'shrank while being read');
+        try {
+          // The size is the one lstat'ed in this walk (the open handle is checked to be that file):
+          // exactly that many bytes are archived, and fewer on read means the file shrank.
+          out.add(header(e, e.size));
+          if (e.size <= SMALL_FILE_BYTES) out.add(await readExactly(h, e.size, shrank));
+          else for await (const chunk of fileBlocks(h, e.size, shrank)) yield* out.add(chunk).drain();
+        } finally {
+          await h.close();
+        }
+      } else {
+        out.add(header(e, 0));
       }
+      yield* out.drain();
     }
     if (problem) throw problem;
     if (packed !== listing.entries.length) throw changed(root, missing(listing, packed), 'vanished');
+    out.add(Buffer.alloc(1024));
+    yield* out.drain(true);
   } catch (err) {
     throw sourceError(err, root);
   }
-  yield Buffer.alloc(1024);
+}
+
+/** Files up to this size are read in one go and batched with their neighbours. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Collects small pieces (headers, small files, padding) into chunks of about BATCH_BYTES, so a tree
+ * of many small files costs a few stream chunks instead of three per file.
+ */
+class Batch {
+  static readonly BATCH_BYTES = 256 * 1024;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  add(b: Buffer): this {
+    if (b.length) {
+      this.#parts.push(b);
+      this.#bytes += b.length;
+    }
+    return this;
+  }
+  *drain(all = false): Generator<Buffer> {
+    if (this.#bytes === 0 || (!all && this.#bytes < Batch.BATCH_BYTES)) return;
+    const chunk = this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#bytes);
+    this.#parts = [];
+    this.#bytes = 0;
+    yield chunk;
+  }
+}
+
+/** The whole (small) file, zero-padded to the 512-byte record. */
+async function readExactly(h: FileHandle, size: number, shrank: () => BerthError): Promise<Buffer> {
+  const padded = Buffer.alloc(size + ((512 - (size % 512)) % 512));
+  let at = 0;
+  while (at < size) {
+    const { bytesRead } = await h.read(padded, at, size - at, null);
+    if (bytesRead === 0) throw shrank();
+    at += bytesRead;
+  }
+  return padded;
 }
 
 function missing(listing: SourceListing, packed: number): string {

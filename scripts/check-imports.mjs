@@ -1,8 +1,10 @@
 // Enforces the owners and the one-way floors (see README "Layout" and docs/architecture.md):
 //   docker/     THE Docker owner: the only importer of dockerode. Imports src/ (errors, log, labels).
 //   src/git/    THE git owner: the only importer of simple-git and the only spawner of git.
-//   src/        the shared library: imports nothing from docker/, runner/ or pipelines/. The one
-//               exception is src/index.ts, the Dagger module entry, a thin adapter on top.
+//   src/        the shared library: imports nothing from docker/, runner/ or pipelines/, directly
+//               or through another src/ file (so its barrel src/lib.ts stays standalone). The one
+//               exception is src/index.ts, the Dagger module entry, a thin adapter on top that
+//               nothing in src/ may import.
 //   pipelines/  imports src/ and docker/ (never runner/).
 //   runner/     imports anything below it.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -40,6 +42,9 @@ for (const layer of LAYERS) {
       if (layer === 'src' && rel !== 'src/index.ts' && /^(runner|pipelines|docker)\//.test(target)) {
         problems.push(`${rel}: imports ${spec} (src/ must not depend on docker/, runner/ or pipelines/)`);
       }
+      if (layer === 'src' && /^src\/index(\.[jt]s)?$/.test(target)) {
+        problems.push(`${rel}: imports ${spec} (src/index.ts is the Dagger module entry on top of pipelines/; import src/lib.ts instead)`);
+      }
       if (layer === 'docker' && /^(runner|pipelines)\//.test(target)) {
         problems.push(`${rel}: imports ${spec} (docker/ stands below runner/ and pipelines/)`);
       }
@@ -56,6 +61,29 @@ for (const file of walk(join(root, 'test'))) {
   if (rel.startsWith('test/fixtures/')) continue;
   if (/(?:from|import)\s*\(?\s*['"]dockerode['"]/.test(readFileSync(file, 'utf8'))) {
     problems.push(`${rel}: imports dockerode (tests use test/helpers/docker.ts)`);
+  }
+}
+
+// The barrel must exist and reach nothing above src/ through any chain of src/ imports.
+const BARREL = 'src/lib.ts';
+const seen = new Set();
+const stack = [BARREL];
+while (stack.length) {
+  const rel = stack.pop();
+  if (seen.has(rel)) continue;
+  seen.add(rel);
+  let text;
+  try {
+    text = readFileSync(join(root, rel), 'utf8');
+  } catch {
+    problems.push(`${rel}: missing (reached from ${BARREL})`);
+    continue;
+  }
+  for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.[^'"]+)['"]/g)) {
+    const target = relative(root, resolve(dirname(join(root, rel)), m[1])).replace(/\.js$/, '.ts');
+    if (!target.startsWith('src/') || target === 'src/index.ts') {
+      problems.push(`${BARREL} reaches ${target} through ${rel} (the shared library's barrel must stay inside src/, below src/index.ts)`);
+    } else stack.push(target);
   }
 }
 

@@ -140,7 +140,7 @@ describeDocker('berth pipeline commands (spawned CLI, real Docker)', () => {
     expect(r4.code).toBe(125);
     expect(r4.stderr).toContain('--timeout "soon" is not a duration');
     for (const c of [broken, fail]) await expectNoContainers(c);
-  });
+  }, 180_000); // five spawned CLIs: generous for a loaded shared machine
 
   it('--timeout stops a hanging step: exit 124, no container left', async () => {
     const copy = await sleepyProject();

@@ -1,7 +1,7 @@
 // What a local pipeline copies into its container: real temp trees, real tar streams (read back
 // with node-tar). The user's tree must come out byte-identical.
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
@@ -23,12 +23,13 @@ async function put(files: Record<string, string>): Promise<void> {
   }
 }
 
-/** Read the tar stream back: path → type (and link target or contents). */
-async function readTar(stream: NodeJS.ReadableStream): Promise<Map<string, string>> {
+/** Read the tar stream back: path → type (and link target or contents); `modes` gets each entry's mode. */
+async function readTar(stream: NodeJS.ReadableStream, modes?: Map<string, number>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const parser = new Parser({
     onReadEntry: (e: ReadEntry) => {
       const name = e.path.replace(/^\.\//, '').replace(/\/$/, '');
+      modes?.set(name, e.mode ?? -1);
       if (e.type === 'SymbolicLink') out.set(name, `link:${e.linkpath}`);
       else if (e.type === 'Directory') out.set(name, 'dir');
       else {
@@ -130,5 +131,47 @@ describe('packSource', () => {
     });
     const after = execFileSync('sh', ['-c', `cd "${root}" && find . -exec ls -ld {} + | sort && find . -type f -exec sha256sum {} + | sort`]).toString();
     expect(after).toBe(before);
+  });
+});
+
+describe("packSource: what an agent's tree cannot smuggle into the copy", () => {
+  it('drops setuid, setgid and sticky bits; owner is root in the headers', async () => {
+    await put({ 'bin/tool': '#!/bin/sh\n', 'bin/plain': 'x' });
+    await chmod(join(root, 'bin', 'tool'), 0o6755);
+    await mkdir(join(root, 'shared'));
+    await chmod(join(root, 'shared'), 0o1777);
+    const modes = new Map<string, number>();
+    const tarred = await readTar(packSource(root, await listSource(root)), modes);
+    expect(tarred.get('bin/tool')).toBe('file:#!/bin/sh\n');
+    expect(modes.get('bin/tool')).toBe(0o755);
+    expect(modes.get('shared')).toBe(0o777);
+    expect(modes.get('bin/plain')! & 0o7000).toBe(0);
+  });
+
+  it('long and non-ASCII paths and link targets survive (PAX records)', async () => {
+    const deep = `${'d'.repeat(60)}/${'e'.repeat(60)}/ünïcødé-${'f'.repeat(80)}.txt`;
+    await put({ [deep]: 'deep' });
+    await symlink(`../${'t'.repeat(150)}`, join(root, 'long-link'));
+    const tarred = await readTar(packSource(root, await listSource(root)));
+    expect(tarred.get(deep)).toBe('file:deep');
+    expect(tarred.get('long-link')).toBe(`link:../${'t'.repeat(150)}`);
+  });
+
+  it('re-checks the size bound while archiving (a file that grew after the listing)', async () => {
+    await put({ 'a.bin': 'x'.repeat(100) });
+    const listing = await listSource(root, { maxBytes: 1000 });
+    await writeFile(join(root, 'a.bin'), 'x'.repeat(5000));
+    const err = await new Promise((resolve) => {
+      const s = packSource(root, listing);
+      s.on('data', () => {});
+      s.on('error', resolve);
+      s.on('end', () => resolve(undefined));
+    });
+    expect(err).toMatchObject({ code: 'FILE_TOO_LARGE' });
+  });
+
+  it('reads a .gitignore that sorts after the names it ignores (".env" before ".gitignore")', async () => {
+    await put({ '.gitignore': '.env\n.cache/\n', '.env': 'SECRET=1', '.cache/x': 'x', 'app.js': '1' });
+    expect((await listSource(root)).entries).toEqual(['.gitignore', 'app.js']);
   });
 });

@@ -105,7 +105,9 @@ describe('pipeline source copy vs a racing directory→symlink swap', () => {
     let copies = 0;
     let changed = 0;
     let links = 0;
+    let swaps = 0;
     const leaks: string[] = [];
+    const otherErrors: string[] = [];
     try {
       for (let i = 0; i < 300; i++) {
         try {
@@ -115,16 +117,17 @@ describe('pipeline source copy vs a racing directory→symlink swap', () => {
           if (dAsLink) links++;
           leaks.push(...bodies.filter((b) => b.includes(SECRET)));
         } catch (err) {
-          expect(err, String(err)).toMatchObject({ name: 'BerthError', code: 'FS_ERROR' });
-          changed++;
+          if ((err as { code?: unknown }).code === 'FS_ERROR') changed++;
+          else otherErrors.push(String(err));
         }
       }
     } finally {
-      const swaps = await stopSwapper(swapper);
-      // The attack really ran, and the race was really met (a link archived, or a copy refused).
-      expect(swaps).toBeGreaterThan(100);
+      swaps = await stopSwapper(swapper);
     }
-    expect(leaks.slice(0, 3)).toEqual([]);
+    expect(leaks.slice(0, 3), `${leaks.length} host files leaked into ${copies} archives`).toEqual([]);
+    expect(otherErrors.slice(0, 3)).toEqual([]);
+    // The attack really ran, and the race was really met (a link archived, or a copy refused).
+    expect(swaps).toBeGreaterThan(100);
     expect(links + changed, `copies ${copies}, links ${links}, refused ${changed}`).toBeGreaterThan(0);
   }, 240_000);
 });
@@ -152,19 +155,20 @@ describeDocker('pipeline runs vs a racing directory→symlink swap (real contain
     };
     swapper = startSwapper();
     const outcomes: string[] = [];
+    const leaks: string[] = [];
     try {
       for (let i = 0; i < 25; i++) {
         const r = await runPipeline({ kind: 'local', dir: src }, spec, 'test');
         outcomes.push(r.outcome === 'error' ? `error:${r.error?.code}` : `${r.outcome}:${r.exitCode}`);
         const text = JSON.stringify(r);
-        expect(text.includes(SECRET), `run ${i} leaked the host secret: ${text.slice(0, 400)}`).toBe(false);
-        expect(r.exitCode, JSON.stringify(r)).not.toBe(99);
-        if (r.outcome === 'error') expect(r.error?.code, r.error?.message).toBe('FS_ERROR');
-        else expect(r.ok, JSON.stringify(r.phases)).toBe(true);
+        if (text.includes(SECRET) || r.exitCode === 99) leaks.push(`run ${i}: ${text.slice(0, 300)}`);
       }
     } finally {
       await stopSwapper(swapper);
     }
+    expect(leaks).toEqual([]);
+    // Each run either passed or was refused because the tree changed under the copy.
+    expect(outcomes.filter((o) => o !== 'passed:0' && o !== 'error:FS_ERROR'), outcomes.join(' ')).toEqual([]);
     expect(outcomes.some((o) => o === 'passed:0'), outcomes.join(' ')).toBe(true);
     expect(await pipelineContainers(repoKey(src))).toEqual([]);
   }, 300_000);
