@@ -47,7 +47,11 @@ export function createServer(deps: ServerDeps): McpServer {
     const entry = register(server, deps, tool as ToolDefinition<z.ZodRawShape, z.ZodRawShape>);
     dispatch.set(tool.name, entry);
   }
-  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+  // The SDK parses a request with the registered schema before its own tools/call check, and a
+  // failed parse there becomes -32603 (internal error). Registering a lenient schema leaves the
+  // check to the SDK's tools/call wrapper, which answers -32602 (InvalidParams) as it should.
+  server.server.setRequestHandler(ANY_TOOLS_CALL, async (raw, extra) => {
+    const request = CallToolRequestSchema.parse(raw);
     const { name } = request.params;
     const entry = dispatch.get(name);
     if (!entry) {
@@ -61,6 +65,8 @@ export function createServer(deps: ServerDeps): McpServer {
   });
   return server;
 }
+
+const ANY_TOOLS_CALL = z.object({ method: z.literal('tools/call'), params: z.unknown().optional() });
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 interface Registered {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { BerthError } from '../../../src/errors.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { DEFAULT_CONFIG_FILES, detect, formatDuration, renderBerthYaml, resolveLayers, resolveSpec, type Resolved } from '../../../src/project/index.js';
-import { action, printJson } from '../output.js';
+import { action, printJson, safeText } from '../output.js';
 
 async function sourceReader(dir: string | undefined): Promise<LocalSourceReader> {
   const root = resolve(dir ?? '.');
@@ -29,7 +29,7 @@ function specJson(resolved: Resolved) {
 function printHuman(resolved: Resolved): void {
   const { spec, origins } = resolved;
   const line = (key: string, value: string, origin: string | undefined) =>
-    process.stdout.write(`${key.padEnd(16)} ${value}${origin ? `  (${origin})` : ''}\n`);
+    process.stdout.write(`${key.padEnd(16)} ${safeText(value)}${origin ? `  (${safeText(origin)})` : ''}\n`);
   line('hash', resolved.hash, undefined);
   line('config file', resolved.configFile ?? '(none)', undefined);
   line('toolchain', `${spec.toolchain}${spec.packageManager ? ` / ${spec.packageManager}` : ''}`, undefined);
