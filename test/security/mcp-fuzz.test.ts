@@ -12,6 +12,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
+import { TOOL_NAMES } from '../../runner/mcp/tool.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDocker } from '../helpers/docker.js';
 import { makeFixture, repoContainers, TappedStdioTransport, type McpFixture } from '../mcp/helpers.js';
@@ -149,7 +150,7 @@ describeDocker('MCP fuzz: every tool, hostile arguments', () => {
   });
 
   it('in-process: every tool answers every input; nothing runs on the host; no container leaks', async () => {
-    expect(tools).toHaveLength(16);
+    expect(tools).toHaveLength(TOOL_NAMES.length);
     // workspace_delete last, and the target workspace back before each tool, so calls reach real work.
     const ordered = [...tools.filter((t) => t.name !== 'workspace_delete'), ...tools.filter((t) => t.name === 'workspace_delete')];
     for (const tool of ordered) {
@@ -162,7 +163,7 @@ describeDocker('MCP fuzz: every tool, hostile arguments', () => {
         { numRuns, seed: 20261203, endOnFailure: true },
       );
     }
-    expect((await s.client.listTools()).tools).toHaveLength(16);
+    expect((await s.client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
     expect(existsSync(marker)).toBe(false);
     await deleteAllAndCheckNoLeak(s.client, s.fx);
     if (process.env.FUZZ_STATS) console.error([...outcomes].sort().map(([k, v]) => `${k}: ${v}`).join('\n'));
@@ -197,7 +198,7 @@ describeDocker('MCP fuzz over the real stdio server', () => {
         { numRuns, seed: 7, endOnFailure: true },
       );
     }
-    expect((await client.listTools()).tools).toHaveLength(16);
+    expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
     expect(existsSync(marker)).toBe(false);
     await deleteAllAndCheckNoLeak(client, fx);
     // Still the same process, and stdout carried only JSON-RPC.

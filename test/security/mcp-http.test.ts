@@ -10,6 +10,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { TOOL_NAMES } from '../../runner/mcp/tool.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDocker } from '../helpers/docker.js';
 import { BIN, makeFixture, waitFor, type McpFixture } from '../mcp/helpers.js';
@@ -121,7 +122,7 @@ describeDocker('berth mcp --http: abandoned sessions and DNS rebinding', () => {
     const client = new Client({ name: 'berth-http-sec', version: '1' });
     await client.connect(transport);
     try {
-      expect((await client.listTools()).tools).toHaveLength(16);
+      expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
     } finally {
       await transport.terminateSession().catch(() => undefined);
       await client.close();

@@ -6,6 +6,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { TOOL_NAMES } from '../../runner/mcp/tool.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_MESSAGE_BYTES } from '../../runner/mcp/limits.js';
 import { describeDocker } from '../helpers/docker.js';
@@ -42,14 +43,14 @@ describeDocker('berth mcp survives oversized and malformed stdin lines', () => {
     await waitFor('a parse error reply', () => errorLines().some((m) => m.error?.code === ErrorCode.ParseError));
     expect(errorLines().find((m) => m.error?.code === ErrorCode.ParseError)).toMatchObject({ id: null, error: { message: expect.stringMatching(/parse error/) } });
     const { tools } = await client.listTools(undefined, BOUNDED);
-    expect(tools).toHaveLength(16);
+    expect(tools).toHaveLength(TOOL_NAMES.length);
   });
 
   it('an 11 MiB valid request reaches argument validation (InvalidParams), not a dead server', async () => {
     await expect(
       client.callTool({ name: 'file_write', arguments: { workspace: 'w', path: 'big.txt', content: 'y'.repeat(11 * MiB) } }, undefined, BOUNDED),
     ).rejects.toMatchObject({ code: ErrorCode.InvalidParams, message: expect.stringMatching(/content is longer than/) });
-    expect((await client.listTools(undefined, BOUNDED)).tools).toHaveLength(16);
+    expect((await client.listTools(undefined, BOUNDED)).tools).toHaveLength(TOOL_NAMES.length);
   });
 
   it('refuses a line over the message limit with -32600 and the request id, without buffering it', async () => {
@@ -62,13 +63,13 @@ describeDocker('berth mcp survives oversized and malformed stdin lines', () => {
     await expect(
       client.callTool({ name: 'file_write', arguments: { workspace: 'w', path: 'big.txt', content: 'q'.repeat(size) } }, undefined, BOUNDED),
     ).rejects.toMatchObject({ code: ErrorCode.InvalidRequest, message: expect.stringMatching(/message over/) });
-    expect((await client.listTools(undefined, BOUNDED)).tools).toHaveLength(16);
+    expect((await client.listTools(undefined, BOUNDED)).tools).toHaveLength(TOOL_NAMES.length);
   });
 
   it('answers JSON that is not JSON-RPC with -32600, keeping its id', async () => {
     t.writeRaw('{"jsonrpc":"1.0","id":"abc","method":7}\n[1,2,3]\n\n');
     await waitFor('the -32600 reply for id "abc"', () => errorLines().some((m) => m.id === 'abc'));
-    expect((await client.listTools(undefined, BOUNDED)).tools).toHaveLength(16);
+    expect((await client.listTools(undefined, BOUNDED)).tools).toHaveLength(TOOL_NAMES.length);
     const stdoutLines = t.rawLines.map((l) => JSON.parse(l) as { jsonrpc?: string });
     expect(stdoutLines.every((m) => m.jsonrpc === '2.0')).toBe(true);
   });
