@@ -28,7 +28,9 @@ import { parseState, serializeState } from '../../src/workspace/state.js';
 import type { WorkspaceInfo, WorkspaceState } from '../../src/workspace/types.js';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { DEFAULT_ARCHIVE_LIMITS, archiveFsError, extractArchive, packFiles, type ExtractReport } from './archive.js';
+import { DEFAULT_ARCHIVE_LIMITS, extractArchive, type ExtractReport } from './archive.js';
+import { packFiles } from './pack.js';
+import { archiveFsError } from './tar-io.js';
 import { keyFor, parseS3Url, resolveStorageConfig, type S3Location, type StorageConfig } from './config.js';
 import {
   applyTrackedChanges,
@@ -218,7 +220,10 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
     // Our own scratch files have a known, fixed length; the tarball and the (possibly still
     // growing) session log do not.
     await upload('bundle', createReadStream(bundlePath), (await stat(bundlePath)).size);
-    if (untracked.files.length > 0) await upload('untracked', packFiles(wt.path, untracked.files));
+    if (untracked.files.length > 0) {
+      const onSkipped = (rel: string, reason: string) => warnings.push(`untracked ${JSON.stringify(rel)} was not exported: ${reason}`);
+      await upload('untracked', packFiles(wt.path, untracked.files, { onSkipped, ...(signal ? { signal } : {}) }));
+    }
     if (patchSizes.staged > 0) await upload('staged', createReadStream(patchPaths.staged), patchSizes.staged);
     if (patchSizes.unstaged > 0) await upload('unstaged', createReadStream(patchPaths.unstaged), patchSizes.unstaged);
     const log = await sessionLogSource(opts.sessionLog);
