@@ -20,6 +20,7 @@ import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, MAX_MANIFEST_BYTES, O
 import { uploadObject, type ObjectDigest } from './objects.js';
 import { ObjectStore } from './s3.js';
 import { exportContainerState, type ContainerExportSource } from './container-transfer.js';
+import type { ContainerSection } from './container-manifest.js';
 import { deadlineError, isOwnError, makeTemp, withTimeout } from './transfer-common.js';
 
 const PRODUCER = 'berth 0.1.0';
@@ -69,29 +70,9 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
   const config = opts.storage ?? resolveStorageConfig();
   const logger = opts.logger ?? silentLogger;
   const info = opts.workspace;
-  const branchRef = `refs/heads/${info.branch}`;
   const call = { signal };
 
-  const repo = await GitRepo.discover(info.repo, { signal });
-  const gitDir = await repo.worktreeGitDir(info.worktree);
-  if (gitDir === undefined) {
-    throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(info.name)} at ${JSON.stringify(info.worktree)} is missing or not registered with git: nothing to export from it (its branch ${info.branch} can still be pushed with git)`, {
-      details: { workspace: info.name, worktree: info.worktree },
-    });
-  }
-  const wt: WorktreeHandle = { path: info.worktree, gitDir };
-  const head = await worktreeHead(repo, wt, call);
-  if (head.branch !== branchRef) {
-    throw new BerthError('BAD_INPUT', `the worktree of workspace ${JSON.stringify(info.name)} has ${head.branch ? JSON.stringify(head.branch) : 'a detached HEAD'} checked out instead of ${branchRef}: run \`git switch ${info.branch}\` in ${info.worktree} and export again`, {
-      details: { workspace: info.name },
-    });
-  }
-  const note = await readNote(repo, info.rootSha, NOTES_REF, call);
-  if (note === undefined) {
-    throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no state note on its root commit ${info.rootSha} (refs/notes/berth): it was not created by berth or its notes were removed; recreate it with berth ws create`, {
-      details: { workspace: info.name },
-    });
-  }
+  const { repo, wt, head, note } = await exportSource(info, call);
 
   const store = new ObjectStore(config, loc.bucket, logger);
   let tmp: string | undefined;
@@ -148,28 +129,7 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
     if (log !== undefined) await upload('session-log', log);
     const container = opts.container ? await exportContainerState(opts.container, { store, loc, exportId, signal, logger }) : undefined;
 
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      exportId,
-      createdAt: new Date().toISOString(),
-      producer: PRODUCER,
-      workspace: {
-        name: info.name,
-        branch: info.branch,
-        head: head.sha,
-        rootSha: info.rootSha,
-        baseRef: info.baseRef,
-        baseSha: info.baseSha,
-        createdAt: info.createdAt,
-      },
-      worktree: {
-        untrackedFiles: untracked.files.length,
-        skipped: untracked.skipped.slice(0, 1000).map((path) => ({ path, reason: 'nested git repository' })),
-      },
-      objects,
-      ...(container ? { container } : {}),
-    };
+    const manifest = buildManifest(info, head.sha, exportId, untracked, objects, container);
     await store.putBytes(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { ...call, contentType: 'application/json' });
 
     const keep = new Set(objects.map((o) => o.key));
@@ -187,6 +147,57 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
     store.close();
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** The workspace's repository, worktree, checked-out head and state note, checked for an export. */
+async function exportSource(info: WorkspaceInfo, call: { signal: AbortSignal | undefined }): Promise<{ repo: GitRepo; wt: WorktreeHandle; head: { sha: string }; note: Buffer }> {
+  const signal = call.signal;
+  const branchRef = `refs/heads/${info.branch}`;
+  const repo = await GitRepo.discover(info.repo, { signal });
+  const gitDir = await repo.worktreeGitDir(info.worktree);
+  if (gitDir === undefined) {
+    throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(info.name)} at ${JSON.stringify(info.worktree)} is missing or not registered with git: nothing to export from it (its branch ${info.branch} can still be pushed with git)`, {
+      details: { workspace: info.name, worktree: info.worktree },
+    });
+  }
+  const wt: WorktreeHandle = { path: info.worktree, gitDir };
+  const head = await worktreeHead(repo, wt, call);
+  if (head.branch !== branchRef) {
+    throw new BerthError('BAD_INPUT', `the worktree of workspace ${JSON.stringify(info.name)} has ${head.branch ? JSON.stringify(head.branch) : 'a detached HEAD'} checked out instead of ${branchRef}: run \`git switch ${info.branch}\` in ${info.worktree} and export again`, {
+      details: { workspace: info.name },
+    });
+  }
+  const note = await readNote(repo, info.rootSha, NOTES_REF, call);
+  if (note === undefined) {
+    throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no state note on its root commit ${info.rootSha} (refs/notes/berth): it was not created by berth or its notes were removed; recreate it with berth ws create`, {
+      details: { workspace: info.name },
+    });
+  }
+  return { repo, wt, head, note };
+}
+
+function buildManifest(
+  info: WorkspaceInfo,
+  head: string,
+  exportId: string,
+  untracked: { files: readonly string[]; skipped: readonly string[] },
+  objects: ManifestObject[],
+  container: ContainerSection | undefined,
+): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    exportId,
+    createdAt: new Date().toISOString(),
+    producer: PRODUCER,
+    workspace: { name: info.name, branch: info.branch, head, rootSha: info.rootSha, baseRef: info.baseRef, baseSha: info.baseSha, createdAt: info.createdAt },
+    worktree: {
+      untrackedFiles: untracked.files.length,
+      skipped: untracked.skipped.slice(0, 1000).map((path) => ({ path, reason: 'nested git repository' })),
+    },
+    objects,
+    ...(container ? { container } : {}),
+  };
 }
 
 async function sessionLogSource(log: string | Readable | undefined): Promise<Readable | undefined> {
