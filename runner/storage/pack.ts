@@ -34,6 +34,7 @@ export function packFiles(root: string, files: readonly string[], opts: PackOpti
 }
 
 const COMMON = { uid: 0, gid: 0, uname: '', gname: '' };
+const SMALL_FILE_BYTES = 256 * 1024;
 
 async function* tarBlocks(root: string, files: readonly string[], opts: PackOptions): AsyncGenerator<Buffer> {
   const wanted = new Set(files);
@@ -88,13 +89,18 @@ async function* fileBlocks(e: TreeEntry, h: FileHandle, budget: { bytes: number;
   }
   yield* tarHeaderBlocks({ ...COMMON, path: e.rel, type: 'File', mode: st.mode & 0o777, size: st.size, mtime: st.mtime });
   let read = 0;
-  const buf = Buffer.allocUnsafe(64 * 1024);
   // Exactly the size in the header: a file that grows meanwhile is cut at that size.
-  while (read < st.size) {
-    const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, st.size - read), read);
-    if (bytesRead === 0) break;
-    read += bytesRead;
-    yield Buffer.from(buf.subarray(0, bytesRead));
+  if (st.size > 0 && st.size <= SMALL_FILE_BYTES) {
+    // Most untracked files are small: one read, no stream set-up (it dominated 3000-file exports).
+    const buf = Buffer.allocUnsafe(st.size);
+    for (let n = -1; n !== 0 && read < st.size; read += n) n = (await h.read(buf, read, st.size - read, read)).bytesRead;
+    yield buf.subarray(0, read);
+  } else if (st.size > 0) {
+    // The stream reads the verified handle; autoClose off, the caller closes it.
+    for await (const chunk of h.createReadStream({ start: 0, end: st.size - 1, autoClose: false }) as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      yield chunk;
+    }
   }
   if (read !== st.size) {
     throw new BerthError('STORAGE_ERROR', `${JSON.stringify(e.rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`, {
