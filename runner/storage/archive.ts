@@ -153,25 +153,51 @@ export interface ExtractOptions {
  * rejection, files already written stay: the caller owns `dest` and removes it.
  */
 export async function extractArchive(source: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractReport> {
-  const limits: ArchiveLimits = { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits };
-  const root = await realpath(dest);
-  const rejected: RejectedEntry[] = [];
-  const adjusted: AdjustedEntry[] = [];
-  const knownDirs = new Set<string>(['']);
-  const pendingLinks: { rel: string; segments: string[]; target: string }[] = [];
-  let entries = 0;
-  let files = 0;
-  let directories = 0;
-  let bytes = 0;
+  const x = new Extraction(await realpath(dest), { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits }, opts.signal);
+  await readGzipTar(source, {
+    label: 'the worktree archive',
+    cancelled: 'archive extraction was cancelled',
+    rejected: x.rejected,
+    onEntry: (entry) => x.entry(entry),
+    signal: opts.signal,
+  });
+  // Links last, judged against the complete set so a later link cannot redirect an earlier one.
+  await x.links();
+  return x.report();
+}
 
-  const reject = (path: string, type: string, reason: string) => rejected.push({ path, type, reason });
+/** The state of one extraction: what was written, refused and adjusted, and the links still to make. */
+class Extraction {
+  readonly rejected: RejectedEntry[] = [];
+  readonly #adjusted: AdjustedEntry[] = [];
+  readonly #knownDirs = new Set<string>(['']);
+  readonly #pendingLinks: { rel: string; segments: string[]; target: string }[] = [];
+  #entries = 0;
+  #files = 0;
+  #directories = 0;
+  #symlinks = 0;
+  #bytes = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly limits: ArchiveLimits,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  report(): ExtractReport {
+    return { files: this.#files, directories: this.#directories, symlinks: this.#symlinks, bytes: this.#bytes, rejected: this.rejected, adjusted: this.#adjusted };
+  }
+
+  #reject(path: string, type: string, reason: string): void {
+    this.rejected.push({ path, type, reason });
+  }
 
   /** Create the directories for `segments` (all of them), refusing to pass through anything but real directories. */
-  const ensureDirs = async (segments: string[]) => {
+  async #ensureDirs(segments: string[]): Promise<void> {
     for (let i = 1; i <= segments.length; i++) {
       const rel = segments.slice(0, i).join('/');
-      if (knownDirs.has(rel)) continue;
-      const abs = posix.join(root, rel);
+      if (this.#knownDirs.has(rel)) continue;
+      const abs = posix.join(this.root, rel);
       try {
         const st = await lstat(abs);
         if (st.isSymbolicLink()) throw new EntryRejected(`parent ${JSON.stringify(rel)} is a symlink`);
@@ -180,46 +206,43 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(abs, { mode: 0o755 });
       }
-      knownDirs.add(rel);
+      this.#knownDirs.add(rel);
     }
-  };
+  }
 
-  const writeFile = async (entry: ReadEntry, segments: string[], rel: string) => {
-    if (bytes + entry.size > limits.maxBytes) {
-      throw new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}: refusing to extract it. Raise the import limit if this export is trusted`, {
-        details: { maxBytes: limits.maxBytes, path: rel },
-      });
-    }
-    await ensureDirs(segments.slice(0, -1));
-    const abs = posix.join(root, rel);
+  #tooLarge(rel: string, suffix: string): BerthError {
+    return new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${this.limits.maxBytes}-byte limit at ${JSON.stringify(rel)}${suffix}`, {
+      details: { maxBytes: this.limits.maxBytes, path: rel },
+    });
+  }
+
+  async #writeFile(entry: ReadEntry, segments: string[], rel: string): Promise<void> {
+    if (this.#bytes + entry.size > this.limits.maxBytes) throw this.#tooLarge(rel, ': refusing to extract it. Raise the import limit if this export is trusted');
+    await this.#ensureDirs(segments.slice(0, -1));
     // O_EXCL: never replace what is there; O_NOFOLLOW: never write through a symlink.
-    const fh = await open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    const fh = await open(posix.join(this.root, rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     try {
       for await (const chunk of entry as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (bytes > limits.maxBytes) {
-          throw new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}`, {
-            details: { maxBytes: limits.maxBytes, path: rel },
-          });
-        }
+        this.#bytes += chunk.length;
+        if (this.#bytes > this.limits.maxBytes) throw this.#tooLarge(rel, '');
         await fh.write(chunk);
       }
       const mode = entry.mode ?? 0o644;
-      if (mode & 0o7000) adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
+      if (mode & 0o7000) this.#adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
       await fh.chmod(mode & 0o111 ? 0o755 : 0o644);
       const mtime = entry.mtime;
       if (mtime instanceof Date && Number.isFinite(mtime.getTime())) await fh.utimes(mtime, mtime);
     } finally {
       await fh.close();
     }
-    files++;
-  };
+    this.#files++;
+  }
 
-  const handle = async (entry: ReadEntry) => {
-    entries++;
-    if (entries > limits.maxEntries) {
-      throw new BerthError('FILE_TOO_LARGE', `archive has more than ${limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
-        details: { maxEntries: limits.maxEntries },
+  /** One archive entry: written, queued (links) or rejected with a reason. */
+  async entry(entry: ReadEntry): Promise<void> {
+    if (++this.#entries > this.limits.maxEntries) {
+      throw new BerthError('FILE_TOO_LARGE', `archive has more than ${this.limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
+        details: { maxEntries: this.limits.maxEntries },
       });
     }
     const raw = entry.path;
@@ -227,67 +250,57 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
     const check = checkEntryPath(raw);
     if (typeof kind === 'object' || !check.ok) {
       entry.resume();
-      reject(raw, entry.type, typeof kind === 'object' ? kind.reject : (check as { reason: string }).reason);
-      return;
+      return this.#reject(raw, entry.type, typeof kind === 'object' ? kind.reject : (check as { reason: string }).reason);
     }
     const rel = check.segments.join('/');
     try {
       if (kind === 'dir') {
         entry.resume();
-        await ensureDirs(check.segments);
-        directories++;
+        await this.#ensureDirs(check.segments);
+        this.#directories++;
       } else if (kind === 'symlink') {
         entry.resume();
-        pendingLinks.push({ rel, segments: check.segments, target: entry.linkpath ?? '' });
+        this.#pendingLinks.push({ rel, segments: check.segments, target: entry.linkpath ?? '' });
       } else {
-        await writeFile(entry, check.segments, rel);
+        await this.#writeFile(entry, check.segments, rel);
       }
     } catch (err) {
       entry.resume();
-      if (err instanceof EntryRejected) return reject(raw, entry.type, err.message);
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== undefined && ENTRY_ERRNO.has(code)) {
-        return reject(raw, entry.type, code === 'EEXIST' ? 'already exists (not overwritten)' : code === 'ELOOP' ? 'path is a symlink' : `cannot be created (${code})`);
-      }
-      throw err;
-    }
-  };
-
-  await readGzipTar(source, {
-    label: 'the worktree archive',
-    cancelled: 'archive extraction was cancelled',
-    rejected,
-    onEntry: handle,
-    signal: opts.signal,
-  });
-
-  // Links last, judged against the complete set so a later link cannot redirect an earlier one.
-  const linkSet = new Set(pendingLinks.map((l) => l.rel));
-  let symlinks = 0;
-  for (const link of pendingLinks) {
-    if (opts.signal?.aborted) throw new BerthError('ABORTED', 'archive extraction was cancelled');
-    const problem = await symlinkProblem(link.segments, link.target, linkSet, { place: 'the destination', root });
-    if (problem !== undefined) {
-      reject(link.rel, 'SymbolicLink', problem);
-      continue;
-    }
-    try {
-      await ensureDirs(link.segments.slice(0, -1));
-      await symlink(link.target, posix.join(root, link.rel));
-      symlinks++;
-    } catch (err) {
-      if (err instanceof EntryRejected) {
-        reject(link.rel, 'SymbolicLink', err.message);
-        continue;
-      }
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== undefined && ENTRY_ERRNO.has(code)) {
-        reject(link.rel, 'SymbolicLink', code === 'EEXIST' ? 'already exists (not overwritten)' : `cannot be created (${code})`);
-        continue;
-      }
-      throw err;
+      const reason = entryProblem(err, 'path is a symlink');
+      if (reason === undefined) throw err;
+      this.#reject(raw, entry.type, reason);
     }
   }
 
-  return { files, directories, symlinks, bytes, rejected, adjusted };
+  /** Create the queued symlinks that pass symlinkProblem against the complete set. */
+  async links(): Promise<void> {
+    const linkSet = new Set(this.#pendingLinks.map((l) => l.rel));
+    for (const link of this.#pendingLinks) {
+      if (this.signal?.aborted) throw new BerthError('ABORTED', 'archive extraction was cancelled');
+      const problem = await symlinkProblem(link.segments, link.target, linkSet, { place: 'the destination', root: this.root });
+      if (problem !== undefined) {
+        this.#reject(link.rel, 'SymbolicLink', problem);
+        continue;
+      }
+      try {
+        await this.#ensureDirs(link.segments.slice(0, -1));
+        await symlink(link.target, posix.join(this.root, link.rel));
+        this.#symlinks++;
+      } catch (err) {
+        const reason = entryProblem(err, undefined);
+        if (reason === undefined) throw err;
+        this.#reject(link.rel, 'SymbolicLink', reason);
+      }
+    }
+  }
+}
+
+/** Why one entry could not be written (reported), or undefined for a fatal error. */
+function entryProblem(err: unknown, eloop: string | undefined): string | undefined {
+  if (err instanceof EntryRejected) return err.message;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined || !ENTRY_ERRNO.has(code)) return undefined;
+  if (code === 'EEXIST') return 'already exists (not overwritten)';
+  if (code === 'ELOOP' && eloop !== undefined) return eloop;
+  return `cannot be created (${code})`;
 }
