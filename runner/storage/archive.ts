@@ -1,6 +1,6 @@
 /**
- * The worktree tarball: packing a list of files as a streamed tar.gz, and extracting an untrusted
- * one without letting it touch anything outside its destination.
+ * The worktree tarball on import: extracting an untrusted one without letting it touch anything
+ * outside its destination (packing is pack.ts).
  *
  * Extraction is done entry by entry with our own checks instead of tar's Unpack, because the rules
  * differ from a general-purpose extractor: every entry is either written inside `dest` or reported
@@ -14,16 +14,16 @@
  *  - modes are normalised to 0644/0755 (setuid/setgid/sticky dropped and reported in `adjusted`)
  *  - totals are capped (entries, bytes); exceeding a cap aborts the extraction
  *
- * The entry rules (checkEntryPath, entryKind, symlinkProblem) and the tar plumbing (header
- * encoding, gzip piping, the parse loop) are shared with the volume archives (volume-archive.ts).
+ * The entry rules (checkEntryPath, entryKind, symlinkProblem) are shared with the volume and image
+ * archives (volume-archive.ts, image-archive.ts); the tar plumbing is tar-io.ts.
  */
-import { constants as fsc, createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readlink, realpath, symlink } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { lstat, mkdir, open, realpath, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
-import { Header, Parser, Pax, type HeaderData, type ReadEntry } from 'tar';
-import { BerthError, isBerthError } from '../../src/errors.js';
+import type { Readable } from 'node:stream';
+import type { ReadEntry } from 'tar';
+import { BerthError } from '../../src/errors.js';
+import { readGzipTar } from './tar-io.js';
 
 export interface ArchiveLimits {
   /** Maximum number of tar entries (any type, rejected ones included). */
@@ -52,72 +52,6 @@ export interface ExtractReport {
   readonly bytes: number;
   readonly rejected: readonly RejectedEntry[];
   readonly adjusted: readonly AdjustedEntry[];
-}
-
-/**
- * Stream `files` (paths relative to `cwd`: regular files and symlinks, as `git ls-files` lists
- * them) as a gzip-compressed tar. Headers are written here rather than by tar's packer because
- * its packer stores a second name of the same inode as a hard-link entry, which extraction
- * (rightly) rejects, and stalls when told not to. Only one file's chunk is in memory at a time.
- * A file that vanished or shrank mid-way fails the stream instead of yielding a short entry.
- */
-export function packFiles(cwd: string, files: readonly string[]): Readable {
-  return gzipTar(Readable.from(tarBlocks(cwd, files), { objectMode: false }));
-}
-
-/** gzip a tar stream: the tar's error fails the gzip, and closing the gzip stops the tar. */
-export function gzipTar(tar: Readable): Readable {
-  const gzip = createGzip({ level: 6 });
-  tar.on('error', (err) => gzip.destroy(err));
-  gzip.on('close', () => {
-    if (!tar.destroyed) tar.destroy();
-  });
-  return tar.pipe(gzip);
-}
-
-/** The tar header block(s) of one entry: a pax record first when ustar fields cannot hold it. */
-export function tarHeaderBlocks(data: HeaderData): Buffer[] {
-  const header = new Header(data);
-  const out: Buffer[] = [];
-  // Long or non-ASCII names do not fit ustar fields: a pax record carries them (POSIX.1-2001).
-  if (header.encode()) out.push(new Pax({ path: data.path, linkpath: data.linkpath, size: data.size, mtime: data.mtime }).encode());
-  if (!header.block) throw new Error(`could not encode a tar header for ${JSON.stringify(data.path)}`);
-  out.push(header.block);
-  return out;
-}
-
-async function* tarBlocks(cwd: string, files: readonly string[]): AsyncGenerator<Buffer> {
-  const common = { uid: 0, gid: 0, uname: '', gname: '' };
-  for (const rel of files) {
-    const abs = posix.join(cwd, rel);
-    const st = await lstat(abs);
-    if (st.isSymbolicLink()) {
-      yield* tarHeaderBlocks({ ...common, path: rel, type: 'SymbolicLink', linkpath: await readlink(abs), mode: 0o777, size: 0, mtime: st.mtime });
-    } else if (st.isFile()) {
-      yield* tarHeaderBlocks({ ...common, path: rel, type: 'File', mode: st.mode & 0o7777, size: st.size, mtime: st.mtime });
-      let read = 0;
-      if (st.size > 0) {
-        // Exactly the size in the header: a file that grows meanwhile is cut at that size.
-        for await (const chunk of createReadStream(abs, { start: 0, end: st.size - 1 }) as AsyncIterable<Buffer>) {
-          read += chunk.length;
-          yield chunk;
-        }
-      }
-      if (read !== st.size) {
-        throw new BerthError('STORAGE_ERROR', `${JSON.stringify(rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`, {
-          details: { reason: 'local', path: rel },
-        });
-      }
-      const pad = (512 - (st.size % 512)) % 512;
-      if (pad > 0) yield Buffer.alloc(pad);
-    } else {
-      throw new BerthError('STORAGE_ERROR', `${JSON.stringify(rel)} is no longer a regular file or symlink (changed while exporting): export again once nothing writes to the worktree`, {
-        details: { reason: 'local', path: rel },
-      });
-    }
-  }
-  // End-of-archive marker: two zero blocks.
-  yield Buffer.alloc(1024);
 }
 
 type PathCheck = { ok: true; segments: string[] } | { ok: false; reason: string };
@@ -219,25 +153,51 @@ export interface ExtractOptions {
  * rejection, files already written stay: the caller owns `dest` and removes it.
  */
 export async function extractArchive(source: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractReport> {
-  const limits: ArchiveLimits = { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits };
-  const root = await realpath(dest);
-  const rejected: RejectedEntry[] = [];
-  const adjusted: AdjustedEntry[] = [];
-  const knownDirs = new Set<string>(['']);
-  const pendingLinks: { rel: string; segments: string[]; target: string }[] = [];
-  let entries = 0;
-  let files = 0;
-  let directories = 0;
-  let bytes = 0;
+  const x = new Extraction(await realpath(dest), { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits }, opts.signal);
+  await readGzipTar(source, {
+    label: 'the worktree archive',
+    cancelled: 'archive extraction was cancelled',
+    rejected: x.rejected,
+    onEntry: (entry) => x.entry(entry),
+    signal: opts.signal,
+  });
+  // Links last, judged against the complete set so a later link cannot redirect an earlier one.
+  await x.links();
+  return x.report();
+}
 
-  const reject = (path: string, type: string, reason: string) => rejected.push({ path, type, reason });
+/** The state of one extraction: what was written, refused and adjusted, and the links still to make. */
+class Extraction {
+  readonly rejected: RejectedEntry[] = [];
+  readonly #adjusted: AdjustedEntry[] = [];
+  readonly #knownDirs = new Set<string>(['']);
+  readonly #pendingLinks: { rel: string; segments: string[]; target: string }[] = [];
+  #entries = 0;
+  #files = 0;
+  #directories = 0;
+  #symlinks = 0;
+  #bytes = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly limits: ArchiveLimits,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  report(): ExtractReport {
+    return { files: this.#files, directories: this.#directories, symlinks: this.#symlinks, bytes: this.#bytes, rejected: this.rejected, adjusted: this.#adjusted };
+  }
+
+  #reject(path: string, type: string, reason: string): void {
+    this.rejected.push({ path, type, reason });
+  }
 
   /** Create the directories for `segments` (all of them), refusing to pass through anything but real directories. */
-  const ensureDirs = async (segments: string[]) => {
+  async #ensureDirs(segments: string[]): Promise<void> {
     for (let i = 1; i <= segments.length; i++) {
       const rel = segments.slice(0, i).join('/');
-      if (knownDirs.has(rel)) continue;
-      const abs = posix.join(root, rel);
+      if (this.#knownDirs.has(rel)) continue;
+      const abs = posix.join(this.root, rel);
       try {
         const st = await lstat(abs);
         if (st.isSymbolicLink()) throw new EntryRejected(`parent ${JSON.stringify(rel)} is a symlink`);
@@ -246,46 +206,43 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(abs, { mode: 0o755 });
       }
-      knownDirs.add(rel);
+      this.#knownDirs.add(rel);
     }
-  };
+  }
 
-  const writeFile = async (entry: ReadEntry, segments: string[], rel: string) => {
-    if (bytes + entry.size > limits.maxBytes) {
-      throw new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}: refusing to extract it. Raise the import limit if this export is trusted`, {
-        details: { maxBytes: limits.maxBytes, path: rel },
-      });
-    }
-    await ensureDirs(segments.slice(0, -1));
-    const abs = posix.join(root, rel);
+  #tooLarge(rel: string, suffix: string): BerthError {
+    return new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${this.limits.maxBytes}-byte limit at ${JSON.stringify(rel)}${suffix}`, {
+      details: { maxBytes: this.limits.maxBytes, path: rel },
+    });
+  }
+
+  async #writeFile(entry: ReadEntry, segments: string[], rel: string): Promise<void> {
+    if (this.#bytes + entry.size > this.limits.maxBytes) throw this.#tooLarge(rel, ': refusing to extract it. Raise the import limit if this export is trusted');
+    await this.#ensureDirs(segments.slice(0, -1));
     // O_EXCL: never replace what is there; O_NOFOLLOW: never write through a symlink.
-    const fh = await open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    const fh = await open(posix.join(this.root, rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     try {
       for await (const chunk of entry as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (bytes > limits.maxBytes) {
-          throw new BerthError('FILE_TOO_LARGE', `archive expands beyond the ${limits.maxBytes}-byte limit at ${JSON.stringify(rel)}`, {
-            details: { maxBytes: limits.maxBytes, path: rel },
-          });
-        }
+        this.#bytes += chunk.length;
+        if (this.#bytes > this.limits.maxBytes) throw this.#tooLarge(rel, '');
         await fh.write(chunk);
       }
       const mode = entry.mode ?? 0o644;
-      if (mode & 0o7000) adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
+      if (mode & 0o7000) this.#adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
       await fh.chmod(mode & 0o111 ? 0o755 : 0o644);
       const mtime = entry.mtime;
       if (mtime instanceof Date && Number.isFinite(mtime.getTime())) await fh.utimes(mtime, mtime);
     } finally {
       await fh.close();
     }
-    files++;
-  };
+    this.#files++;
+  }
 
-  const handle = async (entry: ReadEntry) => {
-    entries++;
-    if (entries > limits.maxEntries) {
-      throw new BerthError('FILE_TOO_LARGE', `archive has more than ${limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
-        details: { maxEntries: limits.maxEntries },
+  /** One archive entry: written, queued (links) or rejected with a reason. */
+  async entry(entry: ReadEntry): Promise<void> {
+    if (++this.#entries > this.limits.maxEntries) {
+      throw new BerthError('FILE_TOO_LARGE', `archive has more than ${this.limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
+        details: { maxEntries: this.limits.maxEntries },
       });
     }
     const raw = entry.path;
@@ -293,157 +250,57 @@ export async function extractArchive(source: Readable, dest: string, opts: Extra
     const check = checkEntryPath(raw);
     if (typeof kind === 'object' || !check.ok) {
       entry.resume();
-      reject(raw, entry.type, typeof kind === 'object' ? kind.reject : (check as { reason: string }).reason);
-      return;
+      return this.#reject(raw, entry.type, typeof kind === 'object' ? kind.reject : (check as { reason: string }).reason);
     }
     const rel = check.segments.join('/');
     try {
       if (kind === 'dir') {
         entry.resume();
-        await ensureDirs(check.segments);
-        directories++;
+        await this.#ensureDirs(check.segments);
+        this.#directories++;
       } else if (kind === 'symlink') {
         entry.resume();
-        pendingLinks.push({ rel, segments: check.segments, target: entry.linkpath ?? '' });
+        this.#pendingLinks.push({ rel, segments: check.segments, target: entry.linkpath ?? '' });
       } else {
-        await writeFile(entry, check.segments, rel);
+        await this.#writeFile(entry, check.segments, rel);
       }
     } catch (err) {
       entry.resume();
-      if (err instanceof EntryRejected) return reject(raw, entry.type, err.message);
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== undefined && ENTRY_ERRNO.has(code)) {
-        return reject(raw, entry.type, code === 'EEXIST' ? 'already exists (not overwritten)' : code === 'ELOOP' ? 'path is a symlink' : `cannot be created (${code})`);
-      }
-      throw err;
-    }
-  };
-
-  await readGzipTar(source, {
-    label: 'the worktree archive',
-    cancelled: 'archive extraction was cancelled',
-    rejected,
-    onEntry: handle,
-    signal: opts.signal,
-  });
-
-  // Links last, judged against the complete set so a later link cannot redirect an earlier one.
-  const linkSet = new Set(pendingLinks.map((l) => l.rel));
-  let symlinks = 0;
-  for (const link of pendingLinks) {
-    if (opts.signal?.aborted) throw new BerthError('ABORTED', 'archive extraction was cancelled');
-    const problem = await symlinkProblem(link.segments, link.target, linkSet, { place: 'the destination', root });
-    if (problem !== undefined) {
-      reject(link.rel, 'SymbolicLink', problem);
-      continue;
-    }
-    try {
-      await ensureDirs(link.segments.slice(0, -1));
-      await symlink(link.target, posix.join(root, link.rel));
-      symlinks++;
-    } catch (err) {
-      if (err instanceof EntryRejected) {
-        reject(link.rel, 'SymbolicLink', err.message);
-        continue;
-      }
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== undefined && ENTRY_ERRNO.has(code)) {
-        reject(link.rel, 'SymbolicLink', code === 'EEXIST' ? 'already exists (not overwritten)' : `cannot be created (${code})`);
-        continue;
-      }
-      throw err;
+      const reason = entryProblem(err, 'path is a symlink');
+      if (reason === undefined) throw err;
+      this.#reject(raw, entry.type, reason);
     }
   }
 
-  return { files, directories, symlinks, bytes, rejected, adjusted };
+  /** Create the queued symlinks that pass symlinkProblem against the complete set. */
+  async links(): Promise<void> {
+    const linkSet = new Set(this.#pendingLinks.map((l) => l.rel));
+    for (const link of this.#pendingLinks) {
+      if (this.signal?.aborted) throw new BerthError('ABORTED', 'archive extraction was cancelled');
+      const problem = await symlinkProblem(link.segments, link.target, linkSet, { place: 'the destination', root: this.root });
+      if (problem !== undefined) {
+        this.#reject(link.rel, 'SymbolicLink', problem);
+        continue;
+      }
+      try {
+        await this.#ensureDirs(link.segments.slice(0, -1));
+        await symlink(link.target, posix.join(this.root, link.rel));
+        this.#symlinks++;
+      } catch (err) {
+        const reason = entryProblem(err, undefined);
+        if (reason === undefined) throw err;
+        this.#reject(link.rel, 'SymbolicLink', reason);
+      }
+    }
+  }
 }
 
-export interface ReadGzipTarOptions {
-  /** Names the archive in the BAD_INPUT message: "<label> is damaged (...): re-export the workspace". */
-  readonly label: string;
-  /** The ABORTED message. */
-  readonly cancelled: string;
-  /** tar's per-entry warnings (an unreadable header) are reported here with type "invalid". */
-  readonly rejected: RejectedEntry[];
-  /** Handles one entry; entries are handed over one at a time, in archive order. */
-  readonly onEntry: (entry: ReadEntry) => Promise<unknown>;
-  readonly signal?: AbortSignal | undefined;
-  /** false: `source` is a plain tar (a docker-save archive). Default true. */
-  readonly gzip?: boolean;
-}
-
-/**
- * Parse the gzip-compressed (or, with `gzip: false`, plain) tar `source` entry by entry. Resolves once every entry was handled;
- * rejects with the first error of `onEntry` or `source`, BAD_INPUT (reason corrupt-archive) when
- * it is not a gzip tar or is truncated, or ABORTED. On rejection the source is destroyed and the
- * entry being handled is destroyed, so `onEntry` does not keep reading.
- */
-export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise<void> {
-  return new Promise<void>((resolvePromise, rejectPromise) => {
-    let settled = false;
-    let current: ReadEntry | undefined;
-    let chain: Promise<void> = Promise.resolve();
-    const gunzip = createGunzip();
-    const parser = new Parser({ strict: false, maxMetaEntrySize: 1024 * 1024 });
-
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      opts.signal?.removeEventListener('abort', onAbort);
-      source.unpipe();
-      gunzip.unpipe();
-      source.destroy();
-      gunzip.destroy();
-      // abort() makes the parser drop any further input instead of writing into a destroyed entry.
-      parser.abort(err instanceof Error ? err : new Error(String(err)));
-      current?.destroy();
-      rejectPromise(err);
-    };
-    const onAbort = () => fail(new BerthError('ABORTED', opts.cancelled, { cause: opts.signal?.reason }));
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    const corrupt = (what: string, cause?: unknown) =>
-      fail(new BerthError('BAD_INPUT', `${opts.label} is damaged (${what}): re-export the workspace`, { cause, details: { reason: 'corrupt-archive' } }));
-
-    source.on('error', (err) => fail(err));
-    gunzip.on('error', (err) => corrupt(`not valid gzip: ${err.message}`, err));
-    parser.on('error', (err: Error) => corrupt(err.message, err));
-    parser.on('warn', (code: string, message: string, data: { header?: { path?: string } }) => {
-      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT') corrupt(message);
-      else opts.rejected.push({ path: data?.header?.path ?? '(unreadable header)', type: 'invalid', reason: `${code}: ${message}` });
-    });
-    parser.on('entry', (entry: ReadEntry) => {
-      chain = chain.then(async () => {
-        if (settled) return void entry.resume();
-        current = entry;
-        await opts.onEntry(entry);
-        current = undefined;
-      });
-      chain.catch(fail);
-    });
-    parser.on('end', () => {
-      chain.then(
-        () => {
-          if (settled) return;
-          settled = true;
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolvePromise();
-        },
-        fail,
-      );
-    });
-    if (opts.gzip === false) source.pipe(parser as unknown as NodeJS.WritableStream);
-    else source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
-  });
-}
-
-/** Wrap non-RunnerErrors from the local file system with a remedy. */
-export function archiveFsError(err: unknown, what: string): BerthError {
-  if (isBerthError(err)) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
-  return new BerthError('STORAGE_ERROR', `${what} failed (${code}): ${(err as Error).message}. Check free disk space and permissions`, {
-    cause: err,
-    details: { reason: 'local', errno: code },
-  });
+/** Why one entry could not be written (reported), or undefined for a fatal error. */
+function entryProblem(err: unknown, eloop: string | undefined): string | undefined {
+  if (err instanceof EntryRejected) return err.message;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined || !ENTRY_ERRNO.has(code)) return undefined;
+  if (code === 'EEXIST') return 'already exists (not overwritten)';
+  if (code === 'ELOOP' && eloop !== undefined) return eloop;
+  return `cannot be created (${code})`;
 }

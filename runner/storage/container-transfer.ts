@@ -34,7 +34,8 @@ import {
   type CheckpointRecord,
   type ContainerImage,
 } from '../session/checkpoint-state.js';
-import { gzipTar, type ArchiveLimits } from './archive.js';
+import type { ArchiveLimits } from './archive.js';
+import { gzipTar } from './tar-io.js';
 import type { S3Location } from './config.js';
 import { imageObjectKey, volumeObjectKey, type ContainerSection } from './container-manifest.js';
 import { downloadObject, objectUrl, uploadObject } from './objects.js';

@@ -24,7 +24,8 @@ import { posix } from 'node:path';
 import type { ReadEntry } from 'tar';
 import { z } from 'zod';
 import { BerthError } from '../../src/errors.js';
-import { checkEntryPath, readGzipTar, tarHeaderBlocks, type ArchiveLimits, type RejectedEntry } from './archive.js';
+import { checkEntryPath, type ArchiveLimits, type RejectedEntry } from './archive.js';
+import { readGzipTar, tarHeaderBlocks } from './tar-io.js';
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 const MAX_LAYERS = 1000;

@@ -5,7 +5,10 @@ export { resolveStorageConfig, describeStorageConfig, parseS3Url, validateBucket
 export type { StorageConfig, StorageOptions, StorageCredentials, ChecksumMode, S3Location } from './config.js';
 export { ObjectStore, translateS3Error } from './s3.js';
 export type { StorageFailure, CallOptions } from './s3.js';
-export { extractArchive, packFiles, checkEntryPath, DEFAULT_ARCHIVE_LIMITS } from './archive.js';
+export { extractArchive, checkEntryPath, DEFAULT_ARCHIVE_LIMITS } from './archive.js';
+export { packFiles } from './pack.js';
+export type { PackOptions } from './pack.js';
+export { repackImageArchive } from './image-archive.js';
 export type { ArchiveLimits, ExtractReport, RejectedEntry, AdjustedEntry, ExtractOptions } from './archive.js';
 export { parseManifest, ManifestSchema, MANIFEST_NAME, MANIFEST_VERSION, OBJECT_FILES } from './manifest.js';
 export type { Manifest, ManifestObject, ObjectRole } from './manifest.js';

@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, isBerthError } from '../../src/errors.js';
-import { archiveFsError } from './archive.js';
+import { archiveFsError } from './tar-io.js';
 import { keyFor, type S3Location } from './config.js';
 import type { ObjectStore } from './s3.js';
 

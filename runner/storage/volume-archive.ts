@@ -21,14 +21,13 @@ import {
   checkEntryPath,
   DEFAULT_ARCHIVE_LIMITS,
   entryKind,
-  readGzipTar,
   symlinkProblem,
-  tarHeaderBlocks,
   type ArchiveLimits,
   type ExtractReport,
   type RejectedEntry,
   type AdjustedEntry,
 } from './archive.js';
+import { readGzipTar, tarHeaderBlocks } from './tar-io.js';
 
 /** What a volume restore wrote and refused: the same shape as a worktree extraction's report. */
 export type VolumeRestoreReport = ExtractReport;

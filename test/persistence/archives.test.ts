@@ -177,6 +177,9 @@ describe('image archive repacking (no Docker)', () => {
       const err = await repack(await imageTar(m)).catch((e: unknown) => e);
       expect(isBerthError(err, 'BAD_INPUT'), JSON.stringify(m)).toBe(true);
     }
+    const linked = join(dir, 'linked.tar');
+    await writeFile(linked, tarBuffer([{ path: 'evil.json', body: '[]' }, { path: 'manifest.json', type: 'SymbolicLink', linkpath: 'evil.json' }]));
+    expect(((await repack(linked).catch((e: unknown) => e)) as Error).message).toContain('manifest.json is a symlink');
     const none = join(dir, 'none.tar');
     await writeFile(none, tarBuffer([{ path: 'other.json', body: '{}' }]));
     expect(isBerthError(await repack(none).catch((e: unknown) => e), 'BAD_INPUT')).toBe(true);

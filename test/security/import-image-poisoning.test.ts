@@ -9,10 +9,12 @@
  *  - symlink: manifest.json (harmless), evil.json, then manifest.json again as a symlink to it
  *  - tags:    manifest.json whose RepoTags name berth-node:bookworm-1 directly
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { Dockerode } from '../helpers/docker.js';
 import { Parser, type ReadEntry } from 'tar';
@@ -26,11 +28,13 @@ import { ObjectStore } from '../../runner/storage/s3.js';
 import { exportWorkspace, importWorkspace } from '../../runner/storage/transfer.js';
 import { describeDocker } from '../helpers/docker.js';
 import { TEST_LABEL } from '../runner/helpers.js';
-import { BUCKET, startS3, type TestS3 } from '../storage/harness.js';
+import { BUCKET, GOOD_CREDENTIALS, startS3, type TestS3 } from '../storage/harness.js';
 import { makeRepo } from '../storage/fixtures.js';
 import { tarBuffer, type RawEntry } from '../storage/tarball.js';
 
 const PROTECTED: string[] = [IMAGES.busybox, IMAGES.node];
+const run = promisify(execFile);
+const BIN = resolve(__dirname, '../../bin/berth.js');
 
 async function tarEntries(stream: Readable): Promise<RawEntry[]> {
   const out: RawEntry[] = [];
@@ -144,11 +148,24 @@ describeDocker('security: image tag poisoning through ws import', () => {
     }, 120_000);
   }
 
+  it('through the real CLI: `berth ws import` refuses the archive, exit 1, and no tag moves', async () => {
+    const url = await exportWith('cli', variants.symlink?.() as Buffer);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_'))) as Record<string, string>;
+    const res = await run(process.execPath, [BIN, 'ws', 'import', url, '--name', 'imp-cli', '--repo', ws.repo], {
+      env: { ...env, BERTH_DATA_DIR: join(root, 'data'), BERTH_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: GOOD_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: GOOD_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1' },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? '' }),
+    );
+    for (const [ref, id] of original) expect((await docker.getImage(ref).inspect()).Id, `${ref} was re-tagged through the CLI`).toBe(id);
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toContain('is not a plain docker-save archive (two entries are named "manifest.json")');
+  }, 120_000);
+
   it('control: the untampered export imports, tagged only with the name berth chose', async () => {
     const url = await exportWith('clean', undefined);
     await ws.delete('victim'); // one copy per repository: the original goes first
     const res = await importWorkspace({ repo: ws.repo, url, name: 'imp-clean', dataDir: join(root, 'data'), storage: s3.config(), container: { docker } });
-    if (!res.restored) throw new Error(res.reason);
     const tags = (await docker.getImage(evilId).inspect()).RepoTags ?? [];
     expect(tags.sort()).toEqual([`berth-sec-evil:${runId}`, res.container?.image].sort());
     for (const [ref, id] of original) expect((await docker.getImage(ref).inspect()).Id).toBe(id);

@@ -66,15 +66,22 @@ describe('berth ws export / import (CLI)', () => {
     const copy = await ws.get('cli-copy');
     expect(await readFile(join(copy.worktree, 'untracked.txt'), 'utf8')).toBe('from the cli test\n');
 
+    // A missing export is an error with a remedy, not "Nothing to restore" and exit 0.
     const nothing = await berth(['ws', 'import', `s3://${BUCKET}/cli/none`, '--repo', repo], env);
-    expect(nothing.code).toBe(0);
-    expect(nothing.stdout).toContain('Nothing to restore');
+    expect(nothing.code).toBe(1);
+    expect(nothing.stdout).toBe('');
+    expect(nothing.stderr).toContain(`there is no export at s3://${BUCKET}/cli/none`);
+    expect(nothing.stderr).toContain('check the bucket and prefix');
+    const nothingJson = await berth(['ws', 'import', `s3://${BUCKET}/cli/none`, '--repo', repo, '--json'], env);
+    expect(nothingJson.code).toBe(1);
+    expect(JSON.parse(nothingJson.stdout)).toMatchObject({ error: { code: 'NOT_FOUND' } });
 
     const badBucket = await berth(['ws', 'export', 'cli', 's3://Not_A_Bucket/x', '--repo', repo], env);
     expect(badBucket.code).toBe(1);
     expect(badBucket.stderr).toContain('invalid bucket name "Not_A_Bucket"');
 
     const badKey = await berth(['ws', 'export', 'cli-copy', url, '--repo', repo, '--json'], { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
+    // STORAGE_ERROR is an environment error (src/errors.ts): exit 3.
     expect(badKey.code).toBe(1);
     expect(JSON.parse(badKey.stdout)).toMatchObject({ error: { code: 'STORAGE_ERROR' } });
   }, 120_000);

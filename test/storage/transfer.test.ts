@@ -109,7 +109,6 @@ describe('export and import through S3', () => {
 
     const restoredLog = join(env.tempDir, '..', 'restored', 'session.jsonl');
     const imp = await importWorkspace({ repo: env.repo, url, name: 'copy', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir, sessionLogPath: restoredLog });
-    if (!imp.restored) throw new Error(imp.reason);
     expect(imp.untracked.rejected).toEqual([]);
     expect(imp.untracked.adjusted).toEqual([]);
     expect(imp.trackedChanges).toEqual({ staged: true, unstaged: true });
@@ -199,7 +198,6 @@ describe('export and import through S3', () => {
 
     const siblingsBefore = await readdir(env.ws.worktreesDir);
     const imp = await importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/hostile`, name: 'landed', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir });
-    if (!imp.restored) throw new Error(imp.reason);
     const wt = imp.workspace.worktree;
     const reasons = Object.fromEntries(imp.untracked.rejected.map((r) => [r.path, r.reason]));
     expect(Object.keys(reasons).sort()).toEqual(['.git', '../../../escape-far.txt', '../escape.txt', 'etc', 'hard', 'null', 'up', join(absTarget, 'pwned.txt')].sort());
@@ -290,10 +288,11 @@ describe('export and import through S3', () => {
     expect(await readdir(env.tempDir)).toEqual([]);
   });
 
-  it('treats a URL without an export as "nothing to restore"', async () => {
+  it('fails with NOT_FOUND for a URL without an export (it used to resolve as "nothing to restore")', async () => {
     const env = await newEnv();
-    const imp = await importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/never/exported`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir });
-    expect(imp).toEqual({ restored: false, url: `s3://${BUCKET}/never/exported`, reason: expect.stringContaining('no export found') });
+    const err = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/never/exported`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
+    expect(isBerthError(err, 'NOT_FOUND')).toBe(true);
+    expect(err.message).toContain(`there is no export at s3://${BUCKET}/never/exported`);
     expect(await env.ws.list()).toEqual([]);
     expect(await readdir(env.tempDir)).toEqual([]);
   });
@@ -378,7 +377,6 @@ describe('a server that dies mid-upload', () => {
       expect((await readManifestAt(server, 'big')).exportId).toBe(first.manifest.exportId);
       await env.ws.delete('big');
       const imp = await importWorkspace({ repo: env.repo, url, storage: server.config(), dataDir: env.dataDir, tempDir: env.tempDir });
-      if (!imp.restored) throw new Error(imp.reason);
       expect(imp.from.exportId).toBe(first.manifest.exportId);
       expect(await readFile(join(imp.workspace.worktree, 'small.txt'), 'utf8')).toBe('first export\n');
       expect(await exists(join(imp.workspace.worktree, 'large.bin'))).toBe(false);

@@ -137,8 +137,8 @@ ${STORAGE_HELP}`,
       'after',
       `
 Archive entries that would land outside the worktree (absolute paths, "..", links pointing out,
-hard links, devices) are not written; they are listed as rejected. A URL without an export is
-reported as "nothing to restore" (exit 0).
+hard links, devices) are not written; they are listed as rejected. A URL without an export is an
+error (NOT_FOUND, exit 1).
 
 Example:
   berth ws import s3://berth-exports/alice/demo --name demo-copy
@@ -172,10 +172,6 @@ ${STORAGE_HELP}`,
         });
         if (opts.json) {
           printJson(res);
-          return;
-        }
-        if (!res.restored) {
-          process.stdout.write(`Nothing to restore: ${res.reason}\n`);
           return;
         }
         const w = res.workspace;
