@@ -21,7 +21,7 @@
  * Gitlinks already in the index or base are never entered (`--ignore-submodules=all`).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, open, rename, rm, stat, writeFile, mkdtemp } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,18 +194,28 @@ async function notIgnored(repo: GitRunner, wt: WorktreeHandle, found: readonly s
   return all;
 }
 
+async function copyIndex(from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to);
+    const st = await stat(from);
+    await utimes(to, st.atime, st.mtime);
+  } catch (err) {
+    // No index yet: update-index builds one from scratch.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 /** Snapshot the worktree into a tree object; see the module comment. */
 export async function snapshotWorktree(repo: GitRunner, wt: WorktreeHandle, opts: SnapshotOptions): Promise<Snapshot> {
   const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
   const tmp = await mkdtemp(join(tmpdir(), 'berth-snap-'));
   try {
-    try {
-      await copyFile(join(wt.gitDir, 'index'), index);
-    } catch {
-      // No index yet: update-index builds one from scratch.
-    }
+    // Names first, against the worktree's own index (read-only): its mtime is what tells git
+    // which entries are "racily clean" and must be compared by content, so a copy would hide
+    // same-second edits. The copy keeps that mtime for the same reason (see racy-git.txt).
+    const names = await changedNames(repo, { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path }, wt, opts.untracked ?? true, opts.signal);
+    await copyIndex(join(wt.gitDir, 'index'), index);
     const env = { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index };
-    const names = await changedNames(repo, env, wt, opts.untracked ?? true, opts.signal);
     const { lines, warnings, placeholders } = await collectEntries(repo, wt, names, opts, tmp);
     if (lines.length > 0) {
       await repo.run(['update-index', '-z', '--index-info'], { cwd: wt.path, env, signal: opts.signal, input: `${lines.join('\0')}\0` });
@@ -255,7 +265,7 @@ export async function commitAll(
 export async function indexTree(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<string> {
   const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
   try {
-    await copyFile(join(wt.gitDir, 'index'), index);
+    await copyIndex(join(wt.gitDir, 'index'), index);
     const tree = (await repo.run(['write-tree'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index }, signal })).stdout.toString('utf8').trim();
     if (!isSha(tree)) throw new BerthError('GIT_ERROR', `git write-tree printed ${JSON.stringify(tree)} instead of a tree id`);
     return tree;
