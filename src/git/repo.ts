@@ -17,6 +17,9 @@ import { BRANCH_REF_PREFIX, NOTES_REF, isSha, parseNulRecords, parseStatus, type
 import * as wt from './worktree.js';
 import { commitAll, diffObjects, diffWorktree, type DiffText } from './snapshot.js';
 
+/** Where unreadable state notes are kept (never resolvable as a base: see checkRefArg). */
+export const QUARANTINE_REF_PREFIX = 'refs/berth/quarantine/';
+
 /** A single non-blank line without trailing whitespace plus one newline (see writeNote). */
 const STRIPSPACE_STABLE_RE = /^[^\n]*[^\s]\n$/;
 
@@ -113,9 +116,15 @@ export class GitRepo {
     for (const r of [path, ...refs]) {
       if (r.length === 0 || /[\0\n]/.test(r)) throw new BerthError('BAD_INPUT', `${JSON.stringify(r)} cannot be looked up`);
     }
-    const lines = [`${ref}^{commit}`, `${ref}^{commit}:${path}`, ...refs];
+    // git's DWIM tries refs/<name> before refs/heads/<name> (gitrevisions(7)), so a short name
+    // like berth/kept/x would reach refs/berth/kept/x: probe that spelling too.
+    const dwim = ref.split(/[~^@:]/)[0] ?? '';
+    const lines = [`${ref}^{commit}`, `${ref}^{commit}:${path}`, ...refs, `refs/${dwim}`];
     const res = await this.run(['cat-file', '--batch-check'], { cwd: this.root, signal, input: `${lines.join('\n')}\n` });
     const out = res.stdout.toString('utf8').split('\n');
+    if (!dwim.startsWith('refs/') && INTERNAL_REF_RE.test(dwim) && /^[0-9a-f]{40,64} /.test(out[lines.length - 1] ?? '')) {
+      throw internalRef(ref, dwim);
+    }
     // Found objects print "<oid> <type> <size>"; anything else ("<name> missing", "ambiguous")
     // means not found.
     const found = (i: number): string | undefined => {
@@ -190,6 +199,13 @@ export class GitRepo {
   /** Contents of blobs by sha, read in one `git cat-file --batch`; missing ones are absent. */
   async readBlobs(shas: readonly string[], signal?: AbortSignal): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
+    for (const [sha, o] of await this.readObjects(shas, signal)) if (o.type === 'blob') out.set(sha, o.data);
+    return out;
+  }
+
+  /** Objects by sha (any type), read in one `git cat-file --batch`; missing ones are absent. */
+  async readObjects(shas: readonly string[], signal?: AbortSignal): Promise<Map<string, { type: string; data: Buffer }>> {
+    const out = new Map<string, { type: string; data: Buffer }>();
     const wanted = [...new Set(shas)].filter(isSha);
     if (wanted.length === 0) return out;
     const res = await this.run(['cat-file', '--batch'], { cwd: this.root, signal, input: `${wanted.join('\n')}\n` });
@@ -203,10 +219,17 @@ export class GitRepo {
       const m = /^([0-9a-f]{40,64}) (\S+) (\d+)$/.exec(header);
       if (!m) continue; // "<sha> missing"
       const size = Number(m[3]);
-      if (m[2] === 'blob') out.set(m[1] ?? '', buf.subarray(pos, pos + size));
+      out.set(m[1] ?? '', { type: m[2] ?? '', data: buf.subarray(pos, pos + size) });
       pos += size + 1;
     }
     return out;
+  }
+
+  /** Keeps an unreadable note's blob reachable under refs/berth/quarantine/<name>/<object>. */
+  async quarantineNote(name: string, object: string, blob: string, signal?: AbortSignal): Promise<string> {
+    const ref = `${QUARANTINE_REF_PREFIX}${name}/${object}`;
+    await this.run(['update-ref', '-m', 'berth: quarantine an unreadable state note', ref, blob], { cwd: this.root, signal });
+    return ref;
   }
 
   /** Replaces the note on `object` with `content`, byte for byte (no message clean-up). */
@@ -382,16 +405,21 @@ export class GitRepo {
 /** berth's own namespaces: a "base" there is state (notes) or bookkeeping, never a branch. */
 const INTERNAL_REF_RE = /^(?:refs\/)?(?:notes|berth)(?:\/|$)/i;
 
+function internalRef(ref: string, name: string): BerthError {
+  return new BerthError(
+    'UNKNOWN_REF',
+    `base ref ${JSON.stringify(ref)} names berth's internal refs (${NOTES_REF}, refs/berth/...), not a branch, tag or commit: pass a branch or tag (use refs/heads/${name.replace(/^refs\//, '')} for a branch of that name)`,
+  );
+}
+
 function checkRefArg(ref: string): void {
   // No branch, tag or sha starts with '-' (git-check-ref-format(1)); such a "ref" is an option.
   if (ref.length === 0 || ref.length > 1024 || /[\0\n]/.test(ref) || ref.startsWith('-')) {
     throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref.slice(0, 100))} is not a valid git ref: pass a branch, tag or commit (e.g. HEAD, main)`);
   }
-  // `notes/berth` would resolve to refs/notes/berth (git's DWIM tries refs/<name> first).
+  // Spelled out in full: refs/notes/... or refs/berth/... (short names are probed in probeBase).
   const name = ref.split(/[~^@:]/)[0] ?? '';
-  if (INTERNAL_REF_RE.test(name)) {
-    throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref)} names berth's internal refs (${NOTES_REF}, refs/berth/...), not a branch, tag or commit: pass a branch or tag (use refs/heads/${name.replace(/^refs\//, '')} for a branch of that name)`);
-  }
+  if (name.startsWith('refs/') && INTERNAL_REF_RE.test(name)) throw internalRef(ref, name);
 }
 
 async function exists(p: string): Promise<boolean> {

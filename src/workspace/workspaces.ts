@@ -18,6 +18,7 @@ import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeE
 import { withRepoLock } from './lock.js';
 import { assertValidName, branchOf } from './names.js';
 import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
+import { recoverCorrupt, type StoredState, type UnreadableNote } from './corrupt.js';
 import type {
   CheckpointResult,
   CommitInfo,
@@ -282,7 +283,8 @@ export class Workspaces implements AsyncDisposable {
     checkMessage(message);
     const { signal } = opts;
     return this.withLock(async () => {
-      const { tip, handle } = await this.#resolve(name, signal);
+      const { state, tip, handle } = await this.#resolve(name, signal);
+      this.#assertReadable(state);
       if (!handle) throw this.#missingWorktree(name);
       const branch = await this.#git.worktreeBranch(handle, signal);
       if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
@@ -409,6 +411,10 @@ export class Workspaces implements AsyncDisposable {
         if (signal?.aborted) throw new BerthError('ABORTED', 'prune was cancelled', { cause: signal.reason });
         const state = latestPerName(states.filter((s) => s.name === name))[0];
         if (!state) continue;
+        if (state.corrupt) {
+          skipped.push({ name, reason: `its state note is unreadable (kept at ${state.corrupt.quarantineRef}); delete it explicitly` });
+          continue;
+        }
         const tip = tips.get(name);
         const lastActivity = Math.max(Date.parse(state.createdAt) || 0, tip?.committedAt ?? 0);
         if (now - lastActivity < opts.olderThanMs) continue;
@@ -442,6 +448,7 @@ export class Workspaces implements AsyncDisposable {
     const { signal } = opts;
     return this.withLock(async () => {
       const { state } = await this.#resolve(name, signal);
+      this.#assertReadable(state);
       const extra: Record<string, unknown> = { ...state.extra, ...set };
       for (const k of removed) delete extra[k];
       const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
@@ -456,29 +463,49 @@ export class Workspaces implements AsyncDisposable {
     if (this.#closed) throw new BerthError('BAD_INPUT', `this Workspaces handle for ${this.repo} is closed: open a new one`);
   }
 
-  /** All parseable berth notes, including ones whose branch is gone. */
-  async #states(signal?: AbortSignal): Promise<WorkspaceState[]> {
+  /**
+   * All berth notes, including ones whose branch is gone. Unreadable notes on a berth root commit
+   * come back recovered and marked `corrupt` (corrupt.ts), so the workspace never silently vanishes.
+   */
+  async #states(signal?: AbortSignal): Promise<StoredState[]> {
     const notes = await this.#git.listNotes(signal);
     const blobs = await this.#git.readBlobs(
       notes.map((n) => n.blob),
       signal,
     );
-    const out: WorkspaceState[] = [];
+    const out: StoredState[] = [];
+    const unreadable: UnreadableNote[] = [];
     for (const n of notes) {
       const buf = blobs.get(n.blob);
       const state = buf ? parseState(buf.toString('utf8')) : undefined;
+      if (!state) {
+        unreadable.push({ ...n, reason: buf ? 'the state note is not valid berth JSON' : 'the state note blob is missing' });
+        continue;
+      }
       // A note copied onto another commit is not that commit's state.
-      if (!state || state.rootSha !== n.object) {
+      if (state.rootSha !== n.object) {
         this.#logger.debug('ignoring a note in refs/notes/berth that is not a berth workspace state', { object: n.object });
         continue;
       }
       out.push(state);
     }
-    return out;
+    if (unreadable.length === 0) return out;
+    const recovered = await recoverCorrupt(this.#git, unreadable, await this.#git.listWorktrees(signal), (p) => isInside(this.worktreesDir, p), signal);
+    for (const s of recovered) this.#logger.warn(`workspace ${s.name}: ${s.corrupt?.reason}; raw note kept at ${s.corrupt?.quarantineRef}`, { name: s.name });
+    return [...out, ...recovered];
+  }
+
+  #assertReadable(state: StoredState): void {
+    if (!state.corrupt) return;
+    throw new BerthError(
+      'WORKSPACE_CORRUPT',
+      `workspace ${JSON.stringify(state.name)} has an unreadable state note (${state.corrupt.reason}; the raw note is kept at ${state.corrupt.quarantineRef}): berth will not change it; delete it (berth ws delete ${state.name}) or repair the note by hand`,
+      { details: { name: state.name, quarantineRef: state.corrupt.quarantineRef } },
+    );
   }
 
   /** State, branch tip and (when registered) worktree of a live workspace; else WORKSPACE_NOT_FOUND. */
-  async #resolve(name: string, signal?: AbortSignal): Promise<{ state: WorkspaceState; tip: BranchTip; handle: WorktreeHandle | undefined }> {
+  async #resolve(name: string, signal?: AbortSignal): Promise<{ state: StoredState; tip: BranchTip; handle: WorktreeHandle | undefined }> {
     this.#assertOpen();
     assertValidName(name);
     const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
@@ -643,8 +670,8 @@ function repoIdOf(root: string, commonDir: string): string {
   return `${base}-${createHash('sha256').update(commonDir).digest('hex').slice(0, 10)}`;
 }
 
-function latestPerName(states: readonly WorkspaceState[]): WorkspaceState[] {
-  const by = new Map<string, WorkspaceState>();
+function latestPerName<S extends WorkspaceState>(states: readonly S[]): S[] {
+  const by = new Map<string, S>();
   for (const s of states) {
     const cur = by.get(s.name);
     if (!cur || s.createdAt > cur.createdAt) by.set(s.name, s);
