@@ -292,7 +292,7 @@ export class GitRepo {
   }
 
   /** Checkpoint: snapshot the worktree (snapshot.ts) and commit it on `branch`. */
-  commitAll(handle: WorktreeHandle, branch: string, message: string, signal?: AbortSignal): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
+  commitAll(handle: WorktreeHandle, branch: { readonly ref: string; readonly head: string }, message: string, signal?: AbortSignal): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
     return commitAll(this, handle, branch, message, signal);
   }
 

@@ -293,7 +293,7 @@ export class Workspaces implements AsyncDisposable {
           `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
         );
       }
-      const res = await this.#git.commitAll(handle, branch, message, signal);
+      const res = await this.#git.commitAll(handle, { ref: branch, head: tip.sha }, message, signal);
       if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
       for (const w of res.warnings) this.#logger.warn(`checkpoint of ${name}: ${w}`, { name });
       return { sha: res.sha, committed: true, filesChanged: res.filesChanged, ...(res.warnings.length ? { warnings: res.warnings } : {}) };
