@@ -15,6 +15,9 @@
  *  4. Tree: a private index (a copy of the worktree's, in its admin dir) updated with
  *     `update-index -z --index-info`, then `write-tree`.
  *
+ * Content is stored byte for byte: no clean filter, no end-of-line conversion (core.autocrlf) and
+ * no LFS pointer is applied, since those run configured programs on agent-written data.
+ *
  * Nested repositories (a `.git` directory or file anywhere below the root): never recorded as a
  * gitlink. Their files are snapshotted as plain files (ignore rules applied with `check-ignore`)
  * and every `.git` entry is skipped, so the second checkpoint sees them as ordinary tracked files.
