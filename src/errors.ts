@@ -77,6 +77,11 @@ export const ERROR_CODES = {
     remedy: 'pick another name, or delete the existing workspace',
     agent: 'Use the existing workspace, or call workspace_create with another name (or no name for a generated one).',
   },
+  WORKSPACE_CORRUPT: {
+    kind: 'conflict',
+    remedy: 'the workspace state note is unreadable (kept under refs/berth/quarantine/): delete the workspace, or restore the note by hand',
+    agent: 'This workspace\'s berth state is corrupt: ask the user to repair or delete it (berth ws delete).',
+  },
   SUBMODULES_UNSUPPORTED: { kind: 'conflict', remedy: 'berth does not manage submodules: use a repository without them' },
   MERGE_CONFLICT: { kind: 'conflict', remedy: 'resolve the conflict in the checkout, or merge with --squash after rebasing the workspace' },
   DIRTY_CHECKOUT: { kind: 'conflict', remedy: 'commit or stash the changes in the checkout first' },

@@ -4,7 +4,7 @@
  * calls listed here, so the tool layer stays readable and the runner can grow without touching it.
  */
 import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
-import type { CheckpointResult, CommitInfo, WorkspaceInfo } from '../../src/workspace/types.js';
+import type { CheckpointResult, CommitInfo, WorkspaceDiff, WorkspaceInfo } from '../../src/workspace/types.js';
 import type { Logger } from '../../src/log.js';
 import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, StartProcessOptions, StreamName } from '../session/types.js';
 
@@ -37,6 +37,7 @@ export interface McpWorkspaces {
   list(opts?: { signal?: AbortSignal }): Promise<WorkspaceInfo[]>;
   checkpoint(name: string, message: string, opts?: { signal?: AbortSignal }): Promise<CheckpointResult>;
   diff(name: string, opts?: { stat?: boolean; signal?: AbortSignal }): Promise<string>;
+  diffText(name: string, opts?: { stat?: boolean; maxBytes?: number; signal?: AbortSignal }): Promise<WorkspaceDiff>;
   log(name: string, opts?: { limit?: number; signal?: AbortSignal }): Promise<CommitInfo[]>;
 }
 

@@ -1,5 +1,5 @@
 /** THE git owner: every host git call goes through run.ts (the hardened base documented there). */
-export { GitRepo, uniqueToken } from './repo.js';
+export { GitRepo, QUARANTINE_REF_PREFIX, uniqueToken } from './repo.js';
 export type { GitRepoOptions } from './repo.js';
 export { SAFE_CONFIG, failure, git, runGit } from './run.js';
 export type { RunOptions, RunResult } from './run.js';

@@ -12,10 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
-import { failure, git, lastLines, type RunOptions, type RunResult } from './run.js';
-import { BRANCH_REF_PREFIX, NOTES_REF, isSha, parseNulRecords, parseStatus, type BranchTip, type LogEntry, type NoteEntry, type StatusCounts, type WorktreeEntry, type WorktreeHandle } from './types.js';
+import { failure, git, type RunOptions, type RunResult } from './run.js';
+import { BRANCH_REF_PREFIX, NOTES_REF, isSha, parseNulRecords, type BranchTip, type LogEntry, type NoteEntry, type StatusCounts, type WorktreeEntry, type WorktreeHandle } from './types.js';
 import * as wt from './worktree.js';
+import * as co from './checkout.js';
 import { commitAll, diffObjects, diffWorktree, type DiffText } from './snapshot.js';
+
+/** Where unreadable state notes are kept (never resolvable as a base: see checkRefArg). */
+export const QUARANTINE_REF_PREFIX = 'refs/berth/quarantine/';
 
 /** A single non-blank line without trailing whitespace plus one newline (see writeNote). */
 const STRIPSPACE_STABLE_RE = /^[^\n]*[^\s]\n$/;
@@ -113,9 +117,15 @@ export class GitRepo {
     for (const r of [path, ...refs]) {
       if (r.length === 0 || /[\0\n]/.test(r)) throw new BerthError('BAD_INPUT', `${JSON.stringify(r)} cannot be looked up`);
     }
-    const lines = [`${ref}^{commit}`, `${ref}^{commit}:${path}`, ...refs];
+    // git's DWIM tries refs/<name> before refs/heads/<name> (gitrevisions(7)), so a short name
+    // like berth/kept/x would reach refs/berth/kept/x: probe that spelling too.
+    const dwim = ref.split(/[~^@:]/)[0] ?? '';
+    const lines = [`${ref}^{commit}`, `${ref}^{commit}:${path}`, ...refs, `refs/${dwim}`];
     const res = await this.run(['cat-file', '--batch-check'], { cwd: this.root, signal, input: `${lines.join('\n')}\n` });
     const out = res.stdout.toString('utf8').split('\n');
+    if (!dwim.startsWith('refs/') && INTERNAL_REF_RE.test(dwim) && /^[0-9a-f]{40,64} /.test(out[lines.length - 1] ?? '')) {
+      throw internalRef(ref, dwim);
+    }
     // Found objects print "<oid> <type> <size>"; anything else ("<name> missing", "ambiguous")
     // means not found.
     const found = (i: number): string | undefined => {
@@ -190,6 +200,13 @@ export class GitRepo {
   /** Contents of blobs by sha, read in one `git cat-file --batch`; missing ones are absent. */
   async readBlobs(shas: readonly string[], signal?: AbortSignal): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
+    for (const [sha, o] of await this.readObjects(shas, signal)) if (o.type === 'blob') out.set(sha, o.data);
+    return out;
+  }
+
+  /** Objects by sha (any type), read in one `git cat-file --batch`; missing ones are absent. */
+  async readObjects(shas: readonly string[], signal?: AbortSignal): Promise<Map<string, { type: string; data: Buffer }>> {
+    const out = new Map<string, { type: string; data: Buffer }>();
     const wanted = [...new Set(shas)].filter(isSha);
     if (wanted.length === 0) return out;
     const res = await this.run(['cat-file', '--batch'], { cwd: this.root, signal, input: `${wanted.join('\n')}\n` });
@@ -203,10 +220,17 @@ export class GitRepo {
       const m = /^([0-9a-f]{40,64}) (\S+) (\d+)$/.exec(header);
       if (!m) continue; // "<sha> missing"
       const size = Number(m[3]);
-      if (m[2] === 'blob') out.set(m[1] ?? '', buf.subarray(pos, pos + size));
+      out.set(m[1] ?? '', { type: m[2] ?? '', data: buf.subarray(pos, pos + size) });
       pos += size + 1;
     }
     return out;
+  }
+
+  /** Keeps an unreadable note's blob reachable under refs/berth/quarantine/<name>/<object>. */
+  async quarantineNote(name: string, object: string, blob: string, signal?: AbortSignal): Promise<string> {
+    const ref = `${QUARANTINE_REF_PREFIX}${name}/${object}`;
+    await this.run(['update-ref', '-m', 'berth: quarantine an unreadable state note', ref, blob], { cwd: this.root, signal });
+    return ref;
   }
 
   /** Replaces the note on `object` with `content`, byte for byte (no message clean-up). */
@@ -269,7 +293,7 @@ export class GitRepo {
   }
 
   /** Checkpoint: snapshot the worktree (snapshot.ts) and commit it on `branch`. */
-  commitAll(handle: WorktreeHandle, branch: string, message: string, signal?: AbortSignal): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
+  commitAll(handle: WorktreeHandle, branch: { readonly ref: string; readonly head: string }, message: string, signal?: AbortSignal): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
     return commitAll(this, handle, branch, message, signal);
   }
 
@@ -287,121 +311,50 @@ export class GitRepo {
     });
   }
 
-  // ---- the user's checkout ----------------------------------------------------------------
+  // ---- the user's checkout (checkout.ts) ----------------------------------------------------
 
-  async checkoutStatus(signal?: AbortSignal): Promise<StatusCounts> {
-    const res = await this.run(['status', '--porcelain=v1', '-z', '--untracked-files=normal'], { cwd: this.root, signal, noOptionalLocks: true });
-    return parseStatus(res.stdout);
+  checkoutStatus(signal?: AbortSignal): Promise<StatusCounts> {
+    return co.checkoutStatus(this, signal);
   }
 
   /** Name of an operation (merge, rebase, cherry-pick, revert) in progress in the checkout, if any. */
-  async operationInProgress(signal?: AbortSignal): Promise<string | undefined> {
-    const probes: [string, string][] = [
-      ['MERGE_HEAD', 'a merge'],
-      ['CHERRY_PICK_HEAD', 'a cherry-pick'],
-      ['REVERT_HEAD', 'a revert'],
-      ['rebase-merge', 'a rebase'],
-      ['rebase-apply', 'a rebase or am'],
-    ];
-    const res = await this.run(['rev-parse', '--path-format=absolute', ...probes.flatMap(([p]) => ['--git-path', p])], { cwd: this.root, signal });
-    const paths = res.stdout.toString('utf8').split('\n').filter(Boolean);
-    for (let i = 0; i < probes.length; i++) {
-      const p = paths[i];
-      if (p && (await exists(p))) return probes[i]?.[1];
-    }
-    return undefined;
+  operationInProgress(signal?: AbortSignal): Promise<string | undefined> {
+    return co.operationInProgress(this, signal);
   }
 
-  /** The checkout's current branch (full ref), or undefined when HEAD is detached. */
-  async checkoutBranch(signal?: AbortSignal): Promise<string | undefined> {
-    const res = await this.run(['symbolic-ref', '--quiet', 'HEAD'], { cwd: this.root, signal, ok: [0, 1] });
-    return res.exitCode === 0 ? res.stdout.toString('utf8').trim() : undefined;
+  checkoutBranch(signal?: AbortSignal): Promise<string | undefined> {
+    return co.checkoutBranch(this, signal);
   }
 
-  async checkoutHead(signal?: AbortSignal): Promise<string | undefined> {
-    const res = await this.run(['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: this.root, signal, ok: [0, 1] });
-    return res.exitCode === 0 ? res.stdout.toString('utf8').trim() : undefined;
+  checkoutHead(signal?: AbortSignal): Promise<string | undefined> {
+    return co.checkoutHead(this, signal);
   }
 
-  /**
-   * Merges `ref` into the checkout's current branch. On conflict the merge is undone (the
-   * checkout is left as it was) and MERGE_CONFLICT lists the conflicting paths. Returns the new
-   * HEAD, or undefined when there was nothing to merge.
-   */
-  async mergeIntoCheckout(ref: string, opts: { squash: boolean; message: string; signal?: AbortSignal | undefined }): Promise<string | undefined> {
-    const { signal } = opts;
-    const before = await this.checkoutHead(signal);
-    const common = ['--no-autostash', '--no-verify-signatures', '--no-stat', '--quiet'];
-    const args = opts.squash ? ['merge', '--squash', ...common] : ['merge', '--no-ff', '--no-edit', ...common, '-m', opts.message];
-    const res = await this.run([...args, '--end-of-options', ref], { cwd: this.root, signal, ok: [0, 1, 2, 128] });
-    if (res.exitCode !== 0) {
-      const text = `${res.stderr}\n${res.stdout.toString('utf8')}`;
-      if (/CONFLICT|Automatic merge failed|fix conflicts/i.test(text)) {
-        const conflicted = await this.run(['diff', '--name-only', '--diff-filter=U', '-z'], { cwd: this.root, signal });
-        const files = parseNulRecords(conflicted.stdout);
-        await this.undoMerge(opts.squash);
-        throw new BerthError(
-          'MERGE_CONFLICT',
-          `merging ${JSON.stringify(ref)} conflicts in ${files.length} file(s) (${files.slice(0, 10).join(', ')}${files.length > 10 ? ', ...' : ''}); the merge was aborted and your checkout is unchanged. Resolve it by hand (\`git merge ${ref}\`) or rebase the workspace`,
-          { details: { files, stderr: res.stderr } },
-        );
-      }
-      if (/would be overwritten|local changes|untracked working tree files/i.test(text)) {
-        await this.undoMerge(opts.squash).catch(() => undefined);
-        throw new BerthError('DIRTY_CHECKOUT', `your checkout ${JSON.stringify(this.root)} has files the merge would overwrite (${lastLines(text, 6)}): commit, stash or move them and retry`, {
-          details: { stderr: res.stderr },
-        });
-      }
-      throw failure(['merge', ref], res, this.root);
-    }
-    if (opts.squash) {
-      const staged = await this.run(['diff', '--cached', '--quiet'], { cwd: this.root, signal, ok: [0, 1] });
-      if (staged.exitCode === 0) {
-        await this.undoMerge(true);
-        return undefined;
-      }
-      await this.run(['commit', '--quiet', '--no-verify', '--no-edit', '-F', '-'], { cwd: this.root, signal, input: opts.message });
-    }
-    const after = await this.checkoutHead(signal);
-    return after === before ? undefined : after;
-  }
-
-  /**
-   * A squash merge leaves no MERGE_HEAD, so `git merge --abort` cannot undo it; `reset --merge`
-   * undoes both kinds while keeping untouched local files (see git-reset(1), "--merge").
-   */
-  private async undoMerge(squash: boolean): Promise<void> {
-    if (!squash) {
-      const res = await this.run(['merge', '--abort'], { cwd: this.root, ok: [0, 128] });
-      if (res.exitCode === 0) return;
-    }
-    await this.run(['reset', '--merge', '--quiet'], { cwd: this.root });
+  mergeIntoCheckout(ref: string, opts: { squash: boolean; message: string; signal?: AbortSignal | undefined }): Promise<string | undefined> {
+    return co.mergeIntoCheckout(this, ref, opts);
   }
 }
 
 /** berth's own namespaces: a "base" there is state (notes) or bookkeeping, never a branch. */
 const INTERNAL_REF_RE = /^(?:refs\/)?(?:notes|berth)(?:\/|$)/i;
 
+function internalRef(ref: string, name: string): BerthError {
+  return new BerthError(
+    'UNKNOWN_REF',
+    `base ref ${JSON.stringify(ref)} names berth's internal refs (${NOTES_REF}, refs/berth/...), not a branch, tag or commit: pass a branch or tag (use refs/heads/${name.replace(/^refs\//, '')} for a branch of that name)`,
+  );
+}
+
 function checkRefArg(ref: string): void {
   // No branch, tag or sha starts with '-' (git-check-ref-format(1)); such a "ref" is an option.
   if (ref.length === 0 || ref.length > 1024 || /[\0\n]/.test(ref) || ref.startsWith('-')) {
     throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref.slice(0, 100))} is not a valid git ref: pass a branch, tag or commit (e.g. HEAD, main)`);
   }
-  // `notes/berth` would resolve to refs/notes/berth (git's DWIM tries refs/<name> first).
+  // Spelled out in full: refs/notes/... or refs/berth/... (short names are probed in probeBase).
   const name = ref.split(/[~^@:]/)[0] ?? '';
-  if (INTERNAL_REF_RE.test(name)) {
-    throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref)} names berth's internal refs (${NOTES_REF}, refs/berth/...), not a branch, tag or commit: pass a branch or tag (use refs/heads/${name.replace(/^refs\//, '')} for a branch of that name)`);
-  }
+  if (name.startsWith('refs/') && INTERNAL_REF_RE.test(name)) throw internalRef(ref, name);
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function realpathOf(p: string): Promise<string> {
   try {

@@ -15,13 +15,16 @@
  *  4. Tree: a private index (a copy of the worktree's, in its admin dir) updated with
  *     `update-index -z --index-info`, then `write-tree`.
  *
+ * Content is stored byte for byte: no clean filter, no end-of-line conversion (core.autocrlf) and
+ * no LFS pointer is applied, since those run configured programs on agent-written data.
+ *
  * Nested repositories (a `.git` directory or file anywhere below the root): never recorded as a
  * gitlink. Their files are snapshotted as plain files (ignore rules applied with `check-ignore`)
  * and every `.git` entry is skipped, so the second checkpoint sees them as ordinary tracked files.
  * Gitlinks already in the index or base are never entered (`--ignore-submodules=all`).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, open, rename, rm, stat, writeFile, mkdtemp } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,10 +47,19 @@ export interface SnapshotOptions {
   readonly oversize: 'refuse' | 'placeholder';
   /** Include untracked (not ignored) files; false snapshots tracked files only (default true). */
   readonly untracked?: boolean;
+  /** Write the tree object (default true); a diff reads the private index instead. */
+  readonly writeTree?: boolean;
+  /**
+   * Let the status step write refreshed stat data back to the worktree's index (git's optional
+   * lock). Entries a checkpoint installed carry no stat data, so without this every later status
+   * would re-read those files; a refresh compares content, it never stores it.
+   */
+  readonly refresh?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
 export interface Snapshot {
+  /** The tree ('' with writeTree: false). */
   readonly tree: string;
   /** The private index the tree was written from (caller removes it, or installs it). */
   readonly index: string;
@@ -69,12 +81,12 @@ function isGitComponent(rel: string): boolean {
 }
 
 /** Paths git status lists (any X/Y), and untracked directories it reports whole (nested repos). */
-async function changedNames(repo: GitRunner, env: Record<string, string>, wt: WorktreeHandle, untracked: boolean, signal?: AbortSignal) {
+async function changedNames(repo: GitRunner, env: Record<string, string>, wt: WorktreeHandle, untracked: boolean, refresh: boolean, signal?: AbortSignal) {
   const res = await repo.run(['status', '--porcelain=v1', '-z', `--untracked-files=${untracked ? 'all' : 'no'}`, '--ignore-submodules=all', '--no-renames'], {
     cwd: wt.path,
     env,
     signal,
-    noOptionalLocks: true,
+    noOptionalLocks: !refresh,
   });
   const files = new Set<string>();
   const nested: string[] = [];
@@ -194,22 +206,33 @@ async function notIgnored(repo: GitRunner, wt: WorktreeHandle, found: readonly s
   return all;
 }
 
+async function copyIndex(from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to);
+    const st = await stat(from);
+    await utimes(to, st.atime, st.mtime);
+  } catch (err) {
+    // No index yet: update-index builds one from scratch.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 /** Snapshot the worktree into a tree object; see the module comment. */
 export async function snapshotWorktree(repo: GitRunner, wt: WorktreeHandle, opts: SnapshotOptions): Promise<Snapshot> {
   const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
   const tmp = await mkdtemp(join(tmpdir(), 'berth-snap-'));
   try {
-    try {
-      await copyFile(join(wt.gitDir, 'index'), index);
-    } catch {
-      // No index yet: update-index builds one from scratch.
-    }
+    // Names first, against the worktree's own index (read-only): its mtime is what tells git
+    // which entries are "racily clean" and must be compared by content, so a copy would hide
+    // same-second edits. The copy keeps that mtime for the same reason (see racy-git.txt).
+    const names = await changedNames(repo, { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path }, wt, opts.untracked ?? true, opts.refresh ?? false, opts.signal);
+    await copyIndex(join(wt.gitDir, 'index'), index);
     const env = { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index };
-    const names = await changedNames(repo, env, wt, opts.untracked ?? true, opts.signal);
     const { lines, warnings, placeholders } = await collectEntries(repo, wt, names, opts, tmp);
     if (lines.length > 0) {
       await repo.run(['update-index', '-z', '--index-info'], { cwd: wt.path, env, signal: opts.signal, input: `${lines.join('\0')}\0` });
     }
+    if (opts.writeTree === false) return { tree: '', index, warnings, placeholders };
     const tree = (await repo.run(['write-tree'], { cwd: wt.path, env, signal: opts.signal })).stdout.toString('utf8').trim();
     if (!isSha(tree)) throw new BerthError('GIT_ERROR', `git write-tree printed ${JSON.stringify(tree)} instead of a tree id`);
     return { tree, index, warnings, placeholders };
@@ -228,23 +251,21 @@ export async function snapshotWorktree(repo: GitRunner, wt: WorktreeHandle, opts
 export async function commitAll(
   repo: GitRunner,
   wt: WorktreeHandle,
-  branch: string,
+  branch: { readonly ref: string; readonly head: string },
   message: string,
   signal?: AbortSignal,
 ): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
-  const snap = await snapshotWorktree(repo, wt, { maxFileBytes: MAX_CHECKPOINT_FILE_BYTES, oversize: 'refuse', signal });
+  const snap = await snapshotWorktree(repo, wt, { maxFileBytes: MAX_CHECKPOINT_FILE_BYTES, oversize: 'refuse', refresh: true, signal });
   try {
-    const head = (await repo.run(['rev-parse', '--verify', `${branch}^{commit}`], { cwd: repo.root, signal })).stdout.toString('utf8').trim();
+    const { head } = branch;
     const names = await repo.run(['diff-tree', '-r', '-z', '--name-only', '--no-renames', '--ignore-submodules=all', head, snap.tree], { cwd: repo.root, signal });
     const filesChanged = parseNulRecords(names.stdout).length;
     if (filesChanged === 0) return undefined;
     const sha = (await repo.run(['commit-tree', '-p', head, '-F', '-', snap.tree], { cwd: repo.root, signal, input: message })).stdout.toString('utf8').trim();
     if (!isSha(sha)) throw new BerthError('GIT_ERROR', `git commit-tree printed ${JSON.stringify(sha)} instead of a commit id`);
-    await repo.run(['update-ref', '-m', 'berth: checkpoint', branch, sha, head], { cwd: repo.root, signal });
+    // Compare-and-swap: a branch moved since `head` was read fails here instead of losing work.
+    await repo.run(['update-ref', '-m', 'berth: checkpoint', branch.ref, sha, head], { cwd: repo.root, signal });
     await rename(snap.index, join(wt.gitDir, 'index'));
-    // Stat info for the entries written above, so later status calls need not re-read them;
-    // refresh only compares (it stores stat data, never content).
-    await repo.run(['update-index', '-q', '--refresh'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path }, signal, ok: [0, 1] });
     return { sha, filesChanged, warnings: snap.warnings };
   } finally {
     await rm(snap.index, { force: true });
@@ -255,7 +276,7 @@ export async function commitAll(
 export async function indexTree(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<string> {
   const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
   try {
-    await copyFile(join(wt.gitDir, 'index'), index);
+    await copyIndex(join(wt.gitDir, 'index'), index);
     const tree = (await repo.run(['write-tree'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index }, signal })).stdout.toString('utf8').trim();
     if (!isSha(tree)) throw new BerthError('GIT_ERROR', `git write-tree printed ${JSON.stringify(tree)} instead of a tree id`);
     return tree;
@@ -275,13 +296,24 @@ export interface DiffText {
 
 const DIFF_ARGS = ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all', '--src-prefix=a/', '--dst-prefix=b/'];
 
-/** `git diff a b` over objects only, written to a file by git and read back up to `maxBytes`. */
-export async function diffObjects(repo: GitRunner, a: string, b: string, opts: { stat?: boolean | undefined; maxBytes: number; signal?: AbortSignal | undefined }): Promise<DiffText> {
+interface DiffOpts {
+  readonly stat?: boolean | undefined;
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * `git diff a b` over objects only — or, with `index`, `git diff --cached a` against that private
+ * index (its entries are objects too) — written to a file by git and read back up to `maxBytes`.
+ */
+export async function diffObjects(repo: GitRunner, a: string, b: string | { readonly index: string; readonly wt: WorktreeHandle }, opts: DiffOpts): Promise<DiffText> {
   const tmp = await mkdtemp(join(tmpdir(), 'berth-diff-'));
   try {
     const out = join(tmp, 'diff');
-    const args = [...DIFF_ARGS, ...(opts.stat ? ['--stat=200'] : []), `--output=${out}`, '--end-of-options', a, b, '--'];
-    await repo.run(args, { cwd: repo.root, signal: opts.signal });
+    const revs = typeof b === 'string' ? ['--end-of-options', a, b] : ['--cached', '--end-of-options', a];
+    const args = [...DIFF_ARGS, ...(opts.stat ? ['--stat=200'] : []), `--output=${out}`, ...revs, '--'];
+    const env = typeof b === 'string' ? {} : { env: { GIT_DIR: b.wt.gitDir, GIT_WORK_TREE: b.wt.path, GIT_INDEX_FILE: b.index } };
+    await repo.run(args, { cwd: repo.root, signal: opts.signal, ...env });
     const bytes = (await stat(out)).size;
     const fh = await open(out, 'r');
     try {
@@ -297,10 +329,10 @@ export async function diffObjects(repo: GitRunner, a: string, b: string, opts: {
 }
 
 /** Diff of `base` against the worktree as it is on disk (untracked files included), capped. */
-export async function diffWorktree(repo: GitRunner, wt: WorktreeHandle, base: string, opts: { stat?: boolean | undefined; maxBytes: number; signal?: AbortSignal | undefined }): Promise<DiffText> {
-  const snap = await snapshotWorktree(repo, wt, { maxFileBytes: MAX_DIFF_FILE_BYTES, oversize: 'placeholder', signal: opts.signal });
+export async function diffWorktree(repo: GitRunner, wt: WorktreeHandle, base: string, opts: DiffOpts): Promise<DiffText> {
+  const snap = await snapshotWorktree(repo, wt, { maxFileBytes: MAX_DIFF_FILE_BYTES, oversize: 'placeholder', writeTree: false, signal: opts.signal });
   try {
-    const d = await diffObjects(repo, base, snap.tree, opts);
+    const d = await diffObjects(repo, base, { index: snap.index, wt }, opts);
     return { ...d, truncated: d.truncated || snap.placeholders.length > 0, placeholders: snap.placeholders };
   } finally {
     await rm(snap.index, { force: true });

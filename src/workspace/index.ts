@@ -9,6 +9,7 @@ export { WorkspaceStateSchema } from './state.js';
 export type {
   WorkspaceState,
   WorkspaceInfo,
+  CorruptState,
   CreateOptions,
   CreateResult,
   CheckpointResult,

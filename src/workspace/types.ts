@@ -31,6 +31,17 @@ export interface WorkspaceInfo extends WorkspaceState {
   readonly head: string;
   /** Whether the worktree has uncommitted changes (tracked or untracked, not ignored). */
   readonly dirty: boolean;
+  /**
+   * Set when the state note is unreadable: the fields above are then recovered from the root
+   * commit's trailers and git's worktree list, `extra` is empty, and the raw note is kept under
+   * `quarantineRef`. Such a workspace is listed, never pruned, and only deleted on request.
+   */
+  readonly corrupt?: CorruptState;
+}
+
+export interface CorruptState {
+  readonly reason: string;
+  readonly quarantineRef: string;
 }
 
 export interface CreateOptions {

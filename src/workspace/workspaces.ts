@@ -9,15 +9,16 @@
  * diff, log) do not lock: git's own ref updates are atomic and status runs with
  * --no-optional-locks, so a concurrent writer is never blocked by a reader.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { mkdir, readdir, realpath, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
 import { dataDir as resolveDataDir } from '../data-dir.js';
 import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/index.js';
 import { withRepoLock } from './lock.js';
 import { assertValidName, branchOf } from './names.js';
 import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
+import { recoverCorrupt, type StoredState, type UnreadableNote } from './corrupt.js';
+import { checkExtra, checkMessage, isDir, isInside, latestPerName, mapLimit, realpathLoose, registeredWorktree, repoIdOf } from './helpers.js';
 import type {
   CheckpointResult,
   CommitInfo,
@@ -57,8 +58,6 @@ export interface CallOptions {
 
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 const DEFAULT_LOCK_STALE_MS = 10_000;
-const MAX_EXTRA_BYTES = 256 * 1024;
-const MAX_MESSAGE_BYTES = 64 * 1024;
 const STATUS_CONCURRENCY = 4;
 const DEFAULT_DIFF_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -282,7 +281,8 @@ export class Workspaces implements AsyncDisposable {
     checkMessage(message);
     const { signal } = opts;
     return this.withLock(async () => {
-      const { tip, handle } = await this.#resolve(name, signal);
+      const { state, tip, handle } = await this.#resolve(name, signal);
+      this.#assertReadable(state);
       if (!handle) throw this.#missingWorktree(name);
       const branch = await this.#git.worktreeBranch(handle, signal);
       if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
@@ -291,7 +291,7 @@ export class Workspaces implements AsyncDisposable {
           `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
         );
       }
-      const res = await this.#git.commitAll(handle, branch, message, signal);
+      const res = await this.#git.commitAll(handle, { ref: branch, head: tip.sha }, message, signal);
       if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
       for (const w of res.warnings) this.#logger.warn(`checkpoint of ${name}: ${w}`, { name });
       return { sha: res.sha, committed: true, filesChanged: res.filesChanged, ...(res.warnings.length ? { warnings: res.warnings } : {}) };
@@ -409,6 +409,10 @@ export class Workspaces implements AsyncDisposable {
         if (signal?.aborted) throw new BerthError('ABORTED', 'prune was cancelled', { cause: signal.reason });
         const state = latestPerName(states.filter((s) => s.name === name))[0];
         if (!state) continue;
+        if (state.corrupt) {
+          skipped.push({ name, reason: `its state note is unreadable (kept at ${state.corrupt.quarantineRef}); delete it explicitly` });
+          continue;
+        }
         const tip = tips.get(name);
         const lastActivity = Math.max(Date.parse(state.createdAt) || 0, tip?.committedAt ?? 0);
         if (now - lastActivity < opts.olderThanMs) continue;
@@ -442,6 +446,7 @@ export class Workspaces implements AsyncDisposable {
     const { signal } = opts;
     return this.withLock(async () => {
       const { state } = await this.#resolve(name, signal);
+      this.#assertReadable(state);
       const extra: Record<string, unknown> = { ...state.extra, ...set };
       for (const k of removed) delete extra[k];
       const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
@@ -456,29 +461,49 @@ export class Workspaces implements AsyncDisposable {
     if (this.#closed) throw new BerthError('BAD_INPUT', `this Workspaces handle for ${this.repo} is closed: open a new one`);
   }
 
-  /** All parseable berth notes, including ones whose branch is gone. */
-  async #states(signal?: AbortSignal): Promise<WorkspaceState[]> {
+  /**
+   * All berth notes, including ones whose branch is gone. Unreadable notes on a berth root commit
+   * come back recovered and marked `corrupt` (corrupt.ts), so the workspace never silently vanishes.
+   */
+  async #states(signal?: AbortSignal): Promise<StoredState[]> {
     const notes = await this.#git.listNotes(signal);
     const blobs = await this.#git.readBlobs(
       notes.map((n) => n.blob),
       signal,
     );
-    const out: WorkspaceState[] = [];
+    const out: StoredState[] = [];
+    const unreadable: UnreadableNote[] = [];
     for (const n of notes) {
       const buf = blobs.get(n.blob);
       const state = buf ? parseState(buf.toString('utf8')) : undefined;
+      if (!state) {
+        unreadable.push({ ...n, reason: buf ? 'the state note is not valid berth JSON' : 'the state note blob is missing' });
+        continue;
+      }
       // A note copied onto another commit is not that commit's state.
-      if (!state || state.rootSha !== n.object) {
+      if (state.rootSha !== n.object) {
         this.#logger.debug('ignoring a note in refs/notes/berth that is not a berth workspace state', { object: n.object });
         continue;
       }
       out.push(state);
     }
-    return out;
+    if (unreadable.length === 0) return out;
+    const recovered = await recoverCorrupt(this.#git, unreadable, await this.#git.listWorktrees(signal), (p) => isInside(this.worktreesDir, p), signal);
+    for (const s of recovered) this.#logger.warn(`workspace ${s.name}: ${s.corrupt?.reason}; raw note kept at ${s.corrupt?.quarantineRef}`, { name: s.name });
+    return [...out, ...recovered];
+  }
+
+  #assertReadable(state: StoredState): void {
+    if (!state.corrupt) return;
+    throw new BerthError(
+      'WORKSPACE_CORRUPT',
+      `workspace ${JSON.stringify(state.name)} has an unreadable state note (${state.corrupt.reason}; the raw note is kept at ${state.corrupt.quarantineRef}): berth will not change it; delete it (berth ws delete ${state.name}) or repair the note by hand`,
+      { details: { name: state.name, quarantineRef: state.corrupt.quarantineRef } },
+    );
   }
 
   /** State, branch tip and (when registered) worktree of a live workspace; else WORKSPACE_NOT_FOUND. */
-  async #resolve(name: string, signal?: AbortSignal): Promise<{ state: WorkspaceState; tip: BranchTip; handle: WorktreeHandle | undefined }> {
+  async #resolve(name: string, signal?: AbortSignal): Promise<{ state: StoredState; tip: BranchTip; handle: WorktreeHandle | undefined }> {
     this.#assertOpen();
     assertValidName(name);
     const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
@@ -625,92 +650,4 @@ export class Workspaces implements AsyncDisposable {
     }
     return warnings;
   }
-}
-
-/**
- * git's registration of the worktree at the note's path, provided it has berth/<name> checked out
- * or lies inside berth's data dir (an agent may have detached its HEAD). A note naming one of the
- * user's own worktrees on another branch therefore never makes it "the workspace's".
- */
-function registeredWorktree(state: WorkspaceState, worktrees: readonly WorktreeEntry[], dataDir: string): WorktreeEntry | undefined {
-  return worktrees
-    .slice(1)
-    .find((w) => resolve(w.path) === resolve(state.worktree) && (w.branch === `${BRANCH_REF_PREFIX}${state.name}` || isInside(dataDir, w.path)));
-}
-
-function repoIdOf(root: string, commonDir: string): string {
-  const base = basename(root).replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.]+/, '_').slice(0, 40) || 'repo';
-  return `${base}-${createHash('sha256').update(commonDir).digest('hex').slice(0, 10)}`;
-}
-
-function latestPerName(states: readonly WorkspaceState[]): WorkspaceState[] {
-  const by = new Map<string, WorkspaceState>();
-  for (const s of states) {
-    const cur = by.get(s.name);
-    if (!cur || s.createdAt > cur.createdAt) by.set(s.name, s);
-  }
-  return [...by.values()];
-}
-
-function checkExtra(extra: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const parsed = ExtraPatchSchema.safeParse(extra);
-  if (!parsed.success) throw new BerthError('BAD_INPUT', `extra must be an object with string keys: ${parsed.error.message}`);
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(parsed.data);
-  } catch (err) {
-    throw new BerthError('BAD_INPUT', `extra must be JSON-serialisable: ${(err as Error).message}`, { cause: err });
-  }
-  if (text === undefined) throw new BerthError('BAD_INPUT', 'extra must be JSON-serialisable');
-  if (Buffer.byteLength(text) > MAX_EXTRA_BYTES) {
-    throw new BerthError('BAD_INPUT', `extra is ${Buffer.byteLength(text)} bytes as JSON, over the ${MAX_EXTRA_BYTES}-byte limit: store large data elsewhere and keep a reference`);
-  }
-  return JSON.parse(text) as Record<string, unknown>;
-}
-
-function checkMessage(message: unknown): asserts message is string {
-  if (typeof message !== 'string' || message.trim() === '') {
-    throw new BerthError('BAD_INPUT', 'commit message must be a non-empty string');
-  }
-  if (message.includes('\0')) throw new BerthError('BAD_INPUT', 'commit message must not contain NUL bytes');
-  if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES) {
-    throw new BerthError('BAD_INPUT', `commit message is ${Buffer.byteLength(message)} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`);
-  }
-}
-
-function isInside(dir: string, path: string): boolean {
-  const rel = relative(resolve(dir), resolve(path));
-  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-}
-
-/** realpath of the longest existing prefix of `p`, plus the rest (p need not exist yet). */
-async function realpathLoose(p: string): Promise<string> {
-  const abs = resolve(p);
-  try {
-    return await realpath(abs);
-  } catch {
-    const parent = dirname(abs);
-    return parent === abs ? abs : join(await realpathLoose(parent), basename(abs));
-  }
-}
-
-async function isDir(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineTool } from '../tool.js';
-import { clip } from './shared.js';
-
-/** A patch lands in the model's context; past this, ask for --stat or narrow with exec + git. */
-const MAX_DIFF_CHARS = 200_000;
+/**
+ * A patch lands in the model's context; past this, ask for --stat or narrow with exec + git. The
+ * library reads at most this much of git's output (and no file over its per-file limit), so a huge
+ * file or diff never sits in the server's memory.
+ */
+const MAX_DIFF_BYTES = 200_000;
 
 export const diff = defineTool({
   name: 'diff',
@@ -20,16 +22,15 @@ export const diff = defineTool({
 
   async run(args, call) {
     await call.info();
-    const text = await call.deps.runner.workspaces.diff(call.workspace, { stat: args.stat ?? false, signal: call.signal });
-    const { text: shown, truncated } = clip(text, MAX_DIFF_CHARS);
-    const empty = text.trim() === '';
+    const d = await call.deps.runner.workspaces.diffText(call.workspace, { stat: args.stat ?? false, maxBytes: MAX_DIFF_BYTES, signal: call.signal });
+    const empty = d.bytes === 0 && d.placeholders.length === 0;
+    const notes = [
+      ...(d.bytes > MAX_DIFF_BYTES ? [`[the diff is ${d.bytes} bytes; only the first ${MAX_DIFF_BYTES} are shown: call diff with stat: true for an overview, or exec "git diff <base> -- <path>" for one file]`] : []),
+      ...(d.placeholders.length ? [`[${d.placeholders.length} file(s) too large to diff, shown as a placeholder: ${d.placeholders.slice(0, 10).join(', ')}]`] : []),
+    ];
     return {
-      text: empty
-        ? 'No changes: the workspace matches its base commit.'
-        : truncated
-          ? `${shown}\n[the diff is ${text.length} characters; call diff with stat: true for an overview, or exec "git diff <base> -- <path>" for one file]`
-          : shown,
-      structured: { diff: shown, truncated, empty },
+      text: empty ? 'No changes: the workspace matches its base commit.' : [d.text, ...notes].join('\n'),
+      structured: { diff: d.text, truncated: d.truncated, empty },
     };
   },
 });
