@@ -206,14 +206,16 @@ async function notIgnored(repo: GitRunner, wt: WorktreeHandle, found: readonly s
   return all;
 }
 
-async function copyIndex(from: string, to: string): Promise<void> {
+/** A private copy of the worktree's index; without one (removed by hand), HEAD's tree. */
+async function copyIndex(repo: GitRunner, wt: WorktreeHandle, to: string, signal?: AbortSignal): Promise<void> {
+  const from = join(wt.gitDir, 'index');
   try {
     await copyFile(from, to);
     const st = await stat(from);
     await utimes(to, st.atime, st.mtime);
   } catch (err) {
-    // No index yet: update-index builds one from scratch.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await repo.run(['read-tree', 'HEAD'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: to }, signal });
   }
 }
 
@@ -226,7 +228,7 @@ export async function snapshotWorktree(repo: GitRunner, wt: WorktreeHandle, opts
     // which entries are "racily clean" and must be compared by content, so a copy would hide
     // same-second edits. The copy keeps that mtime for the same reason (see racy-git.txt).
     const names = await changedNames(repo, { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path }, wt, opts.untracked ?? true, opts.refresh ?? false, opts.signal);
-    await copyIndex(join(wt.gitDir, 'index'), index);
+    await copyIndex(repo, wt, index, opts.signal);
     const env = { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index };
     const { lines, warnings, placeholders } = await collectEntries(repo, wt, names, opts, tmp);
     if (lines.length > 0) {
@@ -276,7 +278,7 @@ export async function commitAll(
 export async function indexTree(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<string> {
   const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
   try {
-    await copyIndex(join(wt.gitDir, 'index'), index);
+    await copyIndex(repo, wt, index, signal);
     const tree = (await repo.run(['write-tree'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index }, signal })).stdout.toString('utf8').trim();
     if (!isSha(tree)) throw new BerthError('GIT_ERROR', `git write-tree printed ${JSON.stringify(tree)} instead of a tree id`);
     return tree;

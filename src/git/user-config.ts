@@ -8,7 +8,7 @@
  * other global setting (aliases, filters, pagers, credential helpers, includes) ever applies.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,13 +17,30 @@ export const FALLBACK_EMAIL = 'berth@localhost';
 
 let home: string | undefined;
 
-/** A private (0700) empty directory for HOME and XDG_CONFIG_HOME, removed when the process exits. */
+/**
+ * A private (0700) directory for HOME and XDG_CONFIG_HOME: `<tmp>/berth-git-home-<uid>`, shared by
+ * this user's berth processes (so nothing is left behind per process). One that is not ours, not
+ * 0700 or not a plain directory (someone else's pre-created trap) is never used: a fresh private
+ * one is made instead and removed when the process exits.
+ */
 export function berthGitHome(): string {
   if (home) return home;
-  const dir = mkdtempSync(join(tmpdir(), 'berth-git-home-'));
-  home = dir;
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  const uid = process.getuid?.() ?? 0;
+  const dir = join(tmpdir(), `berth-git-home-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  if (st.isDirectory() && st.uid === uid && (st.mode & 0o777) === 0o700) {
+    home = dir;
+    return dir;
+  }
+  const own = mkdtempSync(join(tmpdir(), 'berth-git-home-'));
+  process.once('exit', () => rmSync(own, { recursive: true, force: true }));
+  home = own;
+  return own;
 }
 
 export interface UserGitSettings {
@@ -67,7 +84,10 @@ export function writeBerthGlobalConfig(key: string, s: UserGitSettings): string 
   const file = join(berthGitHome(), `global-${key}.gitconfig`);
   const lines = ['[user]', `\tname = ${quote(s.name || FALLBACK_NAME)}`, `\temail = ${quote(s.email || FALLBACK_EMAIL)}`];
   if (s.excludesFile) lines.push('[core]', `\texcludesFile = ${quote(s.excludesFile)}`);
-  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  // Written aside and renamed: another berth process may be reading the same file.
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
   return file;
 }
 

@@ -87,4 +87,14 @@ describe('snapshotWorktree', () => {
     await expect(ws.checkpoint('huge', 'x')).rejects.toMatchObject({ code: 'FILE_TOO_LARGE', message: expect.stringContaining('"huge.bin"') });
     expect(r.git('rev-parse', 'berth/huge').trim()).toBe(head);
   });
+
+  it('checkpoints against HEAD when the worktree index is missing, keeping every tracked file', async () => {
+    const { workspace } = await ws.create('noindex');
+    const admin = r.git('-C', workspace.worktree, 'rev-parse', '--path-format=absolute', '--git-dir').trim();
+    rmSync(join(admin, 'index'));
+    writeFileSync(join(workspace.worktree, 'README.md'), '# new\n');
+    const cp = await ws.checkpoint('noindex', 'x');
+    expect(Object.keys(tree(cp.sha)).sort()).toEqual(['.gitignore', 'README.md', 'src/app.txt']);
+    expect(r.git('diff', '--name-only', `${cp.sha}~1`, cp.sha).trim()).toBe('README.md');
+  });
 });
