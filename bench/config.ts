@@ -1,4 +1,5 @@
 /** Command-line flags of `npm run bench` and the iteration counts of the full and --quick runs. */
+import { BerthError } from '../src/errors.js';
 import { parseArgs } from 'node:util';
 import type { Fixture } from './fixture.js';
 
@@ -78,13 +79,16 @@ Examples:
 Everything runs in a temp git repository and a temp BERTH_DATA_DIR with the busybox image; every
 container, volume, worktree and temp dir is removed at the end, on failure and on Ctrl-C.`;
 
-export class UsageError extends Error {}
+/** A bad bench flag (BAD_INPUT); run.ts prints it and exits 2. */
+export function usageError(message: string): BerthError {
+  return new BerthError('BAD_INPUT', message);
+}
 
 function int(name: string, raw: string | undefined, min: number, max: number): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} ${JSON.stringify(raw)} is not a whole number: pass e.g. --${name} ${min}`);
+  if (!/^\d+$/.test(raw)) throw usageError(`--${name} ${JSON.stringify(raw)} is not a whole number: pass e.g. --${name} ${min}`);
   const n = Number(raw);
-  if (n < min || n > max) throw new UsageError(`--${name} ${n} is out of range: use ${min}..${max}`);
+  if (n < min || n > max) throw usageError(`--${name} ${n} is out of range: use ${min}..${max}`);
   return n;
 }
 
@@ -111,7 +115,7 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
       },
     });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see --help)`);
+    throw usageError(`${(err as Error).message} (see --help)`);
   }
   const v = parsed.values;
   if (v.help) return undefined;
@@ -120,7 +124,7 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
   if (v.only !== undefined) {
     const want = v.only.split(',').map((s) => s.trim()).filter(Boolean);
     const bad = want.filter((g) => !(GROUPS as readonly string[]).includes(g));
-    if (bad.length || want.length === 0) throw new UsageError(`--only ${JSON.stringify(v.only)}: unknown group ${JSON.stringify(bad[0] ?? '')}; use ${GROUPS.join(', ')}`);
+    if (bad.length || want.length === 0) throw usageError(`--only ${JSON.stringify(v.only)}: unknown group ${JSON.stringify(bad[0] ?? '')}; use ${GROUPS.join(', ')}`);
     groups = GROUPS.filter((g) => want.includes(g));
   }
   const mb = int('output-mb', v['output-mb'], 1, 1024);

@@ -4,11 +4,12 @@
  * Exit code: 0 when every group ran, 1 when one failed (its rows say why), 2 for bad flags,
  * 130 on Ctrl-C. Goals met or missed do not change the exit code: this measures, it does not test.
  */
+import { isBerthError } from '../src/errors.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HELP, parseConfig, UsageError, type BenchConfig, type GroupContext, type GroupName } from './config.js';
+import { HELP, parseConfig, type BenchConfig, type GroupContext, type GroupName } from './config.js';
 import { evaluateGoals, headerLines, renderTable, rowRatio, unavailable, type Environment, type Row } from './report.js';
 import type { Fixture } from './fixture.js';
 import { reasonOf } from './timing.js';
@@ -44,7 +45,7 @@ async function main(): Promise<number> {
   try {
     cfg = parseConfig(process.argv.slice(2));
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (isBerthError(err, 'BAD_INPUT')) {
       process.stderr.write(`bench: ${err.message}\n`);
       return 2;
     }

@@ -12,7 +12,7 @@ import { ownerLabel } from '../../docker/reaper.js';
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { Plan } from '../plan.js';
-import { Aborted, isRoot, type PipelineEvent, type RunPlanLocalOptions } from './types.js';
+import { aborted, isAborted, isRoot, type PipelineEvent, type RunPlanLocalOptions } from './types.js';
 
 /** The sleep loop that keeps a staged pipeline container up between execs; removal kills it. */
 export const KEEPALIVE = ['sh', '-c', 'while :; do sleep 3600; done'];
@@ -91,7 +91,7 @@ export class RunContext {
 
   /** Create (not start) a container of this run; `part` is "main" or the forked step's name. */
   async create(image: string, part: string, body: Pick<ContainerBody, 'entrypoint' | 'cmd' | 'user' | 'attachOutput'>): Promise<Docker.Container> {
-    if (this.aborted) throw new Aborted();
+    if (this.aborted) throw aborted();
     const plan = this.plan;
     const id = await createContainer(
       this.docker,
@@ -112,7 +112,7 @@ export class RunContext {
     );
     this.#containers.add(id);
     // An abort that arrived while create was in flight found nothing to remove yet.
-    if (this.aborted) throw new Aborted();
+    if (this.aborted) throw aborted();
     return this.docker.getContainer(id);
   }
 
@@ -126,11 +126,11 @@ export class RunContext {
 
   /** A Docker call; once the run is aborted its failure (container gone) means Aborted. */
   async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    if (this.aborted) throw new Aborted();
+    if (this.aborted) throw aborted();
     try {
       return await fn();
     } catch (err) {
-      if (this.aborted) throw new Aborted();
+      if (this.aborted) throw aborted();
       const t = translateDockerError(err, what);
       if (t.code === 'CONTAINER_GONE') {
         throw new BerthError('CONTAINER_DIED', `the pipeline container disappeared during "${what}" (removed from outside berth?).`, { cause: err });

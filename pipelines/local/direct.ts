@@ -16,7 +16,7 @@ import { packSource } from '../source-archive.js';
 import type { RunContext } from './context.js';
 import { MarkerProgress, type DirectCommand } from './markers.js';
 import type { Listing } from './staged.js';
-import { Aborted, formatBytes, formatMs, type PhaseResult } from './types.js';
+import { aborted, isAborted, formatBytes, formatMs, type PhaseResult } from './types.js';
 
 export async function runDirect(ctx: RunContext, listing: Listing, phases: Map<PhaseName, PhaseResult>): Promise<void> {
   const plan = ctx.plan;
@@ -69,7 +69,7 @@ export async function runDirect(ctx: RunContext, listing: Listing, phases: Map<P
     ctx.opts.signal?.removeEventListener('abort', onAbort);
     attach.destroy();
   }
-  if (ctx.aborted) throw new Aborted();
+  if (ctx.aborted) throw aborted();
   so.flush();
   se.flush();
   progress.finish();

@@ -8,7 +8,7 @@ import type { Docker } from '../../docker/client.js';
 import { BerthError } from '../../src/errors.js';
 import type { PhaseName, PlanCommand } from '../plan.js';
 import type { RunContext } from './context.js';
-import { Aborted, formatMs, Tail, type CommandResult, type PhaseOutcome, type PhaseResult } from './types.js';
+import { aborted, isAborted, formatMs, Tail, type CommandResult, type PhaseOutcome, type PhaseResult } from './types.js';
 
 /** Run a phase's commands in order as `user`, stopping at the first failure or timeout. */
 export async function runPhase(
@@ -26,12 +26,12 @@ export async function runPhase(
   let exitCode: number | null = null;
   ctx.emit({ type: 'phase-start', phase: name, parallel });
   for (const cmd of commands) {
-    if (ctx.aborted) throw new Aborted();
+    if (ctx.aborted) throw aborted();
     ctx.emit({ type: 'command-start', phase: name, command: cmd.display });
     const t0 = Date.now();
     const r = await execIn(ctx, container, cmd.argv, { user, phase: name, stream: true, timeoutMs: ctx.plan.timeoutMs, tail });
     results.push({ command: cmd.display, exitCode: r.exitCode, durationMs: Date.now() - t0 });
-    if (ctx.aborted) throw new Aborted();
+    if (ctx.aborted) throw aborted();
     exitCode = r.exitCode;
     if (r.timedOut) {
       outcome = 'timeout';
@@ -97,7 +97,7 @@ export async function execIn(ctx: RunContext, container: Docker.Container, argv:
     clearTimeout(timer);
     ctx.opts.signal?.removeEventListener('abort', onAbort);
   }
-  if (ctx.aborted) throw new Aborted();
+  if (ctx.aborted) throw aborted();
   if (timedOut) return { exitCode: null, timedOut: true };
   return { exitCode: await exitCodeOf(ctx, exec, argv), timedOut: false };
 }

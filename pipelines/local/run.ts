@@ -11,7 +11,7 @@ import { listSource } from '../source-archive.js';
 import { RunContext } from './context.js';
 import { runDirect } from './direct.js';
 import { runStaged } from './staged.js';
-import { Aborted, EXIT_ABORTED, EXIT_TIMEOUT, isRoot, type PhaseResult, type PipelineResult, type RunOutcome, type RunPlanLocalOptions } from './types.js';
+import { aborted, isAborted, EXIT_ABORTED, EXIT_TIMEOUT, isRoot, type PhaseResult, type PipelineResult, type RunOutcome, type RunPlanLocalOptions } from './types.js';
 
 export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promise<PipelineResult> {
   const ctx = new RunContext(plan, opts);
@@ -25,7 +25,7 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
   if (signal?.aborted) ctx.aborted = true;
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    if (ctx.aborted) throw new Aborted();
+    if (ctx.aborted) throw aborted();
     if (!(await imageExists(plan.image, ctx.docker))) {
       throw new BerthError(
         'IMAGE_MISSING',
@@ -39,7 +39,7 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
     await ctx.ensureCaches();
     await (canRunDirect(plan) ? runDirect(ctx, listing, phases) : runStaged(ctx, listing, phases));
   } catch (err) {
-    if (!(err instanceof Aborted) && !ctx.aborted) throw err;
+    if (!isAborted(err) && !ctx.aborted) throw err;
     ctx.aborted = true;
   } finally {
     signal?.removeEventListener('abort', onAbort);

@@ -11,7 +11,7 @@ import type { PhaseName, PlanCommand, PlanStep } from '../plan.js';
 import { packSource, type listSource } from '../source-archive.js';
 import type { RunContext } from './context.js';
 import { execIn, runPhase } from './exec.js';
-import { Aborted, formatBytes, isRoot, type PhaseResult } from './types.js';
+import { aborted, isAborted, formatBytes, isRoot, type PhaseResult } from './types.js';
 
 export type Listing = Awaited<ReturnType<typeof listSource>>;
 
@@ -73,8 +73,8 @@ async function runForked(ctx: RunContext, main: Docker.Container, steps: readonl
       return r;
     }),
   );
-  if (ctx.aborted) throw new Aborted();
-  const real = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof Aborted));
+  if (ctx.aborted) throw aborted();
+  const real = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !isAborted(s.reason));
   if (real !== undefined) throw real.reason;
   return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
 }

@@ -2,6 +2,7 @@
  * The local executor's public result and event types, and the small pieces every part of a run
  * shares (the tail buffer, formatting, the abort marker).
  */
+import { BerthError, isBerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import type { Docker } from '../../docker/client.js';
 import type { PhaseName, Plan } from '../plan.js';
@@ -77,7 +78,13 @@ export const EXIT_TIMEOUT = 124;
 export const EXIT_ABORTED = 130;
 
 /** Thrown inside a run once it is aborted; execute() turns it into the 'aborted' outcome. */
-export class Aborted extends Error {}
+export function aborted(): BerthError {
+  return new BerthError('ABORTED', 'the pipeline run was aborted', { details: { pipelineAborted: true } });
+}
+
+export function isAborted(err: unknown): boolean {
+  return isBerthError(err, 'ABORTED') && err.details?.pipelineAborted === true;
+}
 
 export function isRoot(user: string): boolean {
   const name = user.split(':')[0];

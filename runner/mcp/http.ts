@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { BerthError } from '../../src/errors.js';
+import { BerthError, isBerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { createHostGuard, isLoopback } from './http-guard.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, SessionTable } from './http-sessions.js';
@@ -127,7 +127,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       try {
         body = await readJson(req);
       } catch (err) {
-        const tooLarge = err instanceof BodyTooLarge;
+        const tooLarge = isBerthError(err, 'FILE_TOO_LARGE');
         return reply(req, res, tooLarge ? 413 : 400, rpcError(-32700, tooLarge ? `request body over ${MAX_MESSAGE_BYTES} bytes` : 'parse error: the body is not JSON'));
       }
       if (existing) {
@@ -205,8 +205,6 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   };
 }
 
-class BodyTooLarge extends Error {}
-
 /** Settles when the response is finished or its connection dropped (SSE streams included). */
 function closed(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => res.once('close', () => resolve()));
@@ -217,7 +215,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_MESSAGE_BYTES) throw new BodyTooLarge();
+    if (size > MAX_MESSAGE_BYTES) throw new BerthError('FILE_TOO_LARGE', `request body over ${MAX_MESSAGE_BYTES} bytes`);
     chunks.push(chunk);
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;

@@ -22,7 +22,7 @@ import { lstat, mkdir, open, realpath, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ReadEntry } from 'tar';
-import { BerthError } from '../../src/errors.js';
+import { BerthError, isBerthError } from '../../src/errors.js';
 import { readGzipTar } from './tar-io.js';
 
 export interface ArchiveLimits {
@@ -139,7 +139,10 @@ export function entryKind(type: string): 'file' | 'dir' | 'symlink' | { reject: 
 /** fs errors that concern one entry (reported) rather than the destination as a whole (fatal). */
 const ENTRY_ERRNO = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'ELOOP', 'EINVAL', 'EILSEQ']);
 
-class EntryRejected extends Error {}
+/** One entry refused while writing (reported per entry, the extraction goes on). */
+function entryRejected(reason: string): BerthError {
+  return new BerthError('UNSAFE_CONTENT', reason, { details: { entryRejected: true } });
+}
 
 export interface ExtractOptions {
   readonly limits?: Partial<ArchiveLimits>;
@@ -200,8 +203,8 @@ class Extraction {
       const abs = posix.join(this.root, rel);
       try {
         const st = await lstat(abs);
-        if (st.isSymbolicLink()) throw new EntryRejected(`parent ${JSON.stringify(rel)} is a symlink`);
-        if (!st.isDirectory()) throw new EntryRejected(`parent ${JSON.stringify(rel)} is not a directory`);
+        if (st.isSymbolicLink()) throw entryRejected(`parent ${JSON.stringify(rel)} is a symlink`);
+        if (!st.isDirectory()) throw entryRejected(`parent ${JSON.stringify(rel)} is not a directory`);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(abs, { mode: 0o755 });
@@ -297,7 +300,7 @@ class Extraction {
 
 /** Why one entry could not be written (reported), or undefined for a fatal error. */
 function entryProblem(err: unknown, eloop: string | undefined): string | undefined {
-  if (err instanceof EntryRejected) return err.message;
+  if (isBerthError(err, 'UNSAFE_CONTENT') && err.details?.entryRejected === true) return err.message;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === undefined || !ENTRY_ERRNO.has(code)) return undefined;
   if (code === 'EEXIST') return 'already exists (not overwritten)';
