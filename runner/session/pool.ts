@@ -44,7 +44,7 @@ export interface PoolOptions {
   readonly autoRefill?: boolean;
 }
 
-/** What the pool needs from its Runner. */
+/** What the pool needs to build containers (runner/session/container-factory.ts implements it). */
 export interface PoolHost {
   readonly repo: RepoRef;
   readonly dataDir: string;
@@ -138,7 +138,8 @@ export class Pool {
     for (const c of ready) {
       const got = await this.#claimLocked(c, async (st) => {
         const slotDir = st.labels[LABEL.mountSource];
-        if (!st.running || !slotDir) return undefined;
+        // A container warmed for another session user (e.g. root, before sessions ran unprivileged) must not serve.
+        if (!st.running || !slotDir || st.labels[LABEL.user] !== this.#h.userFor(resolved.spec)) return undefined;
         if (!(await this.#h.containers.rename(c.id, target))) return undefined;
         return { containerId: c.id, slotDir };
       });

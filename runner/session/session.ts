@@ -38,6 +38,8 @@ export interface SessionInit {
   /** Called after every exec that produced a result (the per-workspace command log); must not throw. */
   readonly onExecDone?: (command: string, result: ExecResult) => void;
   readonly onClosed: (s: Session) => void;
+  /** Said once, on the next exec result: the session was reopened after its container died. */
+  readonly notice?: string;
 }
 
 export interface SessionCreated {
@@ -94,6 +96,14 @@ export class Session implements AsyncDisposable {
   #idleTimer: NodeJS.Timeout | undefined;
   #restarting: Promise<void> | undefined;
   #restarts = 0;
+  #notice: string | undefined;
+  /**
+   * Docker's State.OOMKilled as of the container run this session knows (StartedAt), so a death
+   * is blamed on the OOM killer only when the flag was raised in this run and not already
+   * reported by a command (Docker keeps the flag across restarts and sets it for any OOM kill in
+   * the container, not only its init).
+   */
+  #oomKnown: { startedAt: string; oomKilled: boolean } | undefined;
 
   constructor(init: SessionInit) {
     this.#init = init;
@@ -123,7 +133,9 @@ export class Session implements AsyncDisposable {
       restartCount: () => this.#restarts,
     };
     this.#processes = new Processes(this.#host);
+    this.#notice = init.notice;
     this.#armIdle();
+    void this.#noteOomState();
   }
 
   get closed(): boolean {
@@ -136,7 +148,12 @@ export class Session implements AsyncDisposable {
     this.#busy++;
     this.#active();
     try {
-      const r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+      let r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+      if (r.oomKilled || r.containerRestarted) void this.#noteOomState(r.oomKilled);
+      if (this.#notice) {
+        r = { ...r, notice: this.#notice };
+        this.#notice = undefined;
+      }
       this.#init.onExecDone?.(command, r);
       return r;
     } finally {
@@ -308,11 +325,13 @@ export class Session implements AsyncDisposable {
         `the container of session "${this.name}" (${this.containerName}) was removed: open the session again to recreate it (the worktree is intact; system packages installed in the container are lost)`,
       );
     } else if (!st.running) {
-      const why = st.oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
+      const known = this.#oomKnown;
+      const oomKilled = st.oomKilled && !(known && known.startedAt === st.startedAt && known.oomKilled);
+      const why = oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
       problem = new BerthError(
         'CONTAINER_DIED',
-        `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${st.oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,
-        { details: { exitCode: st.exitCode, oomKilled: st.oomKilled, finishedAt: st.finishedAt } },
+        `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,
+        { details: { exitCode: st.exitCode, oomKilled, finishedAt: st.finishedAt } },
       );
     }
     if (problem) {
@@ -322,6 +341,14 @@ export class Session implements AsyncDisposable {
       this.#shells.clear();
     }
     return problem;
+  }
+
+  /** Remember the OOM flag of the current container run (`seen`: a command just reported an OOM kill). */
+  async #noteOomState(seen = false): Promise<void> {
+    const st = await this.#init.containers.inspect(this.containerId).catch(() => undefined);
+    if (!st?.running) return;
+    const same = this.#oomKnown?.startedAt === st.startedAt;
+    this.#oomKnown = { startedAt: st.startedAt, oomKilled: st.oomKilled || seen || (same && this.#oomKnown!.oomKilled) };
   }
 
   async #oomKills(): Promise<number> {

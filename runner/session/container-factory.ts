@@ -1,0 +1,158 @@
+/**
+ * How berth builds a session (or warm pool) container for a repository: the user it runs as, its
+ * environment and mounts, and the create call itself. The Runner and the Pool both create
+ * containers through this one factory (the Pool sees it as its PoolHost), so neither reaches into
+ * the other.
+ */
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
+import type { WorkspaceInfo } from '../../src/workspace/types.js';
+import type { Containers, MountSpec } from '../../docker/containers.js';
+import { buildLabels, cacheVolumeName, LABEL, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/labels.js';
+import { BerthError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
+import { containerImageFor } from './checkpoints.js';
+import { defaultSessionUser } from './identity.js';
+import { HOME_DIR, isRootUser } from './setup.js';
+
+export interface ContainerFactoryInit {
+  readonly repo: RepoRef;
+  readonly dataDir: string;
+  readonly containers: Containers;
+  readonly logger: Logger;
+  readonly labels: Labels;
+  readonly gitInContainer: 'readonly' | 'none';
+}
+
+export class ContainerFactory {
+  readonly repo: RepoRef;
+  readonly dataDir: string;
+  readonly containers: Containers;
+  readonly logger: Logger;
+  readonly labels: Labels;
+  readonly #gitInContainer: 'readonly' | 'none';
+  #gitDir: Promise<string | undefined> | undefined;
+
+  constructor(init: ContainerFactoryInit) {
+    this.repo = init.repo;
+    this.dataDir = init.dataDir;
+    this.containers = init.containers;
+    this.logger = init.logger;
+    this.labels = init.labels;
+    this.#gitInContainer = init.gitInContainer;
+  }
+
+  /** The user shells run as: spec.user, else this process's uid:gid (an unprivileged one for root, see identity.ts). */
+  userFor(spec: ResolvedSpec): string {
+    return spec.user ?? defaultSessionUser();
+  }
+
+  /** Mountpoints handed to the session user at container init (volumes are created root-owned). */
+  chownPaths(spec: ResolvedSpec): string[] {
+    return spec.volumes.map((v) => v.path).concat(spec.caches.map((c) => c.path));
+  }
+
+  /** Environment every session container gets (the spec's env wins over these defaults). */
+  containerEnv(_name: string | undefined, spec: ResolvedSpec, user: string): Record<string, string> {
+    const env: Record<string, string> = {
+      // Agents have no terminal: no pagers, no prompts.
+      PAGER: 'cat',
+      GIT_PAGER: 'cat',
+      GIT_TERMINAL_PROMPT: '0',
+      DEBIAN_FRONTEND: 'noninteractive',
+    };
+    // A uid with no passwd entry would get HOME=/, which tools can't write to.
+    if (!isRootUser(user) && /^\d+(:\d+)?$/.test(user)) env.HOME = HOME_DIR;
+    return { ...env, ...spec.env };
+  }
+
+  /**
+   * The repository's common git dir (where a linked worktree's `.git` file points, via
+   * .git/worktrees/<name>/commondir). Found by reading files: git itself runs only in src/git.
+   */
+  gitDir(): Promise<string | undefined> {
+    this.#gitDir ??= findGitDir(this.repo.path);
+    return this.#gitDir;
+  }
+
+  /**
+   * Mounts of a session container: the worktree at the workdir, the repository's git dir read-only
+   * at its own path (see RunnerOptions.gitInContainer), caches, per-workspace volumes.
+   */
+  async mountsFor(name: string | undefined, spec: ResolvedSpec, source: string): Promise<MountSpec[]> {
+    const mounts: MountSpec[] = [{ type: 'bind', source, target: spec.workdir }];
+    const gitDir = this.#gitInContainer === 'readonly' ? await this.gitDir() : undefined;
+    // Only where it can't shadow the workdir or a top-level directory of the image.
+    if (gitDir && gitDir.split('/').length > 2 && gitDir !== spec.workdir && !gitDir.startsWith(`${spec.workdir}/`) && !spec.workdir.startsWith(`${gitDir}/`)) {
+      mounts.push({ type: 'bind', source: gitDir, target: gitDir, readOnly: true });
+    }
+    for (const c of spec.caches) {
+      const vol = cacheVolumeName(this.repo, c.name);
+      await this.containers.ensureVolume(vol, {
+        ...buildLabels({ role: 'session', repo: this.repo, extra: this.labels }),
+        [LABEL.volumeKind]: 'cache',
+        [LABEL.volumeName]: c.name,
+      });
+      mounts.push({ type: 'volume', source: vol, target: c.path });
+    }
+    // Pool containers (no name yet) get no per-workspace volumes; pool.ts refuses such specs.
+    for (const v of name === undefined ? [] : spec.volumes) {
+      const vol = workspaceVolumeName(this.repo, name!, v.name);
+      await this.containers.ensureVolume(vol, {
+        ...buildLabels({ role: 'session', repo: this.repo, workspace: name!, extra: this.labels }),
+        [LABEL.volumeKind]: 'workspace',
+        [LABEL.volumeName]: v.name,
+      });
+      mounts.push({ type: 'volume', source: vol, target: v.path });
+    }
+    return mounts;
+  }
+
+  /** Create (not start) the session container of workspace `name`. */
+  async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
+    const spec = resolved.spec;
+    try {
+      return await this.containers.create({
+        name: containerName,
+        // A workspace checkpointed --with-container (or forked/restored from such a checkpoint)
+        // starts from its snapshot, so what the agent installed survives a new container.
+        image: await containerImageFor(this.containers.docker, ws, spec, this.logger),
+        workdir: spec.workdir,
+        user,
+        env: this.containerEnv(name, spec, user),
+        labels: buildLabels({ role: 'session', repo: this.repo, workspace: name, specHash: resolved.hash, workdir: spec.workdir, user, mountSource: ws.worktree, extra: this.labels }),
+        mounts: await this.mountsFor(name, spec, ws.worktree),
+        network: spec.network,
+        cpus: spec.resources.cpus,
+        memoryMb: spec.resources.memoryMb,
+        pids: spec.resources.pids,
+        hostname: hostnameFor(name),
+      });
+    } catch (err) {
+      if (err instanceof BerthError && err.details?.statusCode === 409) {
+        throw new BerthError('DOCKER_ERROR', `container ${containerName} was created concurrently by a process that does not hold berth's lock: retry`, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+async function findGitDir(repoPath: string): Promise<string | undefined> {
+  const dotgit = join(repoPath, '.git');
+  const st = await stat(dotgit).catch(() => undefined);
+  if (!st) return undefined;
+  if (st.isDirectory()) return realpath(dotgit);
+  // A `.git` file ("gitdir: PATH"): follow it, then its commondir.
+  const m = /^gitdir:\s*(.+)$/m.exec(await readFile(dotgit, 'utf8'));
+  if (!m?.[1]) return undefined;
+  const gitdir = isAbsolute(m[1].trim()) ? m[1].trim() : resolvePath(repoPath, m[1].trim());
+  const common = await readFile(join(gitdir, 'commondir'), 'utf8').then((c) => c.trim(), () => '.');
+  return realpath(isAbsolute(common) ? common : resolvePath(gitdir, common)).catch(() => undefined);
+}
+
+/** Workspace names allow '_' and '.', hostnames don't: map to a valid label (max 63). */
+export function hostnameFor(name: string): string {
+  const h = name.replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
+  return h || 'berth';
+}
