@@ -16,6 +16,15 @@ import { containerImageFor } from './checkpoints.js';
 import { defaultSessionUser } from './identity.js';
 import { HOME_DIR, isRootUser } from './setup.js';
 
+/**
+ * The container's own user (its keepalive process, and any exec that names no user). Every
+ * session exec names the session user (the label dev.berth.user). It must be root: Docker >= 20.10
+ * clears the effective capabilities of a container whose configured user is not root, and its
+ * execs inherit that even with `-u 0:0`, so the root setup steps (chown of berth's state dirs,
+ * package installs) would fail with "Operation not permitted".
+ */
+export const CONTAINER_USER = '0:0';
+
 export interface ContainerFactoryInit {
   readonly repo: RepoRef;
   readonly dataDir: string;
@@ -119,7 +128,7 @@ export class ContainerFactory {
         // starts from its snapshot, so what the agent installed survives a new container.
         image: await containerImageFor(this.containers.docker, ws, spec, this.logger),
         workdir: spec.workdir,
-        user,
+        user: CONTAINER_USER,
         env: this.containerEnv(name, spec, user),
         labels: buildLabels({ role: 'session', repo: this.repo, workspace: name, specHash: resolved.hash, workdir: spec.workdir, user, mountSource: ws.worktree, extra: this.labels }),
         mounts: await this.mountsFor(name, spec, ws.worktree),

@@ -35,6 +35,7 @@ import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerNam
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { tryLock, withLock } from './lock.js';
+import { CONTAINER_USER } from './container-factory.js';
 import { initContainer, runSetup } from './setup.js';
 
 export interface PoolOptions {
@@ -220,7 +221,7 @@ export class Pool {
         name,
         image: spec.image,
         workdir: spec.workdir,
-        user,
+        user: CONTAINER_USER,
         env: h.containerEnv(undefined, spec, user),
         labels: buildLabels({
           role: 'pool',
