@@ -61,6 +61,8 @@ export interface Opened {
   readonly setup: SetupReport;
   readonly created: SessionCreated;
   readonly warnings: string[];
+  /** The container run this open ends in: its StartedAt and Docker's OOMKilled flag at that time. */
+  readonly run: { readonly startedAt: string; readonly oomKilled: boolean };
 }
 
 interface Ctx {
@@ -101,7 +103,9 @@ export async function openContainer(h: OpenHost, name: string, opts: OpenOptions
     if (!c.containerId) await createContainer(c);
     await handOver(c);
     const setup = await prepare(c);
-    return { containerId: c.containerId!, containerName: c.containerName, workspace: c.ws!, resolved, user: c.user, setup, created: { ...c.created, workspace: c.createdWs }, warnings: c.warnings };
+    const st = await h.containers.inspect(c.containerId!);
+    const run = { startedAt: st?.startedAt ?? '', oomKilled: st?.oomKilled ?? false };
+    return { containerId: c.containerId!, containerName: c.containerName, workspace: c.ws!, resolved, user: c.user, setup, created: { ...c.created, workspace: c.createdWs }, warnings: c.warnings, run };
   } catch (err) {
     for (const undo of c.rollback.reverse()) {
       await undo().catch((e: unknown) => h.logger.warn('rollback step failed', { workspace: name, error: String(e) }));

@@ -165,6 +165,7 @@ export class Runner implements AsyncDisposable {
         created: o.created,
         warnings: notice ? [notice, ...o.warnings] : o.warnings,
         ...(notice ? { notice } : {}),
+        run: o.run,
         stop: () => withLock(this.dataDir, containerName, { logger: this.logger }, () => this.containers.stop(o.containerId)),
         touch: () => touchActivity(this.dataDir, containerName),
         onExecDone: commandLogHook(this.dataDir, this.repo, name, this.logger),

@@ -40,6 +40,8 @@ export interface SessionInit {
   readonly onClosed: (s: Session) => void;
   /** Said once, on the next exec result: the session was reopened after its container died. */
   readonly notice?: string;
+  /** The container run the session starts in (StartedAt, Docker's OOMKilled flag then). */
+  readonly run?: { readonly startedAt: string; readonly oomKilled: boolean };
 }
 
 export interface SessionCreated {
@@ -134,8 +136,8 @@ export class Session implements AsyncDisposable {
     };
     this.#processes = new Processes(this.#host);
     this.#notice = init.notice;
+    this.#oomKnown = init.run;
     this.#armIdle();
-    void this.#noteOomState();
   }
 
   get closed(): boolean {
