@@ -106,6 +106,7 @@ export class Session implements AsyncDisposable {
    * the container, not only its init).
    */
   #oomKnown: { startedAt: string; oomKilled: boolean } | undefined;
+  #oomRefresh: Promise<void> | undefined;
 
   constructor(init: SessionInit) {
     this.#init = init;
@@ -151,7 +152,9 @@ export class Session implements AsyncDisposable {
     this.#active();
     try {
       let r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
-      if (r.oomKilled || r.containerRestarted) void this.#noteOomState(r.oomKilled);
+      // Not awaited: keeps the OOM flag current, so a later death is not blamed on an OOM kill
+      // this session already lived through (one inspect, off the command's path).
+      this.#oomRefresh ??= this.#noteOomState(r.oomKilled).finally(() => (this.#oomRefresh = undefined));
       if (this.#notice) {
         r = { ...r, notice: this.#notice };
         this.#notice = undefined;

@@ -1,0 +1,55 @@
+// Attack: a background fork bomb fills the container's pids cgroup, so no `docker exec` can fork
+// inside it, and then the agent (or the user) asks berth to kill it. process_kill must work
+// anyway (berth signals from the host when its helper can't start), without restarting the
+// container, and the session must stay usable.
+import Dockerode from 'dockerode';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Runner } from '../../runner/session/index.js';
+import { describeDocker } from '../helpers/docker.js';
+import { busyboxSpec, makeFixture, sleep, type Fixture } from '../runner/helpers.js';
+
+describeDocker('security: killing a background fork bomb', () => {
+  let fx: Fixture;
+  let runner: Runner | undefined;
+  const docker = new Dockerode();
+
+  beforeAll(() => {
+    fx = makeFixture('berth-forkbomb-');
+  });
+
+  afterAll(async () => {
+    await runner?.close().catch(() => undefined);
+    await fx?.cleanup();
+  });
+
+  it('process_kill stops a fork bomb that leaves no room for a helper; the session stays usable', async () => {
+    runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, reconcile: false, spec: busyboxSpec({ resources: { cpus: 1, memoryMb: 256, pids: 64 } }) });
+    const s = await runner.open('bomb');
+    await s.exec('cd /tmp && export KEEP=kept');
+    const startedAt = (await docker.getContainer(s.containerId).inspect()).State.StartedAt;
+    await s.startProcess('bomb', 'f(){ f | f & }; f; sleep 1000');
+    // Wait until the pids cgroup is full: a fresh exec can no longer start.
+    let full = false;
+    for (let i = 0; i < 40 && !full; i++) {
+      await sleep(250);
+      const probe = await docker
+        .getContainer(s.containerId)
+        .exec({ Cmd: ['/bin/sh', '-c', 'true'], AttachStdout: true, AttachStderr: true })
+        .then(async (e) => {
+          const stream = await e.start({});
+          await new Promise((res) => stream.on('end', res).on('close', res).resume());
+          return (await e.inspect()).ExitCode;
+        })
+        .catch(() => -1);
+      full = probe !== 0;
+    }
+    expect(full, 'the fork bomb never filled the pids cgroup').toBe(true);
+
+    const killed = await s.killProcess('bomb', { graceMs: 500 });
+    expect(killed.running).toBe(false);
+    const after = await s.exec('pwd; echo $KEEP; ls / > /dev/null && echo forks-ok', { timeoutMs: 30_000 });
+    expect(after.stdout).toBe('/tmp\nkept\nforks-ok\n');
+    // Killed, not cured by restarting the container.
+    expect((await docker.getContainer(s.containerId).inspect()).State.StartedAt).toBe(startedAt);
+  });
+});
