@@ -8,6 +8,7 @@ import type { WorkspaceInfo } from '../../src/workspace/types.js';
 import type { Containers } from '../../docker/containers.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { oomKills, pidsExhausted } from './cgroup-probes.js';
 import { runFresh } from './exec.js';
 import { Processes } from './processes.js';
 import { assertStateName, SHELLS_DIR } from './protocol.js';
@@ -100,13 +101,12 @@ export class Session implements AsyncDisposable {
   #restarts = 0;
   #notice: string | undefined;
   /**
-   * Docker's State.OOMKilled as of the container run this session knows (StartedAt), so a death
-   * is blamed on the OOM killer only when the flag was raised in this run and not already
-   * reported by a command (Docker keeps the flag across restarts and sets it for any OOM kill in
-   * the container, not only its init).
+   * The container run this session knows (StartedAt) and whether an OOM kill in it was already
+   * reported (on a command's result, or the flag was up when the run began). Docker sets
+   * State.OOMKilled at exit when ANY process of the run was OOM-killed, so without this a later
+   * `docker kill` would be blamed on an OOM kill a command reported long before.
    */
   #oomKnown: { startedAt: string; oomKilled: boolean } | undefined;
-  #oomRefresh: Promise<void> | undefined;
 
   constructor(init: SessionInit) {
     this.#init = init;
@@ -130,8 +130,8 @@ export class Session implements AsyncDisposable {
       logger,
       defaultTimeoutMs: init.execTimeoutMs,
       containerProblem: () => this.#checkContainer(),
-      oomKills: () => this.#oomKills(),
-      pidsExhausted: () => this.#pidsExhausted(),
+      oomKills: () => oomKills(init.containers, init.containerId, init.user),
+      pidsExhausted: () => pidsExhausted(init.containers, init.containerId, init.user),
       restartContainer: (reason) => this.#restartContainer(reason),
       restartCount: () => this.#restarts,
     };
@@ -152,9 +152,9 @@ export class Session implements AsyncDisposable {
     this.#active();
     try {
       let r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
-      // Not awaited: keeps the OOM flag current, so a later death is not blamed on an OOM kill
-      // this session already lived through (one inspect, off the command's path).
-      this.#oomRefresh ??= this.#noteOomState(r.oomKilled).finally(() => (this.#oomRefresh = undefined));
+      // An OOM kill this command already reported belongs to it, not to a later death of the run.
+      if (r.oomKilled && this.#oomKnown) this.#oomKnown = { ...this.#oomKnown, oomKilled: true };
+      if (r.containerRestarted) void this.#noteOomState();
       if (this.#notice) {
         r = { ...r, notice: this.#notice };
         this.#notice = undefined;
@@ -348,39 +348,10 @@ export class Session implements AsyncDisposable {
     return problem;
   }
 
-  /** Remember the OOM flag of the current container run (`seen`: a command just reported an OOM kill). */
-  async #noteOomState(seen = false): Promise<void> {
+  /** Start tracking a new container run (after a recovery restart). */
+  async #noteOomState(): Promise<void> {
     const st = await this.#init.containers.inspect(this.containerId).catch(() => undefined);
-    if (!st?.running) return;
-    const same = this.#oomKnown?.startedAt === st.startedAt;
-    this.#oomKnown = { startedAt: st.startedAt, oomKilled: st.oomKilled || seen || (same && this.#oomKnown!.oomKilled) };
-  }
-
-  async #oomKills(): Promise<number> {
-    const r = await this.#init.containers.runCapture(this.containerId, {
-      // cgroup v1 memory.oom_control, else v2 memory.events.
-      cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || cat /sys/fs/cgroup/memory.events 2>/dev/null; exit 0'],
-      user: this.user,
-    });
-    const m = /oom_kill (\d+)/.exec(r.stdout);
-    return m ? Number(m[1]) : -1;
-  }
-
-  /** Is the pids cgroup at its limit? A helper that cannot even start counts as yes. */
-  async #pidsExhausted(): Promise<boolean> {
-    let r: { exitCode: number | null; stdout: string };
-    try {
-      r = await this.#init.containers.runCapture(this.containerId, {
-        // cgroup v1 pids controller, else v2.
-        cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/pids/pids.current /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids.max'],
-        user: this.user,
-      });
-    } catch {
-      return true;
-    }
-    const [cur, max] = r.stdout.trim().split(/\s+/).map(Number);
-    if (cur === undefined || max === undefined || !Number.isFinite(cur) || !Number.isFinite(max)) return r.exitCode !== 0;
-    return cur >= max - 3;
+    if (st?.running && st.startedAt !== this.#oomKnown?.startedAt) this.#oomKnown = { startedAt: st.startedAt, oomKilled: st.oomKilled };
   }
 
   /**

@@ -6,7 +6,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Runner } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
-import { busyboxSpec, makeFixture, sleep, type Fixture } from '../runner/helpers.js';
+import { makeFixture, nodeSpec, sleep, type Fixture } from '../runner/helpers.js';
 
 describeDocker('security: killing a background fork bomb', () => {
   let fx: Fixture;
@@ -23,12 +23,13 @@ describeDocker('security: killing a background fork bomb', () => {
   });
 
   it('process_kill stops a fork bomb that leaves no room for a helper; the session stays usable', async () => {
-    runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, reconcile: false, spec: busyboxSpec({ resources: { cpus: 1, memoryMb: 256, pids: 64 } }) });
+    runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, reconcile: false, spec: nodeSpec({ resources: { cpus: 1, memoryMb: 512, pids: 64 } }) });
     const s = await runner.open('bomb');
     await s.exec('cd /tmp && export KEEP=kept');
     const startedAt = (await docker.getContainer(s.containerId).inspect()).State.StartedAt;
-    await s.startProcess('bomb', 'f(){ f | f & }; f; sleep 1000');
-    // Wait until the pids cgroup is full: a fresh exec can no longer start.
+    // bash retries a failed fork instead of exiting, so the cgroup stays full (busybox sh gives up).
+    await s.startProcess('bomb', 'f(){ f|f& };f');
+    // Wait until the pids cgroup is full: a fresh exec fails to start.
     let full = false;
     for (let i = 0; i < 40 && !full; i++) {
       await sleep(250);

@@ -151,6 +151,7 @@ function render(r: ExecResult, timeoutSeconds: number | undefined): string {
   }
   if (r.aborted) out.push('The command was cancelled and killed.');
   if (r.oomKilled) out.push('The container ran out of memory during this command (a process was OOM-killed).');
+  if (r.notice) out.push(`Note: ${r.notice}`);
   if (r.shellEnded) out.push('The shell ended during this command; the next exec starts a new one with the saved cwd and environment.');
   if (r.shellRestarted) out.push('Note: this ran in a new shell (the previous one had ended); cwd and environment were restored.');
   if (r.truncated) {
