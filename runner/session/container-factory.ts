@@ -73,6 +73,12 @@ export class ContainerFactory {
     };
     // A uid with no passwd entry would get HOME=/, which tools can't write to.
     if (!isRootUser(user) && /^\d+(:\d+)?$/.test(user)) env.HOME = HOME_DIR;
+    // The worktree's top dir, its .git file and the mounted git dir stay root-owned (identity.ts),
+    // so git in the container, run as the session user, would refuse them as "dubious ownership"
+    // (https://git-scm.com/docs/git-config#Documentation/git-config.txt-safedirectory). Inside
+    // the container that check protects nothing: every repository there is the agent's own.
+    // GIT_CONFIG_COUNT is command-line scope, which git honours for safe.directory.
+    if (!isRootUser(user)) Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'safe.directory', GIT_CONFIG_VALUE_0: '*' });
     return { ...env, ...spec.env };
   }
 

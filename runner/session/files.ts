@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as C, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { z } from 'zod';
 import { BerthError } from '../../src/errors.js';
 import { planEdit } from './files-edit.js';
 import {
@@ -72,6 +73,13 @@ export type { ReadOptions, WriteOptions, EditRequest, ListOptions, DeleteOptions
 const READ_CHUNK_BYTES = 1024 * 1024;
 /** Directory handles a recursive list keeps open ahead of time; the rest are re-walked on demand. */
 const LIST_FD_BUDGET = 64;
+
+/** A directory waiting to be listed: an open handle while within budget, else real components to re-walk. */
+interface ListQueueItem {
+  readonly display: string;
+  readonly dir?: DirRef;
+  readonly rel: readonly string[];
+}
 
 export class WorkspaceFiles {
   readonly root: string;
@@ -222,7 +230,7 @@ export class WorkspaceFiles {
     const entries: ListEntry[] = [];
     let truncated = false;
     // Pending directories: an open handle while within budget, else real components to re-walk.
-    const queue: { display: string; dir?: DirRef; rel: readonly string[] }[] = [];
+    const queue: ListQueueItem[] = [];
     try {
       if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `list ${quote(p)}: it does not exist. Check the parent directory with list.`);
       if (!r.stat.isDirectory()) {
@@ -230,12 +238,12 @@ export class WorkspaceFiles {
       }
       const first = r.name === '.' ? await openStrict(root, []) : await openDirAt(r.dir, r.name, root);
       queue.push({ display: base === '.' ? '' : base, dir: first, rel: first.rel });
-      let open = 1;
+      const budget = { open: 1 };
       while (queue.length > 0) {
         checkAbort(signal, `list ${quote(p)}`);
-        const item = queue.shift() as (typeof queue)[number];
+        const item = queue.shift() as ListQueueItem;
         let dir = item.dir;
-        if (dir) open--;
+        if (dir) budget.open--;
         else {
           try {
             dir = await openStrict(root, item.rel);
@@ -244,37 +252,7 @@ export class WorkspaceFiles {
           }
         }
         try {
-          let names: string[];
-          try {
-            names = await fs.readdir(dirPath(dir));
-          } catch {
-            continue;
-          }
-          names = names
-            .filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.')))
-            .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-          const room = o.maxEntries - entries.length;
-          if (names.length > room) {
-            truncated = true;
-            names = names.slice(0, room);
-          }
-          const stats = await Promise.all(names.map((n) => lstatOrNull(at(dir as DirRef, n)).catch(() => null)));
-          for (let i = 0; i < names.length; i++) {
-            const st = stats[i];
-            if (!st) continue;
-            const name = names[i] as string;
-            const display = item.display ? `${item.display}/${name}` : name;
-            entries.push(await this.entryOf(dir, name, display, st));
-            if (o.recursive && st.isDirectory() && name.toLowerCase() !== '.git') {
-              const rel = [...dir.rel, name];
-              let child: DirRef | undefined;
-              if (open < LIST_FD_BUDGET) {
-                child = await openDirAt(dir, name, root).catch(() => undefined);
-                if (child) open++;
-              }
-              queue.push({ display, rel, ...(child ? { dir: child } : {}) });
-            }
-          }
+          if (await this.listDir(dir, item.display, o, root, { entries, queue, budget })) truncated = true;
         } finally {
           await closeDir(dir);
         }
@@ -290,6 +268,48 @@ export class WorkspaceFiles {
       for (const q of queue) await closeDir(q.dir);
       await closeDir(r.dir);
     }
+  }
+
+  /**
+   * One directory of a list: its entries (filtered, sorted, capped) into `acc.entries`, and for a
+   * recursive list its subdirectories onto `acc.queue` (opened ahead while within the fd budget).
+   * Returns true when the cap cut the directory short.
+   */
+  private async listDir(
+    dir: DirRef,
+    display: string,
+    o: z.output<typeof ListOptionsSchema>,
+    root: RootInfo,
+    acc: { entries: ListEntry[]; queue: ListQueueItem[]; budget: { open: number } },
+  ): Promise<boolean> {
+    let names: string[];
+    try {
+      names = await fs.readdir(dirPath(dir));
+    } catch {
+      return false;
+    }
+    names = names
+      .filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.')))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const room = o.maxEntries - acc.entries.length;
+    const cut = names.length > room;
+    if (cut) names = names.slice(0, room);
+    const stats = await Promise.all(names.map((n) => lstatOrNull(at(dir, n)).catch(() => null)));
+    for (let i = 0; i < names.length; i++) {
+      const st = stats[i];
+      if (!st) continue;
+      const name = names[i] as string;
+      const shown = display ? `${display}/${name}` : name;
+      acc.entries.push(await this.entryOf(dir, name, shown, st));
+      if (!o.recursive || !st.isDirectory() || name.toLowerCase() === '.git') continue;
+      let child: DirRef | undefined;
+      if (acc.budget.open < LIST_FD_BUDGET) {
+        child = await openDirAt(dir, name, root).catch(() => undefined);
+        if (child) acc.budget.open++;
+      }
+      acc.queue.push({ display: shown, rel: [...dir.rel, name], ...(child ? { dir: child } : {}) });
+    }
+    return cut;
   }
 
   /**
