@@ -21,7 +21,6 @@ import { randomBytes } from 'node:crypto';
 import { constants as C, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { z } from 'zod';
 import { BerthError } from '../../src/errors.js';
 import { planEdit } from './files-edit.js';
 import {
@@ -45,21 +44,19 @@ import {
   type DeleteResult,
   type StatResult,
 } from './files-types.js';
+import { entryOf, listDir, removeTree, type ListQueueItem } from './files-tree.js';
 import { checkAbort, displayOf, LineCollector, parse, tooLarge, typeOf, utf8Strict } from './files-util.js';
 import {
   adoptParentOwner,
   at,
   closeDir,
-  dirPath,
   fsError,
-  lstatOrNull,
   openDirAt,
   openStrict,
   quote,
   toRelParts,
   useFdMode,
   walk,
-  type DirRef,
   type Resolved,
   type RootInfo,
   type WalkOptions,
@@ -71,15 +68,6 @@ export { DEFAULT_MAX_FILE_BYTES, ReadOptionsSchema, WriteOptionsSchema, EditRequ
 export type { ReadOptions, WriteOptions, EditRequest, ListOptions, DeleteOptions, WorkspaceFilesOptions, FileType, ReadResult, WriteResult, EditResult, ListEntry, ListResult, DeleteResult, StatResult } from './files-types.js';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
-/** Directory handles a recursive list keeps open ahead of time; the rest are re-walked on demand. */
-const LIST_FD_BUDGET = 64;
-
-/** A directory waiting to be listed: an open handle while within budget, else real components to re-walk. */
-interface ListQueueItem {
-  readonly display: string;
-  readonly dir?: DirRef;
-  readonly rel: readonly string[];
-}
 
 export class WorkspaceFiles {
   readonly root: string;
@@ -234,7 +222,7 @@ export class WorkspaceFiles {
     try {
       if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `list ${quote(p)}: it does not exist. Check the parent directory with list.`);
       if (!r.stat.isDirectory()) {
-        return { entries: [await this.entryOf(r.dir, r.name, base, r.stat)], truncated: false };
+        return { entries: [await entryOf(r.dir, r.name, base, r.stat)], truncated: false };
       }
       const first = r.name === '.' ? await openStrict(root, []) : await openDirAt(r.dir, r.name, root);
       queue.push({ display: base === '.' ? '' : base, dir: first, rel: first.rel });
@@ -252,7 +240,7 @@ export class WorkspaceFiles {
           }
         }
         try {
-          if (await this.listDir(dir, item.display, o, root, { entries, queue, budget })) truncated = true;
+          if (await listDir(dir, item.display, o, root, { entries, queue, budget })) truncated = true;
         } finally {
           await closeDir(dir);
         }
@@ -268,48 +256,6 @@ export class WorkspaceFiles {
       for (const q of queue) await closeDir(q.dir);
       await closeDir(r.dir);
     }
-  }
-
-  /**
-   * One directory of a list: its entries (filtered, sorted, capped) into `acc.entries`, and for a
-   * recursive list its subdirectories onto `acc.queue` (opened ahead while within the fd budget).
-   * Returns true when the cap cut the directory short.
-   */
-  private async listDir(
-    dir: DirRef,
-    display: string,
-    o: z.output<typeof ListOptionsSchema>,
-    root: RootInfo,
-    acc: { entries: ListEntry[]; queue: ListQueueItem[]; budget: { open: number } },
-  ): Promise<boolean> {
-    let names: string[];
-    try {
-      names = await fs.readdir(dirPath(dir));
-    } catch {
-      return false;
-    }
-    names = names
-      .filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.')))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const room = o.maxEntries - acc.entries.length;
-    const cut = names.length > room;
-    if (cut) names = names.slice(0, room);
-    const stats = await Promise.all(names.map((n) => lstatOrNull(at(dir, n)).catch(() => null)));
-    for (let i = 0; i < names.length; i++) {
-      const st = stats[i];
-      if (!st) continue;
-      const name = names[i] as string;
-      const shown = display ? `${display}/${name}` : name;
-      acc.entries.push(await this.entryOf(dir, name, shown, st));
-      if (!o.recursive || !st.isDirectory() || name.toLowerCase() === '.git') continue;
-      let child: DirRef | undefined;
-      if (acc.budget.open < LIST_FD_BUDGET) {
-        child = await openDirAt(dir, name, root).catch(() => undefined);
-        if (child) acc.budget.open++;
-      }
-      acc.queue.push({ display: shown, rel: [...dir.rel, name], ...(child ? { dir: child } : {}) });
-    }
-    return cut;
   }
 
   /**
@@ -342,7 +288,7 @@ export class WorkspaceFiles {
         }
         return { path: display, type, removed: 1 };
       }
-      const removed = await this.removeTree(r.dir, r.name, await this.info(), signal);
+      const removed = await removeTree(r.dir, r.name, await this.info(), signal);
       return { path: display, type, removed };
     } catch (err) {
       throw fsError(err, 'delete', p);
@@ -443,57 +389,5 @@ export class WorkspaceFiles {
     } finally {
       if (!renamed) await fs.unlink(tmpPath).catch(() => undefined);
     }
-  }
-
-  private async entryOf(dir: DirRef, name: string, display: string, st: Stats): Promise<ListEntry> {
-    const type = typeOf(st);
-    const base = { path: display, type, size: st.size, mtimeMs: st.mtimeMs };
-    if (type !== 'symlink') return base;
-    const target = await fs.readlink(at(dir, name)).catch(() => undefined);
-    return target === undefined ? base : { ...base, symlinkTarget: target };
-  }
-
-  /**
-   * Remove a directory tree without following symlinks: each subdirectory is opened O_NOFOLLOW
-   * relative to its parent's handle, so a directory swapped for a symlink mid-walk is unlinked as
-   * a link rather than descended into (what a naive lstat-then-recurse walker gets wrong).
-   */
-  private async removeTree(parent: DirRef, name: string, root: RootInfo, signal: AbortSignal | undefined): Promise<number> {
-    checkAbort(signal, 'delete');
-    let dir: DirRef;
-    try {
-      dir = await openDirAt(parent, name, root);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return 0;
-      if (code === 'ENOTDIR' || code === 'ELOOP') {
-        await fs.unlink(at(parent, name));
-        return 1;
-      }
-      throw err;
-    }
-    let removed = 0;
-    try {
-      for (const e of await fs.readdir(dirPath(dir), { withFileTypes: true })) {
-        if (e.isDirectory()) {
-          removed += await this.removeTree(dir, e.name, root, signal);
-          continue;
-        }
-        try {
-          await fs.unlink(at(dir, e.name));
-          removed++;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') continue;
-          // It became a directory after readdir (unlink of a directory is EISDIR on Linux, EPERM elsewhere).
-          if (code === 'EISDIR' || code === 'EPERM') removed += await this.removeTree(dir, e.name, root, signal);
-          else throw err;
-        }
-      }
-    } finally {
-      await closeDir(dir);
-    }
-    await fs.rmdir(at(parent, name));
-    return removed + 1;
   }
 }
