@@ -68,46 +68,27 @@ export function numericOwner(user: string): Owner | undefined {
 
 /**
  * Give the worktree's contents to `owner` (top directory and `.git` stay root, see the header).
- * Only when this process is root and `owner` is not. Called before any agent process can run in
- * the container (the container was just created or started), so nothing races the walk; files
- * are still changed through fd-checked handles from the safe walker.
+ * Only when this process is root and `owner` is not. The caller runs it only before any agent
+ * process can run in the container (the container was just created, started or claimed), so
+ * nothing can swap a directory for a symlink during the walk; the safe walker still enumerates
+ * the tree fd-relative, and lchown never follows a symlink. Returns the entries visited.
  */
 export async function handWorktreeTo(worktree: string, owner: Owner, logger: Logger): Promise<number> {
   if (!hostIsRoot() || owner.uid === 0) return 0;
   await fs.chown(worktree, 0, owner.gid);
   await fs.chmod(worktree, SHARED_TOP_MODE);
-  let changed = 0;
   const walk = walkTree(worktree, {
     include: (rel) => rel !== '.git',
     onVanished: (rel) => logger.debug('entry vanished while handing the worktree over', { path: rel }),
   });
+  let n = 0;
+  let batch: Promise<unknown>[] = [];
   for await (const e of walk) {
-    if (e.kind === 'file') {
-      const h = await e.open();
-      if (!h) continue;
-      try {
-        const st = await h.stat();
-        if (st.uid === owner.uid && st.gid === owner.gid) continue;
-        // fchown clears setuid/setgid bits of the file, as the kernel does for any chown.
-        await h.chown(owner.uid, owner.gid);
-        changed++;
-      } finally {
-        await h.close();
-      }
-      continue;
-    }
-    const p = join(worktree, e.rel);
-    const st = await fs.lstat(p).catch(() => undefined);
-    if (!st || (st.uid === owner.uid && st.gid === owner.gid)) continue;
-    // lchown never follows a symlink; directories were opened O_NOFOLLOW by the walker.
-    await fs.lchown(p, owner.uid, owner.gid).catch(() => undefined);
-    changed++;
+    // chown clears the setuid/setgid bits of a file, as the kernel does for any chown.
+    batch.push(fs.lchown(join(worktree, e.rel), owner.uid, owner.gid).catch(() => undefined));
+    n++;
+    if (batch.length >= 64) await Promise.all(batch.splice(0));
   }
-  return changed;
-}
-
-/** Is `dir` already handed over (top directory root:<gid> with SHARED_TOP_MODE)? */
-export async function isHandedTo(dir: string, owner: Owner): Promise<boolean> {
-  const st = await fs.stat(dir).catch(() => undefined);
-  return Boolean(st && st.uid === 0 && st.gid === owner.gid && (st.mode & 0o7777) === SHARED_TOP_MODE);
+  await Promise.all(batch);
+  return n;
 }

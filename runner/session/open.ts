@@ -17,7 +17,7 @@ import { LABEL, sessionContainerName, type RepoRef } from '../../docker/labels.j
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import type { ContainerFactory } from './container-factory.js';
-import { handWorktreeTo, hostIsRoot, isHandedTo, numericOwner, type Owner } from './identity.js';
+import { handWorktreeTo, hostIsRoot, numericOwner, type Owner } from './identity.js';
 import type { Claimed } from './pool.js';
 import type { StreamName } from './output.js';
 import { initContainer, isRootUser, runSetup } from './setup.js';
@@ -186,8 +186,7 @@ async function createContainer(c: Ctx): Promise<void> {
 
 /**
  * Step 4: the worktree belongs to the session user (identity.ts). The walk runs only when this
- * open started the container (no agent process can be running in it yet) or the top directory
- * shows it was never handed over.
+ * open started the container: no agent process can be running in it yet.
  */
 async function handOver(c: Ctx): Promise<void> {
   const worktree = c.ws!.worktree;
@@ -197,9 +196,10 @@ async function handOver(c: Ctx): Promise<void> {
     if (st && st.uid === process.getuid?.() && (st.mode & 0o777) !== 0o700) await chmod(worktree, 0o700);
     return;
   }
+  // A container already running may have agent processes that could race the walk: it was
+  // handed over when it was started.
+  if (!c.created.container && !c.created.resumed) return;
   const owner = numericOwner(c.user) ?? (await ownerInContainer(c));
-  const startedHere = c.created.container || c.created.resumed;
-  if (!startedHere && (await isHandedTo(worktree, owner))) return;
   const n = await handWorktreeTo(worktree, owner, c.h.logger);
   if (n > 0) c.h.logger.info('handed the worktree to the session user', { workspace: c.name, user: c.user, entries: n });
 }
