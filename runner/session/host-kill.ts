@@ -6,8 +6,8 @@
  *     that file is world-readable, so this works for a non-root berth too;
  *   - the last NSpid entry of /proc/<pid>/status is the pid inside the container, which is how the
  *     kill request names its session, shell and spared pids;
- *   - /proc/<pid>/stat's session id and start time are read in the host's pid namespace, so the
- *     request's session id is first mapped to its leader's host pid.
+ *   - NSsid in the same file is the session id inside the container (the leader may be gone);
+ *     /proc/<pid>/stat gives the start time.
  * Same targets and escalation as the in-container helper (protocol.ts KILL_HELPER): the request's
  * session members started at or after its start tick, plus processes carrying its __BERTH_JOB tag;
  * `kill` freezes them with SIGSTOP until a sweep finds no new ones, then SIGKILLs them all. Only
@@ -24,7 +24,8 @@ interface Member {
   readonly hostPid: number;
   readonly nsPid: number;
   readonly uid: number;
-  readonly session: number;
+  /** Session id as the container sees it (NSsid; the leader may be gone). */
+  readonly nsSession: number;
   readonly startTick: number;
 }
 
@@ -38,12 +39,11 @@ export async function hostSignal(containers: Containers, containerId: string, re
   const owner = numericOwner(req.user);
   const targets = async (): Promise<Member[]> => {
     const members = await listMembers(cgroup);
-    const sid = members.find((m) => m.nsPid === req.sessionId)?.hostPid;
     const spared = new Set([...req.keep, req.shellPid].filter((n) => n > 0));
     const out: Member[] = [];
     for (const m of members) {
       if (spared.has(m.nsPid) || m.hostPid === st.pid || (owner && m.uid !== owner.uid)) continue;
-      const inSession = sid !== undefined && req.sessionId > 0 && m.session === sid && m.startTick >= req.startTick;
+      const inSession = req.sessionId > 0 && m.nsSession === req.sessionId && m.startTick >= req.startTick;
       if (inSession || (req.tag && (await hasTag(m.hostPid, req.tag)))) out.push(m);
     }
     return out;
@@ -94,11 +94,12 @@ async function readMember(hostPid: number, cgroup: string): Promise<Member | und
     if ((await readFile(`/proc/${hostPid}/cgroup`, 'utf8')) !== cgroup) return undefined;
     const [status, stat] = await Promise.all([readFile(`/proc/${hostPid}/status`, 'utf8'), readFile(`/proc/${hostPid}/stat`, 'utf8')]);
     const ns = /^NSpid:\s+(.+)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+    const nsSid = /^NSsid:\s+(.+)$/m.exec(status)?.[1]?.trim().split(/\s+/);
     const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
     // Fields after the command name "(...)": state ppid pgrp session ... starttime is field 22.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (!ns || uid === undefined || f.length < 20) return undefined;
-    return { hostPid, nsPid: Number(ns[ns.length - 1]), uid: Number(uid), session: Number(f[3]), startTick: Number(f[19]) };
+    if (!ns || !nsSid || uid === undefined || f.length < 20) return undefined;
+    return { hostPid, nsPid: Number(ns[ns.length - 1]), uid: Number(uid), nsSession: Number(nsSid[nsSid.length - 1]), startTick: Number(f[19]) };
   } catch {
     return undefined; // exited while we looked
   }

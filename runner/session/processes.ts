@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../src/errors.js';
-import { signalTargets } from './kill.js';
+import { signalTargets, type KillRequest } from './kill.js';
 import { assertStateName, PROCS_DIR, quoteSh, STATE_NAME_PATTERN } from './protocol.js';
 import type { ShellHost } from './shell.js';
 import type { ProcessInfo, ProcessLog, StartProcessOptions } from './types.js';
@@ -205,7 +205,7 @@ export class Processes {
     const deadline = Date.now() + (opts.graceMs ?? 2000);
     for (;;) {
       const now = await this.#peek(name);
-      if (now && !now.running) return strip(now);
+      if (now && !now.running) return strip(await this.#sweep(req, now));
       if (Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -222,6 +222,15 @@ export class Processes {
       if (now || i >= 20) return strip(now ?? (await this.#require(name)));
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * The command ended on TERM; processes it forked after the TERM sweep (a fork bomb) may still
+   * run: KILL whatever is left of its session and tag. Best effort: the command itself is done.
+   */
+  async #sweep(req: Omit<KillRequest, 'mode'>, ended: Internal): Promise<Internal> {
+    await signalTargets(this.#h.containers, this.#h.containerId, { ...req, keep: [], mode: 'kill' }).catch(() => 0);
+    return ended;
   }
 
   /** The process's state, or undefined while no helper can run (the caller retries). */
