@@ -15,6 +15,7 @@
  * Needs the engine on this host (a remote DOCKER_HOST or a VM has other /proc): then it reports
  * unavailable and the caller keeps its original error.
  */
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import type { Containers } from '../../docker/containers.js';
 import { numericOwner } from './identity.js';
@@ -68,6 +69,11 @@ async function freezeAndKill(targets: () => Promise<Member[]>): Promise<number> 
     }
   }
   for (const pid of stopped.keys()) signal(pid, 'SIGKILL');
+  // Killed processes hold their pids until the container's init reaps them: wait for that
+  // (bounded), so the caller's next exec finds room in the pids cgroup.
+  for (let i = 0; i < 30 && [...stopped.keys()].some((pid) => existsSync(`/proc/${pid}`)); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return stopped.size;
 }
 

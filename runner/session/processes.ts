@@ -190,10 +190,13 @@ export class Processes {
       if (!known || (err instanceof BerthError && err.code === 'PROCESS_NOT_FOUND')) throw err;
       return known;
     });
-    if (!p.running || p.pid === null) return strip(p);
+    const tag = /^p[0-9a-f]{16}$/.test(p.tag) ? p.tag : undefined;
+    // Its command ended, but what it left running in the background (`cmd &`, a fork bomb's
+    // children) carries its tag: kill those. By tag only: its session id may be reused by now.
+    if (!p.running || p.pid === null) return strip(await this.#sweep({ user: this.#h.user, tag, sessionId: 0, startTick: 0, shellPid: 0, stateDir: `${PROCS_DIR}/${name}`, keep: [] }, p));
     const req = {
       user: this.#h.user,
-      tag: /^p[0-9a-f]{16}$/.test(p.tag) ? p.tag : undefined,
+      tag,
       sessionId: p.sid,
       startTick: 0,
       shellPid: 0,
@@ -229,6 +232,7 @@ export class Processes {
    * run: KILL whatever is left of its session and tag. Best effort: the command itself is done.
    */
   async #sweep(req: Omit<KillRequest, 'mode'>, ended: Internal): Promise<Internal> {
+    if (!req.tag && req.sessionId === 0) return ended;
     await signalTargets(this.#h.containers, this.#h.containerId, { ...req, keep: [], mode: 'kill' }).catch(() => 0);
     return ended;
   }
