@@ -404,8 +404,11 @@ export async function adoptParentOwner(dir: DirRef, target: string | FileHandle)
   try {
     const parent = await fs.stat(at(dir, '.'));
     if (parent.uid === 0 && parent.gid === 0) return;
-    if (typeof target === 'string') await fs.lchown(target, parent.uid, parent.gid);
-    else await target.chown(parent.uid, parent.gid);
+    // A worktree's top directory stays root-owned for git, with the session user's group
+    // (identity.ts): entries made there belong to the session user (uid = gid, as berth sets it).
+    const uid = parent.uid === 0 ? parent.gid : parent.uid;
+    if (typeof target === 'string') await fs.lchown(target, uid, parent.gid);
+    else await target.chown(uid, parent.gid);
   } catch {
     // Best effort: ownership is a convenience for the container user, not a safety property.
   }
