@@ -53,6 +53,8 @@ export interface ContainerState {
   readonly finishedAt: string;
   readonly labels: Labels;
   readonly image: string;
+  /** Host pid of the container's init while it runs (0 otherwise). */
+  readonly pid: number;
 }
 
 export interface ContainerSummary {
@@ -164,6 +166,7 @@ export class Containers {
         finishedAt: i.State.FinishedAt,
         labels: i.Config.Labels ?? {},
         image: i.Config.Image,
+        pid: i.State.Pid ?? 0,
       };
     } catch (err) {
       if (dockerStatus(err) === 404) return undefined;

@@ -29,98 +29,127 @@ export type FreshHost = Pick<ShellHost, 'containers' | 'containerId' | 'user' | 
 export async function runFresh(host: FreshHost, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
   if (typeof command !== 'string') throw new BerthError('BAD_INPUT', 'command must be a string');
   if (command.includes('\0')) throw new BerthError('BAD_INPUT', 'command contains a NUL byte, which no shell can pass on: remove it');
-  const started = Date.now();
-  const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-  const onOutput = opts.onOutput;
-  const out = new OutputCollector(max, onOutput ? (s) => onOutput('stdout', s) : undefined);
-  const err = new OutputCollector(max, onOutput ? (s) => onOutput('stderr', s) : undefined);
-  const nonce = randomBytes(16).toString('hex');
-  const tag = randomBytes(8).toString('hex');
-  const errScan = new RecordScanner(token(nonce));
-  let pid = 0;
-  let interrupting: 'timeout' | 'abort' | undefined;
-  const user = opts.user ?? host.user;
-  const detach = new AbortController();
-  let finished = false;
+  return new FreshRun(host, opts).run(command);
+}
 
-  const interrupt = async (why: 'timeout' | 'abort') => {
-    if (interrupting || finished) return;
-    interrupting = why;
-    const req = { user, tag, sessionId: pid, startTick: 0, shellPid: 0, stateDir: '/tmp', keep: [] as number[] };
+/** One fresh exec: its output, the pid its wrapper reports, and the timeout/abort escalation. */
+class FreshRun {
+  readonly #h: FreshHost;
+  readonly #opts: ExecOptions;
+  readonly #started = Date.now();
+  readonly #out: OutputCollector;
+  readonly #err: OutputCollector;
+  readonly #nonce = randomBytes(16).toString('hex');
+  readonly #tag = randomBytes(8).toString('hex');
+  readonly #errScan: RecordScanner;
+  readonly #user: string;
+  readonly #detach = new AbortController();
+  #pid = 0;
+  #interrupting: 'timeout' | 'abort' | undefined;
+  #finished = false;
+  #wake: (() => void) | undefined;
+
+  constructor(host: FreshHost, opts: ExecOptions) {
+    this.#h = host;
+    this.#opts = opts;
+    const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    const onOutput = opts.onOutput;
+    this.#out = new OutputCollector(max, onOutput ? (s) => onOutput('stdout', s) : undefined);
+    this.#err = new OutputCollector(max, onOutput ? (s) => onOutput('stderr', s) : undefined);
+    this.#errScan = new RecordScanner(token(this.#nonce));
+    this.#user = opts.user ?? host.user;
+  }
+
+  async run(command: string): Promise<ExecResult> {
+    const { signal } = this.#opts;
+    if (signal?.aborted) this.#interrupting = 'abort';
+    const timer = setTimeout(() => void this.#interrupt('timeout'), this.#opts.timeoutMs ?? this.#h.defaultTimeoutMs);
+    const onAbort = () => void this.#interrupt('abort');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let exitCode: number | null = null;
     try {
-      await signalTargets(host.containers, host.containerId, { ...req, mode: 'term' });
-      if (await waitFinished(KILL_GRACE_MS.term)) return;
-      await signalTargets(host.containers, host.containerId, { ...req, mode: 'kill' });
-      if (await waitFinished(KILL_GRACE_MS.kill)) return;
+      if (this.#interrupting !== 'abort') exitCode = await this.#exec(command);
     } catch (e) {
-      host.logger.warn('could not kill a fresh exec', { error: String(e) });
+      const problem = await this.#h.containerProblem().catch(() => undefined);
+      throw problem ?? e;
+    } finally {
+      this.#finished = true;
+      this.#wake?.();
+      this.#errScan.flush((b) => this.#err.push(b));
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.#out.endLive();
+      this.#err.endLive();
+    }
+    return this.#result(exitCode);
+  }
+
+  async #exec(command: string): Promise<number | null> {
+    const r = await this.#h.containers.run(this.#h.containerId, {
+      cmd: ['/bin/sh', '-c', FRESH_WRAPPER, 'berth-fresh', this.#tag, this.#opts.cwd ?? this.#h.workdir, command, this.#nonce],
+      user: this.#user,
+      env: { ...this.#h.env, ...this.#opts.env },
+      signal: this.#detach.signal,
+      onStdout: (b) => this.#out.push(b),
+      onStderr: (b) =>
+        this.#errScan.push(
+          b,
+          (payload) => this.#err.push(payload),
+          (body) => {
+            if (body[0] === 'P') this.#pid = Number(body.slice(1)) || 0;
+            return true;
+          },
+        ),
+    });
+    return r.exitCode;
+  }
+
+  async #interrupt(why: 'timeout' | 'abort'): Promise<void> {
+    if (this.#interrupting || this.#finished) return;
+    this.#interrupting = why;
+    const req = { user: this.#user, tag: this.#tag, sessionId: this.#pid, startTick: 0, shellPid: 0, stateDir: '/tmp', keep: [] as number[] };
+    try {
+      await signalTargets(this.#h.containers, this.#h.containerId, { ...req, mode: 'term' });
+      if (await this.#waitFinished(KILL_GRACE_MS.term)) return;
+      await signalTargets(this.#h.containers, this.#h.containerId, { ...req, mode: 'kill' });
+      if (await this.#waitFinished(KILL_GRACE_MS.kill)) return;
+    } catch (e) {
+      this.#h.logger.warn('could not kill a fresh exec', { error: String(e) });
     }
     // Still attached after KILL: give up on the stream rather than hang the caller.
-    detach.abort();
-  };
-  let wake: (() => void) | undefined;
-  const waitFinished = (ms: number) =>
-    new Promise<boolean>((resolve) => {
-      if (finished) return resolve(true);
-      const t = setTimeout(() => resolve(finished), ms);
-      wake = () => {
+    this.#detach.abort();
+  }
+
+  #waitFinished(ms: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      if (this.#finished) return resolve(true);
+      const t = setTimeout(() => resolve(this.#finished), ms);
+      this.#wake = () => {
         clearTimeout(t);
         resolve(true);
       };
     });
-
-  if (opts.signal?.aborted) interrupting = 'abort';
-  const timer = setTimeout(() => void interrupt('timeout'), opts.timeoutMs ?? host.defaultTimeoutMs);
-  const onAbort = () => void interrupt('abort');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  let exitCode: number | null = null;
-  try {
-    if (interrupting !== 'abort') {
-      const r = await host.containers.run(host.containerId, {
-        cmd: ['/bin/sh', '-c', FRESH_WRAPPER, 'berth-fresh', tag, opts.cwd ?? host.workdir, command, nonce],
-        user,
-        env: { ...host.env, ...opts.env },
-        signal: detach.signal,
-        onStdout: (b) => out.push(b),
-        onStderr: (b) =>
-          errScan.push(
-            b,
-            (payload) => err.push(payload),
-            (body) => {
-              if (body[0] === 'P') pid = Number(body.slice(1)) || 0;
-              return true;
-            },
-          ),
-      });
-      exitCode = r.exitCode;
-    }
-  } catch (e) {
-    const problem = await host.containerProblem().catch(() => undefined);
-    throw problem ?? e;
-  } finally {
-    finished = true;
-    wake?.();
-    errScan.flush((b) => err.push(b));
-    clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
-    out.endLive();
-    err.endLive();
   }
-  return {
-    stdout: out.text(),
-    stderr: err.text(),
-    exitCode,
-    durationMs: Date.now() - started,
-    truncated: out.truncated || err.truncated,
-    stdoutBytes: out.totalBytes,
-    stderrBytes: err.totalBytes,
-    timedOut: interrupting === 'timeout',
-    aborted: interrupting === 'abort',
-    shellRestarted: false,
-    shellEnded: false,
-    cwd: null,
-    shell: null,
-    oomKilled: false,
-    containerRestarted: false,
-  };
+
+  #result(exitCode: number | null): ExecResult {
+    const out = this.#out;
+    const err = this.#err;
+    return {
+      stdout: out.text(),
+      stderr: err.text(),
+      exitCode,
+      durationMs: Date.now() - this.#started,
+      truncated: out.truncated || err.truncated,
+      stdoutBytes: out.totalBytes,
+      stderrBytes: err.totalBytes,
+      timedOut: this.#interrupting === 'timeout',
+      aborted: this.#interrupting === 'abort',
+      shellRestarted: false,
+      shellEnded: false,
+      cwd: null,
+      shell: null,
+      oomKilled: false,
+      containerRestarted: false,
+    };
+  }
 }

@@ -243,117 +243,144 @@ function protectedError(what: string, display: string): BerthError {
 
 /** Resolve an agent path to (real parent dir, leaf name) inside the root. See the file comment. */
 export async function walk(root: RootInfo, input: string, opts: WalkOptions): Promise<Resolved> {
-  const display = input;
-  const queue = toRelParts(input, root);
-  let dir = await openRootDir(root);
-  let hops = 0;
-  let via: string | undefined;
-  let viaTarget = '';
+  const w = new Walker(root, input, opts, await openRootDir(root));
+  try {
+    return await w.run();
+  } catch (err) {
+    await closeDir(w.dir);
+    throw fsError(err, opts.what, input);
+  }
+}
 
-  const outside = (): BerthError =>
-    new BerthError(
-      'PATH_OUTSIDE',
-      via === undefined
-        ? `path ${quote(display)} leads outside the workspace root. Use a path inside the workspace.`
-        : `path ${quote(display)} goes through the symlink ${quote(via)} whose target ${quote(viaTarget)} is outside the workspace. Use a path that stays inside the workspace (or fix the link).`,
-    );
+/** The state of one walk: the directory reached so far and the components still to resolve. */
+class Walker {
+  readonly #root: RootInfo;
+  readonly #display: string;
+  readonly #opts: WalkOptions;
+  readonly #queue: string[];
+  dir: DirRef;
+  #hops = 0;
+  #via: string | undefined;
+  #viaTarget = '';
 
-  const splice = async (name: string): Promise<void> => {
-    if (++hops > MAX_SYMLINK_HOPS) {
-      throw new BerthError('PATH_INVALID', `path ${quote(display)}: too many levels of symlinks (more than ${MAX_SYMLINK_HOPS}; a loop?). Fix the links.`);
+  constructor(root: RootInfo, input: string, opts: WalkOptions, dir: DirRef) {
+    this.#root = root;
+    this.#display = input;
+    this.#opts = opts;
+    this.#queue = toRelParts(input, root);
+    this.dir = dir;
+  }
+
+  async run(): Promise<Resolved> {
+    for (;;) {
+      const name = this.#queue.shift();
+      if (name === undefined) {
+        // The walk ended on a directory (root, or a link to a directory / `..` as last component).
+        if (this.dir.rel.length === 0) return { dir: this.dir, name: '.', realParts: [], stat: await fs.lstat(at(this.dir, '.')) };
+        const leaf = this.dir.rel[this.dir.rel.length - 1] as string;
+        await this.#moveTo(this.dir.rel.slice(0, -1));
+        this.#queue.push(leaf);
+        continue;
+      }
+      if (name === '..') {
+        if (this.dir.rel.length === 0) throw this.#outside();
+        await this.#moveTo(this.dir.rel.slice(0, -1));
+        continue;
+      }
+      if (this.#opts.mutating && this.dir.rel.length === 0 && isGitPath([name])) throw protectedError(this.#opts.what, this.#display);
+      if (this.#queue.length === 0) {
+        const st = await lstatOrNull(at(this.dir, name));
+        if (st?.isSymbolicLink() && this.#opts.followLeaf) {
+          await this.#splice(name);
+          continue;
+        }
+        return { dir: this.dir, name, realParts: [...this.dir.rel, name], stat: st };
+      }
+      const next = await this.#descend(name);
+      if (!next) continue;
+      await closeDir(this.dir);
+      this.dir = next;
     }
-    const target = await fs.readlink(at(dir, name));
-    via = relString([...dir.rel, name]);
-    viaTarget = target;
+  }
+
+  /** Replace the current directory by the one at real components `rel` (opened strictly). */
+  async #moveTo(rel: readonly string[]): Promise<void> {
+    const parent = await openStrict(this.#root, rel);
+    await closeDir(this.dir);
+    this.dir = parent;
+  }
+
+  /** Open subdirectory `name`; undefined when the walk must look again (a symlink was spliced in). */
+  async #descend(name: string): Promise<DirRef | undefined> {
+    try {
+      return await openDirAt(this.dir, name, this.#root);
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT') return this.#createMissing(name);
+      if (code !== 'ENOTDIR' && code !== 'ELOOP') throw err;
+      const st = await fs.lstat(at(this.dir, name));
+      if (st.isDirectory()) {
+        // Swapped back to a directory between the open and the lstat: look again (bounded by
+        // the hop budget so a swapping agent can't keep us here).
+        if (++this.#hops > MAX_SYMLINK_HOPS) throw err;
+        this.#queue.unshift(name);
+        return undefined;
+      }
+      if (!st.isSymbolicLink()) {
+        throw new BerthError('PATH_INVALID', `path ${quote(this.#display)}: ${quote(relString([...this.dir.rel, name]))} is a file, not a directory. Fix the path.`);
+      }
+      await this.#splice(name);
+      return undefined;
+    }
+  }
+
+  async #createMissing(name: string): Promise<DirRef> {
+    const missing = relString([...this.dir.rel, name]);
+    if (!this.#opts.createDirs) {
+      throw new BerthError(
+        'FILE_NOT_FOUND',
+        `cannot ${this.#opts.what} ${quote(this.#display)}: directory ${quote(missing)} does not exist.${this.#opts.what === 'write' ? ' Pass createDirs: true to create it.' : ' Check the path with list.'}`,
+      );
+    }
+    if (this.#queue.includes('..')) {
+      // Only reachable through a symlink whose target runs through a missing directory and
+      // then climbs out of it; the kernel would say ENOENT, and creating it would be a guess.
+      throw new BerthError('PATH_INVALID', `path ${quote(this.#display)} resolves through the missing directory ${quote(missing)} followed by "..". Create the directory first or fix the link.`);
+    }
+    await mkdirOwned(this.dir, name);
+    return openDirAt(this.dir, name, this.#root);
+  }
+
+  /** Put the target of symlink `name` in front of the remaining components. */
+  async #splice(name: string): Promise<void> {
+    if (++this.#hops > MAX_SYMLINK_HOPS) {
+      throw new BerthError('PATH_INVALID', `path ${quote(this.#display)}: too many levels of symlinks (more than ${MAX_SYMLINK_HOPS}; a loop?). Fix the links.`);
+    }
+    const target = await fs.readlink(at(this.dir, name));
+    this.#via = relString([...this.dir.rel, name]);
+    this.#viaTarget = target;
     let parts: string[];
     if (path.posix.isAbsolute(target)) {
       // Absolute targets are interpreted as the agent sees them: a link to /workspace/x made in the
       // container means <root>/x. Anything else absolute is outside.
-      const mapped = mapAbsolute(path.posix.normalize(target), root);
-      if (mapped === undefined) throw outside();
-      await closeDir(dir);
-      dir = await openRootDir(root);
+      const mapped = mapAbsolute(path.posix.normalize(target), this.#root);
+      if (mapped === undefined) throw this.#outside();
+      await closeDir(this.dir);
+      this.dir = await openRootDir(this.#root);
       parts = mapped.split('/');
     } else {
       parts = target.split('/');
     }
-    queue.unshift(...parts.filter((p) => p !== '' && p !== '.'));
-  };
+    this.#queue.unshift(...parts.filter((p) => p !== '' && p !== '.'));
+  }
 
-  try {
-    for (;;) {
-      const name = queue.shift();
-      if (name === undefined) {
-        // The walk ended on a directory (root, or a link to a directory / `..` as last component).
-        if (dir.rel.length === 0) return { dir, name: '.', realParts: [], stat: await fs.lstat(at(dir, '.')) };
-        const leaf = dir.rel[dir.rel.length - 1] as string;
-        const parent = await openStrict(root, dir.rel.slice(0, -1));
-        await closeDir(dir);
-        dir = parent;
-        queue.push(leaf);
-        continue;
-      }
-      if (name === '..') {
-        if (dir.rel.length === 0) throw outside();
-        const parent = await openStrict(root, dir.rel.slice(0, -1));
-        await closeDir(dir);
-        dir = parent;
-        continue;
-      }
-      if (opts.mutating && dir.rel.length === 0 && isGitPath([name])) throw protectedError(opts.what, display);
-
-      if (queue.length === 0) {
-        const st = await lstatOrNull(at(dir, name));
-        if (st?.isSymbolicLink() && opts.followLeaf) {
-          await splice(name);
-          continue;
-        }
-        return { dir, name, realParts: [...dir.rel, name], stat: st };
-      }
-
-      let next: DirRef;
-      try {
-        next = await openDirAt(dir, name, root);
-      } catch (err) {
-        const code = errnoOf(err);
-        if (code === 'ENOENT') {
-          if (!opts.createDirs) {
-            throw new BerthError(
-              'FILE_NOT_FOUND',
-              `cannot ${opts.what} ${quote(display)}: directory ${quote(relString([...dir.rel, name]))} does not exist.${opts.what === 'write' ? ' Pass createDirs: true to create it.' : ' Check the path with list.'}`,
-            );
-          }
-          if (queue.includes('..')) {
-            // Only reachable through a symlink whose target runs through a missing directory and
-            // then climbs out of it; the kernel would say ENOENT, and creating it would be a guess.
-            throw new BerthError('PATH_INVALID', `path ${quote(display)} resolves through the missing directory ${quote(relString([...dir.rel, name]))} followed by "..". Create the directory first or fix the link.`);
-          }
-          await mkdirOwned(dir, name);
-          next = await openDirAt(dir, name, root);
-        } else if (code === 'ENOTDIR' || code === 'ELOOP') {
-          const st = await fs.lstat(at(dir, name));
-          if (st.isDirectory()) {
-            // Swapped back to a directory between the open and the lstat: look again (bounded by
-            // the hop budget so a swapping agent can't keep us here).
-            if (++hops > MAX_SYMLINK_HOPS) throw err;
-            queue.unshift(name);
-            continue;
-          }
-          if (!st.isSymbolicLink()) {
-            throw new BerthError('PATH_INVALID', `path ${quote(display)}: ${quote(relString([...dir.rel, name]))} is a file, not a directory. Fix the path.`);
-          }
-          await splice(name);
-          continue;
-        } else {
-          throw err;
-        }
-      }
-      await closeDir(dir);
-      dir = next;
-    }
-  } catch (err) {
-    await closeDir(dir);
-    throw fsError(err, opts.what, display);
+  #outside(): BerthError {
+    return new BerthError(
+      'PATH_OUTSIDE',
+      this.#via === undefined
+        ? `path ${quote(this.#display)} leads outside the workspace root. Use a path inside the workspace.`
+        : `path ${quote(this.#display)} goes through the symlink ${quote(this.#via)} whose target ${quote(this.#viaTarget)} is outside the workspace. Use a path that stays inside the workspace (or fix the link).`,
+    );
   }
 }
 
@@ -377,8 +404,11 @@ export async function adoptParentOwner(dir: DirRef, target: string | FileHandle)
   try {
     const parent = await fs.stat(at(dir, '.'));
     if (parent.uid === 0 && parent.gid === 0) return;
-    if (typeof target === 'string') await fs.lchown(target, parent.uid, parent.gid);
-    else await target.chown(parent.uid, parent.gid);
+    // A worktree's top directory stays root-owned for git, with the session user's group
+    // (identity.ts): entries made there belong to the session user (uid = gid, as berth sets it).
+    const uid = parent.uid === 0 ? parent.gid : parent.uid;
+    if (typeof target === 'string') await fs.lchown(target, uid, parent.gid);
+    else await target.chown(uid, parent.gid);
   } catch {
     // Best effort: ownership is a convenience for the container user, not a safety property.
   }

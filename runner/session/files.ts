@@ -21,23 +21,42 @@ import { randomBytes } from 'node:crypto';
 import { constants as C, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import { BerthError } from '../../src/errors.js';
 import { planEdit } from './files-edit.js';
+import {
+  ReadOptionsSchema,
+  WriteOptionsSchema,
+  EditRequestSchema,
+  ListOptionsSchema,
+  DeleteOptionsSchema,
+  WorkspaceFilesOptionsSchema,
+  type ReadOptions,
+  type WriteOptions,
+  type EditRequest,
+  type ListOptions,
+  type DeleteOptions,
+  type WorkspaceFilesOptions,
+  type ReadResult,
+  type WriteResult,
+  type EditResult,
+  type ListEntry,
+  type ListResult,
+  type DeleteResult,
+  type StatResult,
+} from './files-types.js';
+import { entryOf, listDir, removeTree, type ListQueueItem } from './files-tree.js';
+import { checkAbort, displayOf, LineCollector, parse, tooLarge, typeOf, utf8Strict } from './files-util.js';
 import {
   adoptParentOwner,
   at,
   closeDir,
-  dirPath,
   fsError,
-  lstatOrNull,
   openDirAt,
   openStrict,
   quote,
   toRelParts,
   useFdMode,
   walk,
-  type DirRef,
   type Resolved,
   type RootInfo,
   type WalkOptions,
@@ -45,249 +64,10 @@ import {
 
 export type { EditMatch } from './files-edit.js';
 export type { ResolveMode } from './files-resolve.js';
+export { DEFAULT_MAX_FILE_BYTES, ReadOptionsSchema, WriteOptionsSchema, EditRequestSchema, ListOptionsSchema, DeleteOptionsSchema, WorkspaceFilesOptionsSchema } from './files-types.js';
+export type { ReadOptions, WriteOptions, EditRequest, ListOptions, DeleteOptions, WorkspaceFilesOptions, FileType, ReadResult, WriteResult, EditResult, ListEntry, ListResult, DeleteResult, StatResult } from './files-types.js';
 
-export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
-/** Directory handles a recursive list keeps open ahead of time; the rest are re-walked on demand. */
-const LIST_FD_BUDGET = 64;
-
-// ---------------------------------------------------------------------------------------------
-// Schemas (agent input is validated here; the MCP layer may reuse them for tool input schemas)
-// ---------------------------------------------------------------------------------------------
-
-const lineNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-
-export const ReadOptionsSchema = z
-  .object({ startLine: lineNumber.optional(), endLine: lineNumber.optional() })
-  .refine((o) => o.startLine === undefined || o.endLine === undefined || o.endLine >= o.startLine, {
-    message: 'endLine must be >= startLine',
-  });
-export type ReadOptions = z.input<typeof ReadOptionsSchema> & { signal?: AbortSignal };
-
-export const WriteOptionsSchema = z.object({ createDirs: z.boolean().default(true) });
-export type WriteOptions = z.input<typeof WriteOptionsSchema>;
-
-export const EditRequestSchema = z.object({
-  search: z.string().min(1, 'search must not be empty'),
-  replace: z.string(),
-  matchId: z.string().min(1).max(32).optional(),
-});
-export type EditRequest = z.input<typeof EditRequestSchema>;
-
-export const ListOptionsSchema = z.object({
-  recursive: z.boolean().default(false),
-  maxEntries: z.number().int().min(1).max(100_000).default(1000),
-  /** Include dot-entries (except `.git`). Default false, like `ls`. */
-  includeHidden: z.boolean().default(false),
-  /** Include `.git` entries too (never descended into). */
-  includeGit: z.boolean().default(false),
-});
-export type ListOptions = z.input<typeof ListOptionsSchema> & { signal?: AbortSignal };
-
-export const DeleteOptionsSchema = z.object({ recursive: z.boolean().default(false) });
-export type DeleteOptions = z.input<typeof DeleteOptionsSchema> & { signal?: AbortSignal };
-
-export const WorkspaceFilesOptionsSchema = z.object({
-  maxFileBytes: z.number().int().min(1).default(DEFAULT_MAX_FILE_BYTES),
-  /** Where the worktree is mounted in the container, e.g. `/workspace`; such absolute paths map to the root. */
-  containerWorkdir: z
-    .string()
-    .refine((p) => path.posix.isAbsolute(p) && p !== '/', 'containerWorkdir must be an absolute path other than "/"')
-    .transform((p) => path.posix.normalize(p).replace(/\/$/, ''))
-    .optional(),
-  /** 'auto' uses fd-relative resolution where /proc/self/fd exists; 'path' forces the fallback (tests). */
-  resolveMode: z.enum(['auto', 'fd', 'path']).default('auto'),
-});
-export type WorkspaceFilesOptions = z.input<typeof WorkspaceFilesOptionsSchema>;
-
-// ---------------------------------------------------------------------------------------------
-// Result types
-// ---------------------------------------------------------------------------------------------
-
-export type FileType = 'file' | 'dir' | 'symlink' | 'other';
-
-export interface ReadResult {
-  /** UTF-8 text of the requested lines, line endings as in the file ('' for binary files). */
-  readonly content: string;
-  /** Lines in the whole file (a final newline does not start another line). */
-  readonly totalLines: number;
-  /** 1-based inclusive range actually returned (endLine < startLine for an empty file). */
-  readonly startLine: number;
-  readonly endLine: number;
-  /** Bytes in the file. */
-  readonly size: number;
-  /** The range was cut at maxFileBytes; endLine says how far it got. */
-  readonly truncated?: true;
-  /** The file contains NUL bytes; content is not returned. */
-  readonly binary?: true;
-}
-
-export interface WriteResult {
-  readonly path: string;
-  readonly bytes: number;
-  readonly created: boolean;
-}
-
-export interface EditResult {
-  readonly path: string;
-  readonly replaced: 1;
-  /** 1-based line where the replaced text started. */
-  readonly line: number;
-  readonly matchId: string;
-}
-
-export interface ListEntry {
-  /** Path relative to the workspace root, '/'-separated, starting with the listed path. */
-  readonly path: string;
-  readonly type: FileType;
-  readonly size: number;
-  readonly mtimeMs: number;
-  /** For symlinks: the raw link text (never followed). */
-  readonly symlinkTarget?: string;
-}
-
-export interface ListResult {
-  readonly entries: readonly ListEntry[];
-  /** maxEntries was reached; more entries may exist. */
-  readonly truncated: boolean;
-}
-
-export interface DeleteResult {
-  readonly path: string;
-  readonly type: FileType;
-  /** Directory entries removed, including the target itself. */
-  readonly removed: number;
-}
-
-export interface StatResult {
-  readonly path: string;
-  readonly type: FileType;
-  readonly size: number;
-  /** Permission bits (st_mode & 0o7777). */
-  readonly mode: number;
-  readonly mtimeMs: number;
-  readonly symlinkTarget?: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-function typeOf(st: Stats): FileType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  return 'other';
-}
-
-function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-    throw new BerthError('BAD_INPUT', `invalid ${what}: ${issues}. Fix the arguments and retry.`, { cause: r.error });
-  }
-  return r.data;
-}
-
-function checkAbort(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new BerthError('ABORTED', `${what} was aborted before it finished.`, { cause: signal.reason });
-}
-
-/** Display form of an agent path for results: normalised, relative to the root. */
-function displayOf(parts: readonly string[]): string {
-  return parts.length === 0 ? '.' : parts.join('/');
-}
-
-function tooLarge(display: string, size: number, limit: number, remedy: string): BerthError {
-  return new BerthError('FILE_TOO_LARGE', `${quote(display)} is ${size} bytes; the limit is ${limit} bytes. ${remedy}`, {
-    details: { size, limit },
-  });
-}
-
-/**
- * Collects an inclusive line range from a byte stream, bounded to `cap` bytes, and counts lines.
- * Works on bytes: '\n' (0x0A) never occurs inside a UTF-8 multi-byte sequence, so splitting there
- * is safe, and CRLF stays in the content untouched.
- */
-class LineCollector {
-  private line = 1;
-  private parts: Buffer[] = [];
-  private bytes = 0;
-  private committedBytes = 0;
-  private committedLine = 0;
-  full = false;
-  private lastByte = -1;
-  private size = 0;
-  sawNul = false;
-
-  constructor(
-    private readonly start: number,
-    private readonly end: number,
-    private readonly cap: number,
-  ) {}
-
-  feed(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    if (!this.sawNul && chunk.indexOf(0) !== -1) this.sawNul = true;
-    this.size += chunk.length;
-    this.lastByte = chunk[chunk.length - 1] as number;
-    let pos = 0;
-    while (pos < chunk.length) {
-      const nl = chunk.indexOf(0x0a, pos);
-      const stop = nl === -1 ? chunk.length : nl + 1;
-      if (!this.full && this.line >= this.start && this.line <= this.end) this.take(chunk.subarray(pos, stop), nl !== -1);
-      if (nl === -1) break;
-      pos = stop;
-      this.line++;
-    }
-  }
-
-  private take(seg: Buffer, endsLine: boolean): void {
-    if (this.bytes + seg.length > this.cap) {
-      // Keep the partial line only when nothing whole fits (a single giant line).
-      if (this.committedLine === 0) this.parts.push(Buffer.from(seg.subarray(0, this.cap - this.bytes)));
-      this.full = true;
-      return;
-    }
-    // Copy: the read buffer is reused for the next chunk.
-    this.parts.push(Buffer.from(seg));
-    this.bytes += seg.length;
-    if (endsLine) {
-      this.committedBytes = this.bytes;
-      this.committedLine = this.line;
-    }
-  }
-
-  finish(): { content: string; totalLines: number; endLine: number; truncated: boolean; size: number } {
-    const totalLines = this.size === 0 ? 0 : this.lastByte === 0x0a ? this.line - 1 : this.line;
-    let buf: Buffer = Buffer.concat(this.parts);
-    let endLine = Math.min(this.end, totalLines);
-    if (this.full) {
-      if (this.committedLine > 0) {
-        buf = buf.subarray(0, this.committedBytes);
-        endLine = this.committedLine;
-      } else {
-        endLine = this.start;
-        buf = trimUtf8(buf);
-      }
-    }
-    return { content: buf.toString('utf8'), totalLines, endLine, truncated: this.full, size: this.size };
-  }
-}
-
-/** Drop a trailing incomplete UTF-8 sequence so a byte cut doesn't end in U+FFFD. */
-function trimUtf8(buf: Buffer): Buffer {
-  let i = buf.length - 1;
-  let back = 0;
-  while (i >= 0 && back < 4 && ((buf[i] as number) & 0xc0) === 0x80) {
-    i--;
-    back++;
-  }
-  if (i < 0) return buf;
-  const lead = buf[i] as number;
-  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return need > back + 1 ? buf.subarray(0, i) : buf;
-}
-
-const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class WorkspaceFiles {
   readonly root: string;
@@ -438,20 +218,20 @@ export class WorkspaceFiles {
     const entries: ListEntry[] = [];
     let truncated = false;
     // Pending directories: an open handle while within budget, else real components to re-walk.
-    const queue: { display: string; dir?: DirRef; rel: readonly string[] }[] = [];
+    const queue: ListQueueItem[] = [];
     try {
       if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `list ${quote(p)}: it does not exist. Check the parent directory with list.`);
       if (!r.stat.isDirectory()) {
-        return { entries: [await this.entryOf(r.dir, r.name, base, r.stat)], truncated: false };
+        return { entries: [await entryOf(r.dir, r.name, base, r.stat)], truncated: false };
       }
       const first = r.name === '.' ? await openStrict(root, []) : await openDirAt(r.dir, r.name, root);
       queue.push({ display: base === '.' ? '' : base, dir: first, rel: first.rel });
-      let open = 1;
+      const budget = { open: 1 };
       while (queue.length > 0) {
         checkAbort(signal, `list ${quote(p)}`);
-        const item = queue.shift() as (typeof queue)[number];
+        const item = queue.shift() as ListQueueItem;
         let dir = item.dir;
-        if (dir) open--;
+        if (dir) budget.open--;
         else {
           try {
             dir = await openStrict(root, item.rel);
@@ -460,37 +240,7 @@ export class WorkspaceFiles {
           }
         }
         try {
-          let names: string[];
-          try {
-            names = await fs.readdir(dirPath(dir));
-          } catch {
-            continue;
-          }
-          names = names
-            .filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.')))
-            .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-          const room = o.maxEntries - entries.length;
-          if (names.length > room) {
-            truncated = true;
-            names = names.slice(0, room);
-          }
-          const stats = await Promise.all(names.map((n) => lstatOrNull(at(dir as DirRef, n)).catch(() => null)));
-          for (let i = 0; i < names.length; i++) {
-            const st = stats[i];
-            if (!st) continue;
-            const name = names[i] as string;
-            const display = item.display ? `${item.display}/${name}` : name;
-            entries.push(await this.entryOf(dir, name, display, st));
-            if (o.recursive && st.isDirectory() && name.toLowerCase() !== '.git') {
-              const rel = [...dir.rel, name];
-              let child: DirRef | undefined;
-              if (open < LIST_FD_BUDGET) {
-                child = await openDirAt(dir, name, root).catch(() => undefined);
-                if (child) open++;
-              }
-              queue.push({ display, rel, ...(child ? { dir: child } : {}) });
-            }
-          }
+          if (await listDir(dir, item.display, o, root, { entries, queue, budget })) truncated = true;
         } finally {
           await closeDir(dir);
         }
@@ -538,7 +288,7 @@ export class WorkspaceFiles {
         }
         return { path: display, type, removed: 1 };
       }
-      const removed = await this.removeTree(r.dir, r.name, await this.info(), signal);
+      const removed = await removeTree(r.dir, r.name, await this.info(), signal);
       return { path: display, type, removed };
     } catch (err) {
       throw fsError(err, 'delete', p);
@@ -639,57 +389,5 @@ export class WorkspaceFiles {
     } finally {
       if (!renamed) await fs.unlink(tmpPath).catch(() => undefined);
     }
-  }
-
-  private async entryOf(dir: DirRef, name: string, display: string, st: Stats): Promise<ListEntry> {
-    const type = typeOf(st);
-    const base = { path: display, type, size: st.size, mtimeMs: st.mtimeMs };
-    if (type !== 'symlink') return base;
-    const target = await fs.readlink(at(dir, name)).catch(() => undefined);
-    return target === undefined ? base : { ...base, symlinkTarget: target };
-  }
-
-  /**
-   * Remove a directory tree without following symlinks: each subdirectory is opened O_NOFOLLOW
-   * relative to its parent's handle, so a directory swapped for a symlink mid-walk is unlinked as
-   * a link rather than descended into (what a naive lstat-then-recurse walker gets wrong).
-   */
-  private async removeTree(parent: DirRef, name: string, root: RootInfo, signal: AbortSignal | undefined): Promise<number> {
-    checkAbort(signal, 'delete');
-    let dir: DirRef;
-    try {
-      dir = await openDirAt(parent, name, root);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return 0;
-      if (code === 'ENOTDIR' || code === 'ELOOP') {
-        await fs.unlink(at(parent, name));
-        return 1;
-      }
-      throw err;
-    }
-    let removed = 0;
-    try {
-      for (const e of await fs.readdir(dirPath(dir), { withFileTypes: true })) {
-        if (e.isDirectory()) {
-          removed += await this.removeTree(dir, e.name, root, signal);
-          continue;
-        }
-        try {
-          await fs.unlink(at(dir, e.name));
-          removed++;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') continue;
-          // It became a directory after readdir (unlink of a directory is EISDIR on Linux, EPERM elsewhere).
-          if (code === 'EISDIR' || code === 'EPERM') removed += await this.removeTree(dir, e.name, root, signal);
-          else throw err;
-        }
-      }
-    } finally {
-      await closeDir(dir);
-    }
-    await fs.rmdir(at(parent, name));
-    return removed + 1;
   }
 }

@@ -1,6 +1,8 @@
 /** The stateful runner: sessions (workspace containers), persistent shells, processes, pool. */
 export { Runner, DEFAULT_EXEC_TIMEOUT_MS, removeWorkspaceResources } from './runner.js';
 export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
+export { deleteWorkspace } from './delete.js';
+export { defaultSessionUser, DEFAULT_SESSION_UID } from './identity.js';
 export { Session, DEFAULT_SHELL } from './session.js';
 export { Pool } from './pool.js';
 export type { PoolOptions, PoolStatus, PoolContainer, Claimed } from './pool.js';

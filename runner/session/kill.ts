@@ -4,6 +4,7 @@
  */
 import type { Containers } from '../../docker/containers.js';
 import { BerthError } from '../../src/errors.js';
+import { hostSignal } from './host-kill.js';
 import { KILL_HELPER } from './protocol.js';
 
 export type KillMode = 'term' | 'kill' | 'shell';
@@ -53,6 +54,9 @@ export async function signalTargets(containers: Containers, containerId: string,
       last = err;
       if (err instanceof BerthError && (err.code === 'CONTAINER_GONE' || err.code === 'CONTAINER_DIED')) throw err;
     }
+    // The helper could not start (under a fork bomb no exec can fork): signal from the host.
+    const n = await hostSignal(containers, containerId, req).catch(() => undefined);
+    if (n !== undefined) return n;
     await new Promise((r) => setTimeout(r, 200 * (i + 1)));
   }
   throw last instanceof Error ? last : new BerthError('DOCKER_ERROR', String(last));

@@ -35,6 +35,7 @@ import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerNam
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { tryLock, withLock } from './lock.js';
+import { CONTAINER_USER } from './container-factory.js';
 import { initContainer, runSetup } from './setup.js';
 
 export interface PoolOptions {
@@ -44,7 +45,7 @@ export interface PoolOptions {
   readonly autoRefill?: boolean;
 }
 
-/** What the pool needs from its Runner. */
+/** What the pool needs to build containers (runner/session/container-factory.ts implements it). */
 export interface PoolHost {
   readonly repo: RepoRef;
   readonly dataDir: string;
@@ -139,7 +140,8 @@ export class Pool {
     for (const c of ready) {
       const got = await this.#claimLocked(c, async (st) => {
         const slotDir = st.labels[LABEL.mountSource];
-        if (!st.running || !slotDir) return undefined;
+        // A container warmed for another session user (e.g. root, before sessions ran unprivileged) must not serve.
+        if (!st.running || !slotDir || st.labels[LABEL.user] !== this.#h.userFor(resolved.spec)) return undefined;
         if (!(await this.#h.containers.rename(c.id, target))) return undefined;
         return { containerId: c.id, slotDir };
       });
@@ -219,7 +221,7 @@ export class Pool {
       id = await h.containers.create({
         name,
         image: spec.image,
-        user,
+        user: CONTAINER_USER,
         env: h.containerEnv(undefined, spec, user),
         labels: buildLabels({
           role: 'pool',

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../src/errors.js';
-import { signalTargets } from './kill.js';
+import { signalTargets, type KillRequest } from './kill.js';
 import { assertStateName, PROCS_DIR, quoteSh, STATE_NAME_PATTERN } from './protocol.js';
 import type { ShellHost } from './shell.js';
 import type { ProcessInfo, ProcessLog, StartProcessOptions } from './types.js';
@@ -46,7 +46,7 @@ p=$!
 read -r st </proc/$p/stat; st=\${st##*) }; set -f; set -- $st; set +f
 echo "\${20}" >"$d/start"
 echo $p >"$d/pid"
-echo "pid=$p"
+echo "pid=$p sid=$$"
 `;
 
 /** Prints one NUL-separated record per process: name pid alive exit started cwd cmd tag sid. $1 = procs dir. */
@@ -76,6 +76,8 @@ export type ProcessHost = Pick<ShellHost, 'containers' | 'containerId' | 'user' 
 
 export class Processes {
   readonly #h: ProcessHost;
+  /** Last seen bookkeeping per name: what kill() uses when no helper can run (a fork bomb). */
+  readonly #known = new Map<string, Internal>();
 
   constructor(host: ProcessHost) {
     this.#h = host;
@@ -103,15 +105,11 @@ export class Processes {
       if (r.exitCode === 5) throw new BerthError('PATH_INVALID', `cannot start process "${name}": ${r.stderr.trim()}`);
       throw new BerthError('DOCKER_ERROR', `starting process "${name}" failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 500)}`);
     }
-    return (await this.get(name)) ?? {
-      name,
-      command,
-      pid: Number(m[1]),
-      running: true,
-      exitCode: null,
-      startedAt: null,
-      cwd,
-    };
+    const sid = Number(/sid=(\d+)/.exec(r.stdout)?.[1] ?? 0);
+    const started: Internal = { name, command, pid: Number(m[1]), running: true, exitCode: null, startedAt: null, cwd, tag, sid };
+    this.#known.set(name, started);
+    // A command that fills the process limit at once (a fork bomb) leaves no room for the list helper.
+    return (await this.get(name).catch(() => undefined)) ?? strip(started);
   }
 
   async #list(): Promise<(Internal)[]> {
@@ -119,6 +117,9 @@ export class Processes {
       cmd: ['/bin/sh', '-c', LIST, 'berth-procs', PROCS_DIR],
       user: this.#h.user,
     });
+    if (r.exitCode !== 0) {
+      throw new BerthError('DOCKER_ERROR', `listing background processes failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 300) || 'the container could not start a helper (process limit reached?)'}`);
+    }
     const f = r.stdout.split('\0');
     const out: Internal[] = [];
     for (let i = 0; i + 9 <= f.length; i += 9) {
@@ -136,6 +137,7 @@ export class Processes {
         sid: /^\d+$/.test(sid.trim()) ? Number(sid.trim()) : 0,
       });
     }
+    for (const p of out) this.#known.set(p.name, p);
     return out;
   }
 
@@ -182,11 +184,19 @@ export class Processes {
    * TERM first, then KILL after `graceMs` (default 2 s). Resolves with the final state.
    */
   async kill(name: string, opts: { graceMs?: number } = {}): Promise<ProcessInfo> {
-    const p = await this.#require(name);
-    if (!p.running || p.pid === null) return strip(p);
+    // Under a fork bomb the list helper can't start either: fall back to what was last seen.
+    const p = await this.#require(name).catch((err: unknown) => {
+      const known = this.#known.get(name);
+      if (!known || (err instanceof BerthError && err.code === 'PROCESS_NOT_FOUND')) throw err;
+      return known;
+    });
+    const tag = /^p[0-9a-f]{16}$/.test(p.tag) ? p.tag : undefined;
+    // Its command ended, but what it left running in the background (`cmd &`, a fork bomb's
+    // children) carries its tag: kill those. By tag only: its session id may be reused by now.
+    if (!p.running || p.pid === null) return strip(await this.#sweep({ user: this.#h.user, tag, sessionId: 0, startTick: 0, shellPid: 0, stateDir: `${PROCS_DIR}/${name}`, keep: [] }, p));
     const req = {
       user: this.#h.user,
-      tag: /^p[0-9a-f]{16}$/.test(p.tag) ? p.tag : undefined,
+      tag,
       sessionId: p.sid,
       startTick: 0,
       shellPid: 0,
@@ -197,20 +207,44 @@ export class Processes {
     await signalTargets(this.#h.containers, this.#h.containerId, { ...req, mode: 'term' });
     const deadline = Date.now() + (opts.graceMs ?? 2000);
     for (;;) {
-      const now = await this.#require(name);
-      if (!now.running) return strip(now);
+      const now = await this.#peek(name);
+      if (now && !now.running) return strip(await this.#sweep(req, now));
       if (Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 150));
     }
     await signalTargets(this.#h.containers, this.#h.containerId, { ...req, mode: 'kill' });
     for (let i = 0; i < 20; i++) {
-      const now = await this.#require(name);
-      if (!now.running) return strip(now);
+      const now = await this.#peek(name);
+      if (now && !now.running) return strip(now);
       await new Promise((r) => setTimeout(r, 100));
     }
     // Nothing left but the wrapper (e.g. it is blocked): kill it too.
     await signalTargets(this.#h.containers, this.#h.containerId, { ...req, keep: [], mode: 'kill' });
-    return strip(await this.#require(name));
+    for (let i = 0; ; i++) {
+      const now = await this.#peek(name);
+      if (now || i >= 20) return strip(now ?? (await this.#require(name)));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * The command ended on TERM; processes it forked after the TERM sweep (a fork bomb) may still
+   * run: KILL whatever is left of its session and tag. Best effort: the command itself is done.
+   */
+  async #sweep(req: Omit<KillRequest, 'mode'>, ended: Internal): Promise<Internal> {
+    if (!req.tag && req.sessionId === 0) return ended;
+    await signalTargets(this.#h.containers, this.#h.containerId, { ...req, keep: [], mode: 'kill' }).catch(() => 0);
+    return ended;
+  }
+
+  /** The process's state, or undefined while no helper can run (the caller retries). */
+  async #peek(name: string): Promise<Internal | undefined> {
+    try {
+      return await this.#require(name);
+    } catch (err) {
+      if (err instanceof BerthError && (err.code === 'PROCESS_NOT_FOUND' || err.code === 'CONTAINER_GONE' || err.code === 'CONTAINER_DIED')) throw err;
+      return undefined;
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import type { WorkspaceInfo } from '../../src/workspace/types.js';
 import type { Containers } from '../../docker/containers.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { oomKills, pidsExhausted } from './cgroup-probes.js';
 import { runFresh } from './exec.js';
 import { Processes } from './processes.js';
 import { assertStateName, SHELLS_DIR } from './protocol.js';
@@ -38,6 +39,10 @@ export interface SessionInit {
   /** Called after every exec that produced a result (the per-workspace command log); must not throw. */
   readonly onExecDone?: (command: string, result: ExecResult) => void;
   readonly onClosed: (s: Session) => void;
+  /** Said once, on the next exec result: the session was reopened after its container died. */
+  readonly notice?: string;
+  /** The container run the session starts in (StartedAt, Docker's OOMKilled flag then). */
+  readonly run?: { readonly startedAt: string; readonly oomKilled: boolean };
 }
 
 export interface SessionCreated {
@@ -94,6 +99,14 @@ export class Session implements AsyncDisposable {
   #idleTimer: NodeJS.Timeout | undefined;
   #restarting: Promise<void> | undefined;
   #restarts = 0;
+  #notice: string | undefined;
+  /**
+   * The container run this session knows (StartedAt) and whether an OOM kill in it was already
+   * reported (on a command's result, or the flag was up when the run began). Docker sets
+   * State.OOMKilled at exit when ANY process of the run was OOM-killed, so without this a later
+   * `docker kill` would be blamed on an OOM kill a command reported long before.
+   */
+  #oomKnown: { startedAt: string; oomKilled: boolean } | undefined;
 
   constructor(init: SessionInit) {
     this.#init = init;
@@ -117,12 +130,14 @@ export class Session implements AsyncDisposable {
       logger,
       defaultTimeoutMs: init.execTimeoutMs,
       containerProblem: () => this.#checkContainer(),
-      oomKills: () => this.#oomKills(),
-      pidsExhausted: () => this.#pidsExhausted(),
+      oomKills: () => oomKills(init.containers, init.containerId, init.user),
+      pidsExhausted: () => pidsExhausted(init.containers, init.containerId, init.user),
       restartContainer: (reason) => this.#restartContainer(reason),
       restartCount: () => this.#restarts,
     };
     this.#processes = new Processes(this.#host);
+    this.#notice = init.notice;
+    this.#oomKnown = init.run;
     this.#armIdle();
   }
 
@@ -136,7 +151,14 @@ export class Session implements AsyncDisposable {
     this.#busy++;
     this.#active();
     try {
-      const r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+      let r = opts.fresh ? await runFresh(this.#host, command, opts) : await this.#shell(opts.shell ?? DEFAULT_SHELL).exec(command, opts);
+      // An OOM kill this command already reported belongs to it, not to a later death of the run.
+      if (r.oomKilled && this.#oomKnown) this.#oomKnown = { ...this.#oomKnown, oomKilled: true };
+      if (r.containerRestarted) void this.#noteOomState();
+      if (this.#notice) {
+        r = { ...r, notice: this.#notice };
+        this.#notice = undefined;
+      }
       this.#init.onExecDone?.(command, r);
       return r;
     } finally {
@@ -308,11 +330,13 @@ export class Session implements AsyncDisposable {
         `the container of session "${this.name}" (${this.containerName}) was removed: open the session again to recreate it (the worktree is intact; system packages installed in the container are lost)`,
       );
     } else if (!st.running) {
-      const why = st.oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
+      const known = this.#oomKnown;
+      const oomKilled = st.oomKilled && !(known && known.startedAt === st.startedAt && known.oomKilled);
+      const why = oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
       problem = new BerthError(
         'CONTAINER_DIED',
-        `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${st.oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,
-        { details: { exitCode: st.exitCode, oomKilled: st.oomKilled, finishedAt: st.finishedAt } },
+        `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,
+        { details: { exitCode: st.exitCode, oomKilled, finishedAt: st.finishedAt } },
       );
     }
     if (problem) {
@@ -324,31 +348,10 @@ export class Session implements AsyncDisposable {
     return problem;
   }
 
-  async #oomKills(): Promise<number> {
-    const r = await this.#init.containers.runCapture(this.containerId, {
-      // cgroup v1 memory.oom_control, else v2 memory.events.
-      cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || cat /sys/fs/cgroup/memory.events 2>/dev/null; exit 0'],
-      user: this.user,
-    });
-    const m = /oom_kill (\d+)/.exec(r.stdout);
-    return m ? Number(m[1]) : -1;
-  }
-
-  /** Is the pids cgroup at its limit? A helper that cannot even start counts as yes. */
-  async #pidsExhausted(): Promise<boolean> {
-    let r: { exitCode: number | null; stdout: string };
-    try {
-      r = await this.#init.containers.runCapture(this.containerId, {
-        // cgroup v1 pids controller, else v2.
-        cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/pids/pids.current /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids.max'],
-        user: this.user,
-      });
-    } catch {
-      return true;
-    }
-    const [cur, max] = r.stdout.trim().split(/\s+/).map(Number);
-    if (cur === undefined || max === undefined || !Number.isFinite(cur) || !Number.isFinite(max)) return r.exitCode !== 0;
-    return cur >= max - 3;
+  /** Start tracking a new container run (after a recovery restart). */
+  async #noteOomState(): Promise<void> {
+    const st = await this.#init.containers.inspect(this.containerId).catch(() => undefined);
+    if (st?.running && st.startedAt !== this.#oomKnown?.startedAt) this.#oomKnown = { startedAt: st.startedAt, oomKilled: st.oomKilled };
   }
 
   /**

@@ -58,6 +58,11 @@ export interface ExecResult {
    * again: files and installed packages are kept, every process in it (servers too) was killed.
    */
   readonly containerRestarted: boolean;
+  /**
+   * Set on the first result after berth reopened the session because its container had died or
+   * vanished (docker kill, a dockerd restart, docker rm): what happened and what was lost.
+   */
+  readonly notice?: string;
 }
 
 export interface ShellInfo {

@@ -356,6 +356,16 @@ describe.runIf(process.getuid?.() === 0)('ownership (berth running as root)', ()
     expect(await fs.stat(path.join(fx.root, 'src/owned.ts'))).toMatchObject({ uid: 1234, gid: 1235 });
     expect((await fs.stat(path.join(fx.root, 'src/a.ts'))).uid).toBe(0);
   });
+
+  it('in a worktree handed to a session user (top dir root:<gid>), new top-level entries belong to that user', async () => {
+    const fx = await fixture();
+    await fs.chown(fx.root, 0, 65532);
+    await fx.files.write('top.txt', 'x');
+    await fx.files.write('newdir/deep.txt', 'y');
+    for (const p of ['top.txt', 'newdir', 'newdir/deep.txt']) {
+      expect(await fs.stat(path.join(fx.root, p))).toMatchObject({ uid: 65532, gid: 65532 });
+    }
+  });
 });
 
 describe('read', () => {

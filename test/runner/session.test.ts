@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
 import { Workspaces } from '../../src/workspace/workspaces.js';
 import { LABEL } from '../../docker/labels.js';
-import { Runner } from '../../runner/session/index.js';
+import { defaultSessionUser, Runner } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
 import { busyboxSpec, containerState, makeFixture, sleep, type Fixture } from './helpers.js';
 
@@ -55,7 +55,9 @@ describeDocker('session lifecycle', () => {
     expect(hc.Memory).toBe(256 * 1024 * 1024);
     expect(hc.MemorySwap).toBe(hc.Memory);
     expect(hc.NanoCpus).toBe(1e9);
-    expect(i.Config.User).toBe(`${process.getuid!()}:${process.getgid!()}`);
+    // A root berth runs sessions unprivileged (identity.ts); otherwise as the invoking user.
+    expect(i.Config.Labels?.[LABEL.user]).toBe(defaultSessionUser());
+    expect((await s.exec('id -u')).stdout.trim()).toBe(defaultSessionUser().split(':')[0]);
     const gitDir = realpathSync(join(fx.repo, '.git'));
     const mounts = i.Mounts.map((m) => `${m.Type}:${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort();
     expect(mounts).toEqual([`bind:${gitDir}:ro`, 'bind:/workspace:rw', 'volume:/data:rw'].sort());

@@ -9,9 +9,20 @@ import { action, printJson, printWarnings } from '../output.js';
 import { cliRunner } from './exec.js';
 import { register as registerWs, table } from './ws.js';
 
-/** `berth ws …` with container-aware delete/prune: a workspace's containers and volumes go first. */
+/**
+ * `berth ws …` with container-aware delete/prune: `delete` is Runner.delete (the one delete path);
+ * prune removes each workspace's containers and volumes first through the library's hook.
+ */
 export function registerWsWithContainers(program: Command): void {
   registerWs(program, {
+    deleteWorkspace: async (repo, name, opts) => {
+      const runner = await cliRunner(repo);
+      try {
+        return await runner.delete(name, opts);
+      } finally {
+        await runner.close({ stop: false });
+      }
+    },
     beforeRemove: async (info, opts = {}) => {
       await removeWorkspaceResources(info, undefined, opts);
       // After the container: a snapshot still used by a container cannot be untagged.
@@ -148,6 +159,7 @@ export function register(program: Command): void {
               ...r.removedVolumes.map((v) => `removed volume ${v}`),
               ...r.stoppedIdle.map((c) => `stopped idle container ${c}`),
               ...r.skipped.map((c) => `skipped ${c} (in use by another berth process)`),
+              ...r.quarantined.map((c) => `kept ${c}: its workspace's state is unreadable but its branch exists (repair it, or berth ws delete it)`),
             ];
             process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'nothing to do\n');
           }

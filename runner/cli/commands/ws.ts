@@ -18,6 +18,11 @@ export interface WsCommandDeps {
   readonly open?: (repo: string) => Promise<Workspaces>;
   /** Runs before `delete` and `prune` remove a workspace, e.g. to remove its container (and volumes unless keepVolumes). */
   readonly beforeRemove?: (info: Parameters<BeforeRemoveHook>[0], opts?: { keepVolumes?: boolean }) => Promise<void>;
+  /**
+   * Deletes one workspace with everything berth made for it: THE delete path (Runner.delete), so
+   * `ws delete` and the MCP tool can't drift apart. Without it, only the git side is deleted.
+   */
+  readonly deleteWorkspace?: (repo: string, name: string, opts: { keepVolumes: boolean }) => Promise<{ readonly warnings: readonly string[] }>;
 }
 
 const defaultOpen = (repo: string) => Workspaces.open(repo, { logger: createLogger() });
@@ -196,7 +201,9 @@ Examples:
     .action(
       action(async (name: string, opts: CommonOpts & { keepVolumes?: boolean }) => {
         const keepVolumes = opts.keepVolumes ?? false;
-        const res = await withRepo(opts, (w) => w.delete(name, hook ? { beforeRemove: (info) => hook(info, { keepVolumes }) } : {}));
+        const res = deps.deleteWorkspace
+          ? { name, ...(await deps.deleteWorkspace(opts.repo ?? process.cwd(), name, { keepVolumes })) }
+          : await withRepo(opts, (w) => w.delete(name, hook ? { beforeRemove: (info) => hook(info, { keepVolumes }) } : {}));
         if (opts.json) printJson(res);
         else {
           process.stdout.write(`Deleted workspace ${name}\n`);

@@ -45,6 +45,7 @@ export const execOutputShape = {
   shellEnded: z.boolean().optional(),
   shellRestarted: z.boolean().optional(),
   oomKilled: z.boolean().optional(),
+  notice: z.string().optional(),
 };
 
 type ExecStructured = { mode: 'shell' | 'fresh' } & Partial<Record<string, unknown>>;
@@ -68,6 +69,7 @@ export function finishedReply(res: ExecResult, mode: 'shell' | 'fresh', timeoutS
       shellEnded: res.shellEnded,
       shellRestarted: res.shellRestarted,
       oomKilled: res.oomKilled,
+      ...(res.notice ? { notice: res.notice } : {}),
     },
   };
 }
@@ -99,6 +101,7 @@ function render(r: ExecResult, timeoutSeconds: number | undefined): string {
   }
   if (r.aborted) out.push('The command was cancelled and killed.');
   if (r.oomKilled) out.push('The container ran out of memory during this command (a process was OOM-killed).');
+  if (r.notice) out.push(`Note: ${r.notice}`);
   if (r.shellEnded) out.push('The shell ended during this command; the next exec starts a new one with the saved cwd and environment.');
   if (r.shellRestarted) out.push('Note: this ran in a new shell (the previous one had ended); cwd and environment were restored.');
   if (r.truncated) {

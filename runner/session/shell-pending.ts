@@ -1,0 +1,137 @@
+/**
+ * Per-command state of a persistent shell (shell.ts): the attached exec, and one command in flight
+ * with its record parsing (protocol.ts) and output collection.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { AttachedExec } from '../../docker/containers.js';
+import { OutputCollector, RecordScanner, type StreamName } from './output.js';
+import { token } from './protocol.js';
+import type { ExecOptions } from './types.js';
+
+export interface Attached {
+  readonly exec: AttachedExec;
+  readonly stream: Duplex;
+  pid: number;
+  sid: number;
+  bash: boolean;
+  restoredState: boolean;
+  ended: boolean;
+  /** Bytes are routed here while waiting for the ready record. */
+  ready?: { scanner: RecordScanner; resolve: () => void; reject: (e: Error) => void };
+}
+
+export interface Begin {
+  pid: number;
+  sid: number;
+  relays: number[];
+  startTick: number;
+  drainers: number[];
+}
+
+export type Outcome =
+  | { kind: 'complete'; exitCode: number; cwd: string }
+  | { kind: 'exited'; exitCode: number; cwd: string }
+  | { kind: 'died' }
+  | { kind: 'killed' };
+
+/** One command in flight: parses both streams' records and collects the payload. */
+export class Pending {
+  readonly nonce = randomBytes(16).toString('hex');
+  readonly tag = randomBytes(8).toString('hex');
+  readonly scanners: Record<StreamName, RecordScanner>;
+  readonly phase: Record<StreamName, 'begin' | 'body' | 'done'> = { stdout: 'begin', stderr: 'begin' };
+  readonly out: Record<StreamName, OutputCollector>;
+  begin: Begin | undefined;
+  end: { kind: 'E' | 'X'; exitCode: number; cwd: string } | undefined;
+  outcome: Outcome | undefined;
+  interrupting: 'timeout' | 'abort' | undefined;
+  /** The interrupt escalated to restarting the container. */
+  restartedContainer = false;
+  /** ShellHost.restartCount() when the command was queued to run. */
+  restartsBefore = 0;
+  readonly done: Promise<Outcome>;
+  #resolve!: (o: Outcome) => void;
+  #waiters: (() => void)[] = [];
+
+  constructor(maxBytes: number, onOutput: ExecOptions['onOutput']) {
+    const t = token(this.nonce);
+    this.scanners = { stdout: new RecordScanner(t), stderr: new RecordScanner(t) };
+    this.out = {
+      stdout: new OutputCollector(maxBytes, onOutput ? (s) => onOutput('stdout', s) : undefined),
+      stderr: new OutputCollector(maxBytes, onOutput ? (s) => onOutput('stderr', s) : undefined),
+    };
+    this.done = new Promise((r) => (this.#resolve = r));
+  }
+
+  feed(stream: StreamName, chunk: Buffer): void {
+    if (this.outcome || this.phase[stream] === 'done') return;
+    this.scanners[stream].push(
+      chunk,
+      (payload) => {
+        if (this.phase[stream] === 'body') this.out[stream].push(payload);
+      },
+      (body) => this.#record(stream, body),
+    );
+  }
+
+  #record(stream: StreamName, body: string): boolean {
+    const kind = body[0];
+    if (this.phase[stream] === 'begin') {
+      if (kind !== 'B') return true;
+      if (stream === 'stdout') {
+        const f = body.slice(1).split(' ').map((x) => x.trim());
+        const num = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : 0);
+        const up = f[4] ?? '0';
+        this.begin = {
+          pid: num(f[0]),
+          sid: num(f[1]),
+          relays: [num(f[2]), num(f[3])].filter((n) => n > 0),
+          startTick: /^\d+(\.\d+)?$/.test(up) ? Math.floor(Number(up) * 100) : 0,
+          drainers: [num(f[5]), num(f[6])].filter((n) => n > 0),
+        };
+      }
+      this.phase[stream] = 'body';
+      return true;
+    }
+    if (this.phase[stream] === 'body' && (kind === 'E' || kind === 'X')) {
+      this.phase[stream] = 'done';
+      if (stream === 'stdout') {
+        const rest = body.slice(1);
+        const sp = rest.indexOf(' ');
+        const code = Number(sp === -1 ? rest : rest.slice(0, sp));
+        this.end = { kind, exitCode: Number.isInteger(code) ? code : 1, cwd: sp === -1 ? '' : rest.slice(sp + 1) };
+      }
+      if (this.phase.stdout === 'done' && this.phase.stderr === 'done' && this.end) {
+        this.finish(
+          this.end.kind === 'X'
+            ? { kind: 'exited', exitCode: this.end.exitCode, cwd: this.end.cwd }
+            : { kind: 'complete', exitCode: this.end.exitCode, cwd: this.end.cwd },
+        );
+      }
+      return false;
+    }
+    return true;
+  }
+
+  finish(o: Outcome): void {
+    if (this.outcome) return;
+    this.outcome = o;
+    this.out.stdout.endLive();
+    this.out.stderr.endLive();
+    this.#resolve(o);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves true when the command finished within `ms`. */
+  settledWithin(ms: number): Promise<boolean> {
+    if (this.outcome) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(Boolean(this.outcome)), ms);
+      this.#waiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+}
