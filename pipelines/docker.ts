@@ -28,6 +28,7 @@ import { Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { call, docker as defaultDocker, imageExists, translateDockerError, type Docker } from '../docker/client.js';
 import { LABEL, RUNNER_VERSION } from '../docker/labels.js';
+import { usableInstallNetwork } from '../docker/networks.js';
 import { BerthError } from '../src/errors.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import { shellQuote, type PhaseName, type Plan, type PlanCommand, type PlanStep } from './plan.js';
@@ -127,6 +128,8 @@ class LocalRun {
   readonly #removals = new Map<string, Promise<void>>();
   #forkImage: string | undefined;
   #aborted = false;
+  /** The install phase's own network, when it has one the engine offers (see usableInstallNetwork). */
+  #installNetwork: Plan['network'] | undefined;
 
   constructor(plan: Plan, opts: RunPlanLocalOptions) {
     this.#plan = plan;
@@ -178,6 +181,7 @@ class LocalRun {
           `image ${JSON.stringify(plan.image)} is not present on the local engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
         );
       }
+      this.#installNetwork = await usableInstallNetwork(plan.installNetwork, plan.network, (message) => this.#emit({ type: 'info', message }), this.#docker);
       const listing = await listSource(this.#opts.source, {
         ...(this.#opts.maxSourceBytes === undefined ? {} : { maxBytes: this.#opts.maxSourceBytes }),
         ...(signal ? { signal } : {}),
@@ -244,7 +248,7 @@ class LocalRun {
    */
   #canRunDirect(): boolean {
     const plan = this.#plan;
-    return plan.setup.length === 0 && !plan.parallel && (plan.user === undefined || isRoot(plan.user));
+    return plan.setup.length === 0 && !plan.parallel && (plan.user === undefined || isRoot(plan.user)) && this.#installNetwork === undefined;
   }
 
   /**
@@ -472,7 +476,8 @@ class LocalRun {
   /** One long-lived container and one exec per command: setup before the copy, a user switch, or parallel steps need it. */
   async #runStaged(listing: Awaited<ReturnType<typeof listSource>>, phases: Map<PhaseName, PhaseResult>): Promise<void> {
     const plan = this.#plan;
-    const main = await this.#startContainer(plan.image, 'main');
+    // A separate install network: install in `main` on it, then fork the steps onto the run network.
+    const main = await this.#startContainer(plan.image, 'main', this.#installNetwork);
 
     const failed = async (name: PhaseName, commands: readonly PlanCommand[], user: string | undefined) => {
       const r = await this.#runPhase(main, name, commands, user, false);
@@ -486,7 +491,7 @@ class LocalRun {
     }
     if (!stop && plan.install.length) stop = await failed('install', plan.install, plan.user);
     if (!stop) {
-      if (plan.parallel) {
+      if (plan.parallel || this.#installNetwork !== undefined) {
         for (const r of await this.#runForked(main, plan.steps)) phases.set(r.name, r);
       } else {
         for (const step of plan.steps) {
@@ -513,10 +518,10 @@ class LocalRun {
     }
   }
 
-  #hostConfig() {
+  #hostConfig(network: Plan['network'] = this.#plan.network) {
     const plan = this.#plan;
     return {
-      NetworkMode: plan.network,
+      NetworkMode: network,
       NanoCpus: Math.round(plan.resources.cpus * 1e9),
       Memory: plan.resources.memoryMb * 1024 * 1024,
       PidsLimit: plan.resources.pids,
@@ -528,7 +533,7 @@ class LocalRun {
     };
   }
 
-  async #startContainer(image: string, role: string): Promise<Docker.Container> {
+  async #startContainer(image: string, role: string, network?: Plan['network']): Promise<Docker.Container> {
     if (this.#aborted) throw new Aborted();
     const plan = this.#plan;
     const container = await call(`create pipeline container from ${image}`, () =>
@@ -540,7 +545,7 @@ class LocalRun {
         WorkingDir: plan.workdir,
         Env: Object.entries(plan.env).map(([k, v]) => `${k}=${v}`),
         Labels: { ...this.#labels, [LABEL.pipelinePart]: role },
-        HostConfig: this.#hostConfig(),
+        HostConfig: this.#hostConfig(network),
       }),
     );
     this.#containers.add(container.id);

@@ -47,7 +47,7 @@ export function renderBerthYaml(resolved: Resolved, opts: { evidence?: readonly 
     caches: spec.caches.length ? mountsValue(spec.caches) : undefined,
     volumes: spec.volumes.length ? mountsValue(spec.volumes) : undefined,
     resources: { ...spec.resources },
-    network: spec.network,
+    network: spec.installNetwork !== undefined && spec.installNetwork !== spec.network ? { install: spec.installNetwork, run: spec.network } : spec.network,
     user: spec.user,
     idleTimeout: formatDuration(spec.idleTimeoutMs),
     timeout: formatDuration(spec.stepTimeoutMs),

@@ -36,6 +36,7 @@ export const SPEC_DEFAULTS = Object.freeze({
   image: DEFAULT_IMAGE,
   workdir: '/workspace',
   network: 'none',
+  installNetwork: 'bridge',
   user: undefined,
   idleTimeoutMs: 30 * 60_000,
   stepTimeoutMs: 30 * 60_000,
@@ -136,7 +137,8 @@ export function resolveLayers(layers: {
     caches: mergeMounts('caches'),
     volumes: mergeMounts('volumes'),
     resources,
-    network: pick('network', (l) => l.network, SPEC_DEFAULTS.network),
+    network: pick('network', (l) => (typeof l.network === 'object' ? l.network.run : l.network), SPEC_DEFAULTS.network),
+    installNetwork: pick('installNetwork', (l) => (typeof l.network === 'object' ? l.network.install : l.network), SPEC_DEFAULTS.installNetwork),
     user: pick<string | undefined>('user', (l) => l.user, SPEC_DEFAULTS.user),
     idleTimeoutMs: pick('idleTimeoutMs', (l) => l.idleTimeout, SPEC_DEFAULTS.idleTimeoutMs),
     stepTimeoutMs: pick('stepTimeoutMs', (l) => l.timeout, SPEC_DEFAULTS.stepTimeoutMs),
@@ -159,7 +161,8 @@ export function resolveLayers(layers: {
 }
 
 /**
- * The warm-pool key: sha256 over the fields that shape the container itself. `install`, the steps,
+ * The warm-pool key: sha256 over the fields that shape the container itself (`installNetwork` shapes
+ * only pipeline install containers, never a session's). `install`, the steps,
  * timeouts and pool size are deliberately left out: the pool pre-starts containers (image, env,
  * setup, mounts, limits) before any workspace's source is there, so those fields cannot have
  * influenced a pooled container and must not make it unusable. Changing `test` therefore keeps

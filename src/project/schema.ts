@@ -209,6 +209,8 @@ const USER = /^([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})(:([0-9]{1,10}|[A-Za-z
 
 export const NETWORKS = ['none', 'bridge', 'host'] as const satisfies readonly Network[];
 
+const networkName = z.enum(NETWORKS, { error: `expected one of ${NETWORKS.join(', ')}` });
+
 export const resourcesSchema = z.strictObject(
   {
     cpus: z
@@ -248,9 +250,18 @@ export const berthYamlSchema = z.strictObject(
     volumes: mounts('volumes').optional().describe('per-workspace volumes that persist with the workspace (name: /absolute/path)'),
     resources: resourcesSchema.optional().describe('container limits'),
     network: z
-      .enum(NETWORKS, { error: `expected one of ${NETWORKS.join(', ')}` })
+      .union(
+        [
+          networkName,
+          z.strictObject({
+            install: networkName.optional().describe('the install phase (default bridge: dependency installs fetch)'),
+            run: networkName.optional().describe('setup, steps and agent commands (default none)'),
+          }),
+        ],
+        { error: `expected one of ${NETWORKS.join(', ')}, or {install: ..., run: ...}` },
+      )
       .optional()
-      .describe('container network: none (default, isolated), bridge or host'),
+      .describe('container network: one name for every phase, or {install, run}; default install bridge, run none'),
     user: z
       .union([z.string(), z.int().nonnegative()], { error: 'expected "uid:gid", "uid" or a user name' })
       .transform((v) => String(v))

@@ -34,7 +34,13 @@ export interface ResolvedSpec {
     readonly memoryMb: number;
     readonly pids: number;
   };
+  /** Network of setup, steps, sessions and agent commands. */
   readonly network: Network;
+  /**
+   * Network of the pipelines' install phase (dependency installs). resolveSpec always sets it
+   * (default bridge); undefined, in a hand-built spec, means "same as network".
+   */
+  readonly installNetwork?: Network;
   /** "uid:gid" or a user name; undefined means "the host user's uid:gid". */
   readonly user: string | undefined;
   readonly idleTimeoutMs: number;

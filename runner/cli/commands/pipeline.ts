@@ -26,6 +26,7 @@ import {
 import { BerthError } from '../../../src/errors.js';
 import { action, printJson } from '../output.js';
 import { ensureImageRef } from '../../../docker/ensure.js';
+import { networkExists, NO_BRIDGE_HINT } from '../../../docker/networks.js';
 
 interface PipelineOpts {
   source?: string;
@@ -113,6 +114,7 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
   render.flush();
   if (opts.json) printJson(result);
   process.stderr.write(`${summaryLine(result)}\n`);
+  if (result.failedPhase === 'install' && p.installNetwork === 'bridge' && !(await networkExists('bridge'))) process.stderr.write(`berth: ${NO_BRIDGE_HINT}\n`);
   return result.exitCode;
 }
 
