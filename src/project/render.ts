@@ -48,6 +48,7 @@ export function renderBerthYaml(resolved: Resolved, opts: { evidence?: readonly 
     volumes: spec.volumes.length ? mountsValue(spec.volumes) : undefined,
     resources: { ...spec.resources },
     network: spec.installNetwork !== undefined && spec.installNetwork !== spec.network ? { install: spec.installNetwork, run: spec.network } : spec.network,
+    pull: spec.pull,
     user: spec.user,
     idleTimeout: formatDuration(spec.idleTimeoutMs),
     timeout: formatDuration(spec.stepTimeoutMs),

@@ -262,6 +262,10 @@ export const berthYamlSchema = z.strictObject(
       )
       .optional()
       .describe('container network: one name for every phase, or {install, run}; default install bridge, run none'),
+    pull: z
+      .enum(['missing', 'always', 'never'], { error: 'expected missing, always or never' })
+      .optional()
+      .describe('when to pull a registry image: missing (default), always, or never'),
     user: z
       .union([z.string(), z.int().nonnegative()], { error: 'expected "uid:gid", "uid" or a user name' })
       .transform((v) => String(v))

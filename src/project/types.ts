@@ -41,6 +41,8 @@ export interface ResolvedSpec {
    * (default bridge); undefined, in a hand-built spec, means "same as network".
    */
   readonly installNetwork?: Network;
+  /** When to pull `image` from its registry (berth's own images are built, never pulled). Default missing. */
+  readonly pull?: 'missing' | 'always' | 'never';
   /** "uid:gid" or a user name; undefined means "the host user's uid:gid". */
   readonly user: string | undefined;
   readonly idleTimeoutMs: number;

@@ -87,7 +87,7 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
     }
   }
   const resolved = await resolveSpec(new LocalSourceReader(source));
-  await ensureImageRef(resolved.spec.image, { onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });
+  await ensureImageRef(resolved.spec.image, { pull: resolved.spec.pull, onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   const p = plan(resolved.spec, target, {
