@@ -6,6 +6,7 @@
 import { builtinImageKey, toolchainImageOf } from '../src/images.js';
 import { ensureImage, type Progress } from './images.js';
 import { ensureToolchainImage } from './toolchains.js';
+import { recordPull } from './image-record.js';
 import { ensurePulled, pullProgressLines, type PullPolicy, type PullProgress } from './pull.js';
 
 export interface EnsureOpts {
@@ -26,11 +27,13 @@ export async function ensureImageRef(ref: string, opts: EnsureOpts = {}): Promis
   const toolchain = toolchainImageOf(ref);
   if (toolchain) return ensureToolchainImage(toolchain, opts);
   const lines = opts.onProgress ? pullProgressLines(ref, opts.onProgress) : undefined;
-  return ensurePulled(ref, opts.pull ?? 'missing', {
+  const pulled = await ensurePulled(ref, opts.pull ?? 'missing', {
     ...(opts.signal ? { signal: opts.signal } : {}),
     onProgress: (p) => {
       lines?.(p);
       opts.onPullProgress?.(p);
     },
   });
+  if (pulled) await recordPull(ref, opts.reason ?? `pull: ${opts.pull ?? 'missing'}`);
+  return pulled;
 }

@@ -250,7 +250,8 @@ async function runToEnd(container: Docker.Container, ref: string, onLine?: Progr
 export async function listBuiltImages(client: Docker = docker()): Promise<{ ref: string; id: string; sizeBytes: number; createdAt: string; labels: Record<string, string> }[]> {
   const rows = await call('list berth images', () => client.listImages({ filters: { label: [`${IMAGE_LABEL.builtBy}=berth`] } }));
   return rows.flatMap((r) =>
-    (r.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((ref) => ({
+    // Images committed from a toolchain container (pipeline forks, checkpoints) inherit its labels.
+    (r.RepoTags ?? []).filter((t) => /^berth-(node|python|go|rust):/.test(t)).map((ref) => ({
       ref,
       id: r.Id,
       sizeBytes: r.Size,
