@@ -7,6 +7,7 @@ import { builtinImageKey, toolchainImageOf } from '../src/images.js';
 import { ensureImage, type Progress } from './images.js';
 import { ensureToolchainImage } from './toolchains.js';
 import { recordPull } from './image-record.js';
+import { ensureBuilt, type BuildSpec } from './build.js';
 import { ensurePulled, pullProgressLines, type PullPolicy, type PullProgress } from './pull.js';
 
 export interface EnsureOpts {
@@ -16,12 +17,17 @@ export interface EnsureOpts {
   reason?: string;
   /** When to pull a registry image. Default: missing. */
   pull?: PullPolicy | undefined;
+  /** The spec's `build:` and the source root it is relative to: `ref` is then built, never pulled. */
+  build?: { spec: BuildSpec; root: string; network?: 'none' | 'host' | 'bridge' } | undefined;
   /** Raw pull events (per-layer bytes), e.g. for MCP progress notifications; onProgress gets lines. */
   onPullProgress?: (p: PullProgress) => void;
 }
 
 /** Build `ref` if berth knows how and it is missing. Returns true if something was built. */
 export async function ensureImageRef(ref: string, opts: EnsureOpts = {}): Promise<boolean> {
+  if (opts.build) {
+    return ensureBuilt(ref, opts.build.spec, { root: opts.build.root, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.build.network ? { network: opts.build.network } : {}) });
+  }
   const key = builtinImageKey(ref);
   if (key) return ensureImage(key, opts);
   const toolchain = toolchainImageOf(ref);

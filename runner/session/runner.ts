@@ -392,7 +392,7 @@ export class Runner implements AsyncDisposable {
 
   async #createContainer(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
     const spec = resolved.spec;
-    await ensureImageRef(spec.image, { pull: spec.pull, onProgress: (line) => this.logger.warn(line) });
+    await ensureImageRef(spec.image, { pull: spec.pull, build: spec.build && { spec: spec.build, root: this.repo.path }, onProgress: (line) => this.logger.warn(line) });
     try {
       return await this.containers.create({
         name: containerName,

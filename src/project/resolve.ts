@@ -55,7 +55,7 @@ export async function resolveSpec(reader: SourceReader, opts: ResolveOptions = {
   const call = opts.overrides === undefined ? undefined : parseSpecInput(opts.overrides, 'call options');
   const file = opts.configFile === false ? undefined : await readConfig(reader, opts.configFile);
   const detection = await detect(reader);
-  return resolveLayers({ call, file, detection });
+  return resolveLayers({ call, file, detection, source: reader.label });
 }
 
 /**
@@ -66,6 +66,8 @@ export function resolveLayers(layers: {
   call?: SpecLayer | undefined;
   file?: ParsedSpecFile | undefined;
   detection: Detection;
+  /** Identifies the source tree (its reader's label); keeps two repositories' build tags apart. */
+  source?: string | undefined;
 }): Resolved {
   const ordered: [Origin, SpecLayer][] = [];
   if (layers.call) ordered.push(['call', layers.call]);
@@ -117,7 +119,12 @@ export function resolveLayers(layers: {
   };
 
   const steps = {} as Record<StepName, readonly string[]>;
-  for (const step of STEPS) steps[step] = pick(`steps.${step}`, (l) => l[step], []);
+  // `build:` as a mapping is the image build (below), not the build step.
+  const stepOf = (l: SpecLayer, step: StepName): string[] | undefined => {
+    const v = l[step];
+    return v === undefined || Array.isArray(v) ? v : undefined;
+  };
+  for (const step of STEPS) steps[step] = pick(`steps.${step}`, (l) => stepOf(l, step), []);
   const stepOrigins = STEPS.map((s) => origins[`steps.${s}`]!);
   origins.steps = (['call', 'file', 'detected'] as const).find((o) => stepOrigins.includes(o)) ?? 'default';
 
@@ -128,8 +135,23 @@ export function resolveLayers(layers: {
   };
   topOrigin('resources', (l) => l.resources);
 
+  const buildLayer = pick('imageBuild', (l) => (l.build === undefined || Array.isArray(l.build) ? undefined : l.build), undefined as Exclude<SpecLayer['build'], string[]> | undefined);
+  const build = buildLayer && {
+    dockerfile: buildLayer.dockerfile ?? 'Dockerfile',
+    context: buildLayer.context ?? '.',
+    args: buildLayer.args ?? {},
+    ...(buildLayer.target ? { target: buildLayer.target } : {}),
+  };
+  let image = pick('image', (l) => l.image, SPEC_DEFAULTS.image);
+  if (build) {
+    // The tag names the build config (and the source it belongs to); docker/build.ts labels the
+    // image with the hash of the files it read and rebuilds only when that changes.
+    image = `berth-build:${createHash('sha256').update(canonicalJson({ build, source: layers.source ?? null })).digest('hex').slice(0, 16)}`;
+    origins.image = origins.imageBuild!;
+  }
   const spec: ResolvedSpec = {
-    image: pick('image', (l) => l.image, SPEC_DEFAULTS.image),
+    image,
+    ...(build ? { build } : {}),
     workdir: pick('workdir', (l) => l.workdir, SPEC_DEFAULTS.workdir),
     env,
     setup: pick('setup', (l) => l.setup, []),

@@ -41,6 +41,13 @@ export interface ResolvedSpec {
    * (default bridge); undefined, in a hand-built spec, means "same as network".
    */
   readonly installNetwork?: Network;
+  /** Set when the image is built from the repository's Dockerfile (`build:`); `image` is then its tag. */
+  readonly build?: {
+    readonly dockerfile: string;
+    readonly context: string;
+    readonly args: Readonly<Record<string, string>>;
+    readonly target?: string | undefined;
+  };
   /** When to pull `image` from its registry (berth's own images are built, never pulled). Default missing. */
   readonly pull?: 'missing' | 'always' | 'never';
   /** "uid:gid" or a user name; undefined means "the host user's uid:gid". */

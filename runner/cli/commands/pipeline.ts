@@ -87,7 +87,8 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
     }
   }
   const resolved = await resolveSpec(new LocalSourceReader(source));
-  await ensureImageRef(resolved.spec.image, { pull: resolved.spec.pull, onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });
+  const build = resolved.spec.build && { spec: resolved.spec.build, root: source };
+  await ensureImageRef(resolved.spec.image, { pull: resolved.spec.pull, build, onProgress: (l) => process.stderr.write(`berth: ${l}\n`) });
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   const p = plan(resolved.spec, target, {
