@@ -522,6 +522,8 @@ class LocalRun {
     const plan = this.#plan;
     return {
       NetworkMode: network,
+      // Docker leaves IPv6 off on a network-none container's loopback; tests that bind ::1 need it.
+      ...(network === 'none' ? { Sysctls: { 'net.ipv6.conf.lo.disable_ipv6': '0' } } : {}),
       NanoCpus: Math.round(plan.resources.cpus * 1e9),
       Memory: plan.resources.memoryMb * 1024 * 1024,
       PidsLimit: plan.resources.pids,
