@@ -144,6 +144,18 @@ describeDocker('pull by reference from a real registry', () => {
     await expect(pullImage(`127.0.0.1:${closed}/berth-test/x:1`)).rejects.toMatchObject({ code: 'REGISTRY_UNREACHABLE', message: expect.stringContaining(`127.0.0.1:${closed}`) });
   });
 
+  it('a failure inside the pull stream (a layer blob the registry lost) is an error, not a silent success', async () => {
+    const ref = await pushAndForget(open.host, 'broken');
+    const repo = 'berth-test/broken';
+    const manifest = (await (await fetch(`http://${open.host}/v2/${repo}/manifests/${TAG}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).json()) as { layers: { digest: string }[] };
+    const own = manifest.layers[manifest.layers.length - 1]!.digest;
+    // The engine gets the manifest (HTTP 200, the stream starts), then the blob download fails:
+    // that failure only exists as an error event inside the stream.
+    expect((await fetch(`http://${open.host}/v2/${repo}/blobs/${own}`, { method: 'DELETE' })).status).toBe(202);
+    await expect(pullImage(ref)).rejects.toMatchObject({ message: expect.stringContaining(ref) });
+    expect(await imageExists(ref)).toBe(false);
+  });
+
   it('berth test with image: <registry ref> pulls it with progress on stderr; a failed pull exits non-zero', async () => {
     const ref = await pushAndForget(open.host, 'cli');
     const src = await temp('berth-pull-src-');
