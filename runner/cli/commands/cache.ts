@@ -13,7 +13,10 @@ function print(rows: readonly CacheVolume[]): void {
 }
 
 export function register(program: Command): void {
-  const cache = program.command('cache').description('package caches (npm, pip, go, cargo ...) kept on Docker volumes');
+  const cache = program
+    .command('cache')
+    .description('package caches (npm, pip, go, cargo ...) kept on Docker volumes')
+    .addHelpText('after', '\nExamples:\n  berth cache ls\n  berth cache prune --older-than 7d');
   cache
     .command('ls')
     .description('list the cache volumes with their sizes')
