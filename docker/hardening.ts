@@ -101,6 +101,8 @@ export async function hardenedHostConfig(spec: HardeningSpec): Promise<Dockerode
   return {
     Mounts: mounts,
     NetworkMode: spec.network ?? 'none',
+    // Docker leaves IPv6 off on a network-none container's loopback; tests that bind ::1 need it.
+    ...((spec.network ?? 'none') === 'none' ? { Sysctls: { 'net.ipv6.conf.lo.disable_ipv6': '0' } } : {}),
     CapDrop: ['ALL'],
     CapAdd: [...CAPS[spec.caps]],
     // Only no-new-privileges: leaving seccomp out keeps Docker's default profile.

@@ -8,7 +8,7 @@
  * An existing tag is never rebuilt: the tag carries the recipe version.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,10 +92,15 @@ async function buildNode(client: Docker, img: ToolchainImage, labels: Record<str
       ['yarnpkg', 'corepack/dist/yarnpkg.js'],
     ];
     for (const [bin, target] of links) await symlink(`../lib/node_modules/${target}`, join(local, 'bin', bin));
+    await stageLocalCas(join(work, 'root'));
     await commitFrom(client, img.ref, {
       labels,
-      env: [`PATH=${PATH}`, 'COREPACK_ENABLE_DOWNLOAD_PROMPT=0'],
+      // Node reads its own bundled CA list, not the system's: point it at the system bundle too.
+      env: [`PATH=${PATH}`, 'COREPACK_ENABLE_DOWNLOAD_PROMPT=0', 'NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'],
       archive: join(work, 'root'),
+      script: 'update-ca-certificates >/dev/null',
+      network: 'none',
+      onLine: (l) => say(`  ${l}`),
     });
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -140,6 +145,7 @@ async function buildApt(client: Docker, img: ToolchainImage, labels: Record<stri
   const install = recipe.packages.map((p) => `apt-get install -y -qq --no-install-recommends ${p.join(' ')}`).join(' || ');
   const script = [
     'set -e',
+    'update-ca-certificates >/dev/null',
     ...sources.map((s) => `echo ${q(s)} >> /etc/apt/sources.list.d/berth.list`),
     'apt-get update -qq',
     `{ ${install}; }`,
@@ -147,7 +153,27 @@ async function buildApt(client: Docker, img: ToolchainImage, labels: Record<stri
     'rm -rf /var/lib/apt/lists/* && mkdir -p /var/lib/apt/lists/partial',
   ].join('\n');
   say(`  apt-get install ${recipe.packages[0]!.join(' ')}${sources.length ? ` (with ${recipe.suites.join(', ')})` : ''}`);
-  await commitFrom(client, img.ref, { labels, env: recipe.env, script, onLine: (l) => say(`  ${l}`) });
+  const work = await mkdtemp(join(tmpdir(), 'berth-apt-'));
+  try {
+    await stageLocalCas(work);
+    await commitFrom(client, img.ref, { labels, env: recipe.env, script, archive: work, network: 'host', onLine: (l) => say(`  ${l}`) });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copy the CA certificates this machine's administrator added (Debian's local CA directory) into
+ * the staged tree, so installs inside berth's images trust what the host trusts, e.g. a
+ * TLS-inspecting proxy in front of the package registries. Public certificates only.
+ */
+async function stageLocalCas(root: string): Promise<void> {
+  const dir = '/usr/local/share/ca-certificates';
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const certs = names.filter((n) => n.endsWith('.crt'));
+  if (certs.length === 0) return;
+  await mkdir(join(root, dir), { recursive: true });
+  for (const n of certs) await copyFile(join(dir, n), join(root, dir, n));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,8 +185,10 @@ interface CommitSpec {
   env: string[];
   /** A host directory copied to / of the container before the commit. */
   archive?: string;
-  /** A root shell script run on the host network before the commit. */
+  /** A root shell script run before the commit. */
   script?: string;
+  /** The script's network: host for apt (the engine may have no bridge), none otherwise. */
+  network?: 'host' | 'none';
   onLine?: Progress;
 }
 
@@ -174,7 +202,7 @@ async function commitFrom(client: Docker, ref: string, spec: CommitSpec): Promis
       Labels: spec.labels,
       Cmd: spec.script ? ['/bin/bash', '-c', spec.script] : ['/bin/bash'],
       WorkingDir: '/workspace',
-      HostConfig: { NetworkMode: spec.script ? 'host' : 'none' },
+      HostConfig: { NetworkMode: spec.network ?? 'none' },
     }),
   );
   try {
@@ -222,7 +250,8 @@ async function runToEnd(container: Docker.Container, ref: string, onLine?: Progr
 export async function listBuiltImages(client: Docker = docker()): Promise<{ ref: string; id: string; sizeBytes: number; createdAt: string; labels: Record<string, string> }[]> {
   const rows = await call('list berth images', () => client.listImages({ filters: { label: [`${IMAGE_LABEL.builtBy}=berth`] } }));
   return rows.flatMap((r) =>
-    (r.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map((ref) => ({
+    // Images committed from a toolchain container (pipeline forks, checkpoints) inherit its labels.
+    (r.RepoTags ?? []).filter((t) => /^berth-(node|python|go|rust):/.test(t)).map((ref) => ({
       ref,
       id: r.Id,
       sizeBytes: r.Size,

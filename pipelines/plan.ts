@@ -58,6 +58,8 @@ export interface Plan {
   /** undefined: the image's default user. */
   readonly user: string | undefined;
   readonly network: Network;
+  /** The install phase's network when it differs from `network` (the executor then forks the steps). */
+  readonly installNetwork?: Network;
   readonly resources: { readonly cpus: number; readonly memoryMb: number; readonly pids: number };
   /** Bound on each command (setup, install and step commands alike). */
   readonly timeoutMs: number;
@@ -144,6 +146,7 @@ export function plan(spec: ResolvedSpec, target: PlanTarget, opts: PlanOptions =
     env,
     user: spec.user ?? opts.defaultUser,
     network: spec.network,
+    ...(spec.installNetwork && spec.installNetwork !== spec.network && spec.install.length ? { installNetwork: spec.installNetwork } : {}),
     resources: { cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, pids: spec.resources.pids },
     timeoutMs,
     toolchain: spec.toolchain,

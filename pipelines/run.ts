@@ -7,7 +7,7 @@
  * result with outcome 'error', exit code 125 and the BerthError as JSON, after the executor's
  * teardown has run. The result shape and the exit codes are documented in pipelines/result.ts.
  */
-import { ensureImageRef } from '../docker/ensure.js';
+import { ensureImageRef, type EnsureOpts } from '../docker/ensure.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import type { ResolvedSpec } from '../src/project/types.js';
 import { runPlanLocal, type PipelineEvent, type PipelineResult as LocalResult } from './docker.js';
@@ -75,7 +75,7 @@ export async function runPipeline(source: PipelineSource, spec: ResolvedSpec, st
     }
   }
   try {
-    await ensurePlanImage(p.image, opts);
+    await ensurePlanImage(p.image, { ...opts, pull: spec.pull, build: spec.build && { spec: spec.build, root: source.dir } });
     const r = await runPlanLocal(p, {
       source: source.dir,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -95,9 +95,14 @@ export async function runPipeline(source: PipelineSource, spec: ResolvedSpec, st
  * toolchain images are built on the spot, other references as docker/ensure.ts decides (progress
  * as 'info' events); what is still missing makes the executor report IMAGE_MISSING with the remedy.
  */
-export async function ensurePlanImage(image: string, opts: Pick<RunPipelineOptions, 'signal' | 'onOutput' | 'logger'> = {}): Promise<void> {
+export async function ensurePlanImage(
+  image: string,
+  opts: Pick<RunPipelineOptions, 'signal' | 'onOutput' | 'logger'> & Pick<EnsureOpts, 'pull' | 'build'> = {},
+): Promise<void> {
   await ensureImageRef(image, {
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.pull ? { pull: opts.pull } : {}),
+    ...(opts.build ? { build: opts.build } : {}),
     onProgress: (line) => {
       if (/: present$/.test(line)) return;
       (opts.logger ?? silentLogger).info(line);

@@ -104,6 +104,21 @@ export const ERROR_CODES = {
     remedy: 'read the build output above, fix the cause, and rebuild',
     agent: 'The container image is not available: ask the user to run `berth images build` (or `berth doctor`).',
   },
+  REGISTRY_NOT_FOUND: {
+    kind: 'not_found',
+    remedy: 'check the image reference (registry, repository, tag) or build the image locally',
+    agent: 'The image named in the spec does not exist in its registry: tell the user the reference is wrong.',
+  },
+  REGISTRY_UNAUTHORIZED: {
+    kind: 'environment',
+    remedy: 'log in to the registry (`docker login <registry>`) or fix the credentials in the Docker config',
+    agent: 'The registry refused the credentials for the image: ask the user to log in (`docker login`).',
+  },
+  REGISTRY_UNREACHABLE: {
+    kind: 'environment',
+    remedy: 'check the network to the registry, or use an image that is already local (`pull: never`)',
+    agent: 'The image registry cannot be reached from this machine: ask the user, or use a local image.',
+  },
   GIT_ERROR: { kind: 'failed', remedy: 'read git\'s message above; `git status` in the checkout shows the repository state' },
   STORAGE_ERROR: { kind: 'failed', remedy: 'check the bucket, endpoint and credentials' },
   FS_ERROR: { kind: 'failed', remedy: 'check the path and its permissions' },

@@ -50,7 +50,8 @@ export const OFFLINE_TOOLCHAINS = Object.freeze({
   rust: '1.96',
 });
 
-const RECIPE = '1';
+// 2: images trust the host's locally added CA certificates.
+const RECIPE = '2';
 
 export type LocalToolchain = 'node' | 'python' | 'go' | 'rust';
 

@@ -41,6 +41,8 @@ export class RunContext {
   readonly tailChars: number;
   aborted = false;
   forkImage: string | undefined;
+  /** The install phase's own network, when it has one the engine offers (see usableInstallNetwork). */
+  installNetwork: Plan['network'] | undefined;
   /** Containers created by this run, by id. */
   readonly #containers = new Set<string>();
   readonly #removals = new Map<string, Promise<void>>();
@@ -90,7 +92,7 @@ export class RunContext {
   }
 
   /** Create (not start) a container of this run; `part` is "main" or the forked step's name. */
-  async create(image: string, part: string, body: Pick<ContainerBody, 'entrypoint' | 'cmd' | 'user' | 'attachOutput'>): Promise<Docker.Container> {
+  async create(image: string, part: string, body: Pick<ContainerBody, 'entrypoint' | 'cmd' | 'user' | 'attachOutput'>, network: Plan['network'] = this.plan.network): Promise<Docker.Container> {
     if (this.aborted) throw aborted();
     const plan = this.plan;
     const id = await createContainer(
@@ -106,7 +108,7 @@ export class RunContext {
       {
         caps: pipelineCaps(plan, part === 'main' ? 'main' : 'fork'),
         resources: plan.resources,
-        network: plan.network,
+        network,
         mounts: plan.caches.map((c) => ({ type: 'volume' as const, source: c.volume, target: c.path })),
       },
     );
@@ -117,8 +119,8 @@ export class RunContext {
   }
 
   /** Create and start a keep-alive container for execs. */
-  async start(image: string, part: string): Promise<Docker.Container> {
-    const container = await this.create(image, part, { entrypoint: [KEEPALIVE[0] as string], cmd: KEEPALIVE.slice(1) });
+  async start(image: string, part: string, network?: Plan['network']): Promise<Docker.Container> {
+    const container = await this.create(image, part, { entrypoint: [KEEPALIVE[0] as string], cmd: KEEPALIVE.slice(1) }, network);
     await this.guard(`start pipeline container ${container.id.slice(0, 12)}`, () => container.start());
     this.log.debug('pipeline container started', { container: container.id.slice(0, 12), role: part });
     return container;

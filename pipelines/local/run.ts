@@ -4,6 +4,7 @@
  * or the staged path, and always tear down. Abort (the CLI aborts on SIGINT/SIGTERM) removes the
  * run's containers at once; the result then says 'aborted'.
  */
+import { usableInstallNetwork } from '../../docker/networks.js';
 import { imageExists } from '../../docker/client.js';
 import { BerthError } from '../../src/errors.js';
 import type { PhaseName, Plan } from '../plan.js';
@@ -32,12 +33,13 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
         `image ${JSON.stringify(plan.image)} is not present on the local engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
       );
     }
+    ctx.installNetwork = await usableInstallNetwork(plan.installNetwork, plan.network, (message) => ctx.emit({ type: 'info', message }), ctx.docker);
     const listing = await listSource(opts.source, {
       ...(opts.maxSourceBytes === undefined ? {} : { maxBytes: opts.maxSourceBytes }),
       ...(signal ? { signal } : {}),
     });
     await ctx.ensureCaches();
-    await (canRunDirect(plan) ? runDirect(ctx, listing, phases) : runStaged(ctx, listing, phases));
+    await (canRunDirect(plan, ctx.installNetwork) ? runDirect(ctx, listing, phases) : runStaged(ctx, listing, phases));
   } catch (err) {
     if (!isAborted(err) && !ctx.aborted) throw err;
     ctx.aborted = true;
@@ -51,10 +53,11 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
 /**
  * The fast path is taken when nothing needs a second process identity or a step boundary the
  * host must act on: no setup (it must run before the source exists), no chown (a non-root plan
- * user needs the copy handed over by root), no forked parallel steps.
+ * user needs the copy handed over by root), no forked parallel steps, and no separate install
+ * network (install and steps then run in different containers).
  */
-function canRunDirect(plan: Plan): boolean {
-  return plan.setup.length === 0 && !plan.parallel && (plan.user === undefined || isRoot(plan.user));
+function canRunDirect(plan: Plan, installNetwork: Plan['network'] | undefined): boolean {
+  return plan.setup.length === 0 && !plan.parallel && (plan.user === undefined || isRoot(plan.user)) && installNetwork === undefined;
 }
 
 function summarize(ctx: RunContext, started: number, phases: ReadonlyMap<PhaseName, PhaseResult>): PipelineResult {

@@ -17,7 +17,8 @@ export type Listing = Awaited<ReturnType<typeof listSource>>;
 
 export async function runStaged(ctx: RunContext, listing: Listing, phases: Map<PhaseName, PhaseResult>): Promise<void> {
   const plan = ctx.plan;
-  const main = await ctx.start(plan.image, 'main');
+  // A separate install network: install in `main` on it, then fork the steps onto the run network.
+  const main = await ctx.start(plan.image, 'main', ctx.installNetwork);
   const failed = async (name: PhaseName, commands: readonly PlanCommand[], user: string | undefined) => {
     const r = await runPhase(ctx, main, name, commands, user, false);
     phases.set(name, r);
@@ -30,7 +31,7 @@ export async function runStaged(ctx: RunContext, listing: Listing, phases: Map<P
   }
   if (!stop && plan.install.length) stop = await failed('install', plan.install, plan.user);
   if (stop) return;
-  if (plan.parallel) {
+  if (plan.parallel || ctx.installNetwork !== undefined) {
     for (const r of await runForked(ctx, main, plan.steps)) phases.set(r.name, r);
     return;
   }

@@ -4,6 +4,7 @@
  * listing it below. Built by a function (no module state) so tests can walk the tree in-process.
  */
 import { Command } from 'commander';
+import { register as cache } from './commands/cache.js';
 import { register as doctor } from './commands/doctor.js';
 import { register as exec } from './commands/exec.js';
 import { register as images } from './commands/images.js';
@@ -39,7 +40,7 @@ Examples:
 Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
     );
 
-  for (const register of [doctor, images, spec, pipeline, registerWsWithContainers, mcp]) register(program);
+  for (const register of [doctor, images, spec, pipeline, registerWsWithContainers, mcp, cache]) register(program);
   for (const register of [exec, session, pool]) register(program);
   return program;
 }

@@ -128,7 +128,7 @@ export class ContainerFactory {
   /** Create (not start) the session container of workspace `name`. */
   async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
     const spec = resolved.spec;
-    await ensureImageRef(spec.image, { onProgress: (line) => this.logger.warn(line) });
+    await ensureImageRef(spec.image, { pull: spec.pull, build: spec.build && { spec: spec.build, root: this.repo.path }, onProgress: (line) => this.logger.warn(line) });
     try {
       return await this.containers.create({
         name: containerName,

@@ -215,17 +215,11 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
   const hasRuff = names.has('ruff.toml') || names.has('.ruff.toml') || /^\[tool\.ruff[\].]/m.test(pyproject);
   const hasFlake8 = names.has('.flake8');
 
+  const warnings: string[] = [];
   if (names.has('uv.lock')) {
+    // uv is neither in Debian nor on npm, so berth's local Python image cannot have it.
     evidence.push('uv.lock');
-    return {
-      toolchain: 'python',
-      env: { ...env, UV_CACHE_DIR: `${CACHE_ROOT}/uv` },
-      install: ['uv sync --frozen'],
-      steps: { test: ['uv run pytest'], ...(hasRuff ? { lint: ['uv run ruff check .'] } : {}) },
-      caches: [...caches, cache('uv')],
-      evidence,
-      image,
-    };
+    warnings.push('uv.lock found, but berth\'s offline Python image has no uv: using pip and pytest. Set image, install and test in berth.yaml to use uv from an image that has it.');
   }
   if (names.has('poetry.lock') || /^\[tool\.poetry\]/m.test(pyproject)) {
     if (names.has('poetry.lock')) evidence.push('poetry.lock');
@@ -251,7 +245,15 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
   }
   // A pyproject.toml without [project] or [build-system] is just tool configuration, not a package.
   const installable = names.has('setup.py') || /^\[(project|build-system)\]/m.test(pyproject);
-  if (installable) install.push('python3 -m pip install -e .');
+  const setupText = `${(await optional(reader, names, 'setup.py')) ?? ''}\n${(await optional(reader, names, 'setup.cfg')) ?? ''}`;
+  if (installable && pythonHasDependencies(pyproject, setupText)) {
+    install.push('python3 -m pip install -e .');
+  } else if (installable && names.has('src')) {
+    // With no dependencies, installing only makes the package importable, and building it would
+    // fetch its build backend (pip's build isolation) even offline. A src layout is importable
+    // from the tree itself with src on the path.
+    env.PYTHONPATH = 'src';
+  }
   const lint = hasRuff ? ['ruff check .'] : hasFlake8 ? ['flake8'] : undefined;
   return {
     toolchain: 'python',
@@ -261,7 +263,17 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
     caches,
     evidence,
     image,
+    warnings,
   };
+}
+
+/** Does the package declare runtime dependencies (pyproject [project], setup.py/setup.cfg install_requires)? */
+export function pythonHasDependencies(pyproject: string, setupText: string): boolean {
+  const project = /^\[project\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(pyproject)?.[1] ?? '';
+  if (/^\s*dynamic\s*=\s*\[[^\]]*["']dependencies["']/m.test(project)) return true;
+  const deps = /^\s*dependencies\s*=\s*\[([^\]]*)\]/m.exec(project)?.[1];
+  if (deps !== undefined && /["']/.test(deps)) return true;
+  return /install_requires\s*[=:]\s*(?!\[\s*\])\S/.test(setupText);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ export const SPEC_DEFAULTS = Object.freeze({
   image: DEFAULT_IMAGE,
   workdir: '/workspace',
   network: 'none',
+  installNetwork: 'bridge',
+  pull: 'missing',
   user: undefined,
   idleTimeoutMs: 30 * 60_000,
   stepTimeoutMs: 30 * 60_000,
@@ -53,7 +55,7 @@ export async function resolveSpec(reader: SourceReader, opts: ResolveOptions = {
   const call = opts.overrides === undefined ? undefined : parseSpecInput(opts.overrides, 'call options');
   const file = opts.configFile === false ? undefined : await readConfig(reader, opts.configFile);
   const detection = await detect(reader);
-  return resolveLayers({ call, file, detection });
+  return resolveLayers({ call, file, detection, source: reader.label });
 }
 
 /**
@@ -64,6 +66,8 @@ export function resolveLayers(layers: {
   call?: SpecLayer | undefined;
   file?: ParsedSpecFile | undefined;
   detection: Detection;
+  /** Identifies the source tree (its reader's label); keeps two repositories' build tags apart. */
+  source?: string | undefined;
 }): Resolved {
   const ordered: [Origin, SpecLayer][] = [];
   if (layers.call) ordered.push(['call', layers.call]);
@@ -115,7 +119,12 @@ export function resolveLayers(layers: {
   };
 
   const steps = {} as Record<StepName, readonly string[]>;
-  for (const step of STEPS) steps[step] = pick(`steps.${step}`, (l) => l[step], []);
+  // `build:` as a mapping is the image build (below), not the build step.
+  const stepOf = (l: SpecLayer, step: StepName): string[] | undefined => {
+    const v = l[step];
+    return v === undefined || Array.isArray(v) ? v : undefined;
+  };
+  for (const step of STEPS) steps[step] = pick(`steps.${step}`, (l) => stepOf(l, step), []);
   const stepOrigins = STEPS.map((s) => origins[`steps.${s}`]!);
   origins.steps = (['call', 'file', 'detected'] as const).find((o) => stepOrigins.includes(o)) ?? 'default';
 
@@ -126,8 +135,23 @@ export function resolveLayers(layers: {
   };
   topOrigin('resources', (l) => l.resources);
 
+  const buildLayer = pick('imageBuild', (l) => (l.build === undefined || Array.isArray(l.build) ? undefined : l.build), undefined as Exclude<SpecLayer['build'], string[]> | undefined);
+  const build = buildLayer && {
+    dockerfile: buildLayer.dockerfile ?? 'Dockerfile',
+    context: buildLayer.context ?? '.',
+    args: buildLayer.args ?? {},
+    ...(buildLayer.target ? { target: buildLayer.target } : {}),
+  };
+  let image = pick('image', (l) => l.image, SPEC_DEFAULTS.image);
+  if (build) {
+    // The tag names the build config (and the source it belongs to); docker/build.ts labels the
+    // image with the hash of the files it read and rebuilds only when that changes.
+    image = `berth-build:${createHash('sha256').update(canonicalJson({ build, source: layers.source ?? null })).digest('hex').slice(0, 16)}`;
+    origins.image = origins.imageBuild!;
+  }
   const spec: ResolvedSpec = {
-    image: pick('image', (l) => l.image, SPEC_DEFAULTS.image),
+    image,
+    ...(build ? { build } : {}),
     workdir: pick('workdir', (l) => l.workdir, SPEC_DEFAULTS.workdir),
     env,
     setup: pick('setup', (l) => l.setup, []),
@@ -136,7 +160,9 @@ export function resolveLayers(layers: {
     caches: mergeMounts('caches'),
     volumes: mergeMounts('volumes'),
     resources,
-    network: pick('network', (l) => l.network, SPEC_DEFAULTS.network),
+    network: pick('network', (l) => (typeof l.network === 'object' ? l.network.run : l.network), SPEC_DEFAULTS.network),
+    pull: pick('pull', (l) => l.pull, SPEC_DEFAULTS.pull),
+    installNetwork: pick('installNetwork', (l) => (typeof l.network === 'object' ? l.network.install : l.network), SPEC_DEFAULTS.installNetwork),
     user: pick<string | undefined>('user', (l) => l.user, SPEC_DEFAULTS.user),
     idleTimeoutMs: pick('idleTimeoutMs', (l) => l.idleTimeout, SPEC_DEFAULTS.idleTimeoutMs),
     stepTimeoutMs: pick('stepTimeoutMs', (l) => l.timeout, SPEC_DEFAULTS.stepTimeoutMs),
@@ -159,7 +185,8 @@ export function resolveLayers(layers: {
 }
 
 /**
- * The warm-pool key: sha256 over the fields that shape the container itself. `install`, the steps,
+ * The warm-pool key: sha256 over the fields that shape the container itself (`installNetwork` shapes
+ * only pipeline install containers, never a session's). `install`, the steps,
  * timeouts and pool size are deliberately left out: the pool pre-starts containers (image, env,
  * setup, mounts, limits) before any workspace's source is there, so those fields cannot have
  * influenced a pooled container and must not make it unusable. Changing `test` therefore keeps

@@ -98,6 +98,23 @@ const envValue = z
   .refine((s) => !s.includes('\0'), { error: 'expected a value without NUL characters' })
   .refine((s) => s.length <= MAX_ENV_VALUE_CHARS, { error: `expected a value of at most ${MAX_ENV_VALUE_CHARS} characters` });
 
+/** A path inside the source tree: relative, no `..`, no NUL. */
+const sourcePath = (what: string) =>
+  z
+    .string({ error: `expected ${what} as a relative path` })
+    .min(1)
+    .refine((p) => !p.startsWith('/') && !p.includes('\0') && !p.split('/').includes('..'), { error: `${what} must be a relative path inside the repository (no "..")` });
+
+export const buildSchema = z.strictObject({
+  dockerfile: sourcePath('the Dockerfile').optional().describe('the Dockerfile, relative to context (default Dockerfile)'),
+  context: sourcePath('the build context').optional().describe('the build context directory, relative to the repository root (default .)'),
+  args: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'build arg names are letters, digits and _' }), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    .optional()
+    .describe('build arguments (ARG)'),
+  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'expected a stage name' }).optional().describe('the stage to build'),
+});
+
 const env = z
   .record(envName, envValue, { error: 'expected a mapping of NAME: value' })
   .refine((m) => Object.keys(m).length <= MAX_ENV_VARS, { error: `expected at most ${MAX_ENV_VARS} variables` });
@@ -209,6 +226,8 @@ const USER = /^([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})(:([0-9]{1,10}|[A-Za-z
 
 export const NETWORKS = ['none', 'bridge', 'host'] as const satisfies readonly Network[];
 
+const networkName = z.enum(NETWORKS, { error: `expected one of ${NETWORKS.join(', ')}` });
+
 export const resourcesSchema = z.strictObject(
   {
     cpus: z
@@ -241,16 +260,32 @@ export const berthYamlSchema = z.strictObject(
     env: env.optional().describe('environment variables for the container and every command'),
     setup: commands.optional().describe('image-level commands run once per container, before the source is there'),
     install: commands.optional().describe('commands run once the source is present (dependency install)'),
-    build: commands.optional().describe('the build step (`berth build`); [] disables it'),
+    build: z
+      .union([commands, buildSchema])
+      .optional()
+      .describe('the build step (`berth build`; [] disables it), or {dockerfile, context, args, target}: build the image from a Dockerfile'),
     test: commands.optional().describe('the test step (`berth test`); [] disables it'),
     lint: commands.optional().describe('the lint step (`berth lint`); [] disables it'),
     caches: mounts('caches').optional().describe('toolchain caches shared across workspaces (name: /absolute/path)'),
     volumes: mounts('volumes').optional().describe('per-workspace volumes that persist with the workspace (name: /absolute/path)'),
     resources: resourcesSchema.optional().describe('container limits'),
     network: z
-      .enum(NETWORKS, { error: `expected one of ${NETWORKS.join(', ')}` })
+      .union(
+        [
+          networkName,
+          z.strictObject({
+            install: networkName.optional().describe('the install phase (default bridge: dependency installs fetch)'),
+            run: networkName.optional().describe('setup, steps and agent commands (default none)'),
+          }),
+        ],
+        { error: `expected one of ${NETWORKS.join(', ')}, or {install: ..., run: ...}` },
+      )
       .optional()
-      .describe('container network: none (default, isolated), bridge or host'),
+      .describe('container network: one name for every phase, or {install, run}; default install bridge, run none'),
+    pull: z
+      .enum(['missing', 'always', 'never'], { error: 'expected missing, always or never' })
+      .optional()
+      .describe('when to pull a registry image: missing (default), always, or never'),
     user: z
       .union([z.string(), z.int().nonnegative()], { error: 'expected "uid:gid", "uid" or a user name' })
       .transform((v) => String(v))

@@ -34,7 +34,22 @@ export interface ResolvedSpec {
     readonly memoryMb: number;
     readonly pids: number;
   };
+  /** Network of setup, steps, sessions and agent commands. */
   readonly network: Network;
+  /**
+   * Network of the pipelines' install phase (dependency installs). resolveSpec always sets it
+   * (default bridge); undefined, in a hand-built spec, means "same as network".
+   */
+  readonly installNetwork?: Network;
+  /** Set when the image is built from the repository's Dockerfile (`build:`); `image` is then its tag. */
+  readonly build?: {
+    readonly dockerfile: string;
+    readonly context: string;
+    readonly args: Readonly<Record<string, string>>;
+    readonly target?: string | undefined;
+  };
+  /** When to pull `image` from its registry (berth's own images are built, never pulled). Default missing. */
+  readonly pull?: 'missing' | 'always' | 'never';
   /** "uid:gid" or a user name; undefined means "the host user's uid:gid". */
   readonly user: string | undefined;
   readonly idleTimeoutMs: number;

@@ -135,7 +135,7 @@ describe('Dagger executor: Plan → Container calls', () => {
     const client = fakeClient();
     const result = await runPlanDagger(client, p, SOURCE, { exclude: ['secret.env'] });
     const prepared: Call[] = [
-      ['from', 'node:18-bookworm'],
+      ['from', 'node:24-bookworm-slim'],
       ['withEnvVariable', 'npm_config_cache', '/var/cache/berth/npm'],
       ['withMountedCache', '/var/cache/berth/npm', 'berth-cache-node-npm-app-0123456789ab'],
       ['withWorkdir', '/workspace'],
@@ -146,7 +146,7 @@ describe('Dagger executor: Plan → Container calls', () => {
     expect(client.engine.evaluated).toEqual([prepared, [...prepared, ['withExec', T(['sh', '-c', 'npm test'])]], [...prepared, ['withExec', T(['sh', '-c', 'npm test'])]]]);
     expect(result).toEqual({
       target: 'test',
-      image: 'node:18-bookworm',
+      image: 'node:24-bookworm-slim',
       prepareMs: expect.any(Number),
       steps: [
         {
@@ -156,7 +156,7 @@ describe('Dagger executor: Plan → Container calls', () => {
         },
       ],
     });
-    expect(formatDaggerResult(result)).toBe('==> test: npm test\nout: timeout 1800 sh -c npm test\ntest: ok (node:18-bookworm)\n');
+    expect(formatDaggerResult(result)).toBe('==> test: npm test\nout: timeout 1800 sh -c npm test\ntest: ok (node:24-bookworm-slim)\n');
   });
 
   it('orders env (sorted), caches, workdir, setup before user and source, owner for a non-root user', () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { plan, repoKey, shellQuote, type Plan } from '../../pipelines/index.js';
 import { IMAGES } from '../../src/images.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { resolveSpec } from '../../src/project/index.js';
+import { resolveSpec, TOOLCHAIN_IMAGES } from '../../src/project/index.js';
 import type { ResolvedSpec } from '../../src/project/types.js';
 import { isBerthError } from '../../src/errors.js';
 
@@ -15,7 +15,8 @@ const specOf = async (name: string) => (await resolveSpec(new LocalSourceReader(
 const sh = (line: string) => ({ display: line, argv: ['sh', '-c', line] });
 const NPM_CACHE = { name: 'npm', path: '/var/cache/berth/npm' };
 const NODE_BASE = {
-  image: IMAGES.node,
+  // Detection gives a Node project its own toolchain image (issue 13).
+  image: TOOLCHAIN_IMAGES.node,
   workdir: '/workspace',
   env: { npm_config_cache: '/var/cache/berth/npm' },
   user: '1000:1000',
@@ -66,6 +67,8 @@ describe('plan() for the fixtures', () => {
   it('node-pass: test = npm ci then npm test, npm cache keyed by toolchain and repo', async () => {
     expect(plan(await specOf('node-pass'), 'test', opts)).toEqual({
       ...NODE_BASE,
+      // An install phase gets the network by default (network.install: bridge).
+      installNetwork: 'bridge',
       target: 'test',
       repo: 'fixture-0123456789ab',
       caches: [{ ...NPM_CACHE, volume: 'berth-cache-node-npm-fixture-0123456789ab' }],

@@ -91,27 +91,37 @@ describe('detect: python', () => {
     expect(d.spec.image).toBe(TOOLCHAIN_IMAGES.python);
   });
 
-  it('pyproject.toml with [project] and ruff config → editable install and ruff lint', async () => {
-    const d = await detect(await reader({ 'pyproject.toml': '[project]\nname = "x"\n\n[tool.ruff]\nline-length = 100\n' }));
+  it('pyproject.toml with [project] dependencies and ruff config → editable install and ruff lint', async () => {
+    const d = await detect(await reader({ 'pyproject.toml': '[project]\nname = "x"\ndependencies = ["attrs"]\n\n[tool.ruff]\nline-length = 100\n' }));
     expect(d.spec.install).toEqual(['python3 -m pip install -e .']);
     expect(d.spec.lint).toEqual(['ruff check .']);
     expect(d.evidence).toEqual(['pyproject.toml']);
   });
 
   it('setup.py + requirements-dev.txt + .flake8', async () => {
-    const d = await detect(await reader({ 'setup.py': 'from setuptools import setup\nsetup()\n', 'requirements-dev.txt': 'pytest\n', '.flake8': '[flake8]\n' }));
+    const d = await detect(await reader({ 'setup.py': 'from setuptools import setup\nsetup(install_requires=["attrs"])\n', 'requirements-dev.txt': 'pytest\n', '.flake8': '[flake8]\n' }));
     expect(d.toolchain).toBe('python');
     expect(d.spec.install).toEqual(['python3 -m pip install -r requirements-dev.txt', 'python3 -m pip install -e .']);
     expect(d.spec.lint).toEqual(['flake8']);
   });
 
-  it('poetry and uv projects use their own runners', async () => {
+  it('a package with no dependencies is not installed; a src layout gets PYTHONPATH=src', async () => {
+    const flat = await detect(await reader({ 'setup.py': 'from setuptools import setup\nsetup(name="six")\n' }));
+    expect(flat.spec.install).toEqual([]);
+    expect(flat.spec.test).toEqual(['python3 -m pytest']);
+    const src = await detect(await reader({ 'pyproject.toml': '[project]\nname = "x"\ndependencies = []\n', 'src/x/__init__.py': '' }));
+    expect(src.spec.install).toEqual([]);
+    expect(src.spec.env?.PYTHONPATH).toBe('src');
+  });
+
+  it('poetry projects use poetry; uv.lock falls back to pip with a warning (the offline image has no uv)', async () => {
     const poetry = await detect(await reader({ 'pyproject.toml': '[tool.poetry]\nname = "x"\n', 'poetry.lock': '' }));
     expect(poetry.spec.install).toEqual(['poetry install --no-interaction']);
     expect(poetry.spec.test).toEqual(['poetry run pytest']);
-    const uv = await detect(await reader({ 'pyproject.toml': '[project]\nname = "x"\n', 'uv.lock': '' }));
-    expect(uv.spec.install).toEqual(['uv sync --frozen']);
-    expect(uv.spec.test).toEqual(['uv run pytest']);
+    const uv = await detect(await reader({ 'pyproject.toml': '[project]\nname = "x"\ndependencies = ["a"]\n', 'uv.lock': '' }));
+    expect(uv.spec.install).toEqual(['python3 -m pip install -e .']);
+    expect(uv.spec.test).toEqual(['python3 -m pytest']);
+    expect(uv.warnings.join('\n')).toMatch(/uv\.lock found.*no uv/);
   });
 });
 

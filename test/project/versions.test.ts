@@ -29,7 +29,7 @@ describe('satisfies (npm range syntax)', () => {
 describe('chooseNode', () => {
   it('defaults to the LTS major when nothing is asked', () => {
     const c = chooseNode([]);
-    expect(c.image.ref).toBe(`berth-node:${DEFAULT_NODE_MAJOR}-1`);
+    expect(c.image.ref).toBe(`berth-node:${DEFAULT_NODE_MAJOR}-2`);
     expect(c.official).toBe(`node:${DEFAULT_NODE_MAJOR}-bookworm-slim`);
     expect(c.requestedBy).toBeUndefined();
   });
@@ -64,7 +64,7 @@ describe('chooseNode', () => {
 describe('choosePython', () => {
   it('requires-python that the offline Python meets: no warning', () => {
     const c = choosePython({ requiresPython: '>=3.10' });
-    expect(c.image.ref).toBe(`berth-python:${OFFLINE_TOOLCHAINS.python}-1`);
+    expect(c.image.ref).toBe(`berth-python:${OFFLINE_TOOLCHAINS.python}-2`);
     expect(c.warning).toBeUndefined();
   });
   it('a newer requirement names the official image and both versions', () => {
@@ -86,10 +86,10 @@ describe('choosePython', () => {
 describe('chooseGo / chooseRust', () => {
   it('go.mod directive picks Debian 1.19, backports 1.23, or warns beyond', () => {
     expect(goDirective('module x\n\ngo 1.18\n')).toBe('1.18');
-    expect(chooseGo('1.18').image.ref).toBe('berth-go:1.19-1');
-    expect(chooseGo('1.21.4').image.ref).toBe('berth-go:1.23-1');
+    expect(chooseGo('1.18').image.ref).toBe('berth-go:1.19-2');
+    expect(chooseGo('1.21.4').image.ref).toBe('berth-go:1.23-2');
     const far = chooseGo('1.25');
-    expect(far.image.ref).toBe('berth-go:1.23-1');
+    expect(far.image.ref).toBe('berth-go:1.23-2');
     expect(far.official).toBe('golang:1.25');
     expect(far.warning).toMatch(/Go 1\.25.*1\.23/);
   });
@@ -105,18 +105,18 @@ describe('chooseGo / chooseRust', () => {
 describe('detect picks the toolchain image', () => {
   it('python project: the python image, not node', async () => {
     const d = await detect(await reader({ 'pyproject.toml': '[project]\nname="x"\nrequires-python=">=3.8"\n' }));
-    expect(d.spec.image).toBe('berth-python:3.11-1');
+    expect(d.spec.image).toBe('berth-python:3.11-2');
     expect(d.image?.requestedBy).toBe('requires-python ">=3.8"');
   });
   it('node project with .nvmrc: that major, with the file as evidence', async () => {
     const d = await detect(await reader({ 'package.json': '{"engines":{"node":">=18"}}', '.nvmrc': '22\n' }));
-    expect(d.spec.image).toBe('berth-node:22-1');
+    expect(d.spec.image).toBe('berth-node:22-2');
     expect(d.evidence).toContain('.nvmrc');
   });
   it('go and rust projects read their version files', async () => {
-    expect((await detect(await reader({ 'go.mod': 'module x\ngo 1.22\n' }))).spec.image).toBe('berth-go:1.23-1');
+    expect((await detect(await reader({ 'go.mod': 'module x\ngo 1.22\n' }))).spec.image).toBe('berth-go:1.23-2');
     const r = await detect(await reader({ 'Cargo.toml': '[package]\nname="x"\n', 'rust-toolchain.toml': '[toolchain]\nchannel="1.99"\n' }));
-    expect(r.spec.image).toBe('berth-rust:1.96-1');
+    expect(r.spec.image).toBe('berth-rust:1.96-2');
     expect(r.warnings.join('\n')).toMatch(/1\.99/);
   });
 });

@@ -44,6 +44,7 @@ function printHuman(resolved: Resolved): void {
   const r = spec.resources;
   line('resources', `cpus=${r.cpus} memoryMb=${r.memoryMb} pids=${r.pids}`, origins.resources);
   line('network', spec.network, origins.network);
+  line('network.install', spec.installNetwork ?? spec.network, origins.installNetwork);
   line('user', spec.user ?? '(your uid:gid)', origins.user);
   line('idleTimeout', formatDuration(spec.idleTimeoutMs), origins.idleTimeoutMs);
   line('timeout', formatDuration(spec.stepTimeoutMs), origins.stepTimeoutMs);
