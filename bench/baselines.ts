@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import type { Docker } from '../docker/client.js';
+import type { Docker } from '../docker/index.js';
 
 export interface RawResult {
   readonly exitCode: number | null;

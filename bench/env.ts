@@ -4,7 +4,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Docker } from '../docker/client.js';
+import type { Docker } from '../docker/index.js';
 import type { Environment } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -12,10 +12,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Writable, type Duplex } from 'node:stream';
-import { docker as sharedDocker, type Docker } from '../docker/client.js';
+import { docker as sharedDocker, type Docker } from '../docker/index.js';
 import { Runner } from '../runner/session/index.js';
 import { LocalSourceReader } from '../src/source-reader.js';
-import { resolveSpec } from '../src/project/resolve.js';
+import { resolveSpec } from '../src/project/index.js';
 import { plan, repoKey, runPlanLocal } from '../pipelines/index.js';
 import { benchSpec, makeFixture, type Fixture } from './fixture.js';
 import { summarize } from './stats.js';

@@ -11,10 +11,10 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { repoKey } from '../pipelines/index.js';
-import { docker, type Docker } from '../docker/client.js';
-import { LABEL } from '../docker/labels.js';
+import { docker, type Docker } from '../docker/index.js';
+import { LABEL } from '../docker/index.js';
 import { IMAGES } from '../src/images.js';
-import type { SpecInput } from '../src/project/schema.js';
+import type { SpecInput } from '../src/project/index.js';
 
 /** Label on everything the bench creates itself; value = the run id. */
 export const BENCH_LABEL = 'dev.berth.bench';

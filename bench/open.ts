@@ -10,7 +10,7 @@
  * Each opened workspace is deleted again outside the timing, so every open starts from the same
  * state.
  */
-import { KEEPALIVE_CMD } from '../docker/containers.js';
+import { KEEPALIVE_CMD } from '../docker/index.js';
 import { Runner, type RunnerOptions, type Session } from '../runner/session/index.js';
 import { IMAGES } from '../src/images.js';
 import type { GroupContext } from './config.js';

@@ -8,7 +8,7 @@
  * copies it in instead, so the user's directory is never written).
  */
 import { LocalSourceReader } from '../src/source-reader.js';
-import { resolveSpec } from '../src/project/resolve.js';
+import { resolveSpec } from '../src/project/index.js';
 import { plan, repoKey, runPipeline } from '../pipelines/index.js';
 import { dockerodeRun, dockerRunArgs, runCli, type RunSpec } from './baselines.js';
 import type { GroupContext } from './config.js';

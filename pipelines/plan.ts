@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { deepFreeze } from '../src/project/index.js';
-import type { Network, ResolvedSpec, StepName, Toolchain } from '../src/project/types.js';
+import type { Network, ResolvedSpec, StepName, Toolchain } from '../src/project/index.js';
 import { BerthError } from '../src/errors.js';
 
 /** The steps a spec can define, in the order `check` runs and reports them. */

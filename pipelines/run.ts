@@ -7,9 +7,9 @@
  * result with outcome 'error', exit code 125 and the BerthError as JSON, after the executor's
  * teardown has run. The result shape and the exit codes are documented in pipelines/result.ts.
  */
-import { ensureImageRef, type EnsureOpts } from '../docker/ensure.js';
+import { ensureImageRef, type EnsureOpts } from '../docker/index.js';
 import { silentLogger, type Logger } from '../src/log.js';
-import type { ResolvedSpec } from '../src/project/types.js';
+import type { ResolvedSpec } from '../src/project/index.js';
 import { runPlanLocal, type PipelineEvent, type PipelineResult as LocalResult } from './docker.js';
 import { plan, repoKey, type Plan, type PlanTarget } from './plan.js';
 import { failureKindOf, pipelineErrorResult, type PipelineResult } from './result.js';

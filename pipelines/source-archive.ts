@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import ignore, { type Ignore } from 'ignore';
 import { Header, Pax, type HeaderData } from 'tar';
 import { BerthError } from '../src/errors.js';
-import { walkTree, type EntryKind, type TreeEntry } from '../src/fs/tree.js';
+import { walkTree, type EntryKind, type TreeEntry } from '../src/fs/index.js';
 
 /** Upper bounds for a source tree: it comes from an agent's checkout, so it is untrusted. */
 export const DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024 * 1024;

@@ -22,6 +22,10 @@ function* walk(dir) {
   }
 }
 
+// Modules with a barrel (index.ts): other modules import them only through it.
+const MODULES = ['src/git', 'src/workspace', 'src/project', 'src/fs', 'docker', 'pipelines', 'runner/session', 'runner/storage', 'runner/mcp', 'runner/cli'];
+const moduleOf = (p) => MODULES.find((m) => p === m || p.startsWith(`${m}/`));
+
 const SPAWNS_GIT = /\b(?:spawn|spawnSync|execFile|execFileSync|exec|execSync)\(\s*['"`]git\b/;
 
 for (const layer of LAYERS) {
@@ -37,6 +41,11 @@ for (const layer of LAYERS) {
       const target = spec.startsWith('.') ? relative(root, resolve(dirname(file), spec)) : spec;
       if (spec === 'dockerode' && !rel.startsWith('docker/')) {
         problems.push(`${rel}: imports dockerode (only docker/ talks to Docker)`);
+      }
+      const from = moduleOf(rel);
+      const to = moduleOf(target.replace(/\.js$/, '.ts'));
+      if (spec.startsWith('.') && to && from !== to && target !== `${to}/index.js` && rel !== 'src/index.ts' && !rel.startsWith('bench/')) {
+        problems.push(`${rel}: imports ${spec} past the barrel of ${to}/ (import from ${to}/index.js)`);
       }
       if (spec === 'simple-git' && !inGit) problems.push(`${rel}: imports simple-git (only src/git/ runs git)`);
       if (layer === 'src' && rel !== 'src/index.ts' && /^(runner|pipelines|docker)\//.test(target)) {

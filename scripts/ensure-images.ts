@@ -3,8 +3,7 @@
  * With arguments, builds the named images instead (any berth builtin or toolchain image, e.g.
  * `berth-node:24-1 berth-python:3.11-1`), so CI can warm exactly the images its suite uses.
  */
-import { ensureImages } from '../docker/images.js';
-import { ensureImageRef } from '../docker/ensure.js';
+import { ensureImageRef, ensureImages } from '../docker/index.js';
 
 const started = Date.now();
 const say = (l: string) => process.stderr.write(`berth: ${l}\n`);

@@ -13,11 +13,11 @@ export { builtinImageKey, DEFAULT_IMAGE, IMAGES, type BuiltinImageKey } from './
 // where berth keeps its state
 export { dataDir } from './data-dir.js';
 // reading agent-controlled trees: the safe walker
-export { canWalkSafely, readEntry, walkTree, type EntryKind, type TreeEntry, type WalkTreeOptions } from './fs/tree.js';
+export { canWalkSafely, readEntry, walkTree, type EntryKind, type TreeEntry, type WalkTreeOptions } from './fs/index.js';
 // reading a project's source for detection and spec resolution
 export { LocalSourceReader, type SourceReader } from './source-reader.js';
 // git: the one owner of host git calls
-export { GitRepo } from './git/repo.js';
+export { GitRepo } from './git/index.js';
 // projects: berth.yaml, detection, the resolved spec
 export { detect, parseDuration, resolveSpec, specHash, type Detection, type Network, type Resolved, type ResolvedSpec, type StepName, type Toolchain } from './project/index.js';
 // workspaces: branch + worktree + notes

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Runner } from '../../runner/session/index.js';
-import type { SpecInput } from '../../src/project/schema.js';
+import type { SpecInput } from '../../src/project/index.js';
 import { rssMb, settle, runWorkerMain, workerDone, workerInput, type WorkerInput } from '../child.js';
 import { mapLimit } from '../timing.js';
 

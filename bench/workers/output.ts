@@ -10,9 +10,9 @@
  * 5 ms stands in.
  */
 import { performance } from 'node:perf_hooks';
-import { docker } from '../../docker/client.js';
+import { docker } from '../../docker/index.js';
 import { Runner } from '../../runner/session/index.js';
-import type { SpecInput } from '../../src/project/schema.js';
+import type { SpecInput } from '../../src/project/index.js';
 import { dockerodeExec } from '../baselines.js';
 import { peakRssMb, resetPeakRss, rssMb, settle, runWorkerMain, workerDone, workerInput, type WorkerInput } from '../child.js';
 

@@ -4,11 +4,11 @@
  * Every container carries the run's label, so teardown also sweeps what a lost reference missed.
  */
 import { randomUUID } from 'node:crypto';
-import { call, docker as defaultDocker, translateDockerError, type Docker } from '../../docker/client.js';
-import { createContainer, type ContainerBody } from '../../docker/create.js';
-import type { CapProfile } from '../../docker/hardening.js';
-import { LABEL, RUNNER_VERSION } from '../../docker/labels.js';
-import { ownerLabel } from '../../docker/reaper.js';
+import { call, docker as defaultDocker, translateDockerError, type Docker } from '../../docker/index.js';
+import { createContainer, type ContainerBody } from '../../docker/index.js';
+import type { CapProfile } from '../../docker/index.js';
+import { LABEL, RUNNER_VERSION } from '../../docker/index.js';
+import { ownerLabel } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { Plan } from '../plan.js';

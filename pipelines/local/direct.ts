@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { translateDockerError, type Docker } from '../../docker/client.js';
+import { translateDockerError, type Docker } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { shellQuote, type PhaseName } from '../plan.js';
 import { packSource } from '../source-archive.js';

@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import type { Docker } from '../../docker/client.js';
+import type { Docker } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { PhaseName, PlanCommand } from '../plan.js';
 import type { RunContext } from './context.js';

@@ -4,8 +4,8 @@
  * or the staged path, and always tear down. Abort (the CLI aborts on SIGINT/SIGTERM) removes the
  * run's containers at once; the result then says 'aborted'.
  */
-import { usableInstallNetwork } from '../../docker/networks.js';
-import { imageExists } from '../../docker/client.js';
+import { usableInstallNetwork } from '../../docker/index.js';
+import { imageExists } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { PhaseName, Plan } from '../plan.js';
 import { listSource } from '../source-archive.js';

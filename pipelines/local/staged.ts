@@ -5,7 +5,7 @@
  * step runs in its own container from it (the local equivalent of Dagger forking the prepared
  * container), so steps cannot see each other's files.
  */
-import type { Docker } from '../../docker/client.js';
+import type { Docker } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { PhaseName, PlanCommand, PlanStep } from '../plan.js';
 import { packSource, type listSource } from '../source-archive.js';

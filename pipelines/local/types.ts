@@ -4,7 +4,7 @@
  */
 import { BerthError, isBerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
-import type { Docker } from '../../docker/client.js';
+import type { Docker } from '../../docker/index.js';
 import type { PhaseName, Plan } from '../plan.js';
 
 export type PhaseOutcome = 'passed' | 'failed' | 'timeout' | 'aborted' | 'skipped';

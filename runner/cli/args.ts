@@ -1,6 +1,6 @@
 /** Commander argument parsers shared by the commands: a bad value is a usage error quoting it. */
 import { InvalidArgumentError } from 'commander';
-import { parseDuration } from '../../src/workspace/duration.js';
+import { parseDuration } from '../../src/workspace/index.js';
 
 /** A duration such as 30s, 10m, 12h or 7d, in milliseconds. */
 export function durationArg(value: string): number {

@@ -3,10 +3,10 @@
  * `Runner` (runner/session/runner.ts) satisfies `McpRunner` as is; the server depends only on the
  * calls listed here, so the tool layer stays readable and the runner can grow without touching it.
  */
-import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
-import type { CheckpointResult, CommitInfo, WorkspaceDiff, WorkspaceInfo } from '../../src/workspace/types.js';
+import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
+import type { CheckpointResult, CommitInfo, WorkspaceDiff, WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Logger } from '../../src/log.js';
-import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, StartProcessOptions, StreamName } from '../session/types.js';
+import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, StartProcessOptions, StreamName } from '../session/index.js';
 
 /** A live workspace container, as handed out by Runner.open(). */
 export interface McpSession {

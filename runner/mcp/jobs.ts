@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../src/errors.js';
-import type { ExecResult, StreamName } from '../session/types.js';
+import type { ExecResult, StreamName } from '../session/index.js';
 
 /** The longest wait any one request makes: under the 60 s default of MCP clients. */
 export const MAX_YIELD_MS = 55_000;

@@ -3,7 +3,7 @@
  * file_write (content up to 10 MiB, the file tools' cap) plus JSON escaping, so 24 MiB admits
  * every valid call while keeping a hostile client from making the server buffer without end.
  */
-import { DEFAULT_MAX_FILE_BYTES } from '../session/files.js';
+import { DEFAULT_MAX_FILE_BYTES } from '../session/index.js';
 
 export const MAX_MESSAGE_BYTES = 24 * 1024 * 1024;
 

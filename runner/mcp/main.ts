@@ -10,9 +10,9 @@
  *      `berth mcp` resumes them), bounded by SHUTDOWN_TIMEOUT_MS in all.
  * A second SIGINT during shutdown exits at once; a SIGTERM then lets the bounded cleanup finish.
  */
-import { assertValidName } from '../../src/workspace/names.js';
+import { assertValidName } from '../../src/workspace/index.js';
 import { createLogger, type LogLevel } from '../../src/log.js';
-import { Runner } from '../session/runner.js';
+import { Runner } from '../session/index.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
 import { createServer } from './server.js';

@@ -24,7 +24,7 @@ import {
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { NAME_PATTERN } from '../../src/workspace/names.js';
+import { NAME_PATTERN } from '../../src/workspace/index.js';
 import type { ServerDeps } from './deps.js';
 import { instructions } from './instructions.js';
 import { Progress } from './progress.js';

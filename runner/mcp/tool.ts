@@ -4,10 +4,10 @@
  */
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import { ensureImageRef } from '../../docker/ensure.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import { ensureImageRef } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
-import { WorkspaceFiles } from '../session/files.js';
+import { WorkspaceFiles } from '../session/index.js';
 import type { McpSession, ServerDeps } from './deps.js';
 import type { Progress } from './progress.js';
 import type { ToolReply } from './result.js';

@@ -2,7 +2,7 @@
  * Probes of a session container's cgroups, read from inside it with one helper exec each (the
  * container's own /sys/fs/cgroup view is the same under cgroup v1 and v2 namespaces).
  */
-import type { Containers } from '../../docker/containers.js';
+import type { Containers } from '../../docker/index.js';
 
 /** OOM-kill counter of the container's memory cgroup (-1 when unknown). */
 export async function oomKills(containers: Containers, containerId: string, user: string): Promise<number> {

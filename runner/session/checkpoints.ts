@@ -17,13 +17,13 @@
  * repository lock only around git mutations, in that order, the same as Runner.delete.
  */
 import { BRANCH_REF_PREFIX, GitRepo } from '../../src/git/index.js';
-import { assertValidName } from '../../src/workspace/names.js';
-import type { ResolvedSpec } from '../../src/project/types.js';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Docker } from '../../docker/client.js';
-import type { Containers } from '../../docker/containers.js';
-import { buildLabels, checkpointImageRepo, LABEL, sessionContainerName, type Labels, type RepoRef } from '../../docker/labels.js';
-import { commitContainer, inspectImage, tagImage, removeImageTag } from '../../docker/snapshots.js';
+import { assertValidName } from '../../src/workspace/index.js';
+import type { ResolvedSpec } from '../../src/project/index.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import type { Docker } from '../../docker/index.js';
+import type { Containers } from '../../docker/index.js';
+import { buildLabels, checkpointImageRepo, LABEL, sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
+import { commitContainer, inspectImage, tagImage, removeImageTag } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import {
@@ -44,7 +44,7 @@ import {
 } from './checkpoint-state.js';
 import { withLock } from './lock.js';
 import type { Session } from './session.js';
-import type { Workspaces } from '../../src/workspace/workspaces.js';
+import type { Workspaces } from '../../src/workspace/index.js';
 
 /** The parts of a Runner these operations use (a Runner satisfies it). */
 export interface PersistenceHost {

@@ -13,8 +13,8 @@
 import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { assertValidName } from '../../src/workspace/names.js';
-import { namePart, type RepoRef } from '../../docker/labels.js';
+import { assertValidName } from '../../src/workspace/index.js';
+import { namePart, type RepoRef } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import type { ExecResult } from './types.js';
 

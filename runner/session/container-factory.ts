@@ -6,11 +6,11 @@
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
-import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Containers, MountSpec } from '../../docker/containers.js';
-import { buildLabels, cacheVolumeName, LABEL, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/labels.js';
-import { ensureImageRef } from '../../docker/ensure.js';
+import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import type { Containers, MountSpec } from '../../docker/index.js';
+import { buildLabels, cacheVolumeName, LABEL, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/index.js';
+import { ensureImageRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { containerImageFor } from './checkpoints.js';

@@ -4,12 +4,12 @@
  * `Runner.delete`, the MCP tool and `berth ws delete` all end here.
  */
 import { realpath, rmdir } from 'node:fs/promises';
-import { assertValidName } from '../../src/workspace/names.js';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Workspaces } from '../../src/workspace/workspaces.js';
-import { docker as sharedDocker, type Docker } from '../../docker/client.js';
-import { Containers } from '../../docker/containers.js';
-import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type RepoRef } from '../../docker/labels.js';
+import { assertValidName } from '../../src/workspace/index.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import type { Workspaces } from '../../src/workspace/index.js';
+import { docker as sharedDocker, type Docker } from '../../docker/index.js';
+import { Containers } from '../../docker/index.js';
+import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type RepoRef } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import { withLock } from './lock.js';
 import { removePersistedState } from './workspace-resources.js';

@@ -8,14 +8,14 @@
  * it would destroy the agent's installed packages because of a bad note. If git itself can't be
  * asked, nothing is reaped at all.
  */
-import { reapOrphanContainers } from '../../docker/reaper.js';
+import { reapOrphanContainers } from '../../docker/index.js';
 import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Resolved } from '../../src/project/types.js';
-import { GitRepo } from '../../src/git/repo.js';
-import type { Workspaces } from '../../src/workspace/workspaces.js';
-import type { Containers } from '../../docker/containers.js';
-import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type RepoRef } from '../../docker/labels.js';
+import type { Resolved } from '../../src/project/index.js';
+import { GitRepo } from '../../src/git/index.js';
+import type { Workspaces } from '../../src/workspace/index.js';
+import type { Containers } from '../../docker/index.js';
+import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { withLock } from './lock.js';

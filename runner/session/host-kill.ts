@@ -17,7 +17,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import type { Containers } from '../../docker/containers.js';
+import type { Containers } from '../../docker/index.js';
 import { numericOwner } from './identity.js';
 import type { KillRequest } from './kill.js';
 

@@ -20,7 +20,7 @@ import fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
-import { walkTree } from '../../src/fs/tree.js';
+import { walkTree } from '../../src/fs/index.js';
 
 export const DEFAULT_SESSION_UID = 65532;
 

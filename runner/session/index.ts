@@ -24,3 +24,8 @@ export type {
   StartProcessOptions,
   StreamName,
 } from './types.js';
+export { removePersistedState, workspaceVolumes } from './workspace-resources.js';
+export { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from './checkpoints.js';
+export { commandLogPath, readCommandLog, type CommandLogEntry } from './command-log.js';
+export { DEFAULT_MAX_FILE_BYTES, DeleteOptionsSchema, EditRequestSchema, ListOptionsSchema, ReadOptionsSchema, WorkspaceFiles, WriteOptionsSchema } from './files.js';
+export { EXTRA_CHECKPOINTS, EXTRA_CONTAINER_IMAGE, readCheckpoints, readContainerImage, type CheckpointRecord, type ContainerImage } from './checkpoint-state.js';

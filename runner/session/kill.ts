@@ -2,7 +2,7 @@
  * Runs the kill helper (protocol.ts KILL_HELPER) in a one-shot exec. Kept separate from the shell
  * so fresh execs and background processes share the exact same escalation.
  */
-import type { Containers } from '../../docker/containers.js';
+import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { hostSignal } from './host-kill.js';
 import { KILL_HELPER } from './protocol.js';

@@ -9,11 +9,11 @@
  * Anything this open created is removed again if a later step fails.
  */
 import { chmod, stat } from 'node:fs/promises';
-import type { Resolved } from '../../src/project/types.js';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Workspaces } from '../../src/workspace/workspaces.js';
-import type { Containers } from '../../docker/containers.js';
-import { LABEL, sessionContainerName, type RepoRef } from '../../docker/labels.js';
+import type { Resolved } from '../../src/project/index.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import type { Workspaces } from '../../src/workspace/index.js';
+import type { Containers } from '../../docker/index.js';
+import { LABEL, sessionContainerName, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import type { ContainerFactory } from './container-factory.js';

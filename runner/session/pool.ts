@@ -29,9 +29,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Resolved } from '../../src/project/types.js';
-import type { Containers } from '../../docker/containers.js';
-import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/labels.js';
+import type { Resolved } from '../../src/project/index.js';
+import type { Containers, MountSpec } from '../../docker/index.js';
+import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { tryLock, withLock } from './lock.js';
@@ -54,7 +54,7 @@ export interface PoolHost {
   readonly labels: Labels;
   userFor(spec: Resolved['spec']): string;
   containerEnv(name: string | undefined, spec: Resolved['spec'], user: string): Record<string, string>;
-  mountsFor(name: string | undefined, spec: Resolved['spec'], source: string): Promise<import('../../docker/containers.js').MountSpec[]>;
+  mountsFor(name: string | undefined, spec: Resolved['spec'], source: string): Promise<MountSpec[]>;
   chownPaths(spec: Resolved['spec']): string[];
   gitDir(): Promise<string | undefined>;
 }

@@ -8,17 +8,17 @@
  * checkpoints.ts (through PersistenceHost). A session whose container died or vanished is
  * replaced by the next open() (and by the MCP tools' next call), which says so in its result.
  */
-import { resolveSpec } from '../../src/project/resolve.js';
-import { ensureImageRef } from '../../docker/ensure.js';
-import type { SpecInput } from '../../src/project/schema.js';
-import type { Resolved, ResolvedSpec } from '../../src/project/types.js';
+import { resolveSpec } from '../../src/project/index.js';
+import { ensureImageRef } from '../../docker/index.js';
+import type { SpecInput } from '../../src/project/index.js';
+import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
 import { dataDir as resolveDataDir, ensureDataDir } from '../../src/data-dir.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
-import { assertValidName } from '../../src/workspace/names.js';
-import { Workspaces } from '../../src/workspace/workspaces.js';
-import { docker as sharedDocker, type Docker } from '../../docker/client.js';
-import { Containers, type MountSpec } from '../../docker/containers.js';
-import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type Labels, type RepoRef } from '../../docker/labels.js';
+import { assertValidName } from '../../src/workspace/index.js';
+import { Workspaces } from '../../src/workspace/index.js';
+import { docker as sharedDocker, type Docker } from '../../docker/index.js';
+import { Containers, type MountSpec } from '../../docker/index.js';
+import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { checkpointWorkspace, type CheckpointOptions, type CheckpointOutcome } from './checkpoints.js';

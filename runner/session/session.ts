@@ -3,9 +3,9 @@
  * named shells (attached lazily), fresh execs, background processes and the idle timer. close()
  * stops the container and keeps it, so the next open() resumes it with its writable layer.
  */
-import type { ResolvedSpec } from '../../src/project/types.js';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import type { Containers } from '../../docker/containers.js';
+import type { ResolvedSpec } from '../../src/project/index.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { oomKills, pidsExhausted } from './cgroup-probes.js';

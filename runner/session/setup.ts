@@ -5,7 +5,7 @@
  * the runner and can be read back. <SETUP_DIR>/status is "setup" once the image-level commands
  * passed (a warm pool container stops there: it has no source yet) and "done" after install.
  */
-import type { Containers } from '../../docker/containers.js';
+import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { runFresh } from './exec.js';

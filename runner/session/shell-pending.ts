@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { AttachedExec } from '../../docker/containers.js';
+import type { AttachedExec } from '../../docker/index.js';
 import { OutputCollector, RecordScanner, type StreamName } from './output.js';
 import { token } from './protocol.js';
 import type { ExecOptions } from './types.js';

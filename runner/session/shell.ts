@@ -4,7 +4,7 @@
  * no Docker API call on that path. Commands on one shell run strictly one after another.
  */
 import { randomBytes } from 'node:crypto';
-import type { Containers } from '../../docker/containers.js';
+import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { signalTargets, type KillMode } from './kill.js';

@@ -18,12 +18,12 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
-import { docker as sharedDocker, type Docker } from '../../docker/client.js';
-import { Containers } from '../../docker/containers.js';
-import { checkpointImageRepo, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/labels.js';
-import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } from '../../docker/snapshots.js';
-import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../../docker/volumes.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import { docker as sharedDocker, type Docker } from '../../docker/index.js';
+import { Containers } from '../../docker/index.js';
+import { checkpointImageRepo, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/index.js';
+import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } from '../../docker/index.js';
+import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import {
@@ -33,7 +33,7 @@ import {
   readContainerImage,
   type CheckpointRecord,
   type ContainerImage,
-} from '../session/checkpoint-state.js';
+} from '../session/index.js';
 import type { ArchiveLimits } from './archive.js';
 import { gzipTar } from './tar-io.js';
 import type { S3Location } from './config.js';

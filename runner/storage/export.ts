@@ -9,7 +9,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GitRepo, NOTES_REF, type WorktreeHandle } from '../../src/git/index.js';
-import type { WorkspaceInfo } from '../../src/workspace/types.js';
+import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { packFiles } from './pack.js';

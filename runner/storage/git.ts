@@ -8,7 +8,7 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BRANCH_REF_PREFIX, MAX_CHECKPOINT_FILE_BYTES, NOTES_REF, indexTree, isSha, snapshotWorktree, type GitRepo, type WorktreeHandle } from '../../src/git/index.js';
-import { parseState } from '../../src/workspace/state.js';
+import { parseState } from '../../src/workspace/index.js';
 import { isBerthError } from '../../src/errors.js';
 import { BerthError } from '../../src/errors.js';
 

@@ -15,7 +15,7 @@
  * export leaves the previous one intact; the previous export's objects are deleted afterwards.
  */
 import { z } from 'zod';
-import { isValidName } from '../../src/workspace/names.js';
+import { isValidName } from '../../src/workspace/index.js';
 import { BerthError } from '../../src/errors.js';
 import { ContainerSectionSchema, containerSectionKeys, containerSectionProblems } from './container-manifest.js';
 

@@ -12,7 +12,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { walkTree, type TreeEntry } from '../../src/fs/tree.js';
+import { walkTree, type TreeEntry } from '../../src/fs/index.js';
 import { BerthError } from '../../src/errors.js';
 import { DEFAULT_ARCHIVE_LIMITS } from './archive.js';
 import { gzipTar, tarHeaderBlocks } from './tar-io.js';

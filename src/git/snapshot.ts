@@ -29,7 +29,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
-import { walkTree, type TreeEntry } from '../fs/tree.js';
+import { walkTree, type TreeEntry } from '../fs/index.js';
 import { isSha, parseNulRecords, type WorktreeHandle } from './types.js';
 import type { GitRunner } from './worktree.js';
 

@@ -26,3 +26,4 @@ export type {
   WorkspaceLogger,
   WorkspaceDiff,
 } from './types.js';
+export { parseState, serializeState } from './state.js';

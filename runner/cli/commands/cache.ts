@@ -1,6 +1,6 @@
 /** `berth cache ls | prune [--older-than]`: the package-cache volumes, their sizes, and removal. */
 import type { Command } from 'commander';
-import { listCaches, pruneCaches, type CacheVolume } from '../../../docker/caches.js';
+import { listCaches, pruneCaches, type CacheVolume } from '../../../docker/index.js';
 import { durationArg } from '../args.js';
 import { action, printJson } from '../output.js';
 

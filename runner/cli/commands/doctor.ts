@@ -4,8 +4,8 @@ import { constants } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { dataDir } from '../../../src/data-dir.js';
-import { docker, translateDockerError } from '../../../docker/client.js';
-import { imageStatus } from '../../../docker/images.js';
+import { docker, translateDockerError } from '../../../docker/index.js';
+import { imageStatus } from '../../../docker/index.js';
 import { action, printJson } from '../output.js';
 
 interface Check {

@@ -3,11 +3,11 @@
  * images (builtin, or the named toolchain images) without a registry.
  */
 import type { Command } from 'commander';
-import { docker, imageExists } from '../../../docker/client.js';
-import { ensureImageRef } from '../../../docker/ensure.js';
-import { readPullRecord } from '../../../docker/image-record.js';
-import { imageStatus, ensureImages } from '../../../docker/images.js';
-import { IMAGE_LABEL, listBuiltImages } from '../../../docker/toolchains.js';
+import { docker, imageExists } from '../../../docker/index.js';
+import { ensureImageRef } from '../../../docker/index.js';
+import { readPullRecord } from '../../../docker/index.js';
+import { imageStatus, ensureImages } from '../../../docker/index.js';
+import { IMAGE_LABEL, listBuiltImages } from '../../../docker/index.js';
 import { action, printJson } from '../output.js';
 
 interface Row {

@@ -16,8 +16,8 @@ import {
   serverEntry,
   snippet,
   type Launcher,
-} from '../../mcp/agent-config.js';
-import { runMcp } from '../../mcp/main.js';
+} from '../../mcp/index.js';
+import { runMcp } from '../../mcp/index.js';
 import { durationArg } from '../args.js';
 import { action, printJson } from '../output.js';
 

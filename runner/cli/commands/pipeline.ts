@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { parseDuration, resolveSpec } from '../../../src/project/index.js';
-import type { ResolvedSpec } from '../../../src/project/types.js';
+import type { ResolvedSpec } from '../../../src/project/index.js';
 import {
   formatMs,
   pipelineErrorResult,

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { removeWorkspaceResources } from '../../session/index.js';
-import { removePersistedState } from '../../session/workspace-resources.js';
+import { removePersistedState } from '../../session/index.js';
 import { action, printJson, printWarnings } from '../output.js';
 import { cliRunner } from './exec.js';
 import { register as registerWs, table } from './ws.js';

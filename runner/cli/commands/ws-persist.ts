@@ -5,12 +5,12 @@
  */
 import type { Command } from 'commander';
 import type { Workspaces } from '../../../src/workspace/index.js';
-import { Containers } from '../../../docker/containers.js';
+import { Containers } from '../../../docker/index.js';
 import { createLogger } from '../../../src/log.js';
-import { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from '../../session/checkpoints.js';
-import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../session/command-log.js';
-import { workspaceVolumes } from '../../session/workspace-resources.js';
-import { resolveSpec } from '../../../src/project/resolve.js';
+import { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from '../../session/index.js';
+import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../session/index.js';
+import { workspaceVolumes } from '../../session/index.js';
+import { resolveSpec } from '../../../src/project/index.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { action, printJson, printWarnings, safeText } from '../output.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';

@@ -5,12 +5,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { Workspaces } from '../../../src/workspace/index.js';
 import { createLogger } from '../../../src/log.js';
-import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/config.js';
-import { exportWorkspace, importWorkspace } from '../../storage/transfer.js';
+import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/index.js';
+import { exportWorkspace, importWorkspace } from '../../storage/index.js';
 import { rmSync } from 'node:fs';
-import { docker } from '../../../docker/client.js';
-import { commandLogPath } from '../../session/command-log.js';
-import { containerStateOf } from '../../storage/container-transfer.js';
+import { docker } from '../../../docker/index.js';
+import { commandLogPath } from '../../session/index.js';
+import { containerStateOf } from '../../storage/index.js';
 import { positiveIntArg } from '../args.js';
 import { action, printJson, printWarnings } from '../output.js';
 

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_YIELD_MS, MAX_YIELD_MS, outputFrom, type Job } from '../jobs.js';
-import type { ExecResult } from '../../session/types.js';
+import type { ExecResult } from '../../session/index.js';
 
 /**
  * Per-stream output kept in a result (head and tail; the middle is dropped). Smaller than the

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { MAX_COMMAND_BYTES } from '../../../pipelines/plan.js';
+import { MAX_COMMAND_BYTES } from '../../../pipelines/index.js';
 import { BerthError } from '../../../src/errors.js';
-import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
-import { SHELL_NAME_PATTERN } from '../../session/shell.js';
+import { PROCESS_NAME_PATTERN } from '../../session/index.js';
+import { SHELL_NAME_PATTERN } from '../../session/index.js';
 import { DEFAULT_YIELD_MS, jobsFor } from '../jobs.js';
 import { defineTool, type ToolCall } from '../tool.js';
 import { execOutputShape, finishedReply, jobReply, MAX_OUTPUT_BYTES, yieldMsArg } from './exec-reply.js';

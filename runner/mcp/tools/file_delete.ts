@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DeleteOptionsSchema } from '../../session/files.js';
+import { DeleteOptionsSchema } from '../../session/index.js';
 import { defineTool } from '../tool.js';
 
 export const fileDelete = defineTool({

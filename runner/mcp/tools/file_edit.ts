@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EditRequestSchema } from '../../session/files.js';
+import { EditRequestSchema } from '../../session/index.js';
 import { CONTENT_TOO_LARGE, withinContentBytes } from '../limits.js';
 import { defineTool } from '../tool.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ListOptionsSchema } from '../../session/files.js';
-import { safeText } from '../../cli/output.js';
+import { ListOptionsSchema } from '../../session/index.js';
+import { safeText } from '../../cli/index.js';
 import { defineTool } from '../tool.js';
 
 export const fileList = defineTool({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ReadOptionsSchema } from '../../session/files.js';
+import { ReadOptionsSchema } from '../../session/index.js';
 import { defineTool } from '../tool.js';
 
 /** A whole-file read lands in the model's context: beyond this, it must read in line ranges. */

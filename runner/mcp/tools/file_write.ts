@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WriteOptionsSchema } from '../../session/files.js';
+import { WriteOptionsSchema } from '../../session/index.js';
 import { CONTENT_TOO_LARGE, withinContentBytes } from '../limits.js';
 import { defineTool } from '../tool.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
-import { LABEL } from '../../../docker/labels.js';
+import { LABEL } from '../../../docker/index.js';
 import { BerthError } from '../../../src/errors.js';
 import type { Progress } from '../progress.js';
 import { defineTool } from '../tool.js';

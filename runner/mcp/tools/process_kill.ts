@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROCESS_NAME_PATTERN } from '../../session/processes.js';
+import { PROCESS_NAME_PATTERN } from '../../session/index.js';
 import { defineTool } from '../tool.js';
 import { processLine, processOut, processShape } from './shared.js';
 

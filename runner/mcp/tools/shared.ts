@@ -1,6 +1,6 @@
 /** Output-schema pieces and formatting shared by several tools. */
 import { z } from 'zod';
-import type { ProcessInfo } from '../../session/types.js';
+import type { ProcessInfo } from '../../session/index.js';
 
 export const processShape = z.object({
   name: z.string(),

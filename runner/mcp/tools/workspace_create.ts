@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BerthError } from '../../../src/errors.js';
-import { assertValidName, NAME_PATTERN } from '../../../src/workspace/names.js';
+import { assertValidName, NAME_PATTERN } from '../../../src/workspace/index.js';
 import { readableName } from '../names.js';
 import { defineTool } from '../tool.js';
 

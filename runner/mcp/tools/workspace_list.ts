@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatAge } from '../../../src/workspace/duration.js';
+import { formatAge } from '../../../src/workspace/index.js';
 import { defineTool } from '../tool.js';
 
 export const workspaceList = defineTool({
