@@ -59,6 +59,8 @@ async function main(): Promise<number> {
   const { makeFixture } = await import('./fixture.js');
   const { environment, findDockerCli } = await import('./env.js');
   const { translateDockerError } = await import('../docker/client.js');
+  // Assigned once below, after the signal handler that must see it is installed.
+  // eslint-disable-next-line prefer-const
   let fx: Fixture | undefined;
   let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -11,6 +11,7 @@ export default async function setup(): Promise<void> {
   } catch (err) {
     throw new Error(
       `berth tests need a Docker engine: ${(err as Error).message}. Run them with \`npm test\` (which starts one), or start Docker / set DOCKER_HOST.`,
+      { cause: err },
     );
   }
 }

@@ -12,7 +12,7 @@ import { ownerLabel } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { Plan } from '../plan.js';
-import { aborted, isAborted, isRoot, type PipelineEvent, type RunPlanLocalOptions } from './types.js';
+import { aborted, isRoot, type PipelineEvent, type RunPlanLocalOptions } from './types.js';
 
 /** The sleep loop that keeps a staged pipeline container up between execs; removal kills it. */
 export const KEEPALIVE = ['sh', '-c', 'while :; do sleep 3600; done'];

@@ -16,7 +16,7 @@ import { packSource } from '../source-archive.js';
 import type { RunContext } from './context.js';
 import { MarkerProgress, type DirectCommand } from './markers.js';
 import type { Listing } from './staged.js';
-import { aborted, isAborted, formatBytes, formatMs, type PhaseResult } from './types.js';
+import { aborted, formatBytes, formatMs, type PhaseResult } from './types.js';
 
 export async function runDirect(ctx: RunContext, listing: Listing, phases: Map<PhaseName, PhaseResult>): Promise<void> {
   const plan = ctx.plan;

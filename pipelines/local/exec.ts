@@ -8,7 +8,7 @@ import type { Docker } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { PhaseName, PlanCommand } from '../plan.js';
 import type { RunContext } from './context.js';
-import { aborted, isAborted, formatMs, Tail, type CommandResult, type PhaseOutcome, type PhaseResult } from './types.js';
+import { aborted, formatMs, Tail, type CommandResult, type PhaseOutcome, type PhaseResult } from './types.js';
 
 /** Run a phase's commands in order as `user`, stopping at the first failure or timeout. */
 export async function runPhase(

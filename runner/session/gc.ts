@@ -75,7 +75,10 @@ export async function collectGarbage(h: GcHost): Promise<GcReport> {
       continue;
     }
     const r = await tryLocked(h, s.containerName, () => h.removeResources(s.name, s.containerId));
-    if (r) report.removedContainers.push(...r.containers), report.removedVolumes.push(...r.volumes);
+    if (r) {
+      report.removedContainers.push(...r.containers);
+      report.removedVolumes.push(...r.volumes);
+    }
     else report.skipped.push(s.containerName);
   }
   report.removedVolumes.push(...(await reapVolumes(h, names, inGit)));

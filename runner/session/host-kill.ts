@@ -51,7 +51,10 @@ export async function hostSignal(containers: Containers, containerId: string, re
   };
   if (req.mode === 'term') {
     const t = await targets();
-    for (const m of t) signal(m.hostPid, 'SIGTERM'), signal(m.hostPid, 'SIGCONT');
+    for (const m of t) {
+      signal(m.hostPid, 'SIGTERM');
+      signal(m.hostPid, 'SIGCONT');
+    }
     return t.length;
   }
   return freezeAndKill(targets);

@@ -82,7 +82,7 @@ export async function handWorktreeTo(worktree: string, owner: Owner, logger: Log
     onVanished: (rel) => logger.debug('entry vanished while handing the worktree over', { path: rel }),
   });
   let n = 0;
-  let batch: Promise<unknown>[] = [];
+  const batch: Promise<unknown>[] = [];
   for await (const e of walk) {
     // chown clears the setuid/setgid bits of a file, as the kernel does for any chown.
     batch.push(fs.lchown(join(worktree, e.rel), owner.uid, owner.gid).catch(() => undefined));

@@ -9,7 +9,6 @@
  * replaced by the next open() (and by the MCP tools' next call), which says so in its result.
  */
 import { resolveSpec } from '../../src/project/index.js';
-import { ensureImageRef } from '../../docker/index.js';
 import type { SpecInput } from '../../src/project/index.js';
 import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
 import { dataDir as resolveDataDir, ensureDataDir } from '../../src/data-dir.js';

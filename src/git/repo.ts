@@ -45,7 +45,7 @@ export class GitRepo {
   /** Finds the repository containing `path`: NOT_A_REPO for a missing path, non-repo or bare repo. */
   static async discover(path: string, opts: GitRepoOptions & { signal?: AbortSignal | undefined } = {}): Promise<GitRepo> {
     const abs = resolve(path);
-    let isDir = false;
+    let isDir: boolean;
     try {
       isDir = (await stat(abs)).isDirectory();
     } catch {

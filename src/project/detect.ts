@@ -342,7 +342,7 @@ export function makeTargets(text: string): Set<string> {
     const m = /^([^:=#\t][^:=#]*?)\s*::?(?![=:])/.exec(line);
     if (!m) continue;
     for (const name of m[1]!.trim().split(/\s+/)) {
-      if (/^[A-Za-z0-9_][A-Za-z0-9_.\/-]*$/.test(name)) targets.add(name);
+      if (/^[A-Za-z0-9_][A-Za-z0-9_./-]*$/.test(name)) targets.add(name);
     }
   }
   return targets;

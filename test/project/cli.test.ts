@@ -60,7 +60,7 @@ describe('berth init / berth spec', () => {
     expect(out.path).toBe(join(dir, 'berth.yaml'));
     expect(out.toolchain).toBe('go');
     const text = await readFile(out.path, 'utf8');
-    expect(text).toMatch(/network:\n  install: bridge\n  run: none/); // regenerated from detection, not merged with the old file
+    expect(text).toMatch(/network:\n {2}install: bridge\n {2}run: none/); // regenerated from detection, not merged with the old file
     expect(text).toContain('test: go test ./...');
     expect((await resolveSpec(new LocalSourceReader(dir))).hash).toBe(out.hash);
   });

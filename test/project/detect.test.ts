@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_NODE_MAJOR, IMAGES, nodeImage } from '../../src/images.js';
+import { DEFAULT_NODE_MAJOR, nodeImage } from '../../src/images.js';
 import type { SourceReader } from '../../src/source-reader.js';
 import { CACHE_ROOT, detect, makeTargets, TOOLCHAIN_IMAGES } from '../../src/project/index.js';
 import { pkg, reader } from './tree.js';

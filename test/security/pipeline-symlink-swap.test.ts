@@ -105,7 +105,7 @@ describe('pipeline source copy vs a racing directory→symlink swap', () => {
     let copies = 0;
     let changed = 0;
     let links = 0;
-    let swaps = 0;
+    let swaps: number;
     const leaks: string[] = [];
     const otherErrors: string[] = [];
     try {
