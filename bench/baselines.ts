@@ -35,7 +35,12 @@ function collector(keep: number): { sink: Writable; text(): string; bytes(): num
 }
 
 /** One exec the dockerode way: create, start (no stdin), demux to the end, inspect for the code. */
-export async function dockerodeExec(client: Docker, containerId: string, argv: readonly string[], opts: { user?: string; keepBytes?: number } = {}): Promise<RawResult> {
+export async function dockerodeExec(
+  client: Docker,
+  containerId: string,
+  argv: readonly string[],
+  opts: { user?: string; keepBytes?: number } = {},
+): Promise<RawResult> {
   const exec = await client.getContainer(containerId).exec({
     Cmd: [...argv],
     AttachStdout: true,

@@ -122,9 +122,13 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
   const quick = Boolean(v.quick);
   let groups: GroupName[] = [...GROUPS];
   if (v.only !== undefined) {
-    const want = v.only.split(',').map((s) => s.trim()).filter(Boolean);
+    const want = v.only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = want.filter((g) => !(GROUPS as readonly string[]).includes(g));
-    if (bad.length || want.length === 0) throw usageError(`--only ${JSON.stringify(v.only)}: unknown group ${JSON.stringify(bad[0] ?? '')}; use ${GROUPS.join(', ')}`);
+    if (bad.length || want.length === 0)
+      throw usageError(`--only ${JSON.stringify(v.only)}: unknown group ${JSON.stringify(bad[0] ?? '')}; use ${GROUPS.join(', ')}`);
     groups = GROUPS.filter((g) => want.includes(g));
   }
   const mb = int('output-mb', v['output-mb'], 1, 1024);

@@ -69,10 +69,18 @@ export async function execGroup(ctx: GroupContext): Promise<Row[]> {
         { key: 'fresh', iterations: slow, run: async () => check('Session.exec fresh', await session.exec(c.line, { fresh: true }), c.stdout) },
         { key: 'dockerode', iterations: slow, run: async () => check('dockerode exec', await dockerodeExec(fx.docker, id, c.argv, { user }), c.stdout) },
         ...(ctx.dockerCli
-          ? [{ key: 'cli', iterations: slow, run: async () => check('docker exec', await runCli(ctx.dockerCli as string, ['exec', '-u', user, id, ...c.argv]), c.stdout) }]
+          ? [
+              {
+                key: 'cli',
+                iterations: slow,
+                run: async () => check('docker exec', await runCli(ctx.dockerCli as string, ['exec', '-u', user, id, ...c.argv]), c.stdout),
+              },
+            ]
           : []),
       ];
-      ctx.log(`exec \`${c.line}\`: ${methods.map((m) => `${m.key} x ${m.iterations ?? cfg.execIterations}`).join(', ')} (after ${cfg.execWarmup} warm-up each) ...`);
+      ctx.log(
+        `exec \`${c.line}\`: ${methods.map((m) => `${m.key} x ${m.iterations ?? cfg.execIterations}`).join(', ')} (after ${cfg.execWarmup} warm-up each) ...`,
+      );
       let lastPct = 0;
       const samples = await measureInterleaved(methods, {
         warmup: cfg.execWarmup,

@@ -156,7 +156,14 @@ async function explainOpen(fx: Fixture): Promise<void> {
   const calls: Call[] = [];
   let t0 = 0;
   const client = timedDocker(sharedDocker(), calls, () => t0);
-  const runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec: benchSpec(), pool: { size: 1, autoRefill: false }, docker: client });
+  const runner = await Runner.create({
+    repo: fx.repo,
+    dataDir: fx.dataDir,
+    labels: fx.labels,
+    spec: benchSpec(),
+    pool: { size: 1, autoRefill: false },
+    docker: client,
+  });
   try {
     const ws = runner.workspaces;
     for (const m of ['find', 'create'] as const) {

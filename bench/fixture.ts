@@ -115,11 +115,25 @@ export function makeFixture(): Fixture {
     const sweep = async () => {
       for (const label of labelSets) {
         const cs = await client.listContainers({ all: true, filters: { label } }).catch(() => []);
-        await Promise.all(cs.map((c) => client.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+        await Promise.all(
+          cs.map((c) =>
+            client
+              .getContainer(c.Id)
+              .remove({ force: true, v: true })
+              .catch(() => undefined),
+          ),
+        );
       }
       for (const label of labelSets) {
         const vs = await client.listVolumes({ filters: { label } }).catch(() => ({ Volumes: [] }));
-        await Promise.all((vs.Volumes ?? []).map((v) => client.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+        await Promise.all(
+          (vs.Volumes ?? []).map((v) =>
+            client
+              .getVolume(v.Name)
+              .remove({ force: true })
+              .catch(() => undefined),
+          ),
+        );
       }
     };
     await sweep();
@@ -155,5 +169,12 @@ export function makeFixture(): Fixture {
 /** Remove this run's containers that also carry `label=value` (a group's own, to free resources early). */
 export async function removeTagged(fx: Fixture, label: string, value: string): Promise<void> {
   const cs = await fx.docker.listContainers({ all: true, filters: { label: [`${BENCH_LABEL}=${fx.runId}`, `${label}=${value}`] } });
-  await Promise.all(cs.map((c) => fx.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    cs.map((c) =>
+      fx.docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
 }

@@ -53,7 +53,11 @@ export async function outputGroup(ctx: GroupContext): Promise<Row[]> {
       id,
       group: 'output',
       label,
-      value: { n: peak, unit: 'MiB', text: `peak ${peak.toFixed(0)} MiB RSS (+${(peak - before).toFixed(0)} over ${before.toFixed(0)} before streaming; ${how})` },
+      value: {
+        n: peak,
+        unit: 'MiB',
+        text: `peak ${peak.toFixed(0)} MiB RSS (+${(peak - before).toFixed(0)} over ${before.toFixed(0)} before streaming; ${how})`,
+      },
       ...(baseline ? { baseline } : {}),
       extra: {
         peakRssMiB: peak,

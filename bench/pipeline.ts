@@ -27,14 +27,18 @@ export async function pipelineGroup(ctx: GroupContext): Promise<Row[]> {
     const resolved = await resolveSpec(new LocalSourceReader(source));
     const r = await runPipeline({ kind: 'local', dir: source }, resolved.spec, 'test', { labels: fx.labels, signal: fx.signal });
     const tail = r.phases.find((ph) => ph.name === 'test')?.tail ?? '';
-    if (!r.ok || !tail.includes(WANT)) throw new Error(`berth test: expected a pass printing ${JSON.stringify(WANT)}, got ${r.outcome} (exit ${r.exitCode}): ${JSON.stringify(tail.slice(-200))}`);
+    if (!r.ok || !tail.includes(WANT))
+      throw new Error(
+        `berth test: expected a pass printing ${JSON.stringify(WANT)}, got ${r.outcome} (exit ${r.exitCode}): ${JSON.stringify(tail.slice(-200))}`,
+      );
   };
 
   // The baselines run exactly what the plan runs.
   const resolved = await resolveSpec(new LocalSourceReader(source));
   const p = plan(resolved.spec, 'test', { repo: repoKey(source) });
   const step = p.steps[0]?.commands[0];
-  if (!step || step.display !== PIPELINE_TEST) throw new Error(`pipeline fixture: expected the test step ${JSON.stringify(PIPELINE_TEST)}, got ${JSON.stringify(step?.display)}`);
+  if (!step || step.display !== PIPELINE_TEST)
+    throw new Error(`pipeline fixture: expected the test step ${JSON.stringify(PIPELINE_TEST)}, got ${JSON.stringify(step?.display)}`);
   const spec: RunSpec = {
     image: p.image,
     argv: step.argv,
@@ -46,7 +50,8 @@ export async function pipelineGroup(ctx: GroupContext): Promise<Row[]> {
     pids: p.resources.pids,
   };
   const check = (what: string, r: { exitCode: number | null; stdout: string }) => {
-    if (r.exitCode !== 0 || !r.stdout.includes(WANT)) throw new Error(`${what}: expected exit 0 printing ${JSON.stringify(WANT)}, got exit ${r.exitCode}: ${JSON.stringify(r.stdout.slice(0, 200))}`);
+    if (r.exitCode !== 0 || !r.stdout.includes(WANT))
+      throw new Error(`${what}: expected exit 0 printing ${JSON.stringify(WANT)}, got exit ${r.exitCode}: ${JSON.stringify(r.stdout.slice(0, 200))}`);
   };
   const methods: Method[] = [
     { key: 'berth', run: berthTest },

@@ -137,7 +137,13 @@ export function renderTable(rows: readonly Row[], goals: readonly Goal[]): strin
       continue;
     }
     const r = rowRatio(row, rows);
-    const vs = base ? (r === undefined ? `— vs ${shortName(base, row)}` : `${row.ms ? fmtRatio(r) : `${fmtNum(r)}x`} vs ${shortName(base, row)}`) : isBaseline(row, rows) ? 'baseline' : '—';
+    const vs = base
+      ? r === undefined
+        ? `— vs ${shortName(base, row)}`
+        : `${row.ms ? fmtRatio(r) : `${fmtNum(r)}x`} vs ${shortName(base, row)}`
+      : isBaseline(row, rows)
+        ? 'baseline'
+        : '—';
     body.push([
       `  ${row.label}`,
       String(row.ms?.n ?? ''),

@@ -29,11 +29,31 @@ const RUNNERS: Record<GroupName, (ctx: GroupContext) => Promise<Row[]>> = {
 /** Rows a group would have produced, for when it failed as a whole. */
 const PLACEHOLDERS: Record<GroupName, [string, string][]> = {
   exec: ['true', 'echo'].flatMap((c) => ['shell', 'mcp', 'fresh', 'dockerode', 'cli'].map((w): [string, string] => [`exec.${c}.${w}`, `exec ${c}: ${w}`])),
-  open: [['open.warm', 'open: warm pool'], ['open.cold', 'open: cold'], ['open.raw', 'open: raw create+start'], ['open.git', 'open: git workspace create']],
-  pipeline: [['pipeline.berth', 'berth test'], ['pipeline.dockerode', 'docker run --rm (dockerode)'], ['pipeline.cli', 'docker run --rm (CLI)']],
-  concurrency: [['concurrency.latency', 'concurrency: latency'], ['concurrency.lost', 'concurrency: lost or misattributed outputs']],
-  output: [['output.berth', 'output: Session.exec'], ['output.dockerode', 'output: dockerode exec'], ['output.rss.berth', 'output: peak RSS, Session.exec'], ['output.rss.dockerode', 'output: peak RSS, dockerode']],
-  idle: [['idle.before', 'idle: RSS before'], ['idle.after', 'idle: RSS with idle sessions']],
+  open: [
+    ['open.warm', 'open: warm pool'],
+    ['open.cold', 'open: cold'],
+    ['open.raw', 'open: raw create+start'],
+    ['open.git', 'open: git workspace create'],
+  ],
+  pipeline: [
+    ['pipeline.berth', 'berth test'],
+    ['pipeline.dockerode', 'docker run --rm (dockerode)'],
+    ['pipeline.cli', 'docker run --rm (CLI)'],
+  ],
+  concurrency: [
+    ['concurrency.latency', 'concurrency: latency'],
+    ['concurrency.lost', 'concurrency: lost or misattributed outputs'],
+  ],
+  output: [
+    ['output.berth', 'output: Session.exec'],
+    ['output.dockerode', 'output: dockerode exec'],
+    ['output.rss.berth', 'output: peak RSS, Session.exec'],
+    ['output.rss.dockerode', 'output: peak RSS, dockerode'],
+  ],
+  idle: [
+    ['idle.before', 'idle: RSS before'],
+    ['idle.after', 'idle: RSS with idle sessions'],
+  ],
 };
 
 function log(line: string): void {

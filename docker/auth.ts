@@ -62,10 +62,16 @@ export async function readDockerConfig(env: NodeJS.ProcessEnv = process.env): Pr
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new BerthError('BAD_INPUT', `the Docker config in ${source} is not valid JSON (${(err as Error).message}): fix it or run docker login again.`, { cause: err });
+    throw new BerthError('BAD_INPUT', `the Docker config in ${source} is not valid JSON (${(err as Error).message}): fix it or run docker login again.`, {
+      cause: err,
+    });
   }
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new BerthError('BAD_INPUT', `the Docker config in ${source} has an unexpected shape (${parsed.error.issues[0]?.message}): fix it or run docker login again.`);
+  if (!parsed.success)
+    throw new BerthError(
+      'BAD_INPUT',
+      `the Docker config in ${source} has an unexpected shape (${parsed.error.issues[0]?.message}): fix it or run docker login again.`,
+    );
   return { config: parsed.data, source };
 }
 
@@ -99,7 +105,12 @@ const helperReply = z.object({ Username: z.string(), Secret: z.string() });
 /** `docker-credential-<helper> get`: registry on stdin, JSON on stdout; "not found" means anonymous. */
 function runCredentialHelper(helper: string, serverURL: string, env: NodeJS.ProcessEnv): Promise<RegistryAuth | undefined> {
   if (!/^[A-Za-z0-9_.-]+$/.test(helper)) {
-    return Promise.reject(new BerthError('BAD_INPUT', `credential helper name ${JSON.stringify(helper)} in the Docker config is not valid: use a plain name like "pass" or "ecr-login".`));
+    return Promise.reject(
+      new BerthError(
+        'BAD_INPUT',
+        `credential helper name ${JSON.stringify(helper)} in the Docker config is not valid: use a plain name like "pass" or "ecr-login".`,
+      ),
+    );
   }
   const bin = `docker-credential-${helper}`;
   return new Promise((resolve, reject) => {
@@ -109,7 +120,13 @@ function runCredentialHelper(helper: string, serverURL: string, env: NodeJS.Proc
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) =>
-      reject(new BerthError('REGISTRY_UNAUTHORIZED', `the Docker config names the credential helper ${bin}, which cannot run (${e.message}): install it or remove it from the config.`, { cause: e })),
+      reject(
+        new BerthError(
+          'REGISTRY_UNAUTHORIZED',
+          `the Docker config names the credential helper ${bin}, which cannot run (${e.message}): install it or remove it from the config.`,
+          { cause: e },
+        ),
+      ),
     );
     child.on('close', (code) => {
       if (code !== 0) {
@@ -118,10 +135,13 @@ function runCredentialHelper(helper: string, serverURL: string, env: NodeJS.Proc
         return reject(new BerthError('REGISTRY_UNAUTHORIZED', `${bin} get failed for ${serverURL} (exit ${code}): ${(err || out).trim()}`));
       }
       const parsed = helperReply.safeParse(safeJson(out));
-      if (!parsed.success) return reject(new BerthError('REGISTRY_UNAUTHORIZED', `${bin} get answered something that is not {Username, Secret} for ${serverURL}.`));
+      if (!parsed.success)
+        return reject(new BerthError('REGISTRY_UNAUTHORIZED', `${bin} get answered something that is not {Username, Secret} for ${serverURL}.`));
       const { Username, Secret } = parsed.data;
       // "<token>" is the helpers' marker for an identity token instead of a password.
-      resolve(Username === '<token>' ? { serveraddress: serverURL, identitytoken: Secret } : { serveraddress: serverURL, username: Username, password: Secret });
+      resolve(
+        Username === '<token>' ? { serveraddress: serverURL, identitytoken: Secret } : { serveraddress: serverURL, username: Username, password: Secret },
+      );
     });
     child.stdin.end(serverURL);
   });

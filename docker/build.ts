@@ -48,7 +48,10 @@ export async function ensureBuilt(ref: string, spec: BuildSpec, opts: BuildOpts)
   const dockerfile = await inside(opts.root, join(spec.context, spec.dockerfile), 'build.dockerfile');
   const files = await contextFiles(context);
   const hash = await inputHash(context, files, spec);
-  const existing = await client.getImage(ref).inspect().catch(() => undefined);
+  const existing = await client
+    .getImage(ref)
+    .inspect()
+    .catch(() => undefined);
   if (existing?.Config?.Labels?.[BUILD_HASH_LABEL] === hash) {
     say(`${ref}: up to date (Dockerfile, context and args unchanged)`);
     return false;
@@ -79,7 +82,10 @@ function followBuild(client: Docker, stream: NodeJS.ReadableStream, ref: string,
       stream,
       (err: Error | null) => {
         if (err) return reject(new BerthError('IMAGE_BUILD_FAILED', `building ${ref}: ${err.message}`, { cause: err }));
-        if (failures.length) return reject(new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${failures.join('; ')}. Fix the Dockerfile (or build: in berth.yaml) and retry.`));
+        if (failures.length)
+          return reject(
+            new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${failures.join('; ')}. Fix the Dockerfile (or build: in berth.yaml) and retry.`),
+          );
         resolve();
       },
       (e: { stream?: string; status?: string; error?: string; errorDetail?: { message?: string } }) => {
@@ -110,7 +116,13 @@ async function inside(root: string, rel: string, field: string): Promise<string>
 async function contextFiles(context: string): Promise<string[]> {
   const ig = ignore().add('.git');
   const dockerignore = await readFile(join(context, '.dockerignore'), 'utf8').catch(() => '');
-  ig.add(dockerignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/^\//, '')));
+  ig.add(
+    dockerignore
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.replace(/^\//, '')),
+  );
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     for (const d of (await readdir(join(context, dir), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {

@@ -44,7 +44,9 @@ export async function listCaches(client: Docker = docker()): Promise<CacheVolume
 }
 
 /** Remove cache volumes not in use (and, with olderThanMs, created longer ago than that). */
-export async function pruneCaches(opts: { olderThanMs?: number; match?: string; client?: Docker; now?: number } = {}): Promise<{ removed: CacheVolume[]; kept: CacheVolume[] }> {
+export async function pruneCaches(
+  opts: { olderThanMs?: number; match?: string; client?: Docker; now?: number } = {},
+): Promise<{ removed: CacheVolume[]; kept: CacheVolume[] }> {
   const client = opts.client ?? docker();
   const now = opts.now ?? Date.now();
   const removed: CacheVolume[] = [];

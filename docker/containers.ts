@@ -17,11 +17,7 @@ export { ROOT_SETUP_CAPS as SESSION_CAP_ADD, type BindRoots, type MountSpec } fr
  * The container's PID 2 (docker-init is PID 1 and reaps zombies): sleep forever without needing
  * any particular binary beyond a POSIX sh. GNU and busybox sleep accept "infinity".
  */
-export const KEEPALIVE_CMD: readonly string[] = [
-  '/bin/sh',
-  '-c',
-  'exec sleep infinity 2>/dev/null; while :; do sleep 3600; done',
-];
+export const KEEPALIVE_CMD: readonly string[] = ['/bin/sh', '-c', 'exec sleep infinity 2>/dev/null; while :; do sleep 3600; done'];
 
 /** A session or pool container: the keep-alive as main process, work arrives via exec. */
 export interface ContainerCreateSpec {
@@ -236,9 +232,7 @@ export class Containers {
     },
   ): Promise<AttachedExec> {
     const exec = await this.createExec(containerId, opts, { stdin: true, tty: false });
-    const stream = (await call(`start exec in container ${containerId}`, () =>
-      exec.start({ hijack: true, stdin: true }),
-    )) as Duplex;
+    const stream = (await call(`start exec in container ${containerId}`, () => exec.start({ hijack: true, stdin: true }))) as Duplex;
     wireDemux(this.docker, stream, opts.onStdout, opts.onStderr, opts.onEnd);
     return {
       execId: exec.id,
@@ -370,13 +364,7 @@ const noop = () => {};
  * demuxer. The sinks call back synchronously, so nothing queues: the socket is read only as fast
  * as the callbacks consume, and memory stays bounded however much a command prints.
  */
-function wireDemux(
-  client: Docker,
-  stream: Duplex,
-  onStdout: (b: Buffer) => void,
-  onStderr: (b: Buffer) => void,
-  onEnd: (err?: Error) => void,
-): void {
+function wireDemux(client: Docker, stream: Duplex, onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void, onEnd: (err?: Error) => void): void {
   const sink = (fn: (b: Buffer) => void) =>
     new Writable({
       write(chunk: Buffer, _enc, cb) {

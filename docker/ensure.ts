@@ -26,7 +26,11 @@ export interface EnsureOpts {
 /** Build `ref` if berth knows how and it is missing. Returns true if something was built. */
 export async function ensureImageRef(ref: string, opts: EnsureOpts = {}): Promise<boolean> {
   if (opts.build) {
-    return ensureBuilt(ref, opts.build.spec, { root: opts.build.root, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.build.network ? { network: opts.build.network } : {}) });
+    return ensureBuilt(ref, opts.build.spec, {
+      root: opts.build.root,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.build.network ? { network: opts.build.network } : {}),
+    });
   }
   const key = builtinImageKey(ref);
   if (key) return ensureImage(key, opts);

@@ -155,7 +155,8 @@ async function vetMount(m: MountSpec, roots: BindRoots): Promise<DockerMount> {
 export async function vetBindSource(source: string, readOnly: boolean, roots: BindRoots): Promise<string> {
   if (!isAbsolute(source) || source.includes('\0')) throw refused(`bind source ${JSON.stringify(source)} is not an absolute host path`);
   // By name first, so a socket path is refused even where no engine listens on it right now.
-  if (DOCKER_SOCKETS.includes(normalize(source))) throw refused(`bind source ${JSON.stringify(source)} is the Docker socket; that would give the container the host`);
+  if (DOCKER_SOCKETS.includes(normalize(source)))
+    throw refused(`bind source ${JSON.stringify(source)} is the Docker socket; that would give the container the host`);
   const real = await realpath(source).catch((err: unknown) => {
     throw new BerthError('FS_ERROR', `bind source ${JSON.stringify(source)} cannot be resolved: ${(err as Error).message}`, { cause: err });
   });

@@ -31,9 +31,7 @@ export async function imageStatus(client: Docker = docker()): Promise<ImageStatu
 }
 
 /** Ensure every builtin image exists; returns the ones that were built. */
-export async function ensureImages(
-  opts: { only?: BuiltinImageKey[]; onProgress?: Progress; signal?: AbortSignal } = {},
-): Promise<BuiltinImageKey[]> {
+export async function ensureImages(opts: { only?: BuiltinImageKey[]; onProgress?: Progress; signal?: AbortSignal } = {}): Promise<BuiltinImageKey[]> {
   const built: BuiltinImageKey[] = [];
   const keys = opts.only ?? (Object.keys(IMAGES) as BuiltinImageKey[]);
   for (const key of keys) {
@@ -43,10 +41,7 @@ export async function ensureImages(
 }
 
 /** Build `key` unless it already exists. Returns true if it was built. */
-export async function ensureImage(
-  key: BuiltinImageKey,
-  opts: { onProgress?: Progress; signal?: AbortSignal } = {},
-): Promise<boolean> {
+export async function ensureImage(key: BuiltinImageKey, opts: { onProgress?: Progress; signal?: AbortSignal } = {}): Promise<boolean> {
   const ref = IMAGES[key];
   const say = opts.onProgress ?? (() => {});
   if (await imageExists(ref)) {
@@ -64,9 +59,7 @@ export async function ensureImage(
     say(`${ref}: importing rootfs into Docker ...`);
     await importRootfs(rootfs, ref, key === 'busybox' ? '/bin/sh' : '/bin/bash');
   } catch (err) {
-    throw err instanceof BerthError
-      ? err
-      : new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${(err as Error).message}`, { cause: err });
+    throw err instanceof BerthError ? err : new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     await run('umount', ['-l', join(work, 'rootfs', 'proc')], { allowFail: true });
     await rm(work, { recursive: true, force: true });
@@ -158,8 +151,7 @@ export function parseMirror(text: string, suite = 'bookworm'): string | undefine
     if (m?.[1]) return m[1];
   }
   for (const stanza of text.split(/\n\s*\n/)) {
-    const field = (name: string) =>
-      new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
     if (!field('Types').includes('deb')) continue;
     if (!field('Suites').includes(suite)) continue;
     const uri = field('URIs')[0];
@@ -174,11 +166,7 @@ async function debianRootfs(rootfs: string, say: Progress, opts: { withNode: boo
   if (!existsSync('/usr/sbin/debootstrap')) await aptInstall(['debootstrap'], say, signal);
   const mirror = debianMirror();
   say(`debootstrap bookworm (minbase + git, ca-certificates, procps) from the apt sources' mirror ...`);
-  await run(
-    'debootstrap',
-    ['--variant=minbase', '--include=git,ca-certificates,procps', 'bookworm', rootfs, mirror],
-    { onLine: (l) => say(`  ${l}`), signal },
-  );
+  await run('debootstrap', ['--variant=minbase', '--include=git,ca-certificates,procps', 'bookworm', rootfs, mirror], { onLine: (l) => say(`  ${l}`), signal });
   if (opts.withNode) await chrootNode(rootfs, say, signal);
   await rm(join(rootfs, 'var', 'lib', 'apt', 'lists'), { recursive: true, force: true });
   await mkdir(join(rootfs, 'var', 'lib', 'apt', 'lists', 'partial'), { recursive: true });
@@ -209,11 +197,14 @@ async function importRootfs(rootfs: string, ref: string, cmd: string): Promise<v
   tar.stderr.on('data', (d: Buffer) => (tarErr += d.toString()));
   const [repo, tag] = ref.split(':') as [string, string];
   const stream = await call(`import ${ref}`, () =>
-    client.importImage(tar.stdout as unknown as string, {
-      repo,
-      tag,
-      changes: [`CMD ["${cmd}"]`, 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-    } as object),
+    client.importImage(
+      tar.stdout as unknown as string,
+      {
+        repo,
+        tag,
+        changes: [`CMD ["${cmd}"]`, 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      } as object,
+    ),
   );
   await new Promise<void>((resolve, reject) => {
     client.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {

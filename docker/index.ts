@@ -2,7 +2,21 @@
 export { call, docker, imageExists, translateDockerError, type Docker } from './client.js';
 export { createContainer, type ContainerBody } from './create.js';
 export { type CapProfile } from './hardening.js';
-export { LABEL, RUNNER_VERSION, buildLabels, cacheVolumeName, checkpointImageRepo, labelFilter, namePart, poolContainerName, sessionContainerName, type Labels, type RepoRef, workspaceFromContainerName, workspaceVolumeName } from './labels.js';
+export {
+  LABEL,
+  RUNNER_VERSION,
+  buildLabels,
+  cacheVolumeName,
+  checkpointImageRepo,
+  labelFilter,
+  namePart,
+  poolContainerName,
+  sessionContainerName,
+  type Labels,
+  type RepoRef,
+  workspaceFromContainerName,
+  workspaceVolumeName,
+} from './labels.js';
 export { ownerLabel, reapOrphanContainers } from './reaper.js';
 export { usableInstallNetwork } from './networks.js';
 export { ensureImageRef, type EnsureOpts } from './ensure.js';

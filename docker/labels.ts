@@ -104,9 +104,7 @@ export function buildLabels(input: LabelInput): Labels {
  * A Docker `filters` object selecting berth-managed objects whose labels equal every given
  * key/value (`undefined` values are skipped). Pass extra to narrow further (e.g. a test's tag).
  */
-export function labelFilter(
-  match: { role?: Role; repo?: RepoRef; workspace?: string; specHash?: string; extra?: Labels } = {},
-): { label: string[] } {
+export function labelFilter(match: { role?: Role; repo?: RepoRef; workspace?: string; specHash?: string; extra?: Labels } = {}): { label: string[] } {
   const label = [`${LABEL.managed}=1`];
   if (match.role) label.push(`${LABEL.role}=${match.role}`);
   if (match.repo) label.push(`${LABEL.repoId}=${match.repo.id}`);
@@ -143,7 +141,12 @@ export function workspaceVolumeName(repo: RepoRef, workspace: string, volume: st
 
 /** One component of an image repository name: lowercase [a-z0-9] runs joined by '-' (Docker's grammar). */
 function imageComponent(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
+  return (
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'x'
+  );
 }
 
 /**

@@ -14,7 +14,7 @@ export async function networkExists(name: string, client: Docker = docker()): Pr
 }
 
 export const NO_BRIDGE_HINT =
-  "this Docker engine has no bridge network, so the install phase runs without network. If the install needs to fetch dependencies, set `network: {install: host}` in berth.yaml (or start dockerd with a bridge).";
+  'this Docker engine has no bridge network, so the install phase runs without network. If the install needs to fetch dependencies, set `network: {install: host}` in berth.yaml (or start dockerd with a bridge).';
 
 /**
  * The network the install phase can really use: `wanted` when it is not the run network and the

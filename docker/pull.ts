@@ -55,7 +55,12 @@ export async function pullImage(ref: string, opts: PullOpts = {}): Promise<void>
         const failure = e.error ?? e.errorDetail?.message;
         if (failure) failures.push(failure);
         else if (e.status) {
-          opts.onProgress?.({ layer: e.id && e.id !== ref.split(':').pop() ? e.id : undefined, status: e.status, currentBytes: e.progressDetail?.current, totalBytes: e.progressDetail?.total });
+          opts.onProgress?.({
+            layer: e.id && e.id !== ref.split(':').pop() ? e.id : undefined,
+            status: e.status,
+            currentBytes: e.progressDetail?.current,
+            totalBytes: e.progressDetail?.total,
+          });
         }
       },
     );
@@ -74,7 +79,10 @@ export async function ensurePulled(ref: string, policy: PullPolicy, opts: PullOp
   }
   if (await imageExists(ref, client)) return false;
   if (policy === 'never') {
-    throw new BerthError('IMAGE_MISSING', `image ${JSON.stringify(ref)} is not on the local engine and the spec says pull: never. Pull or build it yourself, or set pull: missing.`);
+    throw new BerthError(
+      'IMAGE_MISSING',
+      `image ${JSON.stringify(ref)} is not on the local engine and the spec says pull: never. Pull or build it yourself, or set pull: missing.`,
+    );
   }
   await pullImage(ref, opts);
   return true;

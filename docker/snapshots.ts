@@ -108,7 +108,9 @@ export async function loadImageArchive(
   file: string,
   opts: { expectedId: string; repo: string; tag: string; signal?: AbortSignal },
 ): Promise<void> {
-  const res = (await call('load image', () => client.loadImage(createReadStream(file), { quiet: true, ...(opts.signal ? { abortSignal: opts.signal } : {}) }))) as unknown as Readable;
+  const res = (await call('load image', () =>
+    client.loadImage(createReadStream(file), { quiet: true, ...(opts.signal ? { abortSignal: opts.signal } : {}) }),
+  )) as unknown as Readable;
   // The answer is a JSON message stream; an error inside it still comes with HTTP 200.
   let text = '';
   try {
@@ -123,10 +125,15 @@ export async function loadImageArchive(
   const loaded = loadedFrom(text);
   if (loaded.tags.length > 0 || loaded.ids.some((id) => id !== opts.expectedId)) {
     for (const t of loaded.tags) await removeImageTag(client, t).catch(() => undefined);
-    throw new BerthError('BAD_INPUT', `docker load created ${JSON.stringify([...loaded.tags, ...loaded.ids])} instead of the untagged image ${opts.expectedId}: refusing it; re-export the workspace`, {
-      details: { reason: 'image-archive' },
-    });
+    throw new BerthError(
+      'BAD_INPUT',
+      `docker load created ${JSON.stringify([...loaded.tags, ...loaded.ids])} instead of the untagged image ${opts.expectedId}: refusing it; re-export the workspace`,
+      {
+        details: { reason: 'image-archive' },
+      },
+    );
   }
-  if (!(await inspectImage(client, opts.expectedId))) throw new BerthError('DOCKER_ERROR', `docker load reported success but image ${opts.expectedId} is not there`);
+  if (!(await inspectImage(client, opts.expectedId)))
+    throw new BerthError('DOCKER_ERROR', `docker load reported success but image ${opts.expectedId} is not there`);
   await tagImage(client, opts.expectedId, opts.repo, opts.tag);
 }

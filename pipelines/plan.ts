@@ -208,7 +208,10 @@ function checkCommandText(s: string, what: string): void {
     throw new BerthError('BAD_INPUT', `${what} ${JSON.stringify(s)} contains a NUL byte: remove it.`);
   }
   if (Buffer.byteLength(s) > MAX_COMMAND_BYTES) {
-    throw new BerthError('BAD_INPUT', `${what} is longer than ${MAX_COMMAND_BYTES} bytes (${JSON.stringify(s.slice(0, 40))}…). Put it in a script in the source.`);
+    throw new BerthError(
+      'BAD_INPUT',
+      `${what} is longer than ${MAX_COMMAND_BYTES} bytes (${JSON.stringify(s.slice(0, 40))}…). Put it in a script in the source.`,
+    );
   }
 }
 

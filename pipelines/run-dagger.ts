@@ -96,7 +96,7 @@ export function fromDaggerError(err: unknown, plan: Plan, durationMs: number): P
   // A parallel check runs every step to completion and reports each failure in details.failures;
   // a step that is not among them passed. Sequential plans stop at the first failure.
   const failures = new Map<string, { exitCode: number; timedOut: boolean }>();
-  for (const f of Array.isArray((d as { failures?: unknown }).failures) ? ((d as { failures: unknown[] }).failures) : [d]) {
+  for (const f of Array.isArray((d as { failures?: unknown }).failures) ? (d as { failures: unknown[] }).failures : [d]) {
     const x = f as { phase?: unknown; exitCode?: unknown; timedOut?: unknown } | undefined;
     if (typeof x?.phase === 'string' && typeof x.exitCode === 'number') failures.set(x.phase, { exitCode: x.exitCode, timedOut: x.timedOut === true });
   }

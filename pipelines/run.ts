@@ -124,8 +124,10 @@ function fromLocal(r: LocalResult): PipelineResult {
     failureKind: r.ok ? null : r.outcome === 'aborted' ? 'infra' : failureKindOf(failedPhase),
     failedPhase,
     phases: r.phases,
-    error: r.outcome === 'aborted' ? { code: 'ABORTED', message: `${r.target} was interrupted; its containers were removed.`, remedy: 'retry when you want it to finish' } : null,
+    error:
+      r.outcome === 'aborted'
+        ? { code: 'ABORTED', message: `${r.target} was interrupted; its containers were removed.`, remedy: 'retry when you want it to finish' }
+        : null,
     runId: r.runId,
   };
 }
-

@@ -150,7 +150,9 @@ function sourceError(err: unknown, root: string): BerthError {
   if ((err as Error | null)?.name === 'AbortError') return new BerthError('ABORTED', 'copying the source was cancelled.', { cause: err });
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new BerthError('BAD_INPUT', `source ${JSON.stringify(root)} is not a directory. Pass --source DIR with an existing project directory.`, { cause: err });
+    return new BerthError('BAD_INPUT', `source ${JSON.stringify(root)} is not a directory. Pass --source DIR with an existing project directory.`, {
+      cause: err,
+    });
   }
   return new BerthError('BAD_INPUT', `cannot read source ${JSON.stringify(root)}: ${(err as Error).message}. Check its permissions.`, { cause: err });
 }

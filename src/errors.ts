@@ -28,21 +28,37 @@ export const ERROR_CODES = {
     remedy: "use a-z, 0-9, '.', '_' or '-' (max 63)",
     agent: 'Pick a name of lowercase letters, digits, ".", "_" or "-", or omit it to get a generated one.',
   },
-  SPEC_YAML: { kind: 'input', remedy: 'fix berth.yaml at the line and column shown', agent: "The berth.yaml in the user's checkout is invalid: tell the user; you cannot fix it from the workspace." },
-  SPEC_INVALID: { kind: 'input', remedy: 'fix the berth.yaml field named in the message', agent: "The berth.yaml in the user's checkout is invalid: tell the user; you cannot fix it from the workspace." },
+  SPEC_YAML: {
+    kind: 'input',
+    remedy: 'fix berth.yaml at the line and column shown',
+    agent: "The berth.yaml in the user's checkout is invalid: tell the user; you cannot fix it from the workspace.",
+  },
+  SPEC_INVALID: {
+    kind: 'input',
+    remedy: 'fix the berth.yaml field named in the message',
+    agent: "The berth.yaml in the user's checkout is invalid: tell the user; you cannot fix it from the workspace.",
+  },
   STEP_UNDEFINED: {
     kind: 'input',
     remedy: 'define the step in berth.yaml (steps:) or run the command with `berth exec`',
     agent: "The step is not defined in the berth.yaml of the user's checkout: run the command with exec instead, or ask the user to define the step.",
   },
   PATH_OUTSIDE: { kind: 'input', remedy: 'use a path inside the workspace', agent: 'Use a path inside the workspace, relative to its root.' },
-  PATH_INVALID: { kind: 'input', remedy: 'use a relative path without NUL bytes or control characters', agent: 'Use a path inside the workspace, relative to its root.' },
+  PATH_INVALID: {
+    kind: 'input',
+    remedy: 'use a relative path without NUL bytes or control characters',
+    agent: 'Use a path inside the workspace, relative to its root.',
+  },
   PATH_PROTECTED: {
     kind: 'input',
     remedy: "leave the worktree's .git to berth",
     agent: "That path is managed by berth (the worktree's .git); leave it alone and use checkpoint to commit.",
   },
-  FILE_TOO_LARGE: { kind: 'input', remedy: 'read the file in parts', agent: 'Read it in parts with startLine/endLine, or inspect it with exec (e.g. head, grep).' },
+  FILE_TOO_LARGE: {
+    kind: 'input',
+    remedy: 'read the file in parts',
+    agent: 'Read it in parts with startLine/endLine, or inspect it with exec (e.g. head, grep).',
+  },
   EDIT_NO_MATCH: {
     kind: 'input',
     remedy: 'copy the search text exactly from the file',
@@ -63,14 +79,26 @@ export const ERROR_CODES = {
   NOT_A_REPO: { kind: 'not_found', remedy: 'run berth from a git checkout or pass --repo' },
   EMPTY_REPO: { kind: 'not_found', remedy: 'make a first commit, then retry' },
   UNKNOWN_REF: { kind: 'not_found', remedy: 'pass an existing branch, tag or commit' },
-  WORKSPACE_NOT_FOUND: { kind: 'not_found', remedy: 'list workspaces with `berth ws list`', agent: 'Call workspace_list to see the workspaces, or workspace_create to make one.' },
-  NOT_FOUND: { kind: 'not_found', remedy: 'check the name with the matching list command', agent: 'Call workspace_list to see the workspaces, or workspace_create to make one.' },
+  WORKSPACE_NOT_FOUND: {
+    kind: 'not_found',
+    remedy: 'list workspaces with `berth ws list`',
+    agent: 'Call workspace_list to see the workspaces, or workspace_create to make one.',
+  },
+  NOT_FOUND: {
+    kind: 'not_found',
+    remedy: 'check the name with the matching list command',
+    agent: 'Call workspace_list to see the workspaces, or workspace_create to make one.',
+  },
   FILE_NOT_FOUND: {
     kind: 'not_found',
     remedy: 'check the path',
     agent: 'Check the path with file_list; paths are relative to the workspace root (or absolute under the container workdir).',
   },
-  PROCESS_NOT_FOUND: { kind: 'not_found', remedy: 'list processes with `berth ps`', agent: 'Call process_list to see the background processes of this workspace.' },
+  PROCESS_NOT_FOUND: {
+    kind: 'not_found',
+    remedy: 'list processes with `berth ps`',
+    agent: 'Call process_list to see the background processes of this workspace.',
+  },
   // conflict
   WORKSPACE_EXISTS: {
     kind: 'conflict',
@@ -80,19 +108,27 @@ export const ERROR_CODES = {
   WORKSPACE_CORRUPT: {
     kind: 'conflict',
     remedy: 'the workspace state note is unreadable (kept under refs/berth/quarantine/): delete the workspace, or restore the note by hand',
-    agent: 'This workspace\'s berth state is corrupt: ask the user to repair or delete it (berth ws delete).',
+    agent: "This workspace's berth state is corrupt: ask the user to repair or delete it (berth ws delete).",
   },
   SUBMODULES_UNSUPPORTED: { kind: 'conflict', remedy: 'berth does not manage submodules: use a repository without them' },
   MERGE_CONFLICT: { kind: 'conflict', remedy: 'resolve the conflict in the checkout, or merge with --squash after rebasing the workspace' },
   DIRTY_CHECKOUT: { kind: 'conflict', remedy: 'commit or stash the changes in the checkout first' },
-  LOCK_TIMEOUT: { kind: 'conflict', remedy: 'another berth process holds the lock: retry when it finishes', agent: 'Another berth process is working on this repository: retry in a few seconds.' },
+  LOCK_TIMEOUT: {
+    kind: 'conflict',
+    remedy: 'another berth process holds the lock: retry when it finishes',
+    agent: 'Another berth process is working on this repository: retry in a few seconds.',
+  },
   SHELL_BUSY: {
     kind: 'conflict',
     remedy: 'wait for the running command, or use another shell',
     agent: 'Another command is still running in that shell: wait for it, pass another shell name, or use fresh: true.',
   },
   // environment and infrastructure (kind "environment" = something the machine lacks: CLI exit 3)
-  DOCKER_UNAVAILABLE: { kind: 'environment', remedy: 'start Docker (`berth doctor` shows what is wrong)', agent: 'Docker is not reachable: ask the user to start it (`berth doctor` shows what is wrong).' },
+  DOCKER_UNAVAILABLE: {
+    kind: 'environment',
+    remedy: 'start Docker (`berth doctor` shows what is wrong)',
+    agent: 'Docker is not reachable: ask the user to start it (`berth doctor` shows what is wrong).',
+  },
   DOCKER_ERROR: { kind: 'failed', remedy: 'check the Docker engine (`berth doctor`), then retry' },
   IMAGE_MISSING: {
     kind: 'environment',
@@ -119,7 +155,7 @@ export const ERROR_CODES = {
     remedy: 'check the network to the registry, or use an image that is already local (`pull: never`)',
     agent: 'The image registry cannot be reached from this machine: ask the user, or use a local image.',
   },
-  GIT_ERROR: { kind: 'failed', remedy: 'read git\'s message above; `git status` in the checkout shows the repository state' },
+  GIT_ERROR: { kind: 'failed', remedy: "read git's message above; `git status` in the checkout shows the repository state" },
   STORAGE_ERROR: { kind: 'failed', remedy: 'check the bucket, endpoint and credentials' },
   FS_ERROR: { kind: 'failed', remedy: 'check the path and its permissions' },
   DAGGER_ERROR: { kind: 'failed', remedy: 'check the Dagger engine (`dagger core version`)' },
@@ -137,7 +173,11 @@ export const ERROR_CODES = {
   // cancelled
   TIMEOUT: { kind: 'cancelled', remedy: 'raise the timeout, or make the command faster' },
   ABORTED: { kind: 'cancelled', remedy: 'retry when you want it to finish', agent: 'The call was cancelled before it finished.' },
-  INTERNAL: { kind: 'internal', remedy: 'retry once; if it fails again, report it with the log', agent: "Retry once; if it fails again, tell the user (details are in berth's log)." },
+  INTERNAL: {
+    kind: 'internal',
+    remedy: 'retry once; if it fails again, report it with the log',
+    agent: "Retry once; if it fails again, tell the user (details are in berth's log).",
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type BerthErrorCode = keyof typeof ERROR_CODES;

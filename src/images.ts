@@ -69,13 +69,23 @@ export function nodeImage(major: number): ToolchainImage {
   return { ref: `berth-node:${major}-${RECIPE}`, toolchain: 'node', version: String(major), official: `node:${major}-bookworm-slim` };
 }
 export function pythonImage(): ToolchainImage {
-  return { ref: `berth-python:${OFFLINE_TOOLCHAINS.python}-${RECIPE}`, toolchain: 'python', version: OFFLINE_TOOLCHAINS.python, official: `python:${OFFLINE_TOOLCHAINS.python}-slim-bookworm` };
+  return {
+    ref: `berth-python:${OFFLINE_TOOLCHAINS.python}-${RECIPE}`,
+    toolchain: 'python',
+    version: OFFLINE_TOOLCHAINS.python,
+    official: `python:${OFFLINE_TOOLCHAINS.python}-slim-bookworm`,
+  };
 }
 export function goImage(version: (typeof OFFLINE_TOOLCHAINS.go)[number]): ToolchainImage {
   return { ref: `berth-go:${version}-${RECIPE}`, toolchain: 'go', version, official: `golang:${version}-bookworm` };
 }
 export function rustImage(): ToolchainImage {
-  return { ref: `berth-rust:${OFFLINE_TOOLCHAINS.rust}-${RECIPE}`, toolchain: 'rust', version: OFFLINE_TOOLCHAINS.rust, official: `rust:${OFFLINE_TOOLCHAINS.rust}-slim-bookworm` };
+  return {
+    ref: `berth-rust:${OFFLINE_TOOLCHAINS.rust}-${RECIPE}`,
+    toolchain: 'rust',
+    version: OFFLINE_TOOLCHAINS.rust,
+    official: `rust:${OFFLINE_TOOLCHAINS.rust}-slim-bookworm`,
+  };
 }
 
 /** The toolchain image a ref names, or undefined when berth does not build it. */

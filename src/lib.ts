@@ -5,7 +5,17 @@
  * (scripts/check-imports.mjs enforces both). Named exports only, grouped by owner.
  */
 // errors: the one error class and code table
-export { agentNextStep, asBerthError, BerthError, ERROR_CODES, errorJson, isBerthError, type BerthErrorCode, type ErrorJson, type ErrorKind } from './errors.js';
+export {
+  agentNextStep,
+  asBerthError,
+  BerthError,
+  ERROR_CODES,
+  errorJson,
+  isBerthError,
+  type BerthErrorCode,
+  type ErrorJson,
+  type ErrorKind,
+} from './errors.js';
 // logging
 export { createLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 // berth's own images (names only; docker/images.ts builds them)
@@ -19,6 +29,17 @@ export { LocalSourceReader, type SourceReader } from './source-reader.js';
 // git: the one owner of host git calls
 export { GitRepo } from './git/index.js';
 // projects: berth.yaml, detection, the resolved spec
-export { detect, parseDuration, resolveSpec, specHash, type Detection, type Network, type Resolved, type ResolvedSpec, type StepName, type Toolchain } from './project/index.js';
+export {
+  detect,
+  parseDuration,
+  resolveSpec,
+  specHash,
+  type Detection,
+  type Network,
+  type Resolved,
+  type ResolvedSpec,
+  type StepName,
+  type Toolchain,
+} from './project/index.js';
 // workspaces: branch + worktree + notes
 export { Workspaces, type CreateOptions, type WorkspaceInfo, type WorkspacesOptions } from './workspace/index.js';

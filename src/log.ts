@@ -13,9 +13,7 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(
-  opts: { level?: LogLevel; write?: (line: string) => void; fields?: Record<string, unknown> } = {},
-): Logger {
+export function createLogger(opts: { level?: LogLevel; write?: (line: string) => void; fields?: Record<string, unknown> } = {}): Logger {
   const level = ORDER[opts.level ?? 'warn'];
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
   const base = opts.fields ?? {};

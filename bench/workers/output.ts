@@ -66,12 +66,14 @@ async function main(): Promise<void> {
     const line = (n: number) => `head -c ${n} /dev/zero | tr '\\0' a`;
     const viaBerth = async (n: number) => {
       const r = await s.exec(line(n));
-      if (r.exitCode !== 0 || !r.stdout.startsWith('aaaa')) throw new Error(`Session.exec: exit ${r.exitCode}, stdout starts ${JSON.stringify(r.stdout.slice(0, 20))}`);
+      if (r.exitCode !== 0 || !r.stdout.startsWith('aaaa'))
+        throw new Error(`Session.exec: exit ${r.exitCode}, stdout starts ${JSON.stringify(r.stdout.slice(0, 20))}`);
       return r.stdoutBytes;
     };
     const viaDockerode = async (n: number) => {
       const r = await dockerodeExec(docker(), s.containerId, ['/bin/sh', '-c', line(n)], { user: s.user, keepBytes: KEEP });
-      if (r.exitCode !== 0 || !r.stdout.startsWith('aaaa')) throw new Error(`dockerode exec: exit ${r.exitCode}, stdout starts ${JSON.stringify(r.stdout.slice(0, 20))}`);
+      if (r.exitCode !== 0 || !r.stdout.startsWith('aaaa'))
+        throw new Error(`dockerode exec: exit ${r.exitCode}, stdout starts ${JSON.stringify(r.stdout.slice(0, 20))}`);
       return r.stdoutBytes;
     };
     const op = input.method === 'berth' ? viaBerth : viaDockerode;

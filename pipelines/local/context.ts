@@ -92,7 +92,12 @@ export class RunContext {
   }
 
   /** Create (not start) a container of this run; `part` is "main" or the forked step's name. */
-  async create(image: string, part: string, body: Pick<ContainerBody, 'entrypoint' | 'cmd' | 'user' | 'attachOutput'>, network: Plan['network'] = this.plan.network): Promise<Docker.Container> {
+  async create(
+    image: string,
+    part: string,
+    body: Pick<ContainerBody, 'entrypoint' | 'cmd' | 'user' | 'attachOutput'>,
+    network: Plan['network'] = this.plan.network,
+  ): Promise<Docker.Container> {
     if (this.aborted) throw aborted();
     const plan = this.plan;
     const id = await createContainer(

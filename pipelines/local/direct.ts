@@ -103,7 +103,10 @@ function settle(ctx: RunContext, progress: MarkerProgress, total: number, timedO
     return;
   }
   if (status === null) {
-    throw new BerthError('CONTAINER_DIED', `the pipeline container stopped while running \`${last.cmd.display}\` (no exit code). Check memory/pids limits in berth.yaml.`);
+    throw new BerthError(
+      'CONTAINER_DIED',
+      `the pipeline container stopped while running \`${last.cmd.display}\` (no exit code). Check memory/pids limits in berth.yaml.`,
+    );
   }
   if (status !== 0) {
     progress.endPhase(last.phase, progress.current, 'failed', status, now);

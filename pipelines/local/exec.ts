@@ -63,7 +63,12 @@ export interface ExecOptions {
  * Exec argv in the container and stream its output. Resolves with the exit code, or timedOut
  * when the deadline removed the container first. Throws Aborted when the run was aborted.
  */
-export async function execIn(ctx: RunContext, container: Docker.Container, argv: readonly string[], o: ExecOptions): Promise<{ exitCode: number | null; timedOut: boolean }> {
+export async function execIn(
+  ctx: RunContext,
+  container: Docker.Container,
+  argv: readonly string[],
+  o: ExecOptions,
+): Promise<{ exitCode: number | null; timedOut: boolean }> {
   const exec = await ctx.guard(`exec in ${container.id.slice(0, 12)}`, () =>
     container.exec({
       Cmd: [...argv],
@@ -122,7 +127,10 @@ async function exitCodeOf(ctx: RunContext, exec: Docker.Exec, argv: readonly str
     const info = await ctx.guard('inspect exec', () => exec.inspect());
     if (!info.Running && info.ExitCode !== null) return info.ExitCode;
     if (i >= 50) {
-      throw new BerthError('CONTAINER_DIED', `the pipeline container stopped while running \`${argv.join(' ')}\` (no exit code). Check memory/pids limits in berth.yaml.`);
+      throw new BerthError(
+        'CONTAINER_DIED',
+        `the pipeline container stopped while running \`${argv.join(' ')}\` (no exit code). Check memory/pids limits in berth.yaml.`,
+      );
     }
     await new Promise((r) => setTimeout(r, 40));
   }

@@ -42,11 +42,7 @@ export class MarkerProgress {
   readonly #held: Record<Stream, [number, string][]> = { stdout: [], stderr: [] };
   readonly #io: MarkerIo;
 
-  constructor(
-    cmds: readonly DirectCommand[],
-    tag: string,
-    io: MarkerIo,
-  ) {
+  constructor(cmds: readonly DirectCommand[], tag: string, io: MarkerIo) {
     this.#io = io;
     this.#cmds = cmds;
     this.#tag = tag;
@@ -64,7 +60,10 @@ export class MarkerProgress {
 
   endPhase(ph: PhaseName, upTo: number, outcome: PhaseOutcome, lastCode: number | null, now: number): void {
     const starts = this.#starts;
-    const idx = this.#cmds.map((c, i) => [c, i] as const).filter(([c, i]) => c.phase === ph && i <= upTo).map(([, i]) => i);
+    const idx = this.#cmds
+      .map((c, i) => [c, i] as const)
+      .filter(([c, i]) => c.phase === ph && i <= upTo)
+      .map(([, i]) => i);
     const results: CommandResult[] = idx.map((i) => ({
       command: this.#cmds[i]!.cmd.display,
       exitCode: i < upTo ? 0 : lastCode,

@@ -12,7 +12,17 @@ import { listSource } from '../source-archive.js';
 import { RunContext } from './context.js';
 import { runDirect } from './direct.js';
 import { runStaged } from './staged.js';
-import { aborted, isAborted, EXIT_ABORTED, EXIT_TIMEOUT, isRoot, type PhaseResult, type PipelineResult, type RunOutcome, type RunPlanLocalOptions } from './types.js';
+import {
+  aborted,
+  isAborted,
+  EXIT_ABORTED,
+  EXIT_TIMEOUT,
+  isRoot,
+  type PhaseResult,
+  type PipelineResult,
+  type RunOutcome,
+  type RunPlanLocalOptions,
+} from './types.js';
 
 export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promise<PipelineResult> {
   const ctx = new RunContext(plan, opts);
@@ -67,7 +77,14 @@ function summarize(ctx: RunContext, started: number, phases: ReadonlyMap<PhaseNa
     ...(plan.install.length ? (['install'] as const) : []),
     ...plan.steps.map((s) => s.name),
   ];
-  const skipped = (name: PhaseName): PhaseResult => ({ name, outcome: ctx.aborted ? 'aborted' : 'skipped', exitCode: null, durationMs: 0, commands: [], tail: '' });
+  const skipped = (name: PhaseName): PhaseResult => ({
+    name,
+    outcome: ctx.aborted ? 'aborted' : 'skipped',
+    exitCode: null,
+    durationMs: 0,
+    commands: [],
+    tail: '',
+  });
   const list = order.map((name) => phases.get(name) ?? skipped(name));
   const firstBad = list.find((p) => p.outcome === 'failed' || p.outcome === 'timeout' || p.outcome === 'aborted');
   let outcome: RunOutcome = 'passed';

@@ -71,10 +71,7 @@ export function reportError(err: unknown, json: boolean): void {
  * Wrap a command action: run it, map failures to an exit code. The action returns the exit code
  * (default 0) so commands like `exec` can pass a child's code through.
  */
-export function action<A extends unknown[]>(
-  fn: (...args: A) => Promise<number | void>,
-  opts: { passthrough?: boolean } = {},
-): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>, opts: { passthrough?: boolean } = {}): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const last = args[args.length - 1] as { opts?: () => Record<string, unknown> } | undefined;
     const cmdOpts = (typeof last?.opts === 'function' ? last.opts() : (args[args.length - 2] as Record<string, unknown> | undefined)) ?? {};

@@ -78,9 +78,12 @@ export async function mergeMcpJson(file: string, name: string, entry: ServerEntr
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new BerthError('BAD_INPUT', `${file} is not valid JSON (${(err as Error).message}): fix or remove it, then run this again; it was left unchanged`, { cause: err });
+      throw new BerthError('BAD_INPUT', `${file} is not valid JSON (${(err as Error).message}): fix or remove it, then run this again; it was left unchanged`, {
+        cause: err,
+      });
     }
-    if (!isObject(parsed)) throw new BerthError('BAD_INPUT', `${file} does not contain a JSON object: fix or remove it, then run this again; it was left unchanged`);
+    if (!isObject(parsed))
+      throw new BerthError('BAD_INPUT', `${file} does not contain a JSON object: fix or remove it, then run this again; it was left unchanged`);
     config = parsed;
   }
   const servers = config.mcpServers ?? {};

@@ -32,8 +32,7 @@ export interface ListenAddress {
 
 /** `HOST:PORT`, `[v6]:PORT`, `:PORT` or `PORT`; a missing host is 127.0.0.1. */
 export function parseListen(spec: string): ListenAddress {
-  const bad = (why: string) =>
-    new BerthError('BAD_INPUT', `--http ${JSON.stringify(spec)} ${why}: use HOST:PORT, :PORT or PORT, e.g. --http 127.0.0.1:8765`);
+  const bad = (why: string) => new BerthError('BAD_INPUT', `--http ${JSON.stringify(spec)} ${why}: use HOST:PORT, :PORT or PORT, e.g. --http 127.0.0.1:8765`);
   let host: string;
   let portText: string;
   const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(spec);
@@ -105,7 +104,12 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     // DNS rebinding: refused before the token is even looked at (http-guard.ts).
     if (!guard.hostAllowed(header(req, 'host'))) {
       logger.warn('rejected an MCP request for a foreign Host', { host: header(req, 'host') ?? '' });
-      return reply(req, res, 421, rpcError(-32000, 'misdirected request: the Host header does not name this server (use 127.0.0.1 or localhost, or start berth mcp with --allow-host)'));
+      return reply(
+        req,
+        res,
+        421,
+        rpcError(-32000, 'misdirected request: the Host header does not name this server (use 127.0.0.1 or localhost, or start berth mcp with --allow-host)'),
+      );
     }
     if (!guard.originAllowed(header(req, 'origin'))) {
       logger.warn('rejected an MCP request from a foreign Origin', { origin: header(req, 'origin') ?? '' });
@@ -116,7 +120,12 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (!bearerMatches(req.headers.authorization, token)) {
       logger.warn('rejected an MCP request without a valid bearer token', { remote: req.socket.remoteAddress ?? '?' });
       res.setHeader('WWW-Authenticate', 'Bearer realm="berth"');
-      return reply(req, res, 401, rpcError(-32001, 'unauthorized: send Authorization: Bearer <token> (printed by berth mcp, or set with --token / BERTH_MCP_TOKEN)'));
+      return reply(
+        req,
+        res,
+        401,
+        rpcError(-32001, 'unauthorized: send Authorization: Bearer <token> (printed by berth mcp, or set with --token / BERTH_MCP_TOKEN)'),
+      );
     }
     const sid = header(req, 'mcp-session-id');
     const existing = sid === undefined ? undefined : sessions.get(sid);
@@ -128,14 +137,21 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         body = await readJson(req);
       } catch (err) {
         const tooLarge = isBerthError(err, 'FILE_TOO_LARGE');
-        return reply(req, res, tooLarge ? 413 : 400, rpcError(-32700, tooLarge ? `request body over ${MAX_MESSAGE_BYTES} bytes` : 'parse error: the body is not JSON'));
+        return reply(
+          req,
+          res,
+          tooLarge ? 413 : 400,
+          rpcError(-32700, tooLarge ? `request body over ${MAX_MESSAGE_BYTES} bytes` : 'parse error: the body is not JSON'),
+        );
       }
       if (existing) {
         sessions.track(existing, closed(res));
         return existing.transport.handleRequest(req, res, body);
       }
-      if (!isInitializeRequest(body)) return reply(req, res, 400, rpcError(-32000, 'bad request: no mcp-session-id header, and the body is not an initialize request'));
-      if (!sessions.makeRoom()) return reply(req, res, 503, rpcError(-32000, `too many MCP sessions, all busy (${sessions.size}): retry later or close some clients`));
+      if (!isInitializeRequest(body))
+        return reply(req, res, 400, rpcError(-32000, 'bad request: no mcp-session-id header, and the body is not an initialize request'));
+      if (!sessions.makeRoom())
+        return reply(req, res, 503, rpcError(-32000, `too many MCP sessions, all busy (${sessions.size}): retry later or close some clients`));
       const server = opts.createServer();
       const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),

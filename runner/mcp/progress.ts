@@ -69,7 +69,10 @@ export class Progress {
   #flushOutput(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const lines = this.#pending.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+    const lines = this.#pending
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .filter((l) => l !== '');
     this.#pending = '';
     if (lines.length) this.#emit(lines.slice(-3).join('\n'));
   }

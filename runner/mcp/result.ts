@@ -55,6 +55,11 @@ export function errorResult(err: unknown, logger: Logger, opts: { tool: string; 
   logger.error('tool failed unexpectedly', { tool: opts.tool, error: err instanceof Error ? (err.stack ?? message) : message });
   return {
     isError: true,
-    content: [{ type: 'text', text: `INTERNAL: ${opts.tool} failed unexpectedly: ${message}\nNext: retry once; if it fails again, tell the user (details are in berth's log).` }],
+    content: [
+      {
+        type: 'text',
+        text: `INTERNAL: ${opts.tool} failed unexpectedly: ${message}\nNext: retry once; if it fails again, tell the user (details are in berth's log).`,
+      },
+    ],
   };
 }

@@ -38,10 +38,7 @@ const workspaceArgument = z
   .describe('Name of the workspace to act on (from workspace_create or workspace_list).');
 
 export function createServer(deps: ServerDeps): McpServer {
-  const server = new McpServer(
-    { name: 'berth', title: 'berth workspaces', version: deps.version },
-    { instructions: instructions(deps.workspace) },
-  );
+  const server = new McpServer({ name: 'berth', title: 'berth workspaces', version: deps.version }, { instructions: instructions(deps.workspace) });
   const dispatch = new Map<string, Registered>();
   for (const tool of TOOLS) {
     const entry = register(server, deps, tool as ToolDefinition<z.ZodRawShape, z.ZodRawShape>);
@@ -79,33 +76,33 @@ function register(server: McpServer, deps: ServerDeps, tool: ToolDefinition<z.Zo
   const shape: z.ZodRawShape = workspaceArg ? { workspace: workspaceArgument, ...tool.input } : tool.input;
   const schema = z.object(shape);
   const handler: Registered['handler'] = async (args, extra): Promise<CallToolResult> => {
-      const input = args as Record<string, unknown>;
-      const workspace = deps.workspace ?? (workspaceArg ? String(input.workspace) : '');
-      const logger = deps.logger.child({ tool: tool.name, ...(workspace ? { workspace } : {}) });
-      if (deps.lifecycle.signal.aborted) {
-        return { isError: true, content: [{ type: 'text', text: 'SHUTTING_DOWN: berth mcp is shutting down and takes no new calls.' }] };
+    const input = args as Record<string, unknown>;
+    const workspace = deps.workspace ?? (workspaceArg ? String(input.workspace) : '');
+    const logger = deps.logger.child({ tool: tool.name, ...(workspace ? { workspace } : {}) });
+    if (deps.lifecycle.signal.aborted) {
+      return { isError: true, content: [{ type: 'text', text: 'SHUTTING_DOWN: berth mcp is shutting down and takes no new calls.' }] };
+    }
+    const progress = new Progress(extra._meta?.progressToken, (n) => extra.sendNotification(n), logger);
+    const call = new ToolCall({
+      deps,
+      signal: AbortSignal.any([extra.signal, deps.lifecycle.signal]),
+      progress,
+      logger,
+      workspace,
+    });
+    const started = Date.now();
+    logger.debug('tool call');
+    const work = (async (): Promise<CallToolResult> => {
+      try {
+        return successResult(await tool.run(input, call));
+      } catch (err) {
+        return errorResult(err, logger, { tool: tool.name, workspaceArg });
+      } finally {
+        await progress.flush();
+        logger.debug('tool done', { ms: Date.now() - started, cancelled: extra.signal.aborted });
       }
-      const progress = new Progress(extra._meta?.progressToken, (n) => extra.sendNotification(n), logger);
-      const call = new ToolCall({
-        deps,
-        signal: AbortSignal.any([extra.signal, deps.lifecycle.signal]),
-        progress,
-        logger,
-        workspace,
-      });
-      const started = Date.now();
-      logger.debug('tool call');
-      const work = (async (): Promise<CallToolResult> => {
-        try {
-          return successResult(await tool.run(input, call));
-        } catch (err) {
-          return errorResult(err, logger, { tool: tool.name, workspaceArg });
-        } finally {
-          await progress.flush();
-          logger.debug('tool done', { ms: Date.now() - started, cancelled: extra.signal.aborted });
-        }
-      })();
-      return deps.lifecycle.track(work);
+    })();
+    return deps.lifecycle.track(work);
   };
   server.registerTool(
     tool.name,

@@ -21,7 +21,11 @@ export async function pidsExhausted(containers: Containers, containerId: string,
   try {
     r = await containers.runCapture(containerId, {
       // cgroup v1 pids controller, else v2.
-      cmd: ['/bin/sh', '-c', 'cat /sys/fs/cgroup/pids/pids.current /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids.max'],
+      cmd: [
+        '/bin/sh',
+        '-c',
+        'cat /sys/fs/cgroup/pids/pids.current /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids.max',
+      ],
       user,
     });
   } catch {

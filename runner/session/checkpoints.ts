@@ -107,9 +107,13 @@ export async function checkpointWorkspace(host: PersistenceHost, name: string, o
       // Checked before committing, so a missing container leaves no half-made checkpoint.
       st = await host.containers.inspect(containerName);
       if (!st || st.labels[LABEL.repoId] !== host.repo.id) {
-        throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(name)} has no container to snapshot: open its session first (berth session open ${name}), or checkpoint without --with-container`, {
-          details: { workspace: name },
-        });
+        throw new BerthError(
+          'NOT_FOUND',
+          `workspace ${JSON.stringify(name)} has no container to snapshot: open its session first (berth session open ${name}), or checkpoint without --with-container`,
+          {
+            details: { workspace: name },
+          },
+        );
       }
     }
     const res = await host.workspaces.checkpoint(name, opts.message, sig(opts.signal));
@@ -129,7 +133,7 @@ export async function checkpointWorkspace(host: PersistenceHost, name: string, o
       // A container made from an earlier snapshot is still "based on" the spec image that
       // snapshot came from.
       const current = readContainerImage(info.extra);
-      const baseImage = current && (st.image === current.ref || st.image === current.imageId) ? current.baseImage ?? st.image : st.image;
+      const baseImage = current && (st.image === current.ref || st.image === current.imageId) ? (current.baseImage ?? st.image) : st.image;
       record = { ...record, image: image.ref, imageId: id, baseImage };
       const ci: ContainerImage = { ref: image.ref, imageId: id, checkpoint: res.sha, baseImage };
       patch[EXTRA_CONTAINER_IMAGE] = ci;
@@ -159,14 +163,23 @@ const PREFIX_RE = /^[0-9a-f]{4,64}$/;
  * recorded checkpoint, or any commit of the workspace's line (from its root commit to its head, or
  * a head kept by a restore).
  */
-export async function resolveCheckpoint(host: Pick<PersistenceHost, 'repo'>, info: WorkspaceInfo, at: string, opts: { signal?: AbortSignal } = {}): Promise<ResolvedCheckpoint> {
+export async function resolveCheckpoint(
+  host: Pick<PersistenceHost, 'repo'>,
+  info: WorkspaceInfo,
+  at: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<ResolvedCheckpoint> {
   const records = readCheckpoints(info.extra);
   if (at === 'latest') {
     const rec = records[records.length - 1];
     if (!rec) {
-      throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no checkpoints yet: create one with \`berth ws checkpoint ${info.name}\` (add --with-container to keep the container's files)`, {
-        details: { workspace: info.name },
-      });
+      throw new BerthError(
+        'NOT_FOUND',
+        `workspace ${JSON.stringify(info.name)} has no checkpoints yet: create one with \`berth ws checkpoint ${info.name}\` (add --with-container to keep the container's files)`,
+        {
+          details: { workspace: info.name },
+        },
+      );
     }
     return { sha: rec.sha, record: rec };
   }
@@ -176,18 +189,32 @@ export async function resolveCheckpoint(host: Pick<PersistenceHost, 'repo'>, inf
   const hits = records.filter((r) => r.sha.startsWith(at));
   const unique = [...new Set(hits.map((r) => r.sha))];
   if (unique.length > 1) {
-    throw new BerthError('BAD_INPUT', `checkpoint ${JSON.stringify(at)} is ambiguous (${unique.map((s) => s.slice(0, 12)).join(', ')}): give more digits`, { details: { at } });
+    throw new BerthError('BAD_INPUT', `checkpoint ${JSON.stringify(at)} is ambiguous (${unique.map((s) => s.slice(0, 12)).join(', ')}): give more digits`, {
+      details: { at },
+    });
   }
   if (unique.length === 1) return { sha: unique[0] as string, record: hits[hits.length - 1] };
   const git = await GitRepo.discover(host.repo.path, sig(opts.signal));
-  const res = await git.run(['rev-parse', '--verify', '--quiet', '--end-of-options', `${at}^{commit}`], { cwd: git.root, ok: [0, 1, 128], signal: opts.signal });
+  const res = await git.run(['rev-parse', '--verify', '--quiet', '--end-of-options', `${at}^{commit}`], {
+    cwd: git.root,
+    ok: [0, 1, 128],
+    signal: opts.signal,
+  });
   const sha = res.stdout.toString('utf8').trim();
   const onLine = res.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(sha) && sha.startsWith(at) && (await isAncestor(git, info.rootSha, sha, opts.signal));
-  const reachable = onLine && ((await isAncestor(git, sha, info.head, opts.signal)) || readRestores(info.extra).some((r) => r.from === sha) || (await keptContains(git, info.name, sha, opts.signal)));
+  const reachable =
+    onLine &&
+    ((await isAncestor(git, sha, info.head, opts.signal)) ||
+      readRestores(info.extra).some((r) => r.from === sha) ||
+      (await keptContains(git, info.name, sha, opts.signal)));
   if (!reachable) {
-    throw new BerthError('NOT_FOUND', `no checkpoint or commit ${JSON.stringify(at)} in workspace ${JSON.stringify(info.name)}: list them with \`berth ws checkpoints ${info.name}\` or \`berth ws log ${info.name}\``, {
-      details: { workspace: info.name, at },
-    });
+    throw new BerthError(
+      'NOT_FOUND',
+      `no checkpoint or commit ${JSON.stringify(at)} in workspace ${JSON.stringify(info.name)}: list them with \`berth ws checkpoints ${info.name}\` or \`berth ws log ${info.name}\``,
+      {
+        details: { workspace: info.name, at },
+      },
+    );
   }
   return { sha, record: undefined };
 }
@@ -245,14 +272,25 @@ export async function forkWorkspace(host: PersistenceHost, source: string, targe
         await tagImage(client, img.id, repo, tag);
         ci = { ref: `${repo}:${tag}`, imageId: img.id, checkpoint: cp.sha, ...(cp.record.baseImage ? { baseImage: cp.record.baseImage } : {}) };
       } else {
-        warnings.push(`the container snapshot ${cp.record.image} of checkpoint ${cp.sha.slice(0, 12)} is gone from Docker: the fork's container starts from the spec's image`);
+        warnings.push(
+          `the container snapshot ${cp.record.image} of checkpoint ${cp.sha.slice(0, 12)} is gone from Docker: the fork's container starts from the spec's image`,
+        );
       }
     }
     const at = new Date().toISOString();
     const extra: Record<string, unknown> = { [EXTRA_FORKED_FROM]: { name: source, checkpoint: cp.sha, at } satisfies ForkedFrom };
     if (ci) {
       extra[EXTRA_CONTAINER_IMAGE] = ci;
-      extra[EXTRA_CHECKPOINTS] = [{ sha: cp.sha, message: firstLine(`fork of ${source} at ${cp.sha.slice(0, 12)}`), at, image: ci.ref, imageId: ci.imageId, ...(ci.baseImage ? { baseImage: ci.baseImage } : {}) }];
+      extra[EXTRA_CHECKPOINTS] = [
+        {
+          sha: cp.sha,
+          message: firstLine(`fork of ${source} at ${cp.sha.slice(0, 12)}`),
+          at,
+          image: ci.ref,
+          imageId: ci.imageId,
+          ...(ci.baseImage ? { baseImage: ci.baseImage } : {}),
+        },
+      ];
     }
     try {
       const res = await host.workspaces.create(target, { base: cp.sha, extra, ...sig(opts.signal) });
@@ -295,7 +333,9 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
     const info = await host.workspaces.get(name, sig(opts.signal));
     const cp = await resolveCheckpoint(host, info, opts.at, sig(opts.signal));
     const client = host.containers.docker;
-    const snapshot = cp.record?.image ? (cp.record.imageId && (await inspectImage(client, cp.record.imageId))) || (await inspectImage(client, cp.record.image)) : undefined;
+    const snapshot = cp.record?.image
+      ? (cp.record.imageId && (await inspectImage(client, cp.record.imageId))) || (await inspectImage(client, cp.record.image))
+      : undefined;
     if (cp.record?.image && !snapshot) {
       host.logger.warn('the checkpoint snapshot is gone from Docker; restoring the worktree only', { workspace: name, image: cp.record.image });
     }
@@ -310,12 +350,17 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
       const head = (await host.workspaces.get(name, sig(opts.signal))).head;
       const gitDir = await git.worktreeGitDir(now.worktree);
       if (!gitDir) {
-        throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(name)} (${now.worktree}) is missing: nothing to restore into`, { details: { workspace: name } });
+        throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(name)} (${now.worktree}) is missing: nothing to restore into`, {
+          details: { workspace: name },
+        });
       }
       const wt = { cwd: now.worktree, env: { GIT_DIR: gitDir, GIT_WORK_TREE: now.worktree } };
       const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD'], { ...wt, ok: [0, 1], signal: opts.signal })).stdout.toString('utf8').trim();
       if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
-        throw new BerthError('BAD_INPUT', `the worktree of ${JSON.stringify(name)} has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of berth/${name}: run \`git switch berth/${name}\` in ${now.worktree} and retry`);
+        throw new BerthError(
+          'BAD_INPUT',
+          `the worktree of ${JSON.stringify(name)} has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of berth/${name}: run \`git switch berth/${name}\` in ${now.worktree} and retry`,
+        );
       }
       const keptRef = head === cp.sha ? undefined : `${KEPT_REF_PREFIX}${name}/${Date.now()}`;
       if (keptRef) await git.run(['update-ref', keptRef, head], { cwd: git.root, signal: opts.signal });
@@ -334,7 +379,12 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
         patch[EXTRA_RESTORES] = [...readRestores(now.extra), rec].slice(-MAX_RESTORE_RECORDS);
       }
       if (snapshot && cp.record?.image) {
-        const ci: ContainerImage = { ref: cp.record.image, imageId: snapshot.id, checkpoint: cp.sha, ...(cp.record.baseImage ? { baseImage: cp.record.baseImage } : {}) };
+        const ci: ContainerImage = {
+          ref: cp.record.image,
+          imageId: snapshot.id,
+          checkpoint: cp.sha,
+          ...(cp.record.baseImage ? { baseImage: cp.record.baseImage } : {}),
+        };
         patch[EXTRA_CONTAINER_IMAGE] = ci;
       }
       await host.workspaces.updateExtra(name, patch, sig(opts.signal));
@@ -359,11 +409,21 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
  * runner calls this when it creates a session container; a warm-pool container (always the spec
  * image) must not be used for a workspace for which this returns a snapshot.
  */
-export async function containerImageFor(client: Docker, ws: Pick<WorkspaceInfo, 'name' | 'extra'>, spec: Pick<ResolvedSpec, 'image'>, logger?: Logger): Promise<string> {
+export async function containerImageFor(
+  client: Docker,
+  ws: Pick<WorkspaceInfo, 'name' | 'extra'>,
+  spec: Pick<ResolvedSpec, 'image'>,
+  logger?: Logger,
+): Promise<string> {
   const ci = readContainerImage(ws.extra);
   if (!ci) return spec.image;
   if (ci.baseImage !== undefined && ci.baseImage !== spec.image) {
-    logger?.warn('the workspace has a container snapshot built on another image than the spec now names; using the spec image', { workspace: ws.name, snapshot: ci.ref, snapshotBase: ci.baseImage, specImage: spec.image });
+    logger?.warn('the workspace has a container snapshot built on another image than the spec now names; using the spec image', {
+      workspace: ws.name,
+      snapshot: ci.ref,
+      snapshotBase: ci.baseImage,
+      specImage: spec.image,
+    });
     return spec.image;
   }
   const byRef = await inspectImage(client, ci.ref);
@@ -375,7 +435,10 @@ export async function containerImageFor(client: Docker, ws: Pick<WorkspaceInfo, 
 }
 
 /** Recorded checkpoints of a workspace, oldest first, with whether each snapshot still exists. */
-export async function listCheckpoints(host: Pick<PersistenceHost, 'containers'>, info: WorkspaceInfo): Promise<(CheckpointRecord & { imagePresent: boolean | undefined })[]> {
+export async function listCheckpoints(
+  host: Pick<PersistenceHost, 'containers'>,
+  info: WorkspaceInfo,
+): Promise<(CheckpointRecord & { imagePresent: boolean | undefined })[]> {
   const out: (CheckpointRecord & { imagePresent: boolean | undefined })[] = [];
   for (const r of readCheckpoints(info.extra)) {
     out.push({ ...r, imagePresent: r.image ? Boolean(await inspectImage(host.containers.docker, r.imageId ?? r.image)) : undefined });

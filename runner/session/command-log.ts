@@ -103,7 +103,14 @@ export class CommandLog {
       size += n;
     }
     const tmp = `${this.path}.${process.pid}.tmp`;
-    await writeFile(tmp, kept.reverse().map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    await writeFile(
+      tmp,
+      kept
+        .reverse()
+        .map((l) => `${l}\n`)
+        .join(''),
+      { mode: 0o600 },
+    );
     await rename(tmp, this.path);
   }
 }
@@ -146,9 +153,17 @@ export async function removeCommandLog(path: string): Promise<void> {
  * Session.exec's onExecDone hook for workspace `workspace`: appends in the background; a failed
  * append is logged, never thrown into the command's caller.
  */
-export function commandLogHook(dataDir: string, repo: Pick<RepoRef, 'id'>, workspace: string, logger: Logger, opts: { maxBytes?: number } = {}): (command: string, result: ExecResult) => void {
+export function commandLogHook(
+  dataDir: string,
+  repo: Pick<RepoRef, 'id'>,
+  workspace: string,
+  logger: Logger,
+  opts: { maxBytes?: number } = {},
+): (command: string, result: ExecResult) => void {
   const log = new CommandLog(commandLogPath(dataDir, repo, workspace), opts);
   return (command, result) => {
-    void log.append(entryFor(command, result)).catch((err: unknown) => logger.warn('could not append to the command log', { workspace, path: log.path, error: String(err) }));
+    void log
+      .append(entryFor(command, result))
+      .catch((err: unknown) => logger.warn('could not append to the command log', { workspace, path: log.path, error: String(err) }));
   };
 }

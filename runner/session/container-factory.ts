@@ -128,7 +128,11 @@ export class ContainerFactory {
   /** Create (not start) the session container of workspace `name`. */
   async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
     const spec = resolved.spec;
-    await ensureImageRef(spec.image, { pull: spec.pull, build: spec.build && { spec: spec.build, root: this.repo.path }, onProgress: (line) => this.logger.warn(line) });
+    await ensureImageRef(spec.image, {
+      pull: spec.pull,
+      build: spec.build && { spec: spec.build, root: this.repo.path },
+      onProgress: (line) => this.logger.warn(line),
+    });
     try {
       return await this.containers.create({
         name: containerName,
@@ -137,7 +141,16 @@ export class ContainerFactory {
         image: await containerImageFor(this.containers.docker, ws, spec, this.logger),
         user: CONTAINER_USER,
         env: this.containerEnv(name, spec, user),
-        labels: buildLabels({ role: 'session', repo: this.repo, workspace: name, specHash: resolved.hash, workdir: spec.workdir, user, mountSource: ws.worktree, extra: this.labels }),
+        labels: buildLabels({
+          role: 'session',
+          repo: this.repo,
+          workspace: name,
+          specHash: resolved.hash,
+          workdir: spec.workdir,
+          user,
+          mountSource: ws.worktree,
+          extra: this.labels,
+        }),
         mounts: await this.mountsFor(name, spec, ws.worktree),
         spec,
         bindRoots: { dataDir: this.dataDir, worktree: ws.worktree, gitDir: await this.gitDir() },
@@ -145,7 +158,9 @@ export class ContainerFactory {
       });
     } catch (err) {
       if (err instanceof BerthError && err.details?.statusCode === 409) {
-        throw new BerthError('DOCKER_ERROR', `container ${containerName} was created concurrently by a process that does not hold berth's lock: retry`, { cause: err });
+        throw new BerthError('DOCKER_ERROR', `container ${containerName} was created concurrently by a process that does not hold berth's lock: retry`, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -161,12 +176,19 @@ async function findGitDir(repoPath: string): Promise<string | undefined> {
   const m = /^gitdir:\s*(.+)$/m.exec(await readFile(dotgit, 'utf8'));
   if (!m?.[1]) return undefined;
   const gitdir = isAbsolute(m[1].trim()) ? m[1].trim() : resolvePath(repoPath, m[1].trim());
-  const common = await readFile(join(gitdir, 'commondir'), 'utf8').then((c) => c.trim(), () => '.');
+  const common = await readFile(join(gitdir, 'commondir'), 'utf8').then(
+    (c) => c.trim(),
+    () => '.',
+  );
   return realpath(isAbsolute(common) ? common : resolvePath(gitdir, common)).catch(() => undefined);
 }
 
 /** Workspace names allow '_' and '.', hostnames don't: map to a valid label (max 63). */
 export function hostnameFor(name: string): string {
-  const h = name.replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
+  const h = name
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+/, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
   return h || 'berth';
 }

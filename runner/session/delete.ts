@@ -61,7 +61,13 @@ export async function deleteWorkspace(h: DeleteHost, name: string, opts: { keepV
         await h.detach(name);
         removed = await removeWorkspaceContainer(h, name, { keepVolumes: opts.keepVolumes ?? false });
         // After the container: a snapshot still used by a container cannot be untagged.
-        await removePersistedState(info, { dataDir: h.dataDir, repo: h.repo, client: h.containers.docker, keepVolumes: opts.keepVolumes ?? false, logger: h.logger });
+        await removePersistedState(info, {
+          dataDir: h.dataDir,
+          repo: h.repo,
+          client: h.containers.docker,
+          keepVolumes: opts.keepVolumes ?? false,
+          logger: h.logger,
+        });
       },
     }),
   );

@@ -80,8 +80,7 @@ const hasLoneLf = (s: string): boolean => /(^|[^\r])\n/.test(s);
 
 function splitLines(text: string): string[] {
   // A final newline ends the last line; it does not start an empty one.
-  return (text.endsWith('\n') ? text.slice(0, -1) : text)
-    .split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  return (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
 }
 
 function clip(line: string): string {

@@ -102,10 +102,16 @@ export function fsError(err: unknown, what: string, display: string): BerthError
   if (err instanceof BerthError) return err;
   const code = errnoOf(err);
   if (code === 'ENOENT') {
-    return new BerthError('FILE_NOT_FOUND', `${what} ${quote(display)}: it does not exist (it may have just been removed). Check the path with list.`, { cause: err });
+    return new BerthError('FILE_NOT_FOUND', `${what} ${quote(display)}: it does not exist (it may have just been removed). Check the path with list.`, {
+      cause: err,
+    });
   }
   if (code === 'ELOOP' || code === 'ENOTDIR') {
-    return new BerthError('PATH_INVALID', `${what} ${quote(display)}: the path changed while it was being accessed (a component became a symlink or a file). Retry the call.`, { cause: err });
+    return new BerthError(
+      'PATH_INVALID',
+      `${what} ${quote(display)}: the path changed while it was being accessed (a component became a symlink or a file). Retry the call.`,
+      { cause: err },
+    );
   }
   if (code === 'ENAMETOOLONG') {
     return new BerthError('PATH_INVALID', `${what} ${quote(display)}: the resolved path is too long for the filesystem. Use a shorter path.`, { cause: err });
@@ -327,7 +333,10 @@ class Walker {
         return undefined;
       }
       if (!st.isSymbolicLink()) {
-        throw new BerthError('PATH_INVALID', `path ${quote(this.#display)}: ${quote(relString([...this.dir.rel, name]))} is a file, not a directory. Fix the path.`);
+        throw new BerthError(
+          'PATH_INVALID',
+          `path ${quote(this.#display)}: ${quote(relString([...this.dir.rel, name]))} is a file, not a directory. Fix the path.`,
+        );
       }
       await this.#splice(name);
       return undefined;
@@ -345,7 +354,10 @@ class Walker {
     if (this.#queue.includes('..')) {
       // Only reachable through a symlink whose target runs through a missing directory and
       // then climbs out of it; the kernel would say ENOENT, and creating it would be a guess.
-      throw new BerthError('PATH_INVALID', `path ${quote(this.#display)} resolves through the missing directory ${quote(missing)} followed by "..". Create the directory first or fix the link.`);
+      throw new BerthError(
+        'PATH_INVALID',
+        `path ${quote(this.#display)} resolves through the missing directory ${quote(missing)} followed by "..". Create the directory first or fix the link.`,
+      );
     }
     await mkdirOwned(this.dir, name);
     return openDirAt(this.dir, name, this.#root);
@@ -354,7 +366,10 @@ class Walker {
   /** Put the target of symlink `name` in front of the remaining components. */
   async #splice(name: string): Promise<void> {
     if (++this.#hops > MAX_SYMLINK_HOPS) {
-      throw new BerthError('PATH_INVALID', `path ${quote(this.#display)}: too many levels of symlinks (more than ${MAX_SYMLINK_HOPS}; a loop?). Fix the links.`);
+      throw new BerthError(
+        'PATH_INVALID',
+        `path ${quote(this.#display)}: too many levels of symlinks (more than ${MAX_SYMLINK_HOPS}; a loop?). Fix the links.`,
+      );
     }
     const target = await fs.readlink(at(this.dir, name));
     this.#via = relString([...this.dir.rel, name]);

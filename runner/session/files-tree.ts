@@ -38,9 +38,7 @@ export async function listDir(
   } catch {
     return false;
   }
-  names = names
-    .filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.')))
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  names = names.filter((n) => (n.toLowerCase() === '.git' ? o.includeGit : o.includeHidden || !n.startsWith('.'))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const room = o.maxEntries - acc.entries.length;
   const cut = names.length > room;
   if (cut) names = names.slice(0, room);

@@ -121,4 +121,3 @@ export interface StatResult {
   readonly mtimeMs: number;
   readonly symlinkTarget?: string;
 }
-

@@ -122,4 +122,3 @@ export function trimUtf8(buf: Buffer): Buffer {
 }
 
 export const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-

@@ -64,8 +64,31 @@ import {
 
 export type { EditMatch } from './files-edit.js';
 export type { ResolveMode } from './files-resolve.js';
-export { DEFAULT_MAX_FILE_BYTES, ReadOptionsSchema, WriteOptionsSchema, EditRequestSchema, ListOptionsSchema, DeleteOptionsSchema, WorkspaceFilesOptionsSchema } from './files-types.js';
-export type { ReadOptions, WriteOptions, EditRequest, ListOptions, DeleteOptions, WorkspaceFilesOptions, FileType, ReadResult, WriteResult, EditResult, ListEntry, ListResult, DeleteResult, StatResult } from './files-types.js';
+export {
+  DEFAULT_MAX_FILE_BYTES,
+  ReadOptionsSchema,
+  WriteOptionsSchema,
+  EditRequestSchema,
+  ListOptionsSchema,
+  DeleteOptionsSchema,
+  WorkspaceFilesOptionsSchema,
+} from './files-types.js';
+export type {
+  ReadOptions,
+  WriteOptions,
+  EditRequest,
+  ListOptions,
+  DeleteOptions,
+  WorkspaceFilesOptions,
+  FileType,
+  ReadResult,
+  WriteResult,
+  EditResult,
+  ListEntry,
+  ListResult,
+  DeleteResult,
+  StatResult,
+} from './files-types.js';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -115,9 +138,13 @@ export class WorkspaceFiles {
         if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: res.size, binary: true };
         if (!ranged && res.truncated) throw tooLarge(p, res.size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
         if (start > Math.max(res.totalLines, 1)) {
-          throw new BerthError('BAD_INPUT', `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`, {
-            details: { totalLines: res.totalLines },
-          });
+          throw new BerthError(
+            'BAD_INPUT',
+            `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`,
+            {
+              details: { totalLines: res.totalLines },
+            },
+          );
         }
         return {
           content: res.content,
@@ -191,7 +218,9 @@ export class WorkspaceFiles {
       try {
         text = utf8Strict.decode(buf);
       } catch (err) {
-        throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, { cause: err });
+        throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, {
+          cause: err,
+        });
       }
       const plan = planEdit(text, o.search, o.replace, o.matchId, p);
       const out = Buffer.from(plan.text, 'utf8');
@@ -268,7 +297,10 @@ export class WorkspaceFiles {
     const r = await this.resolve(p, { followLeaf: false, mutating: true, what: 'delete' });
     try {
       if (r.name === '.') {
-        throw new BerthError('PATH_PROTECTED', `delete ${quote(p)}: that is the workspace root, which cannot be deleted. Delete the entries inside it instead.`);
+        throw new BerthError(
+          'PATH_PROTECTED',
+          `delete ${quote(p)}: that is the workspace root, which cannot be deleted. Delete the entries inside it instead.`,
+        );
       }
       if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `delete ${quote(p)}: it does not exist. Check the path with list.`);
       const display = displayOf(this.partsOf(p, await this.info()));
@@ -282,7 +314,9 @@ export class WorkspaceFiles {
           await fs.rmdir(at(r.dir, r.name));
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') {
-            throw new BerthError('BAD_INPUT', `delete ${quote(p)}: the directory is not empty. Pass recursive: true to delete it and everything in it.`, { cause: err });
+            throw new BerthError('BAD_INPUT', `delete ${quote(p)}: the directory is not empty. Pass recursive: true to delete it and everything in it.`, {
+              cause: err,
+            });
           }
           throw err;
         }
@@ -326,7 +360,11 @@ export class WorkspaceFiles {
       (real) => ({ real, given: this.root, containerWorkdir: this.containerWorkdir, fdMode: this.fdMode }),
       (err: unknown) => {
         this.rootInfo = undefined; // let a later call retry once the worktree exists
-        throw new BerthError('FILE_NOT_FOUND', `workspace root ${quote(this.root)} is not accessible (${(err as NodeJS.ErrnoException).code ?? 'error'}). Is the workspace still open?`, { cause: err });
+        throw new BerthError(
+          'FILE_NOT_FOUND',
+          `workspace root ${quote(this.root)} is not accessible (${(err as NodeJS.ErrnoException).code ?? 'error'}). Is the workspace still open?`,
+          { cause: err },
+        );
       },
     );
     return this.rootInfo;

@@ -63,7 +63,13 @@ export interface GcHost {
 }
 
 export async function collectGarbage(h: GcHost): Promise<GcReport> {
-  const report = { removedContainers: [] as string[], removedVolumes: [] as string[], stoppedIdle: [] as string[], skipped: [] as string[], quarantined: [] as string[] };
+  const report = {
+    removedContainers: [] as string[],
+    removedVolumes: [] as string[],
+    stoppedIdle: [] as string[],
+    skipped: [] as string[],
+    quarantined: [] as string[],
+  };
   const names = new Set((await h.workspaces.list()).map((w) => w.name));
   const inGit = await branchNames(h);
   const sessions = await h.list();
@@ -78,8 +84,7 @@ export async function collectGarbage(h: GcHost): Promise<GcReport> {
     if (r) {
       report.removedContainers.push(...r.containers);
       report.removedVolumes.push(...r.volumes);
-    }
-    else report.skipped.push(s.containerName);
+    } else report.skipped.push(s.containerName);
   }
   report.removedVolumes.push(...(await reapVolumes(h, names, inGit)));
   const resolved = await h.resolve().catch(() => undefined);
@@ -168,7 +173,10 @@ export async function touchActivity(dataDir: string, containerName: string): Pro
 
 /** Last activity: the activity file's mtime, or when the container was started. */
 async function lastActive(h: GcHost, containerName: string, id: string): Promise<number | undefined> {
-  const touched = await stat(activityPath(h.dataDir, containerName)).then((st) => st.mtimeMs, () => 0);
+  const touched = await stat(activityPath(h.dataDir, containerName)).then(
+    (st) => st.mtimeMs,
+    () => 0,
+  );
   const st = await h.containers.inspect(id);
   if (!st) return undefined;
   return Math.max(touched, Date.parse(st.startedAt) || 0);

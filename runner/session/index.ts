@@ -13,19 +13,24 @@ export { SHELL_NAME_PATTERN, KILL_GRACE_MS } from './shell.js';
 export { PROCESS_NAME_PATTERN } from './processes.js';
 export { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
 export { STATE_ROOT, SHELLS_DIR, PROCS_DIR, SETUP_DIR } from './protocol.js';
-export type {
-  ExecOptions,
-  ExecResult,
-  ProcessInfo,
-  ProcessLog,
-  SetupRecord,
-  SetupReport,
-  ShellInfo,
-  StartProcessOptions,
-  StreamName,
-} from './types.js';
+export type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupRecord, SetupReport, ShellInfo, StartProcessOptions, StreamName } from './types.js';
 export { removePersistedState, workspaceVolumes } from './workspace-resources.js';
 export { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from './checkpoints.js';
 export { commandLogPath, readCommandLog, type CommandLogEntry } from './command-log.js';
-export { DEFAULT_MAX_FILE_BYTES, DeleteOptionsSchema, EditRequestSchema, ListOptionsSchema, ReadOptionsSchema, WorkspaceFiles, WriteOptionsSchema } from './files.js';
-export { EXTRA_CHECKPOINTS, EXTRA_CONTAINER_IMAGE, readCheckpoints, readContainerImage, type CheckpointRecord, type ContainerImage } from './checkpoint-state.js';
+export {
+  DEFAULT_MAX_FILE_BYTES,
+  DeleteOptionsSchema,
+  EditRequestSchema,
+  ListOptionsSchema,
+  ReadOptionsSchema,
+  WorkspaceFiles,
+  WriteOptionsSchema,
+} from './files.js';
+export {
+  EXTRA_CHECKPOINTS,
+  EXTRA_CONTAINER_IMAGE,
+  readCheckpoints,
+  readContainerImage,
+  type CheckpointRecord,
+  type ContainerImage,
+} from './checkpoint-state.js';

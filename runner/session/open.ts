@@ -105,7 +105,17 @@ export async function openContainer(h: OpenHost, name: string, opts: OpenOptions
     const setup = await prepare(c);
     const st = await h.containers.inspect(c.containerId!);
     const run = { startedAt: st?.startedAt ?? '', oomKilled: st?.oomKilled ?? false };
-    return { containerId: c.containerId!, containerName: c.containerName, workspace: c.ws!, resolved, user: c.user, setup, created: { ...c.created, workspace: c.createdWs }, warnings: c.warnings, run };
+    return {
+      containerId: c.containerId!,
+      containerName: c.containerName,
+      workspace: c.ws!,
+      resolved,
+      user: c.user,
+      setup,
+      created: { ...c.created, workspace: c.createdWs },
+      warnings: c.warnings,
+      run,
+    };
   } catch (err) {
     for (const undo of c.rollback.reverse()) {
       await undo().catch((e: unknown) => h.logger.warn('rollback step failed', { workspace: name, error: String(e) }));
@@ -144,7 +154,9 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
     c.created = { container: true, fromPool: true, resumed: false };
   }
   const { signal, base } = c.opts;
-  c.ws = (await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir } : {}), ...(signal ? { signal } : {}) })).workspace;
+  c.ws = (
+    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir } : {}), ...(signal ? { signal } : {}) })
+  ).workspace;
   c.rollback.push(() => c.h.workspaces.delete(c.name).catch(() => undefined));
   c.createdWs = true;
   c.h.pool.refillSoon(c.resolved);
@@ -158,7 +170,10 @@ async function reuseExisting(c: Ctx, existing: Existing): Promise<void> {
   // user (e.g. root, from before berth ran root sessions unprivileged) must not.
   const unusable = existing.labels[LABEL.mountSource] !== c.ws!.worktree || existing.labels[LABEL.user] !== c.user;
   if (unusable || (specStale && c.opts.recreate)) {
-    if (existing.labels[LABEL.user] !== c.user) c.warnings.push(`container ${c.containerName} ran as ${existing.labels[LABEL.user] ?? '?'}, sessions now run as ${c.user}: it was replaced (installed system packages are lost)`);
+    if (existing.labels[LABEL.user] !== c.user)
+      c.warnings.push(
+        `container ${c.containerName} ran as ${existing.labels[LABEL.user] ?? '?'}, sessions now run as ${c.user}: it was replaced (installed system packages are lost)`,
+      );
     await c.h.containers.remove(existing.id);
     return;
   }
@@ -206,10 +221,16 @@ async function handOver(c: Ctx): Promise<void> {
 
 /** uid and gid of a named spec.user, as the image's passwd/group files define them. */
 async function ownerInContainer(c: Ctx): Promise<Owner> {
-  const r = await c.h.containers.runCapture(c.containerId!, { cmd: ['/bin/sh', '-c', 'id -u "$1" && id -g "$1"', 'berth-id', c.user.split(':')[0] ?? c.user], user: '0:0' });
+  const r = await c.h.containers.runCapture(c.containerId!, {
+    cmd: ['/bin/sh', '-c', 'id -u "$1" && id -g "$1"', 'berth-id', c.user.split(':')[0] ?? c.user],
+    user: '0:0',
+  });
   const [uid, gid] = r.stdout.trim().split(/\s+/).map(Number);
   if (r.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
-    throw new BerthError('SETUP_FAILED', `the session user ${JSON.stringify(c.user)} (spec.user) does not exist in image ${c.resolved.spec.image}: use a numeric "uid:gid" or a user the image defines`);
+    throw new BerthError(
+      'SETUP_FAILED',
+      `the session user ${JSON.stringify(c.user)} (spec.user) does not exist in image ${c.resolved.spec.image}: use a numeric "uid:gid" or a user the image defines`,
+    );
   }
   const explicitGid = /^[^:]+:(\d+)$/.exec(c.user)?.[1];
   return { uid: uid!, gid: explicitGid !== undefined ? Number(explicitGid) : gid! };

@@ -246,7 +246,10 @@ export class Pool {
       // has install commands runs them whatever this marker says, then records "done" itself.)
       await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: spec.install.length === 0 ? 'done' : 'setup' });
       if ((await readdir(slotDir)).length > 0) {
-        throw new BerthError('POOL_ERROR', `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`);
+        throw new BerthError(
+          'POOL_ERROR',
+          `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`,
+        );
       }
       h.logger.info('warm pool container ready', { container: name });
       return name;

@@ -112,18 +112,31 @@ export class Processes {
     return (await this.get(name).catch(() => undefined)) ?? strip(started);
   }
 
-  async #list(): Promise<(Internal)[]> {
+  async #list(): Promise<Internal[]> {
     const r = await this.#h.containers.runCapture(this.#h.containerId, {
       cmd: ['/bin/sh', '-c', LIST, 'berth-procs', PROCS_DIR],
       user: this.#h.user,
     });
     if (r.exitCode !== 0) {
-      throw new BerthError('DOCKER_ERROR', `listing background processes failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 300) || 'the container could not start a helper (process limit reached?)'}`);
+      throw new BerthError(
+        'DOCKER_ERROR',
+        `listing background processes failed (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 300) || 'the container could not start a helper (process limit reached?)'}`,
+      );
     }
     const f = r.stdout.split('\0');
     const out: Internal[] = [];
     for (let i = 0; i + 9 <= f.length; i += 9) {
-      const [name, pid, alive, exit, started, cwd, cmd, tag, sid] = f.slice(i, i + 9) as [string, string, string, string, string, string, string, string, string];
+      const [name, pid, alive, exit, started, cwd, cmd, tag, sid] = f.slice(i, i + 9) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       const code = exit.trim() === '' ? null : Number(exit.trim());
       out.push({
         name,
@@ -193,7 +206,8 @@ export class Processes {
     const tag = /^p[0-9a-f]{16}$/.test(p.tag) ? p.tag : undefined;
     // Its command ended, but what it left running in the background (`cmd &`, a fork bomb's
     // children) carries its tag: kill those. By tag only: its session id may be reused by now.
-    if (!p.running || p.pid === null) return strip(await this.#sweep({ user: this.#h.user, tag, sessionId: 0, startTick: 0, shellPid: 0, stateDir: `${PROCS_DIR}/${name}`, keep: [] }, p));
+    if (!p.running || p.pid === null)
+      return strip(await this.#sweep({ user: this.#h.user, tag, sessionId: 0, startTick: 0, shellPid: 0, stateDir: `${PROCS_DIR}/${name}`, keep: [] }, p));
     const req = {
       user: this.#h.user,
       tag,

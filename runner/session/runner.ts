@@ -88,7 +88,14 @@ export class Runner implements AsyncDisposable {
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
-    this.factory = new ContainerFactory({ repo: this.repo, dataDir: this.dataDir, containers: this.containers, logger: this.logger, labels: this.labels, gitInContainer: opts.gitInContainer ?? 'readonly' });
+    this.factory = new ContainerFactory({
+      repo: this.repo,
+      dataDir: this.dataDir,
+      containers: this.containers,
+      logger: this.logger,
+      labels: this.labels,
+      gitInContainer: opts.gitInContainer ?? 'readonly',
+    });
     this.pool = new Pool(this.factory, opts.pool ?? {});
   }
 
@@ -149,7 +156,10 @@ export class Runner implements AsyncDisposable {
       const why = dead?.info().problem ?? null;
       if (dead) await dead.detach();
       const o = await openContainer(this, name, opts);
-      const notice = why === null ? undefined : `berth reopened this session: ${why.replace(/ Open the session again.*$/, '')} The container was ${o.created.resumed ? 'restarted' : 'recreated'}; shells restored their saved cwd and environment; background processes and running commands were lost.`;
+      const notice =
+        why === null
+          ? undefined
+          : `berth reopened this session: ${why.replace(/ Open the session again.*$/, '')} The container was ${o.created.resumed ? 'restarted' : 'recreated'}; shells restored their saved cwd and environment; background processes and running commands were lost.`;
       const session = new Session({
         name,
         containers: this.containers,
@@ -175,7 +185,15 @@ export class Runner implements AsyncDisposable {
       });
       this.#sessions.set(name, session);
       await touchActivity(this.dataDir, containerName).catch(() => undefined);
-      this.logger.info('session open', { workspace: name, container: o.containerId.slice(0, 12), createdContainer: o.created.container, fromPool: o.created.fromPool, resumed: o.created.resumed, createdWorkspace: o.created.workspace, reopened: why !== null });
+      this.logger.info('session open', {
+        workspace: name,
+        container: o.containerId.slice(0, 12),
+        createdContainer: o.created.container,
+        fromPool: o.created.fromPool,
+        resumed: o.created.resumed,
+        createdWorkspace: o.created.workspace,
+        reopened: why !== null,
+      });
       return session;
     });
   }
@@ -211,7 +229,11 @@ export class Runner implements AsyncDisposable {
 
   /** Delete the workspace (branch, worktree, note) and everything the runner made for it (delete.ts). */
   async delete(name: string, opts: { keepVolumes?: boolean } = {}): Promise<Removed & { warnings: readonly string[] }> {
-    return deleteWorkspace({ ...this.#resourceHost(), workspaces: this.workspaces, detach: (n) => this.#detach(n), poolDir: () => this.pool.dir() }, name, opts);
+    return deleteWorkspace(
+      { ...this.#resourceHost(), workspaces: this.workspaces, detach: (n) => this.#detach(n), poolDir: () => this.pool.dir() },
+      name,
+      opts,
+    );
   }
 
   /** Sessions of this repository as Docker sees them (containers by label), open or not. */
@@ -222,7 +244,15 @@ export class Runner implements AsyncDisposable {
     for (const r of rows) {
       const ws = workspaceFromContainerName(this.repo, r.name);
       if (!ws) continue; // unclaimed pool containers
-      out.push({ name: ws, containerId: r.id, containerName: r.name, state: r.state, specHash: r.labels[LABEL.specHash] ?? null, open: Boolean(this.get(ws)), workspaceExists: names.has(ws) });
+      out.push({
+        name: ws,
+        containerId: r.id,
+        containerName: r.name,
+        state: r.state,
+        specHash: r.labels[LABEL.specHash] ?? null,
+        open: Boolean(this.get(ws)),
+        workspaceExists: names.has(ws),
+      });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }

@@ -332,7 +332,9 @@ export class Session implements AsyncDisposable {
     } else if (!st.running) {
       const known = this.#oomKnown;
       const oomKilled = st.oomKilled && !(known && known.startedAt === st.startedAt && known.oomKilled);
-      const why = oomKilled ? 'it ran out of memory (OOMKilled)' : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
+      const why = oomKilled
+        ? 'it ran out of memory (OOMKilled)'
+        : `it exited with code ${st.exitCode}${st.exitCode === 137 ? ' (SIGKILL: docker kill, or the OOM killer)' : ''}`;
       problem = new BerthError(
         'CONTAINER_DIED',
         `the container of session "${this.name}" (${this.containerName}) stopped at ${st.finishedAt}: ${why}. Open the session again to restart it; the worktree and the container's files are kept${oomKilled ? `; raise resources.memoryMb (now ${this.spec.resources.memoryMb}) in berth.yaml if this repeats` : ''}.`,

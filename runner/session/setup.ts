@@ -81,7 +81,16 @@ export async function runSetup(h: SetupHost, opts: SetupOptions): Promise<SetupR
     const asRoot = phase === 'setup';
     opts.onOutput?.('stderr', `berth: ${phase}: ${command}\n`);
     const r = await runFresh(
-      { containers: h.containers, containerId: h.containerId, user: h.user, workdir: h.workdir, env: {}, logger: h.logger, defaultTimeoutMs: opts.timeoutMs, containerProblem: async () => undefined },
+      {
+        containers: h.containers,
+        containerId: h.containerId,
+        user: h.user,
+        workdir: h.workdir,
+        env: {},
+        logger: h.logger,
+        defaultTimeoutMs: opts.timeoutMs,
+        containerProblem: async () => undefined,
+      },
       command,
       {
         ...(asRoot ? { user: '0:0', cwd: '/' } : { cwd: h.workdir }),

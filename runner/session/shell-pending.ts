@@ -30,10 +30,7 @@ export interface Begin {
 }
 
 export type Outcome =
-  | { kind: 'complete'; exitCode: number; cwd: string }
-  | { kind: 'exited'; exitCode: number; cwd: string }
-  | { kind: 'died' }
-  | { kind: 'killed' };
+  { kind: 'complete'; exitCode: number; cwd: string } | { kind: 'exited'; exitCode: number; cwd: string } | { kind: 'died' } | { kind: 'killed' };
 
 /** One command in flight: parses both streams' records and collects the payload. */
 export class Pending {
@@ -80,7 +77,10 @@ export class Pending {
     if (this.phase[stream] === 'begin') {
       if (kind !== 'B') return true;
       if (stream === 'stdout') {
-        const f = body.slice(1).split(' ').map((x) => x.trim());
+        const f = body
+          .slice(1)
+          .split(' ')
+          .map((x) => x.trim());
         const num = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : 0);
         const up = f[4] ?? '0';
         this.begin = {

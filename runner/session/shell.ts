@@ -288,7 +288,10 @@ export class Shell {
       if (outcome.kind === 'died' && !this.#closed) {
         const problem = await h.containerProblem().catch(() => undefined);
         if (problem) throw problem;
-        exitCode = await att.exec.inspect().then((i) => i.exitCode, () => null);
+        exitCode = await att.exec.inspect().then(
+          (i) => i.exitCode,
+          () => null,
+        );
       }
     }
     let containerRestarted = p.restartedContainer || this.#restartedContainer || h.restartCount() !== p.restartsBefore;

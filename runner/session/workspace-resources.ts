@@ -87,7 +87,11 @@ export async function workspaceVolumes(
 }
 
 /** "Does workspace `name` have volume `volume`?" (the berth.yaml name, e.g. "data"). */
-export async function hasVolume(host: { readonly repo: RepoRef; readonly containers: { readonly docker: Docker } }, name: string, volume: string): Promise<boolean> {
+export async function hasVolume(
+  host: { readonly repo: RepoRef; readonly containers: { readonly docker: Docker } },
+  name: string,
+  volume: string,
+): Promise<boolean> {
   assertValidName(name);
   return (await listWorkspaceVolumes(host.containers.docker, host.repo, name)).some((v) => v.name === volume);
 }

@@ -188,7 +188,14 @@ class Extraction {
   ) {}
 
   report(): ExtractReport {
-    return { files: this.#files, directories: this.#directories, symlinks: this.#symlinks, bytes: this.#bytes, rejected: this.rejected, adjusted: this.#adjusted };
+    return {
+      files: this.#files,
+      directories: this.#directories,
+      symlinks: this.#symlinks,
+      bytes: this.#bytes,
+      rejected: this.rejected,
+      adjusted: this.#adjusted,
+    };
   }
 
   #reject(path: string, type: string, reason: string): void {
@@ -220,7 +227,8 @@ class Extraction {
   }
 
   async #writeFile(entry: ReadEntry, segments: string[], rel: string): Promise<void> {
-    if (this.#bytes + entry.size > this.limits.maxBytes) throw this.#tooLarge(rel, ': refusing to extract it. Raise the import limit if this export is trusted');
+    if (this.#bytes + entry.size > this.limits.maxBytes)
+      throw this.#tooLarge(rel, ': refusing to extract it. Raise the import limit if this export is trusted');
     await this.#ensureDirs(segments.slice(0, -1));
     // O_EXCL: never replace what is there; O_NOFOLLOW: never write through a symlink.
     const fh = await open(posix.join(this.root, rel), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
@@ -231,7 +239,8 @@ class Extraction {
         await fh.write(chunk);
       }
       const mode = entry.mode ?? 0o644;
-      if (mode & 0o7000) this.#adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
+      if (mode & 0o7000)
+        this.#adjusted.push({ path: rel, change: `dropped setuid/setgid/sticky bits (mode ${(mode & 0o7777).toString(8)} → ${mode & 0o111 ? '755' : '644'})` });
       await fh.chmod(mode & 0o111 ? 0o755 : 0o644);
       const mtime = entry.mtime;
       if (mtime instanceof Date && Number.isFinite(mtime.getTime())) await fh.utimes(mtime, mtime);
@@ -244,9 +253,13 @@ class Extraction {
   /** One archive entry: written, queued (links) or rejected with a reason. */
   async entry(entry: ReadEntry): Promise<void> {
     if (++this.#entries > this.limits.maxEntries) {
-      throw new BerthError('FILE_TOO_LARGE', `archive has more than ${this.limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`, {
-        details: { maxEntries: this.limits.maxEntries },
-      });
+      throw new BerthError(
+        'FILE_TOO_LARGE',
+        `archive has more than ${this.limits.maxEntries} entries: refusing to extract it. Raise the import limit if this export is trusted`,
+        {
+          details: { maxEntries: this.limits.maxEntries },
+        },
+      );
     }
     const raw = entry.path;
     const kind = entryKind(entry.type);

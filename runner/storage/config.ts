@@ -87,9 +87,7 @@ const endpointSchema = z
     }
   }, 'must be a full http:// or https:// URL without credentials, query or fragment');
 
-const regionSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must look like "us-east-1" (lowercase letters, digits, dashes)');
+const regionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must look like "us-east-1" (lowercase letters, digits, dashes)');
 
 const credentialsSchema = z.object({
   accessKeyId: z.string().min(1).max(256),
@@ -106,7 +104,12 @@ const optionsSchema = z.object({
   maxAttempts: z.number().int().min(1).max(10).optional(),
   connectTimeoutMs: z.number().int().min(100).max(600_000).optional(),
   idleTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
-  partSizeBytes: z.number().int().min(5 * MIB).max(512 * MIB).optional(),
+  partSizeBytes: z
+    .number()
+    .int()
+    .min(5 * MIB)
+    .max(512 * MIB)
+    .optional(),
   queueSize: z.number().int().min(1).max(16).optional(),
 });
 
@@ -155,15 +158,13 @@ export function resolveStorageConfig(options: StorageOptions = {}, env: NodeJS.P
   const region = o.region ?? envRegion ?? 'us-east-1';
 
   const envPathStyle = nonEmpty(env, 'BERTH_S3_FORCE_PATH_STYLE');
-  const forcePathStyle =
-    o.forcePathStyle ?? (envPathStyle !== undefined ? parseBool('BERTH_S3_FORCE_PATH_STYLE', envPathStyle) : endpoint !== undefined);
+  const forcePathStyle = o.forcePathStyle ?? (envPathStyle !== undefined ? parseBool('BERTH_S3_FORCE_PATH_STYLE', envPathStyle) : endpoint !== undefined);
 
   const envChecksums = nonEmpty(env, 'BERTH_S3_CHECKSUMS')?.toLowerCase();
   if (o.checksums === undefined && envChecksums !== undefined && envChecksums !== 'when_required' && envChecksums !== 'when_supported') {
     throw bad('BERTH_S3_CHECKSUMS', envChecksums, 'use when_required or when_supported');
   }
-  const checksums: ChecksumMode =
-    o.checksums ?? (envChecksums as ChecksumMode | undefined) ?? (endpoint !== undefined ? 'when_required' : 'when_supported');
+  const checksums: ChecksumMode = o.checksums ?? (envChecksums as ChecksumMode | undefined) ?? (endpoint !== undefined ? 'when_required' : 'when_supported');
 
   let credentials: StorageCredentials | undefined = o.credentials;
   if (credentials === undefined) {

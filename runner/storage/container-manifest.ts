@@ -14,7 +14,11 @@ export const VOLUME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 const blob = {
   key: z.string().max(300),
-  size: z.number().int().nonnegative().max(2 ** 50),
+  size: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(2 ** 50),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest'),
 };
 
@@ -32,9 +36,7 @@ export const ContainerSectionSchema = z
       })
       .strict()
       .optional(),
-    volumes: z
-      .array(z.object({ ...blob, name: z.string().regex(VOLUME_NAME_RE, 'a volume name') }).strict())
-      .max(32),
+    volumes: z.array(z.object({ ...blob, name: z.string().regex(VOLUME_NAME_RE, 'a volume name') }).strict()).max(32),
   })
   .strict();
 

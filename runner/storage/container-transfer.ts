@@ -26,14 +26,7 @@ import { inspectImage, loadImageArchive, removeImageTag, saveImage, tagImage } f
 import { ensureWorkspaceVolume, listWorkspaceVolumes, volumeTarStream, writeVolumeTar } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
-import {
-  EXTRA_CHECKPOINTS,
-  EXTRA_CONTAINER_IMAGE,
-  readCheckpoints,
-  readContainerImage,
-  type CheckpointRecord,
-  type ContainerImage,
-} from '../session/index.js';
+import { EXTRA_CHECKPOINTS, EXTRA_CONTAINER_IMAGE, readCheckpoints, readContainerImage, type CheckpointRecord, type ContainerImage } from '../session/index.js';
 import type { ArchiveLimits } from './archive.js';
 import { gzipTar } from './tar-io.js';
 import type { S3Location } from './config.js';
@@ -57,7 +50,12 @@ export interface ContainerExportSource {
 }
 
 /** The workspace's current snapshot (if it still exists) and every volume it has. */
-export async function containerStateOf(client: Docker, repo: RepoRef, info: Pick<WorkspaceInfo, 'name' | 'extra'>, labels: Labels = {}): Promise<ContainerExportSource> {
+export async function containerStateOf(
+  client: Docker,
+  repo: RepoRef,
+  info: Pick<WorkspaceInfo, 'name' | 'extra'>,
+  labels: Labels = {},
+): Promise<ContainerExportSource> {
   const ci = readContainerImage(info.extra);
   const present = ci ? ((await inspectImage(client, ci.ref)) ?? (ci.imageId ? await inspectImage(client, ci.imageId) : undefined)) : undefined;
   const volumes = (await listWorkspaceVolumes(client, repo, info.name)).map((v) => ({ name: v.name, volume: v.volume }));
@@ -66,7 +64,9 @@ export async function containerStateOf(client: Docker, repo: RepoRef, info: Pick
     repo,
     labels,
     volumes,
-    ...(ci && present ? { image: { ref: present.tags.includes(ci.ref) ? ci.ref : present.id, checkpoint: ci.checkpoint, ...(ci.baseImage ? { baseImage: ci.baseImage } : {}) } } : {}),
+    ...(ci && present
+      ? { image: { ref: present.tags.includes(ci.ref) ? ci.ref : present.id, checkpoint: ci.checkpoint, ...(ci.baseImage ? { baseImage: ci.baseImage } : {}) } }
+      : {}),
   };
 }
 
@@ -84,14 +84,22 @@ export async function exportContainerState(src: ContainerExportSource, ctx: Expo
   if (src.image) {
     const key = imageObjectKey(ctx.exportId);
     const stream = await saveImage(client, src.image.ref);
-    const r = await uploadObject(ctx.store, ctx.loc, key, stream, { what: `the container snapshot ${src.image.ref}`, contentType: 'application/octet-stream', signal: ctx.signal });
+    const r = await uploadObject(ctx.store, ctx.loc, key, stream, {
+      what: `the container snapshot ${src.image.ref}`,
+      contentType: 'application/octet-stream',
+      signal: ctx.signal,
+    });
     section.image = { key, ...r, checkpoint: src.image.checkpoint, ref: src.image.ref, ...(src.image.baseImage ? { baseImage: src.image.baseImage } : {}) };
     ctx.logger.debug('uploaded container snapshot', { key, size: r.size });
   }
   for (const v of [...(src.volumes ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
     const key = volumeObjectKey(ctx.exportId, v.name);
     const tar = await volumeTarStream(client, src.repo, v.volume, src.labels ?? {});
-    const r = await uploadObject(ctx.store, ctx.loc, key, gzipTar(tar), { what: `volume ${v.name}`, contentType: 'application/octet-stream', signal: ctx.signal });
+    const r = await uploadObject(ctx.store, ctx.loc, key, gzipTar(tar), {
+      what: `volume ${v.name}`,
+      contentType: 'application/octet-stream',
+      signal: ctx.signal,
+    });
     section.volumes.push({ key, ...r, name: v.name });
     ctx.logger.debug('uploaded volume', { key, size: r.size });
   }
@@ -126,9 +134,13 @@ export interface ContainerImportReport {
 /** downloadObject, where a missing object means the export is incomplete. */
 async function download(ctx: StageContext, obj: { key: string; size: number; sha256: string }, file: string): Promise<void> {
   if (!(await downloadObject(ctx.store, ctx.loc, obj, file, { maxBytes: ctx.limits.maxObjectBytes, signal: ctx.signal }))) {
-    throw new BerthError('STORAGE_ERROR', `${objectUrl(ctx.loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`, {
-      details: { reason: 'incomplete', key: obj.key },
-    });
+    throw new BerthError(
+      'STORAGE_ERROR',
+      `${objectUrl(ctx.loc, obj.key)} is listed in the export's manifest but missing from the bucket: the export is incomplete; re-export the workspace`,
+      {
+        details: { reason: 'incomplete', key: obj.key },
+      },
+    );
   }
 }
 
@@ -171,7 +183,12 @@ export async function stageContainerState(section: ContainerSection, target: Con
 }
 
 /** Download, repack without tags, load, and hold the snapshot under a fresh staging tag. */
-async function stageImage(client: Docker, obj: NonNullable<ContainerSection['image']>, dir: string, ctx: StageContext): Promise<NonNullable<StagedContainerState['image']>> {
+async function stageImage(
+  client: Docker,
+  obj: NonNullable<ContainerSection['image']>,
+  dir: string,
+  ctx: StageContext,
+): Promise<NonNullable<StagedContainerState['image']>> {
   const file = join(dir, 'image.tar');
   await download(ctx, obj, file);
   const clean = join(dir, 'image.repacked.tar');
@@ -197,16 +214,23 @@ export interface ApplyContext {
  * checkpoint list with image references rewritten (only the exported snapshot travels; other
  * checkpoints lose their image) and the new `containerImage`.
  */
-export async function applyContainerState(staged: StagedContainerState, ctx: ApplyContext): Promise<{ extra: Record<string, unknown>; report: ContainerImportReport }> {
+export async function applyContainerState(
+  staged: StagedContainerState,
+  ctx: ApplyContext,
+): Promise<{ extra: Record<string, unknown>; report: ContainerImportReport }> {
   const client = staged.docker;
   const containers = new Containers(client);
   const existing = new Set((await containers.listVolumes({})).map((v) => v.name));
   for (const v of staged.volumes) {
     const vol = workspaceVolumeName(ctx.repo, ctx.name, v.name);
     if (existing.has(vol)) {
-      throw new BerthError('BAD_INPUT', `volume ${vol} already exists (kept from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker volume rm ${vol}) or import under another name`, {
-        details: { reason: 'volume-exists', volume: vol },
-      });
+      throw new BerthError(
+        'BAD_INPUT',
+        `volume ${vol} already exists (kept from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker volume rm ${vol}) or import under another name`,
+        {
+          details: { reason: 'volume-exists', volume: vol },
+        },
+      );
     }
   }
   const volumes: ContainerImportReport['volumes'][number][] = [];
@@ -222,13 +246,22 @@ export async function applyContainerState(staged: StagedContainerState, ctx: App
     const tag = staged.image.checkpoint.slice(0, 12);
     const taken = await inspectImage(client, `${repo}:${tag}`);
     if (taken && taken.id !== staged.image.id) {
-      throw new BerthError('BAD_INPUT', `image tag ${repo}:${tag} already exists with other content (left from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker rmi ${repo}:${tag}) or import under another name`, {
-        details: { reason: 'image-exists' },
-      });
+      throw new BerthError(
+        'BAD_INPUT',
+        `image tag ${repo}:${tag} already exists with other content (left from an earlier workspace named ${JSON.stringify(ctx.name)}?): remove it (docker rmi ${repo}:${tag}) or import under another name`,
+        {
+          details: { reason: 'image-exists' },
+        },
+      );
     }
     await tagImage(client, staged.image.id, repo, tag);
     if (!taken) ctx.undo.push(() => removeImageTag(client, `${repo}:${tag}`));
-    ci = { ref: `${repo}:${tag}`, imageId: staged.image.id, checkpoint: staged.image.checkpoint, ...(staged.image.baseImage ? { baseImage: staged.image.baseImage } : {}) };
+    ci = {
+      ref: `${repo}:${tag}`,
+      imageId: staged.image.id,
+      checkpoint: staged.image.checkpoint,
+      ...(staged.image.baseImage ? { baseImage: staged.image.baseImage } : {}),
+    };
   }
   const checkpoints: CheckpointRecord[] = readCheckpoints(ctx.extra).map((r) => {
     const { image: _image, imageId: _id, ...rest } = r;

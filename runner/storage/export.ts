@@ -16,7 +16,18 @@ import { packFiles } from './pack.js';
 import { archiveFsError } from './tar-io.js';
 import { keyFor, parseS3Url, resolveStorageConfig, type StorageConfig } from './config.js';
 import { listUntracked, readNote, worktreeHead, writeBundle, writeTrackedChanges } from './git.js';
-import { MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, MAX_MANIFEST_BYTES, OBJECT_FILES, newExportId, previousObjectKeys, type Manifest, type ManifestObject, type ObjectRole } from './manifest.js';
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_NAME,
+  MANIFEST_VERSION,
+  MAX_MANIFEST_BYTES,
+  OBJECT_FILES,
+  newExportId,
+  previousObjectKeys,
+  type Manifest,
+  type ManifestObject,
+  type ObjectRole,
+} from './manifest.js';
 import { uploadObject, type ObjectDigest } from './objects.js';
 import { ObjectStore } from './s3.js';
 import { exportContainerState, type ContainerExportSource } from './container-transfer.js';
@@ -150,28 +161,43 @@ async function exportInner(opts: ExportOptions, signal: AbortSignal | undefined)
 }
 
 /** The workspace's repository, worktree, checked-out head and state note, checked for an export. */
-async function exportSource(info: WorkspaceInfo, call: { signal: AbortSignal | undefined }): Promise<{ repo: GitRepo; wt: WorktreeHandle; head: { sha: string }; note: Buffer }> {
+async function exportSource(
+  info: WorkspaceInfo,
+  call: { signal: AbortSignal | undefined },
+): Promise<{ repo: GitRepo; wt: WorktreeHandle; head: { sha: string }; note: Buffer }> {
   const signal = call.signal;
   const branchRef = `refs/heads/${info.branch}`;
   const repo = await GitRepo.discover(info.repo, { signal });
   const gitDir = await repo.worktreeGitDir(info.worktree);
   if (gitDir === undefined) {
-    throw new BerthError('NOT_FOUND', `the worktree of workspace ${JSON.stringify(info.name)} at ${JSON.stringify(info.worktree)} is missing or not registered with git: nothing to export from it (its branch ${info.branch} can still be pushed with git)`, {
-      details: { workspace: info.name, worktree: info.worktree },
-    });
+    throw new BerthError(
+      'NOT_FOUND',
+      `the worktree of workspace ${JSON.stringify(info.name)} at ${JSON.stringify(info.worktree)} is missing or not registered with git: nothing to export from it (its branch ${info.branch} can still be pushed with git)`,
+      {
+        details: { workspace: info.name, worktree: info.worktree },
+      },
+    );
   }
   const wt: WorktreeHandle = { path: info.worktree, gitDir };
   const head = await worktreeHead(repo, wt, call);
   if (head.branch !== branchRef) {
-    throw new BerthError('BAD_INPUT', `the worktree of workspace ${JSON.stringify(info.name)} has ${head.branch ? JSON.stringify(head.branch) : 'a detached HEAD'} checked out instead of ${branchRef}: run \`git switch ${info.branch}\` in ${info.worktree} and export again`, {
-      details: { workspace: info.name },
-    });
+    throw new BerthError(
+      'BAD_INPUT',
+      `the worktree of workspace ${JSON.stringify(info.name)} has ${head.branch ? JSON.stringify(head.branch) : 'a detached HEAD'} checked out instead of ${branchRef}: run \`git switch ${info.branch}\` in ${info.worktree} and export again`,
+      {
+        details: { workspace: info.name },
+      },
+    );
   }
   const note = await readNote(repo, info.rootSha, NOTES_REF, call);
   if (note === undefined) {
-    throw new BerthError('NOT_FOUND', `workspace ${JSON.stringify(info.name)} has no state note on its root commit ${info.rootSha} (refs/notes/berth): it was not created by berth or its notes were removed; recreate it with berth ws create`, {
-      details: { workspace: info.name },
-    });
+    throw new BerthError(
+      'NOT_FOUND',
+      `workspace ${JSON.stringify(info.name)} has no state note on its root commit ${info.rootSha} (refs/notes/berth): it was not created by berth or its notes were removed; recreate it with berth ws create`,
+      {
+        details: { workspace: info.name },
+      },
+    );
   }
   return { repo, wt, head, note };
 }
@@ -212,9 +238,7 @@ async function sessionLogSource(log: string | Readable | undefined): Promise<Rea
   return createReadStream(log);
 }
 
-export type CloseExportOutcome =
-  | { readonly ok: true; readonly result: ExportResult }
-  | { readonly ok: false; readonly warning: string; readonly error: Error };
+export type CloseExportOutcome = { readonly ok: true; readonly result: ExportResult } | { readonly ok: false; readonly warning: string; readonly error: Error };
 
 /**
  * The export that runs when a session closes: same as exportWorkspace, but it never throws and is

@@ -7,7 +7,16 @@
  */
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BRANCH_REF_PREFIX, MAX_CHECKPOINT_FILE_BYTES, NOTES_REF, indexTree, isSha, snapshotWorktree, type GitRepo, type WorktreeHandle } from '../../src/git/index.js';
+import {
+  BRANCH_REF_PREFIX,
+  MAX_CHECKPOINT_FILE_BYTES,
+  NOTES_REF,
+  indexTree,
+  isSha,
+  snapshotWorktree,
+  type GitRepo,
+  type WorktreeHandle,
+} from '../../src/git/index.js';
 import { parseState } from '../../src/workspace/index.js';
 import { isBerthError } from '../../src/errors.js';
 import { BerthError } from '../../src/errors.js';
@@ -61,7 +70,13 @@ export async function writeBundle(
 ): Promise<void> {
   const bare = join(args.tmpDir, 'bundle.git');
   const run = (argv: string[], input?: string | Buffer) =>
-    repo.run(argv, { cwd: args.tmpDir, env: { GIT_DIR: bare }, signal: call.signal, timeoutMs: call.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
+    repo.run(argv, {
+      cwd: args.tmpDir,
+      env: { GIT_DIR: bare },
+      signal: call.signal,
+      timeoutMs: call.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
+      ...(input !== undefined ? { input } : {}),
+    });
   await mkdir(bare);
   // The scratch repository must use the same hash function as the one whose objects it borrows.
   const format = line((await repo.run(['rev-parse', '--show-object-format'], { cwd: repo.root, signal: call.signal })).stdout) || 'sha1';
@@ -88,7 +103,12 @@ export interface UntrackedList {
 
 /** `git ls-files --others --exclude-standard -z`: untracked, non-ignored paths of the worktree. */
 export async function listUntracked(repo: GitRepo, wt: WorktreeHandle, call: GitCall = {}): Promise<UntrackedList> {
-  const res = await repo.run(['ls-files', '--others', '--exclude-standard', '-z'], { ...wtEnv(wt), signal: call.signal, noOptionalLocks: true, timeoutMs: call.timeoutMs });
+  const res = await repo.run(['ls-files', '--others', '--exclude-standard', '-z'], {
+    ...wtEnv(wt),
+    signal: call.signal,
+    noOptionalLocks: true,
+    timeoutMs: call.timeoutMs,
+  });
   const files: string[] = [];
   const skipped: string[] = [];
   for (const p of res.stdout.toString('utf8').split('\0')) {
@@ -99,7 +119,18 @@ export async function listUntracked(repo: GitRepo, wt: WorktreeHandle, call: Git
   return { files, skipped };
 }
 
-const DIFF_ARGS = ['diff', '--binary', '--full-index', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', '--ignore-submodules=all', '--src-prefix=a/', '--dst-prefix=b/'];
+const DIFF_ARGS = [
+  'diff',
+  '--binary',
+  '--full-index',
+  '--no-color',
+  '--no-ext-diff',
+  '--no-textconv',
+  '--no-renames',
+  '--ignore-submodules=all',
+  '--src-prefix=a/',
+  '--dst-prefix=b/',
+];
 
 /**
  * Two patches that together restore tracked changes exactly: index vs HEAD (what is staged) and
@@ -121,7 +152,11 @@ export async function writeTrackedChanges(
     snapshotWorktree(repo, wt, { untracked: false, maxFileBytes: MAX_CHECKPOINT_FILE_BYTES, oversize: 'refuse', signal: call.signal }),
   ]);
   try {
-    await repo.run([...DIFF_ARGS, `--output=${out.unstaged}`, '--end-of-options', fromIndex, snap.tree, '--'], { cwd: repo.root, signal: call.signal, timeoutMs: call.timeoutMs });
+    await repo.run([...DIFF_ARGS, `--output=${out.unstaged}`, '--end-of-options', fromIndex, snap.tree, '--'], {
+      cwd: repo.root,
+      signal: call.signal,
+      timeoutMs: call.timeoutMs,
+    });
   } finally {
     await rm(snap.index, { force: true });
   }
@@ -180,7 +215,12 @@ export async function isAncestor(repo: GitRepo, ancestor: string, tip: string, c
  * patch to the worktree only. `--whitespace=nowarn` keeps a user's apply.whitespace=fix from
  * altering the content. git apply refuses paths outside the worktree and paths behind symlinks.
  */
-export async function applyTrackedChanges(repo: GitRepo, wt: WorktreeHandle, patches: { staged?: string; unstaged?: string }, call: GitCall = {}): Promise<void> {
+export async function applyTrackedChanges(
+  repo: GitRepo,
+  wt: WorktreeHandle,
+  patches: { staged?: string; unstaged?: string },
+  call: GitCall = {},
+): Promise<void> {
   const o = { ...wtEnv(wt), signal: call.signal, timeoutMs: call.timeoutMs };
   const apply = async (file: string, index: boolean) => {
     if ((await stat(file)).size === 0) return;
@@ -189,10 +229,14 @@ export async function applyTrackedChanges(repo: GitRepo, wt: WorktreeHandle, pat
     } catch (err) {
       if (!isBerthError(err, 'GIT_ERROR')) throw err;
       // Both patches were made against this very commit, so a refusal means a damaged or forged export.
-      throw new BerthError('BAD_INPUT', `the export's ${index ? 'staged' : 'unstaged'} changes do not apply to its own branch (${err.message}): the export is damaged or was tampered with; re-export the workspace`, {
-        cause: err,
-        details: { reason: 'patch' },
-      });
+      throw new BerthError(
+        'BAD_INPUT',
+        `the export's ${index ? 'staged' : 'unstaged'} changes do not apply to its own branch (${err.message}): the export is damaged or was tampered with; re-export the workspace`,
+        {
+          cause: err,
+          details: { reason: 'patch' },
+        },
+      );
     }
   };
   if (patches.staged) await apply(patches.staged, true);

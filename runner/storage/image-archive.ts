@@ -49,9 +49,13 @@ export interface RepackedImage {
 }
 
 function bad(why: string, extra: Record<string, unknown> = {}): BerthError {
-  return new BerthError('BAD_INPUT', `the exported container image is not a plain docker-save archive (${why}): refusing to load it; re-export the workspace from a trusted copy`, {
-    details: { reason: 'image-archive', ...extra },
-  });
+  return new BerthError(
+    'BAD_INPUT',
+    `the exported container image is not a plain docker-save archive (${why}): refusing to load it; re-export the workspace from a trusted copy`,
+    {
+      details: { reason: 'image-archive', ...extra },
+    },
+  );
 }
 
 const ManifestSchema = z
@@ -73,9 +77,13 @@ async function hashEntry(entry: ReadEntry, budget: { bytes: number; max: number 
   for await (const chunk of entry as AsyncIterable<Buffer>) {
     budget.bytes += chunk.length;
     if (budget.bytes > budget.max) {
-      throw new BerthError('FILE_TOO_LARGE', `the exported container image expands beyond the ${budget.max}-byte import limit: raise the limit if this export is trusted`, {
-        details: { maxBytes: budget.max },
-      });
+      throw new BerthError(
+        'FILE_TOO_LARGE',
+        `the exported container image expands beyond the ${budget.max}-byte import limit: raise the limit if this export is trusted`,
+        {
+          details: { maxBytes: budget.max },
+        },
+      );
     }
     h.update(chunk);
   }
@@ -97,7 +105,9 @@ async function scan(file: string, opts: ImageArchiveOptions): Promise<{ entries:
   let manifest: Buffer | undefined;
   const onEntry = async (entry: ReadEntry) => {
     if (entries.size >= opts.limits.maxEntries) {
-      throw new BerthError('FILE_TOO_LARGE', `the exported container image has more than ${opts.limits.maxEntries} entries: refusing to load it`, { details: { maxEntries: opts.limits.maxEntries } });
+      throw new BerthError('FILE_TOO_LARGE', `the exported container image has more than ${opts.limits.maxEntries} entries: refusing to load it`, {
+        details: { maxEntries: opts.limits.maxEntries },
+      });
     }
     const check = checkEntryPath(entry.path, { allowGit: true });
     if (!check.ok) throw bad(`entry ${JSON.stringify(entry.path)}: ${check.reason}`);
@@ -117,7 +127,14 @@ async function scan(file: string, opts: ImageArchiveOptions): Promise<{ entries:
       throw bad(`entry ${JSON.stringify(rel)} is a ${entry.type}`);
     }
   };
-  await readGzipTar(createReadStream(file), { gzip: false, label: 'the exported container image', cancelled: 'loading the container image was cancelled', rejected, onEntry, signal: opts.signal });
+  await readGzipTar(createReadStream(file), {
+    gzip: false,
+    label: 'the exported container image',
+    cancelled: 'loading the container image was cancelled',
+    rejected,
+    onEntry,
+    signal: opts.signal,
+  });
   if (rejected.length > 0) throw bad(`unreadable entry ${JSON.stringify(rejected[0]?.path)}`);
   if (manifest === undefined) throw bad('no manifest.json');
   return { entries, manifest };
@@ -202,7 +219,14 @@ async function repack(file: string, out: FileHandle, p: Plan, opts: ImageArchive
     if (pad > 0) await out.write(Buffer.alloc(pad));
     written.add(rel);
   };
-  await readGzipTar(createReadStream(file), { gzip: false, label: 'the exported container image', cancelled: 'loading the container image was cancelled', rejected: [], onEntry, signal: opts.signal });
+  await readGzipTar(createReadStream(file), {
+    gzip: false,
+    label: 'the exported container image',
+    cancelled: 'loading the container image was cancelled',
+    rejected: [],
+    onEntry,
+    signal: opts.signal,
+  });
   if (written.size !== p.files.size) throw bad('an entry vanished between two reads');
   const manifest = Buffer.from(JSON.stringify([{ Config: p.config, RepoTags: [], Layers: p.layers }]));
   await write(tarHeaderBlocks({ ...common, path: 'manifest.json', type: 'File', size: manifest.length }));

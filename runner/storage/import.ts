@@ -133,9 +133,13 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
     const manifestKey = keyFor(loc, MANIFEST_NAME);
     const bytes = await store.getBytes(manifestKey, MAX_MANIFEST_BYTES, call);
     if (bytes === undefined) {
-      throw new BerthError('NOT_FOUND', `there is no export at ${loc.url} (no s3://${loc.bucket}/${manifestKey}): check the bucket and prefix of the URL, e.g. with \`aws s3 ls ${loc.url}/\``, {
-        details: { reason: 'no-export', url: loc.url },
-      });
+      throw new BerthError(
+        'NOT_FOUND',
+        `there is no export at ${loc.url} (no s3://${loc.bucket}/${manifestKey}): check the bucket and prefix of the URL, e.g. with \`aws s3 ls ${loc.url}/\``,
+        {
+          details: { reason: 'no-export', url: loc.url },
+        },
+      );
     }
     const manifest = parseManifest(bytes, `s3://${loc.bucket}/${manifestKey}`);
     const name = opts.name ?? manifest.workspace.name;
@@ -159,9 +163,13 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
     const expectedHead = `refs/heads/${manifest.workspace.branch}`;
     const heads = await bundleHeads(repo, bundle, call);
     if (!heads.some((h) => h.ref === expectedHead && h.sha === manifest.workspace.head) || !heads.some((h) => h.ref === NOTES_REF)) {
-      throw new BerthError('BAD_INPUT', `the bundle in ${loc.url} does not hold ${expectedHead} at ${manifest.workspace.head} and ${NOTES_REF}: the export is damaged; re-export the workspace`, {
-        details: { reason: 'bundle', heads },
-      });
+      throw new BerthError(
+        'BAD_INPUT',
+        `the bundle in ${loc.url} does not hold ${expectedHead} at ${manifest.workspace.head} and ${NOTES_REF}: the export is damaged; re-export the workspace`,
+        {
+          details: { reason: 'bundle', heads },
+        },
+      );
     }
 
     const ctx: LandContext = { opts, repo, workspaces, manifest, name, worktree, callerDir, staged, files, warnings, loc: loc.url, limits, signal, logger };
@@ -173,7 +181,6 @@ async function importInner(opts: ImportOptions, signal: AbortSignal | undefined)
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
   }
 }
-
 
 interface LandContext {
   readonly opts: ImportOptions;
@@ -217,7 +224,9 @@ async function land(c: LandContext): Promise<ImportResult> {
       () => repo.deleteBranch(branch),
       () => (c.callerDir ? repo.detachWorktreeKeepingDir(wt) : repo.removeWorktree(worktree)),
     );
-    const applied = c.staged ? await applyContainerState(c.staged, { repo: { path: repo.root, id: c.workspaces.repoId }, name, extra: state.extra, undo }) : undefined;
+    const applied = c.staged
+      ? await applyContainerState(c.staged, { repo: { path: repo.root, id: c.workspaces.repoId }, name, extra: state.extra, undo })
+      : undefined;
     // createdAt is "created in this repository" (prune measures idleness from it); where it
     // came from is kept in extra.importedFrom.
     const next: WorkspaceState = {
@@ -281,7 +290,9 @@ async function restoreFiles(c: LandContext): Promise<{ report: ExtractReport; se
     await copyFile(c.files['session-log'], sessionLog, fsConstants.COPYFILE_EXCL);
   }
   if (report.rejected.length > 0) {
-    c.warnings.push(`${report.rejected.length} archive entr${report.rejected.length === 1 ? 'y was' : 'ies were'} rejected and not written (see untracked.rejected)`);
+    c.warnings.push(
+      `${report.rejected.length} archive entr${report.rejected.length === 1 ? 'y was' : 'ies were'} rejected and not written (see untracked.rejected)`,
+    );
   }
   return { report, sessionLog };
 }

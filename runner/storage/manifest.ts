@@ -42,7 +42,11 @@ const objectSchema = z
   .object({
     role: z.enum(['bundle', 'untracked', 'staged', 'unstaged', 'session-log']),
     key: z.string().max(200),
-    size: z.number().int().nonnegative().max(2 ** 50),
+    size: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(2 ** 50),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest'),
   })
   .strict();
@@ -87,7 +91,8 @@ export const ManifestSchema = z
       }
     }
     if (!roles.has('bundle')) ctx.addIssue({ code: 'custom', path: ['objects'], message: 'no bundle object' });
-    if (m.workspace.branch !== `berth/${m.workspace.name}`) ctx.addIssue({ code: 'custom', path: ['workspace', 'branch'], message: 'branch does not match name' });
+    if (m.workspace.branch !== `berth/${m.workspace.name}`)
+      ctx.addIssue({ code: 'custom', path: ['workspace', 'branch'], message: 'branch does not match name' });
     if (m.container) for (const p of containerSectionProblems(m.container, m.exportId)) ctx.addIssue({ code: 'custom', ...p });
   });
 
@@ -95,7 +100,10 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 export type ManifestObject = Manifest['objects'][number];
 
 export function newExportId(now: Date, random: string): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${random}`;
 }
 
@@ -105,20 +113,31 @@ export function parseManifest(bytes: Buffer, where: string): Manifest {
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new BerthError('BAD_INPUT', `${where} is not valid JSON: it is not a berth export (re-export the workspace)`, { cause: err, details: { reason: 'manifest' } });
+    throw new BerthError('BAD_INPUT', `${where} is not valid JSON: it is not a berth export (re-export the workspace)`, {
+      cause: err,
+      details: { reason: 'manifest' },
+    });
   }
   const head = z.looseObject({ format: z.string(), version: z.number() }).safeParse(json);
   if (head.success && head.data.format === MANIFEST_FORMAT && head.data.version > MANIFEST_VERSION) {
-    throw new BerthError('BAD_INPUT', `${where} uses export format version ${head.data.version}, newer than this berth understands (${MANIFEST_VERSION}): upgrade berth`, {
-      details: { reason: 'manifest-version', version: head.data.version },
-    });
+    throw new BerthError(
+      'BAD_INPUT',
+      `${where} uses export format version ${head.data.version}, newer than this berth understands (${MANIFEST_VERSION}): upgrade berth`,
+      {
+        details: { reason: 'manifest-version', version: head.data.version },
+      },
+    );
   }
   const res = ManifestSchema.safeParse(json);
   if (!res.success) {
     const issue = res.error.issues[0];
-    throw new BerthError('BAD_INPUT', `${where} is not a valid berth export manifest (${issue?.path.join('.') || '(root)'}: ${issue?.message}): re-export the workspace`, {
-      details: { reason: 'manifest' },
-    });
+    throw new BerthError(
+      'BAD_INPUT',
+      `${where} is not a valid berth export manifest (${issue?.path.join('.') || '(root)'}: ${issue?.message}): re-export the workspace`,
+      {
+        details: { reason: 'manifest' },
+      },
+    );
   }
   return res.data;
 }

@@ -32,9 +32,13 @@ class Meter extends Transform {
     this.#bytes += chunk.length;
     if (this.#limit && this.#bytes > this.#limit.max) {
       cb(
-        new BerthError('STORAGE_ERROR', `${this.#limit.what} is larger than its manifest says (${this.#limit.max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`, {
-          details: { reason: 'integrity' },
-        }),
+        new BerthError(
+          'STORAGE_ERROR',
+          `${this.#limit.what} is larger than its manifest says (${this.#limit.max} bytes): the export is damaged or was overwritten mid-way; re-export the workspace`,
+          {
+            details: { reason: 'integrity' },
+          },
+        ),
       );
       return;
     }
@@ -112,9 +116,13 @@ export async function downloadObject(
 ): Promise<boolean> {
   const where = objectUrl(loc, obj.key);
   if (obj.size > opts.maxBytes) {
-    throw new BerthError('FILE_TOO_LARGE', `${where} is ${obj.size} bytes, above the import limit of ${opts.maxBytes}: raise maxObjectBytes if this export is trusted`, {
-      details: { key: obj.key, size: obj.size },
-    });
+    throw new BerthError(
+      'FILE_TOO_LARGE',
+      `${where} is ${obj.size} bytes, above the import limit of ${opts.maxBytes}: raise maxObjectBytes if this export is trusted`,
+      {
+        details: { key: obj.key, size: obj.size },
+      },
+    );
   }
   const stream = await store.getStream(keyFor(loc, obj.key), { signal: opts.signal });
   if (stream === undefined) return false;
@@ -126,9 +134,13 @@ export async function downloadObject(
     throw isBerthError(err) ? err : archiveFsError(err, `saving ${where}`);
   }
   if (m.bytes() !== obj.size || m.digest() !== obj.sha256) {
-    throw new BerthError('STORAGE_ERROR', `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`, {
-      details: { reason: 'integrity', key: obj.key },
-    });
+    throw new BerthError(
+      'STORAGE_ERROR',
+      `${where} does not match its manifest (size or sha256 differ): the export is damaged or was overwritten mid-way; re-export the workspace`,
+      {
+        details: { reason: 'integrity', key: obj.key },
+      },
+    );
   }
   return true;
 }

@@ -83,9 +83,13 @@ async function* fileBlocks(e: TreeEntry, h: FileHandle, budget: { bytes: number;
   const st = await h.stat();
   budget.bytes += st.size;
   if (budget.bytes > budget.max) {
-    throw new BerthError('FILE_TOO_LARGE', `the untracked files exceed ${budget.max} bytes at ${JSON.stringify(e.rel)}: delete or git-ignore large build output, then export again`, {
-      details: { maxBytes: budget.max, path: e.rel },
-    });
+    throw new BerthError(
+      'FILE_TOO_LARGE',
+      `the untracked files exceed ${budget.max} bytes at ${JSON.stringify(e.rel)}: delete or git-ignore large build output, then export again`,
+      {
+        details: { maxBytes: budget.max, path: e.rel },
+      },
+    );
   }
   yield* tarHeaderBlocks({ ...COMMON, path: e.rel, type: 'File', mode: st.mode & 0o777, size: st.size, mtime: st.mtime });
   let read = 0;
@@ -103,9 +107,13 @@ async function* fileBlocks(e: TreeEntry, h: FileHandle, budget: { bytes: number;
     }
   }
   if (read !== st.size) {
-    throw new BerthError('STORAGE_ERROR', `${JSON.stringify(e.rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`, {
-      details: { reason: 'local', path: e.rel },
-    });
+    throw new BerthError(
+      'STORAGE_ERROR',
+      `${JSON.stringify(e.rel)} shrank while it was being archived (${st.size} → ${read} bytes): export again once nothing writes to the worktree`,
+      {
+        details: { reason: 'local', path: e.rel },
+      },
+    );
   }
   const pad = (512 - (st.size % 512)) % 512;
   if (pad > 0) yield Buffer.alloc(pad);

@@ -5,14 +5,7 @@
  * error: the read methods return undefined.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
@@ -88,8 +81,7 @@ export function translateS3Error(err: unknown, ctx: Ctx, signal?: AbortSignal): 
   // HEAD responses carry no body, so the SDK cannot name the error ("Unknown"): show the status.
   const label = /^Unknown/.test(name) ? `HTTP ${status ?? '?'}` : `${name}${status ? `, HTTP ${status}` : ''}`;
   const base = { op: ctx.op, bucket: ctx.bucket, key: ctx.key, endpoint: ctx.endpoint, status, awsCode: name };
-  const mk = (reason: StorageFailure, message: string) =>
-    new BerthError('STORAGE_ERROR', message, { cause: err, details: { ...base, reason } });
+  const mk = (reason: StorageFailure, message: string) => new BerthError('STORAGE_ERROR', message, { cause: err, details: { ...base, reason } });
 
   if (signal?.aborted || name === 'AbortError') {
     return new BerthError('ABORTED', `${ctx.op} of ${where(ctx)} was cancelled`, { cause: err, details: base });
@@ -127,16 +119,10 @@ export function translateS3Error(err: unknown, ctx: Ctx, signal?: AbortSignal): 
     );
   }
   if (name === 'TimeoutError' || e.code === 'ETIMEDOUT' || name === 'RequestTimeout') {
-    return mk(
-      'timeout',
-      `${ctx.op} of ${where(ctx)} timed out talking to ${endpointLabel(ctx)}: check the network and BERTH_S3_ENDPOINT, then retry`,
-    );
+    return mk('timeout', `${ctx.op} of ${where(ctx)} timed out talking to ${endpointLabel(ctx)}: check the network and BERTH_S3_ENDPOINT, then retry`);
   }
   const detail = e.message && e.message !== 'UnknownError' ? `: ${e.message}` : '';
-  return mk(
-    'server',
-    `${ctx.op} of ${where(ctx)} failed at ${endpointLabel(ctx)} (${label})${detail}. Retry later or check the server's logs`,
-  );
+  return mk('server', `${ctx.op} of ${where(ctx)} failed at ${endpointLabel(ctx)} (${label})${detail}. Retry later or check the server's logs`);
 }
 
 function isMissing(err: unknown): boolean {
@@ -297,9 +283,13 @@ export class ObjectStore implements AsyncDisposable {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         total += chunk.length;
         if (total > maxBytes) {
-          throw new BerthError('FILE_TOO_LARGE', `s3://${this.bucket}/${key} is larger than the ${maxBytes}-byte limit for this object: it is not a berth export file`, {
-            details: { key, maxBytes },
-          });
+          throw new BerthError(
+            'FILE_TOO_LARGE',
+            `s3://${this.bucket}/${key} is larger than the ${maxBytes}-byte limit for this object: it is not a berth export file`,
+            {
+              details: { key, maxBytes },
+            },
+          );
         }
         chunks.push(chunk);
       }

@@ -95,15 +95,12 @@ export function readGzipTar(source: Readable, opts: ReadGzipTarOptions): Promise
       chain.catch(fail);
     });
     parser.on('end', () => {
-      chain.then(
-        () => {
-          if (settled) return;
-          settled = true;
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolvePromise();
-        },
-        fail,
-      );
+      chain.then(() => {
+        if (settled) return;
+        settled = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolvePromise();
+      }, fail);
     });
     if (opts.gzip === false) source.pipe(parser as unknown as NodeJS.WritableStream);
     else source.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);

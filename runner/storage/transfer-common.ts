@@ -11,7 +11,13 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number |
 }
 
 /** A TIMEOUT (not ABORTED) when our own deadline fired rather than the caller's signal. */
-export function deadlineError(err: unknown, caller: AbortSignal | undefined, combined: AbortSignal | undefined, what: string, timeoutMs: number | undefined): unknown {
+export function deadlineError(
+  err: unknown,
+  caller: AbortSignal | undefined,
+  combined: AbortSignal | undefined,
+  what: string,
+  timeoutMs: number | undefined,
+): unknown {
   if (combined?.aborted && !caller?.aborted && timeoutMs !== undefined) {
     return new BerthError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms: retry, or raise the timeout for large workspaces`, { cause: err });
   }

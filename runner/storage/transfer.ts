@@ -1,7 +1,7 @@
 /**
  * `berth ws export` / `berth ws import`: move a workspace through an S3-compatible bucket
  * (export.ts, import.ts).
-  * What an export contains, and why it loses nothing a workspace holds:
+ * What an export contains, and why it loses nothing a workspace holds:
  *  - committed work: a git bundle of berth/<name> (full history) and its state note;
  *  - staged and unstaged changes to tracked files (incl. deletions, mode changes, binaries):
  *    two `git diff --binary` patches, re-applied on import to the index and to the worktree, so

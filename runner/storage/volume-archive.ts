@@ -40,7 +40,11 @@ function owner(n: unknown): number {
  * Read the gzip tar `source` (untrusted), write a vetted plain tar to `out`. Resolves with what was
  * kept and refused; rejects with BAD_INPUT (damaged archive), FILE_TOO_LARGE (limits) or ABORTED.
  */
-export async function vetVolumeArchive(source: Readable, out: string, opts: { limits?: Partial<ArchiveLimits>; signal?: AbortSignal } = {}): Promise<VolumeRestoreReport> {
+export async function vetVolumeArchive(
+  source: Readable,
+  out: string,
+  opts: { limits?: Partial<ArchiveLimits>; signal?: AbortSignal } = {},
+): Promise<VolumeRestoreReport> {
   const limits: ArchiveLimits = { ...DEFAULT_ARCHIVE_LIMITS, ...opts.limits };
   const rejected: RejectedEntry[] = [];
   const adjusted: AdjustedEntry[] = [];
@@ -82,7 +86,13 @@ export async function vetVolumeArchive(source: Readable, out: string, opts: { li
     }
     const mode = entry.mode ?? 0o644;
     const keep = mode & 0o777;
-    const base = { uid: owner(entry.uid), gid: owner(entry.gid), uname: '', gname: '', mtime: entry.mtime instanceof Date && Number.isFinite(entry.mtime.getTime()) ? entry.mtime : new Date(0) };
+    const base = {
+      uid: owner(entry.uid),
+      gid: owner(entry.gid),
+      uname: '',
+      gname: '',
+      mtime: entry.mtime instanceof Date && Number.isFinite(entry.mtime.getTime()) ? entry.mtime : new Date(0),
+    };
     const kind = entryKind(entry.type);
     switch (kind) {
       case 'dir': {
@@ -98,10 +108,16 @@ export async function vetVolumeArchive(source: Readable, out: string, opts: { li
         let n = 0;
         for await (const chunk of entry as AsyncIterable<Buffer>) {
           n += chunk.length;
-          if (n > entry.size) throw new BerthError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is longer than its header says: re-export the workspace`, { details: { reason: 'corrupt-archive' } });
+          if (n > entry.size)
+            throw new BerthError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is longer than its header says: re-export the workspace`, {
+              details: { reason: 'corrupt-archive' },
+            });
           await fh.write(chunk);
         }
-        if (n !== entry.size) throw new BerthError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is truncated: re-export the workspace`, { details: { reason: 'corrupt-archive' } });
+        if (n !== entry.size)
+          throw new BerthError('BAD_INPUT', `a volume archive entry ${JSON.stringify(rel)} is truncated: re-export the workspace`, {
+            details: { reason: 'corrupt-archive' },
+          });
         const pad = (512 - (entry.size % 512)) % 512;
         if (pad > 0) await fh.write(Buffer.alloc(pad));
         bytes += entry.size;
@@ -136,12 +152,28 @@ export async function vetVolumeArchive(source: Readable, out: string, opts: { li
     const linkSet = new Set(links.map((l) => l.rel));
     let symlinks = 0;
     for (const l of links) {
-      const problem = seen.has(l.rel) || dirs.has(l.rel) ? 'path is also a file or directory in the archive' : await symlinkProblem(l.segments, l.target, linkSet, { place: 'the volume', allowGit: true });
+      const problem =
+        seen.has(l.rel) || dirs.has(l.rel)
+          ? 'path is also a file or directory in the archive'
+          : await symlinkProblem(l.segments, l.target, linkSet, { place: 'the volume', allowGit: true });
       if (problem !== undefined) {
         rejected.push({ path: l.rel, type: 'SymbolicLink', reason: problem });
         continue;
       }
-      await write(tarHeaderBlocks({ path: l.rel, type: 'SymbolicLink', linkpath: l.target, mode: l.mode, size: 0, uid: l.uid, gid: l.gid, uname: '', gname: '', ...(l.mtime ? { mtime: l.mtime } : {}) }));
+      await write(
+        tarHeaderBlocks({
+          path: l.rel,
+          type: 'SymbolicLink',
+          linkpath: l.target,
+          mode: l.mode,
+          size: 0,
+          uid: l.uid,
+          gid: l.gid,
+          uname: '',
+          gname: '',
+          ...(l.mtime ? { mtime: l.mtime } : {}),
+        }),
+      );
       symlinks++;
     }
     await fh.write(Buffer.alloc(1024));

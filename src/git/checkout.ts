@@ -47,7 +47,11 @@ export async function checkoutHead(repo: GitRunner, signal?: AbortSignal): Promi
  * checkout is left as it was) and MERGE_CONFLICT lists the conflicting paths. Returns the new
  * HEAD, or undefined when there was nothing to merge.
  */
-export async function mergeIntoCheckout(repo: GitRunner, ref: string, opts: { squash: boolean; message: string; signal?: AbortSignal | undefined }): Promise<string | undefined> {
+export async function mergeIntoCheckout(
+  repo: GitRunner,
+  ref: string,
+  opts: { squash: boolean; message: string; signal?: AbortSignal | undefined },
+): Promise<string | undefined> {
   const { signal } = opts;
   const before = await checkoutHead(repo, signal);
   const common = ['--no-autostash', '--no-verify-signatures', '--no-stat', '--quiet'];
@@ -67,9 +71,13 @@ export async function mergeIntoCheckout(repo: GitRunner, ref: string, opts: { sq
     }
     if (/would be overwritten|local changes|untracked working tree files/i.test(text)) {
       await undoMerge(repo, opts.squash).catch(() => undefined);
-      throw new BerthError('DIRTY_CHECKOUT', `your checkout ${JSON.stringify(repo.root)} has files the merge would overwrite (${lastLines(text, 6)}): commit, stash or move them and retry`, {
-        details: { stderr: res.stderr },
-      });
+      throw new BerthError(
+        'DIRTY_CHECKOUT',
+        `your checkout ${JSON.stringify(repo.root)} has files the merge would overwrite (${lastLines(text, 6)}): commit, stash or move them and retry`,
+        {
+          details: { stderr: res.stderr },
+        },
+      );
     }
     throw failure(['merge', ref], res, repo.root);
   }
@@ -96,7 +104,6 @@ async function undoMerge(repo: GitRunner, squash: boolean): Promise<void> {
   }
   await repo.run(['reset', '--merge', '--quiet'], { cwd: repo.root });
 }
-
 
 async function exists(p: string): Promise<boolean> {
   try {

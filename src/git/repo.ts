@@ -13,7 +13,18 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
 import { failure, git, type RunOptions, type RunResult } from './run.js';
-import { BRANCH_REF_PREFIX, NOTES_REF, isSha, parseNulRecords, type BranchTip, type LogEntry, type NoteEntry, type StatusCounts, type WorktreeEntry, type WorktreeHandle } from './types.js';
+import {
+  BRANCH_REF_PREFIX,
+  NOTES_REF,
+  isSha,
+  parseNulRecords,
+  type BranchTip,
+  type LogEntry,
+  type NoteEntry,
+  type StatusCounts,
+  type WorktreeEntry,
+  type WorktreeHandle,
+} from './types.js';
 import * as wt from './worktree.js';
 import * as co from './checkout.js';
 import { commitAll, diffObjects, diffWorktree, type DiffText } from './snapshot.js';
@@ -59,9 +70,13 @@ export class GitRepo {
     const res = await probe.run(['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: abs, signal: opts.signal, ok: [0, 128] });
     if (res.exitCode !== 0) {
       if (/not a git repository/i.test(res.stderr)) {
-        throw new BerthError('NOT_A_REPO', `${JSON.stringify(abs)} is not inside a git repository: run \`git init\` there, or pass the path of a git checkout (--repo)`, {
-          details: { stderr: res.stderr },
-        });
+        throw new BerthError(
+          'NOT_A_REPO',
+          `${JSON.stringify(abs)} is not inside a git repository: run \`git init\` there, or pass the path of a git checkout (--repo)`,
+          {
+            details: { stderr: res.stderr },
+          },
+        );
       }
       throw failure(['rev-parse'], res, abs);
     }
@@ -69,7 +84,10 @@ export class GitRepo {
     const list = await wt.listWorktreesAt(probe, abs, opts.signal);
     const main = list[0];
     if (!main || main.bare) {
-      throw new BerthError('NOT_A_REPO', `${JSON.stringify(abs)} is a bare repository: berth needs a checkout to branch from and merge into; clone it and run berth in the clone`);
+      throw new BerthError(
+        'NOT_A_REPO',
+        `${JSON.stringify(abs)} is a bare repository: berth needs a checkout to branch from and merge into; clone it and run berth in the clone`,
+      );
     }
     return new GitRepo(main.path, commonDir, timeoutMs);
   }
@@ -94,11 +112,18 @@ export class GitRepo {
     const sha = res.stdout.toString('utf8').trim();
     if (res.exitCode === 0 && isSha(sha)) return sha;
     if (!(await this.hasCommits(signal))) {
-      throw new BerthError('EMPTY_REPO', `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`);
+      throw new BerthError(
+        'EMPTY_REPO',
+        `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`,
+      );
     }
-    throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`, {
-      details: { ref, stderr: res.stderr },
-    });
+    throw new BerthError(
+      'UNKNOWN_REF',
+      `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`,
+      {
+        details: { ref, stderr: res.stderr },
+      },
+    );
   }
 
   /**
@@ -133,14 +158,21 @@ export class GitRepo {
       return m ? `${m[1]} ${m[2]}` : undefined;
     };
     const base = found(0);
-    const sha = base?.endsWith(' commit') ? base.split(' ')[0] ?? '' : '';
+    const sha = base?.endsWith(' commit') ? (base.split(' ')[0] ?? '') : '';
     if (!isSha(sha)) {
       if (!(await this.hasCommits(signal))) {
-        throw new BerthError('EMPTY_REPO', `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`);
+        throw new BerthError(
+          'EMPTY_REPO',
+          `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`,
+        );
       }
-      throw new BerthError('UNKNOWN_REF', `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`, {
-        details: { ref, output: out[0] ?? '' },
-      });
+      throw new BerthError(
+        'UNKNOWN_REF',
+        `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`,
+        {
+          details: { ref, output: out[0] ?? '' },
+        },
+      );
     }
     const existingRefs = new Set<string>();
     refs.forEach((r, i) => {
@@ -178,9 +210,13 @@ export class GitRepo {
     if (res.exitCode === 0 || /not found/.test(res.stderr)) return;
     const where = /checked out at '([^']+)'/.exec(res.stderr);
     if (where) {
-      throw new BerthError('GIT_ERROR', `branch ${JSON.stringify(branch)} is checked out at ${JSON.stringify(where[1])}: switch that checkout to another branch and retry`, {
-        details: { stderr: res.stderr },
-      });
+      throw new BerthError(
+        'GIT_ERROR',
+        `branch ${JSON.stringify(branch)} is checked out at ${JSON.stringify(where[1])}: switch that checkout to another branch and retry`,
+        {
+          details: { stderr: res.stderr },
+        },
+      );
     }
     throw failure(['branch', '-D', branch], res, this.root);
   }
@@ -293,11 +329,20 @@ export class GitRepo {
   }
 
   /** Checkpoint: snapshot the worktree (snapshot.ts) and commit it on `branch`. */
-  commitAll(handle: WorktreeHandle, branch: { readonly ref: string; readonly head: string }, message: string, signal?: AbortSignal): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
+  commitAll(
+    handle: WorktreeHandle,
+    branch: { readonly ref: string; readonly head: string },
+    message: string,
+    signal?: AbortSignal,
+  ): Promise<{ sha: string; filesChanged: number; warnings: string[] } | undefined> {
     return commitAll(this, handle, branch, message, signal);
   }
 
-  diffWorktree(handle: WorktreeHandle, base: string, opts: { stat?: boolean | undefined; maxBytes: number; signal?: AbortSignal | undefined }): Promise<DiffText> {
+  diffWorktree(
+    handle: WorktreeHandle,
+    base: string,
+    opts: { stat?: boolean | undefined; maxBytes: number; signal?: AbortSignal | undefined },
+  ): Promise<DiffText> {
     return diffWorktree(this, handle, base, opts);
   }
 
@@ -354,7 +399,6 @@ function checkRefArg(ref: string): void {
   const name = ref.split(/[~^@:]/)[0] ?? '';
   if (name.startsWith('refs/') && INTERNAL_REF_RE.test(name)) throw internalRef(ref, name);
 }
-
 
 async function realpathOf(p: string): Promise<string> {
   try {

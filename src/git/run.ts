@@ -61,7 +61,16 @@ export const SAFE_CONFIG: readonly string[] = [
 
 /** Env keys git (or simple-git's guard) treats as configuration; never inherited from our caller. */
 const DROPPED_ENV = new Set(['EDITOR', 'VISUAL', 'PAGER', 'PREFIX', 'SSH_ASKPASS', 'HOME', 'XDG_CONFIG_HOME', 'GIT_ASKPASS']);
-const PASSED_GIT_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_GLOBAL', 'GIT_ATTR_NOSYSTEM', 'GIT_PAGER'] as const;
+const PASSED_GIT_ENV = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_INDEX_FILE',
+  'GIT_TERMINAL_PROMPT',
+  'GIT_CONFIG_NOSYSTEM',
+  'GIT_CONFIG_GLOBAL',
+  'GIT_ATTR_NOSYSTEM',
+  'GIT_PAGER',
+] as const;
 type PassedGitEnv = 'GIT_DIR' | 'GIT_WORK_TREE' | 'GIT_INDEX_FILE';
 
 export interface RunOptions {

@@ -111,7 +111,8 @@ async function hashBatch(repo: GitRunner, batch: Pending[], signal?: AbortSignal
   const paths = batch.map((p) => p.tmpFile ?? `/proc/${process.pid}/fd/${p.handle?.fd ?? -1}`);
   const res = await repo.run(['hash-object', '-w', '--no-filters', '--stdin-paths'], { cwd: repo.root, signal, input: `${paths.join('\n')}\n` });
   const shas = res.stdout.toString('utf8').split('\n').filter(Boolean);
-  if (shas.length !== batch.length || !shas.every(isSha)) throw new BerthError('GIT_ERROR', `git hash-object returned ${shas.length} ids for ${batch.length} files`);
+  if (shas.length !== batch.length || !shas.every(isSha))
+    throw new BerthError('GIT_ERROR', `git hash-object returned ${shas.length} ids for ${batch.length} files`);
   return shas;
 }
 
@@ -181,9 +182,13 @@ async function pendingFor(e: TreeEntry, opts: SnapshotOptions, tmp: string, n: n
   if (size <= opts.maxFileBytes) return { rel: e.rel, mode, handle };
   await handle.close();
   if (opts.oversize === 'refuse') {
-    throw new BerthError('FILE_TOO_LARGE', `${JSON.stringify(e.rel)} is ${size} bytes, over berth's ${opts.maxFileBytes}-byte limit for one checkpointed file: delete it, move it out of the worktree, or add it to .gitignore, then retry`, {
-      details: { path: e.rel, size, limit: opts.maxFileBytes },
-    });
+    throw new BerthError(
+      'FILE_TOO_LARGE',
+      `${JSON.stringify(e.rel)} is ${size} bytes, over berth's ${opts.maxFileBytes}-byte limit for one checkpointed file: delete it, move it out of the worktree, or add it to .gitignore, then retry`,
+      {
+        details: { path: e.rel, size, limit: opts.maxFileBytes },
+      },
+    );
   }
   placeholders.push(e.rel);
   const tmpFile = join(tmp, `p${n}`);
@@ -260,7 +265,10 @@ export async function commitAll(
   const snap = await snapshotWorktree(repo, wt, { maxFileBytes: MAX_CHECKPOINT_FILE_BYTES, oversize: 'refuse', refresh: true, signal });
   try {
     const { head } = branch;
-    const names = await repo.run(['diff-tree', '-r', '-z', '--name-only', '--no-renames', '--ignore-submodules=all', head, snap.tree], { cwd: repo.root, signal });
+    const names = await repo.run(['diff-tree', '-r', '-z', '--name-only', '--no-renames', '--ignore-submodules=all', head, snap.tree], {
+      cwd: repo.root,
+      signal,
+    });
     const filesChanged = parseNulRecords(names.stdout).length;
     if (filesChanged === 0) return undefined;
     const sha = (await repo.run(['commit-tree', '-p', head, '-F', '-', snap.tree], { cwd: repo.root, signal, input: message })).stdout.toString('utf8').trim();
@@ -279,7 +287,9 @@ export async function indexTree(repo: GitRunner, wt: WorktreeHandle, signal?: Ab
   const index = join(wt.gitDir, `berth-snapshot-${randomBytes(6).toString('hex')}.index`);
   try {
     await copyIndex(repo, wt, index, signal);
-    const tree = (await repo.run(['write-tree'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index }, signal })).stdout.toString('utf8').trim();
+    const tree = (await repo.run(['write-tree'], { cwd: wt.path, env: { GIT_DIR: wt.gitDir, GIT_WORK_TREE: wt.path, GIT_INDEX_FILE: index }, signal })).stdout
+      .toString('utf8')
+      .trim();
     if (!isSha(tree)) throw new BerthError('GIT_ERROR', `git write-tree printed ${JSON.stringify(tree)} instead of a tree id`);
     return tree;
   } finally {
@@ -308,7 +318,12 @@ interface DiffOpts {
  * `git diff a b` over objects only — or, with `index`, `git diff --cached a` against that private
  * index (its entries are objects too) — written to a file by git and read back up to `maxBytes`.
  */
-export async function diffObjects(repo: GitRunner, a: string, b: string | { readonly index: string; readonly wt: WorktreeHandle }, opts: DiffOpts): Promise<DiffText> {
+export async function diffObjects(
+  repo: GitRunner,
+  a: string,
+  b: string | { readonly index: string; readonly wt: WorktreeHandle },
+  opts: DiffOpts,
+): Promise<DiffText> {
   const tmp = await mkdtemp(join(tmpdir(), 'berth-diff-'));
   try {
     const out = join(tmp, 'diff');

@@ -43,7 +43,6 @@ export interface LogEntry {
   readonly date: string;
 }
 
-
 const SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 export function isSha(s: string): boolean {

@@ -69,7 +69,9 @@ export async function addWorktree(repo: GitRunner, path: string, branch: string,
   const res = await repo.run(['worktree', 'add', '--quiet', '-b', branch, path, start], { cwd: repo.root, signal, ok: [0, 128, 255] });
   if (res.exitCode !== 0) {
     if (/already exists/.test(res.stderr) && /branch/i.test(res.stderr)) {
-      throw new BerthError('WORKSPACE_EXISTS', `branch ${JSON.stringify(branch)} already exists: pick another name or delete the branch`, { details: { stderr: res.stderr } });
+      throw new BerthError('WORKSPACE_EXISTS', `branch ${JSON.stringify(branch)} already exists: pick another name or delete the branch`, {
+        details: { stderr: res.stderr },
+      });
     }
     if (/already exists/.test(res.stderr)) {
       throw new BerthError('BAD_INPUT', `worktree directory ${JSON.stringify(path)} already exists and is not empty: pass an empty directory or remove it`, {
@@ -99,9 +101,13 @@ export async function removeWorktree(repo: GitRunner, path: string, gitDir: stri
     await rm(gitDir, { recursive: true, force: true });
     return;
   }
-  throw new BerthError('GIT_ERROR', `could not remove worktree ${JSON.stringify(path)}: ${lastLines(res.stderr)}; fix the permissions (files created by a container as another user?) and retry`, {
-    details: { stderr: res.stderr },
-  });
+  throw new BerthError(
+    'GIT_ERROR',
+    `could not remove worktree ${JSON.stringify(path)}: ${lastLines(res.stderr)}; fix the permissions (files created by a container as another user?) and retry`,
+    {
+      details: { stderr: res.stderr },
+    },
+  );
 }
 
 function assertAdminDir(commonDir: string, gitDir: string): void {

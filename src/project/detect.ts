@@ -69,8 +69,7 @@ const cache = (name: string): CacheMount => ({ name, path: `${CACHE_ROOT}/${name
 /** Detect the toolchain of the tree behind `reader` and propose a partial spec for it. */
 export async function detect(reader: SourceReader): Promise<Detection> {
   const names = new Set(await reader.listRoot());
-  const proposal =
-    (await detectNode(reader, names)) ??
+  const proposal = (await detectNode(reader, names)) ??
     (await detectPython(reader, names)) ??
     (await detectGo(reader, names)) ??
     (await detectRust(reader, names)) ??
@@ -173,10 +172,7 @@ async function detectNode(reader: SourceReader, names: Set<string>): Promise<Pro
   return { toolchain: 'node', packageManager: pm, env, install: [install], steps, caches, evidence, warnings, image: chooseNode(requests) };
 }
 
-function nodePackageManager(
-  pkg: Record<string, unknown>,
-  names: Set<string>,
-): { pm: PackageManager; lockfile: string | undefined; berry: boolean } {
+function nodePackageManager(pkg: Record<string, unknown>, names: Set<string>): { pm: PackageManager; lockfile: string | undefined; berry: boolean } {
   const locks: [string, PackageManager][] = [
     ['pnpm-lock.yaml', 'pnpm'],
     ['yarn.lock', 'yarn'],
@@ -219,7 +215,9 @@ async function detectPython(reader: SourceReader, names: Set<string>): Promise<P
   if (names.has('uv.lock')) {
     // uv is neither in Debian nor on npm, so berth's local Python image cannot have it.
     evidence.push('uv.lock');
-    warnings.push('uv.lock found, but berth\'s offline Python image has no uv: using pip and pytest. Set image, install and test in berth.yaml to use uv from an image that has it.');
+    warnings.push(
+      "uv.lock found, but berth's offline Python image has no uv: using pip and pytest. Set image, install and test in berth.yaml to use uv from an image that has it.",
+    );
   }
   if (names.has('poetry.lock') || /^\[tool\.poetry\]/m.test(pyproject)) {
     if (names.has('poetry.lock')) evidence.push('poetry.lock');

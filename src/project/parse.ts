@@ -94,9 +94,13 @@ export function specFromYaml(text: string, fileLabel = 'berth.yaml'): SpecLayer 
 export function parseSpecInput(input: unknown, label = 'call options'): SpecLayer {
   const result = berthYamlSchema.safeParse(input ?? {}, { reportInput: true });
   if (result.success) return result.data;
-  const problems = flattenIssues(result.error.issues).map(
-    (p): SpecProblem => ({ file: label, line: undefined, col: undefined, field: renderPath(p.path), message: p.message }),
-  );
+  const problems = flattenIssues(result.error.issues).map((p): SpecProblem => ({
+    file: label,
+    line: undefined,
+    col: undefined,
+    field: renderPath(p.path),
+    message: p.message,
+  }));
   throw specInvalid(problems, label);
 }
 
@@ -185,7 +189,10 @@ export function renderPath(path: FieldPath): string {
 }
 
 function normalizePath(path: FieldPath): string {
-  return path.map((s) => (typeof s === 'number' ? '[]' : s)).join('.').replace(/\.\[\]/g, '[]');
+  return path
+    .map((s) => (typeof s === 'number' ? '[]' : s))
+    .join('.')
+    .replace(/\.\[\]/g, '[]');
 }
 
 /** The closest known key within a small edit distance (case-insensitive), for typo hints. */

@@ -23,7 +23,7 @@ export function renderBerthYaml(resolved: Resolved, opts: { evidence?: readonly 
   const { spec } = resolved;
   const evidence = opts.evidence?.length ? ` (${opts.evidence.join(', ')})` : '';
   const out: string[] = [
-    '# berth.yaml: how berth builds the containers of this repository\'s workspaces.',
+    "# berth.yaml: how berth builds the containers of this repository's workspaces.",
     `# Written by \`berth init\`; detected toolchain: ${spec.toolchain}${spec.packageManager ? `/${spec.packageManager}` : ''}${evidence}.`,
     '# Every field is optional: delete one to fall back to detection/defaults. `berth spec` shows the result.',
     '',
@@ -66,8 +66,7 @@ export function renderBerthYaml(resolved: Resolved, opts: { evidence?: readonly 
       }
     } else if (value === undefined) {
       const runner = spec.packageManager ? `${spec.packageManager} run` : 'make';
-      const example =
-        field === 'build' || field === 'test' || field === 'lint' ? `${field}: ${runner} ${field}` : (EXAMPLES[field] ?? `${field}: ...`);
+      const example = field === 'build' || field === 'test' || field === 'lint' ? `${field}: ${runner} ${field}` : (EXAMPLES[field] ?? `${field}: ...`);
       out.push(...example.split('\n').map((l) => `# ${l}`));
     } else {
       // lineWidth 0: never fold long commands across lines.

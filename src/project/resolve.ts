@@ -135,7 +135,11 @@ export function resolveLayers(layers: {
   };
   topOrigin('resources', (l) => l.resources);
 
-  const buildLayer = pick('imageBuild', (l) => (l.build === undefined || Array.isArray(l.build) ? undefined : l.build), undefined as Exclude<SpecLayer['build'], string[]> | undefined);
+  const buildLayer = pick(
+    'imageBuild',
+    (l) => (l.build === undefined || Array.isArray(l.build) ? undefined : l.build),
+    undefined as Exclude<SpecLayer['build'], string[]> | undefined,
+  );
   const build = buildLayer && {
     dockerfile: buildLayer.dockerfile ?? 'Dockerfile',
     context: buildLayer.context ?? '.',
@@ -146,7 +150,10 @@ export function resolveLayers(layers: {
   if (build) {
     // The tag names the build config (and the source it belongs to); docker/build.ts labels the
     // image with the hash of the files it read and rebuilds only when that changes.
-    image = `berth-build:${createHash('sha256').update(canonicalJson({ build, source: layers.source ?? null })).digest('hex').slice(0, 16)}`;
+    image = `berth-build:${createHash('sha256')
+      .update(canonicalJson({ build, source: layers.source ?? null }))
+      .digest('hex')
+      .slice(0, 16)}`;
     origins.image = origins.imageBuild!;
   }
   const spec: ResolvedSpec = {

@@ -47,24 +47,22 @@ const RESERVED_CONTAINER_PATHS: ReadonlySet<string> = new Set([
 const CONTAINER_PATH_CHARS = /^[A-Za-z0-9._+@/-]+$/;
 
 function containerPath(what: string) {
-  return z
-    .string({ error: `expected ${what} (an absolute container path such as /workspace)` })
-    .transform((raw, ctx) => {
-      const fail = (message: string) => {
-        ctx.addIssue({ code: 'custom', message, input: raw });
-        return z.NEVER;
-      };
-      if (!raw.startsWith('/')) return fail(`expected ${what} to be an absolute container path (starting with /)`);
-      if (raw.length > 4096) return fail(`expected ${what} of at most 4096 characters`);
-      if (!CONTAINER_PATH_CHARS.test(raw)) return fail(`expected ${what} made of letters, digits, / and . _ + @ - only`);
-      const segments = raw.split('/').filter((s) => s !== '');
-      if (segments.some((s) => s === '.' || s === '..')) return fail(`expected ${what} without "." or ".." segments`);
-      const normalized = `/${segments.join('/')}`;
-      if (RESERVED_CONTAINER_PATHS.has(normalized)) {
-        return fail(`expected ${what} that is not a system directory (${[...RESERVED_CONTAINER_PATHS].join(' ')})`);
-      }
-      return normalized;
-    });
+  return z.string({ error: `expected ${what} (an absolute container path such as /workspace)` }).transform((raw, ctx) => {
+    const fail = (message: string) => {
+      ctx.addIssue({ code: 'custom', message, input: raw });
+      return z.NEVER;
+    };
+    if (!raw.startsWith('/')) return fail(`expected ${what} to be an absolute container path (starting with /)`);
+    if (raw.length > 4096) return fail(`expected ${what} of at most 4096 characters`);
+    if (!CONTAINER_PATH_CHARS.test(raw)) return fail(`expected ${what} made of letters, digits, / and . _ + @ - only`);
+    const segments = raw.split('/').filter((s) => s !== '');
+    if (segments.some((s) => s === '.' || s === '..')) return fail(`expected ${what} without "." or ".." segments`);
+    const normalized = `/${segments.join('/')}`;
+    if (RESERVED_CONTAINER_PATHS.has(normalized)) {
+      return fail(`expected ${what} that is not a system directory (${[...RESERVED_CONTAINER_PATHS].join(' ')})`);
+    }
+    return normalized;
+  });
 }
 
 const command = z
@@ -103,16 +101,25 @@ const sourcePath = (what: string) =>
   z
     .string({ error: `expected ${what} as a relative path` })
     .min(1)
-    .refine((p) => !p.startsWith('/') && !p.includes('\0') && !p.split('/').includes('..'), { error: `${what} must be a relative path inside the repository (no "..")` });
+    .refine((p) => !p.startsWith('/') && !p.includes('\0') && !p.split('/').includes('..'), {
+      error: `${what} must be a relative path inside the repository (no "..")`,
+    });
 
 export const buildSchema = z.strictObject({
   dockerfile: sourcePath('the Dockerfile').optional().describe('the Dockerfile, relative to context (default Dockerfile)'),
   context: sourcePath('the build context').optional().describe('the build context directory, relative to the repository root (default .)'),
   args: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'build arg names are letters, digits and _' }), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'build arg names are letters, digits and _' }),
+      z.union([z.string(), z.number(), z.boolean()]).transform(String),
+    )
     .optional()
     .describe('build arguments (ARG)'),
-  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'expected a stage name' }).optional().describe('the stage to build'),
+  target: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'expected a stage name' })
+    .optional()
+    .describe('the stage to build'),
 });
 
 const env = z
@@ -132,13 +139,9 @@ const mountEntry = z.strictObject(
 /** `[{name, path}]` or `{name: path}` → CacheMount[] with unique names. */
 function mounts(kind: string) {
   return z
-    .union(
-      [
-        z.array(mountEntry).max(MAX_MOUNTS, { error: `expected at most ${MAX_MOUNTS} ${kind}` }),
-        z.record(mountName, containerPath('a mount path')),
-      ],
-      { error: `expected a list of {name, path} or a mapping of name: /absolute/path` },
-    )
+    .union([z.array(mountEntry).max(MAX_MOUNTS, { error: `expected at most ${MAX_MOUNTS} ${kind}` }), z.record(mountName, containerPath('a mount path'))], {
+      error: `expected a list of {name, path} or a mapping of name: /absolute/path`,
+    })
     .transform((v, ctx): CacheMount[] => {
       const list = Array.isArray(v) ? v : Object.entries(v).map(([name, path]) => ({ name, path }));
       if (list.length > MAX_MOUNTS) {
@@ -181,31 +184,34 @@ export function parseDuration(v: string | number): number | undefined {
 
 /** The inverse for display and `berth init`: 1800000 → "30m", 5400000 → "90m", 1500 → "1500ms". */
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', UNIT_MS.d!], ['h', UNIT_MS.h!], ['m', UNIT_MS.m!], ['s', UNIT_MS.s!]] as const) {
+  for (const [unit, size] of [
+    ['d', UNIT_MS.d!],
+    ['h', UNIT_MS.h!],
+    ['m', UNIT_MS.m!],
+    ['s', UNIT_MS.s!],
+  ] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
 }
 
 function duration(minMs: number) {
-  return z
-    .union([z.number(), z.string()], { error: `expected a duration: ${DURATION_HELP}` })
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected a duration: ${DURATION_HELP}`, input: v });
-        return z.NEVER;
-      }
-      if (ms < minMs || ms > MAX_DURATION_MS) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration between ${formatDuration(minMs)} and ${formatDuration(MAX_DURATION_MS)}`,
-          input: v,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    });
+  return z.union([z.number(), z.string()], { error: `expected a duration: ${DURATION_HELP}` }).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration: ${DURATION_HELP}`, input: v });
+      return z.NEVER;
+    }
+    if (ms < minMs || ms > MAX_DURATION_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration between ${formatDuration(minMs)} and ${formatDuration(MAX_DURATION_MS)}`,
+        input: v,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }
 
 function intRange(min: number, max: number) {
@@ -236,7 +242,9 @@ export const resourcesSchema = z.strictObject(
       .max(256, { error: 'expected a number of CPUs <= 256' })
       .optional()
       .describe('CPU cores the container may use (fractions allowed)'),
-    memoryMb: intRange(16, 1024 * 1024).optional().describe('memory limit in MiB'),
+    memoryMb: intRange(16, 1024 * 1024)
+      .optional()
+      .describe('memory limit in MiB'),
     pids: intRange(16, 1_000_000).optional().describe('maximum number of processes/threads in the container'),
   },
   { error: (iss) => (iss.code === 'invalid_type' ? 'expected a mapping with cpus, memoryMb, pids' : undefined) },

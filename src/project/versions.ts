@@ -5,16 +5,7 @@
  * Every choice comes with one line saying what was asked, what berth uses and, where the request
  * cannot be met offline, both versions and the official image a registry would give.
  */
-import {
-  DEFAULT_NODE_MAJOR,
-  NODE_RELEASES,
-  OFFLINE_TOOLCHAINS,
-  goImage,
-  nodeImage,
-  pythonImage,
-  rustImage,
-  type ToolchainImage,
-} from '../images.js';
+import { DEFAULT_NODE_MAJOR, NODE_RELEASES, OFFLINE_TOOLCHAINS, goImage, nodeImage, pythonImage, rustImage, type ToolchainImage } from '../images.js';
 
 export interface ImageChoice {
   readonly image: ToolchainImage;
@@ -79,7 +70,10 @@ export function satisfies(version: string, range: string): boolean {
     if (text === '' || text === '*' || /^[xX]$/.test(text)) return true;
     const hy = /^(\S+) HYPHEN (\S+)$/.exec(text);
     const comps: [string, string][] = hy
-      ? [['>=', hy[1]!], ['<=', hy[2]!]]
+      ? [
+          ['>=', hy[1]!],
+          ['<=', hy[2]!],
+        ]
       : text.split(/\s+/).map((c) => {
           const m = /^(>=|<=|>|<|=|\^|~>?)?\s*(.*)$/.exec(c)!;
           return [(m[1] ?? '=').replace('~>', '~'), m[2] ?? ''];
@@ -96,7 +90,19 @@ export function satisfies(version: string, range: string): boolean {
 // node
 // ---------------------------------------------------------------------------------------------
 
-const LTS_CODENAMES: Record<string, number> = { argon: 4, boron: 6, carbon: 8, dubnium: 10, erbium: 12, fermium: 14, gallium: 16, hydrogen: 18, iron: 20, jod: 22, krypton: 24 };
+const LTS_CODENAMES: Record<string, number> = {
+  argon: 4,
+  boron: 6,
+  carbon: 8,
+  dubnium: 10,
+  erbium: 12,
+  fermium: 14,
+  gallium: 16,
+  hydrogen: 18,
+  iron: 20,
+  jod: 22,
+  krypton: 24,
+};
 
 export interface NodeRequest {
   /** `.nvmrc`, `.node-version` or `engines.node`. */
@@ -106,7 +112,9 @@ export interface NodeRequest {
 
 /** The Node image for the first request that says something (version files before engines.node). */
 export function chooseNode(requests: readonly NodeRequest[]): ImageChoice {
-  const majors = Object.keys(NODE_RELEASES).map(Number).sort((a, b) => a - b);
+  const majors = Object.keys(NODE_RELEASES)
+    .map(Number)
+    .sort((a, b) => a - b);
   const pick = (major: number, requestedBy: string | undefined, warning?: string): ImageChoice => ({
     image: nodeImage(major),
     official: nodeImage(major).official,
@@ -125,13 +133,21 @@ export function chooseNode(requests: readonly NodeRequest[]): ImageChoice {
       if (major === undefined) continue;
       if (NODE_RELEASES[major]) return pick(major, by);
       const newer = majors.find((m) => m > major) ?? majors[majors.length - 1]!;
-      return pick(newer, by, `${by} asks for Node ${major}, which berth does not build (end-of-life or unknown); using Node ${newer} (berth builds ${majors.join(', ')})`);
+      return pick(
+        newer,
+        by,
+        `${by} asks for Node ${major}, which berth does not build (end-of-life or unknown); using Node ${newer} (berth builds ${majors.join(', ')})`,
+      );
     }
     const fits = (m: number) => satisfies(NODE_RELEASES[m]!.node, text);
     if (fits(DEFAULT_NODE_MAJOR)) return pick(DEFAULT_NODE_MAJOR, by);
     const lowest = majors.find(fits);
     if (lowest !== undefined) return pick(lowest, by);
-    return pick(DEFAULT_NODE_MAJOR, by, `${by} matches none of the Node releases berth builds (${majors.map((m) => NODE_RELEASES[m]!.node).join(', ')}); using Node ${DEFAULT_NODE_MAJOR}`);
+    return pick(
+      DEFAULT_NODE_MAJOR,
+      by,
+      `${by} matches none of the Node releases berth builds (${majors.map((m) => NODE_RELEASES[m]!.node).join(', ')}); using Node ${DEFAULT_NODE_MAJOR}`,
+    );
   }
   return pick(DEFAULT_NODE_MAJOR, undefined);
 }
@@ -150,7 +166,15 @@ export function requiresPython(pyproject: string): string | undefined {
 function pep440ToRange(spec: string): string {
   return spec
     .split(',')
-    .map((s) => s.trim().replace(/^==\s*([\d.]+)\.\*$/, '$1.x').replace(/^~=\s*(\d+\.\d+)$/, '^$1').replace(/^~=/, '~').replace(/^==/, '=').replace(/^!=.*$/, ''))
+    .map((s) =>
+      s
+        .trim()
+        .replace(/^==\s*([\d.]+)\.\*$/, '$1.x')
+        .replace(/^~=\s*(\d+\.\d+)$/, '^$1')
+        .replace(/^~=/, '~')
+        .replace(/^==/, '=')
+        .replace(/^!=.*$/, ''),
+    )
     .filter(Boolean)
     .join(' ');
 }
@@ -163,14 +187,24 @@ export function choosePython(opts: { pythonVersion?: string | undefined; require
     const minor = /^(\d+\.\d+)/.exec(pinned)![1]!;
     const by = `.python-version ${JSON.stringify(pinned)}`;
     const official = `python:${minor}-slim`;
-    return { image: img, official, requestedBy: by, warning: minor === local ? undefined : `${by} asks for Python ${minor}; the Python berth can build offline is ${local} (${official} needs a registry)` };
+    return {
+      image: img,
+      official,
+      requestedBy: by,
+      warning: minor === local ? undefined : `${by} asks for Python ${minor}; the Python berth can build offline is ${local} (${official} needs a registry)`,
+    };
   }
   if (opts.requiresPython) {
     const by = `requires-python ${JSON.stringify(opts.requiresPython)}`;
     const range = pep440ToRange(opts.requiresPython);
     const ok = satisfies(`${local}.2`, range);
     const want = ['3.13', '3.12', '3.11', '3.10', '3.9'].find((m) => satisfies(`${m}.0`, range)) ?? local;
-    return { image: img, official: `python:${ok ? local : want}-slim`, requestedBy: by, warning: ok ? undefined : `${by} excludes Python ${local}, the Python berth can build offline (python:${want}-slim needs a registry)` };
+    return {
+      image: img,
+      official: `python:${ok ? local : want}-slim`,
+      requestedBy: by,
+      warning: ok ? undefined : `${by} excludes Python ${local}, the Python berth can build offline (python:${want}-slim needs a registry)`,
+    };
   }
   return { image: img, official: `python:${local}-slim`, requestedBy: undefined, warning: undefined };
 }
@@ -192,7 +226,12 @@ export function chooseGo(directive: string | undefined): ImageChoice {
   const official = `golang:${minor}`;
   if (cmp(v, parsePartial(old)!.v) < 0 || minor === old) return { image: goImage(old), official, requestedBy: by, warning: undefined };
   if (cmp(v, [...parsePartial(newest)!.v.slice(0, 2), 999] as V) <= 0) return { image: goImage(newest), official, requestedBy: by, warning: undefined };
-  return { image: goImage(newest), official, requestedBy: by, warning: `${by} asks for Go ${directive}; the newest Go berth can build offline is ${newest} (bookworm-backports); ${official} needs a registry` };
+  return {
+    image: goImage(newest),
+    official,
+    requestedBy: by,
+    warning: `${by} asks for Go ${directive}; the newest Go berth can build offline is ${newest} (bookworm-backports); ${official} needs a registry`,
+  };
 }
 
 /** The channel of a `rust-toolchain` (plain) or `rust-toolchain.toml` file. */
@@ -206,10 +245,22 @@ export function rustChannel(text: string): string | undefined {
 export function chooseRust(channel: string | undefined): ImageChoice {
   const local = OFFLINE_TOOLCHAINS.rust;
   const img = rustImage();
-  if (!channel || channel === 'stable') return { image: img, official: 'rust:1', requestedBy: channel ? 'rust-toolchain "stable"' : undefined, warning: undefined };
+  if (!channel || channel === 'stable')
+    return { image: img, official: 'rust:1', requestedBy: channel ? 'rust-toolchain "stable"' : undefined, warning: undefined };
   const by = `rust-toolchain ${JSON.stringify(channel)}`;
   const v = parsePartial(channel);
-  if (!v) return { image: img, official: 'rust:1', requestedBy: by, warning: `${by} asks for a channel berth cannot build offline (it has Rust ${local} from Debian)` };
+  if (!v)
+    return {
+      image: img,
+      official: 'rust:1',
+      requestedBy: by,
+      warning: `${by} asks for a channel berth cannot build offline (it has Rust ${local} from Debian)`,
+    };
   const ok = cmp(v.v, parsePartial(local)!.v) <= 0 || (v.parts < 3 && v.v[0] === 1 && v.v[1] <= Number(local.split('.')[1]));
-  return { image: img, official: `rust:${channel}`, requestedBy: by, warning: ok ? undefined : `${by} asks for Rust ${channel}; the newest Rust berth can build offline is ${local} (rust:${channel} needs a registry)` };
+  return {
+    image: img,
+    official: `rust:${channel}`,
+    requestedBy: by,
+    warning: ok ? undefined : `${by} asks for Rust ${channel}; the newest Rust berth can build offline is ${local} (rust:${channel} needs a registry)`,
+  };
 }

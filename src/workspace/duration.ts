@@ -22,7 +22,11 @@ export function parseDuration(text: string): number {
 /** "3d", "5h", "12m", "40s": the largest unit, rounded down; for human tables. */
 export function formatAge(ms: number): string {
   const abs = Math.max(0, ms);
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
     if (abs >= size) return `${Math.floor(abs / size)}${unit}`;
   }
   return `${Math.floor(abs / 1000)}s`;

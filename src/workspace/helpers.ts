@@ -22,7 +22,11 @@ export function registeredWorktree(state: WorkspaceState, worktrees: readonly Wo
 }
 
 export function repoIdOf(root: string, commonDir: string): string {
-  const base = basename(root).replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.]+/, '_').slice(0, 40) || 'repo';
+  const base =
+    basename(root)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^[.]+/, '_')
+      .slice(0, 40) || 'repo';
   return `${base}-${createHash('sha256').update(commonDir).digest('hex').slice(0, 10)}`;
 }
 
@@ -46,7 +50,10 @@ export function checkExtra(extra: Readonly<Record<string, unknown>>): Record<str
   }
   if (text === undefined) throw new BerthError('BAD_INPUT', 'extra must be JSON-serialisable');
   if (Buffer.byteLength(text) > MAX_EXTRA_BYTES) {
-    throw new BerthError('BAD_INPUT', `extra is ${Buffer.byteLength(text)} bytes as JSON, over the ${MAX_EXTRA_BYTES}-byte limit: store large data elsewhere and keep a reference`);
+    throw new BerthError(
+      'BAD_INPUT',
+      `extra is ${Buffer.byteLength(text)} bytes as JSON, over the ${MAX_EXTRA_BYTES}-byte limit: store large data elsewhere and keep a reference`,
+    );
   }
   return JSON.parse(text) as Record<string, unknown>;
 }

@@ -65,7 +65,8 @@ async function acquire(key: string, opts: RepoLockOptions): Promise<() => Promis
   const deadline = Date.now() + opts.timeoutMs;
   let delay = 25;
   for (;;) {
-    if (opts.signal?.aborted) throw new BerthError('ABORTED', `waiting for the repository lock ${JSON.stringify(key)} was cancelled`, { cause: opts.signal.reason });
+    if (opts.signal?.aborted)
+      throw new BerthError('ABORTED', `waiting for the repository lock ${JSON.stringify(key)} was cancelled`, { cause: opts.signal.reason });
     try {
       return await lockfile.lock(key, {
         // The lock is a directory of its own; it does not guard an existing file.
@@ -84,9 +85,13 @@ async function acquire(key: string, opts: RepoLockOptions): Promise<() => Promis
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        throw new BerthError('GIT_ERROR', `could not create the repository lock ${JSON.stringify(key)}: ${(err as Error).message}; check that the .git directory is writable`, {
-          cause: err,
-        });
+        throw new BerthError(
+          'GIT_ERROR',
+          `could not create the repository lock ${JSON.stringify(key)}: ${(err as Error).message}; check that the .git directory is writable`,
+          {
+            cause: err,
+          },
+        );
       }
     }
     const left = deadline - Date.now();

@@ -14,7 +14,10 @@ export const WorkspaceStateSchema = z.looseObject({
   baseRef: z.string().min(1).max(1024),
   baseSha: sha,
   rootSha: sha,
-  worktree: z.string().min(1).refine((p) => p.startsWith('/'), 'an absolute path'),
+  worktree: z
+    .string()
+    .min(1)
+    .refine((p) => p.startsWith('/'), 'an absolute path'),
   ownsWorktreeDir: z.boolean(),
   createdAt: z.iso.datetime(),
   extra: z.record(z.string(), z.unknown()),
@@ -23,7 +26,10 @@ export const WorkspaceStateSchema = z.looseObject({
 /** Checks at compile time that the schema and the documented contract in types.ts agree. */
 type Parsed = z.infer<typeof WorkspaceStateSchema>;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const _stateMatches: Same<Pick<Parsed, keyof WorkspaceState>, { -readonly [K in keyof WorkspaceState]: WorkspaceState[K] } & { extra: Record<string, unknown> }> = true;
+const _stateMatches: Same<
+  Pick<Parsed, keyof WorkspaceState>,
+  { -readonly [K in keyof WorkspaceState]: WorkspaceState[K] } & { extra: Record<string, unknown> }
+> = true;
 void _stateMatches;
 
 /** A state from note text, or undefined when the note is not a berth v1 state. */

@@ -115,11 +115,7 @@ export class Workspaces implements AsyncDisposable {
    */
   async withLock<T>(fn: () => Promise<T>, opts: CallOptions = {}): Promise<T> {
     this.#assertOpen();
-    return withRepoLock(
-      this.#git.commonDir,
-      { timeoutMs: this.#lockTimeoutMs, staleMs: this.#lockStaleMs, signal: opts.signal, logger: this.#logger },
-      fn,
-    );
+    return withRepoLock(this.#git.commonDir, { timeoutMs: this.#lockTimeoutMs, staleMs: this.#lockStaleMs, signal: opts.signal, logger: this.#logger }, fn);
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -200,78 +196,85 @@ export class Workspaces implements AsyncDisposable {
     const extra = checkExtra(opts.extra ?? {});
     const baseRef = opts.base ?? 'HEAD';
     if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
-    return this.withLock(async () => {
-      // Git spawns dominate create (tens of ms each), so the read-only checks share one
-      // cat-file, and what does not depend on each other runs side by side. Everything still
-      // happens under the repository lock, which is what makes check-then-write safe here.
-      const branch = branchOf(name);
-      const [probe, states, local] = await Promise.all([
-        this.#git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
-        this.#states(signal),
-        // The user's checkout, for the "uncommitted changes are not included" warning.
-        this.#git.checkoutStatus(signal),
-      ]);
-      const baseSha = probe.sha;
-      if (probe.hasPath) {
-        throw new BerthError(
-          'SUBMODULES_UNSUPPORTED',
-          `base ${JSON.stringify(baseRef)} (${baseSha.slice(0, 12)}) contains .gitmodules: berth does not support repositories with submodules yet; use a base without submodules`,
-          { details: { baseRef, baseSha } },
-        );
-      }
-      if (probe.existingRefs.size > 0) {
-        throw new BerthError('WORKSPACE_EXISTS', `workspace ${JSON.stringify(name)} already exists (branch ${branch}): pick another name, or delete it first (berth ws delete ${name})`, {
-          details: { name },
-        });
-      }
-      const { path, owns } = await this.#prepareWorktreeDir(name, opts.worktreeDir);
-
-      const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
-      const rootSha = await this.#git.commitEmptyOnto(baseSha, message, signal);
-      let handle: WorktreeHandle | undefined;
-      try {
-        const state: WorkspaceState = deepFreeze({
-          version: 1 as const,
-          name,
-          baseRef,
-          baseSha,
-          rootSha,
-          worktree: path,
-          ownsWorktreeDir: owns,
-          createdAt: new Date().toISOString(),
-          extra,
-        });
-        // The note may land before the branch: readers ignore a note whose branch does not
-        // exist, and a failure of either step rolls back both.
-        const stale = states.filter((s) => s.name === name && s.rootSha !== rootSha).map((s) => s.rootSha);
-        const [added, ...rest] = await Promise.allSettled([
-          this.#git.addWorktree(path, branch, rootSha, signal),
-          (async () => {
-            await this.#git.writeNote(rootSha, serializeState(state), signal);
-            // Notes for this name left by a crash or a branch deleted by hand.
-            for (const sha of stale) await this.#git.removeNote(sha, signal);
-          })(),
+    return this.withLock(
+      async () => {
+        // Git spawns dominate create (tens of ms each), so the read-only checks share one
+        // cat-file, and what does not depend on each other runs side by side. Everything still
+        // happens under the repository lock, which is what makes check-then-write safe here.
+        const branch = branchOf(name);
+        const [probe, states, local] = await Promise.all([
+          this.#git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
+          this.#states(signal),
+          // The user's checkout, for the "uncommitted changes are not included" warning.
+          this.#git.checkoutStatus(signal),
         ]);
-        if (added.status === 'fulfilled') handle = added.value;
-        for (const r of [added, ...rest]) if (r.status === 'rejected') throw r.reason;
-        if (!handle) throw new BerthError('GIT_ERROR', `git worktree add did not register ${JSON.stringify(path)}`);
-
-        const warnings: string[] = [];
-        if (local.total > 0) {
-          warnings.push(
-            `${local.total} uncommitted change${local.total === 1 ? '' : 's'} in your checkout ${this.repo} ${local.total === 1 ? 'is' : 'are'} not included: the workspace starts from ${baseRef} (${baseSha.slice(0, 12)}); commit ${local.total === 1 ? 'it' : 'them'} first if the workspace needs ${local.total === 1 ? 'it' : 'them'}`,
+        const baseSha = probe.sha;
+        if (probe.hasPath) {
+          throw new BerthError(
+            'SUBMODULES_UNSUPPORTED',
+            `base ${JSON.stringify(baseRef)} (${baseSha.slice(0, 12)}) contains .gitmodules: berth does not support repositories with submodules yet; use a base without submodules`,
+            { details: { baseRef, baseSha } },
           );
         }
-        // git registered the worktree at `path` with the branch checked out a moment ago, under
-        // our lock (addWorktree verified its admin dir), so there is no need to list worktrees.
-        const dirty = (await this.#git.worktreeStatus(handle, signal)).total > 0;
-        const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: this.repo, head: rootSha, dirty });
-        return { workspace, warnings };
-      } catch (err) {
-        await this.#rollbackCreate(name, path, owns, rootSha, handle);
-        throw err;
-      }
-    }, { ...(signal ? { signal } : {}) });
+        if (probe.existingRefs.size > 0) {
+          throw new BerthError(
+            'WORKSPACE_EXISTS',
+            `workspace ${JSON.stringify(name)} already exists (branch ${branch}): pick another name, or delete it first (berth ws delete ${name})`,
+            {
+              details: { name },
+            },
+          );
+        }
+        const { path, owns } = await this.#prepareWorktreeDir(name, opts.worktreeDir);
+
+        const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
+        const rootSha = await this.#git.commitEmptyOnto(baseSha, message, signal);
+        let handle: WorktreeHandle | undefined;
+        try {
+          const state: WorkspaceState = deepFreeze({
+            version: 1 as const,
+            name,
+            baseRef,
+            baseSha,
+            rootSha,
+            worktree: path,
+            ownsWorktreeDir: owns,
+            createdAt: new Date().toISOString(),
+            extra,
+          });
+          // The note may land before the branch: readers ignore a note whose branch does not
+          // exist, and a failure of either step rolls back both.
+          const stale = states.filter((s) => s.name === name && s.rootSha !== rootSha).map((s) => s.rootSha);
+          const [added, ...rest] = await Promise.allSettled([
+            this.#git.addWorktree(path, branch, rootSha, signal),
+            (async () => {
+              await this.#git.writeNote(rootSha, serializeState(state), signal);
+              // Notes for this name left by a crash or a branch deleted by hand.
+              for (const sha of stale) await this.#git.removeNote(sha, signal);
+            })(),
+          ]);
+          if (added.status === 'fulfilled') handle = added.value;
+          for (const r of [added, ...rest]) if (r.status === 'rejected') throw r.reason;
+          if (!handle) throw new BerthError('GIT_ERROR', `git worktree add did not register ${JSON.stringify(path)}`);
+
+          const warnings: string[] = [];
+          if (local.total > 0) {
+            warnings.push(
+              `${local.total} uncommitted change${local.total === 1 ? '' : 's'} in your checkout ${this.repo} ${local.total === 1 ? 'is' : 'are'} not included: the workspace starts from ${baseRef} (${baseSha.slice(0, 12)}); commit ${local.total === 1 ? 'it' : 'them'} first if the workspace needs ${local.total === 1 ? 'it' : 'them'}`,
+            );
+          }
+          // git registered the worktree at `path` with the branch checked out a moment ago, under
+          // our lock (addWorktree verified its admin dir), so there is no need to list worktrees.
+          const dirty = (await this.#git.worktreeStatus(handle, signal)).total > 0;
+          const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: this.repo, head: rootSha, dirty });
+          return { workspace, warnings };
+        } catch (err) {
+          await this.#rollbackCreate(name, path, owns, rootSha, handle);
+          throw err;
+        }
+      },
+      { ...(signal ? { signal } : {}) },
+    );
   }
 
   /** Commits everything in the worktree (untracked files too, .gitignore respected). */
@@ -280,22 +283,25 @@ export class Workspaces implements AsyncDisposable {
     assertValidName(name);
     checkMessage(message);
     const { signal } = opts;
-    return this.withLock(async () => {
-      const { state, tip, handle } = await this.#resolve(name, signal);
-      this.#assertReadable(state);
-      if (!handle) throw this.#missingWorktree(name);
-      const branch = await this.#git.worktreeBranch(handle, signal);
-      if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
-        throw new BerthError(
-          'GIT_ERROR',
-          `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
-        );
-      }
-      const res = await this.#git.commitAll(handle, { ref: branch, head: tip.sha }, message, signal);
-      if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
-      for (const w of res.warnings) this.#logger.warn(`checkpoint of ${name}: ${w}`, { name });
-      return { sha: res.sha, committed: true, filesChanged: res.filesChanged, ...(res.warnings.length ? { warnings: res.warnings } : {}) };
-    }, { ...(signal ? { signal } : {}) });
+    return this.withLock(
+      async () => {
+        const { state, tip, handle } = await this.#resolve(name, signal);
+        this.#assertReadable(state);
+        if (!handle) throw this.#missingWorktree(name);
+        const branch = await this.#git.worktreeBranch(handle, signal);
+        if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
+          throw new BerthError(
+            'GIT_ERROR',
+            `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
+          );
+        }
+        const res = await this.#git.commitAll(handle, { ref: branch, head: tip.sha }, message, signal);
+        if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
+        for (const w of res.warnings) this.#logger.warn(`checkpoint of ${name}: ${w}`, { name });
+        return { sha: res.sha, committed: true, filesChanged: res.filesChanged, ...(res.warnings.length ? { warnings: res.warnings } : {}) };
+      },
+      { ...(signal ? { signal } : {}) },
+    );
   }
 
   /**
@@ -311,50 +317,68 @@ export class Workspaces implements AsyncDisposable {
     const { signal } = opts;
     const squash = opts.squash ?? false;
     if (opts.message !== undefined) checkMessage(opts.message);
-    return this.withLock(async () => {
-      const { state, tip, handle } = await this.#resolve(name, signal);
-      const op = await this.#git.operationInProgress(signal);
-      if (op) {
-        throw new BerthError('DIRTY_CHECKOUT', `your checkout ${this.repo} has ${op} in progress: finish or abort it, then retry`);
-      }
-      const into = await this.#git.checkoutBranch(signal);
-      if (!into) {
-        throw new BerthError('BAD_INPUT', `your checkout ${this.repo} has a detached HEAD: check out the branch to merge into (git switch <branch>) and retry`);
-      }
-      if (into === `${BRANCH_REF_PREFIX}${name}`) {
-        throw new BerthError('BAD_INPUT', `your checkout is on ${branchOf(name)} itself: switch to the branch to merge into and retry`);
-      }
-      const local = await this.#git.checkoutStatus(signal);
-      const tracked = local.staged + local.unstaged + local.conflicted;
-      if (tracked > 0) {
-        throw new BerthError(
-          'DIRTY_CHECKOUT',
-          `your checkout ${this.repo} has ${tracked} uncommitted change${tracked === 1 ? '' : 's'} to tracked files: commit or stash them (git stash) and retry, so a failed merge cannot mix with your work`,
-          { details: local as unknown as Record<string, unknown> },
-        );
-      }
-      const warnings: string[] = [];
-      if (handle) {
-        const ws = await this.#git.worktreeStatus(handle, signal);
-        if (ws.total > 0) {
-          warnings.push(
-            `${ws.total} uncommitted change${ws.total === 1 ? ' is' : 's are'} in workspace ${name} and ${ws.total === 1 ? 'is' : 'are'} not merged: run \`berth ws checkpoint ${name}\` first to include ${ws.total === 1 ? 'it' : 'them'}`,
+    return this.withLock(
+      async () => {
+        const { state, tip, handle } = await this.#resolve(name, signal);
+        const op = await this.#git.operationInProgress(signal);
+        if (op) {
+          throw new BerthError('DIRTY_CHECKOUT', `your checkout ${this.repo} has ${op} in progress: finish or abort it, then retry`);
+        }
+        const into = await this.#git.checkoutBranch(signal);
+        if (!into) {
+          throw new BerthError(
+            'BAD_INPUT',
+            `your checkout ${this.repo} has a detached HEAD: check out the branch to merge into (git switch <branch>) and retry`,
           );
         }
-      }
-      const intoShort = into.replace(/^refs\/heads\//, '');
-      const head = (await this.#git.checkoutHead(signal)) ?? '';
-      const commits = await this.#git.log(state.rootSha, tip.sha, { limit: 1, signal });
-      if (commits.length === 0) {
-        return { into: intoShort, sha: head, merged: false, squashed: squash, warnings: [...warnings, `workspace ${name} has no commits since its base: nothing to merge`] };
-      }
-      const message = opts.message ?? (squash ? `berth: squash workspace ${name}` : `berth: merge workspace ${name}`);
-      const sha = await this.#git.mergeIntoCheckout(`${BRANCH_REF_PREFIX}${name}`, { squash, message, signal });
-      if (!sha) {
-        return { into: intoShort, sha: head, merged: false, squashed: squash, warnings: [...warnings, `${intoShort} already contains the changes of workspace ${name}`] };
-      }
-      return { into: intoShort, sha, merged: true, squashed: squash, warnings };
-    }, { ...(signal ? { signal } : {}) });
+        if (into === `${BRANCH_REF_PREFIX}${name}`) {
+          throw new BerthError('BAD_INPUT', `your checkout is on ${branchOf(name)} itself: switch to the branch to merge into and retry`);
+        }
+        const local = await this.#git.checkoutStatus(signal);
+        const tracked = local.staged + local.unstaged + local.conflicted;
+        if (tracked > 0) {
+          throw new BerthError(
+            'DIRTY_CHECKOUT',
+            `your checkout ${this.repo} has ${tracked} uncommitted change${tracked === 1 ? '' : 's'} to tracked files: commit or stash them (git stash) and retry, so a failed merge cannot mix with your work`,
+            { details: local as unknown as Record<string, unknown> },
+          );
+        }
+        const warnings: string[] = [];
+        if (handle) {
+          const ws = await this.#git.worktreeStatus(handle, signal);
+          if (ws.total > 0) {
+            warnings.push(
+              `${ws.total} uncommitted change${ws.total === 1 ? ' is' : 's are'} in workspace ${name} and ${ws.total === 1 ? 'is' : 'are'} not merged: run \`berth ws checkpoint ${name}\` first to include ${ws.total === 1 ? 'it' : 'them'}`,
+            );
+          }
+        }
+        const intoShort = into.replace(/^refs\/heads\//, '');
+        const head = (await this.#git.checkoutHead(signal)) ?? '';
+        const commits = await this.#git.log(state.rootSha, tip.sha, { limit: 1, signal });
+        if (commits.length === 0) {
+          return {
+            into: intoShort,
+            sha: head,
+            merged: false,
+            squashed: squash,
+            warnings: [...warnings, `workspace ${name} has no commits since its base: nothing to merge`],
+          };
+        }
+        const message = opts.message ?? (squash ? `berth: squash workspace ${name}` : `berth: merge workspace ${name}`);
+        const sha = await this.#git.mergeIntoCheckout(`${BRANCH_REF_PREFIX}${name}`, { squash, message, signal });
+        if (!sha) {
+          return {
+            into: intoShort,
+            sha: head,
+            merged: false,
+            squashed: squash,
+            warnings: [...warnings, `${intoShort} already contains the changes of workspace ${name}`],
+          };
+        }
+        return { into: intoShort, sha, merged: true, squashed: squash, warnings };
+      },
+      { ...(signal ? { signal } : {}) },
+    );
   }
 
   /**
@@ -366,27 +390,30 @@ export class Workspaces implements AsyncDisposable {
     this.#assertOpen();
     assertValidName(name);
     const { signal } = opts;
-    return this.withLock(async () => {
-      const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
-      const notes = states.filter((s) => s.name === name);
-      const state = latestPerName(notes)[0];
-      const tip = tips.get(name);
-      if (!state) {
-        if (tip) {
-          throw new BerthError(
-            'WORKSPACE_NOT_FOUND',
-            `branch ${branchOf(name)} exists but has no berth state, so berth did not create it (or its state was removed): delete it with \`git branch -D ${branchOf(name)}\` if you no longer need it`,
-          );
+    return this.withLock(
+      async () => {
+        const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
+        const notes = states.filter((s) => s.name === name);
+        const state = latestPerName(notes)[0];
+        const tip = tips.get(name);
+        if (!state) {
+          if (tip) {
+            throw new BerthError(
+              'WORKSPACE_NOT_FOUND',
+              `branch ${branchOf(name)} exists but has no berth state, so berth did not create it (or its state was removed): delete it with \`git branch -D ${branchOf(name)}\` if you no longer need it`,
+            );
+          }
+          throw await this.#notFound(name, signal);
         }
-        throw await this.#notFound(name, signal);
-      }
-      const info = await this.#info(state, tip ?? { sha: state.rootSha, committedAt: Date.parse(state.createdAt) }, worktrees, signal);
-      if (opts.beforeRemove) await opts.beforeRemove(info);
-      const warnings = await this.#removeWorktree(name, state, worktrees, signal);
-      await this.#git.deleteBranch(branchOf(name), signal);
-      for (const s of notes) await this.#git.removeNote(s.rootSha, signal);
-      return { name, warnings };
-    }, { ...(signal ? { signal } : {}) });
+        const info = await this.#info(state, tip ?? { sha: state.rootSha, committedAt: Date.parse(state.createdAt) }, worktrees, signal);
+        if (opts.beforeRemove) await opts.beforeRemove(info);
+        const warnings = await this.#removeWorktree(name, state, worktrees, signal);
+        await this.#git.deleteBranch(branchOf(name), signal);
+        for (const s of notes) await this.#git.removeNote(s.rootSha, signal);
+        return { name, warnings };
+      },
+      { ...(signal ? { signal } : {}) },
+    );
   }
 
   /**
@@ -399,37 +426,40 @@ export class Workspaces implements AsyncDisposable {
     if (typeof opts.olderThanMs !== 'number' || !Number.isFinite(opts.olderThanMs) || opts.olderThanMs < 0) {
       throw new BerthError('BAD_INPUT', `olderThanMs must be a non-negative number of milliseconds, got ${JSON.stringify(opts.olderThanMs)}`);
     }
-    return this.withLock(async () => {
-      const now = Date.now();
-      const [states, tips] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal)]);
-      const names = [...new Set(states.map((s) => s.name))].sort();
-      const pruned: string[] = [];
-      const skipped: { name: string; reason: string }[] = [];
-      for (const name of names) {
-        if (signal?.aborted) throw new BerthError('ABORTED', 'prune was cancelled', { cause: signal.reason });
-        const state = latestPerName(states.filter((s) => s.name === name))[0];
-        if (!state) continue;
-        if (state.corrupt) {
-          skipped.push({ name, reason: `its state note is unreadable (kept at ${state.corrupt.quarantineRef}); delete it explicitly` });
-          continue;
-        }
-        const tip = tips.get(name);
-        const lastActivity = Math.max(Date.parse(state.createdAt) || 0, tip?.committedAt ?? 0);
-        if (now - lastActivity < opts.olderThanMs) continue;
-        if (tip && !opts.force) {
-          const info = await this.find(name, { ...(signal ? { signal } : {}) });
-          if (info?.dirty) {
-            skipped.push({ name, reason: 'uncommitted changes in its worktree (checkpoint it, or prune with force)' });
+    return this.withLock(
+      async () => {
+        const now = Date.now();
+        const [states, tips] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal)]);
+        const names = [...new Set(states.map((s) => s.name))].sort();
+        const pruned: string[] = [];
+        const skipped: { name: string; reason: string }[] = [];
+        for (const name of names) {
+          if (signal?.aborted) throw new BerthError('ABORTED', 'prune was cancelled', { cause: signal.reason });
+          const state = latestPerName(states.filter((s) => s.name === name))[0];
+          if (!state) continue;
+          if (state.corrupt) {
+            skipped.push({ name, reason: `its state note is unreadable (kept at ${state.corrupt.quarantineRef}); delete it explicitly` });
             continue;
           }
+          const tip = tips.get(name);
+          const lastActivity = Math.max(Date.parse(state.createdAt) || 0, tip?.committedAt ?? 0);
+          if (now - lastActivity < opts.olderThanMs) continue;
+          if (tip && !opts.force) {
+            const info = await this.find(name, { ...(signal ? { signal } : {}) });
+            if (info?.dirty) {
+              skipped.push({ name, reason: 'uncommitted changes in its worktree (checkpoint it, or prune with force)' });
+              continue;
+            }
+          }
+          if (!opts.dryRun) {
+            await this.delete(name, { ...(opts.beforeRemove ? { beforeRemove: opts.beforeRemove } : {}), ...(signal ? { signal } : {}) });
+          }
+          pruned.push(name);
         }
-        if (!opts.dryRun) {
-          await this.delete(name, { ...(opts.beforeRemove ? { beforeRemove: opts.beforeRemove } : {}), ...(signal ? { signal } : {}) });
-        }
-        pruned.push(name);
-      }
-      return { pruned, skipped };
-    }, { ...(signal ? { signal } : {}) });
+        return { pruned, skipped };
+      },
+      { ...(signal ? { signal } : {}) },
+    );
   }
 
   /**
@@ -440,19 +470,23 @@ export class Workspaces implements AsyncDisposable {
     this.#assertOpen();
     assertValidName(name);
     const parsed = ExtraPatchSchema.safeParse(patch);
-    if (!parsed.success) throw new BerthError('BAD_INPUT', `extra patch for ${JSON.stringify(name)} must be an object with string keys: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new BerthError('BAD_INPUT', `extra patch for ${JSON.stringify(name)} must be an object with string keys: ${parsed.error.message}`);
     const removed = Object.keys(patch).filter((k) => patch[k] === undefined);
     const set = checkExtra(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)));
     const { signal } = opts;
-    return this.withLock(async () => {
-      const { state } = await this.#resolve(name, signal);
-      this.#assertReadable(state);
-      const extra: Record<string, unknown> = { ...state.extra, ...set };
-      for (const k of removed) delete extra[k];
-      const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
-      await this.#git.writeNote(state.rootSha, serializeState(next), signal);
-      return next;
-    }, { ...(signal ? { signal } : {}) });
+    return this.withLock(
+      async () => {
+        const { state } = await this.#resolve(name, signal);
+        this.#assertReadable(state);
+        const extra: Record<string, unknown> = { ...state.extra, ...set };
+        for (const k of removed) delete extra[k];
+        const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
+        await this.#git.writeNote(state.rootSha, serializeState(next), signal);
+        return next;
+      },
+      { ...(signal ? { signal } : {}) },
+    );
   }
 
   // ---- internals --------------------------------------------------------------------------

@@ -99,7 +99,7 @@ describe('goals from rows', () => {
   };
   const goal = (rs: Row[], id: string, text?: RegExp) => evaluateGoals(rs).find((g) => g.rowId === id && (!text || text.test(g.text)));
 
-  it('judges each goal on this run\'s rows', () => {
+  it("judges each goal on this run's rows", () => {
     const rs = rows();
     expect(goal(rs, 'exec.true.shell')?.met).toBe(true); // 60x
     expect(goal(rs, 'exec.true.mcp')?.met).toBe(true); // 2.5 ms
@@ -109,7 +109,7 @@ describe('goals from rows', () => {
     expect(rowRatio(rs[0] as Row, rs)).toBeCloseTo(1 / 60, 12);
   });
 
-  it('misses at the thresholds\' far side', () => {
+  it("misses at the thresholds' far side", () => {
     const rs = rows({
       'exec.true.shell': { id: 'exec.true.shell', group: 'exec', label: 'shell', ms: ms(1.25), baseline: 'exec.true.dockerode' }, // 48x
       'exec.true.mcp': { id: 'exec.true.mcp', group: 'exec', label: 'mcp', ms: ms(3.01) },
@@ -134,6 +134,10 @@ describe('goals from rows', () => {
     expect(goal(rs, 'open.warm')).toMatchObject({ met: undefined, actual: 'n/a' });
     expect(rowRatio(rs.find((r) => r.id === 'open.warm') as Row, rs)).toBeUndefined();
     // No echo rows at all: those goals are unjudged too, not met.
-    expect(evaluateGoals(rs).filter((g) => g.rowId.startsWith('exec.echo')).every((g) => g.met === undefined)).toBe(true);
+    expect(
+      evaluateGoals(rs)
+        .filter((g) => g.rowId.startsWith('exec.echo'))
+        .every((g) => g.met === undefined),
+    ).toBe(true);
   });
 });

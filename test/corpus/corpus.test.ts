@@ -109,31 +109,39 @@ if (process.env.BERTH_TEST_CORPUS !== '1') {
     const isNode = (e: Entry) => existsSync(join(work, e.name, 'package.json'));
 
     for (const e of entries) {
-      it(`${e.name}: berth test --source=. (expects ${e.expected})`, async () => {
-        const dir = join(work, e.name);
-        if (isNode(e)) await writeFile(join(dir, 'berth.yaml'), 'network:\n  install: host\n');
-        const r = await berth(['test', '--source=.'], dir, { BERTH_DATA_DIR: dataDir });
-        await rm(join(dir, 'berth.yaml'), { force: true });
-        expect(r.code, tail(r.out)).toBe(0);
-        if (e.pattern) expect(r.out, tail(r.out)).toMatch(e.pattern);
-      }, STEP_MS);
-
-      it(`${e.name}: berth ws create + berth exec -- ${e.command}`, async () => {
-        const dir = join(work, e.name);
-        // Untracked in the checkout: the runner reads the spec from the repository root.
-        if (isNode(e)) await writeFile(join(dir, 'berth.yaml'), 'network: host\n');
-        try {
-          const ws = `corpus-${e.name}`;
-          const c = await berth(['ws', 'create', ws], dir, { BERTH_DATA_DIR: dataDir });
-          expect(c.code, tail(c.out)).toBe(0);
-          created.push({ repo: dir, ws });
-          const r = await berth(['exec', ws, '--timeout', '15m', '--', e.command], dir, { BERTH_DATA_DIR: dataDir });
+      it(
+        `${e.name}: berth test --source=. (expects ${e.expected})`,
+        async () => {
+          const dir = join(work, e.name);
+          if (isNode(e)) await writeFile(join(dir, 'berth.yaml'), 'network:\n  install: host\n');
+          const r = await berth(['test', '--source=.'], dir, { BERTH_DATA_DIR: dataDir });
+          await rm(join(dir, 'berth.yaml'), { force: true });
           expect(r.code, tail(r.out)).toBe(0);
           if (e.pattern) expect(r.out, tail(r.out)).toMatch(e.pattern);
-        } finally {
-          await rm(join(dir, 'berth.yaml'), { force: true });
-        }
-      }, STEP_MS);
+        },
+        STEP_MS,
+      );
+
+      it(
+        `${e.name}: berth ws create + berth exec -- ${e.command}`,
+        async () => {
+          const dir = join(work, e.name);
+          // Untracked in the checkout: the runner reads the spec from the repository root.
+          if (isNode(e)) await writeFile(join(dir, 'berth.yaml'), 'network: host\n');
+          try {
+            const ws = `corpus-${e.name}`;
+            const c = await berth(['ws', 'create', ws], dir, { BERTH_DATA_DIR: dataDir });
+            expect(c.code, tail(c.out)).toBe(0);
+            created.push({ repo: dir, ws });
+            const r = await berth(['exec', ws, '--timeout', '15m', '--', e.command], dir, { BERTH_DATA_DIR: dataDir });
+            expect(r.code, tail(r.out)).toBe(0);
+            if (e.pattern) expect(r.out, tail(r.out)).toMatch(e.pattern);
+          } finally {
+            await rm(join(dir, 'berth.yaml'), { force: true });
+          }
+        },
+        STEP_MS,
+      );
     }
   });
 }

@@ -26,9 +26,24 @@ const TABLE: [string, Error, BerthErrorCode, RegExp][] = [
   ['socket not permitted', socketError('EACCES'), 'DOCKER_UNAVAILABLE', /EACCES/],
   ['no such image', httpError(404, 'No such image: nope:1'), 'IMAGE_MISSING', /No such image: nope:1.*berth images build/],
   ['pull: manifest unknown', httpError(404, 'manifest for foo/bar:9 not found: manifest unknown: manifest unknown'), 'IMAGE_MISSING', /manifest unknown/],
-  ['pull: repository missing', httpError(404, 'pull access denied for foo, repository does not exist or may require docker login'), 'IMAGE_MISSING', /pull access denied/],
-  ['pull: unauthorized', httpError(500, 'Head "https://r.example/v2/x/manifests/1": unauthorized: authentication required'), 'DOCKER_ERROR', /refused the credentials.*docker login/],
-  ['pull: network', httpError(500, 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'), 'DOCKER_ERROR', /could not reach the registry/],
+  [
+    'pull: repository missing',
+    httpError(404, 'pull access denied for foo, repository does not exist or may require docker login'),
+    'IMAGE_MISSING',
+    /pull access denied/,
+  ],
+  [
+    'pull: unauthorized',
+    httpError(500, 'Head "https://r.example/v2/x/manifests/1": unauthorized: authentication required'),
+    'DOCKER_ERROR',
+    /refused the credentials.*docker login/,
+  ],
+  [
+    'pull: network',
+    httpError(500, 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'),
+    'DOCKER_ERROR',
+    /could not reach the registry/,
+  ],
   ['no such volume', httpError(404, 'get berth-vol-x: no such volume'), 'NOT_FOUND', /no such volume/],
   ['no such exec', httpError(404, 'No such exec instance: abc'), 'NOT_FOUND', /No such exec/],
   ['no such container', httpError(404, 'No such container: berth-ws-x'), 'CONTAINER_GONE', /No such container: berth-ws-x/],
@@ -83,7 +98,11 @@ describeDocker('docker error table (real engine)', () => {
 
   it('exec into a container that is not running is CONTAINER_DIED', async () => {
     const id = await make(`${tag}-stopped`);
-    const e = await translated(() => docker().getContainer(id).exec({ Cmd: ['true'] }));
+    const e = await translated(() =>
+      docker()
+        .getContainer(id)
+        .exec({ Cmd: ['true'] }),
+    );
     expect(e.code).toBe('CONTAINER_DIED');
     expect(e.message).toMatch(/is not running/);
   });

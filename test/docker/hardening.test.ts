@@ -18,7 +18,11 @@ describe('hardenedHostConfig', () => {
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('drops every capability, adds back only the profile, and never touches seccomp', async () => {
-    for (const [caps, add] of [['none', []], ['chown', ['CHOWN']], ['root-setup', ROOT_SETUP_CAPS]] as const) {
+    for (const [caps, add] of [
+      ['none', []],
+      ['chown', ['CHOWN']],
+      ['root-setup', ROOT_SETUP_CAPS],
+    ] as const) {
       const hc = await hardenedHostConfig({ ...base, caps });
       expect(hc.CapDrop).toEqual(['ALL']);
       expect(hc.CapAdd).toEqual([...add]);
@@ -62,13 +66,17 @@ describe('hardenedHostConfig', () => {
 
   it('refuses every bind when no root is given, and a missing source as FS_ERROR', async () => {
     await expect(hardenedHostConfig({ ...base, mounts: [{ type: 'bind', source: worktree, target: '/w' }] })).rejects.toMatchObject({ code: 'MOUNT_REFUSED' });
-    await expect(hardenedHostConfig({ ...base, mounts: [{ type: 'bind', source: join(root, 'gone'), target: '/w' }], bindRoots: { worktree } })).rejects.toMatchObject({
+    await expect(
+      hardenedHostConfig({ ...base, mounts: [{ type: 'bind', source: join(root, 'gone'), target: '/w' }], bindRoots: { worktree } }),
+    ).rejects.toMatchObject({
       code: 'FS_ERROR',
     });
   });
 
   it('binds an allowed path by its real path, private and non-recursive', async () => {
     const hc = await hardenedHostConfig({ ...base, mounts: [{ type: 'bind', source: `${worktree}/.`, target: '/w' }], bindRoots: { worktree } });
-    expect(hc.Mounts).toEqual([{ Type: 'bind', Source: worktree, Target: '/w', ReadOnly: false, BindOptions: { Propagation: 'rprivate', NonRecursive: true } }]);
+    expect(hc.Mounts).toEqual([
+      { Type: 'bind', Source: worktree, Target: '/w', ReadOnly: false, BindOptions: { Propagation: 'rprivate', NonRecursive: true } },
+    ]);
   });
 });

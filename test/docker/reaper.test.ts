@@ -31,7 +31,10 @@ describeDocker('reaping containers whose owner is gone', () => {
 
   afterAll(async () => {
     for (const c of await docker().listContainers({ all: true, filters: { label: [`dev.berth.test=${tag}`] } })) {
-      await docker().getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await docker()
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
     }
     rmSync(source, { recursive: true, force: true });
   });
@@ -39,7 +42,12 @@ describeDocker('reaping containers whose owner is gone', () => {
   const created = (name: string, owner: Record<string, string>) =>
     createContainer(
       docker(),
-      { name: `${tag}-${name}`, image: IMAGES.busybox, entrypoint: ['true'], labels: { [LABEL.managed]: '1', [LABEL.role]: 'pipeline', [LABEL.runnerVersion]: RUNNER_VERSION, ...test, ...owner } },
+      {
+        name: `${tag}-${name}`,
+        image: IMAGES.busybox,
+        entrypoint: ['true'],
+        labels: { [LABEL.managed]: '1', [LABEL.role]: 'pipeline', [LABEL.runnerVersion]: RUNNER_VERSION, ...test, ...owner },
+      },
       { caps: 'none', resources: { cpus: 0.5, memoryMb: 32, pids: 8 } },
     );
 
@@ -66,9 +74,12 @@ describeDocker('reaping containers whose owner is gone', () => {
     await created('foreign', { [OWNER_LABEL]: `not-${hostname()}/1/1` });
     await created('unlabelled', {});
     const all = await listBerthContainers(docker(), { labels: test });
-    expect(all.filter((c) => c.state === 'created').map((c) => c.name).sort()).toEqual(
-      ['foreign', 'live', 'reused-pid', 'unlabelled'].map((n) => `${tag}-${n}`),
-    );
+    expect(
+      all
+        .filter((c) => c.state === 'created')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['foreign', 'live', 'reused-pid', 'unlabelled'].map((n) => `${tag}-${n}`));
 
     const removed = await reapOrphanContainers(docker(), { labels: test });
     expect(removed.sort()).toEqual([orphan!.name, `${tag}-reused-pid`].sort());

@@ -28,7 +28,16 @@ function script(name: string, body = 'exit 0'): string {
 function hostile(tag: string): string {
   const hooks = join(bin, `hooks-${tag}`);
   mkdirSync(hooks);
-  for (const h of ['pre-commit', 'commit-msg', 'post-commit', 'post-checkout', 'post-merge', 'reference-transaction', 'post-index-change', 'pre-merge-commit']) {
+  for (const h of [
+    'pre-commit',
+    'commit-msg',
+    'post-commit',
+    'post-checkout',
+    'post-merge',
+    'reference-transaction',
+    'post-index-change',
+    'pre-merge-commit',
+  ]) {
     writeFileSync(join(hooks, h), `#!/bin/sh\ntouch '${marks}/hook-${tag}-${h}'\nexit 0\n`);
     chmodSync(join(hooks, h), 0o755);
   }
@@ -72,7 +81,11 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const [k, v] of [['HOME', saved.HOME], ['XDG_CONFIG_HOME', saved.XDG], ['GIT_CONFIG_GLOBAL', saved.GLOBAL]] as const) {
+  for (const [k, v] of [
+    ['HOME', saved.HOME],
+    ['XDG_CONFIG_HOME', saved.XDG],
+    ['GIT_CONFIG_GLOBAL', saved.GLOBAL],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -81,14 +94,30 @@ afterEach(() => {
 
 describe('the hardened git base', () => {
   it('passes every neutralising setting once, and `protocol.allow=never`', () => {
-    for (const k of ['core.hooksPath=/dev/null', 'core.fsmonitor=false', 'diff.external=', 'diff.ignoreSubmodules=all', 'protocol.allow=never', 'credential.helper=', 'core.pager=cat']) {
+    for (const k of [
+      'core.hooksPath=/dev/null',
+      'core.fsmonitor=false',
+      'diff.external=',
+      'diff.ignoreSubmodules=all',
+      'protocol.allow=never',
+      'credential.helper=',
+      'core.pager=cat',
+    ]) {
       expect(SAFE_CONFIG).toContain(k);
     }
   });
 
   it('runs nothing configured in .git/config or ~/.gitconfig, and takes only identity and excludes from HOME', async () => {
     // The repository's own config: settings the user meant for their own shell, not agent content.
-    writeFileSync(join(r.repo, '.git', 'config'), `${r.git('config', '--local', '--list').split('\n').filter(Boolean).map((l) => l.replace(/^([^.]+)\.([^=]+)=(.*)$/, '[$1]\n\t$2 = $3')).join('\n')}\n${hostile('repo')}`);
+    writeFileSync(
+      join(r.repo, '.git', 'config'),
+      `${r
+        .git('config', '--local', '--list')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/^([^.]+)\.([^=]+)=(.*)$/, '[$1]\n\t$2 = $3'))
+        .join('\n')}\n${hostile('repo')}`,
+    );
     // HOME: the same, plus a filter the agent's .gitattributes selects, and an identity.
     const home = join(r.root, 'home');
     mkdirSync(home);

@@ -27,8 +27,16 @@ function berth(args: string[]): Promise<{ code: number | null; out: string }> {
 
 describeDocker('berth cache', () => {
   afterAll(async () => {
-    if (holder) await docker().getContainer(holder).remove({ force: true }).catch(() => undefined);
-    for (const v of [free, busy]) await docker().getVolume(v).remove().catch(() => undefined);
+    if (holder)
+      await docker()
+        .getContainer(holder)
+        .remove({ force: true })
+        .catch(() => undefined);
+    for (const v of [free, busy])
+      await docker()
+        .getVolume(v)
+        .remove()
+        .catch(() => undefined);
   });
 
   it('lists cache volumes with sizes and prunes only unused ones', async () => {
@@ -37,11 +45,19 @@ describeDocker('berth cache', () => {
     await client.createVolume({ Name: free, Labels: labels('npm') });
     await client.createVolume({ Name: busy, Labels: labels('pip') });
     // Put bytes in the free one so its size is real, and keep the busy one mounted by a container.
-    const writer = await client.createContainer({ Image: IMAGES.busybox, Cmd: ['sh', '-c', 'head -c 2000000 /dev/zero > /c/blob'], HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: free, Target: '/c' }] } });
+    const writer = await client.createContainer({
+      Image: IMAGES.busybox,
+      Cmd: ['sh', '-c', 'head -c 2000000 /dev/zero > /c/blob'],
+      HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: free, Target: '/c' }] },
+    });
     await writer.start();
     await writer.wait();
     await writer.remove();
-    const c = await client.createContainer({ Image: IMAGES.busybox, Cmd: ['true'], HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: busy, Target: '/c' }] } });
+    const c = await client.createContainer({
+      Image: IMAGES.busybox,
+      Cmd: ['true'],
+      HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: busy, Target: '/c' }] },
+    });
     holder = c.id;
 
     const ls = await berth(['cache', 'ls', '--json']);

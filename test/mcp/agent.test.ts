@@ -55,7 +55,11 @@ describe('berth config agent', () => {
     expect(again.stdout).toMatch(/^Already configured/);
     expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(written, null, 2)}\n`);
     // No temp files left next to it.
-    expect(spawnSync('ls', ['-A', f.repo], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.includes('.mcp.json'))).toEqual(['.mcp.json']);
+    expect(
+      spawnSync('ls', ['-A', f.repo], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((n) => n.includes('.mcp.json')),
+    ).toEqual(['.mcp.json']);
   });
 
   it('refuses to touch a .mcp.json that is not valid JSON', () => {

@@ -83,13 +83,25 @@ export async function repoContainers(repo: string): Promise<Dockerode.ContainerI
 }
 
 export async function removeRepoObjects(repo: string): Promise<void> {
-  for (const c of await repoContainers(repo)) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  for (const c of await repoContainers(repo))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
   for (const label of [`${LABEL.repo}=${repo}`, `${LABEL.pipelineRepo}=${repoKey(repo)}`]) {
     const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.managed}=1`, label] } });
-    for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+    for (const v of Volumes ?? [])
+      await docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined);
   }
   const images = await docker.listImages({ filters: { label: [`${LABEL.managed}=1`, `${LABEL.repo}=${repo}`] } });
-  for (const i of images) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  for (const i of images)
+    await docker
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
 }
 
 /** `ps -o pid,args` output of the session container of `workspace`. */

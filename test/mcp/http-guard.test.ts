@@ -13,7 +13,8 @@ describe('HTTP host guard', () => {
   it('accepts loopback names and the bound address, refuses others unless allowed', () => {
     const g = createHostGuard({ listenHost: '127.0.0.1' });
     for (const h of ['127.0.0.1:1', 'localhost:1', '[::1]:1', '127.5.6.7']) expect(g.hostAllowed(h), h).toBe(true);
-    for (const h of [undefined, 'evil.example:1', 'evil.example', '127.0.0.1.evil.example', '0.0.0.0:1', '10.0.0.1']) expect(g.hostAllowed(h), String(h)).toBe(false);
+    for (const h of [undefined, 'evil.example:1', 'evil.example', '127.0.0.1.evil.example', '0.0.0.0:1', '10.0.0.1'])
+      expect(g.hostAllowed(h), String(h)).toBe(false);
     const lan = createHostGuard({ listenHost: '10.1.2.3', allowedHosts: ['Dev.Box'] });
     expect(lan.hostAllowed('10.1.2.3:80')).toBe(true);
     expect(lan.hostAllowed('dev.box:80')).toBe(true);
@@ -26,6 +27,7 @@ describe('HTTP host guard', () => {
     const g = createHostGuard({ listenHost: '127.0.0.1' });
     expect(g.originAllowed(undefined)).toBe(true);
     for (const o of ['http://localhost:3000', 'http://127.0.0.1', 'https://[::1]:8443']) expect(g.originAllowed(o), o).toBe(true);
-    for (const o of ['http://evil.example', 'null', 'file://', 'chrome-extension://abc', 'http://localhost.evil.example', '']) expect(g.originAllowed(o), o).toBe(false);
+    for (const o of ['http://evil.example', 'null', 'file://', 'chrome-extension://abc', 'http://localhost.evil.example', ''])
+      expect(g.originAllowed(o), o).toBe(false);
   });
 });

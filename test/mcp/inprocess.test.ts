@@ -54,7 +54,12 @@ describeDocker('berth MCP server (in-process)', () => {
       expect(tool.title, tool.name).toBeTruthy();
       expect(tool.annotations?.title, tool.name).toBe(tool.title);
       expect(tool.annotations, tool.name).toEqual(
-        expect.objectContaining({ readOnlyHint: expect.any(Boolean), destructiveHint: expect.any(Boolean), idempotentHint: expect.any(Boolean), openWorldHint: false }),
+        expect.objectContaining({
+          readOnlyHint: expect.any(Boolean),
+          destructiveHint: expect.any(Boolean),
+          idempotentHint: expect.any(Boolean),
+          openWorldHint: false,
+        }),
       );
       expect(tool.outputSchema?.type, tool.name).toBe('object');
     }

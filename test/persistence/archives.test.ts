@@ -38,7 +38,15 @@ async function listTar(file: string): Promise<Listed[]> {
   p.on('entry', (e: ReadEntry) => {
     const chunks: Buffer[] = [];
     e.on('data', (c: Buffer) => chunks.push(c));
-    e.on('end', () => out.push({ path: e.path, type: e.type, mode: e.mode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(e.linkpath ? { linkpath: e.linkpath } : {}) }));
+    e.on('end', () =>
+      out.push({
+        path: e.path,
+        type: e.type,
+        mode: e.mode ?? 0,
+        body: Buffer.concat(chunks).toString('utf8'),
+        ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+      }),
+    );
   });
   const data = await readFile(file);
   await new Promise<void>((resolve, reject) => {
@@ -105,7 +113,9 @@ describe('volume archive vetting', () => {
     const many = Array.from({ length: 5 }, (_, i) => ({ path: `f${i}`, body: 'x' }));
     const e1 = await vetVolumeArchive(Readable.from([tgz(many)]), join(dir, 'many.tar'), { limits: { maxEntries: 3 } }).catch((e: unknown) => e);
     expect(isBerthError(e1, 'FILE_TOO_LARGE')).toBe(true);
-    const e2 = await vetVolumeArchive(Readable.from([tgz([{ path: 'big', body: Buffer.alloc(5000) }])]), join(dir, 'big.tar'), { limits: { maxBytes: 4096 } }).catch((e: unknown) => e);
+    const e2 = await vetVolumeArchive(Readable.from([tgz([{ path: 'big', body: Buffer.alloc(5000) }])]), join(dir, 'big.tar'), {
+      limits: { maxBytes: 4096 },
+    }).catch((e: unknown) => e);
     expect(isBerthError(e2, 'FILE_TOO_LARGE')).toBe(true);
     const e3 = await vetVolumeArchive(Readable.from([Buffer.from('not gzip at all')]), join(dir, 'bad.tar')).catch((e: unknown) => e);
     expect(isBerthError(e3, 'BAD_INPUT')).toBe(true);
@@ -127,7 +137,13 @@ describe('manifest container section', () => {
 
   it('accepts keys inside the export and rejects any other key or a duplicate volume', () => {
     const id = base.exportId;
-    const ok = { ...base, container: { image: { key: imageObjectKey(id), ...blob, checkpoint: 'a'.repeat(40), ref: 'berth-ckpt/r-w:aaaa' }, volumes: [{ name: 'data', key: volumeObjectKey(id, 'data'), ...blob }] } };
+    const ok = {
+      ...base,
+      container: {
+        image: { key: imageObjectKey(id), ...blob, checkpoint: 'a'.repeat(40), ref: 'berth-ckpt/r-w:aaaa' },
+        volumes: [{ name: 'data', key: volumeObjectKey(id, 'data'), ...blob }],
+      },
+    };
     expect(parseManifest(Buffer.from(JSON.stringify(ok)), 'm').container?.volumes[0]?.name).toBe('data');
     const outside = { ...ok, container: { ...ok.container, volumes: [{ name: 'data', key: '../../other/secret', ...blob }] } };
     expect(() => parseManifest(Buffer.from(JSON.stringify(outside)), 'm')).toThrow(/key outside this export/);
@@ -146,7 +162,16 @@ describe('image archive repacking (no Docker)', () => {
   const allowTag = (t: string) => t.startsWith('berth-ckpt/');
   async function imageTar(manifest: unknown, extra: RawEntry[] = []): Promise<string> {
     const file = join(dir, `image-${n++}.tar`);
-    await writeFile(file, tarBuffer([{ path: config, body: cfgBody }, { path: 'l1/layer.tar', body: 'layer-one' }, { path: 'l2/layer.tar', type: 'SymbolicLink', linkpath: '../l1/layer.tar' }, ...extra, { path: 'manifest.json', body: JSON.stringify(manifest) }]));
+    await writeFile(
+      file,
+      tarBuffer([
+        { path: config, body: cfgBody },
+        { path: 'l1/layer.tar', body: 'layer-one' },
+        { path: 'l2/layer.tar', type: 'SymbolicLink', linkpath: '../l1/layer.tar' },
+        ...extra,
+        { path: 'manifest.json', body: JSON.stringify(manifest) },
+      ]),
+    );
     return file;
   }
   const repack = async (file: string) => {
@@ -155,7 +180,10 @@ describe('image archive repacking (no Docker)', () => {
   };
 
   it('keeps config and layers (layer symlinks resolved), drops tags and everything else', async () => {
-    const file = await imageTar([{ Config: config, RepoTags: ['berth-ckpt/r-w:aaaa'], Layers: ['l1/layer.tar', 'l2/layer.tar'] }], [{ path: 'repositories', body: '{"berth-busybox":{"1":"x"}}' }]);
+    const file = await imageTar(
+      [{ Config: config, RepoTags: ['berth-ckpt/r-w:aaaa'], Layers: ['l1/layer.tar', 'l2/layer.tar'] }],
+      [{ path: 'repositories', body: '{"berth-busybox":{"1":"x"}}' }],
+    );
     const { out, res } = await repack(file);
     expect(res).toEqual({ id: `sha256:${cfgHex}`, droppedTags: ['berth-ckpt/r-w:aaaa'] });
     const listed = await listTar(out);
@@ -166,7 +194,10 @@ describe('image archive repacking (no Docker)', () => {
   it('refuses foreign tags, several images, a config not named by its digest, and bad layers', async () => {
     const cases: unknown[] = [
       [{ Config: config, RepoTags: ['berth-busybox:1'], Layers: [] }],
-      [{ Config: config, Layers: [] }, { Config: config, Layers: [] }],
+      [
+        { Config: config, Layers: [] },
+        { Config: config, Layers: [] },
+      ],
       [{ Config: '../../etc/passwd', Layers: [] }],
       [{ Config: `${'f'.repeat(64)}.json`, Layers: [] }],
       [{ Config: config, Layers: ['/etc/passwd'] }],
@@ -178,7 +209,13 @@ describe('image archive repacking (no Docker)', () => {
       expect(isBerthError(err, 'BAD_INPUT'), JSON.stringify(m)).toBe(true);
     }
     const linked = join(dir, 'linked.tar');
-    await writeFile(linked, tarBuffer([{ path: 'evil.json', body: '[]' }, { path: 'manifest.json', type: 'SymbolicLink', linkpath: 'evil.json' }]));
+    await writeFile(
+      linked,
+      tarBuffer([
+        { path: 'evil.json', body: '[]' },
+        { path: 'manifest.json', type: 'SymbolicLink', linkpath: 'evil.json' },
+      ]),
+    );
     expect(((await repack(linked).catch((e: unknown) => e)) as Error).message).toContain('manifest.json is a symlink');
     const none = join(dir, 'none.tar');
     await writeFile(none, tarBuffer([{ path: 'other.json', body: '{}' }]));

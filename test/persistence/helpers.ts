@@ -14,8 +14,16 @@ export async function removeLabelledImages(runId: string): Promise<void> {
   const images = await d.listImages({ all: true, filters: { label: [`${TEST_LABEL}=${runId}`] } });
   // Tags first (an image with several tags needs each removed), then the images themselves.
   for (const img of images) {
-    for (const tag of img.RepoTags ?? []) if (tag !== '<none>:<none>') await d.getImage(tag).remove({ force: true }).catch(() => undefined);
-    await d.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+    for (const tag of img.RepoTags ?? [])
+      if (tag !== '<none>:<none>')
+        await d
+          .getImage(tag)
+          .remove({ force: true })
+          .catch(() => undefined);
+    await d
+      .getImage(img.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   }
 }
 
@@ -34,7 +42,10 @@ export async function treeDigest(root: string, skip: ReadonlySet<string> = new S
     const st = await lstat(join(root, r));
     if (st.isSymbolicLink()) out[r] = `-> ${await readlink(join(root, r))}`;
     else if (st.isDirectory()) Object.assign(out, { [r]: 'dir' }, await treeDigest(root, skip, r));
-    else out[r] = `${createHash('sha256').update(await readFile(join(root, r))).digest('hex')} ${(st.mode & 0o111) !== 0 ? 'x' : '-'}`;
+    else
+      out[r] = `${createHash('sha256')
+        .update(await readFile(join(root, r)))
+        .digest('hex')} ${(st.mode & 0o111) !== 0 ? 'x' : '-'}`;
   }
   return out;
 }

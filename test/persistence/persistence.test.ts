@@ -75,7 +75,9 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
       [TEST_LABEL]: fx.runId,
     });
     const info = await runner.workspaces.get('alpha');
-    expect(readCheckpoints(info.extra)).toEqual([expect.objectContaining({ sha: cp1.sha, message: 'first step', image: cp1.image!.ref, imageId: cp1.image!.id, baseImage: IMAGES.busybox })]);
+    expect(readCheckpoints(info.extra)).toEqual([
+      expect.objectContaining({ sha: cp1.sha, message: 'first step', image: cp1.image!.ref, imageId: cp1.image!.id, baseImage: IMAGES.busybox }),
+    ]);
     expect(readContainerImage(info.extra)).toMatchObject({ ref: cp1.image!.ref, checkpoint: cp1.sha });
 
     // The container is lost (removed by hand, pruned, a crash): the next open recreates it.
@@ -108,7 +110,15 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
     const path = commandLogPath(fx.dataDir, runner.repo, 'alpha');
     expect(path.startsWith(fx.dataDir)).toBe(true);
     const last = (await readCommandLog(path)).slice(-3);
-    expect(last[0]).toMatchObject({ shell: 'main', command: 'echo hello; echo oops >&2; exit 3', exitCode: 3, stdoutBytes: 6, stderrBytes: 5, truncated: false, timedOut: false });
+    expect(last[0]).toMatchObject({
+      shell: 'main',
+      command: 'echo hello; echo oops >&2; exit 3',
+      exitCode: 3,
+      stdoutBytes: 6,
+      stderrBytes: 5,
+      truncated: false,
+      timedOut: false,
+    });
     expect(last[1]).toMatchObject({ shell: 'main', command: 'sleep 5', timedOut: true });
     expect(last[2]).toMatchObject({ shell: null, command: 'printf abc', exitCode: 0, stdoutBytes: 3 });
     expect(Date.parse(last[0]!.ts)).toBeLessThanOrEqual(Date.parse(last[1]!.ts));
@@ -215,7 +225,15 @@ describeDocker('persistence: checkpoints, forks, restores, command log, volumes'
     const g2 = await runner.open('gamma');
     expect((await g2.exec('cat /data/file')).stdout).toBe('kept-data\n');
     await runner.delete('gamma');
-    expect(await docker.getVolume(vol).inspect().then(() => true, () => false)).toBe(false);
+    expect(
+      await docker
+        .getVolume(vol)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ),
+    ).toBe(false);
     expect(await isVolumeKept(fx.dataDir, vol)).toBe(false);
   });
 

@@ -81,7 +81,10 @@ describeDocker('persistence: export, delete, import under a new name, resume', (
     chmodSync(join(wt, 'untracked', 'run.sh'), 0o755);
     symlinkSync('blob.bin', join(wt, 'untracked', 'link'));
     // Volume data: nested, a private directory, binary content, a link.
-    await ok(s, 'mkdir -p /data/db && chmod 700 /data/db && head -c 65536 /dev/urandom > /data/db/blob && echo hello > /data/top.txt && ln -s top.txt /data/link && mkdir -p /data/repo/.git && echo ref > /data/repo/.git/HEAD');
+    await ok(
+      s,
+      'mkdir -p /data/db && chmod 700 /data/db && head -c 65536 /dev/urandom > /data/db/blob && echo hello > /data/top.txt && ln -s top.txt /data/link && mkdir -p /data/repo/.git && echo ref > /data/repo/.git/HEAD',
+    );
     await ok(s, 'echo logged-command');
     await commandLogsWritten();
 
@@ -118,7 +121,15 @@ describeDocker('persistence: export, delete, import under a new name, resume', (
     expect(await runner.workspaces.find('src')).toBeUndefined();
     expect(await listRepoTags(docker, checkpointImageRepo(runner.repo, 'src'))).toEqual([]);
     expect(await inspectImage(docker, cp.image!.id)).toBeUndefined();
-    expect(await docker.getVolume(workspaceVolumeName(runner.repo, 'src', 'data')).inspect().then(() => true, () => false)).toBe(false);
+    expect(
+      await docker
+        .getVolume(workspaceVolumeName(runner.repo, 'src', 'data'))
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ),
+    ).toBe(false);
 
     // ---- import under a new name and resume -----------------------------------------------------
     const imported = await importWorkspace({
@@ -165,7 +176,15 @@ describeDocker('persistence: export, delete, import under a new name, resume', (
     await runner.delete('dst');
     const vol = workspaceVolumeName(runner.repo, 'dst2', 'data');
     await docker.createVolume({ Name: vol, Labels: fx.labels });
-    const err = await importWorkspace({ repo: fx.repo, url, name: 'dst2', dataDir: fx.dataDir, storage: s3.config(), tempDir: scratch, container: { labels: fx.labels } }).catch((e: unknown) => e);
+    const err = await importWorkspace({
+      repo: fx.repo,
+      url,
+      name: 'dst2',
+      dataDir: fx.dataDir,
+      storage: s3.config(),
+      tempDir: scratch,
+      container: { labels: fx.labels },
+    }).catch((e: unknown) => e);
     expect(isBerthError(err, 'BAD_INPUT')).toBe(true);
     expect((err as Error).message).toContain(vol);
     expect(await runner.workspaces.find('dst2')).toBeUndefined();

@@ -143,7 +143,11 @@ describe('Dagger executor: Plan → Container calls', () => {
       ['withExec', T(['sh', '-c', 'npm ci'])],
     ];
     // Prepared synced once, then the step (stdout + stderr of the same chain).
-    expect(client.engine.evaluated).toEqual([prepared, [...prepared, ['withExec', T(['sh', '-c', 'npm test'])]], [...prepared, ['withExec', T(['sh', '-c', 'npm test'])]]]);
+    expect(client.engine.evaluated).toEqual([
+      prepared,
+      [...prepared, ['withExec', T(['sh', '-c', 'npm test'])]],
+      [...prepared, ['withExec', T(['sh', '-c', 'npm test'])]],
+    ]);
     expect(result).toEqual({
       target: 'test',
       image: 'node:24-bookworm-slim',

@@ -80,8 +80,18 @@ describeDocker('runPlanLocal (real Docker)', () => {
     // The fixture's own test asserts the ignored files are absent from the copy.
     expect(r.phases[1]?.tail).toMatch(/[#ℹ] pass 2\n[#ℹ] fail 0/);
     // An engine without a bridge network adds a note that the install runs offline (network.install).
-    const kinds = events.filter((e) => e.type !== 'output' && !(e.type === 'info' && /no bridge network/.test(e.message))).map((e) => (e.type === 'info' ? 'info' : `${e.type}:${e.phase}`));
-    expect(kinds).toEqual(['info', 'phase-start:install', 'command-start:install', 'phase-end:install', 'phase-start:test', 'command-start:test', 'phase-end:test']);
+    const kinds = events
+      .filter((e) => e.type !== 'output' && !(e.type === 'info' && /no bridge network/.test(e.message)))
+      .map((e) => (e.type === 'info' ? 'info' : `${e.type}:${e.phase}`));
+    expect(kinds).toEqual([
+      'info',
+      'phase-start:install',
+      'command-start:install',
+      'phase-end:install',
+      'phase-start:test',
+      'command-start:test',
+      'phase-end:test',
+    ]);
     expect(events.some((e) => e.type === 'output' && e.phase === 'test' && /ok 1 - adds|✔ adds/.test(e.text))).toBe(true);
     expect(await snapshot(copy.dir)).toBe(before);
     await expectNoLeftovers(copy, r);
@@ -122,7 +132,13 @@ describeDocker('runPlanLocal (real Docker)', () => {
       setup: ['echo "setup uid=$(id -u)"'],
       install: ['touch /src/made-by-install /var/cache/berth/tool/stamp'],
     });
-    const p = plan(spec, { run: 'echo "uid=$(id -u) $GREETING net=$(ls /sys/class/net | tr "\\n" " ")pids=$(cat /sys/fs/cgroup/pids/pids.max) mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"; ls -n /src/Makefile' }, { repo: scratch.repo });
+    const p = plan(
+      spec,
+      {
+        run: 'echo "uid=$(id -u) $GREETING net=$(ls /sys/class/net | tr "\\n" " ")pids=$(cat /sys/fs/cgroup/pids/pids.max) mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"; ls -n /src/Makefile',
+      },
+      { repo: scratch.repo },
+    );
     const r = await runPlanLocal(p, { source: scratch.dir });
     expect(r.ok, JSON.stringify(r.phases)).toBe(true);
     expect(r.phases[0]?.tail).toBe('setup uid=0\n');
@@ -165,14 +181,22 @@ describeDocker('runPlanLocal (real Docker)', () => {
     expect(r.phases[1]?.tail).not.toContain('berth-');
     const kinds = events.filter((e) => e.type !== 'output' && e.type !== 'info').map((e) => `${e.type}:${e.phase}`);
     expect(kinds).toEqual([
-      'phase-start:install', 'command-start:install', 'command-start:install', 'phase-end:install',
-      'phase-start:test', 'command-start:test', 'command-start:test', 'phase-end:test',
+      'phase-start:install',
+      'command-start:install',
+      'command-start:install',
+      'phase-end:install',
+      'phase-start:test',
+      'command-start:test',
+      'command-start:test',
+      'phase-end:test',
     ]);
     await expectNoLeftovers(scratch, r);
   });
 
   it('a setup failure skips install and the steps', async () => {
-    const p = plan(busyboxSpec({ setup: ['exit 7'], install: ['echo never'], steps: { build: [], test: ['echo never'], lint: [] } }), 'test', { repo: scratch.repo });
+    const p = plan(busyboxSpec({ setup: ['exit 7'], install: ['echo never'], steps: { build: [], test: ['echo never'], lint: [] } }), 'test', {
+      repo: scratch.repo,
+    });
     const r = await runPlanLocal(p, { source: scratch.dir });
     expect(r.phases.map((ph) => [ph.name, ph.outcome, ph.exitCode])).toEqual([
       ['setup', 'failed', 7],

@@ -36,7 +36,11 @@ export async function pipelineContainers(repo: string): Promise<Docker.Container
 export async function cleanup(copy: FixtureCopy): Promise<void> {
   try {
     // Tolerate 404/409: a leaked container may be mid-removal; the leak itself fails its test.
-    for (const c of await pipelineContainers(copy.repo)) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+    for (const c of await pipelineContainers(copy.repo))
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
     const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.pipelineRepo}=${copy.repo}`] } });
     for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove();
   } finally {
@@ -51,7 +55,11 @@ export async function snapshot(dir: string): Promise<string> {
     for (const d of (await readdir(join(dir, rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = rel === '' ? d.name : `${rel}/${d.name}`;
       const st = await lstat(join(dir, path));
-      const hash = d.isFile() ? createHash('sha256').update(await readFile(join(dir, path))).digest('hex') : '';
+      const hash = d.isFile()
+        ? createHash('sha256')
+            .update(await readFile(join(dir, path)))
+            .digest('hex')
+        : '';
       out.push(`${path} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${hash}`);
       if (d.isDirectory()) await walk(path);
     }

@@ -86,7 +86,17 @@ describe('runPipeline through the Dagger executor', () => {
   it('a passing run: the one result shape, phases install and test, the module output', async () => {
     const r = await runDaggerPipeline(engine(), localDirectory(fixture('node-pass')), 'test');
     expectShape(r);
-    expect(r).toMatchObject({ step: 'test', executor: 'dagger', image: 'node:18-bookworm', ok: true, outcome: 'passed', exitCode: 0, failureKind: null, failedPhase: null, error: null });
+    expect(r).toMatchObject({
+      step: 'test',
+      executor: 'dagger',
+      image: 'node:18-bookworm',
+      ok: true,
+      outcome: 'passed',
+      exitCode: 0,
+      failureKind: null,
+      failedPhase: null,
+      error: null,
+    });
     expect(r.phases.map((p) => [p.name, p.outcome, p.exitCode])).toEqual([
       ['install', 'passed', 0],
       ['test', 'passed', 0],
@@ -114,7 +124,11 @@ describe('runPipeline through the Dagger executor', () => {
     const timeout = await runDaggerPipeline(engine(exitOn('npm test', 124)), localDirectory(fixture('node-pass')), 'test');
     expect(timeout).toMatchObject({ outcome: 'timeout', exitCode: 124, failureKind: 'test' });
 
-    const down = await runDaggerPipeline(engine(() => new Error('connection refused')), localDirectory(fixture('node-pass')), 'test');
+    const down = await runDaggerPipeline(
+      engine(() => new Error('connection refused')),
+      localDirectory(fixture('node-pass')),
+      'test',
+    );
     expectShape(down);
     expect(down).toMatchObject({ outcome: 'error', exitCode: 125, failureKind: 'infra', phases: [], error: { code: 'DAGGER_ERROR' } });
     expect(() => daggerFunctionOutput(down)).toThrow(expect.objectContaining({ code: 'DAGGER_ERROR' }));
@@ -189,7 +203,16 @@ describeDocker('runPipeline through the local executor (real Docker): library an
     const { spec } = await resolveSpec(new LocalSourceReader(dir));
     const lib = await runPipeline({ kind: 'local', dir }, spec, 'test');
     expectShape(lib);
-    expect(lib).toMatchObject({ step: 'test', executor: 'local', ok: false, outcome: 'failed', exitCode: 3, failureKind: 'test', failedPhase: 'test', error: null });
+    expect(lib).toMatchObject({
+      step: 'test',
+      executor: 'local',
+      ok: false,
+      outcome: 'failed',
+      exitCode: 3,
+      failureKind: 'test',
+      failedPhase: 'test',
+      error: null,
+    });
     expect(lib.phases.map((p) => [p.name, p.outcome, p.exitCode, p.commands.length])).toEqual([
       ['install', 'passed', 0, 1],
       ['test', 'failed', 3, 2],
@@ -202,7 +225,7 @@ describeDocker('runPipeline through the local executor (real Docker): library an
     expect(await pipelineContainers(repoKey(dir))).toEqual([]);
   });
 
-  it('a missing image (not one of berth\'s): the same IMAGE_MISSING result from the library and the CLI, exit 125, nothing left', async () => {
+  it("a missing image (not one of berth's): the same IMAGE_MISSING result from the library and the CLI, exit 125, nothing left", async () => {
     const dir = await project('noimage', 'image: berth-test-no-such-image:0\ninstall: []\ntest: echo never\n');
     const { spec } = await resolveSpec(new LocalSourceReader(dir));
     const lib = await runPipeline({ kind: 'local', dir }, spec, 'test');

@@ -69,7 +69,11 @@ describe('berth init / berth spec', () => {
     const dir = await tree({ Makefile: 'test:\n\ttrue\n', 'berth.yaml': 'env:\n  FOO: 1\n' });
     const ok = await berth(['spec', '--source', dir, '--json']);
     expect(ok.code).toBe(0);
-    const out = JSON.parse(ok.stdout) as { spec: { env: Record<string, string>; steps: { test: string[] }; user: null }; hash: string; origins: Record<string, string> };
+    const out = JSON.parse(ok.stdout) as {
+      spec: { env: Record<string, string>; steps: { test: string[] }; user: null };
+      hash: string;
+      origins: Record<string, string>;
+    };
     expect(out.spec.env).toEqual({ FOO: '1' });
     expect(out.spec.steps.test).toEqual(['make test']);
     expect(out.spec.user).toBeNull();

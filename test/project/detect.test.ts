@@ -99,7 +99,13 @@ describe('detect: python', () => {
   });
 
   it('setup.py + requirements-dev.txt + .flake8', async () => {
-    const d = await detect(await reader({ 'setup.py': 'from setuptools import setup\nsetup(install_requires=["attrs"])\n', 'requirements-dev.txt': 'pytest\n', '.flake8': '[flake8]\n' }));
+    const d = await detect(
+      await reader({
+        'setup.py': 'from setuptools import setup\nsetup(install_requires=["attrs"])\n',
+        'requirements-dev.txt': 'pytest\n',
+        '.flake8': '[flake8]\n',
+      }),
+    );
     expect(d.toolchain).toBe('python');
     expect(d.spec.install).toEqual(['python3 -m pip install -r requirements-dev.txt', 'python3 -m pip install -e .']);
     expect(d.spec.lint).toEqual(['flake8']);

@@ -35,7 +35,14 @@ describe('resolveSpec: layers', () => {
     expect(r.spec.resources).toEqual(SPEC_DEFAULTS.resources);
     expect(r.spec.install).toEqual(['npm ci']);
     expect(r.spec.steps).toEqual({ build: ['npm run build'], test: ['npm test'], lint: ['npm run lint'] });
-    expect(r.origins).toMatchObject({ image: 'detected', install: 'detected', 'steps.test': 'detected', workdir: 'default', network: 'default', resources: 'default' });
+    expect(r.origins).toMatchObject({
+      image: 'detected',
+      install: 'detected',
+      'steps.test': 'detected',
+      workdir: 'default',
+      network: 'default',
+      resources: 'default',
+    });
     expect(r.hash).toMatch(/^[0-9a-f]{16}$/);
   });
 
@@ -164,7 +171,19 @@ describe('resolveSpec: layers', () => {
 describe('resolveSpec: frozen result', () => {
   it('deep-freezes spec, nested objects, lists and origins', async () => {
     const r = await resolveFiles({ ...nodeProject, 'berth.yaml': 'volumes:\n  data: /data\n' });
-    for (const v of [r, r.spec, r.spec.env, r.spec.steps, r.spec.steps.test, r.spec.caches, r.spec.caches[0], r.spec.volumes[0], r.spec.resources, r.spec.pool, r.origins]) {
+    for (const v of [
+      r,
+      r.spec,
+      r.spec.env,
+      r.spec.steps,
+      r.spec.steps.test,
+      r.spec.caches,
+      r.spec.caches[0],
+      r.spec.volumes[0],
+      r.spec.resources,
+      r.spec.pool,
+      r.origins,
+    ]) {
       expect(Object.isFrozen(v)).toBe(true);
     }
     expect(() => {
@@ -181,12 +200,37 @@ describe('resolveSpec: frozen result', () => {
 });
 
 describe('resolveSpec: hash', () => {
-  const base = ['image: img:1', 'env:', '  A: "1"', '  B: "2"', 'resources:', '  cpus: 1', '  memoryMb: 256', 'caches:', '  - {name: a, path: /a}', '  - {name: b, path: /b}', 'test: t1', ''].join('\n');
-  const hashOf = async (yaml: string, overrides?: Parameters<typeof resolveSpec>[1]) =>
-    (await resolveFiles({ 'berth.yaml': yaml }, overrides)).hash;
+  const base = [
+    'image: img:1',
+    'env:',
+    '  A: "1"',
+    '  B: "2"',
+    'resources:',
+    '  cpus: 1',
+    '  memoryMb: 256',
+    'caches:',
+    '  - {name: a, path: /a}',
+    '  - {name: b, path: /b}',
+    'test: t1',
+    '',
+  ].join('\n');
+  const hashOf = async (yaml: string, overrides?: Parameters<typeof resolveSpec>[1]) => (await resolveFiles({ 'berth.yaml': yaml }, overrides)).hash;
 
   it('is stable across key order (top level, nested, env, cache order)', async () => {
-    const reordered = ['test: t1', 'caches:', '  b: /b', '  a: /a', 'resources:', '  memoryMb: 256', '  cpus: 1', 'env:', '  B: "2"', '  A: "1"', 'image: img:1', ''].join('\n');
+    const reordered = [
+      'test: t1',
+      'caches:',
+      '  b: /b',
+      '  a: /a',
+      'resources:',
+      '  memoryMb: 256',
+      '  cpus: 1',
+      'env:',
+      '  B: "2"',
+      '  A: "1"',
+      'image: img:1',
+      '',
+    ].join('\n');
     expect(await hashOf(reordered)).toBe(await hashOf(base));
   });
 

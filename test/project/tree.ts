@@ -26,5 +26,4 @@ export async function reader(files: Record<string, string>): Promise<LocalSource
   return new LocalSourceReader(await tree(files));
 }
 
-export const pkg = (scripts: Record<string, string>, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ name: 'x', version: '1.0.0', scripts, ...extra });
+export const pkg = (scripts: Record<string, string>, extra: Record<string, unknown> = {}) => JSON.stringify({ name: 'x', version: '1.0.0', scripts, ...extra });

@@ -34,7 +34,10 @@ describe('chooseNode', () => {
     expect(c.requestedBy).toBeUndefined();
   });
   it('a version file wins over engines.node', () => {
-    const c = chooseNode([{ source: '.nvmrc', text: 'v22.3.0\n' }, { source: 'engines.node', text: '>=20' }]);
+    const c = chooseNode([
+      { source: '.nvmrc', text: 'v22.3.0\n' },
+      { source: 'engines.node', text: '>=20' },
+    ]);
     expect(c.image.version).toBe('22');
     expect(c.requestedBy).toBe('.nvmrc "v22.3.0"');
   });

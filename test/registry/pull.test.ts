@@ -46,7 +46,11 @@ async function pushAndForget(host: string, name: string, auth?: { username: stri
   const ref = `${host}/berth-test/${name}:${TAG}`;
   refs.push(ref);
   const client = docker();
-  const c = await client.createContainer({ Image: IMAGES.busybox, Cmd: ['sh', '-c', 'head -c 3000000 /dev/urandom > /blob'], HostConfig: { NetworkMode: 'none' } });
+  const c = await client.createContainer({
+    Image: IMAGES.busybox,
+    Cmd: ['sh', '-c', 'head -c 3000000 /dev/urandom > /blob'],
+    HostConfig: { NetworkMode: 'none' },
+  });
   try {
     await c.start();
     expect((await c.wait()).StatusCode).toBe(0);
@@ -55,7 +59,9 @@ async function pushAndForget(host: string, name: string, auth?: { username: stri
     await c.remove({ force: true });
   }
   const stream = await client.getImage(ref).push({ authconfig: { ...(auth ?? {}), serveraddress: host } });
-  const events: { error?: string }[] = await new Promise((res, rej) => client.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? rej(err) : res(out))));
+  const events: { error?: string }[] = await new Promise((res, rej) =>
+    client.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? rej(err) : res(out))),
+  );
   expect(events.filter((e) => e.error)).toEqual([]);
   await client.getImage(ref).remove();
   expect(await imageExists(ref)).toBe(false);
@@ -84,7 +90,11 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   afterAll(async () => {
-    for (const ref of refs) await docker().getImage(ref).remove({ force: true }).catch(() => undefined);
+    for (const ref of refs)
+      await docker()
+        .getImage(ref)
+        .remove({ force: true })
+        .catch(() => undefined);
     await open?.stop();
     await locked?.stop();
     for (const d of temps) await rm(d, { recursive: true, force: true });
@@ -108,7 +118,10 @@ describeDocker('pull by reference from a real registry', () => {
   it('htpasswd registry: anonymous and wrong-password pulls are REGISTRY_UNAUTHORIZED; config auths work', async () => {
     const ref = await pushAndForget(locked.host, 'locked', { username: USER, password: PASSWORD });
     const empty = await dockerConfig({});
-    await expect(pullImage(ref, { env: { DOCKER_CONFIG: empty } })).rejects.toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', message: expect.stringContaining('docker login') });
+    await expect(pullImage(ref, { env: { DOCKER_CONFIG: empty } })).rejects.toMatchObject({
+      code: 'REGISTRY_UNAUTHORIZED',
+      message: expect.stringContaining('docker login'),
+    });
     const wrong = await dockerConfig({ auths: { [locked.host]: { auth: basic(USER, 'nope') } } });
     await expect(pullImage(ref, { env: { DOCKER_CONFIG: wrong } })).rejects.toMatchObject({ code: 'REGISTRY_UNAUTHORIZED' });
     expect(await imageExists(ref)).toBe(false);
@@ -119,7 +132,9 @@ describeDocker('pull by reference from a real registry', () => {
 
   it('DOCKER_AUTH_CONFIG and a credHelpers docker-credential-* helper supply credentials', async () => {
     const ref = await pushAndForget(locked.host, 'helper', { username: USER, password: PASSWORD });
-    await pullImage(ref, { env: { DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [locked.host]: { auth: basic(USER, PASSWORD) } } }), DOCKER_CONFIG: await dockerConfig({}) } });
+    await pullImage(ref, {
+      env: { DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [locked.host]: { auth: basic(USER, PASSWORD) } } }), DOCKER_CONFIG: await dockerConfig({}) },
+    });
     expect(await imageExists(ref)).toBe(true);
     await docker().getImage(ref).remove();
 
@@ -141,13 +156,18 @@ describeDocker('pull by reference from a real registry', () => {
   it('an unknown image is REGISTRY_NOT_FOUND and a registry nobody serves is REGISTRY_UNREACHABLE', async () => {
     await expect(pullImage(`${open.host}/berth-test/nope:${TAG}`)).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
     const closed = await freePort();
-    await expect(pullImage(`127.0.0.1:${closed}/berth-test/x:1`)).rejects.toMatchObject({ code: 'REGISTRY_UNREACHABLE', message: expect.stringContaining(`127.0.0.1:${closed}`) });
+    await expect(pullImage(`127.0.0.1:${closed}/berth-test/x:1`)).rejects.toMatchObject({
+      code: 'REGISTRY_UNREACHABLE',
+      message: expect.stringContaining(`127.0.0.1:${closed}`),
+    });
   });
 
   it('a failure inside the pull stream (a layer blob the registry lost) is an error, not a silent success', async () => {
     const ref = await pushAndForget(open.host, 'broken');
     const repo = 'berth-test/broken';
-    const manifest = (await (await fetch(`http://${open.host}/v2/${repo}/manifests/${TAG}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).json()) as { layers: { digest: string }[] };
+    const manifest = (await (
+      await fetch(`http://${open.host}/v2/${repo}/manifests/${TAG}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })
+    ).json()) as { layers: { digest: string }[] };
     const own = manifest.layers[manifest.layers.length - 1]!.digest;
     // The engine gets the manifest (HTTP 200, the stream starts), then the blob download fails:
     // that failure only exists as an error event inside the stream.

@@ -18,7 +18,10 @@ export function ensureRegistryTools(): void {
   const missing = ['/usr/bin/docker-registry', '/usr/bin/htpasswd'].filter((p) => !existsSync(p));
   if (missing.length === 0) return;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', 'docker-registry', 'apache2-utils']]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', 'docker-registry', 'apache2-utils'],
+  ]) {
     const r = spawnSync('apt-get', args, { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`installing docker-registry/apache2-utils failed (apt-get ${args.join(' ')}): ${r.stderr}. Install them as root.`);
   }
@@ -53,7 +56,10 @@ export async function startRegistry(auth?: { user: string; password: string }): 
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const host = `127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    const ok = await fetch(`http://${host}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
+    const ok = await fetch(`http://${host}/v2/`).then(
+      (r) => r.status === 200 || r.status === 401,
+      () => false,
+    );
     if (ok) break;
     if (i > 100 || child.exitCode !== null) {
       child.kill('SIGKILL');

@@ -35,11 +35,9 @@ describeDocker('faults', () => {
   const runners: Runner[] = [];
 
   function child(cfg: { spec: Record<string, unknown>; workspace: string; commands: string[]; hold?: boolean }): Child {
-    const proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', CHILD, JSON.stringify({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, ...cfg })],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, ...cfg })], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const events: ChildEvent[] = [];
     const waiters: { pred: (e: ChildEvent) => boolean; resolve: (e: ChildEvent) => void }[] = [];
     let stderr = '';
@@ -124,7 +122,10 @@ describeDocker('faults', () => {
     ];
     const [ea, eb] = await Promise.all([a.exited, b.exited]);
     expect([ea.code, eb.code]).toEqual([0, 0]);
-    for (const [c, id] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [c, id] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
       const results = c.events.filter((e) => e.event === 'result').map((e) => e.result!);
       expect(results[0]!.stdout).toBe('/workspace/src\n');
       results.slice(1).forEach((res, i) => expect(res).toMatchObject({ stdout: `${id}-${i}\n`, exitCode: 0 }));
@@ -144,7 +145,10 @@ describeDocker('faults', () => {
     expect([ec.code, ed.code], `${ec.stderr}\n${ed.stderr}`).toEqual([0, 0]);
     const readyIds = [c, d].map((x) => x.events.find((e) => e.event === 'ready')!.containerId);
     expect(readyIds[0]).toBe(readyIds[1]);
-    const log = readFileSync(join((await r.workspaces.get('par-shared')).worktree, 'log.txt'), 'utf8').trim().split('\n').sort();
+    const log = readFileSync(join((await r.workspaces.get('par-shared')).worktree, 'log.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .sort();
     expect(log).toEqual([...lines('c'), ...lines('d')].map((l) => l.split(' ')[1]!).sort());
     expect((await r.list()).filter((x) => x.name === 'par-shared')).toHaveLength(1);
   });
@@ -187,7 +191,10 @@ describeDocker('faults', () => {
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
       let live = 0;
       const res = await s
-        .exec('head -c 200000000 /dev/zero | tr "\\0" x; echo; echo done >&2', { timeoutMs: 120_000, onOutput: (st, chunk) => (live += st === 'stdout' ? chunk.length : 0) })
+        .exec('head -c 200000000 /dev/zero | tr "\\0" x; echo; echo done >&2', {
+          timeoutMs: 120_000,
+          onOutput: (st, chunk) => (live += st === 'stdout' ? chunk.length : 0),
+        })
         .finally(() => clearInterval(sampler));
       expect(res.exitCode).toBe(0);
       expect(res.stdoutBytes).toBe(200_000_001);

@@ -342,7 +342,7 @@ describe('write', () => {
 });
 
 describe.runIf(process.getuid?.() === 0)('ownership (berth running as root)', () => {
-  it('keeps the owner of replaced files and gives new files and dirs their parent\'s owner', async () => {
+  it("keeps the owner of replaced files and gives new files and dirs their parent's owner", async () => {
     const fx = await fixture();
     await fs.mkdir(path.join(fx.root, 'user'));
     await fs.chown(path.join(fx.root, 'user'), 1000, 1000);
@@ -374,7 +374,12 @@ describe('read', () => {
     const text = 'één\r\ntwee 🚀\r\ndrie\r\nvier';
     await fs.writeFile(path.join(fx.root, 'nl.txt'), text);
     expect(await fx.files.read('nl.txt')).toEqual({ content: text, totalLines: 4, startLine: 1, endLine: 4, size: Buffer.byteLength(text) });
-    expect(await fx.files.read('nl.txt', { startLine: 2, endLine: 3 })).toMatchObject({ content: 'twee 🚀\r\ndrie\r\n', startLine: 2, endLine: 3, totalLines: 4 });
+    expect(await fx.files.read('nl.txt', { startLine: 2, endLine: 3 })).toMatchObject({
+      content: 'twee 🚀\r\ndrie\r\n',
+      startLine: 2,
+      endLine: 3,
+      totalLines: 4,
+    });
     expect(await fx.files.read('nl.txt', { startLine: 4 })).toMatchObject({ content: 'vier', startLine: 4, endLine: 4 });
     expect(await fx.files.read('nl.txt', { startLine: 3, endLine: 99 })).toMatchObject({ content: 'drie\r\nvier', endLine: 4 });
     expect(await fx.files.read('src/a.ts')).toMatchObject({ totalLines: 1, endLine: 1 });
@@ -455,7 +460,12 @@ describe('edit', () => {
     const p = path.join(fx.root, 'src/a.ts');
     await fs.writeFile(p, 'import x from "x";\n\nexport const a = 1;\nexport const b = 2;\n');
     await fs.chmod(p, 0o640);
-    expect(await fx.files.edit('src/a.ts', { search: 'const b = 2', replace: 'const b = 3' })).toEqual({ path: 'src/a.ts', replaced: 1, line: 4, matchId: 'L4' });
+    expect(await fx.files.edit('src/a.ts', { search: 'const b = 2', replace: 'const b = 3' })).toEqual({
+      path: 'src/a.ts',
+      replaced: 1,
+      line: 4,
+      matchId: 'L4',
+    });
     expect(readFileSync(p, 'utf8')).toBe('import x from "x";\n\nexport const a = 1;\nexport const b = 3;\n');
     expect((await fs.stat(p)).mode & 0o7777).toBe(0o640);
     await fx.files.edit('/workspace/src/a.ts', { search: 'import x from "x";\n\n', replace: '' });
@@ -588,7 +598,13 @@ describe('list', () => {
       'dir:src/lib/deep',
       'file:src/lib/deep/z.ts',
     ]);
-    expect((await fx.files.list('/workspace/src', { recursive: true })).entries.map((e) => e.path)).toEqual(['src/a.ts', 'src/lib', 'src/lib/b.ts', 'src/lib/deep', 'src/lib/deep/z.ts']);
+    expect((await fx.files.list('/workspace/src', { recursive: true })).entries.map((e) => e.path)).toEqual([
+      'src/a.ts',
+      'src/lib',
+      'src/lib/b.ts',
+      'src/lib/deep',
+      'src/lib/deep/z.ts',
+    ]);
     const cut = await fx.files.list('.', { recursive: true, maxEntries: 4 });
     expect(cut.truncated).toBe(true);
     expect(cut.entries.map((e) => e.path)).toEqual(['docs', 'src', 'docs/日本', 'src/a.ts']);

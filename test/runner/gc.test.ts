@@ -50,8 +50,20 @@ describeDocker('gc', () => {
   it('reaps labelled containers no workspace can own, including ones still in state Created', async () => {
     const r = await runner();
     const labels = (workspace?: string) => buildLabels({ role: 'session', repo: r.repo, ...(workspace ? { workspace } : {}), extra: fx.labels });
-    const ghost = await docker.createContainer({ name: sessionContainerName(r.repo, 'ghost'), Image: IMAGES.busybox, Cmd: ['sleep', '1000'], Labels: labels('ghost'), HostConfig: { NetworkMode: 'none' } });
-    const stray = await docker.createContainer({ name: `berth-stray-${fx.runId}`, Image: IMAGES.busybox, Cmd: ['sleep', '1000'], Labels: labels(), HostConfig: { NetworkMode: 'none' } });
+    const ghost = await docker.createContainer({
+      name: sessionContainerName(r.repo, 'ghost'),
+      Image: IMAGES.busybox,
+      Cmd: ['sleep', '1000'],
+      Labels: labels('ghost'),
+      HostConfig: { NetworkMode: 'none' },
+    });
+    const stray = await docker.createContainer({
+      name: `berth-stray-${fx.runId}`,
+      Image: IMAGES.busybox,
+      Cmd: ['sleep', '1000'],
+      Labels: labels(),
+      HostConfig: { NetworkMode: 'none' },
+    });
     expect((await ghost.inspect()).State.Status).toBe('created');
     const report = await r.gc();
     expect(await containerState(ghost.id), `container ${ghost.id} survived gc`).toBeUndefined();

@@ -88,7 +88,21 @@ async function removeByLabels(labels: string[]): Promise<void> {
   const d = new Dockerode();
   const filters = { label: labels };
   const cs = await d.listContainers({ all: true, filters });
-  await Promise.all(cs.map((c) => d.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    cs.map((c) =>
+      d
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
   const vs = await d.listVolumes({ filters });
-  await Promise.all((vs.Volumes ?? []).map((v) => d.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    (vs.Volumes ?? []).map((v) =>
+      d
+        .getVolume(v.Name)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }

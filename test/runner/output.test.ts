@@ -94,7 +94,11 @@ describe('RecordScanner', () => {
 
   it('stops when onRecord returns false and hands back the rest', () => {
     const s = new RecordScanner(t);
-    const rest = s.push(Buffer.from(`${t}R1${t}after`, 'latin1'), () => {}, () => false);
+    const rest = s.push(
+      Buffer.from(`${t}R1${t}after`, 'latin1'),
+      () => {},
+      () => false,
+    );
     expect(rest?.toString()).toBe('after');
   });
 });

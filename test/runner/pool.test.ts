@@ -146,7 +146,10 @@ describeDocker('warm pool', () => {
       });
       let text = '';
       for await (const chunk of stream as AsyncIterable<Buffer>) text += String(chunk);
-      return text.split('\n').filter(Boolean).map((l) => String((JSON.parse(l) as { Action: string }).Action));
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => String((JSON.parse(l) as { Action: string }).Action));
     };
     const t0 = Date.now();
     expect((await execsIn(t0 - 60_000, t0)).length).toBeGreaterThan(0); // warm-up did exec

@@ -33,7 +33,9 @@ describeDocker('session lifecycle', () => {
   });
 
   it('open creates the workspace and a hardened, labelled container, and runs setup once', async () => {
-    const r = await runner(busyboxSpec({ setup: ['echo root-setup > /setup-marker; id -u'], install: ['echo installed > .installed'], volumes: { data: '/data' } }));
+    const r = await runner(
+      busyboxSpec({ setup: ['echo root-setup > /setup-marker; id -u'], install: ['echo installed > .installed'], volumes: { data: '/data' } }),
+    );
     const s = await r.open('alpha');
     expect(s.created).toEqual({ workspace: true, container: true, fromPool: false, resumed: false });
     expect(s.setup.ran).toBe(true);
@@ -79,7 +81,9 @@ describeDocker('session lifecycle', () => {
   });
 
   it('close stops but keeps the container; open resumes it with its writable layer and shell state', async () => {
-    const r = await runner(busyboxSpec({ setup: ['echo root-setup > /setup-marker; id -u'], install: ['echo installed > .installed'], volumes: { data: '/data' } }));
+    const r = await runner(
+      busyboxSpec({ setup: ['echo root-setup > /setup-marker; id -u'], install: ['echo installed > .installed'], volumes: { data: '/data' } }),
+    );
     const s = await r.open('alpha');
     await s.exec('cd src && export RESUME_VAR=1 && echo layer > $HOME/in-layer && echo vol > /data/v');
     const id = s.containerId;

@@ -124,14 +124,19 @@ for (const flavour of ['busybox', 'node'] as const) {
     });
 
     it('caps output per stream keeping head and tail, with bounded memory', async () => {
-      const r = await s.exec('i=0; while [ $i -lt 3000 ]; do echo "line $i ................................................................................................."; i=$((i+1)); done; echo tail-end >&2', {
-        maxOutputBytes: 64 * 1024,
-      });
+      const r = await s.exec(
+        'i=0; while [ $i -lt 3000 ]; do echo "line $i ................................................................................................."; i=$((i+1)); done; echo tail-end >&2',
+        {
+          maxOutputBytes: 64 * 1024,
+        },
+      );
       expect(r.truncated).toBe(true);
       expect(r.stdoutBytes).toBeGreaterThan(300_000);
       expect(r.stdout.startsWith('line 0 ')).toBe(true);
       expect(r.stdout).toContain('bytes omitted');
-      expect(r.stdout.trimEnd().endsWith('line 2999 .................................................................................................')).toBe(true);
+      expect(r.stdout.trimEnd().endsWith('line 2999 .................................................................................................')).toBe(
+        true,
+      );
       expect(r.stdout.length).toBeLessThan(70 * 1024);
       expect(r.stderr).toBe('tail-end\n');
     });
@@ -141,7 +146,10 @@ for (const flavour of ['busybox', 'node'] as const) {
       const r = await s.exec('i=0; while [ $i -lt 2000 ]; do printf "ä€😀"; i=$((i+1)); done; echo; echo e >&2', {
         onOutput: (stream, c) => chunks.push(`${stream}:${c}`),
       });
-      const live = chunks.filter((c) => c.startsWith('stdout:')).map((c) => c.slice(7)).join('');
+      const live = chunks
+        .filter((c) => c.startsWith('stdout:'))
+        .map((c) => c.slice(7))
+        .join('');
       expect(live).toBe(r.stdout);
       expect(r.stdout).not.toContain('\uFFFD');
       expect(r.stdout).toBe(`${'ä€😀'.repeat(2000)}\n`);
@@ -198,7 +206,12 @@ for (const flavour of ['busybox', 'node'] as const) {
       expect(w.timedOut).toBe(false);
       expect((await s.exec('pwd', { shell: 'setter' })).stdout).toBe('/tmp\n');
       expect((await s.exec('pwd', { shell: 'waiter' })).stdout).toBe('/workspace\n');
-      expect(s.shells().map((x) => x.name).sort()).toEqual(['main', 'setter', 'waiter']);
+      expect(
+        s
+          .shells()
+          .map((x) => x.name)
+          .sort(),
+      ).toEqual(['main', 'setter', 'waiter']);
     });
 
     it('times out: kills the command, keeps the shell and its state', async () => {

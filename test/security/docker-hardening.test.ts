@@ -89,10 +89,17 @@ describeDocker('security: every container berth creates carries the same hardeni
     await runner?.close().catch(() => undefined);
     await fx?.cleanup();
     for (const c of await docker().listContainers({ all: true, filters: { label: [`dev.berth.test=${tag}`] } })) {
-      await docker().getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await docker()
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
     }
     const { Volumes } = await docker().listVolumes({ filters: { label: [`dev.berth.test=${tag}`] } });
-    for (const v of Volumes ?? []) await docker().getVolume(v.Name).remove({ force: true }).catch(() => undefined);
+    for (const v of Volumes ?? [])
+      await docker()
+        .getVolume(v.Name)
+        .remove({ force: true })
+        .catch(() => undefined);
     await rm(source, { recursive: true, force: true });
   });
 
@@ -167,7 +174,14 @@ describeDocker('security: every container berth creates carries the same hardeni
     const helper = await docker().getContainer(row!.Id).inspect();
     stream.destroy();
     const hh = hardening(helper.HostConfig as never);
-    expect({ ...hh, PidsLimit: 0, Memory: 0, MemorySwap: 0, NanoCpus: 0 }).toEqual({ ...expected, CapAdd: [], PidsLimit: 0, Memory: 0, MemorySwap: 0, NanoCpus: 0 });
+    expect({ ...hh, PidsLimit: 0, Memory: 0, MemorySwap: 0, NanoCpus: 0 }).toEqual({
+      ...expected,
+      CapAdd: [],
+      PidsLimit: 0,
+      Memory: 0,
+      MemorySwap: 0,
+      NanoCpus: 0,
+    });
     expect(hh.MemorySwap).toBe(hh.Memory);
     expect(helper.HostConfig.ReadonlyRootfs).toBe(true);
     expect(helper.Mounts.map((m) => m.Type)).toEqual(['volume']);

@@ -43,7 +43,10 @@ describeDocker('security: hostile bind mounts are refused', () => {
   afterAll(async () => {
     await new Promise<void>((res) => server?.close(() => res()));
     for (const c of await docker().listContainers({ all: true, filters: { label: [`dev.berth.test=${tag}`] } })) {
-      await docker().getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await docker()
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
     rmSync(root, { recursive: true, force: true });
   });
@@ -103,7 +106,12 @@ describeDocker('security: hostile bind mounts are refused', () => {
     const id = await containers.create(s);
     const i = await docker().getContainer(id).inspect();
     const binds = i.Mounts.map((m) => [m.Source, m.Destination, m.RW]);
-    expect(binds).toEqual(expect.arrayContaining([[worktree, '/workspace', true], [gitDir, gitDir, false]]));
+    expect(binds).toEqual(
+      expect.arrayContaining([
+        [worktree, '/workspace', true],
+        [gitDir, gitDir, false],
+      ]),
+    );
     expect(binds).toHaveLength(2);
   });
 });

@@ -62,7 +62,8 @@ function hostileConfig(tag: string, includePath?: string): string {
 function plantNestedRepos(wt: string): void {
   const inc = join(bin, 'included.gitconfig');
   writeFileSync(inc, hostileConfig('inc'));
-  const g = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=a', '-c', 'user.email=a@b', '-c', 'core.hooksPath=/dev/null', ...args], { cwd, stdio: 'pipe' });
+  const g = (cwd: string, ...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=a', '-c', 'user.email=a@b', '-c', 'core.hooksPath=/dev/null', ...args], { cwd, stdio: 'pipe' });
   // A nested repository with a real .git directory and a committed file.
   mkdirSync(join(wt, 'sub'));
   g(join(wt, 'sub'), 'init', '-q');
@@ -147,7 +148,14 @@ describe('a nested repository with hostile config in the worktree', () => {
     await worktreeHead(repo, handle);
     const tip = await branchTip(repo, 'nest');
     const note = await readNote(repo, workspace.rootSha);
-    await writeBundle(repo, { name: 'nest', head: tip ?? '', rootSha: workspace.rootSha, note: note ?? Buffer.from('{}'), tmpDir: tmp, out: join(tmp, 'b.bundle') });
+    await writeBundle(repo, {
+      name: 'nest',
+      head: tip ?? '',
+      rootSha: workspace.rootSha,
+      note: note ?? Buffer.from('{}'),
+      tmpDir: tmp,
+      out: join(tmp, 'b.bundle'),
+    });
 
     const merged = await ws.merge('nest');
     expect(merged.merged).toBe(true);

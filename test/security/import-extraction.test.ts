@@ -106,7 +106,13 @@ describe('security: confined extraction of an untracked-files archive', () => {
     expect(isBerthError(e1, 'FILE_TOO_LARGE')).toBe(true);
 
     const big = Buffer.alloc(4 * 1024 * 1024);
-    const e2 = await extract([{ path: 'a.bin', body: big }, { path: 'b.bin', body: big }], { maxBytes: 6 * 1024 * 1024 }).catch((e: unknown) => e);
+    const e2 = await extract(
+      [
+        { path: 'a.bin', body: big },
+        { path: 'b.bin', body: big },
+      ],
+      { maxBytes: 6 * 1024 * 1024 },
+    ).catch((e: unknown) => e);
     expect(isBerthError(e2, 'FILE_TOO_LARGE')).toBe(true);
     expect((await readdir(dest)).sort()).toEqual(['a.bin', 'd']);
     await assertConfined();

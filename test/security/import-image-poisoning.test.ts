@@ -42,7 +42,15 @@ async function tarEntries(stream: Readable): Promise<RawEntry[]> {
   parser.on('entry', (e: ReadEntry) => {
     const chunks: Buffer[] = [];
     e.on('data', (c: Buffer) => chunks.push(c));
-    e.on('end', () => out.push({ path: e.path, type: e.type as RawEntry['type'], mode: e.mode ?? 0o644, body: Buffer.concat(chunks), ...(e.linkpath ? { linkpath: e.linkpath } : {}) }));
+    e.on('end', () =>
+      out.push({
+        path: e.path,
+        type: e.type as RawEntry['type'],
+        mode: e.mode ?? 0o644,
+        body: Buffer.concat(chunks),
+        ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+      }),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     parser.on('end', resolve);
@@ -73,7 +81,12 @@ describeDocker('security: image tag poisoning through ws import', () => {
     ws = await Workspaces.open(join(root, 'repo'), { dataDir: join(root, 'data') });
     info = (await ws.create('victim')).workspace;
     // The attacker's image: berth-busybox:1 plus a marker file.
-    const c = await docker.createContainer({ Image: IMAGES.busybox, Cmd: ['sh', '-c', 'echo pwned > /pwned'], Labels: { [TEST_LABEL]: runId }, HostConfig: { NetworkMode: 'none' } });
+    const c = await docker.createContainer({
+      Image: IMAGES.busybox,
+      Cmd: ['sh', '-c', 'echo pwned > /pwned'],
+      Labels: { [TEST_LABEL]: runId },
+      HostConfig: { NetworkMode: 'none' },
+    });
     try {
       await c.start();
       await c.wait();
@@ -87,16 +100,36 @@ describeDocker('security: image tag poisoning through ws import', () => {
   afterAll(async () => {
     // Never leave a poisoned tag behind, even when an assertion failed.
     for (const [ref, id] of original) {
-      const now = await docker.getImage(ref).inspect().then((i) => i.Id, () => undefined);
+      const now = await docker
+        .getImage(ref)
+        .inspect()
+        .then(
+          (i) => i.Id,
+          () => undefined,
+        );
       if (now !== id) {
         const [repo, tag] = ref.split(':') as [string, string];
         await docker.getImage(id).tag({ repo, tag });
       }
     }
     if (evilId) {
-      const tags = await docker.getImage(evilId).inspect().then((i) => i.RepoTags ?? [], () => [] as string[]);
-      for (const t of tags) if (!PROTECTED.includes(t)) await docker.getImage(t).remove().catch(() => undefined);
-      await docker.getImage(evilId).remove({ force: true }).catch(() => undefined);
+      const tags = await docker
+        .getImage(evilId)
+        .inspect()
+        .then(
+          (i) => i.RepoTags ?? [],
+          () => [] as string[],
+        );
+      for (const t of tags)
+        if (!PROTECTED.includes(t))
+          await docker
+            .getImage(t)
+            .remove()
+            .catch(() => undefined);
+      await docker
+        .getImage(evilId)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
     await ws?.close();
     await s3?.stop();
@@ -118,7 +151,10 @@ describeDocker('security: image tag poisoning through ws import', () => {
     const image = exported.manifest.container?.image;
     if (!image) throw new Error('export carried no image');
     await store.putBytes(keyFor(loc, image.key), tar);
-    const manifest = { ...exported.manifest, container: { ...exported.manifest.container, image: { ...image, size: tar.length, sha256: createHash('sha256').update(tar).digest('hex') } } };
+    const manifest = {
+      ...exported.manifest,
+      container: { ...exported.manifest.container, image: { ...image, size: tar.length, sha256: createHash('sha256').update(tar).digest('hex') } },
+    };
     await store.putBytes(exported.manifestKey, Buffer.from(JSON.stringify(manifest)));
     return url;
   }
@@ -133,14 +169,26 @@ describeDocker('security: image tag poisoning through ws import', () => {
   const variants: Record<string, () => Buffer> = {
     dup: () => tarBuffer([...rest(), { path: 'manifest.json', body: manifestOf([]) }, { path: './manifest.json', body: manifestOf([IMAGES.busybox]) }]),
     symlink: () =>
-      tarBuffer([...rest(), { path: 'manifest.json', body: manifestOf([]) }, { path: 'evil.json', body: manifestOf([IMAGES.busybox, IMAGES.node]) }, { path: 'manifest.json', type: 'SymbolicLink', linkpath: 'evil.json' }]),
+      tarBuffer([
+        ...rest(),
+        { path: 'manifest.json', body: manifestOf([]) },
+        { path: 'evil.json', body: manifestOf([IMAGES.busybox, IMAGES.node]) },
+        { path: 'manifest.json', type: 'SymbolicLink', linkpath: 'evil.json' },
+      ]),
     tags: () => tarBuffer([...rest(), { path: 'manifest.json', body: manifestOf([IMAGES.node]) }]),
   };
 
   for (const [name, craft] of Object.entries(variants)) {
     it(`${name}: the import fails and no local tag moves`, async () => {
       const url = await exportWith(name, craft());
-      const err = await importWorkspace({ repo: ws.repo, url, name: `imp-${name}`, dataDir: join(root, 'data'), storage: s3.config(), container: { docker } }).catch((e: unknown) => e);
+      const err = await importWorkspace({
+        repo: ws.repo,
+        url,
+        name: `imp-${name}`,
+        dataDir: join(root, 'data'),
+        storage: s3.config(),
+        container: { docker },
+      }).catch((e: unknown) => e);
       for (const [ref, id] of original) expect((await docker.getImage(ref).inspect()).Id, `${ref} was re-tagged by variant ${name}`).toBe(id);
       expect(isBerthError(err, 'BAD_INPUT'), String(err)).toBe(true);
       expect((err as Error).message).toMatch(/container image/);
@@ -150,9 +198,18 @@ describeDocker('security: image tag poisoning through ws import', () => {
 
   it('through the real CLI: `berth ws import` refuses the archive, exit 1, and no tag moves', async () => {
     const url = await exportWith('cli', variants.symlink?.() as Buffer);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_'))) as Record<string, string>;
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_')),
+    ) as Record<string, string>;
     const res = await run(process.execPath, [BIN, 'ws', 'import', url, '--name', 'imp-cli', '--repo', ws.repo], {
-      env: { ...env, BERTH_DATA_DIR: join(root, 'data'), BERTH_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: GOOD_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: GOOD_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1' },
+      env: {
+        ...env,
+        BERTH_DATA_DIR: join(root, 'data'),
+        BERTH_S3_ENDPOINT: s3.endpoint,
+        AWS_ACCESS_KEY_ID: GOOD_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: GOOD_CREDENTIALS.secretAccessKey,
+        AWS_REGION: 'us-east-1',
+      },
     }).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? '' }),

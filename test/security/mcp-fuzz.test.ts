@@ -36,10 +36,43 @@ const BIG = [BIG_STRING, deep(5_000), new Array<string>(200_000).fill('x'), `${'
 
 function hostileStrings(marker: string): string[] {
   return [
-    '', '\0', 'a\0b', 'src/\0/x', '\x1b]52;c;ZXZpbA==\x07', '\x1b[2J', '\r\n', '\u202e', '\ud800',
-    '../', '../../../../etc/passwd', '/etc/passwd', '/', '.', '..', '.git', '.git/config', '.git/hooks/pre-commit', 'a/../../b', '~', '-rf', '--help',
-    `$(touch ${marker})`, `\`touch ${marker}\``, `; touch ${marker}`, `--upload-pack=touch ${marker}`,
-    'x'.repeat(5_000), 'é'.repeat(3_000), 'main', 'HEAD', WS, 'L1', 'lint', 'true', 'echo hi', 'README.md', 'src/app.txt',
+    '',
+    '\0',
+    'a\0b',
+    'src/\0/x',
+    '\x1b]52;c;ZXZpbA==\x07',
+    '\x1b[2J',
+    '\r\n',
+    '\u202e',
+    '\ud800',
+    '../',
+    '../../../../etc/passwd',
+    '/etc/passwd',
+    '/',
+    '.',
+    '..',
+    '.git',
+    '.git/config',
+    '.git/hooks/pre-commit',
+    'a/../../b',
+    '~',
+    '-rf',
+    '--help',
+    `$(touch ${marker})`,
+    `\`touch ${marker}\``,
+    `; touch ${marker}`,
+    `--upload-pack=touch ${marker}`,
+    'x'.repeat(5_000),
+    'é'.repeat(3_000),
+    'main',
+    'HEAD',
+    WS,
+    'L1',
+    'lint',
+    'true',
+    'echo hi',
+    'README.md',
+    'src/app.txt',
   ];
 }
 
@@ -92,7 +125,10 @@ function argsArb(tool: Tool, marker: string): fc.Arbitrary<unknown> {
   return fc.oneof(
     { weight: 5, arbitrary: minimal },
     { weight: 4, arbitrary: fc.record(Object.fromEntries(keys.map((k) => [k, forKey(k)])), { requiredKeys: [] }) },
-    { weight: 2, arbitrary: fc.dictionary(fc.oneof(fc.constantFrom(...keys, '__proto__', 'constructor'), fc.string({ maxLength: 20 })), value, { maxKeys: 5 }) },
+    {
+      weight: 2,
+      arbitrary: fc.dictionary(fc.oneof(fc.constantFrom(...keys, '__proto__', 'constructor'), fc.string({ maxLength: 20 })), value, { maxKeys: 5 }),
+    },
     { weight: 1, arbitrary: fc.constantFrom<unknown>(null, [], 'args', 42, [WS]) },
   );
 }
@@ -166,7 +202,13 @@ describeDocker('MCP fuzz: every tool, hostile arguments', () => {
     expect((await s.client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
     expect(existsSync(marker)).toBe(false);
     await deleteAllAndCheckNoLeak(s.client, s.fx);
-    if (process.env.FUZZ_STATS) console.error([...outcomes].sort().map(([k, v]) => `${k}: ${v}`).join('\n'));
+    if (process.env.FUZZ_STATS)
+      console.error(
+        [...outcomes]
+          .sort()
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n'),
+      );
   }, 240_000);
 });
 

@@ -34,14 +34,15 @@ describeDocker('berth mcp survives oversized and malformed stdin lines', () => {
   });
 
   const errorLines = () =>
-    t.rawLines
-      .map((l) => JSON.parse(l) as { id?: unknown; error?: { code: number; message: string } })
-      .filter((m) => m.error !== undefined);
+    t.rawLines.map((l) => JSON.parse(l) as { id?: unknown; error?: { code: number; message: string } }).filter((m) => m.error !== undefined);
 
   it('answers an 11 MiB line that is not JSON with -32700 and keeps serving', async () => {
     t.writeRaw(`${'x'.repeat(11 * MiB)}\n`);
     await waitFor('a parse error reply', () => errorLines().some((m) => m.error?.code === ErrorCode.ParseError));
-    expect(errorLines().find((m) => m.error?.code === ErrorCode.ParseError)).toMatchObject({ id: null, error: { message: expect.stringMatching(/parse error/) } });
+    expect(errorLines().find((m) => m.error?.code === ErrorCode.ParseError)).toMatchObject({
+      id: null,
+      error: { message: expect.stringMatching(/parse error/) },
+    });
     const { tools } = await client.listTools(undefined, BOUNDED);
     expect(tools).toHaveLength(TOOL_NAMES.length);
   });
@@ -58,7 +59,10 @@ describeDocker('berth mcp survives oversized and malformed stdin lines', () => {
     // id first (hand-written clients) ...
     t.writeRaw(`{"jsonrpc":"2.0","id":4242,"method":"tools/call","params":{"name":"file_write","arguments":{"content":"${'z'.repeat(size)}"}}}\n`);
     await waitFor('the -32600 reply for id 4242', () => errorLines().some((m) => m.id === 4242));
-    expect(errorLines().find((m) => m.id === 4242)?.error).toEqual({ code: ErrorCode.InvalidRequest, message: expect.stringMatching(/message over 25165824 bytes/) });
+    expect(errorLines().find((m) => m.id === 4242)?.error).toEqual({
+      code: ErrorCode.InvalidRequest,
+      message: expect.stringMatching(/message over 25165824 bytes/),
+    });
     // ... and id last (the SDK client): its pending call fails instead of hanging.
     await expect(
       client.callTool({ name: 'file_write', arguments: { workspace: 'w', path: 'big.txt', content: 'q'.repeat(size) } }, undefined, BOUNDED),

@@ -156,9 +156,15 @@ describeDocker('pipeline runs on a churning tree (real Docker)', () => {
     } finally {
       await stop(churner);
     }
-    expect(lib.filter((o) => o !== 'passed:0' && o !== 'error:FS_ERROR'), lib.join(' ')).toEqual([]);
+    expect(
+      lib.filter((o) => o !== 'passed:0' && o !== 'error:FS_ERROR'),
+      lib.join(' '),
+    ).toEqual([]);
     expect(lib, 'the churn must hit at least one library copy').toContain('error:FS_ERROR');
-    expect(cliRuns.filter((o) => o !== '0:none' && o !== '125:FS_ERROR'), cliRuns.join(' ')).toEqual([]);
+    expect(
+      cliRuns.filter((o) => o !== '0:none' && o !== '125:FS_ERROR'),
+      cliRuns.join(' '),
+    ).toEqual([]);
     expect(cliRuns, 'the churn must hit at least one CLI copy').toContain('125:FS_ERROR');
     expect(await pipelineContainers(repo)).toEqual([]);
   }, 300_000);

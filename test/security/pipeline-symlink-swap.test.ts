@@ -168,8 +168,14 @@ describeDocker('pipeline runs vs a racing directory→symlink swap (real contain
     }
     expect(leaks).toEqual([]);
     // Each run either passed or was refused because the tree changed under the copy.
-    expect(outcomes.filter((o) => o !== 'passed:0' && o !== 'error:FS_ERROR'), outcomes.join(' ')).toEqual([]);
-    expect(outcomes.some((o) => o === 'passed:0'), outcomes.join(' ')).toBe(true);
+    expect(
+      outcomes.filter((o) => o !== 'passed:0' && o !== 'error:FS_ERROR'),
+      outcomes.join(' '),
+    ).toEqual([]);
+    expect(
+      outcomes.some((o) => o === 'passed:0'),
+      outcomes.join(' '),
+    ).toBe(true);
     expect(await pipelineContainers(repoKey(src))).toEqual([]);
   }, 300_000);
 });

@@ -24,7 +24,13 @@ describeDocker('security: killing a background fork bomb', () => {
   });
 
   it('process_kill stops a fork bomb that leaves no room for a helper; the session stays usable', async () => {
-    runner = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, reconcile: false, spec: nodeSpec({ resources: { cpus: 1, memoryMb: 512, pids: 64 } }) });
+    runner = await Runner.create({
+      repo: fx.repo,
+      dataDir: fx.dataDir,
+      labels: fx.labels,
+      reconcile: false,
+      spec: nodeSpec({ resources: { cpus: 1, memoryMb: 512, pids: 64 } }),
+    });
     const s = await runner.open('bomb');
     await s.exec('cd /tmp && export KEEP=kept');
     const startedAt = (await docker.getContainer(s.containerId).inspect()).State.StartedAt;

@@ -112,7 +112,11 @@ describe('extractArchive', () => {
     );
     expect(await readdir(victim)).toEqual([]);
     expect(await readFile(join(dest, 'existing.txt'), 'utf8')).toBe('mine');
-    expect(report.rejected.map((r) => r.reason)).toEqual(['parent "link-out" is a symlink', 'parent "link-out" is a symlink', 'already exists (not overwritten)']);
+    expect(report.rejected.map((r) => r.reason)).toEqual([
+      'parent "link-out" is a symlink',
+      'parent "link-out" is a symlink',
+      'already exists (not overwritten)',
+    ]);
   });
 
   it('aborts when the archive has more entries than allowed', async () => {

@@ -26,7 +26,9 @@ afterAll(async () => {
 });
 
 async function berth(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_'))) as Record<string, string>;
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_')),
+  ) as Record<string, string>;
   try {
     const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...base, ...env }, maxBuffer: 16 * 1024 * 1024 });
     return { code: 0, stdout, stderr };

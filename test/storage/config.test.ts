@@ -14,7 +14,14 @@ function catchErr(fn: () => unknown): unknown {
 describe('resolveStorageConfig', () => {
   it('uses defaults when nothing is set', () => {
     const c = resolveStorageConfig({}, {});
-    expect(c).toMatchObject({ endpoint: undefined, region: 'us-east-1', forcePathStyle: false, checksums: 'when_supported', credentials: undefined, maxAttempts: 3 });
+    expect(c).toMatchObject({
+      endpoint: undefined,
+      region: 'us-east-1',
+      forcePathStyle: false,
+      checksums: 'when_supported',
+      credentials: undefined,
+      maxAttempts: 3,
+    });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -35,7 +42,12 @@ describe('resolveStorageConfig', () => {
   });
 
   it('lets call options win over the environment, and explicit env switches win over derived defaults', () => {
-    const env = { BERTH_S3_ENDPOINT: 'http://127.0.0.1:9000', BERTH_S3_FORCE_PATH_STYLE: 'false', BERTH_S3_CHECKSUMS: 'when_supported', AWS_DEFAULT_REGION: 'ap-south-1' };
+    const env = {
+      BERTH_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      BERTH_S3_FORCE_PATH_STYLE: 'false',
+      BERTH_S3_CHECKSUMS: 'when_supported',
+      AWS_DEFAULT_REGION: 'ap-south-1',
+    };
     const fromEnv = resolveStorageConfig({}, env);
     expect(fromEnv).toMatchObject({ forcePathStyle: false, checksums: 'when_supported', region: 'ap-south-1' });
     const fromCall = resolveStorageConfig({ endpoint: 'https://s3.example.test', forcePathStyle: true, checksums: 'when_required', region: 'us-west-2' }, env);
@@ -97,8 +109,23 @@ describe('s3:// URLs and bucket names', () => {
   });
 
   it('rejects malformed URLs and prefixes', () => {
-    for (const raw of ['http://bucket/x', 'bucket/x', 's3:/bucket', 's3://bucket/a/../b', 's3://bucket/a//b', 's3://bucket/./a', 's3://bucket/a\\b', 's3://bucket/a\nb']) {
-      expect(isBerthError(catchErr(() => parseS3Url(raw)), 'BAD_INPUT'), raw).toBe(true);
+    for (const raw of [
+      'http://bucket/x',
+      'bucket/x',
+      's3:/bucket',
+      's3://bucket/a/../b',
+      's3://bucket/a//b',
+      's3://bucket/./a',
+      's3://bucket/a\\b',
+      's3://bucket/a\nb',
+    ]) {
+      expect(
+        isBerthError(
+          catchErr(() => parseS3Url(raw)),
+          'BAD_INPUT',
+        ),
+        raw,
+      ).toBe(true);
     }
   });
 });

@@ -81,7 +81,10 @@ export async function snapshot(root: string, rel = ''): Promise<Snapshot> {
     const st = await lstat(abs);
     if (st.isSymbolicLink()) out[p] = `link -> ${await readlink(abs)}`;
     else if (st.isDirectory()) Object.assign(out, await snapshot(root, p));
-    else out[p] = `file ${st.mode & 0o111 ? 'x' : '-'} ${createHash('sha256').update(await readFile(abs)).digest('hex')}`;
+    else
+      out[p] = `file ${st.mode & 0o111 ? 'x' : '-'} ${createHash('sha256')
+        .update(await readFile(abs))
+        .digest('hex')}`;
   }
   return out;
 }

@@ -51,7 +51,9 @@ function hmac(key: string | Buffer, data: string): Buffer {
 export function checkSigV4(req: IncomingMessage, secrets: ReadonlyMap<string, string>): 'ok' | 'unknown-key' | 'SignatureDoesNotMatch' | 'AccessDenied' {
   const auth = req.headers.authorization;
   if (!auth) return 'AccessDenied';
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(
+    auth,
+  );
   if (!m) return 'AccessDenied';
   const [, keyId = '', date = '', region = '', service = '', signedHeaders = '', signature = ''] = m;
   const secret = secrets.get(keyId);
@@ -75,7 +77,12 @@ export function checkSigV4(req: IncomingMessage, secrets: ReadonlyMap<string, st
     .join('&');
   const headers = signedHeaders
     .split(';')
-    .map((h) => `${h}:${String(req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`)
+    .map(
+      (h) =>
+        `${h}:${String(req.headers[h] ?? '')
+          .trim()
+          .replace(/\s+/g, ' ')}\n`,
+    )
     .join('');
   const payloadHash = String(req.headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD');
   const canonicalRequest = [req.method, path, canonicalQuery, headers, signedHeaders, payloadHash].join('\n');

@@ -77,7 +77,11 @@ describe('ObjectStore', () => {
     const data = randomBytes(11 * 1024 * 1024 + 7);
     const chunks: Buffer[] = [];
     for (let i = 0; i < data.length; i += 1024 * 1024) chunks.push(data.subarray(i, i + 1024 * 1024));
-    const r = await uploadObject(store, parseS3Url(`s3://${BUCKET}/metered`), 'objects/x/image.tar', Readable.from(chunks), { what: 'a snapshot', contentType: 'application/octet-stream', signal: undefined });
+    const r = await uploadObject(store, parseS3Url(`s3://${BUCKET}/metered`), 'objects/x/image.tar', Readable.from(chunks), {
+      what: 'a snapshot',
+      contentType: 'application/octet-stream',
+      signal: undefined,
+    });
     expect(r.size).toBe(data.length);
     expect((await store.getBytes('metered/objects/x/image.tar', data.length))?.equals(data)).toBe(true);
   });

@@ -100,7 +100,12 @@ describe('export and import through S3', () => {
       for (const o of res.manifest.objects) {
         const bytes = await store.getBytes(`teams/alpha/orig/${o.key}`, 100_000_000);
         expect(bytes?.length, o.key).toBe(o.size);
-        expect(createHash('sha256').update(bytes as Buffer).digest('hex'), o.key).toBe(o.sha256);
+        expect(
+          createHash('sha256')
+            .update(bytes as Buffer)
+            .digest('hex'),
+          o.key,
+        ).toBe(o.sha256);
       }
     }
 
@@ -108,7 +113,15 @@ describe('export and import through S3', () => {
     expect(await env.ws.find('orig')).toBeUndefined();
 
     const restoredLog = join(env.tempDir, '..', 'restored', 'session.jsonl');
-    const imp = await importWorkspace({ repo: env.repo, url, name: 'copy', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir, sessionLogPath: restoredLog });
+    const imp = await importWorkspace({
+      repo: env.repo,
+      url,
+      name: 'copy',
+      storage: s3.config(),
+      dataDir: env.dataDir,
+      tempDir: env.tempDir,
+      sessionLogPath: restoredLog,
+    });
     expect(imp.untracked.rejected).toEqual([]);
     expect(imp.untracked.adjusted).toEqual([]);
     expect(imp.trackedChanges).toEqual({ staged: true, unstaged: true });
@@ -117,7 +130,15 @@ describe('export and import through S3', () => {
 
     // The library sees it as a workspace like any other, under the new name and path.
     const copy = await env.ws.get('copy');
-    expect(copy).toMatchObject({ name: 'copy', branch: 'berth/copy', rootSha: info.rootSha, baseSha: info.baseSha, baseRef: info.baseRef, head: info.head, dirty: true });
+    expect(copy).toMatchObject({
+      name: 'copy',
+      branch: 'berth/copy',
+      rootSha: info.rootSha,
+      baseSha: info.baseSha,
+      baseRef: info.baseRef,
+      head: info.head,
+      dirty: true,
+    });
     expect(copy.worktree).toBe(imp.workspace.worktree);
     expect(copy.worktree).toBe(join(env.ws.worktreesDir, 'copy'));
     expect(copy.extra).toMatchObject({ importedFrom: { name: 'orig', url, exportId: res.manifest.exportId } });
@@ -197,10 +218,19 @@ describe('export and import through S3', () => {
     await store.putBytes('hostile/manifest.json', Buffer.from(JSON.stringify(manifest)));
 
     const siblingsBefore = await readdir(env.ws.worktreesDir);
-    const imp = await importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/hostile`, name: 'landed', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir });
+    const imp = await importWorkspace({
+      repo: env.repo,
+      url: `s3://${BUCKET}/hostile`,
+      name: 'landed',
+      storage: s3.config(),
+      dataDir: env.dataDir,
+      tempDir: env.tempDir,
+    });
     const wt = imp.workspace.worktree;
     const reasons = Object.fromEntries(imp.untracked.rejected.map((r) => [r.path, r.reason]));
-    expect(Object.keys(reasons).sort()).toEqual(['.git', '../../../escape-far.txt', '../escape.txt', 'etc', 'hard', 'null', 'up', join(absTarget, 'pwned.txt')].sort());
+    expect(Object.keys(reasons).sort()).toEqual(
+      ['.git', '../../../escape-far.txt', '../escape.txt', 'etc', 'hard', 'null', 'up', join(absTarget, 'pwned.txt')].sort(),
+    );
     expect(reasons.etc).toContain('absolute');
     expect(reasons.hard).toContain('hard link');
     expect(imp.untracked.adjusted.map((a) => a.path)).toEqual(['suid']);
@@ -217,7 +247,9 @@ describe('export and import through S3', () => {
     expect(await exists(join(wt, 'up'))).toBe(false);
     expect(await exists(join(wt, 'hard'))).toBe(false);
     // The worktree's git link is the one git wrote.
-    expect((await readFile(join(wt, '.git'), 'utf8')).startsWith(`gitdir: ${git(env.repo, 'rev-parse', '--path-format=absolute', '--git-common-dir').trim()}`)).toBe(true);
+    expect(
+      (await readFile(join(wt, '.git'), 'utf8')).startsWith(`gitdir: ${git(env.repo, 'rev-parse', '--path-format=absolute', '--git-common-dir').trim()}`),
+    ).toBe(true);
     expect((await env.ws.get('landed')).name).toBe('landed');
   });
 
@@ -231,13 +263,17 @@ describe('export and import through S3', () => {
 
     const evil = { ...res.manifest, objects: res.manifest.objects.map((o) => (o.role === 'untracked' ? { ...o, key: '../../elsewhere/secret' } : o)) };
     await store.putBytes('evil/manifest.json', Buffer.from(JSON.stringify(evil)));
-    const bad = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/evil`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
+    const bad = await rejection(
+      importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/evil`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }),
+    );
     expect(isBerthError(bad, 'BAD_INPUT')).toBe(true);
     expect(bad.message).toContain('key outside this export');
 
     const untracked = res.manifest.objects.find((o) => o.role === 'untracked');
     await store.deleteKeys([`partial/${untracked?.key}`]);
-    const missing = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/partial`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
+    const missing = await rejection(
+      importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/partial`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }),
+    );
     expect(isBerthError(missing, 'STORAGE_ERROR') && missing.details?.reason).toBe('incomplete');
     expect(await env.ws.find('partial')).toBeUndefined();
     expect(git(env.repo, 'branch', '--list', 'berth/*')).toBe('');
@@ -257,17 +293,30 @@ describe('export and import through S3', () => {
       const key = `objects/${res.manifest.exportId}/${role === 'staged' ? 'staged.patch' : 'untracked.tar.gz'}`;
       await store.putBytes(`${prefix}/${bundle.key}`, bundleBytes);
       await store.putBytes(`${prefix}/${key}`, body);
-      const manifest: Manifest = { ...res.manifest, objects: [bundle, { role, key, size: body.length, sha256: createHash('sha256').update(body).digest('hex') }] };
+      const manifest: Manifest = {
+        ...res.manifest,
+        objects: [bundle, { role, key, size: body.length, sha256: createHash('sha256').update(body).digest('hex') }],
+      };
       await store.putBytes(`${prefix}/manifest.json`, Buffer.from(JSON.stringify(manifest)));
     };
     const outside = join(dirname(env.ws.worktreesDir), 'patched-outside.txt');
 
     // git apply refuses paths that leave the worktree; the import then undoes itself.
     const patch = Buffer.from(
-      ['diff --git a/../../patched-outside.txt b/../../patched-outside.txt', 'new file mode 100644', '--- /dev/null', '+++ b/../../patched-outside.txt', '@@ -0,0 +1 @@', '+pwned', ''].join('\n'),
+      [
+        'diff --git a/../../patched-outside.txt b/../../patched-outside.txt',
+        'new file mode 100644',
+        '--- /dev/null',
+        '+++ b/../../patched-outside.txt',
+        '@@ -0,0 +1 @@',
+        '+pwned',
+        '',
+      ].join('\n'),
     );
     await publish('rollback-patch', 'staged', patch);
-    const patchErr = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/rollback-patch`, name: 'p', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
+    const patchErr = await rejection(
+      importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/rollback-patch`, name: 'p', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }),
+    );
     expect(isBerthError(patchErr, 'BAD_INPUT') && patchErr.details?.reason).toBe('patch');
     expect(patchErr.message).toContain("invalid path '../../patched-outside.txt'");
     expect(await exists(outside)).toBe(false);
@@ -275,7 +324,15 @@ describe('export and import through S3', () => {
     const many = tgz(Array.from({ length: 20 }, (_, i) => ({ path: `f${i}.txt`, body: 'x' })));
     await publish('rollback-many', 'untracked', many);
     const limitErr = await rejection(
-      importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/rollback-many`, name: 'm', storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir, limits: { maxEntries: 5 } }),
+      importWorkspace({
+        repo: env.repo,
+        url: `s3://${BUCKET}/rollback-many`,
+        name: 'm',
+        storage: s3.config(),
+        dataDir: env.dataDir,
+        tempDir: env.tempDir,
+        limits: { maxEntries: 5 },
+      }),
     );
     expect(isBerthError(limitErr, 'FILE_TOO_LARGE')).toBe(true);
 
@@ -290,7 +347,9 @@ describe('export and import through S3', () => {
 
   it('fails with NOT_FOUND for a URL without an export (it used to resolve as "nothing to restore")', async () => {
     const env = await newEnv();
-    const err = await rejection(importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/never/exported`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }));
+    const err = await rejection(
+      importWorkspace({ repo: env.repo, url: `s3://${BUCKET}/never/exported`, storage: s3.config(), dataDir: env.dataDir, tempDir: env.tempDir }),
+    );
     expect(isBerthError(err, 'NOT_FOUND')).toBe(true);
     expect(err.message).toContain(`there is no export at s3://${BUCKET}/never/exported`);
     expect(await env.ws.list()).toEqual([]);

@@ -12,7 +12,12 @@ describe('the one error class and its code table', () => {
 
   it('renders one JSON shape with code, message, remedy and details', () => {
     const err = new BerthError('WORKSPACE_NOT_FOUND', 'workspace "x" does not exist', { details: { name: 'x' } });
-    expect(JSON.parse(JSON.stringify(err))).toEqual({ code: 'WORKSPACE_NOT_FOUND', message: 'workspace "x" does not exist', remedy: ERROR_CODES.WORKSPACE_NOT_FOUND.remedy, details: { name: 'x' } });
+    expect(JSON.parse(JSON.stringify(err))).toEqual({
+      code: 'WORKSPACE_NOT_FOUND',
+      message: 'workspace "x" does not exist',
+      remedy: ERROR_CODES.WORKSPACE_NOT_FOUND.remedy,
+      details: { name: 'x' },
+    });
     expect(errorJson(new Error('boom'))).toEqual({ code: 'INTERNAL', message: 'boom', remedy: ERROR_CODES.INTERNAL.remedy });
   });
 

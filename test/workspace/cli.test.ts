@@ -117,7 +117,23 @@ describe('berth ws (CLI)', () => {
     register(program);
     const ws = program.commands.find((c) => c.name() === 'ws');
     const subs = ws?.commands ?? [];
-    expect(subs.map((c) => c.name()).sort()).toEqual(['checkpoint', 'checkpoints', 'create', 'delete', 'diff', 'export', 'fork', 'import', 'list', 'log', 'merge', 'prune', 'restore', 'show', 'volumes']);
+    expect(subs.map((c) => c.name()).sort()).toEqual([
+      'checkpoint',
+      'checkpoints',
+      'create',
+      'delete',
+      'diff',
+      'export',
+      'fork',
+      'import',
+      'list',
+      'log',
+      'merge',
+      'prune',
+      'restore',
+      'show',
+      'volumes',
+    ]);
     for (const sub of subs) {
       let out = '';
       sub.configureOutput({ writeOut: (s) => (out += s) });

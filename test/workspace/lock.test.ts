@@ -22,7 +22,11 @@ afterEach(() => {
   r = undefined;
 });
 
-function startWorker(args: string[]): { child: ChildProcess; stdout: () => string; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
+function startWorker(args: string[]): {
+  child: ChildProcess;
+  stdout: () => string;
+  done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], { cwd: PROJECT_ROOT, env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
@@ -65,7 +69,11 @@ describe('repository lock across processes', () => {
     const list = await ws.list();
     expect(list.map((w) => w.name)).toEqual(kept);
     // Exactly one note per live workspace, none left by the deleted ones, and no lost updates.
-    expect(notesOf(repo).map((n) => n[1]).sort()).toEqual(list.map((w) => w.rootSha).sort());
+    expect(
+      notesOf(repo)
+        .map((n) => n[1])
+        .sort(),
+    ).toEqual(list.map((w) => w.rootSha).sort());
     for (const w of list) {
       expect(w.extra).toEqual({ owner: w.name[0], index: Number(w.name.slice(2)) });
       expect((await ws.log(w.name)).map((c) => c.subject)).toEqual([`work in ${w.name}`]);

@@ -62,7 +62,7 @@ describe('an unreadable state note', () => {
 });
 
 describe('a worktree whose .git file the agent rewrote', () => {
-  it('is still deleted, from git\'s own records, worktree dir and admin dir both', async () => {
+  it("is still deleted, from git's own records, worktree dir and admin dir both", async () => {
     const { workspace } = await ws.create('moved');
     const other = makeRepo();
     try {
@@ -80,7 +80,7 @@ describe('a worktree whose .git file the agent rewrote', () => {
   });
 });
 
-describe('a base ref in berth\'s own namespaces', () => {
+describe("a base ref in berth's own namespaces", () => {
   it('is refused with UNKNOWN_REF, whichever spelling reaches refs/notes/berth or refs/berth/', async () => {
     await ws.create('first');
     r.git('update-ref', 'refs/berth/kept/first/x', 'HEAD');

@@ -43,7 +43,16 @@ describe('create / list / get', () => {
     const base = r.git('rev-parse', 'HEAD').trim();
     const { workspace: w, warnings } = await ws.create('demo');
     expect(warnings).toEqual([]);
-    expect(w).toMatchObject({ name: 'demo', branch: 'berth/demo', baseRef: 'HEAD', baseSha: base, repo: r.repo, dirty: false, ownsWorktreeDir: true, extra: {} });
+    expect(w).toMatchObject({
+      name: 'demo',
+      branch: 'berth/demo',
+      baseRef: 'HEAD',
+      baseSha: base,
+      repo: r.repo,
+      dirty: false,
+      ownsWorktreeDir: true,
+      extra: {},
+    });
     expect(w.worktree).toBe(join(ws.worktreesDir, 'demo'));
     expect(w.worktree.startsWith(r.dataDir)).toBe(true);
     expect(readFileSync(join(w.worktree, 'src/app.txt'), 'utf8')).toBe('line 1\nline 2\nline 3\n');
@@ -75,7 +84,11 @@ describe('create / list / get', () => {
     const b = (await ws.create('b')).workspace;
     expect(a.baseSha).toBe(b.baseSha);
     expect(a.rootSha).not.toBe(b.rootSha);
-    expect(notesOf(r).map((n) => n[1]).sort()).toEqual([a.rootSha, b.rootSha].sort());
+    expect(
+      notesOf(r)
+        .map((n) => n[1])
+        .sort(),
+    ).toEqual([a.rootSha, b.rootSha].sort());
     expect((await ws.list()).map((x) => x.name)).toEqual(['a', 'b']);
   });
 
@@ -355,7 +368,10 @@ describe('diff / log / checkpoint', () => {
     const evil = join(w.worktree, '.evil');
     r.git('init', '-q', '--bare', evil);
     const marker = join(r.root, 'filter-ran');
-    writeFileSync(join(evil, 'config'), `[core]\n\trepositoryformatversion = 0\n\tbare = false\n[filter "x"]\n\tclean = sh -c 'touch ${marker}; cat'\n\trequired = true\n`);
+    writeFileSync(
+      join(evil, 'config'),
+      `[core]\n\trepositoryformatversion = 0\n\tbare = false\n[filter "x"]\n\tclean = sh -c 'touch ${marker}; cat'\n\trequired = true\n`,
+    );
     writeFileSync(join(w.worktree, '.git'), `gitdir: ${evil}\n`);
     writeFileSync(join(w.worktree, '.gitattributes'), '* filter=x\n');
     writeFileSync(join(w.worktree, 'payload.txt'), 'p');

@@ -8,7 +8,9 @@ const size = (b: number) => (b < 0 ? '?' : b >= 1e9 ? `${(b / 1e9).toFixed(1)}GB
 
 function print(rows: readonly CacheVolume[]): void {
   for (const v of rows) {
-    process.stdout.write(`${v.name}  ${v.toolchain ?? '-'}/${v.cache}  ${size(v.sizeBytes)}  created ${v.createdAt}${v.inUse ? `  in use (${v.inUse})` : ''}\n`);
+    process.stdout.write(
+      `${v.name}  ${v.toolchain ?? '-'}/${v.cache}  ${size(v.sizeBytes)}  created ${v.createdAt}${v.inUse ? `  in use (${v.inUse})` : ''}\n`,
+    );
   }
 }
 
@@ -21,7 +23,7 @@ export function register(program: Command): void {
     .command('ls')
     .description('list the cache volumes with their sizes')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  berth cache ls --json | jq \'map(.sizeBytes) | add\'')
+    .addHelpText('after', "\nExample:\n  berth cache ls --json | jq 'map(.sizeBytes) | add'")
     .action(
       action(async (opts: { json?: boolean }) => {
         const rows = await listCaches();
@@ -39,10 +41,15 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExamples:\n  berth cache prune\n  berth cache prune --match myapp\n  berth cache prune --older-than 7d')
     .action(
       action(async (opts: { olderThan?: number; match?: string; json?: boolean }) => {
-        const res = await pruneCaches({ ...(opts.olderThan === undefined ? {} : { olderThanMs: opts.olderThan }), ...(opts.match === undefined ? {} : { match: opts.match }) });
+        const res = await pruneCaches({
+          ...(opts.olderThan === undefined ? {} : { olderThanMs: opts.olderThan }),
+          ...(opts.match === undefined ? {} : { match: opts.match }),
+        });
         if (opts.json) return printJson(res);
         print(res.removed);
-        process.stdout.write(`removed ${res.removed.length} cache volume(s), ${size(res.removed.reduce((n, v) => n + Math.max(v.sizeBytes, 0), 0))}; kept ${res.kept.length}\n`);
+        process.stdout.write(
+          `removed ${res.removed.length} cache volume(s), ${size(res.removed.reduce((n, v) => n + Math.max(v.sizeBytes, 0), 0))}; kept ${res.kept.length}\n`,
+        );
       }),
     );
 }

@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .command('doctor')
     .description('check the Docker engine, images, git and the data directory, with a remedy for each problem')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  berth doctor --json | jq \'.checks[] | select(.ok == false)\'')
+    .addHelpText('after', "\nExample:\n  berth doctor --json | jq '.checks[] | select(.ok == false)'")
     .action(
       action(async (opts: { json?: boolean }) => {
         const result = await checks();

@@ -44,20 +44,26 @@ export function register(program: Command): void {
     .command('images')
     .description('the images berth built or pulled, and why')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  berth images\n  berth images status --json\n  sudo berth images build                 # builtin images\n  sudo berth images build berth-node:22-2   # a toolchain image')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  berth images\n  berth images status --json\n  sudo berth images build                 # builtin images\n  sudo berth images build berth-node:22-2   # a toolchain image',
+    )
     .action(action(async (opts: { json?: boolean }) => list(opts)));
   images
     .command('status')
     .description('same as `berth images`')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  berth images status --json | jq \'.[] | select(.present == false)\'')
+    .addHelpText('after', "\nExample:\n  berth images status --json | jq '.[] | select(.present == false)'")
     .action(action(async (opts: { json?: boolean }) => list(opts)));
   images
     .command('build')
     .description('build missing builtin images, or the named berth images (busybox via docker import, Debian via debootstrap; needs root)')
     .argument('[refs...]', 'berth images to build, e.g. berth-node:22-2 berth-python:3.11-2 (default: the builtin ones)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  sudo berth images build                   # builtin images (about 1 s busybox, 90 s Debian)\n  berth images build berth-python:3.11-2    # a toolchain image')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sudo berth images build                   # builtin images (about 1 s busybox, 90 s Debian)\n  berth images build berth-python:3.11-2    # a toolchain image',
+    )
     .action(
       action(async (refs: string[], opts: { json?: boolean }) => {
         const say = (l: string) => process.stderr.write(`${l}\n`);

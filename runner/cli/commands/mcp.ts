@@ -7,16 +7,7 @@ import { Option, type Command } from 'commander';
 import { Workspaces } from '../../../src/workspace/index.js';
 import { BerthError } from '../../../src/errors.js';
 import type { LogLevel } from '../../../src/log.js';
-import {
-  DEFAULT_SERVER_NAME,
-  detectLauncher,
-  KNOWN_AGENTS,
-  MCP_JSON,
-  mergeMcpJson,
-  serverEntry,
-  snippet,
-  type Launcher,
-} from '../../mcp/index.js';
+import { DEFAULT_SERVER_NAME, detectLauncher, KNOWN_AGENTS, MCP_JSON, mergeMcpJson, serverEntry, snippet, type Launcher } from '../../mcp/index.js';
 import { runMcp } from '../../mcp/index.js';
 import { durationArg } from '../args.js';
 import { action, printJson } from '../output.js';
@@ -47,9 +38,16 @@ export function register(program: Command): void {
     .option('--repo <dir>', 'the repository whose workspaces the agent uses (default: the current directory)')
     .option('--workspace <name>', 'bind this server to one workspace (created on first use); tools then take no workspace argument')
     .option('--http <addr>', 'serve MCP Streamable HTTP on HOST:PORT instead of stdio (":PORT" or "PORT" bind 127.0.0.1; port 0 picks one)')
-    .option('--token <token>', 'HTTP bearer token, 16+ characters (default: $BERTH_MCP_TOKEN, which unlike a flag is not visible in ps; else a random one printed to stderr)')
+    .option(
+      '--token <token>',
+      'HTTP bearer token, 16+ characters (default: $BERTH_MCP_TOKEN, which unlike a flag is not visible in ps; else a random one printed to stderr)',
+    )
     .option('--idle-timeout <duration>', 'HTTP: close a client session after this long without a request, e.g. 30m (default 15m)', durationArg)
-    .option('--allow-host <host>', 'HTTP: also accept this host name in Host/Origin headers (repeatable; loopback and the bound address always are)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--allow-host <host>',
+      'HTTP: also accept this host name in Host/Origin headers (repeatable; loopback and the bound address always are)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .addOption(new Option('--log-level <level>', 'what to log to stderr').choices(['debug', 'info', 'warn', 'error', 'silent']).default('warn'))
     .addHelpText(
       'after',
@@ -145,7 +143,9 @@ picks npx when node_modules/.bin/berth exists. For remote mode use an HTTP entry
         process.stdout.write(
           `${status === 'unchanged' ? 'Already configured' : status === 'added' ? 'Added' : 'Updated'}: MCP server "${opts.name}" in ${file} (launcher: ${launcher}).\n` +
             `Claude Code asks to approve project servers on its next start in ${repo}.\n` +
-            (launcher === 'path' ? 'The entry holds absolute paths of this machine: keep .mcp.json out of commits, or install berth in the project and use --launcher npx.\n' : '') +
+            (launcher === 'path'
+              ? 'The entry holds absolute paths of this machine: keep .mcp.json out of commits, or install berth in the project and use --launcher npx.\n'
+              : '') +
             `\nFor other MCP clients, the same server:\n${JSON.stringify(generic, null, 2)}\n`,
         );
         return 0;

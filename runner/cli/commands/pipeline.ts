@@ -57,16 +57,11 @@ export function register(program: Command): void {
       .description('run an arbitrary command after setup and install, in a fresh container on a copy of --source')
       .argument('<command...>', 'the command; one argument is a shell line (sh -c), several are an argv'),
   )
-    .addHelpText(
-      'after',
-      `\nExamples:\n  berth run --source=. -- npm run coverage\n  berth run --source=. 'npm ci && npm test -- --grep slow'\n${EXIT_HELP}`,
-    )
+    .addHelpText('after', `\nExamples:\n  berth run --source=. -- npm run coverage\n  berth run --source=. 'npm ci && npm test -- --grep slow'\n${EXIT_HELP}`)
     .action(
-      action(
-        async (command: string[], opts: PipelineOpts) =>
-          runTarget({ run: command.length === 1 ? (command[0] as string) : command }, opts),
-        { passthrough: true },
-      ),
+      action(async (command: string[], opts: PipelineOpts) => runTarget({ run: command.length === 1 ? (command[0] as string) : command }, opts), {
+        passthrough: true,
+      }),
     );
 }
 
@@ -186,9 +181,7 @@ class Renderer {
         break;
       case 'phase-end':
         this.#flushPhase(e.phase);
-        this.#header(
-          `<== ${e.phase} ${e.outcome}${e.exitCode !== null && e.exitCode !== 0 ? ` (exit ${e.exitCode})` : ''} in ${formatMs(e.durationMs)}`,
-        );
+        this.#header(`<== ${e.phase} ${e.outcome}${e.exitCode !== null && e.exitCode !== 0 ? ` (exit ${e.exitCode})` : ''} in ${formatMs(e.durationMs)}`);
         break;
       case 'info':
         this.#header(`berth: ${e.message}`);

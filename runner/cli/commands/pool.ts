@@ -13,7 +13,7 @@ function sizeArg(value: string): number {
 export function register(program: Command): void {
   const pool = program
     .command('pool')
-    .description('warm containers, pre-started with the spec\'s setup done, that new workspaces take instead of creating one')
+    .description("warm containers, pre-started with the spec's setup done, that new workspaces take instead of creating one")
     .addHelpText('after', '\nExamples:\n  berth pool warm --size 2\n  berth pool status --json');
 
   pool
@@ -29,9 +29,16 @@ export function register(program: Command): void {
           const st = await runner.poolStatus();
           if (opts.json) printJson(st);
           else {
-            process.stdout.write(`spec ${st.specHash}: ${st.ready} ready of target ${st.target}${st.unsupported ? ` (not poolable: ${st.unsupported})` : ''}\n`);
+            process.stdout.write(
+              `spec ${st.specHash}: ${st.ready} ready of target ${st.target}${st.unsupported ? ` (not poolable: ${st.unsupported})` : ''}\n`,
+            );
             if (st.containers.length) {
-              process.stdout.write(`${table(['CONTAINER', 'STATE', 'SPEC'], st.containers.map((c) => [c.name, c.state, c.specHash === st.specHash ? c.specHash : `${c.specHash} (stale)`]))}\n`);
+              process.stdout.write(
+                `${table(
+                  ['CONTAINER', 'STATE', 'SPEC'],
+                  st.containers.map((c) => [c.name, c.state, c.specHash === st.specHash ? c.specHash : `${c.specHash} (stale)`]),
+                )}\n`,
+              );
             }
           }
         } finally {

@@ -44,7 +44,7 @@ export function register(program: Command): void {
 
   session
     .command('list')
-    .description('containers of this repository\'s workspaces, as Docker sees them')
+    .description("containers of this repository's workspaces, as Docker sees them")
     .option('--repo <dir>', 'the repository (default: the current directory)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  berth session list --json')
@@ -134,7 +134,10 @@ export function register(program: Command): void {
         try {
           const r = await runner.removeContainer(workspace);
           if (opts.json) printJson({ workspace, ...r });
-          else process.stdout.write(r.containers.length ? `${workspace}: removed ${[...r.containers, ...r.volumes].join(', ')}\n` : `${workspace}: no container\n`);
+          else
+            process.stdout.write(
+              r.containers.length ? `${workspace}: removed ${[...r.containers, ...r.volumes].join(', ')}\n` : `${workspace}: no container\n`,
+            );
         } finally {
           await runner.close({ stop: false });
         }

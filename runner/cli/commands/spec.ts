@@ -11,7 +11,10 @@ async function sourceReader(dir: string | undefined): Promise<LocalSourceReader>
   const root = resolve(dir ?? '.');
   const st = await stat(root).catch(() => undefined);
   if (!st?.isDirectory()) {
-    throw new BerthError('BAD_INPUT', `source directory ${JSON.stringify(root)} does not exist or is not a directory. Pass --source <dir> pointing at your repository.`);
+    throw new BerthError(
+      'BAD_INPUT',
+      `source directory ${JSON.stringify(root)} does not exist or is not a directory. Pass --source <dir> pointing at your repository.`,
+    );
   }
   return new LocalSourceReader(root);
 }
@@ -66,7 +69,10 @@ export function register(program: Command): void {
         if (!opts.force) {
           for (const name of DEFAULT_CONFIG_FILES) {
             if (await stat(join(reader.root, name)).catch(() => undefined)) {
-              throw new BerthError('BAD_INPUT', `${join(reader.root, name)} already exists; edit it, or pass --force to overwrite it with a freshly detected one.`);
+              throw new BerthError(
+                'BAD_INPUT',
+                `${join(reader.root, name)} already exists; edit it, or pass --force to overwrite it with a freshly detected one.`,
+              );
             }
           }
         }
@@ -93,7 +99,13 @@ export function register(program: Command): void {
           });
         }
         if (opts.json) {
-          printJson({ path: target, toolchain: detection.toolchain, packageManager: detection.packageManager ?? null, hash: resolved.hash, warnings: detection.warnings });
+          printJson({
+            path: target,
+            toolchain: detection.toolchain,
+            packageManager: detection.packageManager ?? null,
+            hash: resolved.hash,
+            warnings: detection.warnings,
+          });
         } else {
           for (const w of detection.warnings) process.stderr.write(`berth: warning: ${w}\n`);
           process.stdout.write(`${target}\n`);

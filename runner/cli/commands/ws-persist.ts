@@ -70,11 +70,17 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
         const list = await withRepo(opts, async (w) => listCheckpoints(hostFor(w), await w.get(name)));
         if (opts.json) printJson({ name, checkpoints: list });
         else if (list.length === 0) process.stdout.write(`No checkpoints in ${name} yet (berth ws checkpoint ${name}).\n`);
-        else for (const c of list) process.stdout.write(`${short(c.sha)}  ${c.at}  ${c.image ? `${c.image}${c.imagePresent ? '' : ' (gone)'}` : '-'}  ${safeText(c.message)}\n`);
+        else
+          for (const c of list)
+            process.stdout.write(`${short(c.sha)}  ${c.at}  ${c.image ? `${c.image}${c.imagePresent ? '' : ' (gone)'}` : '-'}  ${safeText(c.message)}\n`);
       }),
     );
 
-  sub('fork', 'new workspace starting at a checkpoint of another (its container from the checkpoint snapshot, if any)', 'berth ws fork demo demo-try2 --at latest')
+  sub(
+    'fork',
+    'new workspace starting at a checkpoint of another (its container from the checkpoint snapshot, if any)',
+    'berth ws fork demo demo-try2 --at latest',
+  )
     .argument('<source>', 'workspace to fork')
     .argument('<name>', 'name of the new workspace')
     .option('--at <checkpoint>', '"latest" or a commit id prefix', 'latest')
@@ -85,7 +91,9 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
           printJson(res);
           return;
         }
-        process.stdout.write(`Forked ${source} at ${short(res.from.sha)} into ${name}\n  branch    ${res.workspace.branch}\n  worktree  ${res.workspace.worktree}\n`);
+        process.stdout.write(
+          `Forked ${source} at ${short(res.from.sha)} into ${name}\n  branch    ${res.workspace.branch}\n  worktree  ${res.workspace.worktree}\n`,
+        );
         if (res.image) process.stdout.write(`  container starts from ${res.image}\n`);
         printWarnings(res.warnings);
       }),
@@ -103,7 +111,9 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
           return;
         }
         process.stdout.write(
-          res.keptRef ? `Restored ${name} to ${short(res.sha)} (previous head ${short(res.previousHead)} kept as ${res.keptRef})\n` : `Restored ${name} to ${short(res.sha)} (the branch was already there)\n`,
+          res.keptRef
+            ? `Restored ${name} to ${short(res.sha)} (previous head ${short(res.previousHead)} kept as ${res.keptRef})\n`
+            : `Restored ${name} to ${short(res.sha)} (the branch was already there)\n`,
         );
         if (res.savedPending) process.stdout.write(`  pending changes were committed first as ${short(res.savedPending)}\n`);
         if (res.image) process.stdout.write(`  the container will be recreated from ${res.image} at the next open\n`);
@@ -115,11 +125,15 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
     .action(
       action(async (name: string, opts: CommonOpts) => {
         const vols = await withRepo(opts, async (w) => {
-          const spec = await resolveSpec(new LocalSourceReader(w.repo)).then((r) => r.spec, () => undefined);
+          const spec = await resolveSpec(new LocalSourceReader(w.repo)).then(
+            (r) => r.spec,
+            () => undefined,
+          );
           return workspaceVolumes(hostFor(w), name, spec);
         });
         if (opts.json) printJson({ name, volumes: vols });
-        else if (vols.length === 0) process.stdout.write(`No volumes for ${name} (declare them in berth.yaml: volumes: {data: /data}; they are created when the session opens).\n`);
+        else if (vols.length === 0)
+          process.stdout.write(`No volumes for ${name} (declare them in berth.yaml: volumes: {data: /data}; they are created when the session opens).\n`);
         else for (const v of vols) process.stdout.write(`${v.name.padEnd(16)} ${(v.path ?? '-').padEnd(20)} ${v.volume}${v.kept ? '  (kept)' : ''}\n`);
       }),
     );

@@ -145,46 +145,53 @@ Example:
 ${STORAGE_HELP}`,
     )
     .action(
-      action(async (url: string, opts: CommonOpts & { name?: string; worktreeDir?: string; sessionLog?: string; container?: boolean; maxBytes?: number; maxEntries?: number }) => {
-        const storage = resolveStorageConfig(storageOptions(opts));
-        const target = await Workspaces.open(opts.repo ?? process.cwd());
-        await target.close();
-        // The name is final only inside the import; no workspace of that name exists then, so a log
-        // at its path is a leftover of a deleted one and is replaced.
-        const defaultLog = (name: string) => {
-          const p = commandLogPath(target.dataDir, { id: target.repoId }, name);
-          rmSync(p, { force: true });
-          return p;
-        };
-        const res = await importWorkspace({
-          repo: opts.repo ?? process.cwd(),
-          url,
-          storage,
-          logger: createLogger(),
-          ...(opts.name !== undefined ? { name: opts.name } : {}),
-          ...(opts.worktreeDir !== undefined ? { worktreeDir: opts.worktreeDir } : {}),
-          sessionLogPath: opts.sessionLog ?? defaultLog,
-          ...(opts.container === false ? {} : { container: { docker: docker() } }),
-          limits: {
-            ...(opts.maxBytes !== undefined ? { maxExtractBytes: opts.maxBytes } : {}),
-            ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
-          },
-        });
-        if (opts.json) {
-          printJson(res);
-          return;
-        }
-        const w = res.workspace;
-        process.stdout.write(`Imported workspace ${w.name} from ${res.url} (exported as ${res.from.name} at ${res.from.exportedAt})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`);
-        for (const r of res.untracked.rejected) process.stderr.write(`rejected: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
-        for (const a of res.untracked.adjusted) process.stderr.write(`adjusted: ${JSON.stringify(a.path)}: ${a.change}\n`);
-        printWarnings(res.warnings);
-        if (res.sessionLog) process.stdout.write(`  session log ${res.sessionLog}\n`);
-        if (res.container?.image) process.stdout.write(`  container snapshot ${res.container.image}\n`);
-        for (const v of res.container?.volumes ?? []) {
-          process.stdout.write(`  volume ${v.name} (${v.volume}): ${v.report.files} files, ${v.report.bytes} bytes\n`);
-          for (const r of v.report.rejected) process.stderr.write(`rejected in volume ${v.name}: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
-        }
-      }),
+      action(
+        async (
+          url: string,
+          opts: CommonOpts & { name?: string; worktreeDir?: string; sessionLog?: string; container?: boolean; maxBytes?: number; maxEntries?: number },
+        ) => {
+          const storage = resolveStorageConfig(storageOptions(opts));
+          const target = await Workspaces.open(opts.repo ?? process.cwd());
+          await target.close();
+          // The name is final only inside the import; no workspace of that name exists then, so a log
+          // at its path is a leftover of a deleted one and is replaced.
+          const defaultLog = (name: string) => {
+            const p = commandLogPath(target.dataDir, { id: target.repoId }, name);
+            rmSync(p, { force: true });
+            return p;
+          };
+          const res = await importWorkspace({
+            repo: opts.repo ?? process.cwd(),
+            url,
+            storage,
+            logger: createLogger(),
+            ...(opts.name !== undefined ? { name: opts.name } : {}),
+            ...(opts.worktreeDir !== undefined ? { worktreeDir: opts.worktreeDir } : {}),
+            sessionLogPath: opts.sessionLog ?? defaultLog,
+            ...(opts.container === false ? {} : { container: { docker: docker() } }),
+            limits: {
+              ...(opts.maxBytes !== undefined ? { maxExtractBytes: opts.maxBytes } : {}),
+              ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
+            },
+          });
+          if (opts.json) {
+            printJson(res);
+            return;
+          }
+          const w = res.workspace;
+          process.stdout.write(
+            `Imported workspace ${w.name} from ${res.url} (exported as ${res.from.name} at ${res.from.exportedAt})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`,
+          );
+          for (const r of res.untracked.rejected) process.stderr.write(`rejected: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
+          for (const a of res.untracked.adjusted) process.stderr.write(`adjusted: ${JSON.stringify(a.path)}: ${a.change}\n`);
+          printWarnings(res.warnings);
+          if (res.sessionLog) process.stdout.write(`  session log ${res.sessionLog}\n`);
+          if (res.container?.image) process.stdout.write(`  container snapshot ${res.container.image}\n`);
+          for (const v of res.container?.volumes ?? []) {
+            process.stdout.write(`  volume ${v.name} (${v.volume}): ${v.report.files} files, ${v.report.bytes} bytes\n`);
+            for (const r of v.report.rejected) process.stderr.write(`rejected in volume ${v.name}: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
+          }
+        },
+      ),
     );
 }

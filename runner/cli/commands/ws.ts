@@ -94,13 +94,15 @@ Examples:
         if (opts.json) printJson(res);
         else {
           const w = res.workspace;
-          process.stdout.write(`Created workspace ${w.name} from ${safeText(w.baseRef)} (${short(w.baseSha)})\n  branch    ${w.branch}\n  worktree  ${safeText(w.worktree)}\n`);
+          process.stdout.write(
+            `Created workspace ${w.name} from ${safeText(w.baseRef)} (${short(w.baseSha)})\n  branch    ${w.branch}\n  worktree  ${safeText(w.worktree)}\n`,
+          );
           printWarnings(res.warnings);
         }
       }),
     );
 
-  sub('list', 'list the workspaces of the repository', 'berth ws list --json | jq -r \'.workspaces[].name\'').action(
+  sub('list', 'list the workspaces of the repository', "berth ws list --json | jq -r '.workspaces[].name'").action(
     action(async (opts: CommonOpts) => {
       const { repo, list } = await withRepo(opts, async (w) => ({ repo: w.repo, list: await w.list() }));
       if (opts.json) {
@@ -184,7 +186,9 @@ Examples:
     .option('-m, --message <text>', 'commit message')
     .action(
       action(async (name: string, opts: CommonOpts & { squash?: boolean; message?: string }) => {
-        const res = await withRepo(opts, (w) => w.merge(name, { squash: opts.squash ?? false, ...(opts.message !== undefined ? { message: opts.message } : {}) }));
+        const res = await withRepo(opts, (w) =>
+          w.merge(name, { squash: opts.squash ?? false, ...(opts.message !== undefined ? { message: opts.message } : {}) }),
+        );
         if (opts.json) {
           printJson(res);
           return;

@@ -9,7 +9,7 @@ export const checkpoint = defineTool({
     'Commit everything in the workspace (new, changed and deleted files; .gitignore respected) to its branch berth/<name>. ' +
     'Nested git repositories are committed as plain files (their .git is skipped); a file over 100 MiB is refused. ' +
     'Call it after each logical step with a message that says what changed and why, like a good commit message: ' +
-    'the user reviews these commits before merging. Nothing reaches the user\'s checkout until they merge.',
+    "the user reviews these commits before merging. Nothing reaches the user's checkout until they merge.",
   scope: 'workspace',
   input: {
     message: z

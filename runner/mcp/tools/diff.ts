@@ -25,8 +25,14 @@ export const diff = defineTool({
     const d = await call.deps.runner.workspaces.diffText(call.workspace, { stat: args.stat ?? false, maxBytes: MAX_DIFF_BYTES, signal: call.signal });
     const empty = d.bytes === 0 && d.placeholders.length === 0;
     const notes = [
-      ...(d.bytes > MAX_DIFF_BYTES ? [`[the diff is ${d.bytes} bytes; only the first ${MAX_DIFF_BYTES} are shown: call diff with stat: true for an overview, or exec "git diff <base> -- <path>" for one file]`] : []),
-      ...(d.placeholders.length ? [`[${d.placeholders.length} file(s) too large to diff, shown as a placeholder: ${d.placeholders.slice(0, 10).join(', ')}]`] : []),
+      ...(d.bytes > MAX_DIFF_BYTES
+        ? [
+            `[the diff is ${d.bytes} bytes; only the first ${MAX_DIFF_BYTES} are shown: call diff with stat: true for an overview, or exec "git diff <base> -- <path>" for one file]`,
+          ]
+        : []),
+      ...(d.placeholders.length
+        ? [`[${d.placeholders.length} file(s) too large to diff, shown as a placeholder: ${d.placeholders.slice(0, 10).join(', ')}]`]
+        : []),
     ];
     return {
       text: empty ? 'No changes: the workspace matches its base commit.' : [d.text, ...notes].join('\n'),

@@ -50,7 +50,12 @@ export const execOutputShape = {
 
 type ExecStructured = { mode: 'shell' | 'fresh' } & Partial<Record<string, unknown>>;
 
-export function finishedReply(res: ExecResult, mode: 'shell' | 'fresh', timeoutSeconds?: number, handle?: string): { text: string; structured: ExecStructured } {
+export function finishedReply(
+  res: ExecResult,
+  mode: 'shell' | 'fresh',
+  timeoutSeconds?: number,
+  handle?: string,
+): { text: string; structured: ExecStructured } {
   return {
     text: render(res, timeoutSeconds),
     structured: {

@@ -37,19 +37,13 @@ export const exec = defineTool({
       .max(MAX_SECONDS)
       .optional()
       .describe('Kill the command after this many seconds (default 600). Ignored for background processes.'),
-    background: z
-      .boolean()
-      .optional()
-      .describe('Start the command as a named background process and return at once (for servers, watchers, long jobs).'),
+    background: z.boolean().optional().describe('Start the command as a named background process and return at once (for servers, watchers, long jobs).'),
     name: z
       .string()
       .regex(PROCESS_NAME_PATTERN, 'letters, digits, ".", "_" or "-", starting with a letter or digit')
       .optional()
       .describe('background only: the process name for process_log/process_kill (default: generated from the command).'),
-    fresh: z
-      .boolean()
-      .optional()
-      .describe('Run in a new one-shot shell instead of the persistent one: no cwd/env carried over in either direction.'),
+    fresh: z.boolean().optional().describe('Run in a new one-shot shell instead of the persistent one: no cwd/env carried over in either direction.'),
     cwd: z
       .string()
       .min(1)
@@ -66,7 +60,10 @@ export const exec = defineTool({
       throw new BerthError('BAD_INPUT', 'background and fresh cannot be combined: a background process always runs in its own shell; drop fresh');
     }
     if (args.cwd !== undefined && !args.background && !args.fresh) {
-      throw new BerthError('BAD_INPUT', `cwd ${JSON.stringify(args.cwd)} only applies with background or fresh: for the persistent shell, start the command with "cd <dir> && "`);
+      throw new BerthError(
+        'BAD_INPUT',
+        `cwd ${JSON.stringify(args.cwd)} only applies with background or fresh: for the persistent shell, start the command with "cd <dir> && "`,
+      );
     }
     if (args.name !== undefined && !args.background) {
       throw new BerthError('BAD_INPUT', `name ${JSON.stringify(args.name)} only applies with background: true`);
@@ -92,7 +89,14 @@ export const exec = defineTool({
  * `running`, the command outlives the request until it ends, exec_kill, its timeout or shutdown.
  */
 async function runInJob(
-  args: { command: string; shell?: string | undefined; timeoutSeconds?: number | undefined; fresh?: boolean | undefined; cwd?: string | undefined; yieldMs?: number | undefined },
+  args: {
+    command: string;
+    shell?: string | undefined;
+    timeoutSeconds?: number | undefined;
+    fresh?: boolean | undefined;
+    cwd?: string | undefined;
+    yieldMs?: number | undefined;
+  },
   call: ToolCall,
   session: Awaited<ReturnType<ToolCall['session']>>,
 ) {
@@ -129,6 +133,10 @@ async function runInJob(
 /** `npm run dev` → "npm-3fa2": readable in process_list, unique enough not to replace another. */
 function processName(command: string): string {
   const word = (command.trim().split(/\s+/)[0] ?? '').split('/').pop() ?? '';
-  const base = word.replace(/[^A-Za-z0-9._-]/g, '').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || 'proc';
+  const base =
+    word
+      .replace(/[^A-Za-z0-9._-]/g, '')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 40) || 'proc';
   return `${base}-${randomBytes(2).toString('hex')}`;
 }

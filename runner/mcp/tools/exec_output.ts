@@ -33,7 +33,15 @@ export const execOutput = defineTool({
     const state = running ? 'still running' : `finished (exit ${job.result?.exitCode ?? 'unknown'})`;
     return {
       text: `${note}${out.text || '(no output in this range)'}\n[${state} · next offset ${out.nextOffset}]`,
-      structured: { running, output: out.text, offset: out.offset, nextOffset: out.nextOffset, skipped: out.skipped, lines: job.lines, ...(running ? {} : { exitCode: job.result?.exitCode ?? null }) },
+      structured: {
+        running,
+        output: out.text,
+        offset: out.offset,
+        nextOffset: out.nextOffset,
+        skipped: out.skipped,
+        lines: job.lines,
+        ...(running ? {} : { exitCode: job.result?.exitCode ?? null }),
+      },
     };
   },
 });

@@ -14,7 +14,12 @@ export const execWait = defineTool({
   input: {
     handle: handleArg,
     yieldMs: yieldMsArg,
-    offset: z.number().int().min(0).optional().describe('Return running output from this offset (nextOffset of the previous answer) instead of the newest part.'),
+    offset: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Return running output from this offset (nextOffset of the previous answer) instead of the newest part.'),
   },
   output: execOutputShape,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },

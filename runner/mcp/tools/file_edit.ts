@@ -14,8 +14,12 @@ export const fileEdit = defineTool({
   scope: 'workspace',
   input: {
     path: z.string().min(1).max(4096).describe('File path relative to the workspace root.'),
-    search: EditRequestSchema.shape.search.refine(withinContentBytes, `search is ${CONTENT_TOO_LARGE}`).describe('Exact text to find (copy it from file_read output).'),
-    replace: EditRequestSchema.shape.replace.refine(withinContentBytes, `replace is ${CONTENT_TOO_LARGE}`).describe('Text to put in its place (may be empty to delete it).'),
+    search: EditRequestSchema.shape.search
+      .refine(withinContentBytes, `search is ${CONTENT_TOO_LARGE}`)
+      .describe('Exact text to find (copy it from file_read output).'),
+    replace: EditRequestSchema.shape.replace
+      .refine(withinContentBytes, `replace is ${CONTENT_TOO_LARGE}`)
+      .describe('Text to put in its place (may be empty to delete it).'),
     matchId: EditRequestSchema.shape.matchId.describe('Only when search occurs several times: the match ID (e.g. "L12") from the previous error.'),
   },
   output: { path: z.string(), line: z.number(), matchId: z.string() },

@@ -16,18 +16,12 @@ export const pipelineRun = defineTool({
     "Run the project's build, test or lint step (or check = all defined steps in parallel) the way CI would: in fresh, " +
     "throw-away containers on a copy of the workspace's current files (uncommitted changes included), using the steps " +
     "defined for the project (berth.yaml of the user's checkout, or detected from package.json, Makefile ...). " +
-    'Your workspace container is not touched. Returns ok plus each phase\'s outcome, exit code and output tail; ' +
+    "Your workspace container is not touched. Returns ok plus each phase's outcome, exit code and output tail; " +
     'a failing step is a normal result (ok: false), not a tool error.',
   scope: 'workspace',
   input: {
     step: z.enum(['build', 'test', 'lint', 'check']).describe('Which pipeline to run: build, test, lint, or check (every defined step).'),
-    timeoutSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_SECONDS)
-      .optional()
-      .describe('Time limit per command in seconds (default from berth.yaml, 30 minutes).'),
+    timeoutSeconds: z.number().int().min(1).max(MAX_SECONDS).optional().describe('Time limit per command in seconds (default from berth.yaml, 30 minutes).'),
   },
   output: {
     ok: z.boolean(),
@@ -117,7 +111,9 @@ function render(r: PipelineResult, phases: readonly { name: string; outcome: str
         `${r.failedPhase ? ` (phase ${r.failedPhase}, exit ${r.exitCode})` : ''}.`,
     ...phases.map((ph) => `  ${ph.name}: ${ph.outcome}${ph.exitCode !== null && ph.exitCode !== 0 ? ` (exit ${ph.exitCode})` : ''} ${formatMs(ph.durationMs)}`),
   ];
-  const shown = r.ok ? phases.filter((ph) => ph.name !== 'setup' && ph.name !== 'install' && ph.outcome !== 'skipped') : phases.filter((ph) => ph.outcome !== 'passed' && ph.outcome !== 'skipped');
+  const shown = r.ok
+    ? phases.filter((ph) => ph.name !== 'setup' && ph.name !== 'install' && ph.outcome !== 'skipped')
+    : phases.filter((ph) => ph.outcome !== 'passed' && ph.outcome !== 'skipped');
   for (const ph of shown) {
     if (ph.tail.trim()) lines.push(`--- ${ph.name} output (tail) ---`, ph.tail.replace(/\n$/, ''));
   }

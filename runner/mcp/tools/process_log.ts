@@ -7,18 +7,11 @@ const MAX_TAIL_BYTES = 1024 * 1024;
 export const processLog = defineTool({
   name: 'process_log',
   title: 'Read a background process log',
-  description:
-    'Read the end of a background process\'s combined stdout+stderr (it keeps growing while the process runs; call again to follow it).',
+  description: "Read the end of a background process's combined stdout+stderr (it keeps growing while the process runs; call again to follow it).",
   scope: 'workspace',
   input: {
     name: z.string().regex(PROCESS_NAME_PATTERN, 'a process name as shown by process_list').describe('The process name (see process_list).'),
-    tailBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_TAIL_BYTES)
-      .optional()
-      .describe('How many bytes from the end of the log to return (default 16384).'),
+    tailBytes: z.number().int().min(1).max(MAX_TAIL_BYTES).optional().describe('How many bytes from the end of the log to return (default 16384).'),
   },
   output: { name: z.string(), text: z.string(), bytes: z.number(), truncated: z.boolean() },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },

@@ -23,12 +23,7 @@ export const workspaceCreate = defineTool({
       .regex(NAME_PATTERN, 'use lowercase letters, digits, ".", "_" or "-", starting with a letter or digit (max 63)')
       .optional()
       .describe('Workspace name, e.g. "fix-login-bug". Lowercase letters, digits, ".", "_", "-". Omit to generate one like "brave-otter-42".'),
-    base: z
-      .string()
-      .min(1)
-      .max(256)
-      .optional()
-      .describe('Git branch, tag or commit to start from (default: HEAD of the user\'s checkout).'),
+    base: z.string().min(1).max(256).optional().describe("Git branch, tag or commit to start from (default: HEAD of the user's checkout)."),
   },
   output: {
     name: z.string(),
@@ -71,7 +66,8 @@ export const workspaceCreate = defineTool({
     const ws = session.workspace;
     const created = !existed && session.created.workspace;
     const warnings = [...session.warnings];
-    if (args.base !== undefined && !created) warnings.push(`base ${JSON.stringify(args.base)} was ignored: workspace ${name} already existed (it started from ${ws.baseRef})`);
+    if (args.base !== undefined && !created)
+      warnings.push(`base ${JSON.stringify(args.base)} was ignored: workspace ${name} already existed (it started from ${ws.baseRef})`);
     const lines = [
       `${created ? 'Created' : 'Using existing'} workspace ${name} (branch ${ws.branch}, from ${ws.baseRef} ${ws.baseSha.slice(0, 12)}).`,
       `Commands run in its container (${session.spec.image}) with the worktree at ${session.spec.workdir}.`,

@@ -23,10 +23,7 @@ export const workspaceDelete = defineTool({
     // Fails with WORKSPACE_NOT_FOUND (listing the existing ones) before anything is touched.
     await call.deps.runner.workspaces.get(name, { signal: call.signal });
     const res = await call.deps.runner.delete(name);
-    const lines = [
-      `Deleted workspace ${name} (branch berth/${name}, its worktree and container).`,
-      ...res.warnings.map((w) => `Warning: ${w}`),
-    ];
+    const lines = [`Deleted workspace ${name} (branch berth/${name}, its worktree and container).`, ...res.warnings.map((w) => `Warning: ${w}`)];
     return {
       text: lines.join('\n'),
       structured: { name, removedContainers: [...res.containers], removedVolumes: [...res.volumes], warnings: [...res.warnings] },

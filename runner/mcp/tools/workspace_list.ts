@@ -44,7 +44,7 @@ export const workspaceList = defineTool({
     const lines = rows.length
       ? rows.map(
           (r) =>
-            `${r.name}${r.name === pinned ? ' (this server\'s workspace)' : ''}: ${r.branch} from ${r.baseRef}, head ${r.head.slice(0, 12)}, ` +
+            `${r.name}${r.name === pinned ? " (this server's workspace)" : ''}: ${r.branch} from ${r.baseRef}, head ${r.head.slice(0, 12)}, ` +
             `${r.dirty ? 'uncommitted changes' : 'clean'}, container ${r.container}, created ${formatAge(Date.now() - Date.parse(r.createdAt))} ago`,
         )
       : [pinned ? `No workspaces yet; ${pinned} is created on first use.` : 'No workspaces yet. Call workspace_create to make one.'];
