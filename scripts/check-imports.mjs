@@ -96,6 +96,15 @@ while (stack.length) {
   }
 }
 
+// One error class: `extends Error` appears once, in src/errors.ts.
+for (const layer of [...LAYERS, 'test']) {
+  for (const file of walk(join(root, layer))) {
+    const rel = relative(root, file);
+    if (rel !== 'src/errors.ts' && /\bextends Error\b/.test(readFileSync(file, 'utf8')))
+      problems.push(`${rel}: declares an Error subclass (use BerthError from src/errors.ts)`);
+  }
+}
+
 if (problems.length) {
   console.error(problems.join('\n'));
   process.exit(1);
