@@ -89,7 +89,7 @@ describe('runPipeline through the Dagger executor', () => {
     expect(r).toMatchObject({
       step: 'test',
       executor: 'dagger',
-      image: 'node:18-bookworm',
+      image: 'node:24-bookworm-slim',
       ok: true,
       outcome: 'passed',
       exitCode: 0,
@@ -101,7 +101,7 @@ describe('runPipeline through the Dagger executor', () => {
       ['install', 'passed', 0],
       ['test', 'passed', 0],
     ]);
-    expect(daggerFunctionOutput(r)).toBe('==> test: npm test\nran sh -c npm test\ntest: ok (node:18-bookworm)\n');
+    expect(daggerFunctionOutput(r)).toBe('==> test: npm test\nran sh -c npm test\ntest: ok (node:24-bookworm-slim)\n');
   });
 
   it("a failing step: the step's own exit code, failureKind test; the module function throws", async () => {
@@ -226,7 +226,8 @@ describeDocker('runPipeline through the local executor (real Docker): library an
   });
 
   it("a missing image (not one of berth's): the same IMAGE_MISSING result from the library and the CLI, exit 125, nothing left", async () => {
-    const dir = await project('noimage', 'image: berth-test-no-such-image:0\ninstall: []\ntest: echo never\n');
+    // pull: never: the image policy must not reach for a registry (none answers here anyway).
+    const dir = await project('noimage', 'image: berth-test-no-such-image:0\npull: never\ninstall: []\ntest: echo never\n');
     const { spec } = await resolveSpec(new LocalSourceReader(dir));
     const lib = await runPipeline({ kind: 'local', dir }, spec, 'test');
     expectShape(lib);
