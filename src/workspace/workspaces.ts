@@ -9,12 +9,13 @@
  * diff, log) do not lock: git's own ref updates are atomic and status runs with
  * --no-optional-locks, so a concurrent writer is never blocked by a reader.
  */
-import { mkdir, readdir, realpath, rm } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { dataDir as resolveDataDir } from '../data-dir.js';
 import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/index.js';
 import { withRepoLock } from './lock.js';
+import { mergeResolved } from './merge.js';
+import { prepareWorktreeDir, removeWorktree, rollbackCreate, type DirsContext } from './worktree-dirs.js';
 import { assertValidName, branchOf } from './names.js';
 import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
 import { recoverCorrupt, type StoredState, type UnreadableNote } from './corrupt.js';
@@ -225,7 +226,7 @@ export class Workspaces implements AsyncDisposable {
             },
           );
         }
-        const { path, owns } = await this.#prepareWorktreeDir(name, opts.worktreeDir);
+        const { path, owns } = await prepareWorktreeDir(this.#dirs(), name, opts.worktreeDir);
 
         const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
         const rootSha = await this.#git.commitEmptyOnto(baseSha, message, signal);
@@ -269,7 +270,7 @@ export class Workspaces implements AsyncDisposable {
           const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: this.repo, head: rootSha, dirty });
           return { workspace, warnings };
         } catch (err) {
-          await this.#rollbackCreate(name, path, owns, rootSha, handle);
+          await rollbackCreate(this.#dirs(), name, path, owns, rootSha, handle);
           throw err;
         }
       },
@@ -319,63 +320,8 @@ export class Workspaces implements AsyncDisposable {
     if (opts.message !== undefined) checkMessage(opts.message);
     return this.withLock(
       async () => {
-        const { state, tip, handle } = await this.#resolve(name, signal);
-        const op = await this.#git.operationInProgress(signal);
-        if (op) {
-          throw new BerthError('DIRTY_CHECKOUT', `your checkout ${this.repo} has ${op} in progress: finish or abort it, then retry`);
-        }
-        const into = await this.#git.checkoutBranch(signal);
-        if (!into) {
-          throw new BerthError(
-            'BAD_INPUT',
-            `your checkout ${this.repo} has a detached HEAD: check out the branch to merge into (git switch <branch>) and retry`,
-          );
-        }
-        if (into === `${BRANCH_REF_PREFIX}${name}`) {
-          throw new BerthError('BAD_INPUT', `your checkout is on ${branchOf(name)} itself: switch to the branch to merge into and retry`);
-        }
-        const local = await this.#git.checkoutStatus(signal);
-        const tracked = local.staged + local.unstaged + local.conflicted;
-        if (tracked > 0) {
-          throw new BerthError(
-            'DIRTY_CHECKOUT',
-            `your checkout ${this.repo} has ${tracked} uncommitted change${tracked === 1 ? '' : 's'} to tracked files: commit or stash them (git stash) and retry, so a failed merge cannot mix with your work`,
-            { details: local as unknown as Record<string, unknown> },
-          );
-        }
-        const warnings: string[] = [];
-        if (handle) {
-          const ws = await this.#git.worktreeStatus(handle, signal);
-          if (ws.total > 0) {
-            warnings.push(
-              `${ws.total} uncommitted change${ws.total === 1 ? ' is' : 's are'} in workspace ${name} and ${ws.total === 1 ? 'is' : 'are'} not merged: run \`berth ws checkpoint ${name}\` first to include ${ws.total === 1 ? 'it' : 'them'}`,
-            );
-          }
-        }
-        const intoShort = into.replace(/^refs\/heads\//, '');
-        const head = (await this.#git.checkoutHead(signal)) ?? '';
-        const commits = await this.#git.log(state.rootSha, tip.sha, { limit: 1, signal });
-        if (commits.length === 0) {
-          return {
-            into: intoShort,
-            sha: head,
-            merged: false,
-            squashed: squash,
-            warnings: [...warnings, `workspace ${name} has no commits since its base: nothing to merge`],
-          };
-        }
-        const message = opts.message ?? (squash ? `berth: squash workspace ${name}` : `berth: merge workspace ${name}`);
-        const sha = await this.#git.mergeIntoCheckout(`${BRANCH_REF_PREFIX}${name}`, { squash, message, signal });
-        if (!sha) {
-          return {
-            into: intoShort,
-            sha: head,
-            merged: false,
-            squashed: squash,
-            warnings: [...warnings, `${intoShort} already contains the changes of workspace ${name}`],
-          };
-        }
-        return { into: intoShort, sha, merged: true, squashed: squash, warnings };
+        const resolved = await this.#resolve(name, signal);
+        return mergeResolved({ git: this.#git, repo: this.repo }, name, resolved, { squash, message: opts.message, signal });
       },
       { ...(signal ? { signal } : {}) },
     );
@@ -407,7 +353,7 @@ export class Workspaces implements AsyncDisposable {
         }
         const info = await this.#info(state, tip ?? { sha: state.rootSha, committedAt: Date.parse(state.createdAt) }, worktrees, signal);
         if (opts.beforeRemove) await opts.beforeRemove(info);
-        const warnings = await this.#removeWorktree(name, state, worktrees, signal);
+        const warnings = await removeWorktree(this.#dirs(), name, state, worktrees, signal);
         await this.#git.deleteBranch(branchOf(name), signal);
         for (const s of notes) await this.#git.removeNote(s.rootSha, signal);
         return { name, warnings };
@@ -588,100 +534,14 @@ export class Workspaces implements AsyncDisposable {
     });
   }
 
+  #dirs(): DirsContext {
+    return { git: this.#git, repo: this.repo, worktreesDir: this.worktreesDir, realDataDir: this.#realDataDir, logger: this.#logger };
+  }
+
   #missingWorktree(name: string): BerthError {
     return new BerthError(
       'GIT_ERROR',
       `the worktree of workspace ${JSON.stringify(name)} is missing (its directory was removed): the branch ${branchOf(name)} still has the committed work; delete the workspace (berth ws delete ${name}) and create it again from that branch if needed`,
     );
-  }
-
-  /** Picks and checks the worktree directory; returns its canonical path. */
-  async #prepareWorktreeDir(name: string, requested: string | undefined): Promise<{ path: string; owns: boolean }> {
-    if (requested !== undefined) {
-      if (typeof requested !== 'string' || !isAbsolute(requested) || requested.includes('\0')) {
-        throw new BerthError('BAD_INPUT', `worktreeDir ${JSON.stringify(requested)} must be an absolute path to an existing empty directory`);
-      }
-      if (!(await isDir(requested))) {
-        throw new BerthError('BAD_INPUT', `worktreeDir ${JSON.stringify(requested)} does not exist or is not a directory: create it (empty) first`);
-      }
-      const path = await realpath(requested);
-      if ((await readdir(path)).length > 0) {
-        throw new BerthError('BAD_INPUT', `worktreeDir ${JSON.stringify(requested)} is not empty: pass an empty directory`);
-      }
-      this.#assertOutsideRepo(path, 'worktreeDir');
-      return { path, owns: false };
-    }
-    await mkdir(this.worktreesDir, { recursive: true });
-    const path = join(await realpath(this.worktreesDir), name);
-    this.#assertOutsideRepo(path, 'the data dir');
-    try {
-      const entries = await readdir(path);
-      if (entries.length > 0) {
-        throw new BerthError(
-          'BAD_INPUT',
-          `directory ${JSON.stringify(path)} already exists and is not empty (left over from an earlier workspace?): remove it and retry`,
-        );
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    return { path, owns: true };
-  }
-
-  #assertOutsideRepo(path: string, what: string): void {
-    for (const root of [this.repo, this.#git.commonDir]) {
-      if (resolve(root) === resolve(path) || isInside(root, path)) {
-        throw new BerthError(
-          'BAD_INPUT',
-          `${what} puts the worktree at ${JSON.stringify(path)}, inside the repository ${JSON.stringify(root)}: worktrees must live outside your checkout (set BERTH_DATA_DIR elsewhere)`,
-        );
-      }
-    }
-  }
-
-  async #rollbackCreate(name: string, path: string, owns: boolean, rootSha: string, handle: WorktreeHandle | undefined): Promise<void> {
-    const steps: [string, () => Promise<unknown>][] = [
-      ['worktree', async () => (handle ? (owns ? this.#git.removeWorktree(path) : this.#git.detachWorktreeKeepingDir(handle)) : undefined)],
-      ['branch', () => this.#git.deleteBranch(branchOf(name))],
-      ['note', () => this.#git.removeNote(rootSha)],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (err) {
-        this.#logger.warn(`rolling back workspace creation: could not remove the ${what}`, { name, error: (err as Error).message });
-      }
-    }
-  }
-
-  async #removeWorktree(name: string, state: WorkspaceState, worktrees: readonly WorktreeEntry[], signal?: AbortSignal): Promise<string[]> {
-    const warnings: string[] = [];
-    const main = worktrees[0];
-    if (main && main.branch === `${BRANCH_REF_PREFIX}${name}`) {
-      throw new BerthError('GIT_ERROR', `your checkout ${this.repo} has ${branchOf(name)} checked out: switch it to another branch and retry the delete`);
-    }
-    const other = worktrees.find((w) => w.branch === `${BRANCH_REF_PREFIX}${name}` && resolve(w.path) !== resolve(state.worktree));
-    if (other) {
-      throw new BerthError(
-        'GIT_ERROR',
-        `${branchOf(name)} is checked out at ${JSON.stringify(other.path)}, which is not the workspace's worktree: switch that checkout to another branch and retry the delete`,
-      );
-    }
-    const entry = registeredWorktree(state, worktrees, this.#realDataDir);
-    if (entry) {
-      const gitDir = await this.#git.worktreeGitDir(entry.path);
-      if (!state.ownsWorktreeDir && gitDir && (await isDir(entry.path))) await this.#git.detachWorktreeKeepingDir({ path: entry.path, gitDir });
-      else await this.#git.removeWorktree(entry.path, signal);
-      return warnings;
-    }
-    // Not registered: the directory was removed by hand (git then lists it as prunable) or never
-    // finished. Only a directory inside our own data dir is ours to remove.
-    if (state.ownsWorktreeDir && isInside(this.worktreesDir, state.worktree) && (await isDir(state.worktree))) {
-      await rm(state.worktree, { recursive: true, force: true });
-      warnings.push(`the worktree ${state.worktree} was not registered with git any more; removed the leftover directory`);
-    } else {
-      warnings.push(`the worktree ${state.worktree} was already gone`);
-    }
-    return warnings;
   }
 }
