@@ -64,6 +64,13 @@ describeDocker('toolchain images', () => {
         expect(r.out).not.toMatch(/^v18\./m);
       } finally {
         await berth(['ws', 'delete', 'n22'], repo, env);
+        // Cache volumes outlive a workspace by design; this test's own go with it.
+        const { Volumes } = await docker().listVolumes({ filters: { label: [`dev.berth.repo=${repo}`] } });
+        for (const v of Volumes ?? [])
+          await docker()
+            .getVolume(v.Name)
+            .remove()
+            .catch(() => undefined);
       }
       const listing = await berth(['images', '--json'], repo, env);
       const rows = JSON.parse(listing.out) as { ref: string; origin: string; reason: string }[];
