@@ -111,18 +111,21 @@ export class GitRepo {
     const res = await this.run(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { cwd: this.root, signal, ok: [0, 1, 128] });
     const sha = res.stdout.toString('utf8').trim();
     if (res.exitCode === 0 && isSha(sha)) return sha;
+    throw await this.#noSuchBase(ref, { ref, stderr: res.stderr }, signal);
+  }
+
+  /** Why `ref` names no commit: EMPTY_REPO when there are no commits at all, else UNKNOWN_REF. */
+  async #noSuchBase(ref: string, details: Record<string, unknown>, signal?: AbortSignal): Promise<BerthError> {
     if (!(await this.hasCommits(signal))) {
-      throw new BerthError(
+      return new BerthError(
         'EMPTY_REPO',
         `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`,
       );
     }
-    throw new BerthError(
+    return new BerthError(
       'UNKNOWN_REF',
       `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`,
-      {
-        details: { ref, stderr: res.stderr },
-      },
+      { details },
     );
   }
 
@@ -159,21 +162,7 @@ export class GitRepo {
     };
     const base = found(0);
     const sha = base?.endsWith(' commit') ? (base.split(' ')[0] ?? '') : '';
-    if (!isSha(sha)) {
-      if (!(await this.hasCommits(signal))) {
-        throw new BerthError(
-          'EMPTY_REPO',
-          `repository ${JSON.stringify(this.root)} has no commits yet: make a first commit (e.g. \`git commit --allow-empty -m init\`) and retry`,
-        );
-      }
-      throw new BerthError(
-        'UNKNOWN_REF',
-        `base ref ${JSON.stringify(ref)} does not name a commit in ${JSON.stringify(this.root)}: pass a branch, tag or commit sha (see \`git branch -a\`)`,
-        {
-          details: { ref, output: out[0] ?? '' },
-        },
-      );
-    }
+    if (!isSha(sha)) throw await this.#noSuchBase(ref, { ref, output: out[0] ?? '' }, signal);
     const existingRefs = new Set<string>();
     refs.forEach((r, i) => {
       if (found(i + 2)) existingRefs.add(r);
