@@ -71,6 +71,17 @@ export async function ensureBuilt(ref: string, spec: BuildSpec, opts: BuildOpts)
     }),
   );
   await followBuild(client, stream, ref, say);
+  // The rebuild moved the tag: the superseded image is unreferenced now; remove it unless a
+  // container still uses it (then Docker refuses, and it stays).
+  const built = await client
+    .getImage(ref)
+    .inspect()
+    .catch(() => undefined);
+  if (existing?.Id && built?.Id !== existing.Id)
+    await client
+      .getImage(existing.Id)
+      .remove()
+      .catch(() => undefined);
   return true;
 }
 

@@ -79,6 +79,9 @@ describeDocker('build: a Dockerfile in the repository', () => {
       const changedArg = await berth(['test', '--source=.'], dir);
       expect(changedArg.code, changedArg.out).toBe(0);
       expect(changedArg.out).toMatch(/bonjour\s+v2/);
+      // Each rebuild moved the tag; the images it superseded were removed, not left dangling.
+      const dangling = await docker().listImages({ filters: { dangling: ['true'], label: ['dev.berth.build.input-hash'] } });
+      expect(dangling.map((i) => i.Id)).toEqual([]);
     },
     10 * 60_000,
   );
