@@ -13,9 +13,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createContainer } from '../../docker/create.js';
 import { LABEL, RUNNER_VERSION } from '../../docker/labels.js';
 import { listBerthContainers, OWNER_LABEL, ownerLabel, reapOrphanContainers, UNOWNED_MAX_AGE_MS } from '../../docker/reaper.js';
-import type { ResolvedSpec } from '../../src/project/types.js';
 import { IMAGES } from '../../src/images.js';
 import { describeDocker, docker } from '../helpers/docker.js';
+import { pipelineSpec } from '../pipelines/helpers.js';
 
 const CHILD = join(import.meta.dirname, 'pipeline-child.ts');
 
@@ -53,7 +53,7 @@ describeDocker('reaping containers whose owner is gone', () => {
 
   it('reaps a SIGKILLed pipeline run and Created containers of dead owners; keeps live and foreign ones', async () => {
     // A real pipeline process, killed mid-step: its container keeps running with nobody to remove it.
-    const spec = pipelineSpec();
+    const spec = pipelineSpec({ resources: { cpus: 0.5, memoryMb: 64, pids: 32 }, stepTimeoutMs: 120_000 });
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify({ spec, source, repo: `reaper-${tag}`, labels: test })], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -91,24 +91,3 @@ describeDocker('reaping containers whose owner is gone', () => {
     expect(later).toEqual([`${tag}-unlabelled`]);
   });
 });
-
-function pipelineSpec(): ResolvedSpec {
-  return {
-    image: IMAGES.busybox,
-    workdir: '/src',
-    env: {},
-    setup: [],
-    install: [],
-    steps: { build: [], test: [], lint: [] },
-    caches: [],
-    volumes: [],
-    resources: { cpus: 0.5, memoryMb: 64, pids: 32 },
-    network: 'none',
-    user: undefined,
-    idleTimeoutMs: 60_000,
-    stepTimeoutMs: 120_000,
-    pool: { size: 0 },
-    toolchain: 'generic',
-    packageManager: undefined,
-  };
-}

@@ -6,12 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { plan, runPlanLocal, type PipelineEvent, type LocalPipelineResult as PipelineResult } from '../../pipelines/index.js';
 import { LABEL } from '../../docker/labels.js';
-import { IMAGES } from '../../src/images.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { resolveSpec, TOOLCHAIN_IMAGES } from '../../src/project/index.js';
 import type { ResolvedSpec } from '../../src/project/types.js';
 import { describeDocker } from '../helpers/docker.js';
-import { cleanup, copyFixture, docker, pipelineContainers, snapshot, type FixtureCopy } from './helpers.js';
+import { cleanup, copyFixture, docker, pipelineContainers, pipelineSpec, snapshot, type FixtureCopy } from './helpers.js';
 
 const copies: FixtureCopy[] = [];
 async function fixture(name: string): Promise<FixtureCopy> {
@@ -27,25 +26,7 @@ async function runFixture(copy: FixtureCopy, target: 'test' | 'check', events?: 
 }
 
 function busyboxSpec(over: Partial<ResolvedSpec> = {}): ResolvedSpec {
-  return {
-    image: IMAGES.busybox,
-    workdir: '/src',
-    env: { GREETING: 'hello from env' },
-    setup: [],
-    install: [],
-    steps: { build: [], test: [], lint: [] },
-    caches: [{ name: 'tool', path: '/var/cache/berth/tool' }],
-    volumes: [],
-    resources: { cpus: 1, memoryMb: 256, pids: 128 },
-    network: 'none',
-    user: undefined,
-    idleTimeoutMs: 60_000,
-    stepTimeoutMs: 60_000,
-    pool: { size: 0 },
-    toolchain: 'generic',
-    packageManager: undefined,
-    ...over,
-  };
+  return pipelineSpec({ env: { GREETING: 'hello from env' }, caches: [{ name: 'tool', path: '/var/cache/berth/tool' }], ...over });
 }
 
 async function expectNoLeftovers(copy: FixtureCopy, result?: PipelineResult): Promise<void> {

@@ -8,8 +8,33 @@ import { fileURLToPath } from 'node:url';
 import { Dockerode as Docker } from '../helpers/docker.js';
 import { repoKey } from '../../pipelines/index.js';
 import { LABEL } from '../../docker/labels.js';
+import { IMAGES } from '../../src/images.js';
+import type { ResolvedSpec } from '../../src/project/types.js';
 
 export const docker = new Docker();
+
+/** A small resolved spec on busybox with nothing to install; tests override what they exercise. */
+export function pipelineSpec(over: Partial<ResolvedSpec> = {}): ResolvedSpec {
+  return {
+    image: IMAGES.busybox,
+    workdir: '/src',
+    env: {},
+    setup: [],
+    install: [],
+    steps: { build: [], test: [], lint: [] },
+    caches: [],
+    volumes: [],
+    resources: { cpus: 1, memoryMb: 256, pids: 128 },
+    network: 'none',
+    user: undefined,
+    idleTimeoutMs: 60_000,
+    stepTimeoutMs: 60_000,
+    pool: { size: 0 },
+    toolchain: 'generic',
+    packageManager: undefined,
+    ...over,
+  };
+}
 
 export const fixturePath = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 

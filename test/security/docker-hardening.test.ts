@@ -16,33 +16,15 @@ import { ensureWorkspaceVolume, volumeTarStream } from '../../docker/volumes.js'
 import { LABEL } from '../../docker/labels.js';
 import { plan, runPlanLocal, type PipelineEvent } from '../../pipelines/index.js';
 import type { ResolvedSpec } from '../../src/project/types.js';
-import { IMAGES } from '../../src/images.js';
 import { Runner } from '../../runner/session/index.js';
 import { describeDocker, docker, type Docker } from '../helpers/docker.js';
+import { pipelineSpec } from '../pipelines/helpers.js';
 import { busyboxSpec, makeFixture, type Fixture } from '../runner/helpers.js';
 
 const RESOURCES = { cpus: 1, memoryMb: 256, pids: 256 };
 
-function pipelineSpec(over: Partial<ResolvedSpec>): ResolvedSpec {
-  return {
-    image: IMAGES.busybox,
-    workdir: '/src',
-    env: {},
-    setup: [],
-    install: [],
-    steps: { build: [], test: [], lint: [] },
-    caches: [],
-    volumes: [],
-    resources: RESOURCES,
-    network: 'none',
-    user: undefined,
-    idleTimeoutMs: 60_000,
-    stepTimeoutMs: 120_000,
-    pool: { size: 0 },
-    toolchain: 'generic',
-    packageManager: undefined,
-    ...over,
-  };
+function hardenedSpec(over: Partial<ResolvedSpec>): ResolvedSpec {
+  return pipelineSpec({ resources: RESOURCES, stepTimeoutMs: 120_000, ...over });
 }
 
 /** The hardening fields of a HostConfig, normalised (Docker reports an empty list as null). */
@@ -138,7 +120,7 @@ describeDocker('security: every container berth creates carries the same hardeni
     const sessionShm = SHM_LINE.exec((await s.exec('cat /proc/mounts')).stdout)?.[1];
 
     // Staged path (root setup runs in it): the prepared container.
-    const staged = await inspectPipeline(pipelineSpec({ setup: ['true'] }));
+    const staged = await inspectPipeline(hardenedSpec({ setup: ['true'] }));
     const expected = {
       CapDrop: ['ALL'],
       CapAdd: [...ROOT_SETUP_CAPS].sort(),
@@ -161,7 +143,7 @@ describeDocker('security: every container berth creates carries the same hardeni
     for (const i of [session, staged.info]) expectNoDockerSocket(i);
 
     // Fast path (the whole plan as the main process, no root setup): the same, minus every cap.
-    const direct = await inspectPipeline(pipelineSpec({}));
+    const direct = await inspectPipeline(hardenedSpec({}));
     expect(hardening(direct.info.HostConfig as never)).toEqual({ ...expected, CapAdd: [] });
     expectNoDockerSocket(direct.info);
 

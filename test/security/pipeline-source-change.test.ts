@@ -9,9 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSource, packSource, repoKey, runPipeline } from '../../pipelines/index.js';
 import { IMAGES } from '../../src/images.js';
-import type { ResolvedSpec } from '../../src/project/types.js';
 import { describeDocker } from '../helpers/docker.js';
-import { pipelineContainers } from '../pipelines/helpers.js';
+import { pipelineContainers, pipelineSpec } from '../pipelines/helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const CHURN_FILES = 1500;
@@ -119,24 +118,9 @@ describeDocker('pipeline runs on a churning tree (real Docker)', () => {
     const repo = repoKey(dir);
     expect(await pipelineContainers(repo)).toEqual([]);
     churner = churn(join(dir, 'churn'));
-    const spec: ResolvedSpec = {
-      image: IMAGES.busybox,
-      workdir: '/src',
-      env: {},
-      setup: [],
-      install: [],
+    const spec = pipelineSpec({
       steps: { build: [], test: ['ls churn | wc -l'], lint: [] },
-      caches: [],
-      volumes: [],
-      resources: { cpus: 1, memoryMb: 256, pids: 128 },
-      network: 'none',
-      user: undefined,
-      idleTimeoutMs: 60_000,
-      stepTimeoutMs: 60_000,
-      pool: { size: 0 },
-      toolchain: 'generic',
-      packageManager: undefined,
-    };
+    });
     const lib: string[] = [];
     const cliRuns: string[] = [];
     try {

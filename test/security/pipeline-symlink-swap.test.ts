@@ -11,10 +11,8 @@ import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSource, packSource, repoKey, runPipeline } from '../../pipelines/index.js';
-import { IMAGES } from '../../src/images.js';
-import type { ResolvedSpec } from '../../src/project/types.js';
 import { describeDocker } from '../helpers/docker.js';
-import { pipelineContainers } from '../pipelines/helpers.js';
+import { pipelineContainers, pipelineSpec } from '../pipelines/helpers.js';
 
 const FILES = 40;
 const SECRET = `HOSTSECRET-${randomBytes(8).toString('hex')}`;
@@ -134,25 +132,10 @@ describe('pipeline source copy vs a racing directory→symlink swap', () => {
 
 describeDocker('pipeline runs vs a racing directory→symlink swap (real containers)', () => {
   it('the secret never reaches a pipeline container (25 runs), and no container is left', async () => {
-    const spec: ResolvedSpec = {
-      image: IMAGES.busybox,
-      workdir: '/src',
-      env: {},
-      setup: [],
-      install: [],
+    const spec = pipelineSpec({
       // Print every file the container got; exit 99 if any holds the secret (pattern split so the command itself never matches).
       steps: { build: [], test: ['find . -type f -exec cat {} +; if grep -rq "HOSTSECRE[T]" .; then exit 99; fi'], lint: [] },
-      caches: [],
-      volumes: [],
-      resources: { cpus: 1, memoryMb: 256, pids: 128 },
-      network: 'none',
-      user: undefined,
-      idleTimeoutMs: 60_000,
-      stepTimeoutMs: 60_000,
-      pool: { size: 0 },
-      toolchain: 'generic',
-      packageManager: undefined,
-    };
+    });
     swapper = startSwapper();
     const outcomes: string[] = [];
     const leaks: string[] = [];
