@@ -1,8 +1,12 @@
 /**
  * Remote mode: the same tools over MCP Streamable HTTP
  * (https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#streamable-http),
- * on node:http with the SDK's StreamableHTTPServerTransport (one transport + McpServer per client
- * session, all sharing the process's Runner).
+ * on node:http, for both revision eras on one endpoint:
+ *   - 2025-06-18 / 2025-11-25 (SDK v1 clients): sessionful, the SDK's
+ *     StreamableHTTPServerTransport (one transport + McpServer per client session);
+ *   - 2026-07-28 (SDK v2 clients): stateless, one SDK v2 McpServer per request
+ *     (revisions/http-modern.ts), chosen per POST by the protocol version the request carries.
+ * All of them share the process's Runner.
  *
  * Every request must carry `Authorization: Bearer <token>`. The check runs before the body is read
  * and before any MCP object exists, so a missing or wrong token gets 401 and nothing runs. Tokens
@@ -19,6 +23,8 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { createHostGuard, isLoopback } from './http-guard.js';
+import { createModernHttp } from './revisions/http-modern.js';
+import type { McpServer as ModernMcpServer } from '@modelcontextprotocol/server';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, SessionTable } from './http-sessions.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
@@ -74,8 +80,10 @@ export function bearerMatches(header: string | undefined, token: string): boolea
 export interface HttpServeOptions {
   readonly listen: ListenAddress;
   readonly token: string;
-  /** A fresh McpServer per client session. */
+  /** A fresh 2025-era McpServer (SDK v1) per client session. */
   readonly createServer: () => McpServer;
+  /** A fresh 2026-07-28 McpServer (SDK v2) per request; without it that revision is not served. */
+  readonly createModernServer?: () => ModernMcpServer;
   readonly logger: Logger;
   /** Close a session after this long without a request (default 15 min). */
   readonly idleTimeoutMs?: number;
@@ -99,6 +107,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     logger,
   });
   const guard = createHostGuard({ listenHost: opts.listen.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
+  const modern = opts.createModernServer ? createModernHttp({ createServer: opts.createModernServer, logger }) : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // DNS rebinding: refused before the token is even looked at (http-guard.ts).
@@ -129,7 +138,6 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     }
     const sid = header(req, 'mcp-session-id');
     const existing = sid === undefined ? undefined : sessions.get(sid);
-    if (sid !== undefined && !existing) return reply(req, res, 404, rpcError(-32001, 'session not found: start a new session (initialize)'));
 
     if (req.method === 'POST') {
       let body: unknown;
@@ -144,6 +152,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
           rpcError(-32700, tooLarge ? `request body over ${MAX_MESSAGE_BYTES} bytes` : 'parse error: the body is not JSON'),
         );
       }
+      // 2026-07-28 requests carry their revision in every message and have no session.
+      if (modern && (await modern.isModern(req, body))) return modern.serve(req, res, body);
+      if (sid !== undefined && !existing) return reply(req, res, 404, rpcError(-32001, 'session not found: start a new session (initialize)'));
       if (existing) {
         sessions.track(existing, closed(res));
         return existing.transport.handleRequest(req, res, body);
@@ -167,6 +178,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       await server.connect(transport);
       return transport.handleRequest(req, res, body);
     }
+    if (sid !== undefined && !existing) return reply(req, res, 404, rpcError(-32001, 'session not found: start a new session (initialize)'));
     if (req.method === 'GET' || req.method === 'DELETE') {
       if (!existing) return reply(req, res, 400, rpcError(-32000, 'bad request: mcp-session-id header required'));
       sessions.track(existing, closed(res));
@@ -210,7 +222,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     address: { host: opts.listen.host, port },
     close() {
       closing ??= (async () => {
-        await sessions.closeAll();
+        await Promise.all([sessions.closeAll(), modern?.close()]);
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();

@@ -15,6 +15,7 @@ import { createLogger, type LogLevel } from '../../src/log.js';
 import { Runner } from '../session/index.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
+import { createModernServer } from './revisions/modern.js';
 import { createServer } from './server.js';
 import { BoundedStdioServerTransport } from './stdio.js';
 
@@ -105,6 +106,7 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
         listen,
         token: auth.token,
         createServer: () => createServer(deps),
+        createModernServer: () => createModernServer(deps),
         logger,
         ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
         ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }),

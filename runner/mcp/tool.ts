@@ -2,7 +2,6 @@
  * The shape of one MCP tool (runner/mcp/tools/<name>.ts exports one) and the per-call context the
  * server hands it: the cancellation signal, progress, and access to the workspace the call targets.
  */
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import { ensureImageRef } from '../../docker/index.js';
@@ -36,6 +35,18 @@ export const TOOL_NAMES = [
 ] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
+/**
+ * The four MCP tool hints, all required: clients decide on them whether to ask the user before a
+ * call (https://modelcontextprotocol.io/specification/2025-06-18/server/tools#tool-annotations).
+ * The same on every revision berth serves.
+ */
+export interface ToolAnnotationHints {
+  readonly readOnlyHint: boolean;
+  readonly destructiveHint: boolean;
+  readonly idempotentHint: boolean;
+  readonly openWorldHint: boolean;
+}
+
 export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape> {
   readonly name: ToolName;
   readonly title: string;
@@ -48,7 +59,7 @@ export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape
   readonly scope: 'workspace' | 'repo';
   readonly input: I;
   readonly output: O;
-  readonly annotations: Required<Pick<ToolAnnotations, 'readOnlyHint' | 'destructiveHint' | 'idempotentHint' | 'openWorldHint'>>;
+  readonly annotations: ToolAnnotationHints;
   run(args: z.output<z.ZodObject<I>>, call: ToolCall): Promise<ToolReply<z.output<z.ZodObject<O>>>>;
 }
 

@@ -1,0 +1,49 @@
+/**
+ * createModernServer(deps): the MCP 2026-07-28 server (SDK v2, `@modelcontextprotocol/server`):
+ * stateless, no `initialize`, `server/discover` answered by the SDK from what is registered here.
+ * It registers the same catalog as the 2025-era server (server.ts), so names, titles,
+ * descriptions, schemas, annotations and handlers are one definition served twice.
+ * https://modelcontextprotocol.io/specification/2026-07-28
+ *
+ * As on the 2025 side, bad arguments and unknown tools are -32602 (InvalidParams) protocol errors,
+ * not `isError` results (the v2 McpServer would fold them into results), so tools/call is
+ * replaced by berth's dispatcher once the tools are registered; tools/list and server/discover
+ * stay the SDK's.
+ */
+import { McpServer, ProtocolError, ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
+import type { ServerDeps } from '../deps.js';
+import { instructions } from '../instructions.js';
+import { serverInfo } from '../server.js';
+import { invalidArguments, toolCatalog, unknownTool, type CatalogEntry } from './catalog.js';
+
+/** The revision this server speaks (the SDK's modern era). */
+export const MODERN_REVISION = '2026-07-28';
+
+export function createModernServer(deps: ServerDeps): McpServer {
+  const server = new McpServer(serverInfo(deps), { instructions: instructions(deps.workspace) });
+  const dispatch = new Map<string, CatalogEntry>();
+  for (const entry of toolCatalog(deps)) {
+    dispatch.set(entry.name, entry);
+    server.registerTool(
+      entry.name,
+      { title: entry.title, description: entry.description, inputSchema: entry.input, outputSchema: entry.output, annotations: entry.annotations },
+      // Never reached: tools/call is dispatched below; registration feeds tools/list and discover.
+      () => ({ content: [] }),
+    );
+  }
+  server.server.removeRequestHandler('tools/call');
+  server.server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
+    const { name } = request.params;
+    const entry = dispatch.get(name);
+    if (!entry) throw new ProtocolError(ProtocolErrorCode.InvalidParams, unknownTool(name));
+    const parsed = entry.input.safeParse(request.params.arguments ?? {});
+    if (!parsed.success) throw new ProtocolError(ProtocolErrorCode.InvalidParams, invalidArguments(name, parsed.error));
+    const result = await entry.call(parsed.data, {
+      signal: ctx.mcpReq.signal,
+      progressToken: ctx.mcpReq._meta?.progressToken,
+      notify: (n) => ctx.mcpReq.notify(n),
+    });
+    return result as CallToolResult;
+  });
+  return server;
+}
