@@ -1,5 +1,6 @@
 /**
  * `berth mcp`: build the Runner for --repo, serve the tools on stdio (default) or Streamable HTTP,
+ * to 2025-era clients (SDK v1, `initialize`) and 2026-07-28 clients (SDK v2, stateless) alike,
  * and shut down cleanly. Resolves with the process exit code once everything is closed.
  *
  * Shutdown (stdin EOF in stdio mode, SIGTERM, SIGINT, or the client transport closing):
@@ -15,7 +16,8 @@ import { createLogger, type LogLevel } from '../../src/log.js';
 import { Runner } from '../session/index.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
-import { createModernServer } from './revisions/modern.js';
+import { createModernServer, MODERN_REVISION } from './revisions/modern.js';
+import { StdioRouter } from './revisions/stdio-router.js';
 import { createServer } from './server.js';
 import { BoundedStdioServerTransport } from './stdio.js';
 
@@ -121,15 +123,20 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
       notice(`berth mcp: listening on ${http.url}`);
       if (auth.generated) notice(`berth mcp: token ${auth.token} (clients send "Authorization: Bearer <token>"; set --token or BERTH_MCP_TOKEN to choose one)`);
     } else {
-      const server = createServer(deps);
-      const transport = new BoundedStdioServerTransport({ onRefused: (reason) => logger.warn('refused a message on stdin', { reason }) });
-      transport.onerror = (err) => logger.warn('stdio transport error', { error: err.message });
-      closeTransport = () => server.close();
+      // The first message picks the revision: 2025-era (SDK v1) or 2026-07-28 (SDK v2).
+      const router = new StdioRouter({
+        wire: new BoundedStdioServerTransport({ onRefused: (reason) => logger.warn('refused a message on stdin', { reason }) }),
+        createLegacy: () => createServer(deps),
+        createModern: () => createModernServer(deps),
+        onEra: (era) => logger.info('MCP client connected', { revision: era === 'modern' ? MODERN_REVISION : '2025-06-18/2025-11-25' }),
+        onerror: (err) => logger.warn('stdio transport error', { error: err.message }),
+      });
+      closeTransport = () => router.close();
       // The SDK transport does not watch for EOF: a client that closes our stdin is gone.
       process.stdin.once('end', () => shutdown('stdin closed'));
       process.stdin.once('close', () => shutdown('stdin closed'));
       process.stdout.once('error', (err) => shutdown(`stdout failed: ${err.message}`));
-      await server.connect(transport);
+      await router.start();
       logger.info('serving MCP on stdio', { repo: runner.repo.path, ...(opts.workspace ? { workspace: opts.workspace } : {}) });
     }
     void lifecycle.track(runner.gc()).catch((err: unknown) => logger.info('reaping containers of deleted workspaces failed', { error: String(err) }));
