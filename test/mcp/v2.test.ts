@@ -1,0 +1,210 @@
+/**
+ * Both MCP revisions against the real `berth mcp` child, on stdio and on Streamable HTTP: a
+ * 2025-era client (SDK v1 `Client`, `initialize`) and a 2026-07-28 client (SDK v2
+ * `@modelcontextprotocol/client`, pinned to the revision, stateless) each list the tools and run
+ * workspace_create, exec and workspace_delete against a real workspace (real git branch, real
+ * container). Over HTTP, 2026-07-28 requests without the bearer token get 401 and run nothing:
+ * the exact requests a real v2 client sent are replayed without, or with a wrong, token.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernHttpTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport as ModernStdioTransport } from '@modelcontextprotocol/client/stdio';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport as LegacyStdioTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MODERN_REVISION } from '../../runner/mcp/revisions/modern.js';
+import { TOOLS } from '../../runner/mcp/tools/index.js';
+import { describeDocker } from '../helpers/docker.js';
+import { BIN, makeFixture, repoContainers, waitFor, type McpFixture } from './helpers.js';
+
+interface Result {
+  isError?: boolean;
+  content: { type: string; text?: string }[];
+  structuredContent?: Record<string, unknown>;
+}
+/** What the flow needs from either SDK's client. */
+interface AnyClient {
+  listTools(): Promise<{ tools: { name: string }[] }>;
+  callTool(params: { name: string; arguments: Record<string, unknown> }, ...rest: never[]): Promise<unknown>;
+}
+
+const TOKEN = 'v2-test-token-0123456789abcdef';
+const text = (r: Result) => r.content.map((c) => c.text ?? '').join('\n');
+
+/** List the tools, then create a workspace, run commands in it and delete it, checking git and Docker. */
+async function flow(fx: McpFixture, client: AnyClient, ws: string): Promise<void> {
+  const { tools } = await client.listTools();
+  expect(tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
+  const call = async (name: string, args: Record<string, unknown>): Promise<Result> => {
+    const r = (await client.callTool({ name, arguments: args })) as Result;
+    expect(r.isError, `${name}: ${text(r)}`).toBeFalsy();
+    return r;
+  };
+  await call('workspace_create', { name: ws });
+  expect(fx.git('branch', '--list', '--format=%(refname:short)', `berth/${ws}`).trim()).toBe(`berth/${ws}`);
+  const run = await call('exec', { workspace: ws, command: 'echo "$BERTH_WORKSPACE in $(pwd)"; echo kept > carried.txt; (exit 3)' });
+  expect(run.structuredContent).toMatchObject({ exitCode: 3, stdout: `${ws} in /workspace\n` });
+  // The persistent shell and the worktree are the workspace's: the file is on the host branch's worktree.
+  const again = await call('exec', { workspace: ws, command: 'cat carried.txt' });
+  expect(again.structuredContent).toMatchObject({ exitCode: 0, stdout: 'kept\n' });
+  const listed = await call('workspace_list', {});
+  expect(JSON.stringify(listed.structuredContent)).toContain(`"${ws}"`);
+  expect((await repoContainers(fx.repo)).some((c) => c.Labels['berth.workspace'] === ws || JSON.stringify(c.Labels).includes(`"${ws}"`))).toBe(true);
+  await call('workspace_delete', { workspace: ws });
+  expect(fx.git('branch', '--list', `berth/${ws}`).trim()).toBe('');
+}
+
+describeDocker('berth mcp on stdio: a 2025 client and a 2026-07-28 client', () => {
+  let fx: McpFixture;
+  const params = () => ({ command: process.execPath, args: [BIN, 'mcp', '--repo', fx.repo, '--log-level', 'warn'], env: fx.env(), stderr: 'pipe' as const });
+
+  beforeAll(() => {
+    fx = makeFixture('berth-mcp-v2-stdio-');
+  });
+  afterAll(async () => {
+    await fx?.cleanup();
+  });
+
+  it('serves an SDK v1 client (initialize handshake, 2025 revision)', async () => {
+    const client = new LegacyClient({ name: 'v1-stdio', version: '1.0.0' });
+    await client.connect(new LegacyStdioTransport(params()));
+    try {
+      expect(client.getServerVersion()?.name).toBe('berth');
+      await flow(fx, client as unknown as AnyClient, 'stdio-v1');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('serves an SDK v2 client pinned to 2026-07-28 (no initialize, per-request envelope)', async () => {
+    const client = new ModernClient({ name: 'v2-stdio', version: '1.0.0' }, { versionNegotiation: { mode: { pin: MODERN_REVISION } } });
+    await client.connect(new ModernStdioTransport(params()));
+    try {
+      expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_REVISION);
+      await flow(fx, client as unknown as AnyClient, 'stdio-v2');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers server/discover: a negotiating SDK v2 client (probe, then fallback if legacy) settles on 2026-07-28', async () => {
+    const client = new ModernClient({ name: 'v2-auto', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new ModernStdioTransport(params()));
+    try {
+      expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_REVISION);
+      expect((await client.listTools()).tools).toHaveLength(TOOLS.length);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describeDocker('berth mcp --http: a 2025 client and a 2026-07-28 client on one endpoint', () => {
+  let fx: McpFixture;
+  let child: ChildProcessWithoutNullStreams;
+  let stderr = '';
+  let url = '';
+  /** Requests a real v2 client sent (method, headers, body), for the replay attacks below. */
+  const sent: { headers: Record<string, string>; body: Record<string, unknown> }[] = [];
+
+  const recordingFetch: typeof fetch = async (input, init) => {
+    const headers: Record<string, string> = {};
+    new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+    if (typeof init?.body === 'string') sent.push({ headers, body: JSON.parse(init.body) as Record<string, unknown> });
+    return fetch(input, init);
+  };
+
+  beforeAll(async () => {
+    fx = makeFixture('berth-mcp-v2-http-');
+    child = spawn(process.execPath, [BIN, 'mcp', '--repo', fx.repo, '--http', '127.0.0.1:0', '--log-level', 'info'], { env: fx.env({ BERTH_MCP_TOKEN: TOKEN }) });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => (stderr += s));
+    await waitFor('the server to print its address', () => /listening on \S+/.test(stderr));
+    url = /listening on (\S+)/.exec(stderr)?.[1] ?? '';
+  });
+
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await fx?.cleanup();
+  });
+
+  it('serves an SDK v1 client (sessionful, initialize)', async () => {
+    const transport = new LegacyHttpTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } });
+    const client = new LegacyClient({ name: 'v1-http', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      expect(transport.sessionId).toBeDefined();
+      await flow(fx, client as unknown as AnyClient, 'http-v1');
+    } finally {
+      await transport.terminateSession().catch(() => undefined);
+      await client.close();
+    }
+  });
+
+  it('serves an SDK v2 client pinned to 2026-07-28 (stateless: no session id)', async () => {
+    const transport = new ModernHttpTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } }, fetch: recordingFetch });
+    const client = new ModernClient({ name: 'v2-http', version: '1.0.0' }, { versionNegotiation: { mode: { pin: MODERN_REVISION } } });
+    await client.connect(transport);
+    try {
+      expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_REVISION);
+      await flow(fx, client as unknown as AnyClient, 'http-v2');
+    } finally {
+      await client.close();
+    }
+    expect(transport.sessionId).toBeUndefined();
+    expect(sent.some((r) => r.body.method === 'initialize')).toBe(false);
+    expect(sent.find((r) => r.body.method === 'tools/call')?.headers['mcp-protocol-version']).toBe(MODERN_REVISION);
+  });
+
+  it('answers server/discover over HTTP: a negotiating SDK v2 client settles on 2026-07-28', async () => {
+    const transport = new ModernHttpTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } });
+    const client = new ModernClient({ name: 'v2-auto-http', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(transport);
+    try {
+      expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_REVISION);
+      const discovered = await client.discover();
+      expect(discovered.supportedVersions).toContain(MODERN_REVISION);
+      expect(discovered.capabilities).toHaveProperty('tools');
+      expect(client.getServerVersion()).toMatchObject({ name: 'berth' });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers 2026-07-28 requests without the right token with 401, running nothing', async () => {
+    const captured = sent.find((r) => r.body.method === 'tools/call' && (r.body.params as { name?: string }).name === 'workspace_create');
+    expect(captured, 'the v2 test above must have run first').toBeDefined();
+    if (!captured) return;
+    const attack = { ...captured.body, params: { ...(captured.body.params as object), arguments: { name: 'intruder' } } };
+    const execAttack = { ...attack, id: 99, params: { ...(attack.params as object), name: 'exec', arguments: { workspace: 'http-v2', command: 'touch /workspace/pwned' } } };
+    const send = (auth: string | undefined, body: unknown) => {
+      const headers: Record<string, string> = { ...captured.headers };
+      delete headers.authorization;
+      if (auth !== undefined) headers.authorization = auth;
+      return fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+    };
+    for (const auth of [undefined, 'Bearer wrong-token-0123456789abcdef', `Bearer ${TOKEN}x`, TOKEN, `Basic ${TOKEN}`]) {
+      for (const body of [attack, execAttack]) {
+        const res = await send(auth, body);
+        expect(res.status, String(auth)).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        expect(await res.json()).toMatchObject({ error: { code: -32001 } });
+      }
+    }
+    expect(fx.git('branch', '--list', 'berth/intruder').trim()).toBe('');
+    expect((await repoContainers(fx.repo)).filter((c) => JSON.stringify(c.Labels).includes('intruder'))).toEqual([]);
+
+    // A v2 client with a wrong token cannot connect either.
+    const intruder = new ModernClient({ name: 'intruder', version: '1' }, { versionNegotiation: { mode: { pin: MODERN_REVISION } } });
+    const wrong = new ModernHttpTransport(new URL(url), { requestInit: { headers: { Authorization: 'Bearer wrong-token-0123456789abcdef' } } });
+    await expect(intruder.connect(wrong).then(() => intruder.listTools())).rejects.toThrow();
+    await intruder.close().catch(() => undefined);
+
+    // Control: the very same replayed request with the token is a valid 2026-07-28 call that runs.
+    const res = await send(`Bearer ${TOKEN}`, attack);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('intruder');
+    expect(fx.git('branch', '--list', '--format=%(refname:short)', 'berth/intruder').trim()).toBe('berth/intruder');
+  });
+});
