@@ -23,11 +23,21 @@ interface Result {
   content: { type: string; text?: string }[];
   structuredContent?: Record<string, unknown>;
 }
-/** What the flow needs from either SDK's client. */
+type Params = { name: string; arguments: Record<string, unknown> };
+type OnProgress = (p: { message?: string }) => void;
+/** What the flow needs from either SDK's client (their callTool signatures differ). */
 interface AnyClient {
   listTools(): Promise<{ tools: { name: string }[] }>;
-  callTool(params: { name: string; arguments: Record<string, unknown> }, ...rest: never[]): Promise<unknown>;
+  call(params: Params, onprogress?: OnProgress): Promise<unknown>;
 }
+const legacyClient = (c: LegacyClient): AnyClient => ({
+  listTools: () => c.listTools(),
+  call: (params, onprogress) => c.callTool(params, undefined, onprogress ? { onprogress } : {}),
+});
+const modernClient = (c: ModernClient): AnyClient => ({
+  listTools: () => c.listTools(),
+  call: (params, onprogress) => c.callTool(params, onprogress ? { onprogress } : {}),
+});
 
 const TOKEN = 'v2-test-token-0123456789abcdef';
 const text = (r: Result) => r.content.map((c) => c.text ?? '').join('\n');
@@ -36,15 +46,21 @@ const text = (r: Result) => r.content.map((c) => c.text ?? '').join('\n');
 async function flow(fx: McpFixture, client: AnyClient, ws: string): Promise<void> {
   const { tools } = await client.listTools();
   expect(tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
-  const call = async (name: string, args: Record<string, unknown>): Promise<Result> => {
-    const r = (await client.callTool({ name, arguments: args })) as Result;
+  const call = async (name: string, args: Record<string, unknown>, onprogress?: OnProgress): Promise<Result> => {
+    const r = (await client.call({ name, arguments: args }, onprogress)) as Result;
     expect(r.isError, `${name}: ${text(r)}`).toBeFalsy();
     return r;
   };
   await call('workspace_create', { name: ws });
   expect(fx.git('branch', '--list', '--format=%(refname:short)', `berth/${ws}`).trim()).toBe(`berth/${ws}`);
-  const run = await call('exec', { workspace: ws, command: 'echo "$BERTH_WORKSPACE in $(pwd)"; echo kept > carried.txt; (exit 3)' });
+  const progress: string[] = [];
+  const run = await call('exec', { workspace: ws, command: 'echo "$BERTH_WORKSPACE in $(pwd)"; echo kept > carried.txt; sleep 1; (exit 3)' }, (p) =>
+    progress.push(p.message ?? ''),
+  );
   expect(run.structuredContent).toMatchObject({ exitCode: 3, stdout: `${ws} in /workspace\n` });
+  // Progress notifications reach the client on this revision and transport too (the sleep keeps
+  // the command running while its output streams, so the output is sent as progress).
+  expect(progress.join('\n')).toContain(`${ws} in /workspace`);
   // The persistent shell and the worktree are the workspace's: the file is on the host branch's worktree.
   const again = await call('exec', { workspace: ws, command: 'cat carried.txt' });
   expect(again.structuredContent).toMatchObject({ exitCode: 0, stdout: 'kept\n' });
@@ -71,7 +87,7 @@ describeDocker('berth mcp on stdio: a 2025 client and a 2026-07-28 client', () =
     await client.connect(new LegacyStdioTransport(params()));
     try {
       expect(client.getServerVersion()?.name).toBe('berth');
-      await flow(fx, client as unknown as AnyClient, 'stdio-v1');
+      await flow(fx, legacyClient(client), 'stdio-v1');
     } finally {
       await client.close();
     }
@@ -82,7 +98,7 @@ describeDocker('berth mcp on stdio: a 2025 client and a 2026-07-28 client', () =
     await client.connect(new ModernStdioTransport(params()));
     try {
       expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_REVISION);
-      await flow(fx, client as unknown as AnyClient, 'stdio-v2');
+      await flow(fx, modernClient(client), 'stdio-v2');
     } finally {
       await client.close();
     }
@@ -135,7 +151,7 @@ describeDocker('berth mcp --http: a 2025 client and a 2026-07-28 client on one e
     await client.connect(transport);
     try {
       expect(transport.sessionId).toBeDefined();
-      await flow(fx, client as unknown as AnyClient, 'http-v1');
+      await flow(fx, legacyClient(client), 'http-v1');
     } finally {
       await transport.terminateSession().catch(() => undefined);
       await client.close();
@@ -148,7 +164,7 @@ describeDocker('berth mcp --http: a 2025 client and a 2026-07-28 client on one e
     await client.connect(transport);
     try {
       expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_REVISION);
-      await flow(fx, client as unknown as AnyClient, 'http-v2');
+      await flow(fx, modernClient(client), 'http-v2');
     } finally {
       await client.close();
     }
