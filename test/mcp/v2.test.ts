@@ -12,11 +12,12 @@ import { StdioClientTransport as ModernStdioTransport } from '@modelcontextproto
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as LegacyStdioTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
+import { PROTOCOL_VERSION_META_KEY } from '@modelcontextprotocol/server';
 import { MODERN_REVISION } from '../../runner/mcp/revisions/modern.js';
 import { TOOLS } from '../../runner/mcp/tools/index.js';
 import { describeDocker } from '../helpers/docker.js';
-import { BIN, makeFixture, repoContainers, waitFor, type McpFixture } from './helpers.js';
+import { BIN, makeFixture, repoContainers, TappedStdioTransport, waitFor, type McpFixture } from './helpers.js';
 
 interface Result {
   isError?: boolean;
@@ -113,6 +114,38 @@ describeDocker('berth mcp on stdio: a 2025 client and a 2026-07-28 client', () =
     } finally {
       await client.close();
     }
+  });
+});
+
+describeDocker('berth mcp on stdio: the raw 2026-07-28 wire', () => {
+  let fx: McpFixture;
+  beforeAll(() => {
+    fx = makeFixture('berth-mcp-v2-raw-');
+  });
+  afterAll(async () => {
+    await fx?.cleanup();
+  });
+
+  it('pins the connection on a 2026-07-28 claim, refuses a later initialize (-32022), exits 0 on EOF', async () => {
+    const t = new TappedStdioTransport(['mcp', '--repo', fx.repo, '--log-level', 'warn'], fx.env());
+    onTestFinished(() => t.kill('SIGKILL'));
+    const envelope = {
+      [PROTOCOL_VERSION_META_KEY]: MODERN_REVISION,
+      'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    t.writeRaw(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: envelope } })}\n`);
+    await waitFor('the tools/list answer', () => t.rawLines.length >= 1);
+    const initialize = { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'late', version: '1' } };
+    t.writeRaw(`${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'initialize', params: initialize })}\n`);
+    await waitFor('the initialize answer', () => t.rawLines.length >= 2);
+    const [list, init] = t.rawLines.map((l) => JSON.parse(l) as { id: number; result?: { tools: unknown[] }; error?: { code: number } });
+    expect(list?.id).toBe(1);
+    expect(list?.result?.tools).toHaveLength(TOOLS.length);
+    expect(init).toMatchObject({ id: 2, error: { code: -32022 } });
+    t.endStdin();
+    expect(await t.exited).toEqual({ code: 0, signal: null });
+    expect(t.partialLine).toBe('');
   });
 });
 
