@@ -23,7 +23,6 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { createHostGuard, isLoopback } from './http-guard.js';
-import { createModernHttp } from './revisions/http-modern.js';
 import type { McpServer as ModernMcpServer } from '@modelcontextprotocol/server';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, SessionTable } from './http-sessions.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
@@ -83,7 +82,7 @@ export interface HttpServeOptions {
   /** A fresh 2025-era McpServer (SDK v1) per client session. */
   readonly createServer: () => McpServer;
   /** A fresh 2026-07-28 McpServer (SDK v2) per request; without it that revision is not served. */
-  readonly createModernServer?: () => ModernMcpServer;
+  readonly createModernServer?: () => ModernMcpServer | Promise<ModernMcpServer>;
   readonly logger: Logger;
   /** Close a session after this long without a request (default 15 min). */
   readonly idleTimeoutMs?: number;
@@ -107,7 +106,10 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     logger,
   });
   const guard = createHostGuard({ listenHost: opts.listen.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
-  const modern = opts.createModernServer ? createModernHttp({ createServer: opts.createModernServer, logger }) : undefined;
+  // Loaded here, not at import: only `berth mcp --http` pays for SDK v2 (CLI commands do not).
+  const modern = opts.createModernServer
+    ? (await import('./revisions/http-modern.js')).createModernHttp({ createServer: opts.createModernServer, logger })
+    : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // DNS rebinding: refused before the token is even looked at (http-guard.ts).

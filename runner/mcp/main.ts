@@ -16,7 +16,7 @@ import { createLogger, type LogLevel } from '../../src/log.js';
 import { Runner } from '../session/index.js';
 import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
-import { createModernServer, MODERN_REVISION } from './revisions/modern.js';
+import { MODERN_REVISION } from './revisions/era.js';
 import { StdioRouter } from './revisions/stdio-router.js';
 import { createServer } from './server.js';
 import { BoundedStdioServerTransport } from './stdio.js';
@@ -108,7 +108,7 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
         listen,
         token: auth.token,
         createServer: () => createServer(deps),
-        createModernServer: () => createModernServer(deps),
+        createModernServer: async () => (await import('./revisions/modern.js')).createModernServer(deps),
         logger,
         ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
         ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }),
@@ -127,7 +127,8 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
       const router = new StdioRouter({
         wire: new BoundedStdioServerTransport({ onRefused: (reason) => logger.warn('refused a message on stdin', { reason }) }),
         createLegacy: () => createServer(deps),
-        createModern: () => createModernServer(deps),
+        // SDK v2 loads only when a 2026-07-28 client connects (era.ts).
+        createModern: async () => (await import('./revisions/modern.js')).createModernServer(deps),
         onEra: (era) => logger.info('MCP client connected', { revision: era === 'modern' ? MODERN_REVISION : '2025-06-18/2025-11-25' }),
         onerror: (err) => logger.warn('stdio transport error', { error: err.message }),
       });

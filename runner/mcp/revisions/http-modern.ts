@@ -22,7 +22,7 @@ export interface ModernHttp {
   close(): Promise<void>;
 }
 
-export function createModernHttp(opts: { createServer: () => McpServer; logger: Logger }): ModernHttp {
+export function createModernHttp(opts: { createServer: () => McpServer | Promise<McpServer>; logger: Logger }): ModernHttp {
   const handler = createMcpHandler(() => opts.createServer(), {
     legacy: 'reject',
     maxRequestBodySize: MAX_MESSAGE_BYTES,

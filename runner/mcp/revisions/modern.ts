@@ -16,8 +16,7 @@ import { instructions } from '../instructions.js';
 import { serverInfo } from '../server.js';
 import { invalidArguments, toolCatalog, unknownTool, type CatalogEntry } from './catalog.js';
 
-/** The revision this server speaks (the SDK's modern era). */
-export const MODERN_REVISION = '2026-07-28';
+export { MODERN_REVISION } from './era.js';
 
 export function createModernServer(deps: ServerDeps): McpServer {
   const server = new McpServer(serverInfo(deps), { instructions: instructions(deps.workspace) });
