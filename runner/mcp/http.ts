@@ -19,10 +19,11 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { isIP } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { createHostGuard, isLoopback } from './http-guard.js';
+import { mayBeModern } from './revisions/era.js';
 import type { McpServer as ModernMcpServer } from '@modelcontextprotocol/server';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, SessionTable } from './http-sessions.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
@@ -106,10 +107,13 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     logger,
   });
   const guard = createHostGuard({ listenHost: opts.listen.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
-  // Loaded here, not at import: only `berth mcp --http` pays for SDK v2 (CLI commands do not).
-  const modern = opts.createModernServer
-    ? (await import('./revisions/http-modern.js')).createModernHttp({ createServer: opts.createModernServer, logger })
+  // Loaded here, not at import, so CLI commands never pay for SDK v2; and in the background, so
+  // neither listening nor 2025-era requests wait for it.
+  const createModern = opts.createModernServer;
+  const modernLoad = createModern
+    ? import('./revisions/http-modern.js').then((m) => m.createModernHttp({ createServer: createModern, logger }))
     : undefined;
+  modernLoad?.catch((err: unknown) => logger.error('loading the MCP 2026-07-28 server failed', { error: String(err) }));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // DNS rebinding: refused before the token is even looked at (http-guard.ts).
@@ -155,7 +159,10 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         );
       }
       // 2026-07-28 requests carry their revision in every message and have no session.
-      if (modern && (await modern.isModern(req, body))) return modern.serve(req, res, body);
+      if (modernLoad && mayBeModern(header(req, 'mcp-protocol-version'), body, SUPPORTED_PROTOCOL_VERSIONS)) {
+        const modern = await modernLoad;
+        if (await modern.isModern(req, body)) return modern.serve(req, res, body);
+      }
       if (sid !== undefined && !existing) return reply(req, res, 404, rpcError(-32001, 'session not found: start a new session (initialize)'));
       if (existing) {
         sessions.track(existing, closed(res));
@@ -224,7 +231,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     address: { host: opts.listen.host, port },
     close() {
       closing ??= (async () => {
-        await Promise.all([sessions.closeAll(), modern?.close()]);
+        await Promise.all([sessions.closeAll(), modernLoad?.then((m) => m.close()).catch(() => undefined)]);
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();

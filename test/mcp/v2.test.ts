@@ -12,8 +12,10 @@ import { StdioClientTransport as ModernStdioTransport } from '@modelcontextproto
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as LegacyStdioTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
-import { PROTOCOL_VERSION_META_KEY } from '@modelcontextprotocol/server';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { isLegacyRequest, PROTOCOL_VERSION_META_KEY } from '@modelcontextprotocol/server';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { mayBeModern, openingEra, PROTOCOL_VERSION_KEY } from '../../runner/mcp/revisions/era.js';
 import { MODERN_REVISION } from '../../runner/mcp/revisions/modern.js';
 import { TOOLS } from '../../runner/mcp/tools/index.js';
 import { describeDocker } from '../helpers/docker.js';
@@ -71,6 +73,41 @@ async function flow(fx: McpFixture, client: AnyClient, ws: string): Promise<void
   await call('workspace_delete', { workspace: ws });
   expect(fx.git('branch', '--list', `berth/${ws}`).trim()).toBe('');
 }
+
+describe('revision routing (pure)', () => {
+  const claim = { [PROTOCOL_VERSION_META_KEY]: MODERN_REVISION, 'io.modelcontextprotocol/clientInfo': { name: 'c', version: '1' } };
+  const samples: { header?: string; body: unknown }[] = [
+    { body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } } },
+    { header: '2025-06-18', body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } },
+    { header: '2025-11-25', body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'exec', arguments: {}, _meta: { progressToken: 1 } } } },
+    { header: '2025-06-18', body: [{ jsonrpc: '2.0', method: 'notifications/initialized' }] },
+    { header: MODERN_REVISION, body: { jsonrpc: '2.0', id: 4, method: 'tools/list', params: { _meta: claim } } },
+    { body: { jsonrpc: '2.0', id: 5, method: 'server/discover', params: { _meta: claim } } },
+    { header: MODERN_REVISION, body: { jsonrpc: '2.0', id: 6, method: 'tools/list' } },
+    { header: '2031-01-01', body: { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: { [PROTOCOL_VERSION_META_KEY]: '2031-01-01' } } } },
+  ];
+
+  it('never sends the SDK’s 2026-07-28 traffic to the 2025 leg (the prefilter agrees with isLegacyRequest)', async () => {
+    expect(PROTOCOL_VERSION_KEY).toBe(PROTOCOL_VERSION_META_KEY);
+    let modernSeen = 0;
+    for (const { header, body } of samples) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(header ? { 'mcp-protocol-version': header } : {}) };
+      const sdkLegacy = await isLegacyRequest(new Request('http://127.0.0.1/mcp', { method: 'POST', headers, body: JSON.stringify(body) }));
+      if (!sdkLegacy) modernSeen++;
+      // berth skips the SDK only when the request is certainly 2025 traffic.
+      if (!mayBeModern(header, body, SUPPORTED_PROTOCOL_VERSIONS)) expect(sdkLegacy, JSON.stringify(body)).toBe(true);
+    }
+    expect(modernSeen).toBeGreaterThanOrEqual(3);
+  });
+
+  it('opens a stdio connection in the era its first message claims', () => {
+    expect(openingEra(samples[0]?.body)).toBe('legacy');
+    expect(openingEra(samples[4]?.body)).toBe('modern');
+    expect(openingEra(samples[5]?.body)).toBe('modern');
+    expect(openingEra(samples[7]?.body)).toBe('legacy');
+    expect(openingEra(null)).toBe('legacy');
+  });
+});
 
 describeDocker('berth mcp on stdio: a 2025 client and a 2026-07-28 client', () => {
   let fx: McpFixture;

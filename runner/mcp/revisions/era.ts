@@ -28,3 +28,21 @@ export function openingEra(message: unknown): Era {
   const claim = meta && typeof meta === 'object' ? (meta as Record<string, unknown>)[PROTOCOL_VERSION_KEY] : undefined;
   return claim === MODERN_REVISION ? 'modern' : 'legacy';
 }
+
+/** A claim of any protocol version in a message's `params._meta` (the 2026-07-28 envelope). */
+function hasClaim(message: unknown): boolean {
+  const params = (message as { params?: unknown } | null)?.params;
+  const meta = params && typeof params === 'object' ? (params as { _meta?: unknown })._meta : undefined;
+  return !!meta && typeof meta === 'object' && PROTOCOL_VERSION_KEY in meta;
+}
+
+/**
+ * Whether an HTTP POST may belong to the 2026-07-28 era and must be classified by SDK v2's
+ * isLegacyRequest: it carries an envelope claim, or an MCP-Protocol-Version header that no
+ * 2025-era SDK speaks (`legacyVersions`). Everything else is 2025 traffic for sure, so it is
+ * served without waiting for SDK v2 to load.
+ */
+export function mayBeModern(protocolHeader: string | undefined, body: unknown, legacyVersions: readonly string[]): boolean {
+  if (protocolHeader !== undefined && !legacyVersions.includes(protocolHeader)) return true;
+  return Array.isArray(body) ? body.some(hasClaim) : hasClaim(body);
+}
