@@ -110,9 +110,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   // Loaded here, not at import, so CLI commands never pay for SDK v2; and in the background, so
   // neither listening nor 2025-era requests wait for it.
   const createModern = opts.createModernServer;
-  const modernLoad = createModern
-    ? import('./revisions/http-modern.js').then((m) => m.createModernHttp({ createServer: createModern, logger }))
-    : undefined;
+  const modernLoad = createModern ? import('./revisions/http-modern.js').then((m) => m.createModernHttp({ createServer: createModern, logger })) : undefined;
   modernLoad?.catch((err: unknown) => logger.error('loading the MCP 2026-07-28 server failed', { error: String(err) }));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

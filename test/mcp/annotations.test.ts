@@ -102,7 +102,10 @@ describeDocker('every tool on every MCP revision: title, hints, output schema', 
     expect(registry.length).toBeGreaterThan(0);
     for (const rev of revisions) {
       const listed = await rev.tools();
-      expect(listed.map((t) => t.name), rev.label).toEqual(registry);
+      expect(
+        listed.map((t) => t.name),
+        rev.label,
+      ).toEqual(registry);
       for (const tool of listed) {
         const where = `${rev.label} ${tool.name}`;
         expect(tool.title, where).toMatch(/\S/);
@@ -118,7 +121,8 @@ describeDocker('every tool on every MCP revision: title, hints, output schema', 
   it('serves one definition per tool: the same title, description, schemas and hints on both revisions', async () => {
     const [a, b] = await Promise.all(revisions.map((r) => r.tools()));
     // JSON Schema dialects may differ per SDK ($schema); everything a model reads must not.
-    const strip = (t: ListedTool) => JSON.parse(JSON.stringify(t, (k, v: unknown) => (k === '$schema' || k === '_meta' || k === 'execution' ? undefined : v))) as unknown;
+    const strip = (t: ListedTool) =>
+      JSON.parse(JSON.stringify(t, (k, v: unknown) => (k === '$schema' || k === '_meta' || k === 'execution' ? undefined : v))) as unknown;
     expect(b?.map(strip)).toEqual(a?.map(strip));
   });
 

@@ -77,7 +77,14 @@ async function flow(fx: McpFixture, client: AnyClient, ws: string): Promise<void
 describe('revision routing (pure)', () => {
   const claim = { [PROTOCOL_VERSION_META_KEY]: MODERN_REVISION, 'io.modelcontextprotocol/clientInfo': { name: 'c', version: '1' } };
   const samples: { header?: string; body: unknown }[] = [
-    { body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } } },
+    {
+      body: {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      },
+    },
     { header: '2025-06-18', body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } },
     { header: '2025-11-25', body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'exec', arguments: {}, _meta: { progressToken: 1 } } } },
     { header: '2025-06-18', body: [{ jsonrpc: '2.0', method: 'notifications/initialized' }] },
@@ -91,7 +98,11 @@ describe('revision routing (pure)', () => {
     expect(PROTOCOL_VERSION_KEY).toBe(PROTOCOL_VERSION_META_KEY);
     let modernSeen = 0;
     for (const { header, body } of samples) {
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(header ? { 'mcp-protocol-version': header } : {}) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...(header ? { 'mcp-protocol-version': header } : {}),
+      };
       const sdkLegacy = await isLegacyRequest(new Request('http://127.0.0.1/mcp', { method: 'POST', headers, body: JSON.stringify(body) }));
       if (!sdkLegacy) modernSeen++;
       // berth skips the SDK only when the request is certainly 2025 traffic.
@@ -203,7 +214,9 @@ describeDocker('berth mcp --http: a 2025 client and a 2026-07-28 client on one e
 
   beforeAll(async () => {
     fx = makeFixture('berth-mcp-v2-http-');
-    child = spawn(process.execPath, [BIN, 'mcp', '--repo', fx.repo, '--http', '127.0.0.1:0', '--log-level', 'info'], { env: fx.env({ BERTH_MCP_TOKEN: TOKEN }) });
+    child = spawn(process.execPath, [BIN, 'mcp', '--repo', fx.repo, '--http', '127.0.0.1:0', '--log-level', 'info'], {
+      env: fx.env({ BERTH_MCP_TOKEN: TOKEN }),
+    });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => (stderr += s));
     await waitFor('the server to print its address', () => /listening on \S+/.test(stderr));
@@ -263,7 +276,11 @@ describeDocker('berth mcp --http: a 2025 client and a 2026-07-28 client on one e
     expect(captured, 'the v2 test above must have run first').toBeDefined();
     if (!captured) return;
     const attack = { ...captured.body, params: { ...(captured.body.params as object), arguments: { name: 'intruder' } } };
-    const execAttack = { ...attack, id: 99, params: { ...(attack.params as object), name: 'exec', arguments: { workspace: 'http-v2', command: 'touch /workspace/pwned' } } };
+    const execAttack = {
+      ...attack,
+      id: 99,
+      params: { ...(attack.params as object), name: 'exec', arguments: { workspace: 'http-v2', command: 'touch /workspace/pwned' } },
+    };
     const send = (auth: string | undefined, body: unknown) => {
       const headers: Record<string, string> = { ...captured.headers };
       delete headers.authorization;
