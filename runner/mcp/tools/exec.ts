@@ -126,7 +126,10 @@ async function runInJob(
     job.controller.abort(call.signal.reason);
     await job.done;
   }
-  if (ended && job.result) return finishedReply(job.result, mode, args.timeoutSeconds);
+  if (!ended) return jobReply(job);
+  // Answered in full (or failed): the handle is never given out, so the job is not kept.
+  jobs.release(job);
+  if (job.result) return finishedReply(job.result, mode, args.timeoutSeconds);
   return jobReply(job);
 }
 
