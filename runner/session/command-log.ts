@@ -60,9 +60,15 @@ export function entryFor(command: string, r: ExecResult, now = new Date()): Comm
 }
 
 const queues = new Map<string, Promise<void>>();
-/** Entries waiting for the next write of each file, and that write. */
-const batches = new Map<string, { text: string; written: Promise<void> }>();
-const FLUSH_DELAY_MS = 20;
+/** Entries waiting for the next write of each file, that write, and how to start it now. */
+const batches = new Map<string, { text: string; written: Promise<void>; now: () => void }>();
+/**
+ * How long a batch collects entries. Long enough that a busy session (tens of commands a second)
+ * or fifty sessions at once cost a few appends a second, not one per command (open + write +
+ * close each); short enough that `berth ws log` lags by a fraction of a second. Runner.close()
+ * writes what is pending (commandLogsWritten), so an orderly exit loses nothing.
+ */
+const FLUSH_DELAY_MS = 250;
 
 /** Appends between two stat() calls when the size this process counted stays under the budget. */
 const STAT_EVERY_APPENDS = 256;
@@ -95,11 +101,19 @@ export class CommandLog {
       open.text += line;
       return open.written;
     }
-    const batch = { text: line, written: Promise.resolve() };
+    let now = () => {};
+    const due = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FLUSH_DELAY_MS);
+      now = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    const batch = { text: line, written: Promise.resolve(), now };
     batches.set(this.path, batch);
     const prev = queues.get(this.path) ?? Promise.resolve();
     batch.written = prev
-      .then(() => new Promise((r) => setTimeout(r, FLUSH_DELAY_MS)))
+      .then(() => due)
       .then(() => {
         // Entries arriving from here on go into the next batch.
         if (batches.get(this.path) === batch) batches.delete(this.path);
@@ -189,12 +203,19 @@ export async function readCommandLog(path: string, opts: { limit?: number } = {}
   return opts.limit !== undefined ? out.slice(-Math.max(0, opts.limit)) : out;
 }
 
-/** Resolves when every append queued in this process so far has been written (tests, shutdown). */
+/**
+ * Writes the pending batches now and resolves when every append queued in this process so far
+ * has been written (tests, shutdown).
+ */
 export async function commandLogsWritten(): Promise<void> {
+  for (const b of batches.values()) b.now();
   await Promise.all([...queues.values()]);
 }
 
 export async function removeCommandLog(path: string): Promise<void> {
+  // A batch still pending would recreate the file after the removal: write it first.
+  batches.get(path)?.now();
+  await queues.get(path);
   await rm(path, { force: true });
 }
 
