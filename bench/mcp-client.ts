@@ -42,6 +42,8 @@ export interface McpStartOptions {
   readonly mode?: 'default' | 'pinned';
   /** Node flags for the server child, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] for a profile. */
   readonly nodeArgs?: readonly string[];
+  /** Another checkout's bin/berth.js (an A/B of two versions in one run). */
+  readonly bin?: string;
   /** Send a progress token on each call (as hosts that pass `onprogress` do). */
   readonly progress?: boolean;
 }
@@ -50,7 +52,7 @@ export async function startMcp(fx: Fixture, workspace: string, opts: McpStartOpt
   const mode = opts.mode ?? 'default';
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [...(opts.nodeArgs ?? []), BIN, 'mcp', '--repo', fx.repo, ...(mode === 'pinned' ? ['--workspace', workspace] : []), '--log-level', 'warn'],
+    args: [...(opts.nodeArgs ?? []), opts.bin ?? BIN, 'mcp', '--repo', fx.repo, ...(mode === 'pinned' ? ['--workspace', workspace] : []), '--log-level', 'warn'],
     env: fx.childEnv(),
     stderr: 'pipe',
   });
