@@ -47,7 +47,8 @@ Measures berth against baselines taken in the same run, prints one table on stdo
 the numbers (plus the machine) to a JSON file. Timing goals are judged here, never in tests.
 
 Groups:
-  exec         round trip of \`true\` and \`echo hi\`: berth shell, berth mcp (stdio), berth fresh,
+  exec         round trip of \`true\` and \`echo hi\`: berth shell, berth mcp (stdio; default mode,
+               where the agent names the workspace on each call, and pinned --workspace), berth fresh,
                dockerode exec (the baseline), docker exec CLI
   open         session open of a new workspace: warm pool, cold, raw dockerode create+start
   pipeline     berth test on a tiny source (library path) vs docker run --rm (dockerode and CLI)
@@ -61,7 +62,7 @@ Options:
   --iterations <n>      timed exec round trips per method and command (full: 500)
   --opens <n>           timed opens per method (full: 15)
   --pipelines <n>       timed pipeline runs per method (full: 15)
-  --sessions <n>        concurrency: sessions, at most ${MAX_SESSIONS} (full: 20)
+  --sessions <n>        concurrency: sessions, at most ${MAX_SESSIONS} (full: ${MAX_SESSIONS})
   --commands <n>        concurrency: commands per session (full: 100)
   --output-mb <n>       output: MiB written to stdout per run (full: 50)
   --output-runs <n>     output: runs per method (full: 3)
@@ -141,7 +142,7 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
     opens: int('opens', v.opens, 1, 200) ?? (quick ? 3 : 15),
     slowWarmup: quick ? 0 : 1,
     pipelines: int('pipelines', v.pipelines, 1, 200) ?? (quick ? 3 : 15),
-    sessions: int('sessions', v.sessions, 1, MAX_SESSIONS) ?? (quick ? 5 : 20),
+    sessions: int('sessions', v.sessions, 1, MAX_SESSIONS) ?? (quick ? 5 : MAX_SESSIONS),
     commands: int('commands', v.commands, 1, 10_000) ?? (quick ? 20 : 100),
     outputBytes: (mb ?? (quick ? 10 : 50)) * 1024 * 1024,
     outputRuns: int('output-runs', v['output-runs'], 1, 50) ?? (quick ? 2 : 3),

@@ -7,11 +7,15 @@
  * are 128-bit random and bound to their workspace, so one agent can't read another's output.
  * A job keeps the tail of its combined output (bounded), its line count and, once finished, its
  * result; finished jobs stay readable for `KEEP_FINISHED_MS`, so reading a finished handle is not an
- * error. No timers are left behind: expiry is swept on every registry call.
+ * error. No timers are left behind: expiry is swept on registry calls (at most once a second).
+ *
+ * Most commands end within exec's own wait and are answered in full, without a handle: `release`
+ * drops those at once. Keeping them (as before) made the registry grow by one job per exec for
+ * 15 minutes, each holding a copy of its output, and every call swept the whole map: the cost of
+ * an exec grew with the number of commands run before it.
  */
-import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../src/errors.js';
-import type { ExecResult, StreamName } from '../session/index.js';
+import { randomHex, type ExecResult, type StreamName } from '../session/index.js';
 
 /** The longest wait any one request makes: under the 60 s default of MCP clients. */
 export const MAX_YIELD_MS = 55_000;
@@ -22,6 +26,8 @@ export const KEEP_FINISHED_MS = 15 * 60_000;
 const MAX_KEPT_OUTPUT_CHARS = 2 * 1024 * 1024;
 /** Jobs alive at once per server; a new one beyond it is refused. */
 const MAX_JOBS = 256;
+/** Expired jobs are looked for at most this often (a sweep walks every kept job). */
+const SWEEP_INTERVAL_MS = 1000;
 
 export interface Job {
   readonly handle: string;
@@ -53,17 +59,19 @@ export type JobRunner = (signal: AbortSignal, onOutput: (stream: StreamName, chu
 
 export class CommandJobs {
   readonly #jobs = new Map<string, Job>();
+  #running = 0;
+  #lastSweep = 0;
 
   start(spec: JobSpec, run: JobRunner, parentSignal: AbortSignal): Job {
     this.#sweep();
-    if (this.#running() >= MAX_JOBS) {
+    if (this.#running >= MAX_JOBS) {
       throw new BerthError('BAD_INPUT', `${MAX_JOBS} commands are already running on this server: wait for some (exec_wait) or stop them (exec_kill)`);
     }
     const controller = new AbortController();
     const onParentAbort = () => controller.abort(parentSignal.reason);
     parentSignal.addEventListener('abort', onParentAbort, { once: true });
     const job: Job = {
-      handle: `cmd_${randomBytes(16).toString('hex')}`,
+      handle: `cmd_${randomHex(16)}`,
       workspace: spec.workspace,
       command: spec.command,
       mode: spec.mode,
@@ -84,10 +92,25 @@ export class CommandJobs {
     );
     (job as { done: Promise<void> }).done = done.finally(() => {
       job.finishedAt = Date.now();
+      this.#running--;
       parentSignal.removeEventListener('abort', onParentAbort);
     });
+    this.#running++;
     this.#jobs.set(job.handle, job);
     return job;
+  }
+
+  /**
+   * Forget a finished job whose handle was never given out (exec answered with its full result):
+   * nobody can ask for it again, so neither it nor its output is kept.
+   */
+  release(job: Job): void {
+    if (job.finishedAt !== undefined && this.#jobs.get(job.handle) === job) this.#jobs.delete(job.handle);
+  }
+
+  /** Jobs kept (running, or finished and still readable); for tests. */
+  get size(): number {
+    return this.#jobs.size;
   }
 
   /** The job of `handle`, which must belong to `workspace`. */
@@ -129,13 +152,9 @@ export class CommandJobs {
     for (const job of this.#jobs.values()) if (job.finishedAt === undefined) job.controller.abort(new Error(reason));
   }
 
-  #running(): number {
-    let n = 0;
-    for (const job of this.#jobs.values()) if (job.finishedAt === undefined) n++;
-    return n;
-  }
-
   #sweep(now = Date.now()): void {
+    if (now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
+    this.#lastSweep = now;
     for (const [handle, job] of this.#jobs) {
       if (job.finishedAt !== undefined && now - job.finishedAt > KEEP_FINISHED_MS) this.#jobs.delete(handle);
     }

@@ -10,6 +10,7 @@ export { closeOnShutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
 export type { SessionInfo, SessionCreated } from './session.js';
 export { SHELL_NAME_PATTERN, KILL_GRACE_MS } from './shell.js';
+export { randomHex } from './shell-pending.js';
 export { PROCESS_NAME_PATTERN } from './processes.js';
 export { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
 export { STATE_ROOT, SHELLS_DIR, PROCS_DIR, SETUP_DIR } from './protocol.js';

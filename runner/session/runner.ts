@@ -21,7 +21,7 @@ import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, t
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { checkpointWorkspace, type CheckpointOptions, type CheckpointOutcome } from './checkpoints.js';
-import { commandLogHook } from './command-log.js';
+import { commandLogHook, commandLogsWritten } from './command-log.js';
 import { ContainerFactory } from './container-factory.js';
 import { deleteWorkspace, removeWorkspaceContainer, type Removed } from './delete.js';
 import { collectGarbage, touchActivity, type GcReport, type SessionRow } from './gc.js';
@@ -297,6 +297,8 @@ export class Runner implements AsyncDisposable {
     const sessions = [...this.#sessions.values()];
     await Promise.allSettled(sessions.map((s) => (opts.stop === false ? s.detach() : s.close())));
     this.#sessions.clear();
+    // The command log is written in batches: write the last one before the process may exit.
+    await commandLogsWritten().catch(() => undefined);
     await this.workspaces.close();
   }
 

@@ -32,10 +32,29 @@ export interface Begin {
 export type Outcome =
   { kind: 'complete'; exitCode: number; cwd: string } | { kind: 'exited'; exitCode: number; cwd: string } | { kind: 'died' } | { kind: 'killed' };
 
+/**
+ * Random bytes for nonces and tags, drawn from the CSPRNG a block at a time: one command needs 24,
+ * and a synchronous randomBytes() call per field cost more than the rest of the command's setup.
+ * Pooled bytes are just as unpredictable; each is handed out once.
+ */
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+export function randomHex(bytes: number): string {
+  if (poolAt + bytes > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolAt = 0;
+  }
+  const hex = pool.toString('hex', poolAt, poolAt + bytes);
+  poolAt += bytes;
+  return hex;
+}
+
 /** One command in flight: parses both streams' records and collects the payload. */
 export class Pending {
-  readonly nonce = randomBytes(16).toString('hex');
-  readonly tag = randomBytes(8).toString('hex');
+  readonly nonce = randomHex(16);
+  readonly tag = randomHex(8);
   readonly scanners: Record<StreamName, RecordScanner>;
   readonly phase: Record<StreamName, 'begin' | 'body' | 'done'> = { stdout: 'begin', stderr: 'begin' };
   readonly out: Record<StreamName, OutputCollector>;

@@ -126,8 +126,23 @@ async function runInJob(
     job.controller.abort(call.signal.reason);
     await job.done;
   }
-  if (ended && job.result) return finishedReply(job.result, mode, args.timeoutSeconds);
+  if (!ended) return jobReply(job);
+  // Answered in full (or failed): the handle is never given out, so the job is not kept.
+  jobs.release(job);
+  if (job.result) return finishedReply(job.result, mode, args.timeoutSeconds);
+  await explainLostContainer(job.error, call);
   return jobReply(job);
+}
+
+/**
+ * The open session is reused across calls without asking git or Docker again. When its container
+ * turns out to be gone, the workspace itself may have been deleted by another berth process: then
+ * say that (WORKSPACE_NOT_FOUND, from the git state) rather than "retry, berth recreates it".
+ * Only failures pay for this check.
+ */
+async function explainLostContainer(err: unknown, call: ToolCall): Promise<void> {
+  if (!(err instanceof BerthError) || (err.code !== 'CONTAINER_GONE' && err.code !== 'CONTAINER_DIED')) return;
+  await call.deps.runner.workspaces.get(call.workspace, { signal: call.signal });
 }
 
 /** `npm run dev` → "npm-3fa2": readable in process_list, unique enough not to replace another. */
