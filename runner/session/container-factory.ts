@@ -149,7 +149,9 @@ export class ContainerFactory {
     await ensureImageRef(spec.image, {
       pull: spec.pull,
       build: spec.build && { spec: spec.build, root: this.repo.path },
-      onProgress: (line) => this.logger.warn(line),
+      onProgress: (line) => {
+        if (!/: present$/.test(line)) this.logger.warn(line);
+      },
     });
   }
 

@@ -7,6 +7,7 @@
  * The library has no Docker client (src/ stays free of dockerode), so the caller passes `ensure`:
  * make the spec's image present (docker/ensure.ts through the caller's own path).
  */
+import { posix } from 'node:path';
 import { BerthError, isBerthError } from '../errors.js';
 import type { Resolved, ResolvedSpec } from './types.js';
 
@@ -50,7 +51,7 @@ export async function withImageFallback(
     return { resolved, warning: undefined };
   } catch (err) {
     if (!isBerthError(err) || !UNAVAILABLE.has(err.code)) throw err;
-    const what = resolved.spec.build ? `the image built from ${resolved.spec.build.context}/${resolved.spec.build.dockerfile}` : `image ${resolved.spec.image}`;
+    const what = resolved.spec.build ? `the image built from ${posix.join(resolved.spec.build.context, resolved.spec.build.dockerfile)}` : `image ${resolved.spec.image}`;
     const why = firstLine(err.message);
     if (strictImageOf(opts.strictImage)) {
       throw new BerthError(
