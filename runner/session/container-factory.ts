@@ -133,10 +133,15 @@ export class ContainerFactory {
    */
   async bindsFor(spec: ResolvedSpec, worktree: string): Promise<MountSpec[]> {
     const out: MountSpec[] = [];
+    const root = await realpath(worktree);
     for (const b of spec.binds ?? []) {
       const source = b.source === '.' ? worktree : join(worktree, b.source);
-      if (!(await stat(source).catch(() => undefined))) {
-        this.logger.warn(`devcontainer mount ${b.source} -> ${b.target} skipped: ${b.source} does not exist in the workspace`);
+      const real = await realpath(source).catch(() => undefined);
+      // A symlink committed in the repository could point the bind anywhere: skip it here with a
+      // warning (hardening.ts would refuse the whole container).
+      const why = real === undefined ? 'does not exist in the workspace' : real !== root && !real.startsWith(`${root}/`) ? `leads outside the workspace (${real})` : undefined;
+      if (why) {
+        this.logger.warn(`devcontainer mount ${b.source} -> ${b.target} skipped: ${b.source} ${why}`);
         continue;
       }
       out.push({ type: 'bind', source, target: b.target, readOnly: b.readOnly });

@@ -57,7 +57,7 @@ async function readLocal(root: string, rel: string): Promise<string | undefined>
         'DEVCONTAINER_INVALID',
         `${found.at} is a symlink to ${JSON.stringify(found.target)}, outside the repository: berth reads ${rel} only from inside the repository. ` +
           'Replace the link with the file itself (or copy it into the repository).',
-        { details: { file: rel, link: found.at, target: found.target } },
+        { details: { file: rel, link: found.at, target: found.target }, remedy: 'replace the symlink with the file itself' },
       );
     }
     path = found.at === path ? resolved : posix.join(resolved, path.slice(found.at.length + 1));
