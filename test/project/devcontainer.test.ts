@@ -185,7 +185,7 @@ describe('precedence: berth.yaml > devcontainer.json > detection', () => {
       'berth.yaml': 'network: host\n',
       '.devcontainer/devcontainer.json': '// dev\n{ "image": "berth-busybox:1", "onCreateCommand": "echo hi", "features": {"ghcr.io/a/b:1": {}} }',
     });
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, 'spec', '--source', dir, '--explain', '--json'], { timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, 'spec', '--source', dir, '--explain', '--json'], { timeout: 120_000 });
     const out = JSON.parse(stdout) as {
       explain: Record<string, string>;
       origins: Record<string, string>;
@@ -200,7 +200,7 @@ describe('precedence: berth.yaml > devcontainer.json > detection', () => {
     expect(out.devcontainer.fallbackImage).toMatch(/^berth-go:/);
     expect(out.devcontainer.warnings[0]).toMatch(/features are not applied/);
     expect(stderr).toBe('');
-    const human = await promisify(execFile)(process.execPath, [bin, 'spec', '--source', dir, '--explain'], { timeout: 30_000 });
+    const human = await promisify(execFile)(process.execPath, [bin, 'spec', '--source', dir, '--explain'], { timeout: 120_000 });
     expect(human.stdout).toMatch(/^image +berth-busybox:1 +\(\.devcontainer\/devcontainer\.json\)$/m);
     expect(human.stdout).toMatch(/^onCreateCommand +echo hi/m);
   });
