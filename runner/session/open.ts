@@ -90,7 +90,11 @@ interface Ctx {
 /** Open workspace `name`'s container (the caller holds the workspace lock); rolls back on failure. */
 export async function openContainer(h: OpenHost, name: string, opts: OpenOptions): Promise<Opened> {
   // A devcontainer image that can't be had here falls back to the detected one (devcontainer-fallback.ts).
-  const fallback = await withImageFallback(await h.resolve(), (spec) => h.factory.ensureImage(spec), { strictImage: opts.strictImage });
+  const fallback = await withImageFallback(await h.resolve(), (spec) => h.factory.ensureImage(spec), {
+    strictImage: opts.strictImage,
+    // The workspace's container already runs the fallback: don't wait for the registry again.
+    usingFallback: async (fb) => !opts.recreate && (await h.containers.inspect(sessionContainerName(h.repo, name)))?.labels[LABEL.specHash] === fb.hash,
+  });
   const resolved = fallback.resolved;
   const c: Ctx = {
     h,

@@ -19,6 +19,12 @@ export const STRICT_IMAGE_ENV = 'BERTH_STRICT_IMAGE';
 export interface FallbackOptions {
   /** Refuse the fallback (CLI --strict-image, MCP strictImage). Default: BERTH_STRICT_IMAGE=1. */
   readonly strictImage?: boolean | undefined;
+  /**
+   * True when the fallback is already known to be in use (e.g. the workspace's container was made
+   * from it): take it without trying the devcontainer's image again, so a registry that times out
+   * is not waited for at every open. Ignored under strict-image.
+   */
+  readonly usingFallback?: ((fallback: Resolved) => Promise<boolean>) | undefined;
 }
 
 export interface FallbackResult {
@@ -46,6 +52,8 @@ export async function withImageFallback(
   const dc = resolved.devcontainer;
   const fallback = dc?.fallback;
   if (!dc || !fallback) return { resolved, warning: undefined };
+  const strict = strictImageOf(opts.strictImage);
+  if (!strict && (await opts.usingFallback?.(fallback))) return { resolved: fallback, warning: undefined };
   try {
     await ensure(resolved.spec);
     return { resolved, warning: undefined };
@@ -53,7 +61,7 @@ export async function withImageFallback(
     if (!isBerthError(err) || !UNAVAILABLE.has(err.code)) throw err;
     const what = resolved.spec.build ? `the image built from ${posix.join(resolved.spec.build.context, resolved.spec.build.dockerfile)}` : `image ${resolved.spec.image}`;
     const why = firstLine(err.message);
-    if (strictImageOf(opts.strictImage)) {
+    if (strict) {
       throw new BerthError(
         'DEVCONTAINER_IMAGE',
         `${dc.file} names ${what}, which is not available here (${err.code}: ${why}); --strict-image forbids falling back to the detected image ${fallback.spec.image}. ` +

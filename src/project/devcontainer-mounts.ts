@@ -71,6 +71,7 @@ export function convertMounts(list: readonly MountInput[], file: string, vars: V
     }
     if (p.type !== 'bind') return skip(`type ${JSON.stringify(p.type)} is not supported (only volume, and bind inside the repository)`);
     const rel = insideRepo(source.value, vars.ctx.root);
+    if (rel === '.git' || rel?.startsWith('.git/')) return skip("its source is the repository's .git (hooks and config the host's git runs)");
     if (rel === undefined) {
       return skip('its source is outside the repository; berth binds only paths inside the repository (from the workspace, never from the host)');
     }
@@ -79,12 +80,13 @@ export function convertMounts(list: readonly MountInput[], file: string, vars: V
   return out;
 }
 
-/** The source as a path relative to the repository root, or undefined when it leaves it (or is not absolute). */
+/**
+ * The source as a path relative to the repository root, or undefined when it leaves it (or is not
+ * absolute). The caller refuses `.git`: an agent writing there would reach the host's git.
+ */
 function insideRepo(source: string | undefined, root: string): string | undefined {
   if (!source || source.includes('\0') || !posix.isAbsolute(source)) return undefined;
   const rel = posix.relative(posix.normalize(root), posix.normalize(source));
   if (rel === '..' || rel.startsWith('../') || posix.isAbsolute(rel)) return undefined;
-  // `.git` holds the repository's hooks and config: an agent writing there would reach the host's git.
-  if (rel === '.git' || rel.startsWith('.git/')) return undefined;
   return rel === '' ? '.' : rel;
 }
