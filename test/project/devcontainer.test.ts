@@ -203,5 +203,5 @@ describe('precedence: berth.yaml > devcontainer.json > detection', () => {
     const human = await promisify(execFile)(process.execPath, [bin, 'spec', '--source', dir, '--explain'], { timeout: 120_000 });
     expect(human.stdout).toMatch(/^image +berth-busybox:1 +\(\.devcontainer\/devcontainer\.json\)$/m);
     expect(human.stdout).toMatch(/^onCreateCommand +echo hi/m);
-  });
+  }, 300_000);
 });

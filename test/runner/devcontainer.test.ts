@@ -56,14 +56,14 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     const [repo, version] = tag.split(':') as [string, string];
     await new Dockerode().getImage(IMAGES.busybox).tag({ repo, tag: version });
     images.push(tag);
-  });
+  }, 300_000);
 
   afterAll(async () => {
     for (const fx of fixtures) await removeByRepo(realpathSync(fx.repo)).catch(() => undefined);
     for (const fx of fixtures) await fx.cleanup();
     const d = new Dockerode();
     for (const ref of images) await d.getImage(ref).remove({ force: true }).catch(() => undefined);
-  });
+  }, 300_000);
 
   it('runs the image with remoteUser and containerEnv, and the lifecycle commands in order, postStart at every start', async () => {
     const fx = fixture({
@@ -93,7 +93,7 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     // The output is kept in the setup log.
     const log = await berth(fx, ['exec', 'w', '--', 'cat /var/lib/berth/setup/log']);
     expect(log.stdout).toMatch(/\$ echo onCreate:.*# onCreateCommand, nobody/);
-  });
+  }, 300_000);
 
   it('falls back to the detected image with one warning naming both when the image cannot be pulled; --strict-image refuses', async () => {
     const fx = fixture({
@@ -118,7 +118,12 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     expect(fallback[0]).toMatch(/names image 127\.0\.0\.1:1\/nope:1, .*REGISTRY_UNREACHABLE.*using the detected image berth-node:bookworm-1 instead \(and not its user vscode/);
     // The lifecycle command failed for lack of network: reported as such, not fatal.
     expect(r.stderr).toMatch(/postCreateCommand .* failed \(exit \d+\).* It failed for lack of network: .*`network: host` in berth\.yaml/);
-  });
+
+    // The next open reuses the container on the fallback image: no retry of the registry, no repeated warnings.
+    const again = await berth(fx, ['exec', 'w', '--', 'echo again']);
+    expect(again).toMatchObject({ code: 0, stdout: 'again\n' });
+    expect(again.stderr).not.toMatch(/warning|postCreateCommand/);
+  }, 300_000);
 
   it('builds a devcontainer Dockerfile FROM a local image and uses it; an unpullable FROM falls back', async () => {
     const fx = fixture({
@@ -140,5 +145,5 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     const fb = await berth(bad, ['exec', 'w', '--create', '--', 'echo ok']);
     expect(fb.stdout).toBe('ok\n');
     expect(fb.stderr).toMatch(/names the image built from \.devcontainer\/Dockerfile, which is not available here \(IMAGE_BUILD_FAILED.*using the detected image berth-node:bookworm-1/);
-  });
+  }, 300_000);
 });

@@ -50,7 +50,7 @@ describeDocker('security: hostile devcontainer.json', () => {
   afterAll(async () => {
     for (const fx of fixtures) await removeByRepo(realpathSync(fx.repo)).catch(() => undefined);
     for (const fx of fixtures) await fx.cleanup();
-  });
+  }, 300_000);
 
   it('host bind mounts are not applied and initializeCommand does not run on the host without consent', async () => {
     const fx = fixture();
@@ -96,7 +96,7 @@ describeDocker('security: hostile devcontainer.json', () => {
     const allowed = await berth(fx, ['exec', 'w2', '--create', '--allow-host-commands', '--', 'true']);
     expect(allowed.code).toBe(0);
     expect(existsSync(marker)).toBe(true);
-  });
+  }, 300_000);
 
   it('a devcontainer.json symlinked to a file outside the repository is refused before it is read', async () => {
     const fx = fixture();
@@ -138,5 +138,5 @@ describeDocker('security: hostile devcontainer.json', () => {
     const inside = await berth(ok, ['spec', '--json']);
     expect(inside.code).toBe(0);
     expect((JSON.parse(inside.stdout) as { spec: { env: Record<string, string> } }).spec.env.INSIDE).toBe('yes');
-  });
+  }, 300_000);
 });
