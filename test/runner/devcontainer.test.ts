@@ -107,7 +107,12 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     const strict = await berth(fx, ['exec', 'strict', '--create', '--strict-image', '--', 'true']);
     expect(strict.code).toBe(125);
     expect(strict.stderr).toMatch(/127\.0\.0\.1:1\/nope:1.*--strict-image forbids falling back to the detected image berth-node:bookworm-1/);
-    expect((await berth(fx, ['ws', 'list', '--json'])).stdout).not.toContain('"strict"');
+    const early = await berth(fx, ['ws', 'create', 'early', '--strict-image']);
+    expect(early.code).not.toBe(0);
+    expect(early.stderr).toMatch(/--strict-image forbids falling back/);
+    const list = (await berth(fx, ['ws', 'list', '--json'])).stdout;
+    expect(list).not.toContain('"strict"');
+    expect(list).not.toContain('"early"');
 
     const r = await berth(fx, ['exec', 'w', '--create', '--', 'id -u']);
     expect(r.code).toBe(0);

@@ -3,6 +3,7 @@
  * deleted workspaces, stop idle ones).
  */
 import type { Command } from 'commander';
+import { withImageFallback } from '../../../src/project/index.js';
 import { removeWorkspaceResources } from '../../session/index.js';
 import { removePersistedState } from '../../session/index.js';
 import { action, printJson, printWarnings } from '../output.js';
@@ -19,6 +20,14 @@ export function registerWsWithContainers(program: Command): void {
       const runner = await cliRunner(repo);
       try {
         return await runner.delete(name, opts);
+      } finally {
+        await runner.close({ stop: false });
+      }
+    },
+    checkImage: async (repo) => {
+      const runner = await cliRunner(repo);
+      try {
+        await withImageFallback(await runner.resolve(), (spec) => runner.factory.ensureImage(spec), { strictImage: true });
       } finally {
         await runner.close({ stop: false });
       }
