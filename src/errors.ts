@@ -33,6 +33,11 @@ export const ERROR_CODES = {
     remedy: 'fix berth.yaml at the line and column shown',
     agent: "The berth.yaml in the user's checkout is invalid: tell the user; you cannot fix it from the workspace.",
   },
+  DEVCONTAINER_INVALID: {
+    kind: 'input',
+    remedy: 'fix devcontainer.json at the line and column shown, or override the field in berth.yaml',
+    agent: "The devcontainer.json in the user's checkout is invalid or unsafe: tell the user; you cannot fix it from the workspace.",
+  },
   SPEC_INVALID: {
     kind: 'input',
     remedy: 'fix the berth.yaml field named in the message',
@@ -168,6 +173,16 @@ export const ERROR_CODES = {
     kind: 'failed',
     remedy: 'read the setup output above and fix berth.yaml',
     agent: 'The setup/install commands of berth.yaml failed; the output above says why. Tell the user if it is not something you changed.',
+  },
+  DEVCONTAINER_IMAGE: {
+    kind: 'environment',
+    remedy: "make the devcontainer's image available (pull or build it), drop --strict-image to fall back to the detected toolchain image, or set image: in berth.yaml",
+    agent: "The devcontainer's image cannot be pulled or built here and --strict-image forbids the fallback: tell the user.",
+  },
+  LIFECYCLE_FAILED: {
+    kind: 'failed',
+    remedy: 'read the command output above; fix the devcontainer.json lifecycle command, or drop --strict-lifecycle to keep the workspace anyway',
+    agent: 'A devcontainer.json lifecycle command failed and --strict-lifecycle was set; the output above says why. Tell the user.',
   },
   STEP_FAILED: { kind: 'failed', remedy: 'read the step output above' },
   // cancelled

@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
+import { withImageFallback, type ResolvedSpec } from '../../src/project/index.js';
 import { ensureImageRef } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import { WorkspaceFiles } from '../session/index.js';
@@ -96,16 +97,17 @@ export class ToolCall {
    * run), with progress for the slow parts. Only a pinned workspace is created on demand; otherwise
    * a missing one is an error that tells the agent to call workspace_create.
    */
-  async session(name: string = this.workspace, opts: { create?: boolean; base?: string } = {}): Promise<McpSession> {
+  async session(name: string = this.workspace, opts: { create?: boolean; base?: string; strictImage?: boolean } = {}): Promise<McpSession> {
     const runner = this.deps.runner;
     const live = runner.get(name);
     if (live) return live;
     const create = opts.create ?? (this.pinned && name === this.deps.workspace);
     if (!create) await runner.workspaces.get(name, { signal: this.signal });
-    await this.ensureImage();
+    await this.ensureImage(undefined, opts.strictImage);
     this.progress.step(`opening workspace ${name} (starting its container)`);
     const session = await runner.open(name, {
       create,
+      ...(opts.strictImage ? { strictImage: true } : {}),
       ...(opts.base === undefined ? {} : { base: opts.base }),
       signal: this.signal,
       onOutput: (_stream, chunk) => this.progress.output(chunk),
@@ -130,13 +132,19 @@ export class ToolCall {
   }
 
   /** Build berth's own image for the spec if it is missing (slow: progress is reported). */
-  async ensureImage(image?: string): Promise<void> {
-    const ref = image ?? (await this.deps.runner.resolve()).spec.image;
-    await ensureImageRef(ref, {
-      signal: this.signal,
-      onProgress: (line) => {
-        if (!/: present$/.test(line)) this.progress.step(line);
-      },
-    });
+  async ensureImage(image?: string, strictImage?: boolean): Promise<void> {
+    const ensure = (ref: string, spec?: ResolvedSpec) =>
+      ensureImageRef(ref, {
+        signal: this.signal,
+        ...(spec ? { pull: spec.pull, build: spec.build && { spec: spec.build, root: this.deps.runner.repo.path } } : {}),
+        onProgress: (line) => {
+          if (!/: present$/.test(line)) this.progress.step(line);
+        },
+      });
+    if (image !== undefined) return void (await ensure(image));
+    // A devcontainer image that can't be had falls back to the detected one; open() says so once.
+    const resolved = await this.deps.runner.resolve();
+    if (resolved.devcontainer?.fallback) await withImageFallback(resolved, (spec) => ensure(spec.image, spec), strictImage ? { strictImage } : {});
+    else await ensure(resolved.spec.image);
   }
 }

@@ -112,6 +112,7 @@ export class ContainerFactory {
       });
       mounts.push({ type: 'volume', source: vol, target: c.path });
     }
+    mounts.push(...(name === undefined ? [] : await this.bindsFor(spec, source)));
     // Pool containers (no name yet) get no per-workspace volumes; pool.ts refuses such specs.
     for (const v of name === undefined ? [] : spec.volumes) {
       const vol = workspaceVolumeName(this.repo, name!, v.name);
@@ -125,14 +126,44 @@ export class ContainerFactory {
     return mounts;
   }
 
-  /** Create (not start) the session container of workspace `name`. */
-  async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
-    const spec = resolved.spec;
+  /**
+   * devcontainer.json binds (paths inside the repository), taken from the same path inside the
+   * worktree, never from the user's checkout; hardening.ts resolves each and refuses one that
+   * leaves the worktree (e.g. a symlink the agent planted). A missing path is skipped.
+   */
+  async bindsFor(spec: ResolvedSpec, worktree: string): Promise<MountSpec[]> {
+    const out: MountSpec[] = [];
+    const root = await realpath(worktree);
+    for (const b of spec.binds ?? []) {
+      const source = b.source === '.' ? worktree : join(worktree, b.source);
+      const real = await realpath(source).catch(() => undefined);
+      // A symlink committed in the repository could point the bind anywhere: skip it here with a
+      // warning (hardening.ts would refuse the whole container).
+      const why = real === undefined ? 'does not exist in the workspace' : real !== root && !real.startsWith(`${root}/`) ? `leads outside the workspace (${real})` : undefined;
+      if (why) {
+        this.logger.warn(`devcontainer mount ${b.source} -> ${b.target} skipped: ${b.source} ${why}`);
+        continue;
+      }
+      out.push({ type: 'bind', source, target: b.target, readOnly: b.readOnly });
+    }
+    return out;
+  }
+
+  /** Make the spec's image present: built (berth's own, toolchains, build:) or pulled per its policy. */
+  async ensureImage(spec: ResolvedSpec): Promise<void> {
     await ensureImageRef(spec.image, {
       pull: spec.pull,
       build: spec.build && { spec: spec.build, root: this.repo.path },
-      onProgress: (line) => this.logger.warn(line),
+      onProgress: (line) => {
+        if (!/: present$/.test(line)) this.logger.warn(line);
+      },
     });
+  }
+
+  /** Create (not start) the session container of workspace `name`. */
+  async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
+    const spec = resolved.spec;
+    await this.ensureImage(spec);
     try {
       return await this.containers.create({
         name: containerName,

@@ -9,7 +9,7 @@
  * Anything this open created is removed again if a later step fails.
  */
 import { chmod, stat } from 'node:fs/promises';
-import type { Resolved } from '../../src/project/index.js';
+import { withImageFallback, type Resolved } from '../../src/project/index.js';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Workspaces } from '../../src/workspace/index.js';
 import type { Containers } from '../../docker/index.js';
@@ -20,6 +20,7 @@ import type { ContainerFactory } from './container-factory.js';
 import { handWorktreeTo, hostIsRoot, numericOwner, type Owner } from './identity.js';
 import type { Claimed } from './pool.js';
 import type { StreamName } from './output.js';
+import { runInitialize, runLifecycle } from './lifecycle.js';
 import { initContainer, isRootUser, runSetup } from './setup.js';
 import type { SessionCreated } from './session.js';
 import type { SetupReport } from './types.js';
@@ -34,6 +35,12 @@ export interface OpenOptions {
   /** Live output of setup/install commands. */
   readonly onOutput?: (stream: StreamName, chunk: string) => void;
   readonly signal?: AbortSignal;
+  /** A devcontainer image that can't be pulled or built is an error instead of a fallback (--strict-image; default BERTH_STRICT_IMAGE). */
+  readonly strictImage?: boolean;
+  /** A failing devcontainer lifecycle command fails the open (--strict-lifecycle). */
+  readonly strictLifecycle?: boolean;
+  /** Run devcontainer.json's initializeCommand on the host (--allow-host-commands). */
+  readonly allowHostCommands?: boolean;
 }
 
 /** What opening needs from its Runner. */
@@ -82,7 +89,13 @@ interface Ctx {
 
 /** Open workspace `name`'s container (the caller holds the workspace lock); rolls back on failure. */
 export async function openContainer(h: OpenHost, name: string, opts: OpenOptions): Promise<Opened> {
-  const resolved = await h.resolve();
+  // A devcontainer image that can't be had here falls back to the detected one (devcontainer-fallback.ts).
+  const fallback = await withImageFallback(await h.resolve(), (spec) => h.factory.ensureImage(spec), {
+    strictImage: opts.strictImage,
+    // The workspace's container already runs the fallback: don't wait for the registry again.
+    usingFallback: async (fb) => !opts.recreate && (await h.containers.inspect(sessionContainerName(h.repo, name)))?.labels[LABEL.specHash] === fb.hash,
+  });
+  const resolved = fallback.resolved;
   const c: Ctx = {
     h,
     name,
@@ -100,9 +113,13 @@ export async function openContainer(h: OpenHost, name: string, opts: OpenOptions
   try {
     const existing = await ensureWorkspace(c, await inspectOwn(c));
     if (existing) await reuseExisting(c, existing);
+    const newContainer = !c.containerId || c.created.fromPool;
+    if (newContainer) await initialize(c);
     if (!c.containerId) await createContainer(c);
+    // Said once, when the container they shape is made, not at every exec.
+    if (newContainer) c.warnings.push(...(fallback.warning ? [fallback.warning] : []), ...(resolved.devcontainer?.warnings ?? []));
     await handOver(c);
-    const setup = await prepare(c);
+    const setup = await lifecycle(c, await prepare(c));
     const st = await h.containers.inspect(c.containerId!);
     const run = { startedAt: st?.startedAt ?? '', oomKilled: st?.oomKilled ?? false };
     return {
@@ -234,6 +251,39 @@ async function ownerInContainer(c: Ctx): Promise<Owner> {
   }
   const explicitGid = /^[^:]+:(\d+)$/.exec(c.user)?.[1];
   return { uid: uid!, gid: explicitGid !== undefined ? Number(explicitGid) : gid! };
+}
+
+/** devcontainer.json initializeCommand: on the host, before the container exists; only with consent. */
+async function initialize(c: Ctx): Promise<void> {
+  const dc = c.resolved.devcontainer;
+  if (!dc?.initialize) return;
+  const warning = await runInitialize(dc, {
+    allow: c.opts.allowHostCommands ?? false,
+    cwd: c.h.repo.path,
+    timeoutMs: c.resolved.spec.stepTimeoutMs,
+    signal: c.opts.signal,
+    onOutput: c.opts.onOutput,
+  });
+  if (warning) c.warnings.push(warning);
+}
+
+/** Step 6: devcontainer.json lifecycle commands (lifecycle.ts); a failure is a warning unless strictLifecycle. */
+async function lifecycle(c: Ctx, setup: SetupReport): Promise<SetupReport> {
+  const dc = c.resolved.devcontainer;
+  if (!dc || dc.lifecycle.length === 0) return setup;
+  const { spec } = c.resolved;
+  const host = { containers: c.h.containers, containerId: c.containerId!, user: c.user, workdir: spec.workdir, logger: c.h.logger };
+  const r = await runLifecycle(host, {
+    dc,
+    network: spec.network,
+    started: c.created.container || c.created.resumed,
+    strict: c.opts.strictLifecycle ?? false,
+    timeoutMs: spec.stepTimeoutMs,
+    signal: c.opts.signal,
+    onOutput: c.opts.onOutput,
+  });
+  c.warnings.push(...r.warnings);
+  return r.records.length ? { ...setup, ran: true, lifecycle: r.records } : setup;
 }
 
 /** Step 5: state dirs, setup (root) and install (user), once per container. */

@@ -120,7 +120,8 @@ export async function runSetup(h: SetupHost, opts: SetupOptions): Promise<SetupR
   return { ran: true, ok: true, steps };
 }
 
-async function appendLog(h: SetupHost, text: string): Promise<void> {
+/** Append to the setup log in the container (lifecycle.ts writes there too). */
+export async function appendLog(h: SetupHost, text: string): Promise<void> {
   const r = await h.containers.runCapture(h.containerId, {
     cmd: ['/bin/sh', '-c', `cat >> ${SETUP_DIR}/log`],
     user: '0:0',

@@ -113,4 +113,19 @@ export interface SetupReport {
   readonly ran: boolean;
   readonly ok: boolean;
   readonly steps: readonly SetupRecord[];
+  /** devcontainer.json lifecycle commands run during this open (absent when none ran). */
+  readonly lifecycle?: readonly LifecycleRecord[];
+}
+
+/** One devcontainer.json lifecycle command (runner/session/lifecycle.ts). */
+export interface LifecycleRecord {
+  readonly hook: string;
+  /** The key of the object form, else null. */
+  readonly name: string | null;
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  /** Its output shows a DNS/connection failure. */
+  readonly networkFailure: boolean;
 }

@@ -1,5 +1,9 @@
 /** The spec half of the workspace library: berth.yaml schema, detection, resolution, rendering. */
-export type { CacheMount, Network, Resolved, ResolvedSpec, StepName, Toolchain } from './types.js';
+export type { CacheMount, LifecycleStage, Network, Resolved, ResolvedDevcontainer, ResolvedSpec, StepName, Toolchain } from './types.js';
+export { loadDevcontainer, parseDevcontainer, shellQuote, LIFECYCLE_HOOKS, type Devcontainer, type DevcontainerContext } from './devcontainer.js';
+export { DEVCONTAINER_FILES, MAX_DEVCONTAINER_BYTES } from './devcontainer-read.js';
+export { allowedLocalEnv, LOCAL_ENV_ALLOW } from './devcontainer-vars.js';
+export { strictImageOf, STRICT_IMAGE_ENV, withImageFallback, type FallbackOptions, type FallbackResult } from './devcontainer-fallback.js';
 export {
   berthYamlSchema,
   fieldDescription,

@@ -1,5 +1,5 @@
 /**
- * resolveSpec(): merge call options > berth.yaml > detection > defaults into one frozen
+ * resolveSpec(): merge call options > berth.yaml > devcontainer.json > detection > defaults into one frozen
  * ResolvedSpec, field by field, and compute the hash the warm pool keys containers by.
  *
  * Merge rules:
@@ -13,13 +13,15 @@
 import { createHash } from 'node:crypto';
 import { BerthError } from '../errors.js';
 import { DEFAULT_IMAGE } from '../images.js';
-import type { SourceReader } from '../source-reader.js';
+import { LocalSourceReader, type SourceReader } from '../source-reader.js';
 import { detect, type Detection } from './detect.js';
+import { loadDevcontainer, type Devcontainer } from './devcontainer.js';
+import { allowedLocalEnv } from './devcontainer-vars.js';
 import { parseSpecFile, parseSpecInput, specInvalid, type FieldPath, type ParsedSpecFile, type SpecProblem } from './parse.js';
 import type { SpecInput, SpecLayer } from './schema.js';
 import type { CacheMount, Resolved, ResolvedSpec, StepName } from './types.js';
 
-export type Origin = 'call' | 'file' | 'detected' | 'default';
+export type Origin = 'call' | 'file' | 'devcontainer' | 'detected' | 'default';
 
 export interface ResolveOptions {
   /** Call-level overrides, same shape as berth.yaml; validated like the file. Highest precedence. */
@@ -29,6 +31,11 @@ export interface ResolveOptions {
    * An explicitly named file must exist. `false` skips the file entirely (used by `berth init`).
    */
   readonly configFile?: string | false;
+  /**
+   * devcontainer.json: read by default; `false` skips it. `localEnv` are the host variables
+   * `${localEnv:X}` may read (default: those named in BERTH_DEVCONTAINER_LOCAL_ENV).
+   */
+  readonly devcontainer?: false | { readonly localEnv?: Readonly<Record<string, string>> };
 }
 
 /** Defaults: the lowest layer. Exported so docs, `berth init` and tests agree on them. */
@@ -54,8 +61,16 @@ export async function resolveSpec(reader: SourceReader, opts: ResolveOptions = {
   // Validate overrides first: a bad call should fail before any I/O.
   const call = opts.overrides === undefined ? undefined : parseSpecInput(opts.overrides, 'call options');
   const file = opts.configFile === false ? undefined : await readConfig(reader, opts.configFile);
+  const devcontainer =
+    opts.devcontainer === false
+      ? undefined
+      : await loadDevcontainer(reader, {
+          root: reader instanceof LocalSourceReader ? reader.root : reader.label,
+          workdir: call?.workdir ?? file?.spec.workdir,
+          localEnv: opts.devcontainer?.localEnv ?? allowedLocalEnv(process.env),
+        });
   const detection = await detect(reader);
-  return resolveLayers({ call, file, detection, source: reader.label });
+  return resolveLayers({ call, file, devcontainer, detection, source: reader.label });
 }
 
 /**
@@ -65,13 +80,40 @@ export async function resolveSpec(reader: SourceReader, opts: ResolveOptions = {
 export function resolveLayers(layers: {
   call?: SpecLayer | undefined;
   file?: ParsedSpecFile | undefined;
+  devcontainer?: Devcontainer | undefined;
   detection: Detection;
   /** Identifies the source tree (its reader's label); keeps two repositories' build tags apart. */
   source?: string | undefined;
 }): Resolved {
+  const primary = mergeLayers(layers);
+  const dc = layers.devcontainer;
+  if (!dc) return deepFreeze(primary);
+  // The image came from devcontainer.json: prepare the same spec on the detected image, for when
+  // that image can't be pulled or built here. A named remoteUser belongs to the devcontainer's
+  // image (e.g. "vscode") and would not exist in the toolchain image, so it goes too.
+  const fromDc = primary.origins.image === 'devcontainer';
+  const namedUser = dc.spec.user !== undefined && !/^\d+(:\d+)?$/.test(dc.spec.user);
+  const { image: _i, build: _b, ...rest } = dc.spec;
+  const fallbackDc = { ...dc, spec: namedUser ? { ...rest, user: undefined } : rest };
+  const fallback = fromDc ? mergeLayers({ ...layers, devcontainer: fallbackDc }) : undefined;
+  return deepFreeze({
+    ...primary,
+    devcontainer: {
+      file: dc.file,
+      lifecycle: dc.lifecycle,
+      initialize: dc.initialize,
+      features: dc.features,
+      warnings: dc.warnings,
+      ...(fallback ? { fallback: { ...fallback, devcontainer: { file: dc.file, lifecycle: dc.lifecycle, initialize: dc.initialize, features: dc.features, warnings: dc.warnings } } } : {}),
+    },
+  });
+}
+
+function mergeLayers(layers: Parameters<typeof resolveLayers>[0]): Resolved {
   const ordered: [Origin, SpecLayer][] = [];
   if (layers.call) ordered.push(['call', layers.call]);
   if (layers.file) ordered.push(['file', layers.file.spec]);
+  if (layers.devcontainer) ordered.push(['devcontainer', layers.devcontainer.spec]);
   ordered.push(['detected', layers.detection.spec]);
   const origins: Record<string, Origin> = {};
 
@@ -126,7 +168,7 @@ export function resolveLayers(layers: {
   };
   for (const step of STEPS) steps[step] = pick(`steps.${step}`, (l) => stepOf(l, step), []);
   const stepOrigins = STEPS.map((s) => origins[`steps.${s}`]!);
-  origins.steps = (['call', 'file', 'detected'] as const).find((o) => stepOrigins.includes(o)) ?? 'default';
+  origins.steps = (['call', 'file', 'devcontainer', 'detected'] as const).find((o) => stepOrigins.includes(o)) ?? 'default';
 
   const resources = {
     cpus: pick('resources.cpus', (l) => l.resources?.cpus, SPEC_DEFAULTS.resources.cpus),
@@ -159,6 +201,7 @@ export function resolveLayers(layers: {
   const spec: ResolvedSpec = {
     image,
     ...(build ? { build } : {}),
+    ...(layers.devcontainer?.binds.length ? { binds: layers.devcontainer.binds } : {}),
     workdir: pick('workdir', (l) => l.workdir, SPEC_DEFAULTS.workdir),
     env,
     setup: pick('setup', (l) => l.setup, []),
@@ -183,12 +226,25 @@ export function resolveLayers(layers: {
 
   checkMounts(spec, origins, layers.file);
 
-  return deepFreeze({
+  return {
     spec,
     hash: specHash(spec),
     configFile: layers.file?.label,
     origins,
-  });
+    sources: sourcesOf(layers),
+  };
+}
+
+/** Each origin in words: which file, or which evidence, for `berth spec --explain`. */
+function sourcesOf(layers: Parameters<typeof resolveLayers>[0]): Record<Origin, string> {
+  const evidence = layers.detection.evidence;
+  return {
+    call: 'call options',
+    file: layers.file?.label ?? 'berth.yaml',
+    devcontainer: layers.devcontainer?.file ?? 'devcontainer.json',
+    detected: `detection (${layers.detection.toolchain}${evidence.length ? `: ${evidence.join(', ')}` : ''})`,
+    default: 'default',
+  };
 }
 
 /**
@@ -210,6 +266,8 @@ export function specHash(spec: ResolvedSpec): string {
     resources: spec.resources,
     network: spec.network,
     user: spec.user ?? null,
+    // Only when present, so a spec without binds keeps the hash it always had.
+    ...(spec.binds?.length ? { binds: spec.binds } : {}),
   };
   return createHash('sha256').update(canonicalJson(shaping)).digest('hex').slice(0, 16);
 }
@@ -268,7 +326,7 @@ function checkMounts(spec: ResolvedSpec, origins: Record<string, Origin>, file: 
       const pos = findMountPosition(file, kind, name);
       return { file: file.label, line: pos?.line, col: pos?.col };
     }
-    return { file: origin === 'call' ? 'call options' : 'detected spec', line: undefined, col: undefined };
+    return { file: origin === 'call' ? 'call options' : origin === 'devcontainer' ? 'devcontainer.json' : 'detected spec', line: undefined, col: undefined };
   };
   const byPath = new Map<string, string>();
   for (const kind of ['caches', 'volumes'] as const) {

@@ -15,7 +15,7 @@ import type { CacheMount, Network } from './types.js';
 // Building blocks
 // ---------------------------------------------------------------------------------------------
 
-const MAX_COMMAND_CHARS = 16 * 1024;
+export const MAX_COMMAND_CHARS = 16 * 1024;
 const MAX_COMMANDS = 100;
 const MAX_ENV_VALUE_CHARS = 32 * 1024;
 const MAX_ENV_VARS = 500;
@@ -46,7 +46,7 @@ const RESERVED_CONTAINER_PATHS: ReadonlySet<string> = new Set([
 // are separators, and in shell snippets written by executors.
 const CONTAINER_PATH_CHARS = /^[A-Za-z0-9._+@/-]+$/;
 
-function containerPath(what: string) {
+export function containerPath(what: string) {
   return z.string({ error: `expected ${what} (an absolute container path such as /workspace)` }).transform((raw, ctx) => {
     const fail = (message: string) => {
       ctx.addIssue({ code: 'custom', message, input: raw });
@@ -78,7 +78,7 @@ const commands = z
   })
   .transform((v): string[] => (typeof v === 'string' ? [v] : v));
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const envName = z
   .string()
@@ -126,7 +126,7 @@ const env = z
   .record(envName, envValue, { error: 'expected a mapping of NAME: value' })
   .refine((m) => Object.keys(m).length <= MAX_ENV_VARS, { error: `expected at most ${MAX_ENV_VARS} variables` });
 
-const MOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const MOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const mountName = z
   .string({ error: 'expected a name (a string)' })
   .regex(MOUNT_NAME, { error: 'expected a name of letters, digits and _ . - (at most 64, starting with a letter or digit)' });
@@ -221,10 +221,10 @@ function intRange(min: number, max: number) {
 
 // Docker image reference: [registry/]name[:tag][@digest]. Kept permissive on structure but strict on
 // characters so an image string can never smuggle whitespace or options into a CLI call.
-const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
+export const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
 
 // "1000", "1000:1000", "node", "node:staff". YAML reads a bare `1000` as a number; accept that too.
-const USER = /^([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})(:([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}))?$/;
+export const USER = /^([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})(:([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}))?$/;
 
 // ---------------------------------------------------------------------------------------------
 // The schema

@@ -48,6 +48,11 @@ export interface ResolvedSpec {
     readonly args: Readonly<Record<string, string>>;
     readonly target?: string | undefined;
   };
+  /**
+   * Binds from devcontainer.json `mounts`, each a path inside the repository, bound from the same
+   * path inside the workspace's worktree. Absent when there are none.
+   */
+  readonly binds?: readonly { readonly source: string; readonly target: string; readonly readOnly: boolean }[];
   /** When to pull `image` from its registry (berth's own images are built, never pulled). Default missing. */
   readonly pull?: 'missing' | 'always' | 'never';
   /** "uid:gid" or a user name; undefined means "the host user's uid:gid". */
@@ -67,6 +72,34 @@ export interface Resolved {
   readonly hash: string;
   /** Path of the berth.yaml that was read, if any. */
   readonly configFile: string | undefined;
-  /** Field -> which layer supplied it: 'call' | 'file' | 'detected' | 'default'. */
-  readonly origins: Readonly<Record<string, 'call' | 'file' | 'detected' | 'default'>>;
+  /** Field -> which layer supplied it: 'call' | 'file' | 'devcontainer' | 'detected' | 'default'. */
+  readonly origins: Readonly<Record<string, 'call' | 'file' | 'devcontainer' | 'detected' | 'default'>>;
+  /** Each origin in words, for `berth spec --explain`: the berth.yaml path, the devcontainer.json path, the detection evidence. */
+  readonly sources: Readonly<Record<string, string>>;
+  /** What devcontainer.json contributes beyond the spec, when the tree has one. */
+  readonly devcontainer?: ResolvedDevcontainer;
+}
+
+export interface ResolvedDevcontainer {
+  /** Relative to the repository root. */
+  readonly file: string;
+  /** onCreate, updateContent, postCreate, postStart, in that order (only those present). */
+  readonly lifecycle: readonly LifecycleStage[];
+  /** Runs on the host, only with --allow-host-commands. */
+  readonly initialize: LifecycleStage | undefined;
+  readonly features: readonly string[];
+  /** What devcontainer.json asked for that berth does not apply, and why. */
+  readonly warnings: readonly string[];
+  /**
+   * Set when the image comes from devcontainer.json: the same spec with the detected toolchain
+   * image instead, used when the devcontainer's image can't be pulled or built (unless --strict-image).
+   */
+  readonly fallback?: Resolved;
+}
+
+export interface LifecycleStage {
+  readonly hook: 'initializeCommand' | 'onCreateCommand' | 'updateContentCommand' | 'postCreateCommand' | 'postStartCommand';
+  /** `name` is the key in the object form (whose commands run in parallel). */
+  readonly commands: readonly { readonly name: string | undefined; readonly command: string }[];
+  readonly parallel: boolean;
 }

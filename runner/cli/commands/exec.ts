@@ -10,11 +10,11 @@ import { BerthError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
 import { durationArg } from '../args.js';
-import { action, EXIT, printJson } from '../output.js';
+import { action, EXIT, printJson, printWarnings } from '../output.js';
 
 export const EXIT_TIMEOUT = 124;
 
-interface ExecOpts {
+interface ExecOpts extends DevcontainerOpts {
   repo?: string;
   shell: string;
   timeout?: number;
@@ -36,6 +36,29 @@ export function commandText(argv: readonly string[]): string {
   return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** The devcontainer.json options of every command that may create a workspace's container. */
+export interface DevcontainerOpts {
+  strictImage?: boolean;
+  strictLifecycle?: boolean;
+  allowHostCommands?: boolean;
+}
+
+export function devcontainerOptions(cmd: Command): Command {
+  return cmd
+    .option('--strict-image', "fail when devcontainer.json's image can't be pulled or built, instead of using the detected toolchain image")
+    .option('--strict-lifecycle', 'fail when a devcontainer.json lifecycle command (onCreateCommand ...) fails, instead of warning')
+    .option('--allow-host-commands', "run devcontainer.json's initializeCommand on this machine (it is skipped otherwise)");
+}
+
+/** The open options those flags give (unset flags leave the defaults, e.g. BERTH_STRICT_IMAGE). */
+export function devcontainerOpenOpts(opts: DevcontainerOpts): { strictImage?: boolean; strictLifecycle?: boolean; allowHostCommands?: boolean } {
+  return {
+    ...(opts.strictImage ? { strictImage: true } : {}),
+    ...(opts.strictLifecycle ? { strictLifecycle: true } : {}),
+    ...(opts.allowHostCommands ? { allowHostCommands: true } : {}),
+  };
+}
+
 /** A runner for one CLI call: no start-up reaping (keeps `exec` fast), logs to stderr. */
 export async function cliRunner(repo: string | undefined): Promise<Runner> {
   return Runner.create({ repo: resolve(repo ?? '.'), logger: createLogger({ level: 'warn' }), reconcile: false });
@@ -47,7 +70,7 @@ export function exitCodeOf(r: ExecResult): number {
 }
 
 export function register(program: Command): void {
-  program
+  const exec = program
     .command('exec')
     .description("run a command in a workspace's container, in a persistent shell (cwd and exported env carry over between calls)")
     .argument('<workspace>', 'workspace name')
@@ -58,7 +81,8 @@ export function register(program: Command): void {
     .option('--fresh', 'one-shot exec in the workdir, without the shell state')
     .option('--create', 'create the workspace if it does not exist')
     .option('--max-output <bytes>', 'keep at most this much of each stream in --json output (head and tail)', bytesArg)
-    .option('--json', 'print the result as JSON instead of streaming')
+    .option('--json', 'print the result as JSON instead of streaming');
+  devcontainerOptions(exec)
     .addHelpText(
       'after',
       `
@@ -74,7 +98,12 @@ Exit status: the command's own; ${EXIT_TIMEOUT} if it timed out; ${EXIT.passthro
         async (workspace: string, argv: string[], opts: ExecOpts) => {
           const runner = await cliRunner(opts.repo);
           try {
-            const session = await runner.open(workspace, { create: Boolean(opts.create) });
+            const session = await runner.open(workspace, {
+              create: Boolean(opts.create),
+              ...devcontainerOpenOpts(opts),
+              onOutput: (_stream, chunk) => process.stderr.write(chunk),
+            });
+            printWarnings(session.warnings);
             const ac = new AbortController();
             const onSignal = () => ac.abort();
             process.once('SIGINT', onSignal);

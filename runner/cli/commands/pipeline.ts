@@ -14,9 +14,10 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LocalSourceReader } from '../../../src/source-reader.js';
-import { parseDuration, resolveSpec } from '../../../src/project/index.js';
+import { parseDuration, resolveSpec, withImageFallback } from '../../../src/project/index.js';
 import type { ResolvedSpec } from '../../../src/project/index.js';
 import {
+  ensurePlanImage,
   formatMs,
   pipelineErrorResult,
   runPipeline,
@@ -32,6 +33,7 @@ interface PipelineOpts {
   source?: string;
   json?: boolean;
   timeout?: string;
+  strictImage?: boolean;
 }
 
 const DESCRIPTIONS: Record<'build' | 'test' | 'lint' | 'check', string> = {
@@ -69,7 +71,8 @@ function withCommonOptions(cmd: Command): Command {
   return cmd
     .option('--source <dir>', 'project directory to copy in (default: the current directory)')
     .option('--json', 'print a JSON summary (steps, exit codes, durations, output tails); live output goes to stderr')
-    .option('--timeout <duration>', 'time limit for each command: "90s", "10m", "1h" (a bare number is minutes); default from berth.yaml');
+    .option('--timeout <duration>', 'time limit for each command: "90s", "10m", "1h" (a bare number is minutes); default from berth.yaml')
+    .option('--strict-image', "fail when devcontainer.json's image can't be pulled or built, instead of using the detected toolchain image");
 }
 
 async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number> {
@@ -114,7 +117,14 @@ async function prepare(opts: PipelineOpts): Promise<{ source: string; spec: Reso
       throw new BerthError('BAD_INPUT', `--timeout ${JSON.stringify(opts.timeout)} is not a duration of at least 1s: use e.g. "90s", "10m" or "1h".`);
     }
   }
-  const resolved = await resolveSpec(new LocalSourceReader(source));
+  // A devcontainer image that can't be had here falls back to the detected one (one warning), unless
+  // --strict-image. Pipelines run no lifecycle commands: those set up a dev environment, not a test run.
+  const { resolved, warning } = await withImageFallback(
+    await resolveSpec(new LocalSourceReader(source)),
+    (spec) => ensurePlanImage(spec.image, { pull: spec.pull, build: spec.build && { spec: spec.build, root: source } }),
+    opts.strictImage ? { strictImage: true } : {},
+  );
+  if (warning) process.stderr.write(`berth: warning: ${warning}\n`);
   return { source, spec: resolved.spec, timeoutMs };
 }
 

@@ -3,10 +3,11 @@
  * deleted workspaces, stop idle ones).
  */
 import type { Command } from 'commander';
+import { withImageFallback } from '../../../src/project/index.js';
 import { removeWorkspaceResources } from '../../session/index.js';
 import { removePersistedState } from '../../session/index.js';
 import { action, printJson, printWarnings } from '../output.js';
-import { cliRunner } from './exec.js';
+import { cliRunner, devcontainerOpenOpts, devcontainerOptions, type DevcontainerOpts } from './exec.js';
 import { register as registerWs, table } from './ws.js';
 
 /**
@@ -19,6 +20,14 @@ export function registerWsWithContainers(program: Command): void {
       const runner = await cliRunner(repo);
       try {
         return await runner.delete(name, opts);
+      } finally {
+        await runner.close({ stop: false });
+      }
+    },
+    checkImage: async (repo) => {
+      const runner = await cliRunner(repo);
+      try {
+        await withImageFallback(await runner.resolve(), (spec) => runner.factory.ensureImage(spec), { strictImage: true });
       } finally {
         await runner.close({ stop: false });
       }
@@ -69,8 +78,7 @@ export function register(program: Command): void {
       }),
     );
 
-  session
-    .command('open')
+  devcontainerOptions(session.command('open'))
     .description("create or resume a workspace's container and run the spec's setup/install once (their output goes to stderr)")
     .argument('<workspace>', 'workspace name')
     .option('--repo <dir>', 'the repository (default: the current directory)')
@@ -80,10 +88,11 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  berth session open demo --create --base main')
     .action(
-      action(async (workspace: string, opts: Common & { create?: boolean; base?: string; recreate?: boolean }) => {
+      action(async (workspace: string, opts: Common & DevcontainerOpts & { create?: boolean; base?: string; recreate?: boolean }) => {
         const runner = await cliRunner(opts.repo);
         try {
           const s = await runner.open(workspace, {
+            ...devcontainerOpenOpts(opts),
             create: Boolean(opts.create),
             recreate: Boolean(opts.recreate),
             ...(opts.base ? { base: opts.base } : {}),

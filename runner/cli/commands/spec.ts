@@ -20,17 +20,36 @@ async function sourceReader(dir: string | undefined): Promise<LocalSourceReader>
 }
 
 /** JSON-friendly view: `user` undefined becomes null so the key is visible. */
-function specJson(resolved: Resolved) {
+function specJson(resolved: Resolved, explain: boolean) {
+  const dc = resolved.devcontainer;
   return {
     spec: { ...resolved.spec, user: resolved.spec.user ?? null },
     hash: resolved.hash,
     configFile: resolved.configFile ?? null,
     origins: resolved.origins,
+    ...(explain ? { explain: explainOrigins(resolved) } : {}),
+    sources: resolved.sources,
+    devcontainer: dc
+      ? {
+          file: dc.file,
+          lifecycle: dc.lifecycle,
+          initializeCommand: dc.initialize ?? null,
+          features: dc.features,
+          warnings: dc.warnings,
+          fallbackImage: dc.fallback?.spec.image ?? null,
+        }
+      : null,
   };
 }
 
-function printHuman(resolved: Resolved): void {
-  const { spec, origins } = resolved;
+/** Field -> where it came from, in words ("berth.yaml", ".devcontainer/devcontainer.json", "detection (python: pyproject.toml)", "default"). */
+function explainOrigins(resolved: Resolved): Record<string, string> {
+  return Object.fromEntries(Object.entries(resolved.origins).map(([k, o]) => [k, resolved.sources[o] ?? o]));
+}
+
+function printHuman(resolved: Resolved, explain: boolean): void {
+  const { spec } = resolved;
+  const origins = explain ? explainOrigins(resolved) : resolved.origins;
   const line = (key: string, value: string, origin: string | undefined) =>
     process.stdout.write(`${key.padEnd(16)} ${safeText(value)}${origin ? `  (${safeText(origin)})` : ''}\n`);
   line('hash', resolved.hash, undefined);
@@ -52,6 +71,16 @@ function printHuman(resolved: Resolved): void {
   line('idleTimeout', formatDuration(spec.idleTimeoutMs), origins.idleTimeoutMs);
   line('timeout', formatDuration(spec.stepTimeoutMs), origins.stepTimeoutMs);
   line('pool.size', String(spec.pool.size), origins['pool.size']);
+  for (const b of spec.binds ?? []) line(`bind ${b.target}`, `${b.source}${b.readOnly ? ' (read-only)' : ''}`, resolved.devcontainer?.file);
+  const dc = resolved.devcontainer;
+  if (!dc) return;
+  for (const stage of dc.lifecycle) {
+    const cmds = stage.commands.map((c) => (c.name ? `${c.name}: ${c.command}` : c.command)).join(stage.parallel ? ' | ' : ' && ');
+    line(stage.hook, cmds, explain ? dc.file : 'devcontainer');
+  }
+  if (dc.initialize) line('initializeCommand', `${dc.initialize.commands.map((c) => c.command).join(' && ')} (host; only with --allow-host-commands)`, dc.file);
+  if (dc.fallback) line('fallback image', dc.fallback.spec.image, explain ? `if ${spec.image} cannot be pulled or built; ${resolved.sources.detected}` : 'detected');
+  for (const w of dc.warnings) process.stderr.write(`berth: warning: ${safeText(w)}\n`);
 }
 
 export function register(program: Command): void {
@@ -115,15 +144,16 @@ export function register(program: Command): void {
 
   program
     .command('spec')
-    .description('show the resolved workspace spec (berth.yaml > detection > defaults), its hash and where each field came from')
+    .description('show the resolved workspace spec (berth.yaml > devcontainer.json > detection > defaults), its hash and where each field came from')
     .option('--source <dir>', 'repository root (default: current directory)')
+    .option('--explain', 'name the file each field came from (berth.yaml, the devcontainer.json path, the detection evidence, or default)')
     .option('--json', 'print JSON')
-    .addHelpText('after', "\nExample:\n  berth spec --source ~/code/app --json | jq '.spec.steps'")
+    .addHelpText('after', "\nExamples:\n  berth spec --source ~/code/app --json | jq '.spec.steps'\n  berth spec --explain --json | jq '.explain.image'")
     .action(
-      action(async (opts: { source?: string; json?: boolean }) => {
+      action(async (opts: { source?: string; json?: boolean; explain?: boolean }) => {
         const resolved = await resolveSpec(await sourceReader(opts.source));
-        if (opts.json) printJson(specJson(resolved));
-        else printHuman(resolved);
+        if (opts.json) printJson(specJson(resolved, Boolean(opts.explain)));
+        else printHuman(resolved, Boolean(opts.explain));
       }),
     );
 }

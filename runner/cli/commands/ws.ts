@@ -23,6 +23,8 @@ export interface WsCommandDeps {
    * `ws delete` and the MCP tool can't drift apart. Without it, only the git side is deleted.
    */
   readonly deleteWorkspace?: (repo: string, name: string, opts: { keepVolumes: boolean }) => Promise<{ readonly warnings: readonly string[] }>;
+  /** `ws create --strict-image`: fail now if devcontainer.json's image can't be pulled or built (the container comes later). */
+  readonly checkImage?: (repo: string) => Promise<void>;
 }
 
 const defaultOpen = (repo: string) => Workspaces.open(repo, { logger: createLogger() });
@@ -88,8 +90,10 @@ Examples:
   sub('create', 'create a workspace: branch berth/<name> from a base ref, plus its worktree', 'berth ws create fix-login --base main')
     .argument('<name>', "workspace name: a-z, 0-9, '.', '_', '-' (max 63)")
     .option('--base <ref>', 'branch, tag or commit to start from', 'HEAD')
+    .option('--strict-image', "fail (before creating anything) when devcontainer.json's image can't be pulled or built, instead of falling back later")
     .action(
-      action(async (name: string, opts: CommonOpts & { base: string }) => {
+      action(async (name: string, opts: CommonOpts & { base: string; strictImage?: boolean }) => {
+        if (opts.strictImage) await deps.checkImage?.(opts.repo ?? process.cwd());
         const res = await withRepo(opts, (w) => w.create(name, { base: opts.base }));
         if (opts.json) printJson(res);
         else {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
+import { ensurePlanImage, formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
+import { withImageFallback } from '../../../src/project/index.js';
 import { LABEL } from '../../../docker/index.js';
 import { BerthError } from '../../../src/errors.js';
 import type { Progress } from '../progress.js';
@@ -47,7 +48,11 @@ export const pipelineRun = defineTool({
     const info = await call.info();
     // The checkout's spec, not the worktree's berth.yaml: the agent can edit its own copy, and
     // image, network, user and resources must stay what the user configured.
-    const resolved = await runner.resolve();
+    // A devcontainer image that can't be had here falls back to the detected one (one progress line).
+    const { resolved, warning } = await withImageFallback(await runner.resolve(), (spec) =>
+      ensurePlanImage(spec.image, { signal: call.signal, pull: spec.pull, build: spec.build && { spec: spec.build, root: info.worktree } }),
+    );
+    if (warning) call.progress.step(`warning: ${warning}`);
     call.progress.step(`${args.step}: starting on a copy of ${info.name}`);
     const result = await runPipeline({ kind: 'local', dir: info.worktree, identity: runner.repo.path }, resolved.spec, args.step, {
       signal: call.signal,

@@ -24,6 +24,10 @@ export const workspaceCreate = defineTool({
       .optional()
       .describe('Workspace name, e.g. "fix-login-bug". Lowercase letters, digits, ".", "_", "-". Omit to generate one like "brave-otter-42".'),
     base: z.string().min(1).max(256).optional().describe("Git branch, tag or commit to start from (default: HEAD of the user's checkout)."),
+    strictImage: z
+      .boolean()
+      .optional()
+      .describe("Fail when the repository's devcontainer.json image can't be pulled or built, instead of using the detected toolchain image (default false)."),
   },
   output: {
     name: z.string(),
@@ -62,7 +66,11 @@ export const workspaceCreate = defineTool({
       name = await freeName(async (n) => (await runner.workspaces.find(n, { signal: call.signal })) !== undefined);
     }
 
-    const session = await call.session(name, { create: true, ...(args.base === undefined ? {} : { base: args.base }) });
+    const session = await call.session(name, {
+      create: true,
+      ...(args.base === undefined ? {} : { base: args.base }),
+      ...(args.strictImage ? { strictImage: true } : {}),
+    });
     const ws = session.workspace;
     const created = !existed && session.created.workspace;
     const warnings = [...session.warnings];
