@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../src/log.js';
 import type { ResolvedSpec } from '../src/project/index.js';
 import { runPlanLocal, type PipelineEvent, type PipelineResult as LocalResult } from './docker.js';
 import { plan, repoKey, type Plan, type PlanTarget } from './plan.js';
-import { failureKindOf, pipelineErrorResult, type PipelineResult } from './result.js';
+import { failureKindOf, pipelineErrorResult, pipelineExitCode, type PipelineResult } from './result.js';
 import { fromDaggerError, fromDaggerRun, type DaggerPipelineSource } from './run-dagger.js';
 
 /** A host directory run by the local Docker executor. */
@@ -113,15 +113,16 @@ export async function ensurePlanImage(
 
 function fromLocal(r: LocalResult): PipelineResult {
   const failedPhase = r.failedPhase ?? null;
+  const failureKind = r.ok ? null : r.outcome === 'aborted' ? 'infra' : failureKindOf(failedPhase);
   return {
     step: r.target,
     executor: 'local',
     image: r.image,
     ok: r.ok,
     outcome: r.outcome,
-    exitCode: r.exitCode,
+    exitCode: pipelineExitCode(r.outcome, failureKind, r.exitCode),
     durationMs: r.durationMs,
-    failureKind: r.ok ? null : r.outcome === 'aborted' ? 'infra' : failureKindOf(failedPhase),
+    failureKind,
     failedPhase,
     phases: r.phases,
     error:
