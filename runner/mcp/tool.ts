@@ -5,11 +5,11 @@
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
-import { ensureImageRef } from '../../docker/index.js';
+import { ensureImageRef, pullByteCounter } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import { WorkspaceFiles } from '../session/index.js';
 import type { McpSession, ServerDeps } from './deps.js';
-import type { Progress } from './progress.js';
+import { pullTransfer, type Progress } from './progress.js';
 import type { ToolReply } from './result.js';
 
 /** The tool names are a contract with agents and their prompts: never rename one. */
@@ -56,6 +56,9 @@ export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape
 export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(def: ToolDefinition<I, O>): ToolDefinition<I, O> {
   return def;
 }
+
+/** pullProgressLines' per-layer byte line ("layer 1a2b Downloading 1.0/3.0 MB"), carried by transfers instead. */
+export const PULL_BYTES_LINE = /: layer \S+ Downloading [\d.]+\/[\d.]+ MB$/;
 
 /** Everything a tool handler may use during one call. */
 export class ToolCall {
@@ -124,8 +127,10 @@ export class ToolCall {
     await ensureImageRef(ref, {
       signal: this.signal,
       onProgress: (line) => {
-        if (!/: present$/.test(line)) this.progress.step(line);
+        // Download bytes go out as transfer notifications (below); the other lines as milestones.
+        if (!/: present$/.test(line) && !PULL_BYTES_LINE.test(line)) this.progress.step(line);
       },
+      onPullProgress: pullByteCounter(ref, (b) => this.progress.transfer(pullTransfer(b))),
     });
   }
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
-import { LABEL } from '../../../docker/index.js';
+import { LABEL, pullByteCounter } from '../../../docker/index.js';
 import { BerthError } from '../../../src/errors.js';
-import type { Progress } from '../progress.js';
-import { defineTool } from '../tool.js';
+import { pullTransfer, type Progress } from '../progress.js';
+import { defineTool, PULL_BYTES_LINE } from '../tool.js';
 import { clip, MAX_SECONDS } from './shared.js';
 
 /** Output tail kept per phase in the result (the executor keeps 4 KiB; the model needs less). */
@@ -54,6 +54,7 @@ export const pipelineRun = defineTool({
       logger: call.logger,
       labels: { ...call.deps.pipelineLabels, [LABEL.workspace]: info.name },
       onOutput: (e) => report(call.progress, e),
+      onPullProgress: pullByteCounter(resolved.spec.image, (b) => call.progress.transfer(pullTransfer(b))),
       ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: args.timeoutSeconds * 1000 }),
     });
     // berth's own failure (image missing, Docker down, the source changing under the copy) is a
@@ -98,7 +99,8 @@ function report(progress: Progress, e: PipelineEvent): void {
       progress.step(`${e.phase}: ${e.outcome}${e.exitCode ? ` (exit ${e.exitCode})` : ''} in ${formatMs(e.durationMs)}`);
       break;
     case 'info':
-      progress.step(e.message);
+      // Per-layer download lines arrive as byte transfers (onPullProgress) instead.
+      if (!PULL_BYTES_LINE.test(e.message)) progress.step(e.message);
       break;
   }
 }
