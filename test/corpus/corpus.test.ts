@@ -122,7 +122,9 @@ if (process.env.BERTH_TEST_CORPUS === '0') {
       await rm(work, { recursive: true, force: true });
       await rm(dataDir, { recursive: true, force: true });
       const rows = times.map((t) => `  ${t.name.padEnd(34)} ${(t.ms / 1000).toFixed(1).padStart(6)} s${t.ok ? '' : '  FAILED'}`);
-      console.error(`corpus wall times (concurrency ${scheduler.slots}, ${corpus}):\n${rows.join('\n')}\n  total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      console.error(
+        `corpus wall times (concurrency ${scheduler.slots}, ${corpus}):\n${rows.join('\n')}\n  total ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
     }, 5 * 60_000);
 
     /** Run one case in a scheduler slot, recording its own wall time (not its time in the queue). */

@@ -15,7 +15,11 @@ import { startInProcess, textOf, type InProcess } from './inprocess.js';
 async function pushAndForget(host: string, name: string): Promise<string> {
   const ref = `${host}/berth-test/${name}:t${process.pid}`;
   const client = docker();
-  const c = await client.createContainer({ Image: IMAGES.busybox, Cmd: ['sh', '-c', 'head -c 2000000 /dev/urandom > /blob'], HostConfig: { NetworkMode: 'none' } });
+  const c = await client.createContainer({
+    Image: IMAGES.busybox,
+    Cmd: ['sh', '-c', 'head -c 2000000 /dev/urandom > /blob'],
+    HostConfig: { NetworkMode: 'none' },
+  });
   try {
     await c.start();
     expect((await c.wait()).StatusCode).toBe(0);

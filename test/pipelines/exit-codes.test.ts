@@ -55,7 +55,7 @@ describeDocker('berth test exit codes (spawned CLI, real Docker)', () => {
   }
 
   it('an install that fails exits 4, failureKind install, the install phase keeps its own code, no step ran', async () => {
-    const copy = await project("install:\n  - echo fetching; exit 7\ntest: echo SHOULD-NOT-RUN\n");
+    const copy = await project('install:\n  - echo fetching; exit 7\ntest: echo SHOULD-NOT-RUN\n');
     const r = await berth(['test', `--source=${copy.dir}`, '--json']);
     expect(r.code, r.stderr).toBe(EXIT_INSTALL);
     const result = JSON.parse(r.stdout) as PipelineResult;
@@ -70,7 +70,7 @@ describeDocker('berth test exit codes (spawned CLI, real Docker)', () => {
     expect(await pipelineContainers(copy.repo)).toEqual([]);
   });
 
-  it("a failing test step exits with its own code; one that exits 4 is reported as 1, never as an install failure", async () => {
+  it('a failing test step exits with its own code; one that exits 4 is reported as 1, never as an install failure', async () => {
     const own = await project('install: []\ntest: exit 3\n');
     const r3 = await berth(['test', `--source=${own.dir}`, '--json']);
     expect(r3.code, r3.stderr).toBe(3);
