@@ -170,6 +170,13 @@ if (process.env.BERTH_TEST_CORPUS === '0') {
           const r = await berth(['exec', ws, '--timeout', `${STEP_MS / 60_000}m`, '--', e.command], dir, { BERTH_DATA_DIR: dataDir });
           expect(r.code, tail(r.out)).toBe(0);
           if (e.pattern) expect(r.out, tail(r.out)).toMatch(e.pattern);
+          // Passed: remove it now, so later cases do not share the machine with its container.
+          const d = await berth(['ws', 'delete', ws], dir, { BERTH_DATA_DIR: dataDir });
+          expect(d.code, tail(d.out)).toBe(0);
+          created.splice(
+            created.findIndex((x) => x.ws === ws),
+            1,
+          );
         }),
         CASE_TIMEOUT_MS,
       );
