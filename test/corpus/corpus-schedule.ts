@@ -11,8 +11,13 @@
  * destroying the unanswered socket from socketOnTimeout. Neither berth's hardening nor the network
  * mode is involved (the same failures occur with `docker run --network none` and `host`). Running
  * the case with no other corpus case in flight keeps the suite's own load off it.
+ *
+ * commander runs alone for the same kind of reason: its jest suite spawns node subprocesses under
+ * jest's 5 s per-test timeout (tests/command.executableSubcommand.inspect.test.js), which a
+ * contended CPU exceeds ("Exceeded timeout of 5000 ms"; measured at load 22 on 2 cores while its
+ * two paths ran side by side).
  */
-export const RUNS_ALONE: ReadonlySet<string> = new Set(['http-server']);
+export const RUNS_ALONE: ReadonlySet<string> = new Set(['http-server', 'commander']);
 
 export const runsAlone = (name: string): boolean => RUNS_ALONE.has(name);
 
