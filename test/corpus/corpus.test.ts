@@ -24,7 +24,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeDocker } from '../helpers/docker.js';
+import { LABEL } from '../../docker/labels.js';
+import { repoKey } from '../../pipelines/index.js';
+import { describeDocker, docker } from '../helpers/docker.js';
 import { findCorpus } from './corpus-location.js';
 import { CaseScheduler, runsAlone } from './corpus-schedule.js';
 
@@ -81,6 +83,20 @@ function git(args: string[], cwd?: string): Promise<void> {
 }
 
 const tail = (s: string) => s.slice(-3000);
+
+/** The package-cache volumes this run's clones got: pipelines label them by repo key, sessions by path. */
+async function removeCacheVolumes(dirs: readonly string[]): Promise<void> {
+  const client = docker();
+  const filters = dirs.flatMap((d) => [`${LABEL.pipelineRepo}=${repoKey(d)}`, `${LABEL.repo}=${d}`]);
+  for (const label of filters) {
+    const { Volumes } = await client.listVolumes({ filters: { label: [label] } });
+    for (const v of Volumes ?? [])
+      await client
+        .getVolume(v.Name)
+        .remove()
+        .catch((err: unknown) => console.error(`cleanup: volume ${v.Name}: ${String(err)}`));
+  }
+}
 const found = findCorpus(ROOT, process.env);
 
 if (process.env.BERTH_TEST_CORPUS === '0') {
@@ -119,6 +135,7 @@ if (process.env.BERTH_TEST_CORPUS === '0') {
         const r = await berth(['ws', 'delete', ws], repo, { BERTH_DATA_DIR: dataDir });
         if (r.code !== 0) console.error(`cleanup: berth ws delete ${ws} in ${repo} failed:\n${tail(r.out)}`);
       }
+      await removeCacheVolumes(entries.flatMap((e) => [join(work, 'test', e.name), join(work, 'ws', e.name)]));
       await rm(work, { recursive: true, force: true });
       await rm(dataDir, { recursive: true, force: true });
       const rows = times.map((t) => `  ${t.name.padEnd(34)} ${(t.ms / 1000).toFixed(1).padStart(6)} s${t.ok ? '' : '  FAILED'}`);
