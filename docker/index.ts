@@ -20,6 +20,7 @@ export {
 export { ownerLabel, reapOrphanContainers } from './reaper.js';
 export { usableInstallNetwork } from './networks.js';
 export { ensureImageRef, type EnsureOpts } from './ensure.js';
+export { pullByteCounter, type PullBytes, type PullProgress } from './pull.js';
 export { listCaches, pruneCaches, type CacheVolume } from './caches.js';
 export { ensureImages, imageStatus } from './images.js';
 export { readPullRecord } from './image-record.js';

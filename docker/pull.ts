@@ -136,3 +136,55 @@ export function pullProgressLines(ref: string, onLine: (line: string) => void): 
     onLine(`pull ${ref}: layer ${p.layer} ${p.status}${bytes}`);
   };
 }
+
+/** Byte progress of one pull, summed over its layers (for MCP progress notifications). */
+export interface PullBytes {
+  readonly ref: string;
+  /** The layer this update is about, its status and its own bytes. */
+  readonly layer: string;
+  readonly status: string;
+  readonly layerCurrentBytes: number | undefined;
+  readonly layerTotalBytes: number | undefined;
+  /** Bytes downloaded so far over every layer announced; never decreases. */
+  readonly downloadedBytes: number;
+  /** Sum of the announced layers' sizes; grows as the engine announces layers. */
+  readonly totalBytes: number;
+}
+
+/** Download statuses after which a layer's bytes are all in (the engine stops sending its counts). */
+const LAYER_DONE = /^(Verifying Checksum|Download complete|Extracting|Pull complete)$/;
+
+/**
+ * Turn raw pull events into running byte totals. Only download bytes count: "Extracting" also
+ * reports current/total, but of the same bytes a second time. A layer the engine already has
+ * ("Already exists") has no size and adds nothing.
+ */
+export function pullByteCounter(ref: string, onUpdate: (b: PullBytes) => void): (p: PullProgress) => void {
+  const layers = new Map<string, { done: number; total: number }>();
+  return (p) => {
+    if (!p.layer) return;
+    const l = layers.get(p.layer) ?? { done: 0, total: 0 };
+    layers.set(p.layer, l);
+    if (p.status === 'Downloading' && p.totalBytes) {
+      l.total = p.totalBytes;
+      l.done = Math.max(l.done, Math.min(p.currentBytes ?? 0, p.totalBytes));
+    } else if (LAYER_DONE.test(p.status)) {
+      l.done = l.total;
+    } else return;
+    let downloadedBytes = 0;
+    let totalBytes = 0;
+    for (const x of layers.values()) {
+      downloadedBytes += x.done;
+      totalBytes += x.total;
+    }
+    onUpdate({
+      ref,
+      layer: p.layer,
+      status: p.status,
+      layerCurrentBytes: p.status === 'Downloading' ? p.currentBytes : l.total || undefined,
+      layerTotalBytes: l.total || undefined,
+      downloadedBytes,
+      totalBytes,
+    });
+  };
+}

@@ -8,7 +8,17 @@
  *   runPlanDagger() the Dagger executor
  */
 export { defaultUser, ensurePlanImage, runPipeline, type LocalPipelineSource, type PipelineSource, type RunPipelineOptions } from './run.js';
-export { failureKindOf, pipelineErrorResult, EXIT_INFRA, type FailureKind, type PipelineOutcome, type PipelineResult } from './result.js';
+export {
+  failureKindOf,
+  pipelineErrorResult,
+  pipelineExitCode,
+  EXIT_INFRA,
+  EXIT_INSTALL,
+  RESERVED_EXIT_CODES,
+  type FailureKind,
+  type PipelineOutcome,
+  type PipelineResult,
+} from './result.js';
 export { daggerSource, fromDaggerError, fromDaggerRun, type DaggerPipelineSource } from './run-dagger.js';
 export { daggerFunctionOutput, daggerWorkspace, runDaggerPipeline } from './dagger-module.js';
 export {

@@ -1,11 +1,15 @@
 /**
  * The one result shape of a pipeline run, whichever executor ran it (pipelines/run.ts builds it).
  *
- * Exit codes (`exitCode`, what the CLI exits with):
+ * Exit codes (`exitCode`, what the CLI exits with), so a CI job can branch without parsing JSON:
  *   0    every command passed
- *   N    the failing command's own exit code (a step: failureKind 'test'; setup/install: 'install')
+ *   N    a step failed (failureKind 'test'): the step's own exit code, except that an own code
+ *        equal to one of berth's reserved codes below is reported as 1 (the phase keeps the
+ *        original), so 4/124/125/130 always mean what this table says
+ *   4    the project's setup or install failed (failureKind 'install'; the phase has its own code)
  *   124  a command hit the timeout
- *   125  berth could not run the pipeline (failureKind 'infra'; `error` says why)
+ *   125  berth could not run the pipeline (failureKind 'infra'; `error` says why: bad berth.yaml,
+ *        image missing, Docker unavailable ...). Not 3: test runners exit 3 themselves.
  *   130  interrupted (signal / MCP cancellation); containers were removed first
  */
 import { asBerthError, type ErrorJson } from '../src/errors.js';
@@ -16,6 +20,15 @@ export { EXIT_ABORTED, EXIT_TIMEOUT };
 
 /** berth's own failure (the CLI's documented 125: "could not run it"). */
 export const EXIT_INFRA = 125;
+
+/** The project's setup or install failed: its dependencies never got ready, so no test ran. */
+export const EXIT_INSTALL = 4;
+
+/** Codes whose meaning berth fixes; a test step exiting with one of them is reported as 1. */
+export const RESERVED_EXIT_CODES: readonly number[] = [EXIT_INSTALL, EXIT_TIMEOUT, EXIT_INFRA, EXIT_ABORTED];
+
+/** A step's own code, unless it would read as one of berth's reserved codes (then 1: "failed"). */
+const STEP_FAILED_FALLBACK = 1;
 
 export type FailureKind = 'test' | 'install' | 'infra';
 export type PipelineOutcome = 'passed' | 'failed' | 'timeout' | 'aborted' | 'error';
@@ -47,6 +60,17 @@ export interface PipelineResult {
 export function failureKindOf(phase: PhaseName | null | undefined): FailureKind | null {
   if (phase === null || phase === undefined) return null;
   return phase === 'setup' || phase === 'install' ? 'install' : 'test';
+}
+
+/**
+ * The run's exit code from its outcome and the failing command's own code: install failures are
+ * EXIT_INSTALL; a failed step keeps its code unless that code is reserved. Timeouts (124), berth's
+ * errors (125) and interruptions (130) arrive already mapped and pass through.
+ */
+export function pipelineExitCode(outcome: PipelineOutcome, kind: FailureKind | null, own: number): number {
+  if (outcome !== 'failed') return own;
+  if (kind === 'install') return EXIT_INSTALL;
+  return RESERVED_EXIT_CODES.includes(own) ? STEP_FAILED_FALLBACK : own;
 }
 
 /** The result for a run berth could not start or finish: outcome 'error' (125), or 'aborted' (130) for a cancellation. */

@@ -9,7 +9,7 @@ import { asBerthError } from '../src/errors.js';
 import type { PhaseResult } from './docker.js';
 import { daggerImage, runPlanDagger, type DaggerClientLike, type DaggerContainerLike, type DaggerRunResult } from './dagger.js';
 import type { PhaseName, Plan, PlanCommand } from './plan.js';
-import { EXIT_TIMEOUT, failureKindOf, pipelineErrorResult, type PipelineResult } from './result.js';
+import { EXIT_TIMEOUT, failureKindOf, pipelineErrorResult, pipelineExitCode, type PipelineResult } from './result.js';
 
 /** Output characters kept per phase, as the local executor's default. */
 const TAIL_CHARS = 4096;
@@ -121,7 +121,7 @@ export function fromDaggerError(err: unknown, plan: Plan, durationMs: number): P
     image: daggerImage(plan.image),
     ok: false,
     outcome: timedOut ? 'timeout' : 'failed',
-    exitCode: timedOut ? EXIT_TIMEOUT : d.exitCode,
+    exitCode: timedOut ? EXIT_TIMEOUT : pipelineExitCode('failed', failureKindOf(name), d.exitCode),
     durationMs,
     failureKind: failureKindOf(name),
     failedPhase: name,

@@ -7,12 +7,12 @@
  * result with outcome 'error', exit code 125 and the BerthError as JSON, after the executor's
  * teardown has run. The result shape and the exit codes are documented in pipelines/result.ts.
  */
-import { ensureImageRef, type EnsureOpts } from '../docker/index.js';
+import { ensureImageRef, type EnsureOpts, type PullProgress } from '../docker/index.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import type { ResolvedSpec } from '../src/project/index.js';
 import { runPlanLocal, type PipelineEvent, type PipelineResult as LocalResult } from './docker.js';
 import { plan, repoKey, type Plan, type PlanTarget } from './plan.js';
-import { failureKindOf, pipelineErrorResult, type PipelineResult } from './result.js';
+import { failureKindOf, pipelineErrorResult, pipelineExitCode, type PipelineResult } from './result.js';
 import { fromDaggerError, fromDaggerRun, type DaggerPipelineSource } from './run-dagger.js';
 
 /** A host directory run by the local Docker executor. */
@@ -38,6 +38,8 @@ export interface RunPipelineOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** Output characters kept per phase. Default 4096. */
   readonly tailChars?: number;
+  /** Raw events of an image pull (per-layer bytes), e.g. for MCP progress; onOutput gets them as lines. */
+  readonly onPullProgress?: (p: PullProgress) => void;
 }
 
 /**
@@ -97,10 +99,11 @@ export async function runPipeline(source: PipelineSource, spec: ResolvedSpec, st
  */
 export async function ensurePlanImage(
   image: string,
-  opts: Pick<RunPipelineOptions, 'signal' | 'onOutput' | 'logger'> & Pick<EnsureOpts, 'pull' | 'build'> = {},
+  opts: Pick<RunPipelineOptions, 'signal' | 'onOutput' | 'logger' | 'onPullProgress'> & Pick<EnsureOpts, 'pull' | 'build'> = {},
 ): Promise<void> {
   await ensureImageRef(image, {
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onPullProgress ? { onPullProgress: opts.onPullProgress } : {}),
     ...(opts.pull ? { pull: opts.pull } : {}),
     ...(opts.build ? { build: opts.build } : {}),
     onProgress: (line) => {
@@ -113,15 +116,16 @@ export async function ensurePlanImage(
 
 function fromLocal(r: LocalResult): PipelineResult {
   const failedPhase = r.failedPhase ?? null;
+  const failureKind = r.ok ? null : r.outcome === 'aborted' ? 'infra' : failureKindOf(failedPhase);
   return {
     step: r.target,
     executor: 'local',
     image: r.image,
     ok: r.ok,
     outcome: r.outcome,
-    exitCode: r.exitCode,
+    exitCode: pipelineExitCode(r.outcome, failureKind, r.exitCode),
     durationMs: r.durationMs,
-    failureKind: r.ok ? null : r.outcome === 'aborted' ? 'infra' : failureKindOf(failedPhase),
+    failureKind,
     failedPhase,
     phases: r.phases,
     error:

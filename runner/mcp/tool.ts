@@ -5,11 +5,11 @@
 import type { z } from 'zod';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import { withImageFallback, type ResolvedSpec } from '../../src/project/index.js';
-import { ensureImageRef } from '../../docker/index.js';
+import { ensureImageRef, pullByteCounter } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import { WorkspaceFiles } from '../session/index.js';
 import type { McpSession, ServerDeps } from './deps.js';
-import type { Progress } from './progress.js';
+import { pullTransfer, type Progress } from './progress.js';
 import type { ToolReply } from './result.js';
 
 /** The tool names are a contract with agents and their prompts: never rename one. */
@@ -68,6 +68,9 @@ export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape
 export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(def: ToolDefinition<I, O>): ToolDefinition<I, O> {
   return def;
 }
+
+/** pullProgressLines' per-layer byte line ("layer 1a2b Downloading 1.0/3.0 MB"), carried by transfers instead. */
+export const PULL_BYTES_LINE = /: layer \S+ Downloading [\d.]+\/[\d.]+ MB$/;
 
 /** Everything a tool handler may use during one call. */
 export class ToolCall {
@@ -138,8 +141,10 @@ export class ToolCall {
         signal: this.signal,
         ...(spec ? { pull: spec.pull, build: spec.build && { spec: spec.build, root: this.deps.runner.repo.path } } : {}),
         onProgress: (line) => {
-          if (!/: present$/.test(line)) this.progress.step(line);
+          // Download bytes go out as transfer notifications (below); the other lines as milestones.
+          if (!/: present$/.test(line) && !PULL_BYTES_LINE.test(line)) this.progress.step(line);
         },
+        onPullProgress: pullByteCounter(ref, (b) => this.progress.transfer(pullTransfer(b))),
       });
     if (image !== undefined) return void (await ensure(image));
     // A devcontainer image that can't be had falls back to the detected one; open() says so once.

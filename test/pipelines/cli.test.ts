@@ -81,13 +81,13 @@ describeDocker('berth pipeline commands (spawned CLI, real Docker)', () => {
     await expectNoContainers(copy);
   });
 
-  it('check --json: a JSON summary on stdout, live output on stderr, exit code of the failing lint', async () => {
+  it('check --json: a JSON summary on stdout, live output on stderr; the lint exits 4 (reserved for install failures), so the run exits 1', async () => {
     const copy = await fixture('node-lint');
     await writeFile(join(copy.dir, 'src', 'extra.js'), 'module.exports = 1;\t\n');
     const r = await berth(['check', `--source=${copy.dir}`, '--json']);
-    expect(r.code, r.stderr).toBe(4);
+    expect(r.code, r.stderr).toBe(1);
     const summary = JSON.parse(r.stdout) as PipelineResult;
-    expect(summary).toMatchObject({ step: 'check', outcome: 'failed', exitCode: 4, failedPhase: 'lint', failureKind: 'test', ok: false, error: null });
+    expect(summary).toMatchObject({ step: 'check', outcome: 'failed', exitCode: 1, failedPhase: 'lint', failureKind: 'test', ok: false, error: null });
     expect(summary.phases.map((p) => [p.name, p.outcome, p.exitCode])).toEqual([
       ['install', 'passed', 0],
       ['build', 'passed', 0],

@@ -116,9 +116,10 @@ describe('runPipeline through the Dagger executor', () => {
     expect(() => daggerFunctionOutput(r)).toThrow(expect.objectContaining({ code: 'STEP_FAILED' }));
   });
 
-  it('an install failure is failureKind install; a timeout is 124; an engine failure is infra (125)', async () => {
+  it('an install failure is failureKind install, exit 4; a timeout is 124; an engine failure is infra (125)', async () => {
     const install = await runDaggerPipeline(engine(exitOn('npm ci', 1)), localDirectory(fixture('node-pass')), 'test');
-    expect(install).toMatchObject({ outcome: 'failed', exitCode: 1, failureKind: 'install', failedPhase: 'install' });
+    expect(install).toMatchObject({ outcome: 'failed', exitCode: 4, failureKind: 'install', failedPhase: 'install' });
+    expect(install.phases[0]?.exitCode).toBe(1);
     expect(install.phases.map((p) => p.outcome)).toEqual(['failed', 'skipped']);
 
     const timeout = await runDaggerPipeline(engine(exitOn('npm test', 124)), localDirectory(fixture('node-pass')), 'test');

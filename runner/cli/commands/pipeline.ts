@@ -4,11 +4,12 @@
  * copy of the source. `--json` prints its PipelineResult (pipelines/result.ts), also when berth
  * could not start (then `error` is set and `phases` is empty).
  *
- * Exit codes: the failing command's own code (0 when everything passed), 124 when a command hit
- * the timeout, 130 when interrupted (Ctrl-C / SIGTERM; containers are removed first), and 125 for
- * berth's own failures: bad berth.yaml (SPEC_YAML / SPEC_INVALID), step not defined
- * (STEP_UNDEFINED), image missing (IMAGE_MISSING), Docker unavailable, bad --source. These use 125,
- * not the environment code 3, because 3 is also an ordinary exit code of test runners.
+ * Exit codes (the table is pipelines/result.ts's): 0 passed; a failed step's own code (1 in place
+ * of a reserved code); 4 when setup or install failed; 124 when a command hit the timeout; 130 when
+ * interrupted (Ctrl-C / SIGTERM; containers are removed first); 125 for berth's own failures: bad
+ * berth.yaml (SPEC_YAML / SPEC_INVALID), step not defined (STEP_UNDEFINED), image missing
+ * (IMAGE_MISSING), Docker unavailable, bad --source. These use 125, not the environment code 3,
+ * because 3 is also an ordinary exit code of test runners.
  */
 import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -44,8 +45,14 @@ const DESCRIPTIONS: Record<'build' | 'test' | 'lint' | 'check', string> = {
 };
 
 const EXIT_HELP = `
-Exit code: the failing command's own code; 124 timeout; 130 interrupted; 125 berth could not run it
-(bad berth.yaml, step not defined, image missing, Docker unavailable).`;
+Exit codes:
+  0        passed
+  N        a step (build/test/lint) failed with its own exit code N (1 if N is one of 4, 124, 125, 130)
+  4        setup or install failed (e.g. a dependency could not be fetched); no step ran
+  124      a command hit the timeout
+  125      berth could not run it (bad berth.yaml, step not defined, image missing, Docker unavailable)
+  130      interrupted
+With --json, "failureKind" ("test" | "install" | "infra") says the same, and each phase keeps its own code.`;
 
 export function register(program: Command): void {
   for (const step of ['build', 'test', 'lint', 'check'] as const) {
@@ -153,12 +160,20 @@ function summaryLine(r: PipelineResult): string {
     case 'passed':
       return `berth: ${r.step} passed in ${took}`;
     case 'failed':
-      return `berth: ${r.step} failed in ${took}: ${r.failedPhase ?? 'a phase'} exited ${r.exitCode}`;
+      return `berth: ${r.step} failed in ${took}: ${failedWhat(r)}`;
     case 'timeout':
       return `berth: ${r.step} timed out in ${r.failedPhase ?? 'a phase'} after ${took} (exit ${r.exitCode})`;
     case 'aborted':
       return `berth: ${r.step} interrupted after ${took}; its containers were removed (exit ${r.exitCode})`;
   }
+}
+
+/** "test exited 3"; an install failure says so, with the command's own code and berth's exit code. */
+function failedWhat(r: PipelineResult): string {
+  const phase = r.phases.find((p) => p.name === r.failedPhase);
+  const own = phase?.exitCode ?? r.exitCode;
+  if (r.failureKind === 'install') return `${r.failedPhase ?? 'install'} failed (exited ${own}; exit ${r.exitCode}: install failure, no step ran)`;
+  return own === r.exitCode ? `${r.failedPhase ?? 'a phase'} exited ${own}` : `${r.failedPhase ?? 'a phase'} exited ${own} (exit ${r.exitCode})`;
 }
 
 /**

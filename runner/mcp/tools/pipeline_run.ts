@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { ensurePlanImage, formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
 import { withImageFallback } from '../../../src/project/index.js';
-import { LABEL } from '../../../docker/index.js';
+import { LABEL, pullByteCounter } from '../../../docker/index.js';
 import { BerthError } from '../../../src/errors.js';
-import type { Progress } from '../progress.js';
-import { defineTool } from '../tool.js';
+import { pullTransfer, type Progress } from '../progress.js';
+import { defineTool, PULL_BYTES_LINE } from '../tool.js';
 import { clip, MAX_SECONDS } from './shared.js';
 
 /** Output tail kept per phase in the result (the executor keeps 4 KiB; the model needs less). */
@@ -50,7 +50,12 @@ export const pipelineRun = defineTool({
     // image, network, user and resources must stay what the user configured.
     // A devcontainer image that can't be had here falls back to the detected one (one progress line).
     const { resolved, warning } = await withImageFallback(await runner.resolve(), (spec) =>
-      ensurePlanImage(spec.image, { signal: call.signal, pull: spec.pull, build: spec.build && { spec: spec.build, root: info.worktree } }),
+      ensurePlanImage(spec.image, {
+        signal: call.signal,
+        pull: spec.pull,
+        build: spec.build && { spec: spec.build, root: info.worktree },
+        onPullProgress: pullByteCounter(spec.image, (b) => call.progress.transfer(pullTransfer(b))),
+      }),
     );
     if (warning) call.progress.step(`warning: ${warning}`);
     call.progress.step(`${args.step}: starting on a copy of ${info.name}`);
@@ -59,6 +64,7 @@ export const pipelineRun = defineTool({
       logger: call.logger,
       labels: { ...call.deps.pipelineLabels, [LABEL.workspace]: info.name },
       onOutput: (e) => report(call.progress, e),
+      onPullProgress: pullByteCounter(resolved.spec.image, (b) => call.progress.transfer(pullTransfer(b))),
       ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: args.timeoutSeconds * 1000 }),
     });
     // berth's own failure (image missing, Docker down, the source changing under the copy) is a
@@ -103,7 +109,8 @@ function report(progress: Progress, e: PipelineEvent): void {
       progress.step(`${e.phase}: ${e.outcome}${e.exitCode ? ` (exit ${e.exitCode})` : ''} in ${formatMs(e.durationMs)}`);
       break;
     case 'info':
-      progress.step(e.message);
+      // Per-layer download lines arrive as byte transfers (onPullProgress) instead.
+      if (!PULL_BYTES_LINE.test(e.message)) progress.step(e.message);
       break;
   }
 }
