@@ -14,7 +14,7 @@ import type { PhaseName, Plan } from '../plan.js';
 import type { RunContext } from './context.js';
 import { execIn, runPhase } from './exec.js';
 import { copySource, type Listing } from './staged.js';
-import { formatMs, type PhaseCache, type PhaseResult } from './types.js';
+import { formatBytes, formatMs, type PhaseCache, type PhaseResult } from './types.js';
 
 export interface DepsLookup {
   readonly key: string;
@@ -96,6 +96,7 @@ export async function buildSnapshot(ctx: RunContext, deps: DepsLookup, listing: 
     if (r.outcome !== 'passed') return false;
   }
   await copySource(ctx, box, listing);
+  ctx.emit({ type: 'info', message: `copied source: ${listing.files} files, ${formatBytes(listing.bytes)}` });
   const r = await runPhase(ctx, box, 'install', plan.install, plan.user, false);
   if (r.outcome !== 'passed') {
     phases.set('install', r);
