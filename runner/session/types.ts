@@ -113,4 +113,6 @@ export interface SetupReport {
   readonly ran: boolean;
   readonly ok: boolean;
   readonly steps: readonly SetupRecord[];
+  /** Ready dependencies (deps.ts): a hit ran no install; key null when the install is not cacheable. */
+  readonly deps?: { readonly hit: boolean; readonly key: string | null; readonly image: string };
 }
