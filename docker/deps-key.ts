@@ -72,15 +72,29 @@ export interface ManifestDigest {
   readonly uncacheable?: string;
 }
 
-/** Hash the dependency manifests under `root` (an agent-controlled tree: read through the safe walker). */
-export async function manifestDigest(root: string, ecosystems: readonly Ecosystem[], signal?: AbortSignal): Promise<ManifestDigest> {
+/**
+ * Hash the dependency manifests under `root` (an agent-controlled tree: read through the safe
+ * walker). A node_modules already in the tree would become part of what the install leaves (`npm
+ * install` keeps packages it finds) without being in the key, so it makes the install uncacheable;
+ * `installedIgnored` is for a caller that checked that itself against its own ignore rules.
+ */
+export async function manifestDigest(
+  root: string,
+  ecosystems: readonly Ecosystem[],
+  opts: { readonly signal?: AbortSignal | undefined; readonly installedIgnored?: boolean } = {},
+): Promise<ManifestDigest> {
   const wanted = ecosystems.map((e) => MANIFESTS[e]);
   const found: [string, string][] = [];
   let uncacheable: string | undefined;
   let n = 0;
   const walk = walkTree(root, {
-    include: (rel, kind) => kind !== 'dir' || !PRUNED.has(rel.slice(rel.lastIndexOf('/') + 1)),
-    ...(signal ? { signal } : {}),
+    include: (rel, kind) => {
+      if (kind !== 'dir') return true;
+      const name = rel.slice(rel.lastIndexOf('/') + 1);
+      if (name === 'node_modules' && !opts.installedIgnored) uncacheable ??= installedIn(rel);
+      return !PRUNED.has(name);
+    },
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   for await (const e of walk) {
     if (++n > MAX_WALK_ENTRIES) throw new BerthError('BAD_INPUT', `more than ${MAX_WALK_ENTRIES} entries under ${root}: too large to key its dependencies`);
@@ -94,6 +108,11 @@ export async function manifestDigest(root: string, ecosystems: readonly Ecosyste
   const h = createHash('sha256');
   for (const [rel, sum] of found) h.update(`${rel}\0${sum}\n`);
   return { digest: h.digest('hex'), files: found.map(([rel]) => rel), ...(uncacheable ? { uncacheable } : {}) };
+}
+
+/** Why a tree that already holds `rel` (a node_modules) cannot be keyed by its manifests. */
+export function installedIn(rel: string): string {
+  return `the source already contains ${rel}, which the install would build on`;
 }
 
 function lifecycleScript(rel: string, body: Buffer): string | undefined {

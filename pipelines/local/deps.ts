@@ -7,7 +7,7 @@
  * own (on the install network), deletes the source copy from it, commits it as the snapshot, and
  * then runs the steps exactly as a hit would, so a first and a second run execute the same way.
  */
-import { cacheableInstall, depsImageRef, depsKey, findDepsImage, inspectImage, manifestDigest, saveDepsImage } from '../../docker/index.js';
+import { cacheableInstall, depsImageRef, depsKey, findDepsImage, inspectImage, installedIn, manifestDigest, saveDepsImage } from '../../docker/index.js';
 import { call, type Docker } from '../../docker/index.js';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import type { PhaseName, Plan } from '../plan.js';
@@ -24,7 +24,7 @@ export interface DepsLookup {
 }
 
 /** The run's deps key and whether its snapshot exists; undefined when the install is not cacheable (says why). */
-export async function lookupDeps(ctx: RunContext): Promise<DepsLookup | undefined> {
+export async function lookupDeps(ctx: RunContext, listing: Listing): Promise<DepsLookup | undefined> {
   const plan = ctx.plan;
   if (ctx.opts.depsCache === false || plan.install.length === 0) return undefined;
   const install = plan.install.map((c) => c.display);
@@ -37,7 +37,10 @@ export async function lookupDeps(ctx: RunContext): Promise<DepsLookup | undefine
   const t0 = Date.now();
   const image = await inspectImage(ctx.docker, plan.image);
   if (!image) return undefined;
-  const m = await manifestDigest(ctx.opts.source, ok.ecosystems, ctx.opts.signal);
+  // What is copied counts (.gitignore/.dockerignore honoured): an ignored node_modules stays home.
+  const installed = listing.entries.find((e) => listing.kinds.get(e) === 'dir' && (e === 'node_modules' || e.endsWith('/node_modules')));
+  if (installed) return skip(installedIn(installed));
+  const m = await manifestDigest(ctx.opts.source, ok.ecosystems, { signal: ctx.opts.signal, installedIgnored: true });
   if (m.uncacheable) return skip(m.uncacheable);
   // Go's and Cargo's downloads stay in the package-cache volumes, not in the snapshot: a pruned
   // (re-created) cache must miss.
@@ -161,9 +164,9 @@ function* batches(list: readonly string[]): Generator<string[]> {
 }
 
 /** A failed lookup (an unreadable manifest) only costs the cache: the run installs as before. */
-export async function lookupDepsSafely(ctx: RunContext): Promise<DepsLookup | undefined> {
+export async function lookupDepsSafely(ctx: RunContext, listing: Listing): Promise<DepsLookup | undefined> {
   try {
-    return await lookupDeps(ctx);
+    return await lookupDeps(ctx, listing);
   } catch (err) {
     if (isBerthError(err, 'ABORTED')) throw err;
     ctx.emit({ type: 'info', message: `install: not cached (${(err as Error).message})` });

@@ -50,7 +50,7 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
       ...(signal ? { signal } : {}),
     });
     await ctx.ensureCaches();
-    const deps = await lookupDepsSafely(ctx);
+    const deps = await lookupDepsSafely(ctx, listing);
     // A miss installs in its own container and saves the snapshot; both then run from it.
     // A failed setup/install (its result is in phases) leaves nothing to run.
     const ready = deps !== undefined && (deps.hit || (await buildSnapshot(ctx, deps, listing, phases)));
