@@ -40,7 +40,7 @@ export const DEPS_ROWS: readonly [string, string][] = [
 const READY = 'test -f node_modules/eslint/package.json && echo ready';
 
 export async function depsGroup(ctx: GroupContext): Promise<Row[]> {
-  const { fx, cfg } = ctx;
+  const { cfg } = ctx;
   const bundle = join(CORPUS, `${PROJECT}.bundle`);
   if (cfg.mode === 'quick') return DEPS_ROWS.map(([id, l]) => unavailable(id, 'deps', l, 'skipped in --quick (a registry install takes longer than the quick budget)'));
   if (!existsSync(bundle)) return DEPS_ROWS.map(([id, l]) => unavailable(id, 'deps', l, `no corpus bundle ${bundle} (set BERTH_CORPUS_DIR)`));
