@@ -44,6 +44,8 @@ export interface SaveDeps {
   readonly key: string;
   readonly toolchain: string;
   readonly install: readonly string[];
+  /** Set for a snapshot of one workspace (an install that is not cacheable): deleted with it. */
+  readonly workspace?: string;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function saveDepsImage(client: Docker, containerId: string, s: Save
     [LABEL.pipelineRun]: '',
     [LABEL.pipelinePart]: '',
     [LABEL.owner]: '',
-    [LABEL.workspace]: '',
+    [LABEL.workspace]: s.workspace ?? '',
   };
   const id = await commitContainer(client, containerId, { repo, tag: s.key, labels, comment: `berth ready deps ${s.key}` });
   if (before && before.id !== id) await client.getImage(before.id).remove({ force: false }).catch(() => undefined);
@@ -130,4 +132,13 @@ export async function removeDepsImage(client: Docker, name: string): Promise<boo
     if (s === 404 || s === 409) return false;
     throw translateDockerError(err, `remove ready-deps image ${name}`);
   }
+}
+
+/** Remove the per-workspace snapshots (see SaveDeps.workspace) of workspace `name` of the repository at `repoPath`. */
+export async function removeWorkspaceDepsImages(client: Docker, repoPath: string, name: string): Promise<string[]> {
+  const filters = { label: [`${LABEL.managed}=1`, `${LABEL.role}=deps`, `${LABEL.repo}=${repoPath}`, `${LABEL.workspace}=${name}`] };
+  const rows = await client.listImages({ filters }).catch(() => []);
+  const out: string[] = [];
+  for (const r of rows) if (await removeDepsImage(client, r.Id)) out.push((r.RepoTags ?? [])[0] ?? r.Id);
+  return out;
 }

@@ -21,7 +21,7 @@ export { ownerLabel, reapOrphanContainers } from './reaper.js';
 export { usableInstallNetwork } from './networks.js';
 export { ensureImageRef, type EnsureOpts } from './ensure.js';
 export { diskUsage, listCacheEntries, listCaches, pruneCaches, sharedCacheLabels, sharedCacheVolume, type CacheEntry, type CacheVolume } from './caches.js';
-export { depsImageRef, depsFromDf, findDepsImage, removeDepsImage, saveDepsImage, type DepsSnapshot, type SaveDeps } from './deps.js';
+export { depsImageRef, depsFromDf, findDepsImage, removeDepsImage, removeWorkspaceDepsImages, saveDepsImage, type DepsSnapshot, type SaveDeps } from './deps.js';
 export { cacheableInstall, depsKey, installedIn, manifestDigest, type Cacheable, type DepsKeyInput, type ManifestDigest } from './deps-key.js';
 export { ensureImages, imageStatus } from './images.js';
 export { readPullRecord } from './image-record.js';

@@ -182,7 +182,7 @@ async function installInHelper(
     const cap = await f.containers.runCapture(id, { cmd: ['/bin/sh', '-c', CAPTURE, 'berth-capture', spec.workdir, user], user: '0:0' });
     if (cap.exitCode !== 0) throw new BerthError('SETUP_FAILED', `saving the installed dependencies failed (exit ${cap.exitCode}): ${cap.stderr.trim().slice(0, 500)}`);
     const tag = key ?? `ws-${ws.name.replace(/[^a-z0-9_.-]/g, '-')}-${randomBytes(4).toString('hex')}`;
-    await saveDepsImage(client, id, { scope: f.repo.id, key: tag, toolchain: spec.toolchain, install: spec.install });
+    await saveDepsImage(client, id, { scope: f.repo.id, key: tag, toolchain: spec.toolchain, install: spec.install, ...(key ? {} : { workspace: ws.name }) });
     const log = await readSetupLog(host);
     if (key) o.onOutput?.('stderr', `berth: install: saved (key ${key}); the next workspace with this key skips it\n`);
     return { image: depsImageRef(f.repo.id, tag), hit: false, key, steps: report.steps, log, notes };
@@ -213,11 +213,15 @@ exit 0
  */
 export async function finishDeps(h: SetupHost, deps: SessionDeps, chownPaths: readonly string[]): Promise<SetupReport> {
   await initContainer(h, chownPaths);
-  const line = deps.hit ? deps.log : `install ran in a helper container${deps.key ? ` and was saved (key ${deps.key})` : ''}\n`;
-  await h.containers.runCapture(h.containerId, { cmd: ['/bin/sh', '-c', `cat >> ${SETUP_DIR}/log`], user: '0:0', stdin: `# berth: ${line}` });
-  if (deps.hit) {
-    const r = await h.containers.runCapture(h.containerId, { cmd: ['/bin/sh', '-c', LINK_SCRIPT, 'berth-link', h.workdir], user: h.user });
-    if (r.exitCode !== 0) throw new BerthError('SETUP_FAILED', `linking the ready dependencies into ${h.workdir} failed: ${r.stderr.trim().slice(0, 500)}`);
-  }
+  // Each exec is a round trip: a hit only links (as the session user: the list comes from the
+  // snapshot, which agent-controlled install code wrote); the log it shows is the install's own.
+  const r = deps.hit
+    ? await h.containers.runCapture(h.containerId, { cmd: ['/bin/sh', '-c', LINK_SCRIPT, 'berth-link', h.workdir], user: h.user })
+    : await h.containers.runCapture(h.containerId, {
+        cmd: ['/bin/sh', '-c', `cat >> ${SETUP_DIR}/log`],
+        user: '0:0',
+        stdin: `# berth: install ran in a helper container${deps.key ? ` and was saved (key ${deps.key})` : ' (not cached)'}\n`,
+      });
+  if (r.exitCode !== 0) throw new BerthError('SETUP_FAILED', `finishing the ready dependencies in ${h.workdir} failed: ${r.stderr.trim().slice(0, 500)}`);
   return { ran: !deps.hit, ok: true, steps: deps.steps, deps: { hit: deps.hit, key: deps.key ?? null, image: deps.image } };
 }
