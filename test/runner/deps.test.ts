@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Dockerode, describeDocker } from '../helpers/docker.js';
 import { LABEL } from '../../docker/labels.js';
 import { Runner } from '../../runner/session/index.js';
+import { IMAGES } from '../../src/images.js';
 import { makeFixture, TEST_LABEL, type Fixture } from './helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/deps-node/', import.meta.url));
@@ -74,4 +75,25 @@ describeDocker('sessions: install on network.install, ready dependencies', () =>
     expect((await c.exec('cat node_modules/x/stamp')).stdout.trim()).toBe(stampA);
     expect((await a.exec('cat node_modules/x/stamp')).stdout.trim()).toBe('poisoned-by-a');
   }, 600_000);
+
+  it('a custom install (not cacheable) still runs in the helper; its snapshot belongs to the workspace and goes with it', async () => {
+    const custom = await Runner.create({
+      repo: fx.repo,
+      dataDir: fx.dataDir,
+      labels: fx.labels,
+      spec: { image: IMAGES.busybox, install: ['echo outside-the-worktree > /tmp/made-by-install; echo inside > made-by-install'], resources: { cpus: 1, memoryMb: 256, pids: 256 } },
+    });
+    try {
+      const s = await custom.open('custom', { create: true });
+      expect(s.setup.deps).toMatchObject({ hit: false, key: null });
+      // What the install wrote outside the worktree reached the session (it runs from the helper's commit).
+      expect((await s.exec('cat /tmp/made-by-install made-by-install')).stdout).toBe('outside-the-worktree\ninside\n');
+      const image = s.setup.deps?.image ?? '';
+      expect(await docker.getImage(image).inspect()).toMatchObject({ Config: { Labels: { [LABEL.workspace]: 'custom' } } });
+      await custom.delete('custom');
+      await expect(docker.getImage(image).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      await custom.close();
+    }
+  }, 300_000);
 });
