@@ -44,13 +44,16 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
         `image ${JSON.stringify(plan.image)} is not present on the local engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
       );
     }
-    ctx.installNetwork = await usableInstallNetwork(plan.installNetwork, plan.network, (message) => ctx.emit({ type: 'info', message }), ctx.docker);
+    // Said only when an install will run (not on a ready-deps hit).
+    const netNotes: string[] = [];
+    ctx.installNetwork = await usableInstallNetwork(plan.installNetwork, plan.network, (message) => netNotes.push(message), ctx.docker);
     const listing = await listSource(opts.source, {
       ...(opts.maxSourceBytes === undefined ? {} : { maxBytes: opts.maxSourceBytes }),
       ...(signal ? { signal } : {}),
     });
     await ctx.ensureCaches();
     const deps = await lookupDepsSafely(ctx, listing);
+    if (!deps?.hit) for (const message of netNotes) ctx.emit({ type: 'info', message });
     // A miss installs in its own container and saves the snapshot; both then run from it.
     // A failed setup/install (its result is in phases) leaves nothing to run.
     const ready = deps !== undefined && (deps.hit || (await buildSnapshot(ctx, deps, listing, phases)));
