@@ -42,7 +42,8 @@ const READY = 'test -f node_modules/eslint/package.json && echo ready';
 export async function depsGroup(ctx: GroupContext): Promise<Row[]> {
   const { cfg } = ctx;
   const bundle = join(CORPUS, `${PROJECT}.bundle`);
-  if (cfg.mode === 'quick') return DEPS_ROWS.map(([id, l]) => unavailable(id, 'deps', l, 'skipped in --quick (a registry install takes longer than the quick budget)'));
+  if (cfg.mode === 'quick')
+    return DEPS_ROWS.map(([id, l]) => unavailable(id, 'deps', l, 'skipped in --quick (a registry install takes longer than the quick budget)'));
   if (!existsSync(bundle)) return DEPS_ROWS.map(([id, l]) => unavailable(id, 'deps', l, `no corpus bundle ${bundle} (set BERTH_CORPUS_DIR)`));
   const tmp = mkdtempSync(join(tmpdir(), 'berth-bench-deps-'));
   const src = join(tmp, PROJECT);
@@ -62,7 +63,8 @@ export async function depsGroup(ctx: GroupContext): Promise<Row[]> {
 async function berthTest(ctx: GroupContext, src: string): Promise<PipelineResult> {
   const resolved = await resolveSpec(new LocalSourceReader(src), { overrides: OVERRIDES });
   const r = await runPipeline({ kind: 'local', dir: src }, resolved.spec, 'test', { labels: ctx.fx.labels, signal: ctx.fx.signal });
-  if (!r.ok) throw new Error(`berth test on ${PROJECT}: ${r.outcome} (exit ${r.exitCode}) in ${r.failedPhase}: ${JSON.stringify(r.phases.at(-1)?.tail.slice(-300))}`);
+  if (!r.ok)
+    throw new Error(`berth test on ${PROJECT}: ${r.outcome} (exit ${r.exitCode}) in ${r.failedPhase}: ${JSON.stringify(r.phases.at(-1)?.tail.slice(-300))}`);
   return r;
 }
 
@@ -145,8 +147,20 @@ async function workspaceRows(ctx: GroupContext, src: string): Promise<Row[]> {
     const warm: number[] = [];
     for (let i = 1; i <= 5 && !fx.signal.aborted; i++) warm.push(await openReady(`deps-${i}`, true));
     return [
-      { id: 'deps.ws.cold', group: 'deps', label: `ws create -> exec, ${PROJECT}: first (install in helper + snapshot)`, ms: summarize([cold]), baseline: 'deps.docker' },
-      { id: 'deps.ws.warm', group: 'deps', label: `ws create -> exec, ${PROJECT}: node_modules ready (snapshot)`, ms: summarize(warm), baseline: 'deps.docker' },
+      {
+        id: 'deps.ws.cold',
+        group: 'deps',
+        label: `ws create -> exec, ${PROJECT}: first (install in helper + snapshot)`,
+        ms: summarize([cold]),
+        baseline: 'deps.docker',
+      },
+      {
+        id: 'deps.ws.warm',
+        group: 'deps',
+        label: `ws create -> exec, ${PROJECT}: node_modules ready (snapshot)`,
+        ms: summarize(warm),
+        baseline: 'deps.docker',
+      },
     ];
   } finally {
     for (const n of names) await runner.delete(n).catch(() => undefined);
@@ -160,5 +174,9 @@ async function removeSnapshots(ctx: GroupContext): Promise<void> {
   const [k, v] = Object.entries(ctx.fx.labels)[0] ?? [];
   if (!k) return;
   const imgs = await client.listImages({ filters: { label: [`${k}=${v}`, 'dev.berth.role=deps'] } }).catch(() => []);
-  for (const i of imgs) await client.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+  for (const i of imgs)
+    await client
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
 }

@@ -34,9 +34,21 @@ const INSTALLS: readonly [Ecosystem, RegExp][] = [
 /** Manifest files of each ecosystem (basename, or a path under a requirements/ dir). */
 const MANIFESTS: Readonly<Record<Ecosystem, (name: string, rel: string) => boolean>> = {
   node: (n) =>
-    ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'yarn.lock', '.npmrc', '.yarnrc', '.yarnrc.yml', '.pnpmfile.cjs'].includes(n),
+    [
+      'package.json',
+      'package-lock.json',
+      'npm-shrinkwrap.json',
+      'pnpm-lock.yaml',
+      'pnpm-workspace.yaml',
+      'yarn.lock',
+      '.npmrc',
+      '.yarnrc',
+      '.yarnrc.yml',
+      '.pnpmfile.cjs',
+    ].includes(n),
   python: (n, rel) =>
-    /^(pyproject\.toml|setup\.py|setup\.cfg|poetry\.lock|Pipfile|Pipfile\.lock|.*requirements.*\.txt|constraints.*\.txt)$/.test(n) || /(^|\/)requirements[^/]*\/[^/]+\.txt$/.test(rel),
+    /^(pyproject\.toml|setup\.py|setup\.cfg|poetry\.lock|Pipfile|Pipfile\.lock|.*requirements.*\.txt|constraints.*\.txt)$/.test(n) ||
+    /(^|\/)requirements[^/]*\/[^/]+\.txt$/.test(rel),
   go: (n) => ['go.mod', 'go.sum', 'go.work', 'go.work.sum'].includes(n),
   rust: (n, rel) => ['Cargo.toml', 'Cargo.lock', 'rust-toolchain', 'rust-toolchain.toml'].includes(n) || rel === '.cargo/config.toml',
 };
@@ -148,6 +160,18 @@ export function depsKey(k: DepsKeyInput): string {
   const env = Object.keys(k.env)
     .sort()
     .map((name) => [name, k.env[name]]);
-  const canonical = JSON.stringify(['berth-deps/1', k.scope, k.imageId, k.toolchain, k.setup, k.install, env, k.workdir, k.user ?? null, k.manifests, k.extra ?? '']);
+  const canonical = JSON.stringify([
+    'berth-deps/1',
+    k.scope,
+    k.imageId,
+    k.toolchain,
+    k.setup,
+    k.install,
+    env,
+    k.workdir,
+    k.user ?? null,
+    k.manifests,
+    k.extra ?? '',
+  ]);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 24);
 }

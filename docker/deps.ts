@@ -71,7 +71,11 @@ export async function saveDepsImage(client: Docker, containerId: string, s: Save
     [LABEL.workspace]: s.workspace ?? '',
   };
   const id = await commitContainer(client, containerId, { repo, tag: s.key, labels, comment: `berth ready deps ${s.key}` });
-  if (before && before.id !== id) await client.getImage(before.id).remove({ force: false }).catch(() => undefined);
+  if (before && before.id !== id)
+    await client
+      .getImage(before.id)
+      .remove({ force: false })
+      .catch(() => undefined);
   return id;
 }
 

@@ -82,7 +82,10 @@ export function useSnapshot(ctx: RunContext, deps: DepsLookup, phases: Map<Phase
     const line = `${name}: cached (key ${deps.key})`;
     phases.set(name, { name, outcome: 'passed', exitCode: 0, durationMs: name === 'install' ? deps.lookupMs : 0, commands: [], tail: `${line}\n`, cache });
   }
-  ctx.emit({ type: 'info', message: `install: cached (key ${deps.key}, image ${deps.image}); skipped ${ctx.original.install.map((c) => c.display).join(' && ')}` });
+  ctx.emit({
+    type: 'info',
+    message: `install: cached (key ${deps.key}, image ${deps.image}); skipped ${ctx.original.install.map((c) => c.display).join(' && ')}`,
+  });
 }
 
 /**

@@ -164,23 +164,29 @@ async function installInHelper(
     await f.containers.start(id);
     const host: SetupHost = { containers: f.containers, containerId: id, user, workdir: spec.workdir, logger: f.logger };
     await initContainer(host, f.chownPaths(spec));
-    const report = await runSetup(host, { setup: spec.setup, install: spec.install, timeoutMs: spec.stepTimeoutMs, signal: o.signal, onOutput: o.onOutput }).catch(
-      async (err: unknown) => {
-        // The helper goes away with its log: keep the whole install output on the host.
-        const path = join(f.dataDir, 'logs', namePart(f.repo.id), `${ws.name}.install.log`);
-        const saved = await readSetupLog(host, 16 * 1024 * 1024)
-          .then(async (text) => {
-            await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-            await writeFile(path, text, { mode: 0o600 });
-            return true;
-          })
-          .catch(() => false);
-        if (saved && err instanceof BerthError) throw new BerthError(err.code, `${err.message}\nThe install's full output: ${path}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
-        throw err;
-      },
-    );
+    const report = await runSetup(host, {
+      setup: spec.setup,
+      install: spec.install,
+      timeoutMs: spec.stepTimeoutMs,
+      signal: o.signal,
+      onOutput: o.onOutput,
+    }).catch(async (err: unknown) => {
+      // The helper goes away with its log: keep the whole install output on the host.
+      const path = join(f.dataDir, 'logs', namePart(f.repo.id), `${ws.name}.install.log`);
+      const saved = await readSetupLog(host, 16 * 1024 * 1024)
+        .then(async (text) => {
+          await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+          await writeFile(path, text, { mode: 0o600 });
+          return true;
+        })
+        .catch(() => false);
+      if (saved && err instanceof BerthError)
+        throw new BerthError(err.code, `${err.message}\nThe install's full output: ${path}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+      throw err;
+    });
     const cap = await f.containers.runCapture(id, { cmd: ['/bin/sh', '-c', CAPTURE, 'berth-capture', spec.workdir, user], user: '0:0' });
-    if (cap.exitCode !== 0) throw new BerthError('SETUP_FAILED', `saving the installed dependencies failed (exit ${cap.exitCode}): ${cap.stderr.trim().slice(0, 500)}`);
+    if (cap.exitCode !== 0)
+      throw new BerthError('SETUP_FAILED', `saving the installed dependencies failed (exit ${cap.exitCode}): ${cap.stderr.trim().slice(0, 500)}`);
     const tag = key ?? `ws-${ws.name.replace(/[^a-z0-9_.-]/g, '-')}-${randomBytes(4).toString('hex')}`;
     await saveDepsImage(client, id, { scope: f.repo.id, key: tag, toolchain: spec.toolchain, install: spec.install, ...(key ? {} : { workspace: ws.name }) });
     const log = await readSetupLog(host);

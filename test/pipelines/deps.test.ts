@@ -55,7 +55,11 @@ describeDocker('ready dependencies (pipelines)', () => {
     await writeFile(join(copy.dir, 'extra.txt'), 'deleted before the second run\n');
   });
   afterAll(async () => {
-    for (const ref of await depsImages(copy.repo)) await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+    for (const ref of await depsImages(copy.repo))
+      await docker
+        .getImage(ref)
+        .remove({ force: true })
+        .catch(() => undefined);
     await cleanup(copy);
   });
 

@@ -37,7 +37,11 @@ describeDocker('sessions: install on network.install, ready dependencies', () =>
     await runner?.close();
     await fx.cleanup();
     const imgs = await docker.listImages({ filters: { label: [`${TEST_LABEL}=${fx.runId}`, `${LABEL.role}=deps`] } });
-    for (const i of imgs) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+    for (const i of imgs)
+      await docker
+        .getImage(i.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
   });
 
   it('installs in a helper on the install network, then a second workspace starts ready and isolated', async () => {
@@ -66,7 +70,7 @@ describeDocker('sessions: install on network.install, ready dependencies', () =>
     // No install ran (same stamp), and a's write did not reach b.
     expect((await b.exec('cat node_modules/x/stamp')).stdout.trim()).toBe(stampA);
     expect((await b.exec('readlink node_modules')).stdout.trim()).toBe('/berth-deps/node_modules');
-    expect((await b.exec('node -e "require(\'fs\').accessSync(require.resolve(\'x/stamp.js\'))" && echo resolvable')).stdout).toContain('resolvable');
+    expect((await b.exec("node -e \"require('fs').accessSync(require.resolve('x/stamp.js'))\" && echo resolvable")).stdout).toContain('resolvable');
 
     // b's writes stay in b's container: a third workspace still starts from the clean snapshot.
     await b.exec('echo poisoned-by-b > node_modules/x/stamp');
@@ -81,7 +85,11 @@ describeDocker('sessions: install on network.install, ready dependencies', () =>
       repo: fx.repo,
       dataDir: fx.dataDir,
       labels: fx.labels,
-      spec: { image: IMAGES.busybox, install: ['echo outside-the-worktree > /tmp/made-by-install; echo inside > made-by-install'], resources: { cpus: 1, memoryMb: 256, pids: 256 } },
+      spec: {
+        image: IMAGES.busybox,
+        install: ['echo outside-the-worktree > /tmp/made-by-install; echo inside > made-by-install'],
+        resources: { cpus: 1, memoryMb: 256, pids: 256 },
+      },
     });
     try {
       const s = await custom.open('custom', { create: true });
