@@ -34,6 +34,8 @@ import {
   namePart,
   ownerLabel,
   saveDepsImage,
+  sharedCacheLabels,
+  sharedCacheVolume,
   usableInstallNetwork,
 } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
@@ -79,6 +81,7 @@ export async function readyDeps(f: ContainerFactory, ws: WorkspaceInfo, spec: Re
   if ((await containerImageFor(f.containers.docker, ws, spec, f.logger)) !== spec.image) return undefined;
   const notes: string[] = [];
   const key = await keyFor(f, ws, spec, user, notes);
+  for (const n of notes) o.onOutput?.('stderr', `berth: ${n}\n`);
   if (key !== undefined && (await findDepsImage(f.containers.docker, f.repo.id, key))) {
     const image = depsImageRef(f.repo.id, key);
     o.onOutput?.('stderr', `berth: install: cached (key ${key}, image ${image})\n`);
@@ -109,7 +112,24 @@ async function keyFor(f: ContainerFactory, ws: WorkspaceInfo, spec: ResolvedSpec
     workdir: spec.workdir,
     user,
     manifests: m.digest,
+    // Go's and Cargo's downloads stay in the shared cache volumes: a pruned cache must miss.
+    extra: ok.ecosystems.some((e) => e === 'go' || e === 'rust') ? await cacheStamps(f, spec, user) : '',
   });
+}
+
+async function cacheStamps(f: ContainerFactory, spec: ResolvedSpec, user: string): Promise<string> {
+  const out: string[] = [];
+  for (const c of spec.caches) {
+    const vol = sharedCacheVolume(spec.toolchain, c.name, user);
+    // Created now (idempotent) so that the key does not change once the helper creates it.
+    await f.containers.ensureVolume(vol, sharedCacheLabels(spec.toolchain, c.name));
+    const info = (await f.containers.docker
+      .getVolume(vol)
+      .inspect()
+      .catch(() => undefined)) as { CreatedAt?: string } | undefined;
+    out.push(`${vol}@${info?.CreatedAt ?? 'none'}`);
+  }
+  return out.join(',');
 }
 
 /** Copy node_modules (not nested ones) under the workdir to DEPS_ROOT and list them. */
