@@ -3,7 +3,7 @@ import { BerthError } from '../src/errors.js';
 import { parseArgs } from 'node:util';
 import type { Fixture } from './fixture.js';
 
-export const GROUPS = ['exec', 'open', 'pipeline', 'concurrency', 'output', 'idle'] as const;
+export const GROUPS = ['exec', 'open', 'pipeline', 'deps', 'concurrency', 'output', 'idle'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
 export const MAX_SESSIONS = 50;
@@ -52,6 +52,9 @@ Groups:
                dockerode exec (the baseline), docker exec CLI
   open         session open of a new workspace: warm pool, cold, raw dockerode create+start
   pipeline     berth test on a tiny source (library path) vs docker run --rm (dockerode and CLI)
+  deps         ready dependencies on the corpus's colors (real npm dependencies, BERTH_CORPUS_DIR):
+               berth test cold vs warm, ws create -> first exec with node_modules ready, vs
+               docker run --rm with a manual npm ci (skipped in --quick)
   concurrency  N sessions x M commands, each echoing a unique token that is checked
   output       a large stdout through Session.exec vs dockerode, with the runner's peak RSS
   idle         runner RSS with K idle sessions open

@@ -85,6 +85,20 @@ export function evaluateGoals(rows: readonly Row[]): Goal[] {
     met: pr === undefined ? undefined : pr <= 1.3,
     actual: pr === undefined ? 'n/a' : `${fmtNum(pr)}x`,
   });
+  const dr = ratio(primary(get('deps.test.warm')), primary(get('deps.test.cold')));
+  goals.push({
+    rowId: 'deps.test.warm',
+    text: '<= 0.3x the cold berth test (p50)',
+    met: dr === undefined ? undefined : dr <= 0.3,
+    actual: dr === undefined ? 'n/a' : `${fmtNum(dr)}x`,
+  });
+  const wsReady = primary(get('deps.ws.warm'));
+  goals.push({
+    rowId: 'deps.ws.warm',
+    text: 'p50 <= 1000 ms',
+    met: wsReady === undefined ? undefined : wsReady <= 1000,
+    actual: wsReady === undefined ? 'n/a' : `${fmtNum(wsReady)} ms`,
+  });
   goals.push(...scaleGoals(get));
   const lost = get('concurrency.lost');
   const l = primary(lost);

@@ -21,6 +21,7 @@ const RUNNERS: Record<GroupName, (ctx: GroupContext) => Promise<Row[]>> = {
   exec: async (ctx) => (await import('./exec.js')).execGroup(ctx),
   open: async (ctx) => (await import('./open.js')).openGroup(ctx),
   pipeline: async (ctx) => (await import('./pipeline.js')).pipelineGroup(ctx),
+  deps: async (ctx) => (await import('./deps.js')).depsGroup(ctx),
   concurrency: async (ctx) => (await import('./concurrency.js')).concurrencyGroup(ctx),
   output: async (ctx) => (await import('./output.js')).outputGroup(ctx),
   idle: async (ctx) => (await import('./idle.js')).idleGroup(ctx),
@@ -39,6 +40,13 @@ const PLACEHOLDERS: Record<GroupName, [string, string][]> = {
     ['pipeline.berth', 'berth test'],
     ['pipeline.dockerode', 'docker run --rm (dockerode)'],
     ['pipeline.cli', 'docker run --rm (CLI)'],
+  ],
+  deps: [
+    ['deps.test.cold', 'deps: berth test cold'],
+    ['deps.test.warm', 'deps: berth test warm'],
+    ['deps.docker', 'deps: docker run --rm + manual install'],
+    ['deps.ws.cold', 'deps: ws create -> exec, first'],
+    ['deps.ws.warm', 'deps: ws create -> exec, node_modules ready'],
   ],
   concurrency: [
     ['concurrency.latency', 'concurrency: latency'],

@@ -50,10 +50,14 @@ export const LABEL = {
   owner: 'dev.berth.owner',
   /** Checkpoint images: the commit (full sha) the container's filesystem was recorded with. */
   checkpoint: 'dev.berth.checkpoint',
+  /** Ready-deps images (role=deps, docker/deps.ts): the deps key, its scope (repo) and the install it saved. */
+  depsKey: 'dev.berth.deps-key',
+  depsScope: 'dev.berth.deps-scope',
+  depsInstall: 'dev.berth.deps-install',
 } as const;
 
 /** helper: short-lived, never-started containers that only carry a volume mount (volume archives). */
-export type Role = 'session' | 'pool' | 'pipeline' | 'checkpoint' | 'helper';
+export type Role = 'session' | 'pool' | 'pipeline' | 'checkpoint' | 'helper' | 'deps';
 
 /** Bumped when the container shape changes in a way an older runner cannot adopt. */
 export const RUNNER_VERSION = '1';

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { deepFreeze } from '../src/project/index.js';
 import type { Network, ResolvedSpec, StepName, Toolchain } from '../src/project/index.js';
 import { BerthError } from '../src/errors.js';
+import { sharedCacheVolume } from '../docker/index.js';
 
 /** The steps a spec can define, in the order `check` runs and reports them. */
 export const STEP_NAMES: readonly StepName[] = Object.freeze(['build', 'test', 'lint']);
@@ -42,9 +43,10 @@ export interface PlanCache {
   /** Absolute mount path inside the container. */
   readonly path: string;
   /**
-   * Docker volume name / Dagger cache key: `berth-cache-<toolchain>-<name>-<repo>`. Keyed by
-   * toolchain and repo so two projects never share (and poison) a cache, while every run of the
-   * same project reuses it.
+   * Docker volume name / Dagger cache key: `berth-cache-<toolchain>-<name>[-u<uid>]`
+   * (docker/caches.ts sharedCacheVolume). Shared by every repository of the toolchain, like a
+   * developer's ~/.npm, and per user id (a cache one uid wrote is not writable by another). The
+   * ready-deps snapshots, which hold what an install produced, are per repository (docker/deps.ts).
    */
   readonly volume: string;
 }
@@ -64,7 +66,7 @@ export interface Plan {
   /** Bound on each command (setup, install and step commands alike). */
   readonly timeoutMs: number;
   readonly toolchain: Toolchain;
-  /** The repo key the caches are keyed by (see repoKey()). */
+  /** The repo key of the run: labels, and the scope of its ready-deps snapshots (see repoKey()). */
   readonly repo: string;
   readonly caches: readonly PlanCache[];
   /** Run before the source is copied in: they may not depend on it (Dagger caches them per image). */
@@ -81,7 +83,7 @@ export interface Plan {
 }
 
 export interface PlanOptions {
-  /** Repo identity for cache keys: the output of repoKey(). Default "default". */
+  /** Repo identity (labels, ready-deps scope): the output of repoKey(). Default "default". */
   readonly repo?: string;
   /** User when the spec leaves it undefined (the local executor passes the host's uid:gid). */
   readonly defaultUser?: string;
@@ -154,7 +156,7 @@ export function plan(spec: ResolvedSpec, target: PlanTarget, opts: PlanOptions =
     caches: spec.caches.map((c) => ({
       name: c.name,
       path: c.path,
-      volume: `berth-cache-${spec.toolchain}-${slug(c.name, 24)}-${repo}`,
+      volume: sharedCacheVolume(spec.toolchain, c.name, spec.user ?? opts.defaultUser),
     })),
     setup: spec.setup.map(shell),
     install: spec.install.map(shell),

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { call, docker as defaultDocker, translateDockerError, type Docker } from '../../docker/index.js';
 import { createContainer, type ContainerBody } from '../../docker/index.js';
 import type { CapProfile } from '../../docker/index.js';
-import { LABEL, RUNNER_VERSION } from '../../docker/index.js';
+import { LABEL, RUNNER_VERSION, sharedCacheLabels } from '../../docker/index.js';
 import { ownerLabel } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
@@ -32,7 +32,10 @@ export function pipelineCaps(plan: Plan, part: 'main' | 'fork'): CapProfile {
 }
 
 export class RunContext {
-  readonly plan: Plan;
+  /** What runs now: the plan, or after a ready-deps hit the plan minus setup/install on the snapshot. */
+  plan: Plan;
+  /** The plan as given (the result reports its phases and image). */
+  readonly original: Plan;
   readonly opts: RunPlanLocalOptions;
   readonly docker: Docker;
   readonly log: Logger;
@@ -49,6 +52,7 @@ export class RunContext {
 
   constructor(plan: Plan, opts: RunPlanLocalOptions) {
     this.plan = plan;
+    this.original = plan;
     this.opts = opts;
     this.docker = opts.docker ?? defaultDocker();
     this.log = (opts.logger ?? silentLogger).child({ run: this.runId });
@@ -76,15 +80,8 @@ export class RunContext {
 
   async ensureCaches(): Promise<void> {
     for (const c of this.plan.caches) {
-      const labels = {
-        [LABEL.managed]: '1',
-        [LABEL.role]: 'pipeline',
-        [LABEL.runnerVersion]: RUNNER_VERSION,
-        [LABEL.volumeKind]: 'cache',
-        [LABEL.volumeName]: c.name,
-        [LABEL.pipelineRepo]: this.plan.repo,
-        [LABEL.toolchain]: this.plan.toolchain,
-      };
+      // Shared per toolchain: no repository label (docker/caches.ts).
+      const labels = sharedCacheLabels(this.plan.toolchain, c.name);
       // Creating an existing volume returns it unchanged (no 409), so this is idempotent and safe
       // against a concurrent run creating the same cache.
       await call(`create cache volume ${c.volume}`, () => this.docker.createVolume({ Name: c.volume, Labels: labels }));
@@ -111,7 +108,8 @@ export class RunContext {
         labels: { ...this.labels, [LABEL.pipelinePart]: part },
       },
       {
-        caps: pipelineCaps(plan, part === 'main' ? 'main' : 'fork'),
+        // 'deps' is the container a missed install runs in before its snapshot (pipelines/local/deps.ts).
+        caps: pipelineCaps(plan, part === 'main' || part === 'deps' ? 'main' : 'fork'),
         resources: plan.resources,
         network,
         mounts: plan.caches.map((c) => ({ type: 'volume' as const, source: c.volume, target: c.path })),

@@ -10,6 +10,7 @@ import { BerthError } from '../../src/errors.js';
 import type { PhaseName, Plan } from '../plan.js';
 import { listSource } from '../source-archive.js';
 import { RunContext } from './context.js';
+import { buildSnapshot, lookupDepsSafely, useSnapshot } from './deps.js';
 import { runDirect } from './direct.js';
 import { runStaged } from './staged.js';
 import {
@@ -43,13 +44,21 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
         `image ${JSON.stringify(plan.image)} is not present on the local engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
       );
     }
-    ctx.installNetwork = await usableInstallNetwork(plan.installNetwork, plan.network, (message) => ctx.emit({ type: 'info', message }), ctx.docker);
+    // Said only when an install will run (not on a ready-deps hit).
+    const netNotes: string[] = [];
+    ctx.installNetwork = await usableInstallNetwork(plan.installNetwork, plan.network, (message) => netNotes.push(message), ctx.docker);
     const listing = await listSource(opts.source, {
       ...(opts.maxSourceBytes === undefined ? {} : { maxBytes: opts.maxSourceBytes }),
       ...(signal ? { signal } : {}),
     });
     await ctx.ensureCaches();
-    await (canRunDirect(plan, ctx.installNetwork) ? runDirect(ctx, listing, phases) : runStaged(ctx, listing, phases));
+    const deps = await lookupDepsSafely(ctx, listing);
+    if (!deps?.hit) for (const message of netNotes) ctx.emit({ type: 'info', message });
+    // A miss installs in its own container and saves the snapshot; both then run from it.
+    // A failed setup/install (its result is in phases) leaves nothing to run.
+    const ready = deps !== undefined && (deps.hit || (await buildSnapshot(ctx, deps, listing, phases)));
+    if (ready) useSnapshot(ctx, deps, phases);
+    if (deps === undefined || ready) await (canRunDirect(ctx.plan, ctx.installNetwork) ? runDirect(ctx, listing, phases) : runStaged(ctx, listing, phases));
   } catch (err) {
     if (!isAborted(err) && !ctx.aborted) throw err;
     ctx.aborted = true;
@@ -71,7 +80,7 @@ function canRunDirect(plan: Plan, installNetwork: Plan['network'] | undefined): 
 }
 
 function summarize(ctx: RunContext, started: number, phases: ReadonlyMap<PhaseName, PhaseResult>): PipelineResult {
-  const plan = ctx.plan;
+  const plan = ctx.original;
   const order: PhaseName[] = [
     ...(plan.setup.length ? (['setup'] as const) : []),
     ...(plan.install.length ? (['install'] as const) : []),

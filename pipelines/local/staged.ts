@@ -40,7 +40,7 @@ export async function runStaged(ctx: RunContext, listing: Listing, phases: Map<P
   }
 }
 
-async function copySource(ctx: RunContext, container: Docker.Container, listing: Listing): Promise<void> {
+export async function copySource(ctx: RunContext, container: Docker.Container, listing: Listing): Promise<void> {
   const plan = ctx.plan;
   await ctx.guard(`copy source into ${plan.workdir}`, () => container.putArchive(packSource(ctx.opts.source, listing), { path: plan.workdir }));
   if (plan.user === undefined || isRoot(plan.user)) return;

@@ -40,6 +40,22 @@ export interface PhaseResult {
   readonly commands: readonly CommandResult[];
   /** The last `tailChars` characters of the phase's stdout and stderr, interleaved. */
   readonly tail: string;
+  /**
+   * Ready dependencies (setup and install phases only, when the install is cacheable): `hit`
+   * means the phase did not run and the run started from the snapshot `image`; a miss that
+   * passed saved one (`saved`).
+   */
+  readonly cache?: PhaseCache;
+}
+
+export interface PhaseCache {
+  readonly hit: boolean;
+  /** The deps key (docker/deps-key.ts). */
+  readonly key: string;
+  /** The snapshot image (berth-deps/<repo>:<key>). */
+  readonly image: string;
+  /** On a miss: whether the result was saved for the next run. */
+  readonly saved?: boolean;
 }
 
 export interface PipelineResult {
@@ -72,6 +88,8 @@ export interface RunPlanLocalOptions {
   /** Characters of output kept per phase in the result. Default 4096. */
   readonly tailChars?: number;
   readonly maxSourceBytes?: number;
+  /** Reuse and save ready-deps snapshots (docker/deps.ts). Default true. */
+  readonly depsCache?: boolean;
 }
 
 export const EXIT_TIMEOUT = 124;

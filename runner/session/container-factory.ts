@@ -9,7 +9,7 @@ import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Containers, MountSpec } from '../../docker/index.js';
-import { buildLabels, cacheVolumeName, LABEL, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/index.js';
+import { buildLabels, LABEL, sharedCacheLabels, sharedCacheVolume, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/index.js';
 import { ensureImageRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
@@ -103,13 +103,11 @@ export class ContainerFactory {
     if (gitDir && gitDir.split('/').length > 2 && gitDir !== spec.workdir && !gitDir.startsWith(`${spec.workdir}/`) && !spec.workdir.startsWith(`${gitDir}/`)) {
       mounts.push({ type: 'bind', source: gitDir, target: gitDir, readOnly: true });
     }
+    // Package caches are shared per toolchain and user (docker/caches.ts), like pipelines'.
+    const user = this.userFor(spec);
     for (const c of spec.caches) {
-      const vol = cacheVolumeName(this.repo, c.name);
-      await this.containers.ensureVolume(vol, {
-        ...buildLabels({ role: 'session', repo: this.repo, extra: this.labels }),
-        [LABEL.volumeKind]: 'cache',
-        [LABEL.volumeName]: c.name,
-      });
+      const vol = sharedCacheVolume(spec.toolchain, c.name, user);
+      await this.containers.ensureVolume(vol, sharedCacheLabels(spec.toolchain, c.name));
       mounts.push({ type: 'volume', source: vol, target: c.path });
     }
     mounts.push(...(name === undefined ? [] : await this.bindsFor(spec, source)));
@@ -160,8 +158,8 @@ export class ContainerFactory {
     });
   }
 
-  /** Create (not start) the session container of workspace `name`. */
-  async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string): Promise<string> {
+  /** Create (not start) the session container of workspace `name`; `image` overrides the spec's (a ready-deps snapshot, deps.ts). */
+  async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string, image?: string): Promise<string> {
     const spec = resolved.spec;
     await this.ensureImage(spec);
     try {
@@ -169,7 +167,7 @@ export class ContainerFactory {
         name: containerName,
         // A workspace checkpointed --with-container (or forked/restored from such a checkpoint)
         // starts from its snapshot, so what the agent installed survives a new container.
-        image: await containerImageFor(this.containers.docker, ws, spec, this.logger),
+        image: image ?? (await containerImageFor(this.containers.docker, ws, spec, this.logger)),
         user: CONTAINER_USER,
         env: this.containerEnv(name, spec, user),
         labels: buildLabels({

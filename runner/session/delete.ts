@@ -8,7 +8,7 @@ import { assertValidName } from '../../src/workspace/index.js';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Workspaces } from '../../src/workspace/index.js';
 import { docker as sharedDocker, type Docker } from '../../docker/index.js';
-import { Containers } from '../../docker/index.js';
+import { Containers, removeWorkspaceDepsImages } from '../../docker/index.js';
 import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type RepoRef } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import { withLock } from './lock.js';
@@ -41,6 +41,8 @@ export async function removeWorkspaceContainer(h: ResourceHost, name: string, op
   const removed: Removed = { containers: [], volumes: [] };
   const containerName = sessionContainerName(h.repo, name);
   if (await h.containers.remove(opts.containerId ?? containerName)) removed.containers.push(containerName);
+  // The workspace's own install snapshot (an install that is not cacheable: runner/session/deps.ts).
+  await removeWorkspaceDepsImages(h.containers.docker, h.repo.path, name);
   if (opts.keepVolumes) return removed;
   for (const v of await h.containers.listVolumes(labelFilter({ repo: h.repo, workspace: name }))) {
     if (v.labels[LABEL.volumeKind] !== 'workspace') continue;
@@ -96,6 +98,8 @@ export async function removeWorkspaceResources(
     if (!id || workspaceFromContainerName({ path: info.repo, id }, row.name) !== info.name) continue;
     if (await c.remove(row.id)) out.containers.push(row.name);
   }
+  // The workspace's own install snapshot (an install that is not cacheable: runner/session/deps.ts).
+  await removeWorkspaceDepsImages(client, info.repo, info.name);
   for (const v of opts.keepVolumes ? [] : await c.listVolumes({ label: [...filter.label, `${LABEL.workspace}=${info.name}`] })) {
     if (v.labels[LABEL.volumeKind] === 'workspace' && (await c.removeVolume(v.name))) out.volumes.push(v.name);
   }

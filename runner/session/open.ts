@@ -22,6 +22,7 @@ import type { Claimed } from './pool.js';
 import type { StreamName } from './output.js';
 import { runInitialize, runLifecycle } from './lifecycle.js';
 import { initContainer, isRootUser, runSetup } from './setup.js';
+import { finishDeps, readyDeps, type SessionDeps } from './deps.js';
 import type { SessionCreated } from './session.js';
 import type { SetupReport } from './types.js';
 
@@ -85,6 +86,8 @@ interface Ctx {
   createdWs: boolean;
   containerId: string | undefined;
   created: Omit<SessionCreated, 'workspace'>;
+  /** Set when the install ran in a helper (or was a ready-deps hit) before the container was made. */
+  deps?: SessionDeps | undefined;
 }
 
 /** Open workspace `name`'s container (the caller holds the workspace lock); rolls back on failure. */
@@ -209,7 +212,11 @@ async function reuseExisting(c: Ctx, existing: Existing): Promise<void> {
 
 /** Step 3: a new container for the workspace. */
 async function createContainer(c: Ctx): Promise<void> {
-  const id = await c.h.factory.createSession(c.name, c.containerName, c.ws!, c.resolved, c.user);
+  const { spec } = c.resolved;
+  // The install runs first, in a helper on network.install; the container starts from its result.
+  c.deps = await readyDeps(c.h.factory, c.ws!, spec, c.user, { timeoutMs: spec.stepTimeoutMs, signal: c.opts.signal, onOutput: c.opts.onOutput });
+  for (const note of c.deps?.notes ?? []) c.h.logger.info(note, { workspace: c.name });
+  const id = await c.h.factory.createSession(c.name, c.containerName, c.ws!, c.resolved, c.user, c.deps?.image);
   c.containerId = id;
   c.created = { container: true, fromPool: false, resumed: false };
   c.rollback.push(() => c.h.containers.remove(id));
@@ -300,6 +307,7 @@ async function prepare(c: Ctx): Promise<SetupReport> {
     if (spec.install.length === 0) return { ran: false, ok: true, steps: [] };
     return runSetup(host, { setup: [], install: spec.install, ...run });
   }
+  if (c.deps) return finishDeps(host, c.deps, c.h.factory.chownPaths(spec));
   const status = await initContainer(host, c.h.factory.chownPaths(spec));
   if (status === 'done') return { ran: false, ok: true, steps: [] };
   // A warm pool container already ran the image-level setup ("setup"): only install is left.

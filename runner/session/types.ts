@@ -113,6 +113,8 @@ export interface SetupReport {
   readonly ran: boolean;
   readonly ok: boolean;
   readonly steps: readonly SetupRecord[];
+  /** Ready dependencies (deps.ts): a hit ran no install; key null when the install is not cacheable. */
+  readonly deps?: { readonly hit: boolean; readonly key: string | null; readonly image: string };
   /** devcontainer.json lifecycle commands run during this open (absent when none ran). */
   readonly lifecycle?: readonly LifecycleRecord[];
 }

@@ -130,14 +130,14 @@ function execError(cmd: string[], exitCode: number, stdout = '', stderr = ''): E
 }
 
 describe('Dagger executor: Plan → Container calls', () => {
-  it('node-pass test: the exact chain, public image, cache keyed by repo, timeout-wrapped execs', async () => {
+  it('node-pass test: the exact chain, public image, cache shared per toolchain, timeout-wrapped execs', async () => {
     const p = plan(await specOf('node-pass'), 'test', { repo: 'app-0123456789ab' });
     const client = fakeClient();
     const result = await runPlanDagger(client, p, SOURCE, { exclude: ['secret.env'] });
     const prepared: Call[] = [
       ['from', 'node:24-bookworm-slim'],
       ['withEnvVariable', 'npm_config_cache', '/var/cache/berth/npm'],
-      ['withMountedCache', '/var/cache/berth/npm', 'berth-cache-node-npm-app-0123456789ab'],
+      ['withMountedCache', '/var/cache/berth/npm', 'berth-cache-node-npm'],
       ['withWorkdir', '/workspace'],
       ['withDirectory', '/workspace', 'SOURCE', { exclude: ['.git', 'secret.env'], gitignore: true }],
       ['withExec', T(['sh', '-c', 'npm ci'])],
@@ -170,7 +170,7 @@ describe('Dagger executor: Plan → Container calls', () => {
       ['from', DAGGER_PUBLIC_IMAGES.busybox],
       ['withEnvVariable', 'A', '1'],
       ['withEnvVariable', 'B', '2'],
-      ['withMountedCache', '/var/cache/berth/pip', 'berth-cache-python-pip-r-1', { owner: '1000:1000' }],
+      ['withMountedCache', '/var/cache/berth/pip', 'berth-cache-python-pip-u1000', { owner: '1000:1000' }],
       ['withWorkdir', '/src'],
       ['withExec', T(['sh', '-c', 'apk-ish setup'], 91)],
       ['withUser', '1000:1000'],

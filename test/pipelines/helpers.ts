@@ -57,7 +57,7 @@ export async function pipelineContainers(repo: string): Promise<Docker.Container
   return docker.listContainers({ all: true, filters: { label: [`${LABEL.pipelineRepo}=${repo}`] } });
 }
 
-/** Remove what a test's runs left for this repo (cache volumes; containers only if leaked) and the temp dir. */
+/** Remove what a test's runs left for this repo (ready-deps snapshots; containers only if leaked) and the temp dir. */
 export async function cleanup(copy: FixtureCopy): Promise<void> {
   try {
     // Tolerate 404/409: a leaked container may be mid-removal; the leak itself fails its test.
@@ -68,6 +68,12 @@ export async function cleanup(copy: FixtureCopy): Promise<void> {
         .catch(() => {});
     const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL.pipelineRepo}=${copy.repo}`] } });
     for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove();
+    // Ready-deps snapshots of this copy's installs (scoped to its repo key).
+    for (const img of await docker.listImages({ filters: { label: [`${LABEL.depsScope}=${copy.repo}`] } }))
+      await docker
+        .getImage(img.Id)
+        .remove({ force: true })
+        .catch(() => {});
   } finally {
     await rm(join(copy.dir, '..'), { recursive: true, force: true });
   }

@@ -64,14 +64,14 @@ function expectRunnerError(fn: () => unknown, code: string, text: RegExp): void 
 describe('plan() for the fixtures', () => {
   const opts = { repo: 'fixture-0123456789ab', defaultUser: '1000:1000' };
 
-  it('node-pass: test = npm ci then npm test, npm cache keyed by toolchain and repo', async () => {
+  it('node-pass: test = npm ci then npm test, npm cache shared per toolchain and user', async () => {
     expect(plan(await specOf('node-pass'), 'test', opts)).toEqual({
       ...NODE_BASE,
       // An install phase gets the network by default (network.install: bridge).
       installNetwork: 'bridge',
       target: 'test',
       repo: 'fixture-0123456789ab',
-      caches: [{ ...NPM_CACHE, volume: 'berth-cache-node-npm-fixture-0123456789ab' }],
+      caches: [{ ...NPM_CACHE, volume: 'berth-cache-node-npm-u1000' }],
       install: [sh('npm ci')],
       steps: [{ name: 'test', commands: [sh('npm test')] }],
       parallel: false,
@@ -139,7 +139,7 @@ describe('plan() semantics', () => {
     expect(p.setup).toEqual([sh('echo setup')]);
     expect(p.install).toEqual([sh('echo install')]);
     expect(p.steps).toEqual([{ name: 'test', commands: [sh('echo t1'), sh('echo t2')] }]);
-    expect(p.caches).toEqual([{ name: 'pip', path: '/var/cache/berth/pip', volume: 'berth-cache-python-pip-r-1' }]);
+    expect(p.caches).toEqual([{ name: 'pip', path: '/var/cache/berth/pip', volume: 'berth-cache-python-pip' }]);
     expect(p.timeoutMs).toBe(90_000);
     expect(p.user).toBeUndefined();
     expect(p).not.toHaveProperty('volumes');

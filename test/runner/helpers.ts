@@ -96,6 +96,12 @@ async function removeByLabels(labels: string[]): Promise<void> {
         .catch(() => undefined),
     ),
   );
+  // Install snapshots of sessions (runner/session/deps.ts) carry the labels of the helper that made them.
+  for (const img of await d.listImages({ filters: { label: [...labels, 'dev.berth.role=deps'] } }))
+    await d
+      .getImage(img.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   const vs = await d.listVolumes({ filters });
   await Promise.all(
     (vs.Volumes ?? []).map((v) =>
