@@ -155,7 +155,7 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   }
   const { signal, base } = c.opts;
   c.ws = (
-    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir } : {}), ...(signal ? { signal } : {}) })
+    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir, prepared: claimed.prepared } : {}), ...(signal ? { signal } : {}) })
   ).workspace;
   c.rollback.push(() => c.h.workspaces.delete(c.name).catch(() => undefined));
   c.createdWs = true;

@@ -223,6 +223,12 @@ export class Workspaces implements AsyncDisposable {
     return this.withLock(async () => (await prepareAt(this.#dirs(), dir, opts.base ?? 'HEAD', signal)).sha, { ...(signal ? { signal } : {}) });
   }
 
+  /** The commit `ref` resolves to now (EMPTY_REPO / UNKNOWN_REF as for a create's base). */
+  async resolveBase(ref: string, opts: CallOptions = {}): Promise<string> {
+    this.#assertOpen();
+    return this.#git.resolveCommit(ref, opts.signal);
+  }
+
   /** The commit a prepared (unclaimed) worktree in `dir` has checked out, or undefined when none. */
   async preparedAt(dir: string): Promise<string | undefined> {
     this.#assertOpen();
