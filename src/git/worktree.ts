@@ -4,6 +4,7 @@
  * through the worktree's `.git` file: that file lives in the agent-writable tree and could point
  * git at a repository whose config runs commands on the host.
  */
+import { readFileSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BerthError } from '../errors.js';
@@ -162,12 +163,33 @@ export async function addDetachedWorktree(repo: GitRunner, path: string, sha: st
 }
 
 /**
+ * The registration of the worktree at `path` when git named its admin dir after the path's
+ * basename (what `git worktree add` does unless that name is taken), else undefined (callers
+ * then scan with worktreeGitDirs). Synchronous on purpose: two tiny reads on a claim's path cost
+ * less than a wait for the libuv threadpool while git processes are being spawned.
+ */
+export function worktreeByBasenameSync(commonDir: string, path: string): WorktreeHandle | undefined {
+  const gitDir = join(commonDir, 'worktrees', basename(path));
+  try {
+    if (resolve(readFileSync(join(gitDir, 'gitdir'), 'utf8').trim()) === join(resolve(path), '.git')) return { path, gitDir };
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
  * What the worktree's HEAD holds, read from its admin dir (git's own record, not the agent-side
  * `.git` file): `{ detached: sha }` or `{ ref: 'refs/heads/...' }`; undefined when unreadable.
+ * Synchronous for the same reason as worktreeByBasenameSync.
  */
-export async function worktreeHead(wt: WorktreeHandle): Promise<{ detached: string } | { ref: string } | undefined> {
-  const text = await readFile(join(wt.gitDir, 'HEAD'), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
+export function worktreeHead(wt: WorktreeHandle): { detached: string } | { ref: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(wt.gitDir, 'HEAD'), 'utf8');
+  } catch {
+    return undefined;
+  }
   const line = text.trim();
   const m = /^ref: (refs\/\S+)$/.exec(line);
   if (m?.[1]) return { ref: m[1] };

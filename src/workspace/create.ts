@@ -37,14 +37,13 @@ interface Found extends PreparedWorktree {
   readonly dirty: boolean;
 }
 
-async function lookPrepared(ctx: CreateContext, req: CreateRequest): Promise<Found | undefined> {
-  if (!req.prepared || req.worktreeDir === undefined) return undefined;
-  const found = await findPrepared(ctx.dirs, req.worktreeDir);
-  if (!found) return undefined;
+async function lookPrepared(ctx: CreateContext, req: CreateRequest, found: Promise<PreparedWorktree | undefined>): Promise<Found | undefined> {
+  const p = await found;
+  if (!p) return undefined;
   // The root commit has the base's tree, so the status against the detached base is the status
   // the workspace will have: taken now, side by side with the other reads.
-  const dirty = (await ctx.dirs.git.worktreeStatus(found.handle, req.signal)).total > 0;
-  return { ...found, dirty };
+  const dirty = (await ctx.dirs.git.worktreeStatus(p.handle, req.signal)).total > 0;
+  return { ...p, dirty };
 }
 
 /** The caller holds the repository lock and has validated name, base and extra. */
@@ -52,12 +51,20 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
   const { name, baseRef, signal } = req;
   const git = ctx.dirs.git;
   const branch = branchOf(name);
+  const token = uniqueToken();
+  const messageFor = (sha: string) => `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${sha}\nBerth-Id: ${token}\n`;
+  const found = req.prepared && req.worktreeDir !== undefined ? findPrepared(ctx.dirs, req.worktreeDir) : Promise.resolve(undefined);
+  const lookup = lookPrepared(ctx, req, found);
+  // With a prepared worktree the base is most likely its commit: the root commit on it is made
+  // while the base is still being checked, and used only if the check agrees (else it is an
+  // unreferenced object, as a failed create leaves anyway).
+  const speculative = found.then((p) => (p ? git.commitEmptyOnto(p.sha, messageFor(p.sha), signal) : undefined)).catch(() => undefined);
   const [probe, states, local, prepared] = await Promise.all([
     git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
     ctx.states(signal),
     // The user's checkout, for the "uncommitted changes are not included" warning.
     git.checkoutStatus(signal),
-    lookPrepared(ctx, req),
+    lookup,
   ]);
   const baseSha = probe.sha;
   if (probe.hasPath) {
@@ -81,8 +88,7 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
   }
   const { path, owns } = reuse ? { path: reuse.handle.path, owns: false } : await prepareWorktreeDir(ctx.dirs, name, req.worktreeDir);
 
-  const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
-  const rootSha = await git.commitEmptyOnto(baseSha, message, signal);
+  const rootSha = (reuse ? await speculative : undefined) ?? (await git.commitEmptyOnto(baseSha, messageFor(baseSha), signal));
   // A reused worktree is ours to clean up from here on: a failure empties it like a cold one.
   let handle: WorktreeHandle | undefined = reuse?.handle;
   try {

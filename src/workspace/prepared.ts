@@ -11,9 +11,9 @@
  * detached HEAD. A workspace's worktree always has its branch attached under berth's lock, so a
  * detached one in a slot directory is never a workspace's, and discarding it loses no work.
  */
-import { realpath } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { BerthError } from '../errors.js';
-import { addDetachedWorktree, worktreeHead, type WorktreeHandle } from '../git/index.js';
+import { addDetachedWorktree, worktreeByBasenameSync, worktreeHead, type WorktreeHandle } from '../git/index.js';
 import { prepareWorktreeDir, type DirsContext } from './worktree-dirs.js';
 
 export interface PreparedWorktree {
@@ -24,12 +24,20 @@ export interface PreparedWorktree {
 
 /** The prepared worktree registered at `dir`, if there is one (see the header). */
 export async function findPrepared(ctx: DirsContext, dir: string): Promise<PreparedWorktree | undefined> {
-  const path = await realpath(dir).catch(() => undefined);
-  if (!path) return undefined;
-  const gitDir = await ctx.git.worktreeGitDir(path);
-  if (!gitDir) return undefined;
-  const handle = { path, gitDir };
-  const head = await worktreeHead(handle);
+  let path: string;
+  try {
+    // Sync: see worktreeByBasenameSync (this runs on a claim's path, beside git spawns).
+    path = realpathSync(dir);
+  } catch {
+    return undefined;
+  }
+  let handle = worktreeByBasenameSync(ctx.git.commonDir, path);
+  if (!handle) {
+    const gitDir = await ctx.git.worktreeGitDir(path);
+    if (!gitDir) return undefined;
+    handle = { path, gitDir };
+  }
+  const head = worktreeHead(handle);
   return head && 'detached' in head ? { handle, sha: head.detached } : undefined;
 }
 
