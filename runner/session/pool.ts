@@ -43,12 +43,11 @@ import { mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resolved } from '../../src/project/index.js';
 import type { Containers, MountSpec } from '../../docker/index.js';
-import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
+import { LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { tryLock, withLock } from './lock.js';
-import { CONTAINER_USER } from './container-factory.js';
-import { initContainer, runSetup } from './setup.js';
+import { warmSteps, type WarmSlot } from './pool-warm.js';
 
 export interface PoolOptions {
   /** Target number of warm containers per spec hash; default: the spec's pool.size. */
@@ -104,21 +103,6 @@ export interface PoolWorkspaces {
   discardPrepared(dir: string, opts?: { signal?: AbortSignal }): Promise<boolean>;
   /** The commit `ref` resolves to (the base a slot is prepared at). */
   resolveBase(ref: string, opts?: { signal?: AbortSignal }): Promise<string>;
-}
-
-/** One warm-up step of a slot; they run in order (see #warmSteps). */
-interface WarmStep {
-  readonly what: string;
-  run(slot: WarmSlot): Promise<void>;
-}
-
-interface WarmSlot {
-  readonly resolved: Resolved;
-  readonly name: string;
-  readonly slot: string;
-  readonly slotDir: string;
-  readonly user: string;
-  id: string | undefined;
 }
 
 export class Pool {
@@ -261,7 +245,7 @@ export class Pool {
     const slotDir = await realpath(join(this.dir(), slot));
     const w: WarmSlot = { resolved, slot, slotDir, name: poolContainerName(this.#h.repo, resolved.hash, slot), user: this.#h.userFor(resolved.spec), id: undefined };
     try {
-      for (const step of this.#warmSteps()) await step.run(w);
+      for (const step of warmSteps(this.#h, this.#ws)) await step.run(w);
       this.#h.logger.info('warm pool container ready', { container: w.name });
       return w.name;
     } catch (err) {
@@ -269,74 +253,6 @@ export class Pool {
       await this.#ws?.discardPrepared(slotDir).catch(() => undefined);
       await rm(slotDir, { recursive: true, force: true });
       throw err;
-    }
-  }
-
-  /** A slot's warm-up, in order. A step added here (e.g. installing dependencies) is one line. */
-  #warmSteps(): WarmStep[] {
-    return [
-      { what: 'create and start the container', run: (w) => this.#startContainer(w) },
-      { what: 'state dirs and setup', run: (w) => this.#setup(w) },
-      { what: 'check the slot is still empty', run: (w) => this.#assertSlotEmpty(w) },
-      { what: 'check the base out detached', run: (w) => this.#prepareWorktree(w) },
-    ];
-  }
-
-  async #startContainer(w: WarmSlot): Promise<void> {
-    const h = this.#h;
-    const spec = w.resolved.spec;
-    w.id = await h.containers.create({
-      name: w.name,
-      image: spec.image,
-      user: CONTAINER_USER,
-      env: h.containerEnv(undefined, spec, w.user),
-      labels: buildLabels({
-        role: 'pool',
-        repo: h.repo,
-        specHash: w.resolved.hash,
-        workdir: spec.workdir,
-        user: w.user,
-        mountSource: w.slotDir,
-        poolSlot: w.slot,
-        extra: h.labels,
-      }),
-      mounts: await h.mountsFor(undefined, spec, w.slotDir),
-      spec,
-      bindRoots: { dataDir: h.dataDir, worktree: w.slotDir, gitDir: await h.gitDir() },
-      hostname: 'berth',
-    });
-    await h.containers.start(w.id);
-  }
-
-  async #setup(w: WarmSlot): Promise<void> {
-    const spec = w.resolved.spec;
-    const host = { containers: this.#h.containers, containerId: w.id!, user: w.user, workdir: spec.workdir, logger: this.#h.logger };
-    await initContainer(host, this.#h.chownPaths(spec));
-    // With no install commands nothing is left for the claim: record "done" now, so a claim
-    // needs no docker exec at all. (install is not part of the spec hash; a claim whose spec
-    // has install commands runs them whatever this marker says, then records "done" itself.)
-    await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: spec.install.length === 0 ? 'done' : 'setup' });
-  }
-
-  async #assertSlotEmpty(w: WarmSlot): Promise<void> {
-    if ((await readdir(w.slotDir)).length === 0) return;
-    throw new BerthError(
-      'POOL_ERROR',
-      `the spec's setup commands wrote into the workdir ${w.resolved.spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`,
-    );
-  }
-
-  /**
-   * After setup, so no setup command ever sees the files. A base the workspace library refuses
-   * (no commits yet, submodules) leaves the slot empty: claims then take the cold git path.
-   */
-  async #prepareWorktree(w: WarmSlot): Promise<void> {
-    if (!this.#ws) return;
-    try {
-      await this.#ws.prepare(w.slotDir);
-    } catch (err) {
-      if (!(err instanceof BerthError) || !['EMPTY_REPO', 'SUBMODULES_UNSUPPORTED', 'UNKNOWN_REF'].includes(err.code)) throw err;
-      this.#h.logger.debug('warm pool slot left without a worktree', { container: w.name, reason: err.code });
     }
   }
 

@@ -154,6 +154,30 @@ describeDocker('warm pool with prepared worktrees', () => {
     await r.delete('conc-b');
   });
 
+  it("an agent in a claimed container can't reach another slot's prepared worktree or its git records", async () => {
+    const r = await runner({ size: 2 });
+    await r.warmPool({ size: 2 });
+    const a = await r.open('reach-a');
+    const [other] = (await r.poolStatus()).containers;
+    const slotB = join(r.pool.dir(), other!.slot);
+    const head = fx.git('rev-parse', 'HEAD').trim();
+    expect(await r.workspaces.preparedAt(slotB)).toBe(head);
+    const common = fx.git('rev-parse', '--path-format=absolute', '--git-common-dir').trim();
+    const admin = join(common, 'worktrees', other!.slot);
+    const attack = await a.exec(
+      `ls ${slotB} 2>&1; echo x > ${slotB}/README.md 2>&1; echo 0000000000000000000000000000000000000000 > ${admin}/HEAD 2>&1; rm -rf ${admin} 2>&1; echo done`,
+    );
+    expect(attack.stdout).toContain('done');
+    // Nothing changed on the host: the other slot is still prepared at HEAD with its files.
+    expect(await r.workspaces.preparedAt(slotB)).toBe(head);
+    expect(readFileSync(join(slotB, 'README.md'), 'utf8')).toBe('# fixture\n');
+    const b = await r.open('reach-b');
+    expect(b.workspace.worktree).toBe(slotB);
+    expect((await b.exec('cat README.md')).stdout).toBe('# fixture\n');
+    await r.delete('reach-a');
+    await r.delete('reach-b');
+  });
+
   it('a claim SIGKILLed between the rename and the branch leaves a slot that the next open and gc repair', async () => {
     const r = await runner({});
     await r.gc();
