@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Writable, type Duplex } from 'node:stream';
 import { docker as sharedDocker, type Docker } from '../docker/index.js';
 import { Runner } from '../runner/session/index.js';
+import { GitRepo } from '../src/git/index.js';
 import { LocalSourceReader } from '../src/source-reader.js';
 import { resolveSpec } from '../src/project/index.js';
 import { plan, repoKey, runPlanLocal } from '../pipelines/index.js';
@@ -164,8 +165,15 @@ async function explainOpen(fx: Fixture): Promise<void> {
     pool: { size: 1, autoRefill: false },
     docker: client,
   });
+  const run = GitRepo.prototype.run;
   try {
     const ws = runner.workspaces;
+    // Every host git process (the hardened base's one entry point), inside find/create.
+    GitRepo.prototype.run = function (this: GitRepo, args, opts) {
+      const start = performance.now();
+      const what = `  git ${args.filter((a) => !a.includes('\n')).slice(0, 3).join(' ').slice(0, 60)}`;
+      return run.call(this, args, opts).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what }));
+    };
     for (const m of ['find', 'create'] as const) {
       const orig = ws[m].bind(ws) as (...a: unknown[]) => Promise<unknown>;
       (ws as unknown as Record<string, unknown>)[m] = async (...a: unknown[]) => {
@@ -187,6 +195,7 @@ async function explainOpen(fx: Fixture): Promise<void> {
       await runner.delete(`explain-open-${i}`);
     }
   } finally {
+    GitRepo.prototype.run = run;
     await runner.close();
   }
 }

@@ -5,11 +5,15 @@
  *   cold  pool size 0: create + start + prepare the container
  *   raw   dockerode create + start of the same image with the same keep-alive (the baseline;
  *         no workspace, no hardening, no state dir: the floor any open sits on)
- *   git   Workspaces.create alone (branch + worktree + state note): the part of every open of a
- *         new workspace that no container pool can take away
+ *   git   Workspaces.create alone, cold (branch + worktree checkout + state note): the git part
+ *         of a cold open
+ *   gitp  Workspaces.create claiming a prepared worktree (checked out detached ahead of time, as
+ *         a warm pool slot holds one; src/workspace/prepared.ts): the git part of a warm open
  * Each opened workspace is deleted again outside the timing, so every open starts from the same
  * state.
  */
+import { mkdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KEEPALIVE_CMD } from '../docker/index.js';
 import { Runner, type RunnerOptions, type Session } from '../runner/session/index.js';
 import { IMAGES } from '../src/images.js';
@@ -81,6 +85,21 @@ export async function openGroup(ctx: GroupContext): Promise<Row[]> {
         },
       },
       {
+        key: 'gitp',
+        run: async () => {
+          const name = `gitp-${seq++}`;
+          const dir = join(fx.dataDir, 'bench-slots', name);
+          await mkdir(dir, { recursive: true });
+          await cold.workspaces.prepare(dir);
+          const ms = await timeOnce(async () => {
+            await cold.workspaces.create(name, { worktreeDir: dir, prepared: true });
+          });
+          await cold.workspaces.delete(name);
+          await rmdir(dir);
+          return ms;
+        },
+      },
+      {
         key: 'warm',
         run: async () => {
           await warm.warmPool({ size: 1, signal: fx.signal });
@@ -101,7 +120,8 @@ export async function openGroup(ctx: GroupContext): Promise<Row[]> {
       row('warm', 'open.warm', 'open new workspace: warm pool', 'open.cold'),
       row('cold', 'open.cold', 'open new workspace: cold (pool size 0)', 'open.raw'),
       row('raw', 'open.raw', 'open: raw dockerode create+start'),
-      { ...row('git', 'open.git', 'open: of which git workspace create (Workspaces.create)'), note: share(samples.get('git'), samples.get('warm')) },
+      row('git', 'open.git', 'open: of which git workspace create, cold (Workspaces.create)'),
+      { ...row('gitp', 'open.git.prepared', 'open: of which git, claiming a prepared slot'), note: share(samples.get('gitp'), samples.get('warm')) },
     ];
   } finally {
     await Promise.allSettled([cold.close(), warm.close()]);

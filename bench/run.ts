@@ -35,6 +35,7 @@ const PLACEHOLDERS: Record<GroupName, [string, string][]> = {
     ['open.cold', 'open: cold'],
     ['open.raw', 'open: raw create+start'],
     ['open.git', 'open: git workspace create'],
+    ['open.git.prepared', 'open: git, claiming a prepared slot'],
   ],
   pipeline: [
     ['pipeline.berth', 'berth test'],

@@ -92,29 +92,32 @@ interface Ctx {
 
 /** Open workspace `name`'s container (the caller holds the workspace lock); rolls back on failure. */
 export async function openContainer(h: OpenHost, name: string, opts: OpenOptions): Promise<Opened> {
+  // Three independent reads (spec, git, Docker), side by side: each is ms on a warm open's path.
+  const containerName = sessionContainerName(h.repo, name);
+  const [raw, ws, own] = await Promise.all([h.resolve(), h.workspaces.find(name, { signal: opts.signal }), inspectOwn(h, containerName)]);
   // A devcontainer image that can't be had here falls back to the detected one (devcontainer-fallback.ts).
-  const fallback = await withImageFallback(await h.resolve(), (spec) => h.factory.ensureImage(spec), {
+  const fallback = await withImageFallback(raw, (spec) => h.factory.ensureImage(spec), {
     strictImage: opts.strictImage,
     // The workspace's container already runs the fallback: don't wait for the registry again.
-    usingFallback: async (fb) => !opts.recreate && (await h.containers.inspect(sessionContainerName(h.repo, name)))?.labels[LABEL.specHash] === fb.hash,
+    usingFallback: async (fb) => !opts.recreate && own?.labels[LABEL.specHash] === fb.hash,
   });
   const resolved = fallback.resolved;
   const c: Ctx = {
     h,
     name,
-    containerName: sessionContainerName(h.repo, name),
+    containerName,
     opts,
     resolved,
     user: h.factory.userFor(resolved.spec),
     rollback: [],
     warnings: [],
-    ws: await h.workspaces.find(name, { signal: opts.signal }),
+    ws,
     createdWs: false,
     containerId: undefined,
     created: { container: false, fromPool: false, resumed: false },
   };
   try {
-    const existing = await ensureWorkspace(c, await inspectOwn(c));
+    const existing = await ensureWorkspace(c, own);
     if (existing) await reuseExisting(c, existing);
     const newContainer = !c.containerId || c.created.fromPool;
     if (newContainer) await initialize(c);
@@ -147,12 +150,12 @@ export async function openContainer(h: OpenHost, name: string, opts: OpenOptions
 type Existing = NonNullable<Awaited<ReturnType<Containers['inspect']>>>;
 
 /** The container under the workspace's name, refusing one that berth did not make for this repository. */
-async function inspectOwn(c: Ctx): Promise<Existing | undefined> {
-  const existing = await c.h.containers.inspect(c.containerName);
-  if (existing && existing.labels[LABEL.repoId] !== c.h.repo.id) {
+async function inspectOwn(h: OpenHost, containerName: string): Promise<Existing | undefined> {
+  const existing = await h.containers.inspect(containerName);
+  if (existing && existing.labels[LABEL.repoId] !== h.repo.id) {
     throw new BerthError(
       'DOCKER_ERROR',
-      `container name ${c.containerName} is taken by a container that berth did not create for this repository: remove it (docker rm -f ${c.containerName}) and retry`,
+      `container name ${containerName} is taken by a container that berth did not create for this repository: remove it (docker rm -f ${containerName}) and retry`,
     );
   }
   return existing;
@@ -175,7 +178,7 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   }
   const { signal, base } = c.opts;
   c.ws = (
-    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir } : {}), ...(signal ? { signal } : {}) })
+    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir, prepared: claimed.prepared } : {}), ...(signal ? { signal } : {}) })
   ).workspace;
   c.rollback.push(() => c.h.workspaces.delete(c.name).catch(() => undefined));
   c.createdWs = true;

@@ -10,8 +10,11 @@
  *      rename is not a compare-and-swap: the daemon resolves the old name before it locks the
  *      container, so two concurrent renames of one container both succeed, the second stealing it
  *      (moby daemon/rename.go). Under the lock, check-then-rename is atomic across processes;
- *   2. create W's worktree IN the slot directory (Workspaces.create's worktreeDir), which the
- *      container already sees at the workdir: no remount, no restart;
+ *   2. take W's worktree IN the slot directory, which the container already sees at the workdir
+ *      (no remount, no restart). Warm-up checked the base (HEAD) out there DETACHED ahead of time
+ *      (src/workspace/prepared.ts), so the claim only makes W's root commit, creates berth/W at it
+ *      and attaches the worktree's HEAD, without touching a file. If HEAD moved since, the slot's
+ *      worktree is discarded and the files are checked out afresh (the cold path, in the slot);
  *   3. run the spec's install commands, if any (state dirs and setup were done at warm-up; with no
  *      install commands the claim runs no docker exec at all).
  *
@@ -22,6 +25,15 @@
  * name is still berth-pool-…; gc removes those built from a stale spec hash, stopped ones, and
  * any beyond the target size.
  *
+ * Refill (fill) runs in the background, never on a claim's path: it creates containers up to the
+ * target and re-prepares the worktree of any ready slot whose commit is no longer HEAD's; gc does
+ * the same for the slots it keeps and removes prepared worktrees that no container mounts (left
+ * by a claim that crashed after the rename).
+ *
+ * A prepared worktree is made by berth on the host and is mounted only in its unclaimed pool
+ * container, where nothing but warm-up's setup (before the checkout) has run: no agent can reach
+ * it before the claim hands the container over.
+ *
  * Limits: specs with per-workspace `volumes` are not pooled (a volume is named after its workspace
  * and must be mounted at create); setup commands must not write into the workdir (the slot must
  * stay empty for the worktree).
@@ -31,12 +43,11 @@ import { mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resolved } from '../../src/project/index.js';
 import type { Containers, MountSpec } from '../../docker/index.js';
-import { buildLabels, LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
+import { LABEL, labelFilter, poolContainerName, sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { tryLock, withLock } from './lock.js';
-import { CONTAINER_USER } from './container-factory.js';
-import { initContainer, runSetup } from './setup.js';
+import { warmSteps, type WarmSlot } from './pool-warm.js';
 
 export interface PoolOptions {
   /** Target number of warm containers per spec hash; default: the spec's pool.size. */
@@ -81,6 +92,17 @@ export interface PoolStatus {
 export interface Claimed {
   readonly containerId: string;
   readonly slotDir: string;
+  /** The slot may hold a prepared worktree: pass `prepared: true` to Workspaces.create. */
+  readonly prepared: boolean;
+}
+
+/** The git side of a slot (src/workspace's Workspaces implements it). */
+export interface PoolWorkspaces {
+  prepare(dir: string, opts?: { base?: string; signal?: AbortSignal }): Promise<string>;
+  preparedAt(dir: string): Promise<string | undefined>;
+  discardPrepared(dir: string, opts?: { signal?: AbortSignal }): Promise<boolean>;
+  /** The commit `ref` resolves to (the base a slot is prepared at). */
+  resolveBase(ref: string, opts?: { signal?: AbortSignal }): Promise<string>;
 }
 
 export class Pool {
@@ -89,9 +111,13 @@ export class Pool {
   #refill: Promise<void> | undefined;
   #closed = false;
 
-  constructor(host: PoolHost, opts: PoolOptions) {
+  readonly #ws: PoolWorkspaces | undefined;
+
+  /** Without `workspaces`, slots stay empty and each claim checks the files out (the cold git path). */
+  constructor(host: PoolHost, opts: PoolOptions, workspaces?: PoolWorkspaces) {
     this.#h = host;
     this.#opts = opts;
+    this.#ws = workspaces;
   }
 
   target(resolved: Resolved): number {
@@ -143,7 +169,7 @@ export class Pool {
         // A container warmed for another session user (e.g. root, before sessions ran unprivileged) must not serve.
         if (!st.running || !slotDir || st.labels[LABEL.user] !== this.#h.userFor(resolved.spec)) return undefined;
         if (!(await this.#h.containers.rename(c.id, target))) return undefined;
-        return { containerId: c.id, slotDir };
+        return { containerId: c.id, slotDir, prepared: this.#ws !== undefined };
       });
       if (got) {
         this.#h.logger.info('claimed a warm pool container', { workspace: name, container: c.name });
@@ -172,6 +198,8 @@ export class Pool {
   /** Remove a claimed container's leftovers after a failed open (container, empty slot dir). */
   async discard(claimed: Claimed): Promise<void> {
     await this.#h.containers.remove(claimed.containerId);
+    // A claim that failed before its workspace existed leaves the prepared worktree behind.
+    if (claimed.prepared) await this.#ws?.discardPrepared(claimed.slotDir).catch(() => undefined);
     await rmdir(claimed.slotDir).catch(() => undefined);
   }
 
@@ -198,7 +226,10 @@ export class Pool {
     const key = `pool-${this.#h.repo.id}-${resolved.hash}`;
     return withLock(this.#h.dataDir, key, { signal: opts.signal, logger: this.#h.logger }, async () => {
       const created: string[] = [];
-      let have = (await this.list(resolved.hash)).filter((c) => c.state === 'running').length;
+      const ready = (await this.list(resolved.hash)).filter((c) => c.state === 'running');
+      // Slots warmed before HEAD moved get a fresh checkout now, not on a claim's path.
+      await this.#refreshSlots(ready.slice(0, want), opts.signal);
+      let have = ready.length;
       while (have < want && !this.#closed && !opts.signal?.aborted) {
         created.push(await this.#warmOne(resolved));
         have++;
@@ -208,55 +239,42 @@ export class Pool {
   }
 
   async #warmOne(resolved: Resolved): Promise<string> {
-    const spec = resolved.spec;
-    const h = this.#h;
     const slot = randomBytes(6).toString('hex');
     await mkdir(join(this.dir(), slot), { recursive: true });
     // The worktree is later created in this directory; Workspaces records its realpath.
     const slotDir = await realpath(join(this.dir(), slot));
-    const name = poolContainerName(h.repo, resolved.hash, slot);
-    const user = h.userFor(spec);
-    let id: string | undefined;
+    const w: WarmSlot = { resolved, slot, slotDir, name: poolContainerName(this.#h.repo, resolved.hash, slot), user: this.#h.userFor(resolved.spec), id: undefined };
     try {
-      id = await h.containers.create({
-        name,
-        image: spec.image,
-        user: CONTAINER_USER,
-        env: h.containerEnv(undefined, spec, user),
-        labels: buildLabels({
-          role: 'pool',
-          repo: h.repo,
-          specHash: resolved.hash,
-          workdir: spec.workdir,
-          user,
-          mountSource: slotDir,
-          poolSlot: slot,
-          extra: h.labels,
-        }),
-        mounts: await h.mountsFor(undefined, spec, slotDir),
-        spec,
-        bindRoots: { dataDir: h.dataDir, worktree: slotDir, gitDir: await h.gitDir() },
-        hostname: 'berth',
-      });
-      await h.containers.start(id);
-      const host = { containers: h.containers, containerId: id, user, workdir: spec.workdir, logger: h.logger };
-      await initContainer(host, h.chownPaths(spec));
-      // With no install commands nothing is left for the claim: record "done" now, so a claim
-      // needs no docker exec at all. (install is not part of the spec hash; a claim whose spec
-      // has install commands runs them whatever this marker says, then records "done" itself.)
-      await runSetup(host, { setup: spec.setup, install: [], timeoutMs: spec.stepTimeoutMs, status: spec.install.length === 0 ? 'done' : 'setup' });
-      if ((await readdir(slotDir)).length > 0) {
-        throw new BerthError(
-          'POOL_ERROR',
-          `the spec's setup commands wrote into the workdir ${spec.workdir}; a pool slot must stay empty for the worktree. Move those commands to install.`,
-        );
-      }
-      h.logger.info('warm pool container ready', { container: name });
-      return name;
+      for (const step of warmSteps(this.#h, this.#ws)) await step.run(w);
+      this.#h.logger.info('warm pool container ready', { container: w.name });
+      return w.name;
     } catch (err) {
-      if (id) await h.containers.remove(id).catch(() => undefined);
+      if (w.id) await this.#h.containers.remove(w.id).catch(() => undefined);
+      await this.#ws?.discardPrepared(slotDir).catch(() => undefined);
       await rm(slotDir, { recursive: true, force: true });
       throw err;
+    }
+  }
+
+  /** Re-prepare ready slots whose worktree is not at HEAD's commit (claimed under their claim lock). */
+  async #refreshSlots(ready: readonly PoolContainer[], signal?: AbortSignal): Promise<void> {
+    const ws = this.#ws;
+    if (!ws || ready.length === 0) return;
+    const head = await ws.resolveBase('HEAD', { ...(signal ? { signal } : {}) }).catch(() => undefined);
+    if (!head) return;
+    for (const c of ready) {
+      if (this.#closed || signal?.aborted) return;
+      if (!c.slot) continue;
+      const dir = join(this.dir(), c.slot);
+      const at = await ws.preparedAt(dir);
+      if (at === head) continue;
+      // Under the claim lock, so a claimant never takes the slot mid-refresh.
+      await this.#claimLocked(c, async () => {
+        if (at !== undefined) await ws.discardPrepared(dir);
+        if ((await readdir(dir)).length === 0) await ws.prepare(dir);
+        this.#h.logger.debug('re-prepared a warm pool slot at HEAD', { container: c.name, was: at, now: head });
+        return true;
+      });
     }
   }
 
@@ -268,24 +286,38 @@ export class Pool {
     const removed: string[] = [];
     const all = await this.list();
     const target = resolved ? this.target(resolved) : 0;
+    const kept: PoolContainer[] = [];
     let keep = 0;
     for (const c of all) {
       const current = resolved && c.specHash === resolved.hash && c.state === 'running' && !this.unsupported(resolved);
       if (current && keep < target) {
         keep++;
+        kept.push(c);
         continue;
       }
       // Claimed for removal the way a workspace claims one, so a concurrent claim can't lose it.
       const gone = await this.#claimLocked(c, async () => ((await this.#h.containers.remove(c.id)) ? true : undefined));
       if (!gone) continue;
       removed.push(c.name);
-      if (c.slot) await rm(join(this.dir(), c.slot), { recursive: true, force: true });
+      if (c.slot) await this.#removeSlot(join(this.dir(), c.slot));
     }
+    await this.#refreshSlots(kept);
     await this.#sweepSlots();
     return removed;
   }
 
-  /** Remove empty slot dirs that no container mounts (left by deleted pooled workspaces). */
+  /** A slot of a removed pool container: its prepared worktree (git's registration too), then the dir. */
+  async #removeSlot(dir: string): Promise<void> {
+    await this.#ws?.discardPrepared(dir).catch((err: unknown) => this.#h.logger.warn('could not discard a prepared worktree', { dir, error: String(err) }));
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Slot dirs no container mounts: empty ones (left by deleted pooled workspaces) are removed, and
+   * so is a prepared worktree (a claim crashed between the rename and the branch, and the open
+   * that found the orphaned container removed it). A workspace's worktree is never touched:
+   * discardPrepared ignores one with a branch, and rmdir only removes an empty directory.
+   */
   async #sweepSlots(): Promise<void> {
     const slots = await readdir(this.dir()).catch(() => [] as string[]);
     if (slots.length === 0) return;
@@ -295,6 +327,7 @@ export class Pool {
       const p = join(this.dir(), s);
       const real = await realpath(p).catch(() => p);
       if (used.has(real) || used.has(p)) continue;
+      await this.#ws?.discardPrepared(p).catch(() => undefined);
       await rmdir(p).catch(() => undefined); // only succeeds when empty: never touches a worktree
     }
   }

@@ -96,7 +96,7 @@ export class Runner implements AsyncDisposable {
       labels: this.labels,
       gitInContainer: opts.gitInContainer ?? 'readonly',
     });
-    this.pool = new Pool(this.factory, opts.pool ?? {});
+    this.pool = new Pool(this.factory, opts.pool ?? {}, workspaces);
   }
 
   static async create(opts: RunnerOptions): Promise<Runner> {

@@ -7,5 +7,5 @@ export { BRANCH_REF_PREFIX, NOTES_REF, isSha, parseNulRecords } from './types.js
 export type { BranchTip, LogEntry, NoteEntry, StatusCounts, WorktreeEntry, WorktreeHandle } from './types.js';
 export { MAX_CHECKPOINT_FILE_BYTES, MAX_DIFF_FILE_BYTES, diffObjects, indexTree, snapshotWorktree } from './snapshot.js';
 export type { DiffText, Snapshot, SnapshotOptions } from './snapshot.js';
-export { wtOpts } from './worktree.js';
+export { addDetachedWorktree, attachWorktreeToNewBranch, worktreeByBasenameSync, worktreeHead, wtOpts } from './worktree.js';
 export { FALLBACK_EMAIL, FALLBACK_NAME } from './user-config.js';

@@ -4,12 +4,13 @@
  * through the worktree's `.git` file: that file lives in the agent-writable tree and could point
  * git at a repository whose config runs commands on the host.
  */
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BerthError } from '../errors.js';
 import type { RunOptions, RunResult } from './run.js';
 import { failure, lastLines } from './run.js';
-import { parseStatus, type StatusCounts, type WorktreeEntry, type WorktreeHandle } from './types.js';
+import { isSha, parseStatus, type StatusCounts, type WorktreeEntry, type WorktreeHandle } from './types.js';
 
 /** What these functions need of a GitRepo (a GitRepo satisfies it). */
 export interface GitRunner {
@@ -143,4 +144,101 @@ export async function worktreeStatus(repo: GitRunner, wt: WorktreeHandle, signal
 export async function worktreeBranch(repo: GitRunner, wt: WorktreeHandle, signal?: AbortSignal): Promise<string | undefined> {
   const res = await repo.run(['symbolic-ref', '--quiet', 'HEAD'], { ...wtOpts(wt), signal, ok: [0, 1] });
   return res.exitCode === 0 ? res.stdout.toString('utf8').trim() : undefined;
+}
+
+// ---- prepared worktrees (the warm pool's slots; see src/workspace/prepared.ts) --------------
+
+/**
+ * `git worktree add --detach <path> <sha>`: a worktree with the files of `sha` checked out and
+ * no branch, in an existing empty directory. The checkout of the files, the slow part of a
+ * workspace's creation, then happens before anyone asks for a workspace.
+ */
+export async function addDetachedWorktree(repo: GitRunner, path: string, sha: string, signal?: AbortSignal): Promise<WorktreeHandle> {
+  if (!isSha(sha)) throw new BerthError('BAD_INPUT', `${JSON.stringify(sha)} is not a commit id`);
+  const res = await repo.run(['worktree', 'add', '--quiet', '--detach', path, sha], { cwd: repo.root, signal, ok: [0, 128, 255] });
+  if (res.exitCode !== 0) throw failure(['worktree', 'add'], res, repo.root);
+  const gitDir = (await worktreeGitDirs(repo.commonDir)).get(resolve(path));
+  if (!gitDir) throw new BerthError('GIT_ERROR', `git worktree add did not register ${JSON.stringify(path)}`);
+  return { path, gitDir };
+}
+
+/**
+ * The registration of the worktree at `path` when git named its admin dir after the path's
+ * basename (what `git worktree add` does unless that name is taken), else undefined (callers
+ * then scan with worktreeGitDirs). Synchronous on purpose: two tiny reads on a claim's path cost
+ * less than a wait for the libuv threadpool while git processes are being spawned.
+ */
+export function worktreeByBasenameSync(commonDir: string, path: string): WorktreeHandle | undefined {
+  const gitDir = join(commonDir, 'worktrees', basename(path));
+  try {
+    if (resolve(readFileSync(join(gitDir, 'gitdir'), 'utf8').trim()) === join(resolve(path), '.git')) return { path, gitDir };
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * What the worktree's HEAD holds, read from its admin dir (git's own record, not the agent-side
+ * `.git` file): `{ detached: sha }` or `{ ref: 'refs/heads/...' }`; undefined when unreadable.
+ * Synchronous for the same reason as worktreeByBasenameSync.
+ */
+export function worktreeHead(wt: WorktreeHandle): { detached: string } | { ref: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(wt.gitDir, 'HEAD'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text.trim();
+  const m = /^ref: (refs\/\S+)$/.exec(line);
+  if (m?.[1]) return { ref: m[1] };
+  return isSha(line) ? { detached: line } : undefined;
+}
+
+/**
+ * Creates refs/heads/<branch> at `sha` (refusing an existing one: empty old value, see
+ * git-update-ref(1)) and points the worktree's HEAD at it. The worktree's index and files stay as
+ * they are: the caller guarantees `sha`'s tree is the one checked out (berth's root commit has its
+ * base's tree). One tiny git process; HEAD is written the way git writes it (see writeHeadRef).
+ */
+export async function attachWorktreeToNewBranch(repo: GitRunner, wt: WorktreeHandle, branch: string, sha: string, signal?: AbortSignal): Promise<void> {
+  if (!isSha(sha)) throw new BerthError('BAD_INPUT', `${JSON.stringify(sha)} is not a commit id`);
+  assertAdminDir(repo.commonDir, wt.gitDir);
+  const ref = `refs/heads/${branch}`;
+  const [created, attached] = await Promise.allSettled([
+    repo.run(['update-ref', '-m', `branch: Created from ${sha}`, '--end-of-options', ref, sha, ''], { cwd: repo.root, signal, ok: [0, 1, 128] }),
+    writeHeadRef(wt.gitDir, ref),
+  ]);
+  if (attached.status === 'rejected') throw attached.reason;
+  if (created.status === 'rejected') throw created.reason;
+  if (created.value.exitCode !== 0) {
+    if (/reference already exists|cannot lock ref/i.test(created.value.stderr)) {
+      throw new BerthError('WORKSPACE_EXISTS', `branch ${JSON.stringify(branch)} already exists: pick another name or delete the branch`, {
+        details: { stderr: created.value.stderr },
+      });
+    }
+    throw failure(['update-ref', ref], created.value, repo.root);
+  }
+}
+
+/**
+ * Points the admin dir's HEAD at `ref` as `git symbolic-ref` does (gitrepository-layout(5):
+ * "ref: <ref>\n"), through git's lock-file protocol: HEAD.lock created exclusively (a concurrent
+ * git in that worktree fails instead of being overwritten), then renamed over HEAD. One git
+ * process less on a warm claim, where each costs milliseconds.
+ */
+async function writeHeadRef(gitDir: string, ref: string): Promise<void> {
+  const lock = join(gitDir, 'HEAD.lock');
+  try {
+    await writeFile(lock, `ref: ${ref}\n`, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    throw new BerthError('GIT_ERROR', `could not lock ${JSON.stringify(join(gitDir, 'HEAD'))}: ${(err as Error).message}; if no git process is running there, remove ${lock} and retry`, { cause: err });
+  }
+  try {
+    await rename(lock, join(gitDir, 'HEAD'));
+  } catch (err) {
+    await rm(lock, { force: true });
+    throw err;
+  }
 }

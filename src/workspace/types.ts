@@ -52,6 +52,12 @@ export interface CreateOptions {
    * Used by the warm pool, whose containers already bind-mount a per-slot directory.
    */
   readonly worktreeDir?: string;
+  /**
+   * `worktreeDir` may hold a worktree prepared with Workspaces.prepare(): when it is at the
+   * commit the base resolves to, it is claimed (branch attached, no checkout); otherwise it is
+   * discarded and the files are checked out afresh.
+   */
+  readonly prepared?: boolean;
   readonly extra?: Record<string, unknown>;
   readonly signal?: AbortSignal;
 }

@@ -12,10 +12,12 @@
 import { join, resolve } from 'node:path';
 import { dataDir as resolveDataDir } from '../data-dir.js';
 import { BerthError } from '../errors.js';
-import { BRANCH_REF_PREFIX, GitRepo, uniqueToken, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/index.js';
+import { BRANCH_REF_PREFIX, GitRepo, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/index.js';
 import { withRepoLock } from './lock.js';
 import { mergeResolved } from './merge.js';
-import { prepareWorktreeDir, removeWorktree, rollbackCreate, type DirsContext } from './worktree-dirs.js';
+import { removeWorktree, type DirsContext } from './worktree-dirs.js';
+import { createLocked } from './create.js';
+import { discardPrepared, findPrepared, prepareAt } from './prepared.js';
 import { assertValidName, branchOf } from './names.js';
 import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
 import { recoverCorrupt, type StoredState, type UnreadableNote } from './corrupt.js';
@@ -147,11 +149,14 @@ export class Workspaces implements AsyncDisposable {
     this.#assertOpen();
     assertValidName(name);
     const { signal } = opts;
-    const [states, tips] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal)]);
-    const tip = tips.get(name);
-    const state = tip ? latestPerName(states.filter((s) => s.name === name))[0] : undefined;
-    if (!state || !tip) return undefined;
-    return this.#info(state, tip, await this.#git.listWorktrees(signal), signal);
+    // No branch, no workspace: one git call answers that (the common case when opening a new
+    // workspace), before the notes are read.
+    const tip = (await this.#git.berthBranches(signal)).get(name);
+    if (!tip) return undefined;
+    const [states, worktrees] = await Promise.all([this.#states(signal), this.#git.listWorktrees(signal)]);
+    const state = latestPerName(states.filter((s) => s.name === name))[0];
+    if (!state) return undefined;
+    return this.#info(state, tip, worktrees, signal);
   }
 
   /**
@@ -198,84 +203,46 @@ export class Workspaces implements AsyncDisposable {
     const baseRef = opts.base ?? 'HEAD';
     if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
     return this.withLock(
-      async () => {
-        // Git spawns dominate create (tens of ms each), so the read-only checks share one
-        // cat-file, and what does not depend on each other runs side by side. Everything still
-        // happens under the repository lock, which is what makes check-then-write safe here.
-        const branch = branchOf(name);
-        const [probe, states, local] = await Promise.all([
-          this.#git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
-          this.#states(signal),
-          // The user's checkout, for the "uncommitted changes are not included" warning.
-          this.#git.checkoutStatus(signal),
-        ]);
-        const baseSha = probe.sha;
-        if (probe.hasPath) {
-          throw new BerthError(
-            'SUBMODULES_UNSUPPORTED',
-            `base ${JSON.stringify(baseRef)} (${baseSha.slice(0, 12)}) contains .gitmodules: berth does not support repositories with submodules yet; use a base without submodules`,
-            { details: { baseRef, baseSha } },
-          );
-        }
-        if (probe.existingRefs.size > 0) {
-          throw new BerthError(
-            'WORKSPACE_EXISTS',
-            `workspace ${JSON.stringify(name)} already exists (branch ${branch}): pick another name, or delete it first (berth ws delete ${name})`,
-            {
-              details: { name },
-            },
-          );
-        }
-        const { path, owns } = await prepareWorktreeDir(this.#dirs(), name, opts.worktreeDir);
-
-        const message = `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${baseSha}\nBerth-Id: ${uniqueToken()}\n`;
-        const rootSha = await this.#git.commitEmptyOnto(baseSha, message, signal);
-        let handle: WorktreeHandle | undefined;
-        try {
-          const state: WorkspaceState = deepFreeze({
-            version: 1 as const,
-            name,
-            baseRef,
-            baseSha,
-            rootSha,
-            worktree: path,
-            ownsWorktreeDir: owns,
-            createdAt: new Date().toISOString(),
-            extra,
-          });
-          // The note may land before the branch: readers ignore a note whose branch does not
-          // exist, and a failure of either step rolls back both.
-          const stale = states.filter((s) => s.name === name && s.rootSha !== rootSha).map((s) => s.rootSha);
-          const [added, ...rest] = await Promise.allSettled([
-            this.#git.addWorktree(path, branch, rootSha, signal),
-            (async () => {
-              await this.#git.writeNote(rootSha, serializeState(state), signal);
-              // Notes for this name left by a crash or a branch deleted by hand.
-              for (const sha of stale) await this.#git.removeNote(sha, signal);
-            })(),
-          ]);
-          if (added.status === 'fulfilled') handle = added.value;
-          for (const r of [added, ...rest]) if (r.status === 'rejected') throw r.reason;
-          if (!handle) throw new BerthError('GIT_ERROR', `git worktree add did not register ${JSON.stringify(path)}`);
-
-          const warnings: string[] = [];
-          if (local.total > 0) {
-            warnings.push(
-              `${local.total} uncommitted change${local.total === 1 ? '' : 's'} in your checkout ${this.repo} ${local.total === 1 ? 'is' : 'are'} not included: the workspace starts from ${baseRef} (${baseSha.slice(0, 12)}); commit ${local.total === 1 ? 'it' : 'them'} first if the workspace needs ${local.total === 1 ? 'it' : 'them'}`,
-            );
-          }
-          // git registered the worktree at `path` with the branch checked out a moment ago, under
-          // our lock (addWorktree verified its admin dir), so there is no need to list worktrees.
-          const dirty = (await this.#git.worktreeStatus(handle, signal)).total > 0;
-          const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: this.repo, head: rootSha, dirty });
-          return { workspace, warnings };
-        } catch (err) {
-          await rollbackCreate(this.#dirs(), name, path, owns, rootSha, handle);
-          throw err;
-        }
-      },
+      () =>
+        createLocked(
+          { dirs: this.#dirs(), states: (sig) => this.#states(sig) },
+          { name, baseRef, extra, worktreeDir: opts.worktreeDir, prepared: opts.prepared, signal },
+        ),
       { ...(signal ? { signal } : {}) },
     );
+  }
+
+  /**
+   * Check `base` (default HEAD) out DETACHED into the existing empty directory `dir`, ahead of a
+   * `create(name, { worktreeDir: dir, prepared: true })` that then only attaches a branch (the
+   * warm pool's slots; see prepared.ts). Returns the commit checked out.
+   */
+  async prepare(dir: string, opts: { base?: string; signal?: AbortSignal } = {}): Promise<string> {
+    this.#assertOpen();
+    const { signal } = opts;
+    return this.withLock(async () => (await prepareAt(this.#dirs(), dir, opts.base ?? 'HEAD', signal)).sha, { ...(signal ? { signal } : {}) });
+  }
+
+  /** The commit `ref` resolves to now (EMPTY_REPO / UNKNOWN_REF as for a create's base). */
+  async resolveBase(ref: string, opts: CallOptions = {}): Promise<string> {
+    this.#assertOpen();
+    return this.#git.resolveCommit(ref, opts.signal);
+  }
+
+  /** The commit a prepared (unclaimed) worktree in `dir` has checked out, or undefined when none. */
+  async preparedAt(dir: string): Promise<string | undefined> {
+    this.#assertOpen();
+    return (await findPrepared(this.#dirs(), dir))?.sha;
+  }
+
+  /**
+   * Remove the prepared worktree in `dir` (files and git's registration), keeping the directory.
+   * A workspace's worktree is never touched. Returns whether there was one.
+   */
+  async discardPrepared(dir: string, opts: CallOptions = {}): Promise<boolean> {
+    this.#assertOpen();
+    const { signal } = opts;
+    return this.withLock(() => discardPrepared(this.#dirs(), dir), { ...(signal ? { signal } : {}) });
   }
 
   /** Commits everything in the worktree (untracked files too, .gitignore respected). */
