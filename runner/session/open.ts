@@ -49,6 +49,8 @@ export interface OpenHost {
     refillSoon(resolved: Resolved): void;
   };
   resolve(): Promise<Resolved>;
+  /** Engines: recorded in a workspace this open creates (its engine; engine-select.ts). */
+  readonly createExtra?: Readonly<Record<string, unknown>>;
 }
 
 /** Everything a Session is built from. */
@@ -155,7 +157,12 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   }
   const { signal, base } = c.opts;
   c.ws = (
-    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir } : {}), ...(signal ? { signal } : {}) })
+    await c.h.workspaces.create(c.name, {
+      ...(base ? { base } : {}),
+      ...(claimed ? { worktreeDir: claimed.slotDir } : {}),
+      ...(signal ? { signal } : {}),
+      ...(c.h.createExtra ? { extra: { ...c.h.createExtra } } : {}),
+    })
   ).workspace;
   c.rollback.push(() => c.h.workspaces.delete(c.name).catch(() => undefined));
   c.createdWs = true;
