@@ -101,7 +101,7 @@ export async function engineHealth(engine: Engine, timeoutMs = HEALTH_TIMEOUT_MS
 }
 
 /** Session containers (of any repository, any state) on an engine: named berth-ws-* and labelled by berth. */
-export async function sessionCount(engine: Engine): Promise<number> {
+export async function sessionCount(engine: Pick<Engine, 'runtime'>): Promise<number> {
   const rows = await engine.runtime.list({ label: [`${LABEL.managed}=1`] });
   return rows.filter((r) => r.name.startsWith('berth-ws-')).length;
 }
