@@ -3,8 +3,10 @@
  * client each (engines-client.ts), their health, and placement of new workspaces.
  *
  * - A new workspace goes to the healthy engine with the most free capacity (maxSessions minus the
- *   session containers its labels show, of any repository); an engine without a limit counts as
- *   unlimited, ties go to the engine with fewer sessions, then to the earlier one in the list.
+ *   session containers its labels show, of any repository). An engine at its maxSessions takes no
+ *   more. An engine without a limit is never full, and ranks as if it had DEFAULT_CAPACITY (so a
+ *   limited engine with more room still gets work). Ties go to the engine with fewer sessions,
+ *   then to the earlier one in the list.
  * - A workspace stays on its engine: the runner records the engine id in the workspace's state.
  * - A pipeline may run on any healthy engine (`anyHealthy`).
  * - An engine that is down fails its callers with ENGINE_UNAVAILABLE (naming it and its endpoint)
@@ -21,6 +23,9 @@ import { dockerRuntime, type Runtime, type RuntimeHealth } from './runtime.js';
 
 export { configFilePath, configuredEngines, parseEngineList, parseEnginesEnv, type EngineEntry } from './engines-config.js';
 export { knownHostsVerifier } from './engines-client.js';
+
+/** The capacity an engine without maxSessions ranks with in placement (it is never full). */
+export const DEFAULT_CAPACITY = 32;
 
 /** A health check that takes longer than this counts as down (an ssh:// handshake included). */
 export const HEALTH_TIMEOUT_MS = 10_000;
@@ -101,8 +106,8 @@ export async function engineHealth(engine: Engine, timeoutMs = HEALTH_TIMEOUT_MS
 }
 
 /** Session containers (of any repository, any state) on an engine: named berth-ws-* and labelled by berth. */
-export async function sessionCount(engine: Pick<Engine, 'runtime'>): Promise<number> {
-  const rows = await engine.runtime.list({ label: [`${LABEL.managed}=1`] });
+export async function sessionCount(engine: Pick<Engine, 'runtime'>, labels: readonly string[] = []): Promise<number> {
+  const rows = await engine.runtime.list({ label: [`${LABEL.managed}=1`, ...labels] });
   return rows.filter((r) => r.name.startsWith('berth-ws-')).length;
 }
 
@@ -110,12 +115,19 @@ export class EngineSet {
   readonly engines: readonly Engine[];
   /** True when the list came from `engines:` / BERTH_ENGINES / the caller (not the DOCKER_HOST default). */
   readonly configured: boolean;
+  /**
+   * Extra `key=value` labels a session must carry to count against capacity. Empty (default):
+   * every berth session on the engine counts. Set it when an engine is shared with other berth
+   * installations whose sessions should not use up yours (tests scope it to their own label).
+   */
+  readonly sessionLabels: readonly string[];
   #placing: Promise<unknown> = Promise.resolve();
 
-  constructor(engines: readonly Engine[], configured: boolean) {
+  constructor(engines: readonly Engine[], configured: boolean, opts: { sessionLabels?: readonly string[] } = {}) {
     if (engines.length === 0) throw new BerthError('ENGINE_CONFIG', 'an engine set needs at least one engine');
     this.engines = Object.freeze([...engines]);
     this.configured = configured;
+    this.sessionLabels = Object.freeze([...(opts.sessionLabels ?? [])]);
   }
 
   /** The configured engines (env, then config file), else the DOCKER_HOST default. Resolved once per call. */
@@ -125,9 +137,9 @@ export class EngineSet {
   }
 
   /** Engines from explicit entries (validated by the caller: parseEngineList). */
-  static of(entries: readonly EngineEntry[]): EngineSet {
+  static of(entries: readonly EngineEntry[], opts: { sessionLabels?: readonly string[] } = {}): EngineSet {
     for (const e of entries) clientOptions(e); // fail on unreadable cert/key files now, with ENGINE_CONFIG
-    return new EngineSet(entries.map(makeEngine), true);
+    return new EngineSet(entries.map(makeEngine), true, opts);
   }
 
   /** One engine: the injected client, or DOCKER_HOST. */
@@ -155,7 +167,7 @@ export class EngineSet {
     return Promise.all(
       this.engines.map(async (e) => {
         const health = await engineHealth(e, timeoutMs);
-        const sessions = health.ok ? await withTimeout(sessionCount(e), timeoutMs, `engine ${e.id} list`).catch(() => null) : null;
+        const sessions = health.ok ? await withTimeout(sessionCount(e, this.sessionLabels), timeoutMs, `engine ${e.id} list`).catch(() => null) : null;
         const max = e.limits.maxSessions;
         return {
           id: e.id,
@@ -183,25 +195,7 @@ export class EngineSet {
 
   async #place(pending: ReadonlyMap<string, number>): Promise<Engine> {
     if (this.engines.length === 1) return this.primary;
-    const rows = await this.status();
-    const up = rows.filter((r) => r.health.ok && r.sessions !== null);
-    if (up.length === 0) {
-      throw new BerthError(
-        'ENGINE_UNAVAILABLE',
-        `no Docker engine answers: ${rows.map((r) => `"${r.id}" at ${r.endpoint}: ${r.health.error ?? 'no session count'}`).join('; ')}`,
-        { details: { engines: rows.map((r) => r.id) } },
-      );
-    }
-    const scored = up.map((r, i) => {
-      const used = r.sessions! + (pending.get(r.id) ?? 0);
-      return { r, i, used, free: r.maxSessions === null ? Infinity : r.maxSessions - used };
-    });
-    const open = scored.filter((s) => s.free > 0);
-    if (open.length === 0) {
-      throw new BerthError('ENGINES_FULL', `every engine that answers is at its session limit: ${scored.map((s) => `"${s.r.id}" ${s.used}/${s.r.maxSessions}`).join(', ')}`);
-    }
-    open.sort((a, b) => b.free - a.free || a.used - b.used || a.i - b.i);
-    return this.get(open[0]!.r.id);
+    return this.get(chooseEngine(await this.status(), pending));
   }
 
   /** A healthy engine for a pipeline (the first that answers, in list order). */
@@ -210,6 +204,26 @@ export class EngineSet {
     for (const e of this.engines) if ((await engineHealth(e)).ok) return e;
     throw new BerthError('ENGINE_UNAVAILABLE', `no Docker engine answers (${this.engines.map((e) => `"${e.id}" at ${e.endpoint}`).join(', ')}): start one of them`);
   }
+}
+
+/** The placement rule (see the file comment) over engine statuses; returns the chosen id. */
+export function chooseEngine(rows: readonly EngineStatus[], pending: ReadonlyMap<string, number> = new Map()): string {
+  const up = rows.filter((r) => r.health.ok && r.sessions !== null);
+  if (up.length === 0) {
+    throw new BerthError('ENGINE_UNAVAILABLE', `no Docker engine answers: ${rows.map((r) => `"${r.id}" at ${r.endpoint}: ${r.health.error ?? 'no session count'}`).join('; ')}`, {
+      details: { engines: rows.map((r) => r.id) },
+    });
+  }
+  const scored = up.map((r, i) => {
+    const used = r.sessions! + (pending.get(r.id) ?? 0);
+    return { r, i, used, free: (r.maxSessions ?? DEFAULT_CAPACITY) - used, full: r.maxSessions !== null && used >= r.maxSessions };
+  });
+  const open = scored.filter((s) => !s.full);
+  if (open.length === 0) {
+    throw new BerthError('ENGINES_FULL', `every engine that answers is at its session limit: ${scored.map((s) => `"${s.r.id}" ${s.used}/${s.r.maxSessions}`).join(', ')}`);
+  }
+  open.sort((a, b) => b.free - a.free || a.used - b.used || a.i - b.i);
+  return open[0]!.r.id;
 }
 
 /** True when `err` is the transport failure of an engine (tests and callers that degrade). */

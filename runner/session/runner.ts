@@ -15,7 +15,7 @@ import { dataDir as resolveDataDir, ensureDataDir } from '../../src/data-dir.js'
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { assertValidName } from '../../src/workspace/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
-import { EngineSet, isEngineDown, type Docker } from '../../docker/index.js';
+import { EngineSet, isEngineDown, type Docker, type EngineStatus } from '../../docker/index.js';
 import { Containers, type MountSpec } from '../../docker/index.js';
 import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
@@ -348,6 +348,11 @@ export class Runner implements AsyncDisposable {
       poolGc: (resolved) => p.pool.gc(resolved),
       resolve: () => this.resolve(),
     });
+  }
+
+  /** Health, version, sessions and capacity of each engine (`berth engines`, the MCP tool). */
+  engineStatus(): Promise<EngineStatus[]> {
+    return this.engines.status();
   }
 
   /** Warm pool status for the current spec. */

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configuredEngines, EngineSet, knownHostsVerifier, parseEngineList, parseEnginesEnv } from '../../docker/engines.js';
+import { chooseEngine, configuredEngines, DEFAULT_CAPACITY, EngineSet, knownHostsVerifier, parseEngineList, parseEnginesEnv, type EngineStatus } from '../../docker/engines.js';
 import { clientOptions, isTransportError } from '../../docker/engines-client.js';
 import { BerthError } from '../../src/errors.js';
 
@@ -112,5 +112,36 @@ describe('engine configuration', () => {
     expect(isTransportError(Object.assign(new Error('auth'), { level: 'client-authentication' }))).toBe(true);
     expect(isTransportError(new Error('socket hang up'))).toBe(true);
     expect(isTransportError(Object.assign(new Error('no such container'), { statusCode: 404 }))).toBe(false);
+  });
+});
+
+describe('placement', () => {
+  const up = (id: string, sessions: number, maxSessions: number | null): EngineStatus => ({
+    id,
+    endpoint: `unix:///${id}`,
+    remote: false,
+    health: { ok: true, version: '1', apiVersion: '1', product: 'docker', error: null },
+    sessions,
+    maxSessions,
+    free: maxSessions === null ? null : maxSessions - sessions,
+  });
+  const down = (id: string): EngineStatus => ({ ...up(id, 0, null), health: { ok: false, version: null, apiVersion: null, product: null, error: 'refused' }, sessions: null });
+
+  it('picks the engine with the most free capacity, then fewer sessions, then list order', () => {
+    expect(chooseEngine([up('a', 3, 10), up('b', 1, 10)])).toBe('b');
+    expect(chooseEngine([up('a', 3, 10), up('b', 3, 10)])).toBe('a');
+    expect(chooseEngine([up('a', 3, 10), up('b', 3, 20)])).toBe('b');
+    // An unlimited engine ranks with DEFAULT_CAPACITY: a limited one with more room still wins.
+    expect(chooseEngine([up('a', DEFAULT_CAPACITY - 2, null), up('b', 0, 10)])).toBe('b');
+    expect(chooseEngine([up('a', 0, null), up('b', 0, 10)])).toBe('a');
+    // Pending placements of this process count as sessions.
+    expect(chooseEngine([up('a', 0, 10), up('b', 0, 10)], new Map([['a', 1]]))).toBe('b');
+  });
+
+  it('skips full and down engines; says which when none is left', () => {
+    expect(chooseEngine([up('a', 10, 10), up('b', 50, null)])).toBe('b');
+    expect(chooseEngine([down('a'), up('b', 5, 6)])).toBe('b');
+    expect(() => chooseEngine([up('a', 10, 10), up('b', 2, 2)])).toThrow(expect.objectContaining({ code: 'ENGINES_FULL' }));
+    expect(() => chooseEngine([down('a'), down('b')])).toThrow(expect.objectContaining({ code: 'ENGINE_UNAVAILABLE' }));
   });
 });
