@@ -15,6 +15,7 @@ import type { WorkspaceInfo, Workspaces } from '../../src/workspace/index.js';
 import { Containers, type Engine, type EngineSet } from '../../docker/index.js';
 import type { Resolved } from '../../src/project/index.js';
 import type { ContainerFactory } from './container-factory.js';
+import type { GcReport } from './gc.js';
 import type { Claimed } from './pool.js';
 
 /** The workspace-state field naming the engine (WorkspaceState.extra). */
@@ -109,4 +110,16 @@ export class EngineParts {
       },
     };
   }
+}
+
+/** One report of gc runs on several engines. */
+export function mergeGcReports(reports: readonly GcReport[]): GcReport {
+  const merged = (k: keyof GcReport) => reports.flatMap((r) => r[k]);
+  return {
+    removedContainers: merged('removedContainers'),
+    removedVolumes: merged('removedVolumes'),
+    stoppedIdle: merged('stoppedIdle'),
+    skipped: merged('skipped'),
+    quarantined: merged('quarantined'),
+  };
 }

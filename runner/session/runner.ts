@@ -24,7 +24,7 @@ import { checkpointWorkspace, type CheckpointOptions, type CheckpointOutcome } f
 import { commandLogHook } from './command-log.js';
 import { ContainerFactory } from './container-factory.js';
 import { deleteWorkspace, removeWorkspaceContainer, type Removed } from './delete.js';
-import { EngineParts, EXTRA_ENGINE, type EnginePart } from './engine-select.js';
+import { EngineParts, EXTRA_ENGINE, mergeGcReports, type EnginePart } from './engine-select.js';
 import { collectGarbage, touchActivity, type GcReport, type SessionRow } from './gc.js';
 import { withLock } from './lock.js';
 import { openContainer, type OpenOptions } from './open.js';
@@ -325,14 +325,7 @@ export class Runner implements AsyncDisposable {
         this.logger.warn('gc skipped an engine that does not answer', { engine: p.engine.id, endpoint: p.engine.endpoint });
       }
     }
-    const merged = (k: keyof GcReport) => reports.flatMap((r) => r[k]);
-    return {
-      removedContainers: merged('removedContainers'),
-      removedVolumes: merged('removedVolumes'),
-      stoppedIdle: merged('stoppedIdle'),
-      skipped: merged('skipped'),
-      quarantined: merged('quarantined'),
-    };
+    return mergeGcReports(reports);
   }
 
   #gcOn(p: EnginePart): Promise<GcReport> {
