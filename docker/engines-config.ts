@@ -54,15 +54,23 @@ function fromShorthand(s: string, i: number): unknown {
   return m ? { id: m[1], host: m[2] } : { id: `e${i + 1}`, host: s.trim() };
 }
 
-function issues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(list)'}: ${i.message}`).join('; ');
+/** zod's issues, each with the offending value quoted (from `input`, the value that was parsed). */
+function issues(err: z.ZodError, input?: unknown): string {
+  return err.issues
+    .map((i) => {
+      let v: unknown = input;
+      for (const k of i.path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
+      const shown = v === undefined || i.path.length === 0 ? '' : ` (got ${JSON.stringify(v)?.slice(0, 80)})`;
+      return `${i.path.join('.') || '(list)'}: ${i.message}${shown}`;
+    })
+    .join('; ');
 }
 
 /** Validate a list of entries (objects or shorthand strings) from `source` (named in errors). */
 export function parseEngineList(raw: unknown, source: string): EngineEntry[] {
   const list = Array.isArray(raw) ? raw.map((e, i) => (typeof e === 'string' ? fromShorthand(e, i) : e)) : raw;
   const r = EngineListSchema.safeParse(list);
-  if (!r.success) throw new BerthError('ENGINE_CONFIG', `${source}: invalid engine list: ${issues(r.error)}`);
+  if (!r.success) throw new BerthError('ENGINE_CONFIG', `${source}: invalid engine list: ${issues(r.error, list)}`);
   const seen = new Set<string>();
   for (const e of r.data) {
     if (seen.has(e.id)) throw new BerthError('ENGINE_CONFIG', `${source}: engine id ${JSON.stringify(e.id)} is listed twice: give each engine its own id`);
@@ -109,7 +117,7 @@ export function readEnginesFile(path: string): EngineEntry[] | undefined {
     throw new BerthError('ENGINE_CONFIG', `${path} is not valid YAML: ${(err as Error).message}`, { cause: err });
   }
   const r = ConfigFileSchema.safeParse(doc);
-  if (!r.success) throw new BerthError('ENGINE_CONFIG', `${path}: ${issues(r.error)}`);
+  if (!r.success) throw new BerthError('ENGINE_CONFIG', `${path}: ${issues(r.error, doc)}`);
   return r.data.engines === undefined ? undefined : parseEngineList(r.data.engines, `${path} (engines:)`);
 }
 

@@ -49,6 +49,7 @@ describe('engine configuration', () => {
     expect(code(() => parseEnginesEnv('[not json'))).toBe('ENGINE_CONFIG');
     expect(code(() => parseEngineList([], 'test'))).toBe('ENGINE_CONFIG');
     expect(() => parseEnginesEnv('[{"id":"a","host":"/x","maxSessions":-1}]')).toThrow(/BERTH_ENGINES.*maxSessions/);
+    expect(() => parseEnginesEnv('[{"id":"a","host":"ftp://h"}]')).toThrow(/0\.host: .* \(got "ftp:\/\/h"\)/);
   });
 
   it('reads engines: from the config file, and BERTH_ENGINES wins over it', () => {
