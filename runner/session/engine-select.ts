@@ -123,3 +123,13 @@ export function mergeGcReports(reports: readonly GcReport[]): GcReport {
     quarantined: merged('quarantined'),
   };
 }
+
+/**
+ * The container operations of the engine workspace `name` lives on, for callers that hold no
+ * Runner (the CLI's checkpoint/fork/restore). The primary engine's when it does not exist.
+ */
+export async function workspaceContainers(engines: EngineSet, workspaces: Workspaces, name: string): Promise<Containers> {
+  if (engines.engines.length === 1) return new Containers(engines.primary.docker);
+  const id = (await workspaces.find(name))?.extra[EXTRA_ENGINE];
+  return new Containers(engines.get(typeof id === 'string' && id !== '' ? id : engines.primary.id).docker);
+}
