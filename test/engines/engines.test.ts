@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSet, parseEngineList } from '../../docker/engines.js';
 import { sessionContainerName } from '../../docker/labels.js';
-import { Runner } from '../../runner/session/index.js';
+import { forkWorkspace, Runner, workspaceContainers } from '../../runner/session/index.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { createLifecycle, createServer } from '../../runner/mcp/index.js';
@@ -210,6 +210,27 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
     const s = await adopter.open(n0);
     expect(s.created.resumed).toBe(true);
     expect((await s.exec('cat marker.txt')).stdout).toBe(`kept-${n0}\n`);
+    // A container snapshot of a workspace on engine two is taken there, and a fork of it lives
+    // there too (its container starts from that snapshot, with the file the agent wrote).
+    const n1 = names.filter((x) => where.get(x) === 'two')[1]!;
+    await (await r.open(n1)).exec('echo installed > /tmp/pkg.txt');
+    const cp = await r.checkpoint(n1, { message: 'snapshot on two', withContainer: true });
+    expect(cp.image).toBeDefined();
+    expect((await two.client.getImage(cp.image!.id).inspect()).Id).toBe(cp.image!.id);
+    const host = {
+      workspaces: r.workspaces,
+      containers: await workspaceContainers(engines, r.workspaces, n1),
+      repo: r.repo,
+      dataDir: r.dataDir,
+      labels: fx.labels,
+      logger: r.logger,
+      get: () => undefined,
+    };
+    await forkWorkspace(host, n1, 'fork-on-two', { at: 'latest' });
+    expect((await r.workspaces.get('fork-on-two')).extra.engine).toBe('two');
+    const f = await r.open('fork-on-two');
+    expect((await f.exec('cat /tmp/pkg.txt marker.txt')).stdout).toBe(`installed\nkept-${n1}\n`);
+    await two.client.getContainer(sessionContainerName(r.repo, 'fork-on-two')).inspect();
     // berth engines: both up.
     const st = await engines.status();
     expect(st.map((x) => x.health.ok)).toEqual([true, true]);
