@@ -15,7 +15,18 @@ import { BerthError } from '../src/errors.js';
 import type { EngineEntry } from './engines-config.js';
 
 /** Socket-level failures: the engine (or the path to it) is not there. */
-const TRANSPORT = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const TRANSPORT = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 interface DialError {
   code?: string;

@@ -202,7 +202,10 @@ export class EngineSet {
   async anyHealthy(): Promise<Engine> {
     if (this.engines.length === 1) return this.primary;
     for (const e of this.engines) if ((await engineHealth(e)).ok) return e;
-    throw new BerthError('ENGINE_UNAVAILABLE', `no Docker engine answers (${this.engines.map((e) => `"${e.id}" at ${e.endpoint}`).join(', ')}): start one of them`);
+    throw new BerthError(
+      'ENGINE_UNAVAILABLE',
+      `no Docker engine answers (${this.engines.map((e) => `"${e.id}" at ${e.endpoint}`).join(', ')}): start one of them`,
+    );
   }
 }
 
@@ -210,9 +213,13 @@ export class EngineSet {
 export function chooseEngine(rows: readonly EngineStatus[], pending: ReadonlyMap<string, number> = new Map()): string {
   const up = rows.filter((r) => r.health.ok && r.sessions !== null);
   if (up.length === 0) {
-    throw new BerthError('ENGINE_UNAVAILABLE', `no Docker engine answers: ${rows.map((r) => `"${r.id}" at ${r.endpoint}: ${r.health.error ?? 'no session count'}`).join('; ')}`, {
-      details: { engines: rows.map((r) => r.id) },
-    });
+    throw new BerthError(
+      'ENGINE_UNAVAILABLE',
+      `no Docker engine answers: ${rows.map((r) => `"${r.id}" at ${r.endpoint}: ${r.health.error ?? 'no session count'}`).join('; ')}`,
+      {
+        details: { engines: rows.map((r) => r.id) },
+      },
+    );
   }
   const scored = up.map((r, i) => {
     const used = r.sessions! + (pending.get(r.id) ?? 0);
@@ -220,7 +227,10 @@ export function chooseEngine(rows: readonly EngineStatus[], pending: ReadonlyMap
   });
   const open = scored.filter((s) => !s.full);
   if (open.length === 0) {
-    throw new BerthError('ENGINES_FULL', `every engine that answers is at its session limit: ${scored.map((s) => `"${s.r.id}" ${s.used}/${s.r.maxSessions}`).join(', ')}`);
+    throw new BerthError(
+      'ENGINES_FULL',
+      `every engine that answers is at its session limit: ${scored.map((s) => `"${s.r.id}" ${s.used}/${s.r.maxSessions}`).join(', ')}`,
+    );
   }
   open.sort((a, b) => b.free - a.free || a.used - b.used || a.i - b.i);
   return open[0]!.r.id;

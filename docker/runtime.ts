@@ -50,7 +50,10 @@ export interface Runtime {
     opts: ExecSpec & { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void; onEnd: (err?: Error) => void },
   ): Promise<AttachedExec>;
   /** `berth shell` without a docker CLI: an exec with a TTY. */
-  attachTty(containerId: string, opts: ExecSpec): Promise<{ stream: Duplex; resize(rows: number, cols: number): Promise<void>; exitCode(): Promise<number | null> }>;
+  attachTty(
+    containerId: string,
+    opts: ExecSpec,
+  ): Promise<{ stream: Duplex; resize(rows: number, cols: number): Promise<void>; exitCode(): Promise<number | null> }>;
   /** A one-shot exec to completion (fresh execs, setup steps, berth's helper scripts). */
   run(
     containerId: string,

@@ -58,7 +58,11 @@ export class EngineParts {
   readonly #pending = new Map<string, number>();
   readonly #makeFactory: (containers: Containers) => ContainerFactory;
 
-  constructor(engines: EngineSet, primary: { containers: Containers; factory: ContainerFactory; pool: PoolPart }, makeFactory: (c: Containers) => ContainerFactory) {
+  constructor(
+    engines: EngineSet,
+    primary: { containers: Containers; factory: ContainerFactory; pool: PoolPart },
+    makeFactory: (c: Containers) => ContainerFactory,
+  ) {
     this.engines = engines;
     this.#makeFactory = makeFactory;
     this.#parts.set(engines.primary.id, { engine: engines.primary, ...primary, primary: true });

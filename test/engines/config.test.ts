@@ -6,7 +6,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chooseEngine, configuredEngines, DEFAULT_CAPACITY, EngineSet, knownHostsVerifier, parseEngineList, parseEnginesEnv, type EngineStatus } from '../../docker/engines.js';
+import {
+  chooseEngine,
+  configuredEngines,
+  DEFAULT_CAPACITY,
+  EngineSet,
+  knownHostsVerifier,
+  parseEngineList,
+  parseEnginesEnv,
+  type EngineStatus,
+} from '../../docker/engines.js';
 import { clientOptions, isTransportError } from '../../docker/engines-client.js';
 import { BerthError } from '../../src/errors.js';
 
@@ -54,7 +63,10 @@ describe('engine configuration', () => {
 
   it('reads engines: from the config file, and BERTH_ENGINES wins over it', () => {
     const file = join(dir, 'config.yaml');
-    writeFileSync(file, 'other: kept for its owner\nengines:\n  - id: local\n    host: unix:///var/run/docker.sock\n    maxSessions: 8\n  - b=ssh://me@build:22\n');
+    writeFileSync(
+      file,
+      'other: kept for its owner\nengines:\n  - id: local\n    host: unix:///var/run/docker.sock\n    maxSessions: 8\n  - b=ssh://me@build:22\n',
+    );
     const fromFile = configuredEngines({ BERTH_CONFIG: file });
     expect(fromFile?.map((e) => e.id)).toEqual(['local', 'b']);
     expect(fromFile?.[0]?.maxSessions).toBe(8);
@@ -126,7 +138,11 @@ describe('placement', () => {
     maxSessions,
     free: maxSessions === null ? null : maxSessions - sessions,
   });
-  const down = (id: string): EngineStatus => ({ ...up(id, 0, null), health: { ok: false, version: null, apiVersion: null, product: null, error: 'refused' }, sessions: null });
+  const down = (id: string): EngineStatus => ({
+    ...up(id, 0, null),
+    health: { ok: false, version: null, apiVersion: null, product: null, error: 'refused' },
+    sessions: null,
+  });
 
   it('picks the engine with the most free capacity, then fewer sessions, then list order', () => {
     expect(chooseEngine([up('a', 3, 10), up('b', 1, 10)])).toBe('b');

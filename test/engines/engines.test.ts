@@ -118,10 +118,13 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
       expect(['one', 'two']).toContain(engine);
       where.set(n, engine);
       // The container is on the recorded engine, and only there.
-      const onTwo = await two.client.getContainer(sessionContainerName(r.repo, n)).inspect().then(
-        () => true,
-        () => false,
-      );
+      const onTwo = await two.client
+        .getContainer(sessionContainerName(r.repo, n))
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        );
       expect(onTwo, `${n} recorded on ${engine}`).toBe(engine === 'two');
     }
     const counts = [...where.values()].reduce((m, e) => m.set(e, (m.get(e) ?? 0) + 1), new Map<string, number>());
@@ -131,7 +134,12 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
     // Files written through one workspace on each engine, for the adoption and restart tests.
     for (const n of names) await r.get(n)!.exec(`echo kept-${n} > marker.txt`);
     const rows = await r.list();
-    expect(rows.filter((x) => names.includes(x.name)).map((x) => x.engine).sort()).toEqual([...where.values()].sort());
+    expect(
+      rows
+        .filter((x) => names.includes(x.name))
+        .map((x) => x.engine)
+        .sort(),
+    ).toEqual([...where.values()].sort());
   }, 300_000);
 
   it('a new runner adopts the running sessions on both engines', async () => {
@@ -172,7 +180,13 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
     const rows = await fresh.list();
     expect(rows.filter((x) => onTwo.includes(x.name)).every((x) => x.state === 'engine-unavailable')).toBe(true);
     // berth engines --json, as a user runs it.
-    const env = { ...process.env, BERTH_ENGINES: JSON.stringify([{ id: 'one', host: ENGINE_ONE }, { id: 'two', host: `unix://${two.sock}` }]) };
+    const env = {
+      ...process.env,
+      BERTH_ENGINES: JSON.stringify([
+        { id: 'one', host: ENGINE_ONE },
+        { id: 'two', host: `unix://${two.sock}` },
+      ]),
+    };
     const cli = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'engines', '--json'], { env, encoding: 'utf8', timeout: 60_000 });
     expect(cli.status, cli.stderr).toBe(3);
     const out = JSON.parse(cli.stdout) as { ok: boolean; engines: { id: string; health: { ok: boolean; version: string | null }; sessions: number | null }[] };

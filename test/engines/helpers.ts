@@ -58,6 +58,14 @@ export function engineScript(cmd: 'kill-engine' | 'start-engine' | 'down'): void
 /** Force-remove containers and volumes on `client` carrying all `labels`. */
 export async function removeOn(client: Docker, labels: string[]): Promise<void> {
   const filters = { label: labels };
-  for (const c of await client.listContainers({ all: true, filters })) await client.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
-  for (const v of (await client.listVolumes({ filters })).Volumes ?? []) await client.getVolume(v.Name).remove({ force: true }).catch(() => undefined);
+  for (const c of await client.listContainers({ all: true, filters }))
+    await client
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  for (const v of (await client.listVolumes({ filters })).Volumes ?? [])
+    await client
+      .getVolume(v.Name)
+      .remove({ force: true })
+      .catch(() => undefined);
 }

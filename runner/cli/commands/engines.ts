@@ -18,7 +18,7 @@ function row(s: EngineStatus): string {
 export function register(program: Command): void {
   program
     .command('engines')
-    .description("show each Docker engine berth places workspaces on: health, version, sessions and capacity")
+    .description('show each Docker engine berth places workspaces on: health, version, sessions and capacity')
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
