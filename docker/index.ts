@@ -30,3 +30,17 @@ export { IMAGE_LABEL, listBuiltImages } from './toolchains.js';
 export { Containers, KEEPALIVE_CMD, type AttachedExec, type MountSpec } from './containers.js';
 export { commitContainer, inspectImage, listRepoTags, loadImageArchive, removeImageTag, saveImage, tagImage } from './snapshots.js';
 export { ensureWorkspaceVolume, listWorkspaceVolumes, type WorkspaceVolume, volumeTarStream, writeVolumeTar } from './volumes.js';
+export {
+  EngineSet,
+  configFilePath,
+  defaultEngine,
+  engineHealth,
+  isEngineDown,
+  parseEngineList,
+  parseEnginesEnv,
+  sessionCount,
+  type Engine,
+  type EngineEntry,
+  type EngineStatus,
+} from './engines.js';
+export type { Runtime, RuntimeHealth } from './runtime.js';

@@ -135,6 +135,22 @@ export const ERROR_CODES = {
     agent: 'Docker is not reachable: ask the user to start it (`berth doctor` shows what is wrong).',
   },
   DOCKER_ERROR: { kind: 'failed', remedy: 'check the Docker engine (`berth doctor`), then retry' },
+  ENGINE_UNAVAILABLE: {
+    kind: 'environment',
+    remedy: 'start that engine (or fix its endpoint in `engines:` / BERTH_ENGINES); `berth engines` shows which engines answer',
+    agent:
+      "The Docker engine this workspace lives on is down: its other workspaces are unaffected. Tell the user; retry this workspace once they have restarted that engine (its files are kept there), or work in another workspace.",
+  },
+  ENGINE_CONFIG: {
+    kind: 'input',
+    remedy: 'fix the engine entry named in the message (berth config `engines:` or BERTH_ENGINES; see the README, Engines)',
+    agent: "berth's engine configuration is invalid: tell the user; you cannot fix it from the workspace.",
+  },
+  ENGINES_FULL: {
+    kind: 'conflict',
+    remedy: 'delete workspaces you no longer need (berth ws delete), raise maxSessions, or add an engine',
+    agent: 'Every Docker engine is at its session limit: reuse an existing workspace, or ask the user to delete old ones.',
+  },
   IMAGE_MISSING: {
     kind: 'environment',
     remedy: 'build or pull the image (`berth images build`, `berth doctor`)',

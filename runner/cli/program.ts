@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { register as cache } from './commands/cache.js';
 import { register as doctor } from './commands/doctor.js';
+import { register as engines } from './commands/engines.js';
 import { register as exec } from './commands/exec.js';
 import { register as images } from './commands/images.js';
 import { register as mcp } from './commands/mcp.js';
@@ -40,7 +41,7 @@ Examples:
 Run 'berth <command> --help' for details. Exit codes are listed in the README.`,
     );
 
-  for (const register of [doctor, images, spec, pipeline, registerWsWithContainers, mcp, cache]) register(program);
+  for (const register of [doctor, engines, images, spec, pipeline, registerWsWithContainers, mcp, cache]) register(program);
   for (const register of [exec, session, pool]) register(program);
   return program;
 }

@@ -6,6 +6,7 @@
 import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
 import type { CheckpointResult, CommitInfo, WorkspaceDiff, WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Logger } from '../../src/log.js';
+import type { EngineStatus } from '../../docker/index.js';
 import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, StartProcessOptions, StreamName } from '../session/index.js';
 
 /** A live workspace container, as handed out by Runner.open(). */
@@ -65,6 +66,8 @@ export interface McpRunner {
   resolve(): Promise<Resolved>;
   /** Reap containers of deleted workspaces. */
   gc(): Promise<unknown>;
+  /** Health, version, sessions and capacity of each Docker engine (the `engines` tool). */
+  engineStatus(): Promise<readonly EngineStatus[]>;
   /** Stops every session container opened here (kept, resumable). Idempotent. */
   close(opts?: { stop?: boolean }): Promise<void>;
 }

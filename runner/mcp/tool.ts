@@ -33,6 +33,7 @@ export const TOOL_NAMES = [
   'diff',
   'log',
   'pipeline_run',
+  'engines',
 ] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 

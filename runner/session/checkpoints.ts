@@ -16,6 +16,7 @@
  * Each operation holds the workspace's container lock (lock.ts, as Runner.open does) and takes the
  * repository lock only around git mutations, in that order, the same as Runner.delete.
  */
+import { EXTRA_ENGINE } from './engine-select.js';
 import { BRANCH_REF_PREFIX, GitRepo } from '../../src/git/index.js';
 import { assertValidName } from '../../src/workspace/index.js';
 import type { ResolvedSpec } from '../../src/project/index.js';
@@ -279,6 +280,8 @@ export async function forkWorkspace(host: PersistenceHost, source: string, targe
     }
     const at = new Date().toISOString();
     const extra: Record<string, unknown> = { [EXTRA_FORKED_FROM]: { name: source, checkpoint: cp.sha, at } satisfies ForkedFrom };
+    // Engines: a fork lives on its source's engine, where the snapshot image is (engine-select.ts).
+    if (src.extra[EXTRA_ENGINE] !== undefined) extra[EXTRA_ENGINE] = src.extra[EXTRA_ENGINE];
     if (ci) {
       extra[EXTRA_CONTAINER_IMAGE] = ci;
       extra[EXTRA_CHECKPOINTS] = [

@@ -44,6 +44,8 @@ export interface SessionRow {
   readonly specHash: string | null;
   readonly open: boolean;
   readonly workspaceExists: boolean;
+  /** The engine the container is on (engines; engine-select.ts). */
+  readonly engine?: string;
 }
 
 /** What gc needs from its Runner. */

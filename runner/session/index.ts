@@ -2,6 +2,7 @@
 export { Runner, DEFAULT_EXEC_TIMEOUT_MS, removeWorkspaceResources } from './runner.js';
 export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
 export { deleteWorkspace } from './delete.js';
+export { workspaceContainers } from './engine-select.js';
 export { defaultSessionUser, DEFAULT_SESSION_UID } from './identity.js';
 export { Session, DEFAULT_SHELL } from './session.js';
 export { Pool } from './pool.js';

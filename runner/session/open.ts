@@ -57,6 +57,8 @@ export interface OpenHost {
     refillSoon(resolved: Resolved): void;
   };
   resolve(): Promise<Resolved>;
+  /** Engines: recorded in a workspace this open creates (its engine; engine-select.ts). */
+  readonly createExtra?: Readonly<Record<string, unknown>>;
 }
 
 /** Everything a Session is built from. */
@@ -178,7 +180,12 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   }
   const { signal, base } = c.opts;
   c.ws = (
-    await c.h.workspaces.create(c.name, { ...(base ? { base } : {}), ...(claimed ? { worktreeDir: claimed.slotDir, prepared: claimed.prepared } : {}), ...(signal ? { signal } : {}) })
+    await c.h.workspaces.create(c.name, {
+      ...(base ? { base } : {}),
+      ...(claimed ? { worktreeDir: claimed.slotDir, prepared: claimed.prepared } : {}),
+      ...(signal ? { signal } : {}),
+      ...(c.h.createExtra ? { extra: { ...c.h.createExtra } } : {}),
+    })
   ).workspace;
   c.rollback.push(() => c.h.workspaces.delete(c.name).catch(() => undefined));
   c.createdWs = true;

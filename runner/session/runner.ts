@@ -15,7 +15,7 @@ import { dataDir as resolveDataDir, ensureDataDir } from '../../src/data-dir.js'
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { assertValidName } from '../../src/workspace/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
-import { docker as sharedDocker, type Docker } from '../../docker/index.js';
+import { EngineSet, isEngineDown, type Docker, type EngineStatus } from '../../docker/index.js';
 import { Containers, type MountSpec } from '../../docker/index.js';
 import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
@@ -24,6 +24,7 @@ import { checkpointWorkspace, type CheckpointOptions, type CheckpointOutcome } f
 import { commandLogHook, commandLogsWritten } from './command-log.js';
 import { ContainerFactory } from './container-factory.js';
 import { deleteWorkspace, removeWorkspaceContainer, type Removed } from './delete.js';
+import { EngineParts, EXTRA_ENGINE, mergeGcReports, type EnginePart } from './engine-select.js';
 import { collectGarbage, touchActivity, type GcReport, type SessionRow } from './gc.js';
 import { withLock } from './lock.js';
 import { openContainer, type OpenOptions } from './open.js';
@@ -42,7 +43,13 @@ export interface RunnerOptions {
   /** berth's data dir (default: BERTH_DATA_DIR, then the XDG data dir). Created/tightened to 0700. */
   readonly dataDir?: string;
   readonly logger?: Logger;
+  /** One engine by its client (tests); ignored when `engines` is given. */
   readonly docker?: Docker;
+  /**
+   * The engines workspaces are placed on (docker/engines.ts). Default: `engines:` in berth's
+   * config or BERTH_ENGINES, else DOCKER_HOST as the one engine.
+   */
+  readonly engines?: EngineSet;
   /** Call-level spec overrides (highest precedence, same shape as berth.yaml). */
   readonly spec?: SpecInput;
   /** Extra labels put on every container and volume this runner creates (tests tag theirs). */
@@ -74,36 +81,44 @@ export class Runner implements AsyncDisposable {
   readonly execTimeoutMs: number;
   readonly pool: Pool;
   readonly factory: ContainerFactory;
+  /** Engines and their per-engine parts; `containers`/`factory`/`pool` above are the primary's. */
+  readonly engines: EngineSet;
+  readonly #parts: EngineParts;
   readonly #specOverrides: SpecInput | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #opening = new Map<string, Promise<Session>>();
   #closed = false;
 
-  private constructor(opts: RunnerOptions, workspaces: Workspaces, client: Docker) {
+  private constructor(opts: RunnerOptions, workspaces: Workspaces, engines: EngineSet) {
     this.workspaces = workspaces;
     this.repo = { path: workspaces.repo, id: workspaces.repoId };
     this.dataDir = workspaces.dataDir;
     this.logger = opts.logger ?? silentLogger;
-    this.containers = new Containers(client);
+    this.engines = engines;
+    this.containers = new Containers(engines.primary.docker);
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
-    this.factory = new ContainerFactory({
-      repo: this.repo,
-      dataDir: this.dataDir,
-      containers: this.containers,
-      logger: this.logger,
-      labels: this.labels,
-      gitInContainer: opts.gitInContainer ?? 'readonly',
-    });
+    const makeFactory = (containers: Containers) =>
+      new ContainerFactory({
+        repo: this.repo,
+        dataDir: this.dataDir,
+        containers,
+        logger: this.logger,
+        labels: this.labels,
+        gitInContainer: opts.gitInContainer ?? 'readonly',
+      });
+    this.factory = makeFactory(this.containers);
     this.pool = new Pool(this.factory, opts.pool ?? {}, workspaces);
+    this.#parts = new EngineParts(engines, { containers: this.containers, factory: this.factory, pool: this.pool }, makeFactory);
   }
 
   static async create(opts: RunnerOptions): Promise<Runner> {
     const logger = opts.logger ?? silentLogger;
     const dataDir = await ensureDataDir(resolveDataDir(opts.dataDir));
+    const engines = opts.engines ?? (opts.docker ? EngineSet.single(opts.docker) : EngineSet.resolve());
     const workspaces = await Workspaces.open(opts.repo, { dataDir, logger });
-    const runner = new Runner(opts, workspaces, opts.docker ?? sharedDocker());
+    const runner = new Runner(opts, workspaces, engines);
     if (opts.reconcile !== false) {
       const report = await runner.gc();
       if (report.removedContainers.length) logger.info('reaped containers of deleted workspaces', { containers: report.removedContainers });
@@ -155,14 +170,16 @@ export class Runner implements AsyncDisposable {
       const dead = this.#sessions.get(name);
       const why = dead?.info().problem ?? null;
       if (dead) await dead.detach();
-      const o = await openContainer(this, name, opts);
+      const at = await this.#parts.forOpen(this.workspaces, name);
+      const part = at.part;
+      const o = await openContainer(this.#openHost(part), name, opts).finally(() => at.release());
       const notice =
         why === null
           ? undefined
           : `berth reopened this session: ${why.replace(/ Open the session again.*$/, '')} The container was ${o.created.resumed ? 'restarted' : 'recreated'}; shells restored their saved cwd and environment; background processes and running commands were lost.`;
       const session = new Session({
         name,
-        containers: this.containers,
+        containers: part.containers,
         containerId: o.containerId,
         containerName,
         workspace: o.workspace,
@@ -176,7 +193,7 @@ export class Runner implements AsyncDisposable {
         warnings: notice ? [notice, ...o.warnings] : o.warnings,
         ...(notice ? { notice } : {}),
         run: o.run,
-        stop: () => withLock(this.dataDir, containerName, { logger: this.logger }, () => this.containers.stop(o.containerId)),
+        stop: () => withLock(this.dataDir, containerName, { logger: this.logger }, () => part.containers.stop(o.containerId)),
         touch: () => touchActivity(this.dataDir, containerName),
         onExecDone: commandLogHook(this.dataDir, this.repo, name, this.logger),
         onClosed: (s) => {
@@ -188,6 +205,7 @@ export class Runner implements AsyncDisposable {
       this.logger.info('session open', {
         workspace: name,
         container: o.containerId.slice(0, 12),
+        engine: part.engine.id,
         createdContainer: o.created.container,
         fromPool: o.created.fromPool,
         resumed: o.created.resumed,
@@ -207,9 +225,10 @@ export class Runner implements AsyncDisposable {
       return true;
     }
     // Not open in this process: stop the container anyway, it may belong to a dead runner.
-    const st = await this.containers.inspect(sessionContainerName(this.repo, name));
+    const { containers } = await this.#parts.of(this.workspaces, name);
+    const st = await containers.inspect(sessionContainerName(this.repo, name));
     if (!st || !st.running) return false;
-    await withLock(this.dataDir, sessionContainerName(this.repo, name), { logger: this.logger }, () => this.containers.stop(st.id));
+    await withLock(this.dataDir, sessionContainerName(this.repo, name), { logger: this.logger }, () => containers.stop(st.id));
     return true;
   }
 
@@ -218,30 +237,62 @@ export class Runner implements AsyncDisposable {
     assertValidName(name);
     return withLock(this.dataDir, sessionContainerName(this.repo, name), { logger: this.logger }, async () => {
       await this.#detach(name);
-      return removeWorkspaceContainer(this, name);
+      return removeWorkspaceContainer({ repo: this.repo, containers: (await this.#parts.of(this.workspaces, name)).containers }, name);
     });
   }
 
   /** Commit the worktree (and, withContainer, snapshot the container); recorded in the workspace state. */
-  checkpoint(name: string, opts: CheckpointOptions): Promise<CheckpointOutcome> {
-    return checkpointWorkspace(this, name, opts);
+  async checkpoint(name: string, opts: CheckpointOptions): Promise<CheckpointOutcome> {
+    const { containers } = await this.#parts.of(this.workspaces, name);
+    return checkpointWorkspace(containers === this.containers ? this : { ...this.#persistenceBase(), containers }, name, opts);
+  }
+
+  /** The container operations of the engine workspace `name` lives on (`berth shell`'s TTY exec). */
+  async containersFor(name: string): Promise<Containers> {
+    return (await this.#parts.of(this.workspaces, name)).containers;
   }
 
   /** Delete the workspace (branch, worktree, note) and everything the runner made for it (delete.ts). */
   async delete(name: string, opts: { keepVolumes?: boolean } = {}): Promise<Removed & { warnings: readonly string[] }> {
+    const { containers } = await this.#parts.of(this.workspaces, name);
     return deleteWorkspace(
-      { ...this.#resourceHost(), workspaces: this.workspaces, detach: (n) => this.#detach(n), poolDir: () => this.pool.dir() },
+      { ...this.#resourceHost(), containers, workspaces: this.workspaces, detach: (n) => this.#detach(n), poolDir: () => this.pool.dir() },
       name,
       opts,
     );
   }
 
-  /** Sessions of this repository as Docker sees them (containers by label), open or not. */
+  /**
+   * Sessions of this repository as each engine sees them (containers by label), open or not. A
+   * workspace whose engine does not answer is listed with state "engine-unavailable".
+   */
   async list(): Promise<SessionSummary[]> {
-    const [rows, workspaces] = await Promise.all([this.containers.list(labelFilter({ repo: this.repo })), this.workspaces.list()]);
+    const workspaces = await this.workspaces.list();
     const names = new Set(workspaces.map((w) => w.name));
     const out: SessionSummary[] = [];
-    for (const r of rows) {
+    const down = new Set<string>();
+    await Promise.all(
+      this.#parts.all().map(async (p) => {
+        try {
+          out.push(...(await this.#listOn(p, names)));
+        } catch (err) {
+          if (!isEngineDown(err) || this.engines.engines.length === 1) throw err;
+          down.add(p.engine.id);
+        }
+      }),
+    );
+    for (const w of workspaces) {
+      const engine = this.#parts.engineIdOf(w);
+      if (!down.has(engine)) continue;
+      const containerName = sessionContainerName(this.repo, w.name);
+      out.push({ name: w.name, containerId: '', containerName, state: 'engine-unavailable', specHash: null, open: false, workspaceExists: true, engine });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async #listOn(p: EnginePart, names: ReadonlySet<string>): Promise<SessionSummary[]> {
+    const out: SessionSummary[] = [];
+    for (const r of await p.containers.list(labelFilter({ repo: this.repo }))) {
       const ws = workspaceFromContainerName(this.repo, r.name);
       if (!ws) continue; // unclaimed pool containers
       out.push({
@@ -252,27 +303,49 @@ export class Runner implements AsyncDisposable {
         specHash: r.labels[LABEL.specHash] ?? null,
         open: Boolean(this.get(ws)),
         workspaceExists: names.has(ws),
+        ...(this.engines.configured ? { engine: p.engine.id } : {}),
       });
     }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    return out;
   }
 
   /**
    * Remove containers and per-workspace volumes whose workspace is provably gone, keep (and report)
    * those of workspaces whose state can't be read, reap the pool, and stop idle containers (gc.ts).
    */
-  gc(): Promise<GcReport> {
+  async gc(): Promise<GcReport> {
+    if (this.engines.engines.length === 1) return this.#gcOn(this.#parts.all()[0]!);
+    // Each engine on its own: one that is down is skipped (its workspaces are kept), not fatal.
+    const reports: GcReport[] = [];
+    for (const p of this.#parts.all()) {
+      try {
+        reports.push(await this.#gcOn(p));
+      } catch (err) {
+        if (!isEngineDown(err)) throw err;
+        this.logger.warn('gc skipped an engine that does not answer', { engine: p.engine.id, endpoint: p.engine.endpoint });
+      }
+    }
+    return mergeGcReports(reports);
+  }
+
+  #gcOn(p: EnginePart): Promise<GcReport> {
     return collectGarbage({
       ...this.#resourceHost(),
+      containers: p.containers,
       workspaces: this.workspaces,
-      list: () => this.list(),
+      list: async () => this.#listOn(p, new Set((await this.workspaces.list()).map((w) => w.name))),
       removeResources: async (name, containerId) => {
         await this.#detach(name);
-        return removeWorkspaceContainer(this, name, { containerId });
+        return removeWorkspaceContainer({ repo: this.repo, containers: p.containers }, name, { containerId });
       },
-      poolGc: (resolved) => this.pool.gc(resolved),
+      poolGc: (resolved) => p.pool.gc(resolved),
       resolve: () => this.resolve(),
     });
+  }
+
+  /** Health, version, sessions and capacity of each engine (`berth engines`, the MCP tool). */
+  engineStatus(): Promise<EngineStatus[]> {
+    return this.engines.status();
   }
 
   /** Warm pool status for the current spec. */
@@ -304,6 +377,24 @@ export class Runner implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** What open.ts needs, on one engine's part. */
+  #openHost(p: EnginePart) {
+    return {
+      repo: this.repo,
+      workspaces: this.workspaces,
+      containers: p.containers,
+      logger: this.logger,
+      factory: p.factory,
+      pool: p.pool,
+      resolve: () => this.resolve(),
+      ...(this.engines.configured ? { createExtra: { [EXTRA_ENGINE]: p.engine.id } } : {}),
+    };
+  }
+
+  #persistenceBase() {
+    return { workspaces: this.workspaces, repo: this.repo, dataDir: this.dataDir, labels: this.labels, logger: this.logger, get: (n: string) => this.get(n) };
   }
 
   #resourceHost() {

@@ -322,9 +322,15 @@ export class Session implements AsyncDisposable {
     if (this.#problem) return this.#problem;
     // A recovery restart makes the container briefly "not running": that is not a death.
     if (this.#restarting) await this.#restarting.catch(() => undefined);
-    const st = await this.#init.containers.inspect(this.containerId);
+    // Engines: the engine itself is down. That is the session's problem too (the next open
+    // reports ENGINE_UNAVAILABLE until the engine is back, then restarts or adopts the container).
+    const st = await this.#init.containers.inspect(this.containerId).catch((err: unknown) => {
+      if (err instanceof BerthError && err.code === 'ENGINE_UNAVAILABLE') return err;
+      throw err;
+    });
     let problem: BerthError | undefined;
-    if (!st) {
+    if (st instanceof BerthError) problem = st;
+    else if (!st) {
       problem = new BerthError(
         'CONTAINER_GONE',
         `the container of session "${this.name}" (${this.containerName}) was removed: open the session again to recreate it (the worktree is intact; system packages installed in the container are lost)`,

@@ -30,6 +30,7 @@ const CONTRACT = [
   'diff',
   'log',
   'pipeline_run',
+  'engines',
 ];
 
 describeDocker('berth MCP server (in-process)', () => {

@@ -36,6 +36,7 @@ const CONTRACT = [
   'diff',
   'log',
   'pipeline_run',
+  'engines',
 ];
 
 const textOf = (r: CallToolResult): string => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');

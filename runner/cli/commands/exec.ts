@@ -172,14 +172,16 @@ async function interactive(runner: Runner, session: Session, shell: string): Pro
   if (!SHELL_NAME_PATTERN.test(shell)) throw new BerthError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
   const argv = ['/bin/sh', '-c', INTERACTIVE, 'berth-shell', `${SHELLS_DIR}/${shell}`, session.spec.workdir];
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  // The docker CLI handles terminals best (raw mode, resize, detach keys); use it when present.
-  if (spawnSync('docker', ['--version'], { stdio: 'ignore' }).status === 0) {
+  // The docker CLI handles terminals best (raw mode, resize, detach keys); use it when present,
+  // for a workspace on the primary engine (the CLI only knows DOCKER_HOST, not berth's engines).
+  const containers = await runner.containersFor(session.name);
+  if (containers === runner.containers && spawnSync('docker', ['--version'], { stdio: 'ignore' }).status === 0) {
     const child = spawn('docker', ['exec', '-i', ...(tty ? ['-t'] : []), '-u', session.user, '-w', session.spec.workdir, session.containerId, ...argv], {
       stdio: 'inherit',
     });
     return new Promise((resolvePromise) => child.on('close', (code) => resolvePromise(code ?? EXIT.passthroughError)));
   }
-  const t = await runner.containers.attachTty(session.containerId, {
+  const t = await containers.attachTty(session.containerId, {
     cmd: argv,
     user: session.user,
     workdir: session.spec.workdir,

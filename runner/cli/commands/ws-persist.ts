@@ -5,21 +5,22 @@
  */
 import type { Command } from 'commander';
 import type { Workspaces } from '../../../src/workspace/index.js';
-import { Containers } from '../../../docker/index.js';
+import { EngineSet } from '../../../docker/index.js';
 import { createLogger } from '../../../src/log.js';
 import { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from '../../session/index.js';
 import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../session/index.js';
-import { workspaceVolumes } from '../../session/index.js';
+import { workspaceContainers, workspaceVolumes } from '../../session/index.js';
 import { resolveSpec } from '../../../src/project/index.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { action, printJson, printWarnings, safeText } from '../output.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 
 /** A runner-less host: the CLI has no open sessions, so nothing is detached in-process. */
-export function hostFor(ws: Workspaces): PersistenceHost {
+export async function hostFor(ws: Workspaces, name: string): Promise<PersistenceHost> {
   return {
     workspaces: ws,
-    containers: new Containers(),
+    // Engines: the engine workspace `name` lives on (the primary when there is one engine).
+    containers: await workspaceContainers(EngineSet.resolve(), ws, name),
     repo: { path: ws.repo, id: ws.repoId },
     dataDir: ws.dataDir,
     labels: {},
@@ -31,7 +32,7 @@ export function hostFor(ws: Workspaces): PersistenceHost {
 /** `berth ws checkpoint` (ws.ts): commit, and with --with-container snapshot the container too. */
 export async function runCheckpoint(withRepo: WithRepo, name: string, opts: CommonOpts & { message?: string; withContainer?: boolean }): Promise<void> {
   const message = opts.message ?? `berth checkpoint ${new Date().toISOString()}`;
-  const res = await withRepo(opts, (w) => checkpointWorkspace(hostFor(w), name, { message, withContainer: opts.withContainer ?? false }));
+  const res = await withRepo(opts, async (w) => checkpointWorkspace(await hostFor(w, name), name, { message, withContainer: opts.withContainer ?? false }));
   if (opts.json) {
     printJson({ name, sha: res.sha, committed: res.committed, filesChanged: res.filesChanged, image: res.image ?? null });
     return;
@@ -67,7 +68,7 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
     .argument('<name>', 'workspace name')
     .action(
       action(async (name: string, opts: CommonOpts) => {
-        const list = await withRepo(opts, async (w) => listCheckpoints(hostFor(w), await w.get(name)));
+        const list = await withRepo(opts, async (w) => listCheckpoints(await hostFor(w, name), await w.get(name)));
         if (opts.json) printJson({ name, checkpoints: list });
         else if (list.length === 0) process.stdout.write(`No checkpoints in ${name} yet (berth ws checkpoint ${name}).\n`);
         else
@@ -86,7 +87,7 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
     .option('--at <checkpoint>', '"latest" or a commit id prefix', 'latest')
     .action(
       action(async (source: string, name: string, opts: CommonOpts & { at: string }) => {
-        const res = await withRepo(opts, (w) => forkWorkspace(hostFor(w), source, name, { at: opts.at }));
+        const res = await withRepo(opts, async (w) => forkWorkspace(await hostFor(w, source), source, name, { at: opts.at }));
         if (opts.json) {
           printJson(res);
           return;
@@ -105,7 +106,7 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
     .addHelpText('after', '\nThe previous head stays reachable under refs/berth/kept/<name>/<time> and in the workspace state (restores).')
     .action(
       action(async (name: string, opts: CommonOpts & { at: string }) => {
-        const res = await withRepo(opts, (w) => restoreWorkspace(hostFor(w), name, { at: opts.at }));
+        const res = await withRepo(opts, async (w) => restoreWorkspace(await hostFor(w, name), name, { at: opts.at }));
         if (opts.json) {
           printJson(res);
           return;
@@ -129,7 +130,7 @@ export function registerPersistence(ws: Command, withRepo: WithRepo): void {
             (r) => r.spec,
             () => undefined,
           );
-          return workspaceVolumes(hostFor(w), name, spec);
+          return workspaceVolumes(await hostFor(w, name), name, spec);
         });
         if (opts.json) printJson({ name, volumes: vols });
         else if (vols.length === 0)

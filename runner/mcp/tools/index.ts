@@ -1,6 +1,7 @@
 /** Every MCP tool berth serves, in the order tools/list shows them. */
 import { checkpoint } from './checkpoint.js';
 import { diff } from './diff.js';
+import { engines } from './engines.js';
 import { exec } from './exec.js';
 import { execKill } from './exec_kill.js';
 import { execOutput } from './exec_output.js';
@@ -39,4 +40,5 @@ export const TOOLS = [
   diff,
   log,
   pipelineRun,
+  engines,
 ] as const;

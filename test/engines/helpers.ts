@@ -1,0 +1,71 @@
+/**
+ * The second engine for the multi-engine suites, brought up by scripts/second-engine.sh (a second
+ * dockerd in its own mount namespace + sshd on 127.0.0.1). When scripts/test.sh already started it
+ * (BERTH_ENGINE2_SOCK is set) the suite uses it and leaves it up; otherwise the suite starts it
+ * and tears it down in afterAll. `reason` names why it can't run here (the suite is skipped).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { dockerClient, type Docker } from '../helpers/docker.js';
+
+const SCRIPT = resolve(import.meta.dirname, '../../scripts/second-engine.sh');
+
+export interface SecondEngine {
+  readonly sock: string;
+  readonly ssh: string;
+  readonly sshKey: string;
+  readonly knownHosts: string;
+  readonly startedHere: boolean;
+  readonly client: Docker;
+}
+
+function parseEnv(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, m[2]!]),
+  );
+}
+
+function fromEnv(env: Record<string, string | undefined>, startedHere: boolean): SecondEngine {
+  const sock = env.BERTH_ENGINE2_SOCK!;
+  return {
+    sock,
+    ssh: env.BERTH_ENGINE2_SSH!,
+    sshKey: env.BERTH_ENGINE2_SSH_KEY!,
+    knownHosts: env.BERTH_ENGINE2_KNOWN_HOSTS!,
+    startedHere,
+    client: dockerClient({ socketPath: sock, host: undefined, protocol: 'http' } as Parameters<typeof dockerClient>[0]),
+  };
+}
+
+/** Start (or find) the second engine; `{ reason }` when it cannot run on this machine. */
+export function secondEngine(): SecondEngine | { reason: string } {
+  if (process.env.BERTH_TEST_DOCKER === '0') return { reason: 'BERTH_TEST_DOCKER=0' };
+  if (process.env.BERTH_ENGINE2_SOCK) return fromEnv(process.env, false);
+  const r = spawnSync('bash', [SCRIPT, 'up'], { encoding: 'utf8', timeout: 180_000 });
+  if (r.status === 2) return { reason: r.stdout.trim().replace(/^skip: /, '') };
+  if (r.status !== 0) return { reason: `scripts/second-engine.sh up failed (${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}` };
+  return fromEnv(parseEnv(r.stdout), true);
+}
+
+export function engineScript(cmd: 'kill-engine' | 'start-engine' | 'down'): void {
+  execFileSync('bash', [SCRIPT, cmd], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
+}
+
+/** Force-remove containers and volumes on `client` carrying all `labels`. */
+export async function removeOn(client: Docker, labels: string[]): Promise<void> {
+  const filters = { label: labels };
+  for (const c of await client.listContainers({ all: true, filters }))
+    await client
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  for (const v of (await client.listVolumes({ filters })).Volumes ?? [])
+    await client
+      .getVolume(v.Name)
+      .remove({ force: true })
+      .catch(() => undefined);
+}
