@@ -27,3 +27,14 @@ export { IMAGE_LABEL, listBuiltImages } from './toolchains.js';
 export { Containers, KEEPALIVE_CMD, type AttachedExec, type MountSpec } from './containers.js';
 export { commitContainer, inspectImage, listRepoTags, loadImageArchive, removeImageTag, saveImage, tagImage } from './snapshots.js';
 export { ensureWorkspaceVolume, listWorkspaceVolumes, type WorkspaceVolume, volumeTarStream, writeVolumeTar } from './volumes.js';
+export {
+  GIT_MOUNT,
+  REMOTE_VOLUME_KIND,
+  TREE_MOUNT,
+  WorkspaceHelper,
+  ensureRemoteVolumes,
+  remoteVolumeNames,
+  remoteVolumesExist,
+  removeRemoteVolumes,
+  type RemoteVolumes,
+} from './workspace-volume.js';

@@ -29,6 +29,7 @@ import { withLock } from './lock.js';
 import { openContainer, type OpenOptions } from './open.js';
 import { Pool, type PoolOptions, type PoolStatus } from './pool.js';
 import { Session } from './session.js';
+import { resolveRemote, type RemoteConfig, type RemoteOptions } from './remote.js';
 
 export { removeWorkspaceResources } from './delete.js';
 export type { GcReport } from './gc.js';
@@ -60,6 +61,11 @@ export interface RunnerOptions {
   readonly gitInContainer?: 'readonly' | 'none';
   /** Warm pool settings; the target size defaults to the spec's pool.size. */
   readonly pool?: PoolOptions;
+  /**
+   * The engine cannot see host paths (runner/session/remote.ts): workspaces live in volumes,
+   * seeded and checkpointed through git bundles. Default: env BERTH_REMOTE=1, else local.
+   */
+  readonly remote?: boolean | RemoteOptions;
 }
 
 export type SessionSummary = SessionRow;
@@ -74,6 +80,8 @@ export class Runner implements AsyncDisposable {
   readonly execTimeoutMs: number;
   readonly pool: Pool;
   readonly factory: ContainerFactory;
+  /** Set when workspaces are remote (volumes instead of bind-mounted worktrees). */
+  readonly remote: RemoteConfig | undefined;
   readonly #specOverrides: SpecInput | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #opening = new Map<string, Promise<Session>>();
@@ -88,7 +96,9 @@ export class Runner implements AsyncDisposable {
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
+    this.remote = resolveRemote(opts.remote);
     this.factory = new ContainerFactory({
+      remote: this.remote,
       repo: this.repo,
       dataDir: this.dataDir,
       containers: this.containers,
@@ -227,6 +237,11 @@ export class Runner implements AsyncDisposable {
     return checkpointWorkspace(this, name, opts);
   }
 
+  /** The session user of remote workspaces: their volumes' files belong to it (remote.ts). */
+  async remoteUser(): Promise<string> {
+    return this.factory.userFor((await this.resolve()).spec);
+  }
+
   /** Delete the workspace (branch, worktree, note) and everything the runner made for it (delete.ts). */
   async delete(name: string, opts: { keepVolumes?: boolean } = {}): Promise<Removed & { warnings: readonly string[] }> {
     return deleteWorkspace(
@@ -283,6 +298,9 @@ export class Runner implements AsyncDisposable {
   /** Fill the warm pool for the current spec up to `size` (default: its target); returns names created. */
   async warmPool(opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
     this.#assertOpen();
+    if (this.remote) {
+      throw new BerthError('BAD_INPUT', 'the warm pool is not available for remote workspaces (their trees live in volumes, a pool container binds a host dir): unset BERTH_REMOTE or skip `berth pool warm`');
+    }
     return this.pool.fill(await this.resolve(), opts);
   }
 
