@@ -29,6 +29,8 @@ import { withLock } from './lock.js';
 import { openContainer, type OpenOptions } from './open.js';
 import { Pool, type PoolOptions, type PoolStatus } from './pool.js';
 import { Session } from './session.js';
+import { RemoteWorkspaceFiles, type WorkspaceFilesApi } from './files-remote.js';
+import type { WorkspaceFilesOptions } from './files-types.js';
 import { resolveRemote, type RemoteConfig, type RemoteOptions } from './remote.js';
 
 export { removeWorkspaceResources } from './delete.js';
@@ -235,6 +237,16 @@ export class Runner implements AsyncDisposable {
   /** Commit the worktree (and, withContainer, snapshot the container); recorded in the workspace state. */
   checkpoint(name: string, opts: CheckpointOptions): Promise<CheckpointOutcome> {
     return checkpointWorkspace(this, name, opts);
+  }
+
+  /**
+   * File tools of a remote workspace's open session (files-remote.ts: they exec in its container);
+   * undefined for local workspaces, whose files the host opens directly (files.ts).
+   */
+  remoteFiles(name: string, opts: WorkspaceFilesOptions = {}): WorkspaceFilesApi | undefined {
+    const s = this.get(name);
+    if (!this.remote || !s) return undefined;
+    return new RemoteWorkspaceFiles(this.containers, s.containerId, s.user, s.spec.workdir, opts);
   }
 
   /** The session user of remote workspaces: their volumes' files belong to it (remote.ts). */
