@@ -95,8 +95,12 @@ const GIT_ENV: Readonly<Record<string, string>> = {
   LC_ALL: 'C',
 };
 
-/** The tree's `.git` file: git in the session finds the (read-only) git volume through it. */
-const DOTGIT = `printf 'gitdir: ${GIT_MOUNT}\\n' > ${TREE_MOUNT}/.git`;
+/**
+ * The tree's `.git` file: git in the session finds the (read-only) git volume through it. Written
+ * to a fresh mktemp file and renamed over `.git` (mv -T), so a `.git` the agent made a symlink is
+ * replaced rather than followed, and a `.git` directory it made is left alone.
+ */
+const DOTGIT = `t=$(mktemp ${TREE_MOUNT}/.git.berth.XXXXXX) && printf 'gitdir: ${GIT_MOUNT}\\n' > "$t" && { mv -T -f "$t" ${TREE_MOUNT}/.git 2>/dev/null || rm -f "$t"; }`;
 
 /** $1 = branch ref, $2 = commit: fetch seed.bundle, check the commit out, drop everything else. */
 const SEED_SCRIPT = `set -eu
@@ -111,8 +115,10 @@ g clean -q -d -f -f
 ${DOTGIT}`;
 
 /**
- * $1 = branch ref, $2 = commit message, $3 = the host branch head. Prints
- * "<committed 0|1> <files changed> <head> <bundle bytes or ->".
+ * $1 = branch ref, $2 = commit message, $3 = the host branch head, $4 = the bundle size limit.
+ * Prints "<committed 0|1> <files changed> <head> <bundle bytes or ->". A bundle over the limit
+ * undoes this call's commit (soft reset): the work stays pending in the tree, so removing the big
+ * files and checkpointing again brings the rest back without the big blobs in its history.
  */
 const CHECKPOINT_SCRIPT = `set -eu
 ${GIT_FN}
@@ -125,7 +131,10 @@ if ! g diff --cached --quiet; then g commit -q --no-verify -m "$2"; committed=1;
 head=$(g rev-parse --verify HEAD)
 size=-
 if [ "$head" != "$3" ]; then g bundle create -q ${GIT_MOUNT}/out.bundle "$1" --not "$3"; size=$(stat -c %s ${GIT_MOUNT}/out.bundle); fi
-${DOTGIT}
+if [ "$size" != - ] && [ "$size" -gt "$4" ]; then
+  rm -f ${GIT_MOUNT}/out.bundle
+  [ "$committed" = 1 ] && { g reset -q --soft HEAD~1; head=$(g rev-parse --verify HEAD); }
+fi
 echo "$committed $files $head $size"`;
 
 function helperFailed(what: string, name: string, r: { exitCode: number | null; stderr: string }): BerthError {
@@ -196,7 +205,7 @@ export async function checkpointRemote(h: RemoteHost, name: string, message: str
   const helper = await WorkspaceHelper.start(client, h.repo, remoteVolumeNames(h.repo, name), h.labels);
   const tmp = await mkdtemp(join(tmpdir(), 'berth-ckpt-'));
   try {
-    const r = await helper.run(CHECKPOINT_SCRIPT, [`refs/heads/berth/${name}`, message, info.head], {
+    const r = await helper.run(CHECKPOINT_SCRIPT, [`refs/heads/berth/${name}`, message, info.head, String(cfg.maxBundleBytes)], {
       user: `${owner.uid}:${owner.gid}`,
       env: GIT_ENV,
       ...sig(signal),
