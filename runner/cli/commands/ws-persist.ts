@@ -13,6 +13,7 @@ import { workspaceVolumes } from '../../session/index.js';
 import { resolveSpec } from '../../../src/project/index.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { action, printJson, printWarnings, safeText } from '../output.js';
+import { remoteParts } from './ws-sync.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 
 /** A runner-less host: the CLI has no open sessions, so nothing is detached in-process. */
@@ -25,6 +26,7 @@ export function hostFor(ws: Workspaces): PersistenceHost {
     labels: {},
     logger: createLogger({ level: 'warn' }),
     get: () => undefined,
+    ...remoteParts(ws),
   };
 }
 
