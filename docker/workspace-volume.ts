@@ -33,6 +33,9 @@ export const REMOTE_VOLUME_KIND = 'remote';
 
 const HELPER_RESOURCES = { cpus: 1, memoryMb: 512, pids: 64 };
 
+/** Longest one helper script may run (a git add over a huge agent tree); the helper is then removed. */
+export const HELPER_TIMEOUT_MS = 10 * 60_000;
+
 export interface RemoteVolumes {
   readonly tree: string;
   readonly git: string;
@@ -126,15 +129,26 @@ export class WorkspaceHelper implements AsyncDisposable {
     return helper;
   }
 
-  /** Run `sh -c script` with positional args as `user`. */
-  run(script: string, args: readonly string[], opts: { user: string; env?: Readonly<Record<string, string>>; signal?: AbortSignal }): Promise<HelperRun> {
-    return this.#containers.runCapture(this.id, {
+  /** Run `sh -c script` with positional args as `user`; TIMEOUT after timeoutMs (default HELPER_TIMEOUT_MS). */
+  async run(
+    script: string,
+    args: readonly string[],
+    opts: { user: string; env?: Readonly<Record<string, string>>; signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<HelperRun> {
+    const ms = opts.timeoutMs ?? HELPER_TIMEOUT_MS;
+    const timeout = AbortSignal.timeout(ms);
+    const r = await this.#containers.runCapture(this.id, {
       cmd: ['/bin/sh', '-c', script, 'berth-helper', ...args],
       user: opts.user,
       ...(opts.env ? { env: opts.env } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
       maxBytes: 256 * 1024,
     });
+    if (opts.signal?.aborted) throw new BerthError('ABORTED', 'the remote workspace operation was cancelled before it finished');
+    if (timeout.aborted) {
+      throw new BerthError('TIMEOUT', `a remote workspace helper script ran longer than ${ms} ms (a very large tree?): make the workspace smaller, then retry`);
+    }
+    return r;
   }
 
   /** Stream `size` bytes of `data` into `dir/name` (archive PUT), owned by uid:gid, mode 0600. */

@@ -69,4 +69,9 @@ describeDocker('remote workspace volumes and helper', () => {
     const dir = await helper.getFile(GIT_MOUNT, 1_000_000, collect().sink, 'dir').catch((e: unknown) => e);
     expect(isBerthError(dir, 'BAD_INPUT'), String(dir)).toBe(true);
   });
+
+  it('a helper script that runs too long fails with TIMEOUT', async () => {
+    const err = await helper.run('sleep 60', [], { user: '0:0', timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(isBerthError(err, 'TIMEOUT'), String(err)).toBe(true);
+  });
 });
