@@ -44,3 +44,14 @@ export {
   type EngineStatus,
 } from './engines.js';
 export type { Runtime, RuntimeHealth } from './runtime.js';
+export {
+  GIT_MOUNT,
+  REMOTE_VOLUME_KIND,
+  TREE_MOUNT,
+  WorkspaceHelper,
+  ensureRemoteVolumes,
+  remoteVolumeNames,
+  remoteVolumesExist,
+  removeRemoteVolumes,
+  type RemoteVolumes,
+} from './workspace-volume.js';

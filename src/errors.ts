@@ -75,6 +75,11 @@ export const ERROR_CODES = {
     remedy: 'remove the unsafe entry named in the message (berth refuses it to protect the host)',
     agent: 'berth refused content that could reach the host (a nested repository, a special file, or a hostile archive entry): remove it and retry.',
   },
+  CHECKPOINT_TOO_LARGE: {
+    kind: 'input',
+    remedy: 'remove the large files from the remote workspace (or raise remote.maxBundleBytes / BERTH_REMOTE_MAX_BUNDLE_BYTES), then checkpoint again',
+    agent: 'The checkpoint is too large to bring back to the host: delete or .gitignore the large files (build output, data), then checkpoint again.',
+  },
   MOUNT_REFUSED: {
     kind: 'input',
     remedy: "berth binds only the workspace worktree, its data dir and the repository's git dir (read-only), never a socket",

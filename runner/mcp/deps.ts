@@ -7,7 +7,7 @@ import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
 import type { CheckpointResult, CommitInfo, WorkspaceDiff, WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Logger } from '../../src/log.js';
 import type { EngineStatus } from '../../docker/index.js';
-import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, StartProcessOptions, StreamName } from '../session/index.js';
+import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, StartProcessOptions, StreamName, WorkspaceFilesApi } from '../session/index.js';
 
 /** A live workspace container, as handed out by Runner.open(). */
 export interface McpSession {
@@ -50,6 +50,9 @@ export interface McpSessionSummary {
 }
 
 export interface McpRunner {
+  /** Remote workspaces (runner/session/remote.ts): file tools exec in the session container. */
+  readonly remote?: unknown;
+  remoteFiles?(name: string, opts?: { maxFileBytes?: number }): WorkspaceFilesApi | undefined;
   readonly repo: { readonly path: string; readonly id: string };
   readonly workspaces: McpWorkspaces;
   /** The session of `name` if it is open in this process. */

@@ -7,7 +7,7 @@ import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import { withImageFallback, type ResolvedSpec } from '../../src/project/index.js';
 import { ensureImageRef, pullByteCounter } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
-import { WorkspaceFiles } from '../session/index.js';
+import { WorkspaceFiles, type WorkspaceFilesApi } from '../session/index.js';
 import type { McpSession, ServerDeps } from './deps.js';
 import { pullTransfer, type Progress } from './progress.js';
 import type { ToolReply } from './result.js';
@@ -129,7 +129,13 @@ export class ToolCall {
   }
 
   /** File operations confined to the workspace's worktree (they run on the host; no container needed). */
-  async files(opts: { maxFileBytes?: number } = {}, name: string = this.workspace): Promise<WorkspaceFiles> {
+  async files(opts: { maxFileBytes?: number } = {}, name: string = this.workspace): Promise<WorkspaceFilesApi> {
+    // --- remote workspaces: the tree is a volume on the engine; the tools exec in the session ---
+    if (this.deps.runner.remote) {
+      await this.session(name);
+      const remote = this.deps.runner.remoteFiles?.(name, opts);
+      if (remote) return remote;
+    }
     const info = await this.info(name);
     const workdir = this.deps.runner.get(name)?.spec.workdir ?? (await this.deps.runner.resolve()).spec.workdir;
     return new WorkspaceFiles(info.worktree, { containerWorkdir: workdir, ...opts });

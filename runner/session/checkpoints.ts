@@ -46,6 +46,7 @@ import {
 import { withLock } from './lock.js';
 import type { Session } from './session.js';
 import type { Workspaces } from '../../src/workspace/index.js';
+import { checkpointRemote, reseedRemote, type RemoteConfig } from './remote.js';
 
 /** The parts of a Runner these operations use (a Runner satisfies it). */
 export interface PersistenceHost {
@@ -56,6 +57,20 @@ export interface PersistenceHost {
   readonly labels: Labels;
   readonly logger: Logger;
   get(name: string): Session | undefined;
+  /** Set for remote workspaces (remote.ts), with the session user their volumes belong to. */
+  readonly remote?: RemoteConfig | undefined;
+  remoteUser?(): Promise<string>;
+}
+
+// --- remote workspaces (remote.ts): the tree to commit lives in a volume, not the host worktree ---
+async function commitTree(host: PersistenceHost, name: string, message: string, signal?: AbortSignal) {
+  if (!host.remote) return host.workspaces.checkpoint(name, message, sig(signal));
+  return checkpointRemote({ ...host, remote: host.remote }, name, message, await remoteUserOf(host), signal);
+}
+
+async function remoteUserOf(host: PersistenceHost): Promise<string> {
+  if (!host.remoteUser) throw new BerthError('INTERNAL', 'a remote PersistenceHost must provide remoteUser()');
+  return host.remoteUser();
 }
 
 /** Where a restore keeps the head it moved away from. */
@@ -117,7 +132,7 @@ export async function checkpointWorkspace(host: PersistenceHost, name: string, o
         );
       }
     }
-    const res = await host.workspaces.checkpoint(name, opts.message, sig(opts.signal));
+    const res = await commitTree(host, name, opts.message, opts.signal);
     let image: { ref: string; id: string } | undefined;
     let record: CheckpointRecord = { sha: res.sha, message: firstLine(opts.message), at: new Date().toISOString() };
     const patch: Record<string, unknown> = {};
@@ -343,6 +358,10 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
       host.logger.warn('the checkpoint snapshot is gone from Docker; restoring the worktree only', { workspace: name, image: cp.record.image });
     }
     const git = await GitRepo.discover(host.repo.path, sig(opts.signal));
+    // Remote: the volume's pending work reaches the host branch first (kept like local pending work).
+    const remotePending = host.remote
+      ? await commitTree(host, name, `berth: pending changes before restoring to ${cp.sha.slice(0, 12)}`, opts.signal)
+      : undefined;
     const { previousHead, savedPending, keptRef } = await host.workspaces.withLock(async () => {
       const now = await host.workspaces.get(name, sig(opts.signal));
       let savedPending: string | undefined;
@@ -391,8 +410,9 @@ export async function restoreWorkspace(host: PersistenceHost, name: string, opts
         patch[EXTRA_CONTAINER_IMAGE] = ci;
       }
       await host.workspaces.updateExtra(name, patch, sig(opts.signal));
-      return { previousHead: head, savedPending, keptRef };
+      return { previousHead: head, savedPending: savedPending ?? (remotePending?.committed ? remotePending.sha : undefined), keptRef };
     }, sig(opts.signal));
+    if (host.remote) await reseedRemote({ ...host, remote: host.remote }, name, await remoteUserOf(host), opts.signal);
     let containerRecreated = false;
     if (snapshot) {
       // The next open creates the container from the snapshot; shells attached here are stale.

@@ -14,6 +14,8 @@ import { ensureImageRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { containerImageFor } from './checkpoints.js';
+import { remoteMountSource, type RemoteConfig } from './remote.js';
+import { GIT_MOUNT, remoteVolumeNames } from '../../docker/index.js';
 import { defaultSessionUser } from './identity.js';
 import { HOME_DIR, isRootUser } from './setup.js';
 
@@ -33,6 +35,8 @@ export interface ContainerFactoryInit {
   readonly logger: Logger;
   readonly labels: Labels;
   readonly gitInContainer: 'readonly' | 'none';
+  /** Remote workspaces (remote.ts): the tree is a volume, nothing is bind-mounted. */
+  readonly remote?: RemoteConfig | undefined;
 }
 
 export class ContainerFactory {
@@ -42,6 +46,7 @@ export class ContainerFactory {
   readonly logger: Logger;
   readonly labels: Labels;
   readonly #gitInContainer: 'readonly' | 'none';
+  readonly remote: RemoteConfig | undefined;
   #gitDir: Promise<string | undefined> | undefined;
 
   constructor(init: ContainerFactoryInit) {
@@ -51,6 +56,7 @@ export class ContainerFactory {
     this.logger = init.logger;
     this.labels = init.labels;
     this.#gitInContainer = init.gitInContainer;
+    this.remote = init.remote;
   }
 
   /** The user shells run as: spec.user, else this process's uid:gid (an unprivileged one for root, see identity.ts). */
@@ -97,12 +103,32 @@ export class ContainerFactory {
    * at its own path (see RunnerOptions.gitInContainer), caches, per-workspace volumes.
    */
   async mountsFor(name: string | undefined, spec: ResolvedSpec, source: string): Promise<MountSpec[]> {
+    // --- remote workspaces (remote.ts): the workspace's volumes, no bind at all ---
+    if (this.remote && name !== undefined) return [...this.remoteMounts(name, spec), ...(await this.volumeMounts(name, spec))];
     const mounts: MountSpec[] = [{ type: 'bind', source, target: spec.workdir }];
     const gitDir = this.#gitInContainer === 'readonly' ? await this.gitDir() : undefined;
     // Only where it can't shadow the workdir or a top-level directory of the image.
     if (gitDir && gitDir.split('/').length > 2 && gitDir !== spec.workdir && !gitDir.startsWith(`${spec.workdir}/`) && !spec.workdir.startsWith(`${gitDir}/`)) {
       mounts.push({ type: 'bind', source: gitDir, target: gitDir, readOnly: true });
     }
+    return [...mounts, ...(await this.volumeMounts(name, spec, source))];
+  }
+
+  /** A remote workspace's tree volume at the workdir and its git volume, read-only (remote.ts). */
+  remoteMounts(name: string, spec: ResolvedSpec): MountSpec[] {
+    const v = remoteVolumeNames(this.repo, name);
+    const git: MountSpec[] = this.#gitInContainer === 'readonly' ? [{ type: 'volume', source: v.git, target: GIT_MOUNT, readOnly: true }] : [];
+    return [{ type: 'volume', source: v.tree, target: spec.workdir }, ...git];
+  }
+
+  /** What a session container of `ws` records as its mount source (open.ts compares it). */
+  mountSourceFor(ws: WorkspaceInfo): string {
+    return this.remote ? remoteMountSource(this.repo, ws.name) : ws.worktree;
+  }
+
+  /** Cache volumes, devcontainer binds from the worktree (`source`; none for a remote workspace), per-workspace volumes. */
+  private async volumeMounts(name: string | undefined, spec: ResolvedSpec, source?: string): Promise<MountSpec[]> {
+    const mounts: MountSpec[] = [];
     // Package caches are shared per toolchain and user (docker/caches.ts), like pipelines'.
     const user = this.userFor(spec);
     for (const c of spec.caches) {
@@ -110,7 +136,7 @@ export class ContainerFactory {
       await this.containers.ensureVolume(vol, sharedCacheLabels(spec.toolchain, c.name));
       mounts.push({ type: 'volume', source: vol, target: c.path });
     }
-    mounts.push(...(name === undefined ? [] : await this.bindsFor(spec, source)));
+    mounts.push(...(name === undefined || source === undefined ? [] : await this.bindsFor(spec, source)));
     // Pool containers (no name yet) get no per-workspace volumes; pool.ts refuses such specs.
     for (const v of name === undefined ? [] : spec.volumes) {
       const vol = workspaceVolumeName(this.repo, name!, v.name);
@@ -177,12 +203,13 @@ export class ContainerFactory {
           specHash: resolved.hash,
           workdir: spec.workdir,
           user,
-          mountSource: ws.worktree,
+          mountSource: this.mountSourceFor(ws),
           extra: this.labels,
         }),
         mounts: await this.mountsFor(name, spec, ws.worktree),
         spec,
-        bindRoots: { dataDir: this.dataDir, worktree: ws.worktree, gitDir: await this.gitDir() },
+        // A remote workspace may bind nothing: its engine cannot see host paths.
+        bindRoots: this.remote ? {} : { dataDir: this.dataDir, worktree: ws.worktree, gitDir: await this.gitDir() },
         hostname: hostnameFor(name),
       });
     } catch (err) {

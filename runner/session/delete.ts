@@ -8,7 +8,7 @@ import { assertValidName } from '../../src/workspace/index.js';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Workspaces } from '../../src/workspace/index.js';
 import { docker as sharedDocker, type Docker } from '../../docker/index.js';
-import { Containers, removeWorkspaceDepsImages } from '../../docker/index.js';
+import { Containers, REMOTE_VOLUME_KIND, removeRemoteVolumes, removeWorkspaceDepsImages } from '../../docker/index.js';
 import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type RepoRef } from '../../docker/index.js';
 import type { Logger } from '../../src/log.js';
 import { withLock } from './lock.js';
@@ -62,6 +62,8 @@ export async function deleteWorkspace(h: DeleteHost, name: string, opts: { keepV
         worktree = info.worktree;
         await h.detach(name);
         removed = await removeWorkspaceContainer(h, name, { keepVolumes: opts.keepVolumes ?? false });
+        // A remote workspace's tree volumes are the workspace itself: they go with its branch.
+        removed.volumes.push(...(await removeRemoteVolumes(h.containers.docker, h.repo, name)));
         // After the container: a snapshot still used by a container cannot be untagged.
         await removePersistedState(info, {
           dataDir: h.dataDir,
@@ -101,7 +103,8 @@ export async function removeWorkspaceResources(
   // The workspace's own install snapshot (an install that is not cacheable: runner/session/deps.ts).
   await removeWorkspaceDepsImages(client, info.repo, info.name);
   for (const v of opts.keepVolumes ? [] : await c.listVolumes({ label: [...filter.label, `${LABEL.workspace}=${info.name}`] })) {
-    if (v.labels[LABEL.volumeKind] === 'workspace' && (await c.removeVolume(v.name))) out.volumes.push(v.name);
+    const kind = v.labels[LABEL.volumeKind];
+    if ((kind === 'workspace' || kind === REMOTE_VOLUME_KIND) && (await c.removeVolume(v.name))) out.volumes.push(v.name);
   }
   return out;
 }

@@ -9,6 +9,7 @@
  * asked, nothing is reaped at all.
  */
 import { reapOrphanContainers } from '../../docker/index.js';
+import { REMOTE_VOLUME_KIND } from '../../docker/index.js';
 import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resolved } from '../../src/project/index.js';
@@ -118,7 +119,8 @@ async function reapVolumes(h: GcHost, names: ReadonlySet<string>, inGit: Readonl
   const removed: string[] = [];
   for (const v of await h.containers.listVolumes(labelFilter({ repo: h.repo }))) {
     const ws = v.labels[LABEL.workspace];
-    if (v.labels[LABEL.volumeKind] !== 'workspace' || !ws || names.has(ws) || !inGit || inGit.has(ws)) continue;
+    const kind = v.labels[LABEL.volumeKind];
+    if ((kind !== 'workspace' && kind !== REMOTE_VOLUME_KIND) || !ws || names.has(ws) || !inGit || inGit.has(ws)) continue;
     if (await isVolumeKept(h.dataDir, v.name)) continue;
     const r = await tryLocked(h, sessionContainerName(h.repo, ws), () => h.containers.removeVolume(v.name));
     if (r) removed.push(v.name);

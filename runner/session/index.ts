@@ -1,4 +1,6 @@
 /** The stateful runner: sessions (workspace containers), persistent shells, processes, pool. */
+export { RemoteWorkspaceFiles, type WorkspaceFilesApi } from './files-remote.js';
+export { DEFAULT_MAX_BUNDLE_BYTES, resolveRemote, type RemoteConfig, type RemoteOptions } from './remote.js';
 export { Runner, DEFAULT_EXEC_TIMEOUT_MS, removeWorkspaceResources } from './runner.js';
 export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
 export { deleteWorkspace } from './delete.js';

@@ -25,6 +25,8 @@ import { initContainer, isRootUser, runSetup } from './setup.js';
 import { finishDeps, readyDeps, type SessionDeps } from './deps.js';
 import type { SessionCreated } from './session.js';
 import type { SetupReport } from './types.js';
+import { ensureRemoteTree } from './remote.js';
+import { removeRemoteVolumes } from '../../docker/index.js';
 
 export interface OpenOptions {
   /** Create the workspace when it does not exist (default true); false makes a missing one an error. */
@@ -120,6 +122,7 @@ export async function openContainer(h: OpenHost, name: string, opts: OpenOptions
   };
   try {
     const existing = await ensureWorkspace(c, own);
+    if (h.factory.remote) await ensureRemote(c);
     if (existing) await reuseExisting(c, existing);
     const newContainer = !c.containerId || c.created.fromPool;
     if (newContainer) await initialize(c);
@@ -172,7 +175,8 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   // A container without a workspace is an orphan of a deleted workspace: it mounts a directory
   // that no longer exists, so it cannot serve the new one.
   if (existing) await c.h.containers.remove(existing.id);
-  const claimed = await c.h.pool.claim(c.name, c.resolved);
+  // Pool containers bind a host slot dir: a remote workspace never takes one (remote.ts).
+  const claimed = c.h.factory.remote ? undefined : await c.h.pool.claim(c.name, c.resolved);
   if (claimed) {
     c.rollback.push(() => c.h.pool.discard(claimed));
     c.containerId = claimed.containerId;
@@ -189,8 +193,17 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   ).workspace;
   c.rollback.push(() => c.h.workspaces.delete(c.name).catch(() => undefined));
   c.createdWs = true;
-  c.h.pool.refillSoon(c.resolved);
+  if (!c.h.factory.remote) c.h.pool.refillSoon(c.resolved);
   return undefined;
+}
+
+/** Step 1b, remote workspaces only: the volumes holding the tree, seeded from the branch if new. */
+async function ensureRemote(c: Ctx): Promise<void> {
+  const f = c.h.factory;
+  const host = { repo: c.h.repo, containers: c.h.containers, workspaces: c.h.workspaces, labels: f.labels, logger: c.h.logger, remote: f.remote };
+  if (await ensureRemoteTree(host, c.ws!, c.user, c.opts.signal)) {
+    c.rollback.push(() => removeRemoteVolumes(c.h.containers.docker, c.h.repo, c.name));
+  }
 }
 
 /** Step 2: reuse the workspace's container (starting it), or remove one that can't serve it. */
@@ -198,7 +211,7 @@ async function reuseExisting(c: Ctx, existing: Existing): Promise<void> {
   const specStale = existing.labels[LABEL.specHash] !== c.resolved.hash;
   // A container mounting another directory can't serve this worktree; one running as another
   // user (e.g. root, from before berth ran root sessions unprivileged) must not.
-  const unusable = existing.labels[LABEL.mountSource] !== c.ws!.worktree || existing.labels[LABEL.user] !== c.user;
+  const unusable = existing.labels[LABEL.mountSource] !== c.h.factory.mountSourceFor(c.ws!) || existing.labels[LABEL.user] !== c.user;
   if (unusable || (specStale && c.opts.recreate)) {
     if (existing.labels[LABEL.user] !== c.user)
       c.warnings.push(
@@ -238,6 +251,8 @@ async function createContainer(c: Ctx): Promise<void> {
  * open started the container: no agent process can be running in it yet.
  */
 async function handOver(c: Ctx): Promise<void> {
+  // A remote workspace's tree was written as the session user by the seed (remote.ts).
+  if (c.h.factory.remote) return;
   const worktree = c.ws!.worktree;
   if (!hostIsRoot() || isRootUser(c.user)) {
     // The session user is this process: the worktree only needs to be private.

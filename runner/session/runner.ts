@@ -30,6 +30,9 @@ import { withLock } from './lock.js';
 import { openContainer, type OpenOptions } from './open.js';
 import { Pool, type PoolOptions, type PoolStatus } from './pool.js';
 import { Session } from './session.js';
+import { RemoteWorkspaceFiles, type WorkspaceFilesApi } from './files-remote.js';
+import type { WorkspaceFilesOptions } from './files-types.js';
+import { resolveRemote, type RemoteConfig, type RemoteOptions } from './remote.js';
 
 export { removeWorkspaceResources } from './delete.js';
 export type { GcReport } from './gc.js';
@@ -67,6 +70,11 @@ export interface RunnerOptions {
   readonly gitInContainer?: 'readonly' | 'none';
   /** Warm pool settings; the target size defaults to the spec's pool.size. */
   readonly pool?: PoolOptions;
+  /**
+   * The engine cannot see host paths (runner/session/remote.ts): workspaces live in volumes,
+   * seeded and checkpointed through git bundles. Default: env BERTH_REMOTE=1, else local.
+   */
+  readonly remote?: boolean | RemoteOptions;
 }
 
 export type SessionSummary = SessionRow;
@@ -84,6 +92,8 @@ export class Runner implements AsyncDisposable {
   /** Engines and their per-engine parts; `containers`/`factory`/`pool` above are the primary's. */
   readonly engines: EngineSet;
   readonly #parts: EngineParts;
+  /** Set when workspaces are remote (volumes instead of bind-mounted worktrees). */
+  readonly remote: RemoteConfig | undefined;
   readonly #specOverrides: SpecInput | undefined;
   readonly #sessions = new Map<string, Session>();
   readonly #opening = new Map<string, Promise<Session>>();
@@ -99,8 +109,10 @@ export class Runner implements AsyncDisposable {
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
+    this.remote = resolveRemote(opts.remote);
     const makeFactory = (containers: Containers) =>
       new ContainerFactory({
+        remote: this.remote,
         repo: this.repo,
         dataDir: this.dataDir,
         containers,
@@ -252,6 +264,21 @@ export class Runner implements AsyncDisposable {
     return (await this.#parts.of(this.workspaces, name)).containers;
   }
 
+  /**
+   * File tools of a remote workspace's open session (files-remote.ts: they exec in its container);
+   * undefined for local workspaces, whose files the host opens directly (files.ts).
+   */
+  remoteFiles(name: string, opts: WorkspaceFilesOptions = {}): WorkspaceFilesApi | undefined {
+    const s = this.get(name);
+    if (!this.remote || !s) return undefined;
+    return new RemoteWorkspaceFiles(this.containers, s.containerId, s.user, s.spec.workdir, opts);
+  }
+
+  /** The session user of remote workspaces: their volumes' files belong to it (remote.ts). */
+  async remoteUser(): Promise<string> {
+    return this.factory.userFor((await this.resolve()).spec);
+  }
+
   /** Delete the workspace (branch, worktree, note) and everything the runner made for it (delete.ts). */
   async delete(name: string, opts: { keepVolumes?: boolean } = {}): Promise<Removed & { warnings: readonly string[] }> {
     const { containers } = await this.#parts.of(this.workspaces, name);
@@ -356,6 +383,9 @@ export class Runner implements AsyncDisposable {
   /** Fill the warm pool for the current spec up to `size` (default: its target); returns names created. */
   async warmPool(opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
     this.#assertOpen();
+    if (this.remote) {
+      throw new BerthError('BAD_INPUT', 'the warm pool is not available for remote workspaces (their trees live in volumes, a pool container binds a host dir): unset BERTH_REMOTE or skip `berth pool warm`');
+    }
     return this.pool.fill(await this.resolve(), opts);
   }
 

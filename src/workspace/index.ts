@@ -27,3 +27,4 @@ export type {
   WorkspaceDiff,
 } from './types.js';
 export { parseState, serializeState } from './state.js';
+export { applyWorkspaceBundle, bundleBranch, type AppliedBundle } from './remote-git.js';

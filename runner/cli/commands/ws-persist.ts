@@ -13,6 +13,7 @@ import { workspaceContainers, workspaceVolumes } from '../../session/index.js';
 import { resolveSpec } from '../../../src/project/index.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { action, printJson, printWarnings, safeText } from '../output.js';
+import { remoteParts } from './ws-sync.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 
 /** A runner-less host: the CLI has no open sessions, so nothing is detached in-process. */
@@ -26,6 +27,7 @@ export async function hostFor(ws: Workspaces, name: string): Promise<Persistence
     labels: {},
     logger: createLogger({ level: 'warn' }),
     get: () => undefined,
+    ...remoteParts(ws),
   };
 }
 

@@ -9,7 +9,8 @@ import { formatAge, Workspaces, type BeforeRemoveHook, type WorkspaceInfo } from
 import { createLogger } from '../../../src/log.js';
 import { durationArg, positiveIntArg } from '../args.js';
 import { action, printJson, printWarnings, safeText } from '../output.js';
-import { registerPersistence, runCheckpoint, runCommandLog } from './ws-persist.js';
+import { hostFor, registerPersistence, runCheckpoint, runCommandLog } from './ws-persist.js';
+import { registerSync } from './ws-sync.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 import { registerTransfer } from './ws-transfer.js';
 
@@ -241,5 +242,6 @@ Examples:
     );
 
   registerPersistence(ws, withRepo);
+  registerSync(ws, withRepo, hostFor);
   registerTransfer(ws);
 }
