@@ -108,7 +108,19 @@ export async function execGroup(ctx: GroupContext): Promise<Row[]> {
         const baseline = way === 'dockerode' ? undefined : `exec.${c.key}.dockerode`;
         const s = samples.get(way);
         if (!s) {
-          rows.push(unavailable(rowId, 'exec', label, way === 'mcp-pinned' && cfg.mode === 'quick' ? 'full run only' : way.startsWith('mcp') ? (mcpReason ?? 'not measured') : (cliReason ?? 'not measured'), baseline));
+          rows.push(
+            unavailable(
+              rowId,
+              'exec',
+              label,
+              way === 'mcp-pinned' && cfg.mode === 'quick'
+                ? 'full run only'
+                : way.startsWith('mcp')
+                  ? (mcpReason ?? 'not measured')
+                  : (cliReason ?? 'not measured'),
+              baseline,
+            ),
+          );
           continue;
         }
         rows.push({ id: rowId, group: 'exec', label, ms: summarize(s), ...(baseline ? { baseline } : {}) });

@@ -171,7 +171,11 @@ async function explainOpen(fx: Fixture): Promise<void> {
     // Every host git process (the hardened base's one entry point), inside find/create.
     GitRepo.prototype.run = function (this: GitRepo, args, opts) {
       const start = performance.now();
-      const what = `  git ${args.filter((a) => !a.includes('\n')).slice(0, 3).join(' ').slice(0, 60)}`;
+      const what = `  git ${args
+        .filter((a) => !a.includes('\n'))
+        .slice(0, 3)
+        .join(' ')
+        .slice(0, 60)}`;
       return run.call(this, args, opts).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what }));
     };
     for (const m of ['find', 'create'] as const) {

@@ -52,7 +52,16 @@ export async function startMcp(fx: Fixture, workspace: string, opts: McpStartOpt
   const mode = opts.mode ?? 'default';
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [...(opts.nodeArgs ?? []), opts.bin ?? BIN, 'mcp', '--repo', fx.repo, ...(mode === 'pinned' ? ['--workspace', workspace] : []), '--log-level', 'warn'],
+    args: [
+      ...(opts.nodeArgs ?? []),
+      opts.bin ?? BIN,
+      'mcp',
+      '--repo',
+      fx.repo,
+      ...(mode === 'pinned' ? ['--workspace', workspace] : []),
+      '--log-level',
+      'warn',
+    ],
     env: fx.childEnv(),
     stderr: 'pipe',
   });

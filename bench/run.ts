@@ -29,7 +29,9 @@ const RUNNERS: Record<GroupName, (ctx: GroupContext) => Promise<Row[]>> = {
 
 /** Rows a group would have produced, for when it failed as a whole. */
 const PLACEHOLDERS: Record<GroupName, [string, string][]> = {
-  exec: ['true', 'echo'].flatMap((c) => ['shell', 'mcp', 'mcp-pinned', 'fresh', 'dockerode', 'cli'].map((w): [string, string] => [`exec.${c}.${w}`, `exec ${c}: ${w}`])),
+  exec: ['true', 'echo'].flatMap((c) =>
+    ['shell', 'mcp', 'mcp-pinned', 'fresh', 'dockerode', 'cli'].map((w): [string, string] => [`exec.${c}.${w}`, `exec ${c}: ${w}`]),
+  ),
   open: [
     ['open.warm', 'open: warm pool'],
     ['open.cold', 'open: cold'],

@@ -22,7 +22,16 @@ export { usableInstallNetwork } from './networks.js';
 export { ensureImageRef, type EnsureOpts } from './ensure.js';
 export { pullByteCounter, type PullBytes, type PullProgress } from './pull.js';
 export { diskUsage, listCacheEntries, listCaches, pruneCaches, sharedCacheLabels, sharedCacheVolume, type CacheEntry, type CacheVolume } from './caches.js';
-export { depsImageRef, depsFromDf, findDepsImage, removeDepsImage, removeWorkspaceDepsImages, saveDepsImage, type DepsSnapshot, type SaveDeps } from './deps.js';
+export {
+  depsImageRef,
+  depsFromDf,
+  findDepsImage,
+  removeDepsImage,
+  removeWorkspaceDepsImages,
+  saveDepsImage,
+  type DepsSnapshot,
+  type SaveDeps,
+} from './deps.js';
 export { cacheableInstall, depsKey, installedIn, manifestDigest, type Cacheable, type DepsKeyInput, type ManifestDigest } from './deps-key.js';
 export { ensureImages, imageStatus } from './images.js';
 export { readPullRecord } from './image-record.js';

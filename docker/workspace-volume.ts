@@ -210,7 +210,7 @@ async function* tarOneFile(name: string, data: Readable, size: number, owner: { 
     yield b;
   }
   if (n !== size) throw new BerthError('INTERNAL', `${name} has ${n} bytes, expected ${size}`);
-  yield Buffer.alloc((512 - (size % 512)) % 512 + 1024, 0);
+  yield Buffer.alloc(((512 - (size % 512)) % 512) + 1024, 0);
 }
 
 /**

@@ -144,7 +144,7 @@ export const ERROR_CODES = {
     kind: 'environment',
     remedy: 'start that engine (or fix its endpoint in `engines:` / BERTH_ENGINES); `berth engines` shows which engines answer',
     agent:
-      "The Docker engine this workspace lives on is down: its other workspaces are unaffected. Tell the user; retry this workspace once they have restarted that engine (its files are kept there), or work in another workspace.",
+      'The Docker engine this workspace lives on is down: its other workspaces are unaffected. Tell the user; retry this workspace once they have restarted that engine (its files are kept there), or work in another workspace.',
   },
   ENGINE_CONFIG: {
     kind: 'input',
@@ -197,7 +197,8 @@ export const ERROR_CODES = {
   },
   DEVCONTAINER_IMAGE: {
     kind: 'environment',
-    remedy: "make the devcontainer's image available (pull or build it), drop --strict-image to fall back to the detected toolchain image, or set image: in berth.yaml",
+    remedy:
+      "make the devcontainer's image available (pull or build it), drop --strict-image to fall back to the detected toolchain image, or set image: in berth.yaml",
     agent: "The devcontainer's image cannot be pulled or built here and --strict-image forbids the fallback: tell the user.",
   },
   LIFECYCLE_FAILED: {

@@ -163,7 +163,12 @@ export class ContainerFactory {
       const real = await realpath(source).catch(() => undefined);
       // A symlink committed in the repository could point the bind anywhere: skip it here with a
       // warning (hardening.ts would refuse the whole container).
-      const why = real === undefined ? 'does not exist in the workspace' : real !== root && !real.startsWith(`${root}/`) ? `leads outside the workspace (${real})` : undefined;
+      const why =
+        real === undefined
+          ? 'does not exist in the workspace'
+          : real !== root && !real.startsWith(`${root}/`)
+            ? `leads outside the workspace (${real})`
+            : undefined;
       if (why) {
         this.logger.warn(`devcontainer mount ${b.source} -> ${b.target} skipped: ${b.source} ${why}`);
         continue;

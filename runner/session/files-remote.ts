@@ -316,7 +316,9 @@ function failureError(f: Failure, what: string, p: string): BerthError {
     case 'ISDIR':
       return new BerthError(
         'BAD_INPUT',
-        what === 'write' ? `write ${quote(p)}: it is a directory. Write to a file path inside it.` : `${what} ${quote(p)}: it is a directory. Use list to see its entries.`,
+        what === 'write'
+          ? `write ${quote(p)}: it is a directory. Write to a file path inside it.`
+          : `${what} ${quote(p)}: it is a directory. Use list to see its entries.`,
       );
     case 'NOTREG':
       return new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${f.detail || 'other'}).`);

@@ -95,7 +95,10 @@ async function runStages(h: SetupHost, stages: readonly LifecycleStage[], opts: 
 }
 
 /** Sequential, stopping at the first failure. */
-async function sequential<T extends { record: LifecycleRecord }>(items: LifecycleStage['commands'], run: (c: LifecycleStage['commands'][number]) => Promise<T>): Promise<T[]> {
+async function sequential<T extends { record: LifecycleRecord }>(
+  items: LifecycleStage['commands'],
+  run: (c: LifecycleStage['commands'][number]) => Promise<T>,
+): Promise<T[]> {
   const done: T[] = [];
   for (const c of items) {
     const r = await run(c);

@@ -243,7 +243,14 @@ export class Pool {
     await mkdir(join(this.dir(), slot), { recursive: true });
     // The worktree is later created in this directory; Workspaces records its realpath.
     const slotDir = await realpath(join(this.dir(), slot));
-    const w: WarmSlot = { resolved, slot, slotDir, name: poolContainerName(this.#h.repo, resolved.hash, slot), user: this.#h.userFor(resolved.spec), id: undefined };
+    const w: WarmSlot = {
+      resolved,
+      slot,
+      slotDir,
+      name: poolContainerName(this.#h.repo, resolved.hash, slot),
+      user: this.#h.userFor(resolved.spec),
+      id: undefined,
+    };
     try {
       for (const step of warmSteps(this.#h, this.#ws)) await step.run(w);
       this.#h.logger.info('warm pool container ready', { container: w.name });

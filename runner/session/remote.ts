@@ -74,13 +74,23 @@ export function remoteMountSource(repo: RepoRef, name: string): string {
 export function remoteOwner(user: string): Owner {
   const o = numericOwner(user);
   if (!o) {
-    throw new BerthError('BAD_INPUT', `remote workspaces need a numeric session user ("uid:gid"), got spec.user ${JSON.stringify(user)}: set user: "1000:1000" in berth.yaml`);
+    throw new BerthError(
+      'BAD_INPUT',
+      `remote workspaces need a numeric session user ("uid:gid"), got spec.user ${JSON.stringify(user)}: set user: "1000:1000" in berth.yaml`,
+    );
   }
   return o;
 }
 
 /** `sh` function `g`: git with SAFE_CONFIG on the git volume and the tree, nothing else read. */
-const GIT_FN = `g() { git ${[...SAFE_CONFIG, 'protocol.file.allow=always', 'safe.directory=*', 'core.bare=false', `user.name=${FALLBACK_NAME}`, `user.email=${FALLBACK_EMAIL}`]
+const GIT_FN = `g() { git ${[
+  ...SAFE_CONFIG,
+  'protocol.file.allow=always',
+  'safe.directory=*',
+  'core.bare=false',
+  `user.name=${FALLBACK_NAME}`,
+  `user.email=${FALLBACK_EMAIL}`,
+]
   .map((c) => `-c '${c}'`)
   .join(' ')} "$@"; }`;
 
@@ -138,7 +148,10 @@ fi
 echo "$committed $files $head $size"`;
 
 function helperFailed(what: string, name: string, r: { exitCode: number | null; stderr: string }): BerthError {
-  return new BerthError('GIT_ERROR', `${what} of remote workspace ${JSON.stringify(name)} failed in the helper container (exit ${r.exitCode}): ${r.stderr.trim().slice(-600)}`);
+  return new BerthError(
+    'GIT_ERROR',
+    `${what} of remote workspace ${JSON.stringify(name)} failed in the helper container (exit ${r.exitCode}): ${r.stderr.trim().slice(-600)}`,
+  );
 }
 
 /**
@@ -169,7 +182,9 @@ async function seedVolumes(h: RemoteHost, name: string, volumes: RemoteVolumes, 
     const head = await bundleBranch(h.repo.path, name, file, { signal: o.signal });
     if (o.fresh) {
       // New volumes are root-owned: hand their roots to the session user (nothing is in them yet).
-      const r = await helper.run(`chmod 0755 ${TREE_MOUNT} ${GIT_MOUNT} && chown "$1" ${TREE_MOUNT} ${GIT_MOUNT}`, [`${owner.uid}:${owner.gid}`], { user: '0:0' });
+      const r = await helper.run(`chmod 0755 ${TREE_MOUNT} ${GIT_MOUNT} && chown "$1" ${TREE_MOUNT} ${GIT_MOUNT}`, [`${owner.uid}:${owner.gid}`], {
+        user: '0:0',
+      });
       if (r.exitCode !== 0) throw helperFailed('preparing the volumes', name, r);
     }
     await helper.putFile(GIT_MOUNT, 'seed.bundle', createReadStream(file), (await stat(file)).size, owner);
@@ -216,14 +231,19 @@ export async function checkpointRemote(h: RemoteHost, name: string, message: str
     if (size === '-') return { sha: head, committed: committed === '1', filesChanged: Number(files) };
     const what = `the checkpoint of remote workspace ${JSON.stringify(name)}`;
     if (Number(size) > cfg.maxBundleBytes) {
-      throw new BerthError('CHECKPOINT_TOO_LARGE', `${what} is ${size} bytes, over the limit of ${cfg.maxBundleBytes}: remove large files from the workspace, then checkpoint again`, {
-        details: { size: Number(size), max: cfg.maxBundleBytes },
-      });
+      throw new BerthError(
+        'CHECKPOINT_TOO_LARGE',
+        `${what} is ${size} bytes, over the limit of ${cfg.maxBundleBytes}: remove large files from the workspace, then checkpoint again`,
+        {
+          details: { size: Number(size), max: cfg.maxBundleBytes },
+        },
+      );
     }
     const file = join(tmp, 'out.bundle');
     await helper.getFile(`${GIT_MOUNT}/out.bundle`, cfg.maxBundleBytes, createWriteStream(file, { mode: 0o600 }), what);
     const applied = await applyWorkspaceBundle(h.workspaces, name, file, sig(signal));
-    if (applied.sha !== head) throw new BerthError('UNSAFE_CONTENT', `${what}: the bundle holds ${applied.sha.slice(0, 12)}, the volume reported ${head.slice(0, 12)}`);
+    if (applied.sha !== head)
+      throw new BerthError('UNSAFE_CONTENT', `${what}: the bundle holds ${applied.sha.slice(0, 12)}, the volume reported ${head.slice(0, 12)}`);
     return { sha: head, committed: committed === '1', filesChanged: Number(files) };
   } finally {
     await helper.close();

@@ -384,7 +384,10 @@ export class Runner implements AsyncDisposable {
   async warmPool(opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
     this.#assertOpen();
     if (this.remote) {
-      throw new BerthError('BAD_INPUT', 'the warm pool is not available for remote workspaces (their trees live in volumes, a pool container binds a host dir): unset BERTH_REMOTE or skip `berth pool warm`');
+      throw new BerthError(
+        'BAD_INPUT',
+        'the warm pool is not available for remote workspaces (their trees live in volumes, a pool container binds a host dir): unset BERTH_REMOTE or skip `berth pool warm`',
+      );
     }
     return this.pool.fill(await this.resolve(), opts);
   }

@@ -233,7 +233,11 @@ async function writeHeadRef(gitDir: string, ref: string): Promise<void> {
   try {
     await writeFile(lock, `ref: ${ref}\n`, { flag: 'wx', mode: 0o644 });
   } catch (err) {
-    throw new BerthError('GIT_ERROR', `could not lock ${JSON.stringify(join(gitDir, 'HEAD'))}: ${(err as Error).message}; if no git process is running there, remove ${lock} and retry`, { cause: err });
+    throw new BerthError(
+      'GIT_ERROR',
+      `could not lock ${JSON.stringify(join(gitDir, 'HEAD'))}: ${(err as Error).message}; if no git process is running there, remove ${lock} and retry`,
+      { cause: err },
+    );
   }
   try {
     await rename(lock, join(gitDir, 'HEAD'));

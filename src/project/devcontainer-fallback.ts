@@ -59,7 +59,9 @@ export async function withImageFallback(
     return { resolved, warning: undefined };
   } catch (err) {
     if (!isBerthError(err) || !UNAVAILABLE.has(err.code)) throw err;
-    const what = resolved.spec.build ? `the image built from ${posix.join(resolved.spec.build.context, resolved.spec.build.dockerfile)}` : `image ${resolved.spec.image}`;
+    const what = resolved.spec.build
+      ? `the image built from ${posix.join(resolved.spec.build.context, resolved.spec.build.dockerfile)}`
+      : `image ${resolved.spec.image}`;
     const why = firstLine(err.message);
     if (strict) {
       throw new BerthError(

@@ -63,10 +63,7 @@ const userName = z.string().max(64);
 
 export const devcontainerSchema = z.looseObject({
   name: z.string().max(256).optional(),
-  image: z
-    .string({ error: 'expected an image reference (a string)' })
-    .max(1024)
-    .optional(),
+  image: z.string({ error: 'expected an image reference (a string)' }).max(1024).optional(),
   build: buildSchema.optional(),
   /** Legacy spellings of build.dockerfile / build.context. */
   dockerFile: relPath.optional(),

@@ -82,7 +82,10 @@ export function parseDevcontainer(text: string, file: string, ctx: DevcontainerC
     const lines = result.error.issues.slice(0, 10).map((i) => {
       const path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
       const node = tree && findNodeAtLocation(tree, path);
-      const field = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+      const field = path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '');
       return `${file}:${where(text, node?.offset ?? 0)}: ${field || '(top level)'}: ${i.message}`;
     });
     throw invalid(lines, file, undefined, text);
@@ -152,7 +155,9 @@ function workspaceFolder(d: DevcontainerInput, file: string, vars: VarScope, war
   const sub = vars.sub(d.workspaceFolder);
   const parsed = 'value' in sub ? containerPath('workspaceFolder').safeParse(sub.value) : undefined;
   if (parsed?.success) return parsed.data;
-  warnings.push(`${file}: workspaceFolder ${JSON.stringify(d.workspaceFolder)} is not usable (${parsed?.error.issues[0]?.message ?? 'unknown variable'}): ignored`);
+  warnings.push(
+    `${file}: workspaceFolder ${JSON.stringify(d.workspaceFolder)} is not usable (${parsed?.error.issues[0]?.message ?? 'unknown variable'}): ignored`,
+  );
   return undefined;
 }
 

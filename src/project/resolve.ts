@@ -104,7 +104,14 @@ export function resolveLayers(layers: {
       initialize: dc.initialize,
       features: dc.features,
       warnings: dc.warnings,
-      ...(fallback ? { fallback: { ...fallback, devcontainer: { file: dc.file, lifecycle: dc.lifecycle, initialize: dc.initialize, features: dc.features, warnings: dc.warnings } } } : {}),
+      ...(fallback
+        ? {
+            fallback: {
+              ...fallback,
+              devcontainer: { file: dc.file, lifecycle: dc.lifecycle, initialize: dc.initialize, features: dc.features, warnings: dc.warnings },
+            },
+          }
+        : {}),
     },
   });
 }

@@ -50,7 +50,10 @@ export async function prepareAt(ctx: DirsContext, dir: string, baseRef: string, 
   const { path } = await prepareWorktreeDir(ctx, 'prepared', dir);
   const probe = await ctx.git.probeBase(baseRef, '.gitmodules', [], signal);
   if (probe.hasPath) {
-    throw new BerthError('SUBMODULES_UNSUPPORTED', `base ${JSON.stringify(baseRef)} (${probe.sha.slice(0, 12)}) contains .gitmodules: berth does not support submodules yet`);
+    throw new BerthError(
+      'SUBMODULES_UNSUPPORTED',
+      `base ${JSON.stringify(baseRef)} (${probe.sha.slice(0, 12)}) contains .gitmodules: berth does not support submodules yet`,
+    );
   }
   const handle = await addDetachedWorktree(ctx.git, path, probe.sha, signal);
   return { handle, sha: probe.sha };

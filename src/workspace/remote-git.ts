@@ -50,9 +50,13 @@ export async function applyWorkspaceBundle(workspaces: Workspaces, name: string,
     .filter(Boolean);
   const m = heads.length === 1 ? /^([0-9a-f]{40,64}) (\S+)$/.exec(heads[0] as string) : null;
   if (!m || m[2] !== ref) {
-    throw new BerthError('UNSAFE_CONTENT', `the checkpoint bundle of remote workspace ${JSON.stringify(name)} must hold only ${ref}; it holds ${JSON.stringify(heads)}`, {
-      details: { heads },
-    });
+    throw new BerthError(
+      'UNSAFE_CONTENT',
+      `the checkpoint bundle of remote workspace ${JSON.stringify(name)} must hold only ${ref}; it holds ${JSON.stringify(heads)}`,
+      {
+        details: { heads },
+      },
+    );
   }
   const sha = m[1] as string;
   const incoming = `${INCOMING_REF_PREFIX}${name}`;
@@ -93,11 +97,18 @@ async function assertDescends(git: GitRepo, ancestor: string, tip: string, name:
 async function moveWorktree(git: GitRepo, worktree: string, name: string, sha: string, call: Call): Promise<void> {
   if (!isSha(sha)) throw new BerthError('INTERNAL', `not a commit id: ${JSON.stringify(sha)}`);
   const gitDir = await git.worktreeGitDir(worktree);
-  if (!gitDir) throw new BerthError('NOT_FOUND', `the host worktree of workspace ${JSON.stringify(name)} (${worktree}) is missing: run \`berth ws repair\` or recreate it`);
+  if (!gitDir)
+    throw new BerthError(
+      'NOT_FOUND',
+      `the host worktree of workspace ${JSON.stringify(name)} (${worktree}) is missing: run \`berth ws repair\` or recreate it`,
+    );
   const wt = { cwd: worktree, env: { GIT_DIR: gitDir, GIT_WORK_TREE: worktree } };
   const branch = (await git.run(['symbolic-ref', '--quiet', 'HEAD'], { ...wt, ok: [0, 1], signal: call.signal })).stdout.toString('utf8').trim();
   if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
-    throw new BerthError('DIRTY_CHECKOUT', `the host worktree of ${JSON.stringify(name)} has ${branch || 'a detached HEAD'} checked out instead of berth/${name}: switch it back and retry`);
+    throw new BerthError(
+      'DIRTY_CHECKOUT',
+      `the host worktree of ${JSON.stringify(name)} has ${branch || 'a detached HEAD'} checked out instead of berth/${name}: switch it back and retry`,
+    );
   }
   await git.run(['reset', '--hard', '--quiet', sha], { ...wt, signal: call.signal });
 }

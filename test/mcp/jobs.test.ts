@@ -34,10 +34,14 @@ describe('CommandJobs', () => {
   it('keeps no job for commands answered in full, however many ran', async () => {
     const jobs = new CommandJobs();
     for (let i = 0; i < 500; i++) {
-      const job = jobs.start({ workspace: 'w', command: `echo ${i}`, mode: 'shell' }, async (_s, onOutput) => {
-        onOutput('stdout', `${i}\n`);
-        return result(`${i}\n`);
-      }, never);
+      const job = jobs.start(
+        { workspace: 'w', command: `echo ${i}`, mode: 'shell' },
+        async (_s, onOutput) => {
+          onOutput('stdout', `${i}\n`);
+          return result(`${i}\n`);
+        },
+        never,
+      );
       expect(await jobs.wait(job, 5_000, never)).toBe(true);
       expect(job.result?.stdout).toBe(`${i}\n`);
       jobs.release(job);

@@ -129,7 +129,12 @@ describe('parseDevcontainer', () => {
 
   it('lists features in one warning and names what it does not apply', () => {
     const dc = parseDevcontainer(
-      JSON.stringify({ image: 'x:1', features: { 'ghcr.io/devcontainers/features/node:1': {}, 'ghcr.io/x/y:2': {} }, privileged: true, runArgs: ['--net=host'] }),
+      JSON.stringify({
+        image: 'x:1',
+        features: { 'ghcr.io/devcontainers/features/node:1': {}, 'ghcr.io/x/y:2': {} },
+        privileged: true,
+        runArgs: ['--net=host'],
+      }),
       '.devcontainer.json',
       ctx,
     );

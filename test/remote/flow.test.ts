@@ -103,7 +103,13 @@ for (const mode of ['local', 'remote'] as const) {
       const f = await fileOps(await filesOf('w')).run();
       expect(f).toMatchObject({ outside: 'PATH_OUTSIDE', missing: 'FILE_NOT_FOUND', dotgit: 'PATH_PROTECTED', dir: 'BAD_INPUT', deleteNonEmpty: 'BAD_INPUT' });
       expect(f.read).toMatchObject({ content: 'one\ntwo\nthree\nfour\n', totalLines: 4 });
-      expect((f.listRecursive as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual(['README.md', 'exec.txt', 'src', 'src/app.txt', 'src/new.txt']);
+      expect((f.listRecursive as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual([
+        'README.md',
+        'exec.txt',
+        'src',
+        'src/app.txt',
+        'src/new.txt',
+      ]);
       out.files = f;
       expect((await s.exec('cat README.md src/new.txt')).stdout).toBe('# fixture, edited\none\ntwo\nthree\nfour\n');
 
@@ -135,7 +141,13 @@ for (const mode of ['local', 'remote'] as const) {
       // ---- export, delete, import, resume ---------------------------------------------------------
       const url = `s3://${BUCKET}/flow/${fx.runId}`;
       const info = await runner.workspaces.get('w');
-      await exportWorkspace({ workspace: info, url, storage: s3.config(), tempDir: scratch, container: await containerStateOf(docker, runner.repo, info, fx.labels) });
+      await exportWorkspace({
+        workspace: info,
+        url,
+        storage: s3.config(),
+        tempDir: scratch,
+        container: await containerStateOf(docker, runner.repo, info, fx.labels),
+      });
       await runner.delete('w');
       if (mode === 'remote') {
         const vols = await docker.listVolumes({ filters: { name: [remoteVolumeNames(runner.repo, 'w').tree] } });
@@ -158,7 +170,7 @@ for (const mode of ['local', 'remote'] as const) {
 describe('local and remote workspaces', () => {
   it('give the same results for the same flow', () => {
     if (!dockerAvailable) return;
-    expect([...outcomes.keys()].sort()).toEqual(["local", "remote"]);
+    expect([...outcomes.keys()].sort()).toEqual(['local', 'remote']);
     expect(outcomes.get('remote')).toEqual(outcomes.get('local'));
   });
 });

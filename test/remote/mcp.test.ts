@@ -31,7 +31,11 @@ describeDocker('MCP tools on a remote workspace', () => {
     if (s) {
       const name = remoteVolumeNames(s.runner.repo, 'rem');
       await s.close();
-      for (const v of [name.tree, name.git]) await docker().getVolume(v).remove({ force: true }).catch(() => undefined);
+      for (const v of [name.tree, name.git])
+        await docker()
+          .getVolume(v)
+          .remove({ force: true })
+          .catch(() => undefined);
     }
   });
 

@@ -62,7 +62,11 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     for (const fx of fixtures) await removeByRepo(realpathSync(fx.repo)).catch(() => undefined);
     for (const fx of fixtures) await fx.cleanup();
     const d = new Dockerode();
-    for (const ref of images) await d.getImage(ref).remove({ force: true }).catch(() => undefined);
+    for (const ref of images)
+      await d
+        .getImage(ref)
+        .remove({ force: true })
+        .catch(() => undefined);
   }, 300_000);
 
   it('runs the image with remoteUser and containerEnv, and the lifecycle commands in order, postStart at every start', async () => {
@@ -120,7 +124,9 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     expect(r.stdout).toBe('65532\n');
     const fallback = r.stderr.split('\n').filter((l) => /using the detected image/.test(l));
     expect(fallback).toHaveLength(1);
-    expect(fallback[0]).toMatch(/names image 127\.0\.0\.1:1\/nope:1, .*REGISTRY_UNREACHABLE.*using the detected image berth-node:bookworm-1 instead \(and not its user vscode/);
+    expect(fallback[0]).toMatch(
+      /names image 127\.0\.0\.1:1\/nope:1, .*REGISTRY_UNREACHABLE.*using the detected image berth-node:bookworm-1 instead \(and not its user vscode/,
+    );
     // The lifecycle command failed for lack of network: reported as such, not fatal.
     expect(r.stderr).toMatch(/postCreateCommand .* failed \(exit \d+\).* It failed for lack of network: .*`network: host` in berth\.yaml/);
 
@@ -149,6 +155,8 @@ describeDocker('devcontainer.json in workspaces (real engine, spawned CLI)', () 
     });
     const fb = await berth(bad, ['exec', 'w', '--create', '--', 'echo ok']);
     expect(fb.stdout).toBe('ok\n');
-    expect(fb.stderr).toMatch(/names the image built from \.devcontainer\/Dockerfile, which is not available here \(IMAGE_BUILD_FAILED.*using the detected image berth-node:bookworm-1/);
+    expect(fb.stderr).toMatch(
+      /names the image built from \.devcontainer\/Dockerfile, which is not available here \(IMAGE_BUILD_FAILED.*using the detected image berth-node:bookworm-1/,
+    );
   }, 300_000);
 });

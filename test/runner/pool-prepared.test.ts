@@ -52,13 +52,35 @@ describeDocker('warm pool with prepared worktrees', () => {
     const hc = (await docker.getContainer(s.containerId).inspect()) as unknown as { HostConfig: Record<string, unknown>; Config: Record<string, unknown> };
     const h = hc.HostConfig;
     const hardening = Object.fromEntries(
-      ['CapDrop', 'CapAdd', 'SecurityOpt', 'ReadonlyRootfs', 'Privileged', 'NetworkMode', 'PidsLimit', 'Memory', 'NanoCpus', 'Init', 'IpcMode', 'UsernsMode', 'Tmpfs', 'Ulimits', 'Devices'].map((k) => [k, h[k]]),
+      [
+        'CapDrop',
+        'CapAdd',
+        'SecurityOpt',
+        'ReadonlyRootfs',
+        'Privileged',
+        'NetworkMode',
+        'PidsLimit',
+        'Memory',
+        'NanoCpus',
+        'Init',
+        'IpcMode',
+        'UsernsMode',
+        'Tmpfs',
+        'Ulimits',
+        'Devices',
+      ].map((k) => [k, h[k]]),
     );
-    const mounts = ((h.Mounts as { Type: string; Source: string; Target: string; ReadOnly?: boolean }[] | undefined) ?? []).map((m) => ({ ...m, Source: norm(m.Source) }));
+    const mounts = ((h.Mounts as { Type: string; Source: string; Target: string; ReadOnly?: boolean }[] | undefined) ?? []).map((m) => ({
+      ...m,
+      Source: norm(m.Source),
+    }));
     const show = await showJson(ws.name);
     const sw = show.workspace as Record<string, unknown>;
     const note = JSON.parse(fx.git('notes', '--ref=berth', 'show', ws.rootSha)) as Record<string, unknown>;
-    const entry = fx.git('worktree', 'list', '--porcelain').split('\n\n').find((b) => b.startsWith(`worktree ${wt}\n`));
+    const entry = fx
+      .git('worktree', 'list', '--porcelain')
+      .split('\n\n')
+      .find((b) => b.startsWith(`worktree ${wt}\n`));
     return {
       branch: norm(ws.branch),
       base: [ws.baseRef, ws.baseSha],
@@ -66,7 +88,19 @@ describeDocker('warm pool with prepared worktrees', () => {
       rootTree: fx.git('rev-parse', `${ws.rootSha}^{tree}`).trim(),
       dirty: ws.dirty,
       note: { ...note, name: '<name>', rootSha: '<root>', createdAt: '<t>', worktree: '<wt>', ownsWorktreeDir: '<owns>' },
-      show: { ...show, workspace: { ...sw, name: '<name>', branch: norm(String(sw.branch)), rootSha: '<root>', head: '<root>', createdAt: '<t>', worktree: '<wt>', ownsWorktreeDir: '<owns>' } },
+      show: {
+        ...show,
+        workspace: {
+          ...sw,
+          name: '<name>',
+          branch: norm(String(sw.branch)),
+          rootSha: '<root>',
+          head: '<root>',
+          createdAt: '<t>',
+          worktree: '<wt>',
+          ownsWorktreeDir: '<owns>',
+        },
+      },
       worktreeEntry: entry ? norm(entry) : undefined,
       status: fx.git('-C', wt, 'status', '--porcelain', '--untracked-files=all'),
       index: fx.git('-C', wt, 'ls-files', '-s'),
@@ -112,7 +146,10 @@ describeDocker('warm pool with prepared worktrees', () => {
     expect(w.workspace.worktree).toBe(join(warm.pool.dir(), slot));
     expect(w.workspace.ownsWorktreeDir).toBe(false);
     // Both keep working the same way: checkpoint, delete.
-    for (const [r, s] of [[warm, w], [cold, c]] as const) {
+    for (const [r, s] of [
+      [warm, w],
+      [cold, c],
+    ] as const) {
       await s.exec('echo change > src/app.txt');
       expect((await r.workspaces.checkpoint(s.workspace.name, 'edit')).filesChanged).toBe(1);
       await r.delete(s.workspace.name);
@@ -192,8 +229,22 @@ describeDocker('warm pool with prepared worktrees', () => {
       const cfg = { repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec: { ...spec(), pool: { size: 1 } }, workspace: 'crashy', commands: [] };
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
-        for (let i = 0; i < 120 && !(await docker.getContainer(name).inspect().catch(() => undefined)); i++) await sleep(250);
-        expect(await docker.getContainer(name).inspect().catch(() => undefined)).toBeDefined();
+        for (
+          let i = 0;
+          i < 120 &&
+          !(await docker
+            .getContainer(name)
+            .inspect()
+            .catch(() => undefined));
+          i++
+        )
+          await sleep(250);
+        expect(
+          await docker
+            .getContainer(name)
+            .inspect()
+            .catch(() => undefined),
+        ).toBeDefined();
         child.kill('SIGKILL');
         await new Promise((res) => child.once('close', res));
         killed = true;

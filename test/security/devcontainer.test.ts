@@ -73,7 +73,13 @@ describeDocker('security: hostile devcontainer.json', () => {
     );
     fx.commitAll('hostile devcontainer');
 
-    const r = await berth(fx, ['exec', 'w', '--create', '--', 'for d in /host /hostetc /up /linked; do [ -e $d/passwd ] || [ -e $d/etc ] || [ -e $d/repo ] && echo "LEAK $d"; done; cat /data/inside.txt']);
+    const r = await berth(fx, [
+      'exec',
+      'w',
+      '--create',
+      '--',
+      'for d in /host /hostetc /up /linked; do [ -e $d/passwd ] || [ -e $d/etc ] || [ -e $d/repo ] && echo "LEAK $d"; done; cat /data/inside.txt',
+    ]);
     expect(r.stdout).not.toContain('LEAK');
     expect(r.stdout).toBe('inside\n');
     expect(r.code).toBe(0);

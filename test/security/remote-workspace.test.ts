@@ -61,12 +61,7 @@ describeDocker('security: hostile content in a remote workspace', () => {
     return r.stdout;
   }
 
-  const refs = () =>
-    fx
-      .git('for-each-ref', '--format=%(refname)')
-      .split('\n')
-      .filter(Boolean)
-      .sort();
+  const refs = () => fx.git('for-each-ref', '--format=%(refname)').split('\n').filter(Boolean).sort();
 
   it('a planted .git with fsmonitor, filter, hooks and refs runs nothing and reaches the host as content only', async () => {
     const marker = join(hostDir, 'host-marker');
@@ -81,7 +76,7 @@ describeDocker('security: hostile content in a remote workspace', () => {
         "echo 'ref: refs/heads/berth/evil' > .git/HEAD",
         'cp /berth-git/refs/heads/berth/evil .git/refs/heads/injected 2>/dev/null || echo 0000000000000000000000000000000000000000 > .git/refs/heads/injected',
         `for h in pre-commit post-commit pre-auto-gc reference-transaction post-index-change; do printf '%s' '${hook}' > .git/hooks/$h; chmod +x .git/hooks/$h; printf '%s' '${hook}' > hooks-$h; chmod +x hooks-$h; done`,
-        "mkdir -p hooks && cp .git/hooks/* hooks/",
+        'mkdir -p hooks && cp .git/hooks/* hooks/',
         "echo '* filter=evil' > .gitattributes",
         'echo agent-work > work.txt',
       ].join(' && '),

@@ -35,7 +35,10 @@ function observe(info: WorkspaceInfo): Record<string, unknown> {
   const wt = info.worktree;
   const g = (...args: string[]) => r.git('-C', wt, ...args);
   const norm = (s: string) => s.split(info.rootSha).join('<root>').split(info.name).join('<name>').split(wt).join('<wt>');
-  const entry = r.git('worktree', 'list', '--porcelain').split('\n\n').find((b) => b.startsWith(`worktree ${wt}\n`));
+  const entry = r
+    .git('worktree', 'list', '--porcelain')
+    .split('\n\n')
+    .find((b) => b.startsWith(`worktree ${wt}\n`));
   const files = readdirSync(wt, { recursive: true, encoding: 'utf8' })
     .filter((f) => !f.startsWith('.git'))
     .sort()
@@ -44,7 +47,15 @@ function observe(info: WorkspaceInfo): Record<string, unknown> {
       return { f, mode: st.mode, uid: st.uid, gid: st.gid, content: st.isFile() ? readFileSync(join(wt, f), 'utf8') : null };
     });
   return {
-    info: { ...info, name: '<name>', branch: norm(info.branch), rootSha: '<root>', head: info.head === info.rootSha ? '<root>' : info.head, worktree: '<wt>', createdAt: '<t>' },
+    info: {
+      ...info,
+      name: '<name>',
+      branch: norm(info.branch),
+      rootSha: '<root>',
+      head: info.head === info.rootSha ? '<root>' : info.head,
+      worktree: '<wt>',
+      createdAt: '<t>',
+    },
     note: JSON.parse(norm(r.git('notes', '--ref=berth', 'show', info.rootSha).replace(info.createdAt, '<t>'))) as unknown,
     headRef: norm(g('symbolic-ref', 'HEAD').trim()),
     headSha: g('rev-parse', 'HEAD').trim() === info.rootSha,

@@ -12,9 +12,7 @@ const size = (b: number) => (b < 0 ? '?' : b >= 1e9 ? `${(b / 1e9).toFixed(1)}GB
 function print(rows: readonly CacheEntry[]): void {
   for (const v of rows) {
     const what = v.kind === 'cache' ? `cache ${v.toolchain ?? '-'}/${v.cache}` : `deps  ${v.toolchain ?? '-'} key ${v.key} (${v.install})`;
-    process.stdout.write(
-      `${safeText(v.name)}  ${safeText(what)}  ${size(v.sizeBytes)}  created ${v.createdAt}${v.inUse ? `  in use (${v.inUse})` : ''}\n`,
-    );
+    process.stdout.write(`${safeText(v.name)}  ${safeText(what)}  ${size(v.sizeBytes)}  created ${v.createdAt}${v.inUse ? `  in use (${v.inUse})` : ''}\n`);
   }
 }
 

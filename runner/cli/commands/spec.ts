@@ -79,7 +79,8 @@ function printHuman(resolved: Resolved, explain: boolean): void {
     line(stage.hook, cmds, explain ? dc.file : 'devcontainer');
   }
   if (dc.initialize) line('initializeCommand', `${dc.initialize.commands.map((c) => c.command).join(' && ')} (host; only with --allow-host-commands)`, dc.file);
-  if (dc.fallback) line('fallback image', dc.fallback.spec.image, explain ? `if ${spec.image} cannot be pulled or built; ${resolved.sources.detected}` : 'detected');
+  if (dc.fallback)
+    line('fallback image', dc.fallback.spec.image, explain ? `if ${spec.image} cannot be pulled or built; ${resolved.sources.detected}` : 'detected');
   for (const w of dc.warnings) process.stderr.write(`berth: warning: ${safeText(w)}\n`);
 }
 

@@ -49,8 +49,12 @@ export function registerSync(ws: Command, withRepo: WithRepo, hostFor: (w: Works
           return { name, remote: true, sha: res.sha, committed: res.committed, filesChanged: res.filesChanged, worktree: info.worktree };
         });
         if (opts.json) return printJson(out);
-        if (!out.remote) process.stdout.write(`${name} has no remote tree on this engine: its host worktree ${out.worktree} is the workspace (nothing to sync)\n`);
-        else if (out.committed) process.stdout.write(`Synced ${name}: ${short(out.sha)} on berth/${name} (${out.filesChanged} file${out.filesChanged === 1 ? '' : 's'}); host worktree ${out.worktree}\n`);
+        if (!out.remote)
+          process.stdout.write(`${name} has no remote tree on this engine: its host worktree ${out.worktree} is the workspace (nothing to sync)\n`);
+        else if (out.committed)
+          process.stdout.write(
+            `Synced ${name}: ${short(out.sha)} on berth/${name} (${out.filesChanged} file${out.filesChanged === 1 ? '' : 's'}); host worktree ${out.worktree}\n`,
+          );
         else process.stdout.write(`${name} is in sync at ${short(out.sha)}; host worktree ${out.worktree}\n`);
       }),
     );
