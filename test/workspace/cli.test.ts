@@ -132,6 +132,7 @@ describe('berth ws (CLI)', () => {
       'prune',
       'restore',
       'show',
+      'sync',
       'volumes',
     ]);
     for (const sub of subs) {
