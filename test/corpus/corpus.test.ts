@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL } from '../../docker/labels.js';
 import { repoKey } from '../../pipelines/index.js';
-import { describeDocker, docker } from '../helpers/docker.js';
+import { describeDocker, removeKeptFor } from '../helpers/docker.js';
 import { findCorpus } from './corpus-location.js';
 import { CaseScheduler, runsAlone } from './corpus-schedule.js';
 
@@ -84,18 +84,9 @@ function git(args: string[], cwd?: string): Promise<void> {
 
 const tail = (s: string) => s.slice(-3000);
 
-/** The package-cache volumes this run's clones got: pipelines label them by repo key, sessions by path. */
+/** The package-cache volumes and dependency snapshots this run's clones got: pipelines label them by repo key, sessions by path. */
 async function removeCacheVolumes(dirs: readonly string[]): Promise<void> {
-  const client = docker();
-  const filters = dirs.flatMap((d) => [`${LABEL.pipelineRepo}=${repoKey(d)}`, `${LABEL.repo}=${d}`]);
-  for (const label of filters) {
-    const { Volumes } = await client.listVolumes({ filters: { label: [label] } });
-    for (const v of Volumes ?? [])
-      await client
-        .getVolume(v.Name)
-        .remove()
-        .catch((err: unknown) => console.error(`cleanup: volume ${v.Name}: ${String(err)}`));
-  }
+  for (const label of dirs.flatMap((d) => [`${LABEL.pipelineRepo}=${repoKey(d)}`, `${LABEL.repo}=${d}`])) await removeKeptFor(label);
 }
 const found = findCorpus(ROOT, process.env);
 

@@ -10,6 +10,7 @@
  * To run them inside Dagger, bind a Docker service, set DOCKER_HOST to it and BERTH_TEST_DOCKER=1.
  */
 import { describe, it } from 'vitest';
+import { docker } from '../../docker/client.js';
 
 export const dockerAvailable: boolean = process.env.BERTH_TEST_DOCKER !== '0';
 
@@ -32,3 +33,25 @@ export function itDocker(name: string, fn: () => Promise<void> | void, timeoutMs
  * client with its own options, dockerode's class for raw inspection, and berth's translation.
  */
 export { docker, dockerClient, Dockerode, translateDockerError, type Docker } from '../../docker/client.js';
+
+/**
+ * Remove what berth keeps past a workspace's delete by design, for one test's own temp repository:
+ * cache volumes and ready-dependency snapshots (berth-deps/* images) carrying `label` (e.g.
+ * `dev.berth.repo=<path>` or `dev.berth.pipeline-repo=<key>`). Other tests' resources don't match.
+ */
+export async function removeKeptFor(label: string): Promise<void> {
+  const client = docker();
+  const { Volumes } = await client.listVolumes({ filters: { label: [label] } });
+  for (const v of Volumes ?? [])
+    await client
+      .getVolume(v.Name)
+      .remove()
+      .catch((err: unknown) => console.error(`cleanup: volume ${v.Name}: ${String(err)}`));
+  for (const img of await client.listImages({ filters: { label: [label] } })) {
+    if (!(img.RepoTags ?? []).some((t) => t.startsWith('berth-deps/'))) continue;
+    await client
+      .getImage(img.Id)
+      .remove({ force: true })
+      .catch((err: unknown) => console.error(`cleanup: image ${img.Id}: ${String(err)}`));
+  }
+}

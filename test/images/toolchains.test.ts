@@ -10,7 +10,7 @@ import { afterAll, expect, it } from 'vitest';
 import { docker } from '../../docker/client.js';
 import { ensureImageRef } from '../../docker/ensure.js';
 import { nodeImage, pythonImage, goImage, rustImage, NODE_RELEASES } from '../../src/images.js';
-import { describeDocker } from '../helpers/docker.js';
+import { describeDocker, removeKeptFor } from '../helpers/docker.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const temps: string[] = [];
@@ -64,13 +64,8 @@ describeDocker('toolchain images', () => {
         expect(r.out).not.toMatch(/^v18\./m);
       } finally {
         await berth(['ws', 'delete', 'n22'], repo, env);
-        // Cache volumes outlive a workspace by design; this test's own go with it.
-        const { Volumes } = await docker().listVolumes({ filters: { label: [`dev.berth.repo=${repo}`] } });
-        for (const v of Volumes ?? [])
-          await docker()
-            .getVolume(v.Name)
-            .remove()
-            .catch(() => undefined);
+        // Cache volumes and dependency snapshots outlive a workspace by design; this test's own go with it.
+        await removeKeptFor(`dev.berth.repo=${repo}`);
       }
       const listing = await berth(['images', '--json'], repo, env);
       const rows = JSON.parse(listing.out) as { ref: string; origin: string; reason: string }[];
