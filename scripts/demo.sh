@@ -12,13 +12,17 @@ tmp="$(mktemp -d -t berth-demo-XXXXXX)"
 export BERTH_DATA_DIR="$tmp/data"
 berth() { node "$here/bin/berth.js" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-# Toolchain cache volumes outlive workspaces by design; the demo's own ones go with it.
+# Toolchain cache volumes and ready-dependency snapshots outlive workspaces by design; the demo's
+# own ones go with it.
 volumes_before="$(docker volume ls -q --filter label=dev.berth.managed=1 2>/dev/null | sort || true)"
+deps_images() { docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^berth-deps/' | sort || true; }
+deps_before="$(deps_images)"
 cleanup() {
   (cd "$tmp/repo" 2>/dev/null && berth ws delete demo >/dev/null 2>&1) || true
   if command -v docker >/dev/null 2>&1; then
     comm -13 <(printf '%s\n' "$volumes_before") <(docker volume ls -q --filter label=dev.berth.managed=1 | sort) |
       xargs -r docker volume rm >/dev/null 2>&1 || true
+    comm -13 <(printf '%s\n' "$deps_before") <(deps_images) | xargs -r docker rmi >/dev/null 2>&1 || true
   fi
   rm -rf "$tmp"
 }
