@@ -23,7 +23,7 @@ import { BerthError } from '../../src/errors.js';
 import { runFresh } from './exec.js';
 import type { StreamName } from './output.js';
 import { SETUP_DIR } from './protocol.js';
-import { appendLog, type SetupHost } from './setup.js';
+import { appendLog, freshHost, type SetupHost } from './setup.js';
 import type { LifecycleRecord } from './types.js';
 
 export const CREATED_MARKER = `${SETUP_DIR}/devcontainer-created`;
@@ -116,26 +116,13 @@ interface OneResult {
 async function runOne(h: SetupHost, stage: LifecycleStage, c: LifecycleStage['commands'][number], opts: LifecycleOptions): Promise<OneResult> {
   const label = `${stage.hook}${c.name ? ` (${c.name})` : ''}`;
   opts.onOutput?.('stderr', `berth: ${label}: ${c.command}\n`);
-  const r = await runFresh(
-    {
-      containers: h.containers,
-      containerId: h.containerId,
-      user: h.user,
-      workdir: h.workdir,
-      env: {},
-      logger: h.logger,
-      defaultTimeoutMs: opts.timeoutMs,
-      containerProblem: async () => undefined,
-    },
-    c.command,
-    {
-      cwd: h.workdir,
-      timeoutMs: opts.timeoutMs,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
-      maxOutputBytes: 256 * 1024,
-    },
-  );
+  const r = await runFresh(freshHost(h, opts.timeoutMs), c.command, {
+    cwd: h.workdir,
+    timeoutMs: opts.timeoutMs,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
+    maxOutputBytes: 256 * 1024,
+  });
   const ok = r.exitCode === 0 && !r.timedOut && !r.aborted;
   const text = `${r.stdout}${r.stderr}`;
   const status = r.timedOut ? `timed out after ${opts.timeoutMs} ms` : r.aborted ? 'aborted' : `exit ${r.exitCode}`;

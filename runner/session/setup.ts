@@ -8,7 +8,7 @@
 import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
-import { runFresh } from './exec.js';
+import { runFresh, type FreshHost } from './exec.js';
 import type { StreamName } from './output.js';
 import { PROCS_DIR, SETUP_DIR, SHELLS_DIR, STATE_ROOT } from './protocol.js';
 import type { SetupRecord, SetupReport } from './types.js';
@@ -29,6 +29,20 @@ fi
 cat ${SETUP_DIR}/status 2>/dev/null
 exit 0
 `;
+
+/** The one-shot exec host for setup, install and lifecycle commands of a prepared container. */
+export function freshHost(h: SetupHost, defaultTimeoutMs: number): FreshHost {
+  return {
+    containers: h.containers,
+    containerId: h.containerId,
+    user: h.user,
+    workdir: h.workdir,
+    env: {},
+    logger: h.logger,
+    defaultTimeoutMs,
+    containerProblem: async () => undefined,
+  };
+}
 
 export interface SetupHost {
   readonly containers: Containers;
@@ -80,26 +94,13 @@ export async function runSetup(h: SetupHost, opts: SetupOptions): Promise<SetupR
   for (const { phase, command } of plan) {
     const asRoot = phase === 'setup';
     opts.onOutput?.('stderr', `berth: ${phase}: ${command}\n`);
-    const r = await runFresh(
-      {
-        containers: h.containers,
-        containerId: h.containerId,
-        user: h.user,
-        workdir: h.workdir,
-        env: {},
-        logger: h.logger,
-        defaultTimeoutMs: opts.timeoutMs,
-        containerProblem: async () => undefined,
-      },
-      command,
-      {
-        ...(asRoot ? { user: '0:0', cwd: '/' } : { cwd: h.workdir }),
-        timeoutMs: opts.timeoutMs,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
-        maxOutputBytes: 256 * 1024,
-      },
-    );
+    const r = await runFresh(freshHost(h, opts.timeoutMs), command, {
+      ...(asRoot ? { user: '0:0', cwd: '/' } : { cwd: h.workdir }),
+      timeoutMs: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
+      maxOutputBytes: 256 * 1024,
+    });
     steps.push({ phase, command, exitCode: r.exitCode, durationMs: r.durationMs });
     const status = r.timedOut ? `timed out after ${opts.timeoutMs} ms` : r.aborted ? 'aborted' : `exit ${r.exitCode}`;
     await appendLog(h, `$ ${command}   # ${phase}, ${asRoot ? 'root' : h.user}\n${r.stdout}${r.stderr}\n[${status}, ${r.durationMs} ms]\n`);
