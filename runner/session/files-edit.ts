@@ -9,6 +9,7 @@
  */
 import { BerthError } from '../../src/errors.js';
 import { quote } from './files-resolve.js';
+import { tooLarge, utf8Strict } from './files-util.js';
 
 export interface EditMatch {
   /** Stable ID to pass back as `matchId`. */
@@ -276,4 +277,34 @@ export function planEdit(text: string, search: string, replace: string, matchId:
   }
   const m = chosen as RawMatch;
   return { text: text.slice(0, m.index) + r + text.slice(m.index + s.length), line: m.line, matchId: m.id };
+}
+
+/**
+ * An edit of a file's bytes, for the local and the remote file tools alike: binary and non-UTF-8
+ * content is refused (editing it as text would corrupt it), and so is a result over `maxBytes`.
+ */
+export function editBytes(
+  buf: Buffer,
+  o: { search: string; replace: string; matchId?: string | undefined },
+  display: string,
+  maxBytes: number,
+): EditPlan & { out: Buffer } {
+  if (buf.indexOf(0) !== -1)
+    throw new BerthError('BAD_INPUT', `edit ${quote(display)}: it is a binary file (contains NUL bytes). Replace it with write instead.`);
+  let text: string;
+  try {
+    text = utf8Strict.decode(buf);
+  } catch (err) {
+    throw new BerthError(
+      'BAD_INPUT',
+      `edit ${quote(display)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const plan = planEdit(text, o.search, o.replace, o.matchId, display);
+  const out = Buffer.from(plan.text, 'utf8');
+  if (out.length > maxBytes) throw tooLarge(display, out.length, maxBytes, 'The edited file would exceed the limit; make a smaller change.');
+  return { ...plan, out };
 }

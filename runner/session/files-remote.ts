@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
-import { planEdit } from './files-edit.js';
+import { editBytes } from './files-edit.js';
 import { isGitPath, quote, toRelParts, type RootInfo } from './files-resolve.js';
 import {
   DeleteOptionsSchema,
@@ -40,7 +40,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './files-types.js';
-import { checkAbort, displayOf, LineCollector, parse, tooLarge, utf8Strict } from './files-util.js';
+import { checkAbort, displayOf, LineCollector, parse, tooLarge } from './files-util.js';
 
 /** What the MCP tools use of a workspace's files, local (files.ts) or remote (this file). */
 export type WorkspaceFilesApi = Pick<RemoteWorkspaceFiles, 'read' | 'write' | 'edit' | 'list' | 'delete' | 'stat'>;
@@ -186,18 +186,7 @@ export class RemoteWorkspaceFiles {
       throw tooLarge(p, Math.max(size, n), this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
     }
     const buf = Buffer.concat(chunks);
-    if (buf.indexOf(0) !== -1) throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is a binary file (contains NUL bytes). Replace it with write instead.`);
-    let text: string;
-    try {
-      text = utf8Strict.decode(buf);
-    } catch (err) {
-      throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, {
-        cause: err,
-      });
-    }
-    const plan = planEdit(text, o.search, o.replace, o.matchId, p);
-    const out = Buffer.from(plan.text, 'utf8');
-    if (out.length > this.maxFileBytes) throw tooLarge(p, out.length, this.maxFileBytes, 'The edited file would exceed the limit; make a smaller change.');
+    const { out, ...plan } = editBytes(buf, o, p, this.maxFileBytes);
     await this.#put(rel, out, false, 'edit', p);
     return { path: this.#display(p), replaced: 1, line: plan.line, matchId: plan.matchId };
   }

@@ -22,7 +22,7 @@ import { constants as C, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../src/errors.js';
-import { planEdit } from './files-edit.js';
+import { editBytes } from './files-edit.js';
 import {
   ReadOptionsSchema,
   WriteOptionsSchema,
@@ -45,7 +45,7 @@ import {
   type StatResult,
 } from './files-types.js';
 import { entryOf, listDir, removeTree, type ListQueueItem } from './files-tree.js';
-import { checkAbort, displayOf, LineCollector, parse, tooLarge, typeOf, utf8Strict } from './files-util.js';
+import { checkAbort, displayOf, LineCollector, parse, tooLarge, typeOf } from './files-util.js';
 import {
   adoptParentOwner,
   at,
@@ -211,20 +211,7 @@ export class WorkspaceFiles {
         await fh.close();
       }
       if (buf.length > this.maxFileBytes) throw tooLarge(p, buf.length, this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
-      if (buf.indexOf(0) !== -1) {
-        throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is a binary file (contains NUL bytes). Replace it with write instead.`);
-      }
-      let text: string;
-      try {
-        text = utf8Strict.decode(buf);
-      } catch (err) {
-        throw new BerthError('BAD_INPUT', `edit ${quote(p)}: it is not valid UTF-8, and editing it as text would corrupt it. Replace it with write instead.`, {
-          cause: err,
-        });
-      }
-      const plan = planEdit(text, o.search, o.replace, o.matchId, p);
-      const out = Buffer.from(plan.text, 'utf8');
-      if (out.length > this.maxFileBytes) throw tooLarge(p, out.length, this.maxFileBytes, 'The edited file would exceed the limit; make a smaller change.');
+      const { out, ...plan } = editBytes(buf, o, p, this.maxFileBytes);
       await this.replaceAtomically(r, out, st, p);
       return { path: displayOf(this.partsOf(p, await this.info())), replaced: 1, line: plan.line, matchId: plan.matchId };
     } catch (err) {
