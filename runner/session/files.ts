@@ -46,21 +46,8 @@ import {
 } from './files-types.js';
 import { entryOf, listDir, removeTree, type ListQueueItem } from './files-tree.js';
 import { checkAbort, displayOf, LineCollector, parse, tooLarge, typeOf } from './files-util.js';
-import {
-  adoptParentOwner,
-  at,
-  closeDir,
-  fsError,
-  openDirAt,
-  openStrict,
-  quote,
-  toRelParts,
-  useFdMode,
-  walk,
-  type Resolved,
-  type RootInfo,
-  type WalkOptions,
-} from './files-resolve.js';
+import { adoptParentOwner, at, closeDir, fsError, openDirAt, openStrict, quote, toRelParts, useFdMode, type RootInfo } from './files-resolve.js';
+import { walk, type Resolved, type WalkOptions } from './files-walk.js';
 
 export type { EditMatch } from './files-edit.js';
 export type { ResolveMode } from './files-resolve.js';
