@@ -72,12 +72,20 @@ function makeEngine(e: EngineEntry): Engine {
   };
 }
 
-/** The one engine of a berth without `engines:`: DOCKER_HOST (or an injected client), unguarded as before. */
-export function defaultEngine(client: Docker = sharedDocker()): Engine {
+/** BERTH_REMOTE=1 (or true): the single default engine is declared remote (it can't see host paths). */
+export function remoteFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.BERTH_REMOTE === '1' || env.BERTH_REMOTE === 'true';
+}
+
+/**
+ * The one engine of a berth without `engines:`: DOCKER_HOST (or an injected client), unguarded as
+ * before. `remote` declares it remote; default BERTH_REMOTE.
+ */
+export function defaultEngine(client: Docker = sharedDocker(), remote: boolean = remoteFromEnv()): Engine {
   return {
     id: 'default',
     docker: client,
-    remote: process.env.BERTH_REMOTE === '1',
+    remote,
     endpoint: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     limits: { maxSessions: null },
     runtime: dockerRuntime(new Containers(client)),
@@ -130,10 +138,13 @@ export class EngineSet {
     this.sessionLabels = Object.freeze([...(opts.sessionLabels ?? [])]);
   }
 
-  /** The configured engines (env, then config file), else the DOCKER_HOST default. Resolved once per call. */
-  static resolve(env: NodeJS.ProcessEnv = process.env): EngineSet {
+  /**
+   * The configured engines (env, then config file), else the DOCKER_HOST default, declared remote
+   * by `remote` (default BERTH_REMOTE); configured engines carry their own flag. Resolved once per call.
+   */
+  static resolve(env: NodeJS.ProcessEnv = process.env, remote?: boolean): EngineSet {
     const entries = configuredEngines(env);
-    return entries ? EngineSet.of(entries) : EngineSet.single();
+    return entries ? EngineSet.of(entries) : EngineSet.single(undefined, remote ?? remoteFromEnv(env));
   }
 
   /** Engines from explicit entries (validated by the caller: parseEngineList). */
@@ -142,9 +153,9 @@ export class EngineSet {
     return new EngineSet(entries.map(makeEngine), true, opts);
   }
 
-  /** One engine: the injected client, or DOCKER_HOST. */
-  static single(client?: Docker): EngineSet {
-    return new EngineSet([defaultEngine(client)], false);
+  /** One engine: the injected client, or DOCKER_HOST; `remote` as in defaultEngine. */
+  static single(client?: Docker, remote?: boolean): EngineSet {
+    return new EngineSet([defaultEngine(client, remote)], false);
   }
 
   /** The first engine: where workspaces without a recorded engine live, and the warm pool. */
