@@ -8,7 +8,8 @@
  *   limited engine with more room still gets work). Ties go to the engine with fewer sessions,
  *   then to the earlier one in the list.
  * - A workspace stays on its engine: the runner records the engine id in the workspace's state.
- * - A pipeline may run on any healthy engine (`anyHealthy`).
+ * - A pipeline runs on any engine: the one it names, else placed like a workspace (`forPipeline`);
+ *   its image is copied there from the local engine when missing (engines-image.ts).
  * - An engine that is down fails its callers with ENGINE_UNAVAILABLE (naming it and its endpoint)
  *   and is skipped by placement; the others keep working.
  */
@@ -209,14 +210,21 @@ export class EngineSet {
     return this.get(chooseEngine(await this.status(), pending));
   }
 
-  /** A healthy engine for a pipeline (the first that answers, in list order). */
-  async anyHealthy(): Promise<Engine> {
-    if (this.engines.length === 1) return this.primary;
-    for (const e of this.engines) if ((await engineHealth(e)).ok) return e;
-    throw new BerthError(
-      'ENGINE_UNAVAILABLE',
-      `no Docker engine answers (${this.engines.map((e) => `"${e.id}" at ${e.endpoint}`).join(', ')}): start one of them`,
-    );
+  /**
+   * The engine a pipeline runs on: the one named `id` (ENGINE_CONFIG if it is not configured,
+   * ENGINE_UNAVAILABLE if it does not answer), else placed like a workspace (most free capacity
+   * among the healthy engines; the only one when there is one).
+   */
+  async forPipeline(id?: string): Promise<Engine> {
+    if (id === undefined) return this.place();
+    const engine = this.get(id);
+    const health = await engineHealth(engine);
+    if (!health.ok) {
+      throw new BerthError('ENGINE_UNAVAILABLE', `the pipeline can't run on engine "${id}": ${health.error ?? 'it does not answer'} (or pick another engine)`, {
+        details: { engine: id, endpoint: engine.endpoint },
+      });
+    }
+    return engine;
   }
 }
 
