@@ -3,7 +3,8 @@
 // (remote by its scheme) gets a volume seeded by a git bundle. Every operation picks its
 // behaviour from the workspace's engine: exec and file tools, checkpoint and diff, the CLI's
 // checkpoint and `ws sync` (a real process configured by BERTH_ENGINES), adoption by a new runner
-// after a restart, and delete (the remote volumes go from engine two).
+// after a restart, and delete (the remote volumes go from engine two). A session image that only
+// the local engine has is copied to engine two (docker save | load over the API).
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSet, parseEngineList, remoteVolumeNames, type EngineEntry } from '../../docker/index.js';
 import { Runner } from '../../runner/session/index.js';
 import { dockerAvailable, Dockerode } from '../helpers/docker.js';
+import { IMAGES } from '../../src/images.js';
 import { busyboxSpec, makeFixture, removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
 import { removeOn, secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 
@@ -153,5 +155,24 @@ describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '
     expect(left).toEqual([]);
     expect(await two.client.getContainer(ids.b).inspect().catch(() => 'absent')).toBe('absent');
     expect(await local.getContainer(ids.a).inspect().catch(() => 'absent')).toBe('absent');
+  }, 300_000);
+
+  it('a session on engine two whose image only the local engine has gets a copy of it', async () => {
+    const image = `berth-mixed-copy-test:${fx.runId}`;
+    const [repo, tag] = image.split(':') as [string, string];
+    await local.getImage(IMAGES.busybox).tag({ repo, tag });
+    try {
+      expect(await two.client.getImage(image).inspect().catch(() => 'absent')).toBe('absent');
+      // Only engine two in the set: the new workspace must go there.
+      const only = EngineSet.of([entries[1]!], { sessionLabels: [`${TEST_LABEL}=${fx.runId}`] });
+      const r = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec: busyboxSpec({ image }), engines: only, reconcile: false });
+      runners.push(r);
+      const s = await r.open('copied');
+      expect((await s.exec('echo ok')).stdout).toBe('ok\n');
+      expect((await two.client.getContainer(s.containerId).inspect()).Config.Image).toBe(image);
+      await r.delete('copied');
+    } finally {
+      for (const client of [local, two.client]) await client.getImage(image).remove().catch(() => undefined);
+    }
   }, 300_000);
 });
