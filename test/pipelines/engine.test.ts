@@ -70,7 +70,12 @@ describe.skipIf(!ready)(`pipelines on a chosen engine${ready ? '' : ` [skipped: 
   }, 120_000);
 
   it('berth test --engine ssh2 runs there, copying the image once, and says so in --json', async () => {
-    expect(await two.client.getImage(image).inspect().catch(() => 'absent')).toBe('absent');
+    expect(
+      await two.client
+        .getImage(image)
+        .inspect()
+        .catch(() => 'absent'),
+    ).toBe('absent');
     const r = await berth(['test', '--source', dir, '--engine', 'ssh2', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as PipelineResult;

@@ -123,7 +123,12 @@ for (const mode of modes) {
         // Placed on engine two, recorded in the workspace's state, and running there.
         expect((await runner.workspaces.get('w')).extra.engine).toBe('ssh2');
         expect((await (e2 as SecondEngine).client.getContainer(s.containerId).inspect()).State.Running).toBe(true);
-        expect(await new Dockerode().getContainer(s.containerId).inspect().catch(() => 'absent')).toBe('absent');
+        expect(
+          await new Dockerode()
+            .getContainer(s.containerId)
+            .inspect()
+            .catch(() => 'absent'),
+        ).toBe('absent');
       }
       const mounts = (await docker.getContainer(s.containerId).inspect()).HostConfig;
       if (mode !== 'local') {

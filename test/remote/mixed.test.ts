@@ -94,7 +94,12 @@ describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '
     expect(ib.HostConfig.Binds ?? []).toEqual([]);
     expect((ib.Mounts ?? []).filter((m) => m.Type === 'bind')).toEqual([]);
     expect((ib.Mounts ?? []).map((m) => m.Name)).toContain(remoteVolumeNames(r.repo, 'b').tree);
-    expect(await local.getContainer(b.containerId).inspect().catch(() => 'absent')).toBe('absent');
+    expect(
+      await local
+        .getContainer(b.containerId)
+        .inspect()
+        .catch(() => 'absent'),
+    ).toBe('absent');
     expect((await b.exec('echo B > b.txt')).exitCode).toBe(0);
     expect(existsSync(join(wb.worktree, 'b.txt'))).toBe(false);
     const files = r.remoteFiles('b');
@@ -153,8 +158,18 @@ describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '
     expect(existsSync(worktreeA)).toBe(false);
     const left = (await two.client.listVolumes({ filters: { name: [vb.tree] } })).Volumes ?? [];
     expect(left).toEqual([]);
-    expect(await two.client.getContainer(ids.b).inspect().catch(() => 'absent')).toBe('absent');
-    expect(await local.getContainer(ids.a).inspect().catch(() => 'absent')).toBe('absent');
+    expect(
+      await two.client
+        .getContainer(ids.b)
+        .inspect()
+        .catch(() => 'absent'),
+    ).toBe('absent');
+    expect(
+      await local
+        .getContainer(ids.a)
+        .inspect()
+        .catch(() => 'absent'),
+    ).toBe('absent');
   }, 300_000);
 
   it('a session on engine two whose image only the local engine has gets a copy of it', async () => {
@@ -162,7 +177,12 @@ describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '
     const [repo, tag] = image.split(':') as [string, string];
     await local.getImage(IMAGES.busybox).tag({ repo, tag });
     try {
-      expect(await two.client.getImage(image).inspect().catch(() => 'absent')).toBe('absent');
+      expect(
+        await two.client
+          .getImage(image)
+          .inspect()
+          .catch(() => 'absent'),
+      ).toBe('absent');
       // Only engine two in the set: the new workspace must go there.
       const only = EngineSet.of([entries[1]!], { sessionLabels: [`${TEST_LABEL}=${fx.runId}`] });
       const r = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec: busyboxSpec({ image }), engines: only, reconcile: false });
@@ -172,7 +192,11 @@ describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '
       expect((await two.client.getContainer(s.containerId).inspect()).Config.Image).toBe(image);
       await r.delete('copied');
     } finally {
-      for (const client of [local, two.client]) await client.getImage(image).remove().catch(() => undefined);
+      for (const client of [local, two.client])
+        await client
+          .getImage(image)
+          .remove()
+          .catch(() => undefined);
     }
   }, 300_000);
 });
