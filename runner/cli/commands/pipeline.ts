@@ -60,7 +60,10 @@ With --json, "failureKind" ("test" | "install" | "infra") says the same, and eac
 export function register(program: Command): void {
   for (const step of ['build', 'test', 'lint', 'check'] as const) {
     withCommonOptions(program.command(step).description(DESCRIPTIONS[step]))
-      .addHelpText('after', `\nExamples:\n  berth ${step} --source=.\n  berth ${step} --source=../app --json --timeout 10m\n  berth ${step} --source=. --engine build-box --json\n${EXIT_HELP}`)
+      .addHelpText(
+        'after',
+        `\nExamples:\n  berth ${step} --source=.\n  berth ${step} --source=../app --json --timeout 10m\n  berth ${step} --source=. --engine build-box --json\n${EXIT_HELP}`,
+      )
       .action(action(async (opts: PipelineOpts) => runTarget(step, opts), { passthrough: true }));
   }
   withCommonOptions(

@@ -107,7 +107,8 @@ ${STORAGE_HELP}`,
         }
         const repoRef = { path: ws.repo, id: ws.repoId };
         const sessionLog = opts.sessionLog ?? commandLogPath(ws.dataDir, repoRef, name);
-        const container = opts.container === false ? undefined : await containerStateOf(engineOfInfo(EngineSet.resolve(), workspace).docker, repoRef, workspace);
+        const container =
+          opts.container === false ? undefined : await containerStateOf(engineOfInfo(EngineSet.resolve(), workspace).docker, repoRef, workspace);
         const res = await exportWorkspace({ workspace, url, storage, logger, sessionLog, ...(container ? { container } : {}) });
         if (opts.json) {
           printJson(res);
