@@ -217,7 +217,7 @@ for (const mode of modes) {
       expect(merged.into).toBe('main');
       out.merged = readFileSync(join(fx.repo, 'after.txt'), 'utf8') + readFileSync(join(fx.repo, 'README.md'), 'utf8');
       outcomes.set(mode, out);
-    }, 240_000);
+    }, mode === 'ssh' ? 600_000 : 240_000); // over ssh:// every Docker API call is a new ssh connection
   });
 }
 
