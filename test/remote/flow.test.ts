@@ -77,6 +77,9 @@ function sshEngines(fx: Fixture): EngineSet {
   );
 }
 
+/** Over ssh:// every Docker API call is a new ssh connection: 186 s was seen on a loaded machine. */
+const timeoutMs = (mode: string) => (mode === 'ssh' ? 600_000 : 240_000);
+
 for (const mode of modes) {
   describeDocker(`workspace flow: ${mode}`, () => {
     let fx: Fixture;
@@ -115,119 +118,109 @@ for (const mode of modes) {
     const filesOf = async (name: string): Promise<WorkspaceFilesApi> =>
       runner.remoteFiles(name) ?? new WorkspaceFiles((await runner.workspaces.get(name)).worktree, { containerWorkdir: '/workspace' });
 
-    it(
-      'create, exec, file tools, checkpoint, diff, log, restore, merge, export and import',
-      async () => {
-        const out: Record<string, unknown> = {};
-        // ---- create + exec -------------------------------------------------------------------------
-        const s = await runner.open('w');
-        if (mode === 'ssh') {
-          // Placed on engine two, recorded in the workspace's state, and running there.
-          expect((await runner.workspaces.get('w')).extra.engine).toBe('ssh2');
-          expect((await (e2 as SecondEngine).client.getContainer(s.containerId).inspect()).State.Running).toBe(true);
-          expect(
-            await new Dockerode()
-              .getContainer(s.containerId)
-              .inspect()
-              .catch(() => 'absent'),
-          ).toBe('absent');
-        }
-        const mounts = (await docker.getContainer(s.containerId).inspect()).HostConfig;
-        if (mode !== 'local') {
-          expect(mounts.Binds ?? []).toEqual([]);
-          expect((mounts.Mounts ?? []).filter((m) => m.Type === 'bind')).toEqual([]);
-          expect((mounts.Mounts ?? []).map((m) => m.Source)).toContain(remoteVolumeNames(runner.repo, 'w').tree);
-          // The git volume is read-only in the session: the agent can't plant config or refs.
-          expect((await s.exec('echo x > /berth-git/config')).exitCode).not.toBe(0);
-        } else {
-          expect((mounts.Mounts ?? []).some((m) => m.Type === 'bind')).toBe(true);
-        }
-        const ex = await s.exec('cat src/app.txt && printf "from exec\\n" > exec.txt && ls');
-        expect(ex.exitCode).toBe(0);
-        out.exec = ex.stdout;
+    it('create, exec, file tools, checkpoint, diff, log, restore, merge, export and import', async () => {
+      const out: Record<string, unknown> = {};
+      // ---- create + exec -------------------------------------------------------------------------
+      const s = await runner.open('w');
+      if (mode === 'ssh') {
+        // Placed on engine two, recorded in the workspace's state, and running there.
+        expect((await runner.workspaces.get('w')).extra.engine).toBe('ssh2');
+        expect((await (e2 as SecondEngine).client.getContainer(s.containerId).inspect()).State.Running).toBe(true);
+        expect(
+          await new Dockerode()
+            .getContainer(s.containerId)
+            .inspect()
+            .catch(() => 'absent'),
+        ).toBe('absent');
+      }
+      const mounts = (await docker.getContainer(s.containerId).inspect()).HostConfig;
+      if (mode !== 'local') {
+        expect(mounts.Binds ?? []).toEqual([]);
+        expect((mounts.Mounts ?? []).filter((m) => m.Type === 'bind')).toEqual([]);
+        expect((mounts.Mounts ?? []).map((m) => m.Source)).toContain(remoteVolumeNames(runner.repo, 'w').tree);
+        // The git volume is read-only in the session: the agent can't plant config or refs.
+        expect((await s.exec('echo x > /berth-git/config')).exitCode).not.toBe(0);
+      } else {
+        expect((mounts.Mounts ?? []).some((m) => m.Type === 'bind')).toBe(true);
+      }
+      const ex = await s.exec('cat src/app.txt && printf "from exec\\n" > exec.txt && ls');
+      expect(ex.exitCode).toBe(0);
+      out.exec = ex.stdout;
 
-        // ---- file tools ----------------------------------------------------------------------------
-        const f = await fileOps(await filesOf('w')).run();
-        expect(f).toMatchObject({
-          outside: 'PATH_OUTSIDE',
-          missing: 'FILE_NOT_FOUND',
-          dotgit: 'PATH_PROTECTED',
-          dir: 'BAD_INPUT',
-          deleteNonEmpty: 'BAD_INPUT',
-        });
-        expect(f.read).toMatchObject({ content: 'one\ntwo\nthree\nfour\n', totalLines: 4 });
-        expect((f.listRecursive as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual([
-          'README.md',
-          'exec.txt',
-          'src',
-          'src/app.txt',
-          'src/new.txt',
-        ]);
-        out.files = f;
-        expect((await s.exec('cat README.md src/new.txt')).stdout).toBe('# fixture, edited\none\ntwo\nthree\nfour\n');
+      // ---- file tools ----------------------------------------------------------------------------
+      const f = await fileOps(await filesOf('w')).run();
+      expect(f).toMatchObject({ outside: 'PATH_OUTSIDE', missing: 'FILE_NOT_FOUND', dotgit: 'PATH_PROTECTED', dir: 'BAD_INPUT', deleteNonEmpty: 'BAD_INPUT' });
+      expect(f.read).toMatchObject({ content: 'one\ntwo\nthree\nfour\n', totalLines: 4 });
+      expect((f.listRecursive as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual([
+        'README.md',
+        'exec.txt',
+        'src',
+        'src/app.txt',
+        'src/new.txt',
+      ]);
+      out.files = f;
+      expect((await s.exec('cat README.md src/new.txt')).stdout).toBe('# fixture, edited\none\ntwo\nthree\nfour\n');
 
-        // ---- checkpoint, diff, log -----------------------------------------------------------------
-        const cp1 = await checkpointWorkspace(runner, 'w', { message: 'first change' });
-        expect(cp1.committed).toBe(true);
-        out.cp1 = { committed: cp1.committed, filesChanged: cp1.filesChanged };
-        out.diff = await runner.workspaces.diff('w');
-        out.log = (await runner.workspaces.log('w')).map((c) => c.subject);
-        expect(out.diff).toContain('+from exec');
-        const again = await checkpointWorkspace(runner, 'w', { message: 'nothing new' });
-        expect(again).toMatchObject({ committed: false, sha: cp1.sha });
+      // ---- checkpoint, diff, log -----------------------------------------------------------------
+      const cp1 = await checkpointWorkspace(runner, 'w', { message: 'first change' });
+      expect(cp1.committed).toBe(true);
+      out.cp1 = { committed: cp1.committed, filesChanged: cp1.filesChanged };
+      out.diff = await runner.workspaces.diff('w');
+      out.log = (await runner.workspaces.log('w')).map((c) => c.subject);
+      expect(out.diff).toContain('+from exec');
+      const again = await checkpointWorkspace(runner, 'w', { message: 'nothing new' });
+      expect(again).toMatchObject({ committed: false, sha: cp1.sha });
 
-        // ---- restore: a later change is rolled back in the live tree -------------------------------
-        await s.exec('echo later > later.txt && rm exec.txt');
-        const cp2 = await checkpointWorkspace(runner, 'w', { message: 'second change' });
-        const restored = await restoreWorkspace(runner, 'w', { at: cp1.sha });
-        expect(restored).toMatchObject({ sha: cp1.sha, previousHead: cp2.sha });
-        const s2 = await runner.open('w');
-        out.afterRestore = (await s2.exec('ls; cat exec.txt')).stdout;
-        expect(out.afterRestore).not.toContain('later.txt');
-        expect(out.afterRestore).toContain('from exec');
-        // Work after a restore checkpoints on top of the restored commit.
-        await s2.exec('echo after-restore > after.txt');
-        const cp3 = await checkpointWorkspace(runner, 'w', { message: 'after restore' });
-        expect(cp3.committed).toBe(true);
-        out.logAfterRestore = (await runner.workspaces.log('w')).map((c) => c.subject);
+      // ---- restore: a later change is rolled back in the live tree -------------------------------
+      await s.exec('echo later > later.txt && rm exec.txt');
+      const cp2 = await checkpointWorkspace(runner, 'w', { message: 'second change' });
+      const restored = await restoreWorkspace(runner, 'w', { at: cp1.sha });
+      expect(restored).toMatchObject({ sha: cp1.sha, previousHead: cp2.sha });
+      const s2 = await runner.open('w');
+      out.afterRestore = (await s2.exec('ls; cat exec.txt')).stdout;
+      expect(out.afterRestore).not.toContain('later.txt');
+      expect(out.afterRestore).toContain('from exec');
+      // Work after a restore checkpoints on top of the restored commit.
+      await s2.exec('echo after-restore > after.txt');
+      const cp3 = await checkpointWorkspace(runner, 'w', { message: 'after restore' });
+      expect(cp3.committed).toBe(true);
+      out.logAfterRestore = (await runner.workspaces.log('w')).map((c) => c.subject);
 
-        // ---- export, delete, import, resume ---------------------------------------------------------
-        const url = `s3://${BUCKET}/flow/${fx.runId}`;
-        const info = await runner.workspaces.get('w');
-        await exportWorkspace({
-          workspace: info,
-          url,
-          storage: s3.config(),
-          tempDir: scratch,
-          container: await containerStateOf(docker, runner.repo, info, fx.labels),
-        });
-        await runner.delete('w');
-        if (mode !== 'local') {
-          const vols = await docker.listVolumes({ filters: { name: [remoteVolumeNames(runner.repo, 'w').tree] } });
-          expect(vols.Volumes ?? []).toEqual([]);
-        }
-        await importWorkspace({
-          repo: fx.repo,
-          url,
-          name: 'w2',
-          dataDir: fx.dataDir,
-          storage: s3.config(),
-          tempDir: scratch,
-          container: { labels: fx.labels, ...(mode === 'ssh' ? { docker } : {}) },
-        });
-        const s3w = await runner.open('w2');
-        if (mode !== 'local') expect((await docker.getContainer(s3w.containerId).inspect()).HostConfig.Binds ?? []).toEqual([]);
-        out.imported = (await s3w.exec('cat README.md after.txt src/new.txt')).stdout;
-        expect(out.imported).toBe('# fixture, edited\nafter-restore\none\ntwo\nthree\nfour\n');
+      // ---- export, delete, import, resume ---------------------------------------------------------
+      const url = `s3://${BUCKET}/flow/${fx.runId}`;
+      const info = await runner.workspaces.get('w');
+      await exportWorkspace({
+        workspace: info,
+        url,
+        storage: s3.config(),
+        tempDir: scratch,
+        container: await containerStateOf(docker, runner.repo, info, fx.labels),
+      });
+      await runner.delete('w');
+      if (mode !== 'local') {
+        const vols = await docker.listVolumes({ filters: { name: [remoteVolumeNames(runner.repo, 'w').tree] } });
+        expect(vols.Volumes ?? []).toEqual([]);
+      }
+      await importWorkspace({
+        repo: fx.repo,
+        url,
+        name: 'w2',
+        dataDir: fx.dataDir,
+        storage: s3.config(),
+        tempDir: scratch,
+        container: { labels: fx.labels, ...(mode === 'ssh' ? { docker } : {}) },
+      });
+      const s3w = await runner.open('w2');
+      if (mode !== 'local') expect((await docker.getContainer(s3w.containerId).inspect()).HostConfig.Binds ?? []).toEqual([]);
+      out.imported = (await s3w.exec('cat README.md after.txt src/new.txt')).stdout;
+      expect(out.imported).toBe('# fixture, edited\nafter-restore\none\ntwo\nthree\nfour\n');
 
-        // ---- merge into the user's checkout -------------------------------------------------------
-        const merged = await runner.workspaces.merge('w2', { squash: true, message: 'take w2' });
-        expect(merged.into).toBe('main');
-        out.merged = readFileSync(join(fx.repo, 'after.txt'), 'utf8') + readFileSync(join(fx.repo, 'README.md'), 'utf8');
-        outcomes.set(mode, out);
-      },
-      mode === 'ssh' ? 600_000 : 240_000,
-    ); // over ssh:// every Docker API call is a new ssh connection
+      // ---- merge into the user's checkout -------------------------------------------------------
+      const merged = await runner.workspaces.merge('w2', { squash: true, message: 'take w2' });
+      expect(merged.into).toBe('main');
+      out.merged = readFileSync(join(fx.repo, 'after.txt'), 'utf8') + readFileSync(join(fx.repo, 'README.md'), 'utf8');
+      outcomes.set(mode, out);
+    }, timeoutMs(mode));
   });
 }
 
