@@ -77,11 +77,10 @@ function sshEngines(fx: Fixture): EngineSet {
   );
 }
 
-/** Over ssh:// every Docker API call is a new ssh connection: 186 s was seen on a loaded machine. */
-const timeoutMs = (mode: string) => (mode === 'ssh' ? 600_000 : 240_000);
-
 for (const mode of modes) {
   describeDocker(`workspace flow: ${mode}`, () => {
+    // Over ssh:// every Docker API call is a new ssh connection: 186 s was seen on a loaded machine.
+    const limitMs = mode === 'ssh' ? 600_000 : 240_000;
     let fx: Fixture;
     let runner: Runner;
     let s3: TestS3;
@@ -220,7 +219,7 @@ for (const mode of modes) {
       expect(merged.into).toBe('main');
       out.merged = readFileSync(join(fx.repo, 'after.txt'), 'utf8') + readFileSync(join(fx.repo, 'README.md'), 'utf8');
       outcomes.set(mode, out);
-    }, timeoutMs(mode));
+    }, limitMs);
   });
 }
 
