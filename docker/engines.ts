@@ -8,7 +8,8 @@
  *   limited engine with more room still gets work). Ties go to the engine with fewer sessions,
  *   then to the earlier one in the list.
  * - A workspace stays on its engine: the runner records the engine id in the workspace's state.
- * - A pipeline may run on any healthy engine (`anyHealthy`).
+ * - A pipeline runs on any engine: the one it names, else placed like a workspace (`forPipeline`);
+ *   its image is copied there from the local engine when missing (engines-image.ts).
  * - An engine that is down fails its callers with ENGINE_UNAVAILABLE (naming it and its endpoint)
  *   and is skipped by placement; the others keep working.
  */
@@ -72,12 +73,20 @@ function makeEngine(e: EngineEntry): Engine {
   };
 }
 
-/** The one engine of a berth without `engines:`: DOCKER_HOST (or an injected client), unguarded as before. */
-export function defaultEngine(client: Docker = sharedDocker()): Engine {
+/** BERTH_REMOTE=1 (or true): the single default engine is declared remote (it can't see host paths). */
+export function remoteFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.BERTH_REMOTE === '1' || env.BERTH_REMOTE === 'true';
+}
+
+/**
+ * The one engine of a berth without `engines:`: DOCKER_HOST (or an injected client), unguarded as
+ * before. `remote` declares it remote; default BERTH_REMOTE.
+ */
+export function defaultEngine(client: Docker = sharedDocker(), remote: boolean = remoteFromEnv()): Engine {
   return {
     id: 'default',
     docker: client,
-    remote: process.env.BERTH_REMOTE === '1',
+    remote,
     endpoint: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     limits: { maxSessions: null },
     runtime: dockerRuntime(new Containers(client)),
@@ -130,10 +139,13 @@ export class EngineSet {
     this.sessionLabels = Object.freeze([...(opts.sessionLabels ?? [])]);
   }
 
-  /** The configured engines (env, then config file), else the DOCKER_HOST default. Resolved once per call. */
-  static resolve(env: NodeJS.ProcessEnv = process.env): EngineSet {
+  /**
+   * The configured engines (env, then config file), else the DOCKER_HOST default, declared remote
+   * by `remote` (default BERTH_REMOTE); configured engines carry their own flag. Resolved once per call.
+   */
+  static resolve(env: NodeJS.ProcessEnv = process.env, remote?: boolean): EngineSet {
     const entries = configuredEngines(env);
-    return entries ? EngineSet.of(entries) : EngineSet.single();
+    return entries ? EngineSet.of(entries) : EngineSet.single(undefined, remote ?? remoteFromEnv(env));
   }
 
   /** Engines from explicit entries (validated by the caller: parseEngineList). */
@@ -142,9 +154,9 @@ export class EngineSet {
     return new EngineSet(entries.map(makeEngine), true, opts);
   }
 
-  /** One engine: the injected client, or DOCKER_HOST. */
-  static single(client?: Docker): EngineSet {
-    return new EngineSet([defaultEngine(client)], false);
+  /** One engine: the injected client, or DOCKER_HOST; `remote` as in defaultEngine. */
+  static single(client?: Docker, remote?: boolean): EngineSet {
+    return new EngineSet([defaultEngine(client, remote)], false);
   }
 
   /** The first engine: where workspaces without a recorded engine live, and the warm pool. */
@@ -198,14 +210,21 @@ export class EngineSet {
     return this.get(chooseEngine(await this.status(), pending));
   }
 
-  /** A healthy engine for a pipeline (the first that answers, in list order). */
-  async anyHealthy(): Promise<Engine> {
-    if (this.engines.length === 1) return this.primary;
-    for (const e of this.engines) if ((await engineHealth(e)).ok) return e;
-    throw new BerthError(
-      'ENGINE_UNAVAILABLE',
-      `no Docker engine answers (${this.engines.map((e) => `"${e.id}" at ${e.endpoint}`).join(', ')}): start one of them`,
-    );
+  /**
+   * The engine a pipeline runs on: the one named `id` (ENGINE_CONFIG if it is not configured,
+   * ENGINE_UNAVAILABLE if it does not answer), else placed like a workspace (most free capacity
+   * among the healthy engines; the only one when there is one).
+   */
+  async forPipeline(id?: string): Promise<Engine> {
+    if (id === undefined) return this.place();
+    const engine = this.get(id);
+    const health = await engineHealth(engine);
+    if (!health.ok) {
+      throw new BerthError('ENGINE_UNAVAILABLE', `the pipeline can't run on engine "${id}": ${health.error ?? 'it does not answer'} (or pick another engine)`, {
+        details: { engine: id, endpoint: engine.endpoint },
+      });
+    }
+    return engine;
   }
 }
 

@@ -52,6 +52,7 @@ export {
   type EngineEntry,
   type EngineStatus,
 } from './engines.js';
+export { ensureImageOn, type CopyImageOptions } from './engines-image.js';
 export type { Runtime, RuntimeHealth } from './runtime.js';
 export {
   GIT_MOUNT,

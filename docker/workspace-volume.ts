@@ -18,9 +18,10 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IMAGES } from '../src/images.js';
 import { BerthError } from '../src/errors.js';
-import { call, imageExists, type Docker } from './client.js';
+import { call, type Docker } from './client.js';
 import { Containers, KEEPALIVE_CMD } from './containers.js';
 import { createContainer } from './create.js';
+import { ensureImageOn } from './engines-image.js';
 import { ownerLabel } from './reaper.js';
 import { buildLabels, LABEL, labelFilter, namePart, type Labels, type RepoRef } from './labels.js';
 
@@ -95,9 +96,8 @@ export class WorkspaceHelper implements AsyncDisposable {
   }
 
   static async start(client: Docker, repo: RepoRef, volumes: RemoteVolumes, extra: Labels = {}): Promise<WorkspaceHelper> {
-    if (!(await imageExists(IMAGES.debian, client))) {
-      throw new BerthError('IMAGE_MISSING', `remote workspaces need the helper image ${IMAGES.debian} on the engine: build it with 'berth images build'`);
-    }
+    // On an engine that lacks it, copied from the local engine (IMAGE_MISSING when neither has it).
+    await ensureImageOn(client, IMAGES.debian);
     const name = `berth-helper-${namePart(repo.id)}-${randomBytes(4).toString('hex')}`;
     const containers = new Containers(client);
     const id = await createContainer(

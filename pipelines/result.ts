@@ -54,6 +54,8 @@ export interface PipelineResult {
   readonly error: ErrorJson | null;
   /** The local executor's run id (its containers carry it as a label); null for Dagger. */
   readonly runId: string | null;
+  /** The engine the local executor ran on, when one was chosen or placed (RunPipelineOptions.engine). */
+  readonly engine?: string;
 }
 
 /** failureKind of a failed phase: setup and install prepare the run; anything else is the project's own step. */

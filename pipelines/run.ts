@@ -7,13 +7,14 @@
  * result with outcome 'error', exit code 125 and the BerthError as JSON, after the executor's
  * teardown has run. The result shape and the exit codes are documented in pipelines/result.ts.
  */
-import { ensureImageRef, type EnsureOpts, type PullProgress } from '../docker/index.js';
+import { ensureImageRef, type Engine, type EnsureOpts, type PullProgress } from '../docker/index.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import type { ResolvedSpec } from '../src/project/index.js';
 import { runPlanLocal, type PipelineEvent, type PipelineResult as LocalResult } from './docker.js';
 import { plan, repoKey, type Plan, type PlanTarget } from './plan.js';
 import { failureKindOf, pipelineErrorResult, pipelineExitCode, type PipelineResult } from './result.js';
 import { fromDaggerError, fromDaggerRun, type DaggerPipelineSource } from './run-dagger.js';
+import { imageOnEngine, onEngine } from './local/engine.js';
 
 /** A host directory run by the local Docker executor. */
 export interface LocalPipelineSource {
@@ -40,6 +41,11 @@ export interface RunPipelineOptions {
   readonly tailChars?: number;
   /** Raw events of an image pull (per-layer bytes), e.g. for MCP progress; onOutput gets them as lines. */
   readonly onPullProgress?: (p: PullProgress) => void;
+  /**
+   * The engine the local executor runs on (EngineSet.forPipeline; default the local engine). The
+   * source goes in through the archive API either way; the image is copied there when missing.
+   */
+  readonly engine?: Engine;
 }
 
 /**
@@ -77,18 +83,20 @@ export async function runPipeline(source: PipelineSource, spec: ResolvedSpec, st
     }
   }
   try {
-    await ensurePlanImage(p.image, { ...opts, pull: spec.pull, build: spec.build && { spec: spec.build, root: source.dir } });
+    const ensure = () => ensurePlanImage(p.image, { ...opts, pull: spec.pull, build: spec.build && { spec: spec.build, root: source.dir } });
+    await (opts.engine ? imageOnEngine(opts.engine, p.image, ensure, opts) : ensure());
     const r = await runPlanLocal(p, {
       source: source.dir,
+      ...(opts.engine ? { docker: opts.engine.docker } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.labels ? { labels: opts.labels } : {}),
       ...(opts.tailChars === undefined ? {} : { tailChars: opts.tailChars }),
     });
-    return fromLocal(r);
+    return onEngine(fromLocal(r), opts.engine);
   } catch (err) {
-    return pipelineErrorResult(p.target, err, { image: p.image, executor: 'local', durationMs: Date.now() - started });
+    return onEngine(pipelineErrorResult(p.target, err, { image: p.image, executor: 'local', durationMs: Date.now() - started }), opts.engine);
   }
 }
 

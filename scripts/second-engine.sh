@@ -10,7 +10,8 @@
 #     authorized_keys entry forces `docker system dial-stdio` against the SECOND engine's socket
 #     (docker-modem's ssh transport runs exactly that command), so ssh://root@127.0.0.1:$PORT
 #     reaches engine two;
-#   - berth-busybox:1 copied in with `docker save | docker -H ... load` (never rebuilt).
+#   - berth-busybox:1 and berth-debian:bookworm-1 copied in with `docker save | docker -H ... load`
+#     (never rebuilt, never pulled).
 #
 # Usage: second-engine.sh up | down | kill-engine | start-engine | env
 #   up            start everything (idempotent); prints the env lines (also in $DIR/env)
@@ -22,7 +23,8 @@ set -euo pipefail
 
 DIR="${BERTH_ENGINE2_DIR:-${TMPDIR:-/tmp}/berth-engine2}"
 PORT="${BERTH_ENGINE2_SSH_PORT:-22622}"
-IMAGES="${BERTH_ENGINE2_IMAGES:-berth-busybox:1}"
+# busybox for sessions; debian for remote workspaces' git helper (docker/workspace-volume.ts).
+IMAGES="${BERTH_ENGINE2_IMAGES:-berth-busybox:1 berth-debian:bookworm-1}"
 SOCK="$DIR/docker.sock"
 log() { printf 'second-engine: %s\n' "$*" >&2; }
 skip() {

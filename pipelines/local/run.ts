@@ -41,7 +41,7 @@ export async function executeLocal(plan: Plan, opts: RunPlanLocalOptions): Promi
     if (!(await imageExists(plan.image, ctx.docker))) {
       throw new BerthError(
         'IMAGE_MISSING',
-        `image ${JSON.stringify(plan.image)} is not present on the local engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
+        `image ${JSON.stringify(plan.image)} is not present on the ${opts.docker ? 'chosen' : 'local'} engine. Build berth's images with 'berth images build', or set 'image' in berth.yaml to an image you have.`,
       );
     }
     // Said only when an install will run (not on a ready-deps hit).

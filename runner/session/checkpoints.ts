@@ -60,6 +60,13 @@ export interface PersistenceHost {
   /** Set for remote workspaces (remote.ts), with the session user their volumes belong to. */
   readonly remote?: RemoteConfig | undefined;
   remoteUser?(): Promise<string>;
+  /** The host on workspace `name`'s own engine (its containers, local or remote): a Runner with several engines. */
+  forWorkspace?(name: string): Promise<PersistenceHost>;
+}
+
+/** Engines: each operation runs against the engine the workspace lives on (engine-select.ts). */
+async function onEngineOf(host: PersistenceHost, name: string): Promise<PersistenceHost> {
+  return host.forWorkspace ? host.forWorkspace(name) : host;
 }
 
 // --- remote workspaces (remote.ts): the tree to commit lives in a volume, not the host worktree ---
@@ -115,6 +122,7 @@ async function freeTag(client: Docker, repo: string, sha: string): Promise<strin
 /** Commit the worktree and, with withContainer, snapshot the container. */
 export async function checkpointWorkspace(host: PersistenceHost, name: string, opts: CheckpointOptions): Promise<CheckpointOutcome> {
   assertValidName(name);
+  host = await onEngineOf(host, name);
   const containerName = sessionContainerName(host.repo, name);
   return withLock(host.dataDir, containerName, lockOpts(host, opts.signal), async () => {
     const info = await host.workspaces.get(name, sig(opts.signal));
@@ -274,6 +282,7 @@ export async function forkWorkspace(host: PersistenceHost, source: string, targe
   assertValidName(source);
   assertValidName(target);
   if (source === target) throw new BerthError('BAD_INPUT', `cannot fork ${JSON.stringify(source)} onto itself: pick a new name`);
+  host = await onEngineOf(host, source); // the fork records the source's engine (its snapshot is there)
   return withLock(host.dataDir, sessionContainerName(host.repo, target), lockOpts(host, opts.signal), async () => {
     const src = await host.workspaces.get(source, sig(opts.signal));
     const cp = await resolveCheckpoint(host, src, opts.at, sig(opts.signal));
@@ -346,6 +355,7 @@ export interface RestoreOutcome {
 /** Roll workspace `name` back (or forward) to a checkpoint. */
 export async function restoreWorkspace(host: PersistenceHost, name: string, opts: RestoreOptions): Promise<RestoreOutcome> {
   assertValidName(name);
+  host = await onEngineOf(host, name);
   const containerName = sessionContainerName(host.repo, name);
   return withLock(host.dataDir, containerName, lockOpts(host, opts.signal), async () => {
     const info = await host.workspaces.get(name, sig(opts.signal));

@@ -10,7 +10,7 @@ import type { Resolved, ResolvedSpec } from '../../src/project/index.js';
 import type { WorkspaceInfo } from '../../src/workspace/index.js';
 import type { Containers, MountSpec } from '../../docker/index.js';
 import { buildLabels, LABEL, sharedCacheLabels, sharedCacheVolume, workspaceVolumeName, type Labels, type RepoRef } from '../../docker/index.js';
-import { ensureImageRef } from '../../docker/index.js';
+import { ensureImageOn, ensureImageRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { containerImageFor } from './checkpoints.js';
@@ -193,12 +193,15 @@ export class ContainerFactory {
   async createSession(name: string, containerName: string, ws: WorkspaceInfo, resolved: Resolved, user: string, image?: string): Promise<string> {
     const spec = resolved.spec;
     await this.ensureImage(spec);
+    // A workspace checkpointed --with-container (or forked/restored from such a checkpoint)
+    // starts from its snapshot, so what the agent installed survives a new container.
+    const from = image ?? (await containerImageFor(this.containers.docker, ws, spec, this.logger));
+    // Engines: the spec's image is ensured on the local engine; another engine gets a copy (once).
+    if (from === spec.image) await ensureImageOn(this.containers.docker, from);
     try {
       return await this.containers.create({
         name: containerName,
-        // A workspace checkpointed --with-container (or forked/restored from such a checkpoint)
-        // starts from its snapshot, so what the agent installed survives a new container.
-        image: image ?? (await containerImageFor(this.containers.docker, ws, spec, this.logger)),
+        image: from,
         user: CONTAINER_USER,
         env: this.containerEnv(name, spec, user),
         labels: buildLabels({

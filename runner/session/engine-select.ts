@@ -9,7 +9,11 @@
  * - A new workspace is placed by EngineSet.place (most free capacity among the healthy engines);
  *   `pending` counts this process's placements whose containers don't exist yet, so 20 concurrent
  *   opens spread instead of all seeing the same counts.
- * - The warm pool runs on the primary engine only (its slots are host directories).
+ * - The warm pool runs on the primary engine only (its slots are host directories), and not at
+ *   all when that engine is remote.
+ * - Local or remote is per engine (Engine.remote): each part's ContainerFactory carries the
+ *   remote settings exactly when its engine is remote, and every step (open, checkpoint, restore,
+ *   files, delete, gc, sync) reads it from the workspace's part, never from a runner-wide flag.
  */
 import type { WorkspaceInfo, Workspaces } from '../../src/workspace/index.js';
 import { Containers, type Engine, type EngineSet } from '../../docker/index.js';
@@ -56,12 +60,13 @@ export class EngineParts {
   readonly engines: EngineSet;
   readonly #parts = new Map<string, EnginePart>();
   readonly #pending = new Map<string, number>();
-  readonly #makeFactory: (containers: Containers) => ContainerFactory;
+  /** A factory for one engine: it builds remote (volume) workspaces exactly when `engine.remote`. */
+  readonly #makeFactory: (containers: Containers, engine: Engine) => ContainerFactory;
 
   constructor(
     engines: EngineSet,
     primary: { containers: Containers; factory: ContainerFactory; pool: PoolPart },
-    makeFactory: (c: Containers) => ContainerFactory,
+    makeFactory: (c: Containers, engine: Engine) => ContainerFactory,
   ) {
     this.engines = engines;
     this.#makeFactory = makeFactory;
@@ -73,7 +78,7 @@ export class EngineParts {
     if (!p) {
       const engine = this.engines.get(id);
       const containers = new Containers(engine.docker);
-      p = { engine, containers, factory: this.#makeFactory(containers), pool: NO_POOL, primary: false };
+      p = { engine, containers, factory: this.#makeFactory(containers, engine), pool: NO_POOL, primary: false };
       this.#parts.set(id, p);
     }
     return p;
@@ -129,11 +134,22 @@ export function mergeGcReports(reports: readonly GcReport[]): GcReport {
 }
 
 /**
- * The container operations of the engine workspace `name` lives on, for callers that hold no
- * Runner (the CLI's checkpoint/fork/restore). The primary engine's when it does not exist.
+ * The engine workspace `name` lives on, for callers that hold no Runner (the CLI's checkpoint,
+ * fork, restore, sync): its `remote` flag says whether the workspace is a volume there. The
+ * primary engine when the workspace does not exist or records none.
  */
+export async function workspaceEngine(engines: EngineSet, workspaces: Workspaces, name: string): Promise<Engine> {
+  if (engines.engines.length === 1) return engines.primary;
+  return engineOfInfo(engines, await workspaces.find(name));
+}
+
+/** The engine a workspace's state records (the primary when it records none). */
+export function engineOfInfo(engines: EngineSet, info: Pick<WorkspaceInfo, 'extra'> | undefined): Engine {
+  const id = info?.extra[EXTRA_ENGINE];
+  return engines.get(typeof id === 'string' && id !== '' ? id : engines.primary.id);
+}
+
+/** The container operations of the engine workspace `name` lives on (workspaceEngine). */
 export async function workspaceContainers(engines: EngineSet, workspaces: Workspaces, name: string): Promise<Containers> {
-  if (engines.engines.length === 1) return new Containers(engines.primary.docker);
-  const id = (await workspaces.find(name))?.extra[EXTRA_ENGINE];
-  return new Containers(engines.get(typeof id === 'string' && id !== '' ? id : engines.primary.id).docker);
+  return new Containers((await workspaceEngine(engines, workspaces, name)).docker);
 }

@@ -1,10 +1,10 @@
 /** The stateful runner: sessions (workspace containers), persistent shells, processes, pool. */
 export { RemoteWorkspaceFiles, type WorkspaceFilesApi } from './files-remote.js';
-export { DEFAULT_MAX_BUNDLE_BYTES, resolveRemote, type RemoteConfig, type RemoteOptions } from './remote.js';
+export { DEFAULT_MAX_BUNDLE_BYTES, remoteSettings, type RemoteConfig, type RemoteOptions } from './remote.js';
 export { Runner, DEFAULT_EXEC_TIMEOUT_MS, removeWorkspaceResources } from './runner.js';
 export type { RunnerOptions, OpenOptions, SessionSummary, GcReport } from './runner.js';
 export { deleteWorkspace } from './delete.js';
-export { workspaceContainers } from './engine-select.js';
+export { engineOfInfo, workspaceContainers, workspaceEngine } from './engine-select.js';
 export { defaultSessionUser, DEFAULT_SESSION_UID } from './identity.js';
 export { Session, DEFAULT_SHELL } from './session.js';
 export { Pool } from './pool.js';

@@ -1,6 +1,7 @@
 /**
- * Remote workspaces: for an engine that cannot see the host's paths (ssh://, tcp://, or a local
- * engine declared remote with `BERTH_REMOTE=1` / `Runner.create({ remote: true })`). The
+ * Remote workspaces: for an engine that cannot see the host's paths (ssh://, tcp://, a local
+ * engine declared `remote: true` in engines:, or the single default engine declared remote with
+ * `BERTH_REMOTE=1` / `Runner.create({ remote: true })`). Each workspace follows its own engine. The
  * workspace's branch and host worktree exist as for a local workspace, but the session works on
  * a copy of the branch in two volumes on the engine (docker/workspace-volume.ts):
  *
@@ -38,21 +39,31 @@ export interface RemoteOptions {
   readonly maxBundleBytes?: number;
 }
 
-/** Resolved once per Runner: undefined = local workspaces (bind-mounted worktrees). */
+/**
+ * Settings of remote workspaces, resolved once per Runner. Whether a workspace IS remote is its
+ * engine's `remote` flag (docker/engines.ts), never a runner-wide switch: a runner may hold local
+ * (bind-mounted) and remote (volume) workspaces at once, on different engines.
+ */
 export interface RemoteConfig {
   readonly maxBundleBytes: number;
 }
 
-/** `remote` option > BERTH_REMOTE=1 > local. */
-export function resolveRemote(opt: boolean | RemoteOptions | undefined, env: NodeJS.ProcessEnv = process.env): RemoteConfig | undefined {
-  const on = opt === undefined ? env.BERTH_REMOTE === '1' || env.BERTH_REMOTE === 'true' : opt !== false;
-  if (!on) return undefined;
+/** The settings: `remote` option's maxBundleBytes > BERTH_REMOTE_MAX_BUNDLE_BYTES > 512 MiB. */
+export function remoteSettings(opt: boolean | RemoteOptions | undefined, env: NodeJS.ProcessEnv = process.env): RemoteConfig {
   const fromEnv = env.BERTH_REMOTE_MAX_BUNDLE_BYTES ? Number(env.BERTH_REMOTE_MAX_BUNDLE_BYTES) : undefined;
   const max = (typeof opt === 'object' ? opt.maxBundleBytes : undefined) ?? fromEnv ?? DEFAULT_MAX_BUNDLE_BYTES;
   if (!Number.isSafeInteger(max) || max <= 0) {
     throw new BerthError('BAD_INPUT', `remote maxBundleBytes must be a positive integer, got ${JSON.stringify(max)} (BERTH_REMOTE_MAX_BUNDLE_BYTES)`);
   }
   return Object.freeze({ maxBundleBytes: max });
+}
+
+/**
+ * The runner's `remote` option as the flag of its single default engine: undefined leaves it to
+ * BERTH_REMOTE (docker/engines.ts remoteFromEnv). Configured engines carry their own flag.
+ */
+export function remoteFlag(opt: boolean | RemoteOptions | undefined): boolean | undefined {
+  return opt === undefined ? undefined : opt !== false;
 }
 
 /** What the remote operations need from a Runner. */

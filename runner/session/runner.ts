@@ -15,7 +15,7 @@ import { dataDir as resolveDataDir, ensureDataDir } from '../../src/data-dir.js'
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { assertValidName } from '../../src/workspace/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
-import { EngineSet, isEngineDown, type Docker, type EngineStatus } from '../../docker/index.js';
+import { EngineSet, isEngineDown, type Docker, type Engine, type EngineStatus } from '../../docker/index.js';
 import { Containers, type MountSpec } from '../../docker/index.js';
 import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
@@ -32,7 +32,8 @@ import { Pool, type PoolOptions, type PoolStatus } from './pool.js';
 import { Session } from './session.js';
 import { RemoteWorkspaceFiles, type WorkspaceFilesApi } from './files-remote.js';
 import type { WorkspaceFilesOptions } from './files-types.js';
-import { resolveRemote, type RemoteConfig, type RemoteOptions } from './remote.js';
+import { remoteFlag, remoteSettings, type RemoteConfig, type RemoteOptions } from './remote.js';
+import type { PersistenceHost } from './checkpoints.js';
 
 export { removeWorkspaceResources } from './delete.js';
 export type { GcReport } from './gc.js';
@@ -71,8 +72,10 @@ export interface RunnerOptions {
   /** Warm pool settings; the target size defaults to the spec's pool.size. */
   readonly pool?: PoolOptions;
   /**
-   * The engine cannot see host paths (runner/session/remote.ts): workspaces live in volumes,
-   * seeded and checkpointed through git bundles. Default: env BERTH_REMOTE=1, else local.
+   * Declares the single default engine remote (runner/session/remote.ts): it cannot see host
+   * paths, so its workspaces live in volumes, seeded and checkpointed through git bundles. Default:
+   * env BERTH_REMOTE=1, else local. Configured engines (`engines`, BERTH_ENGINES) carry their own
+   * `remote` flag and ignore this switch; its maxBundleBytes applies to every remote engine.
    */
   readonly remote?: boolean | RemoteOptions;
 }
@@ -92,10 +95,15 @@ export class Runner implements AsyncDisposable {
   /** Engines and their per-engine parts; `containers`/`factory`/`pool` above are the primary's. */
   readonly engines: EngineSet;
   readonly #parts: EngineParts;
-  /** Set when workspaces are remote (volumes instead of bind-mounted worktrees). */
+  /**
+   * Set when some engine holds remote workspaces (volumes instead of bind-mounted worktrees).
+   * Whether ONE workspace is remote is its engine's flag: ask forWorkspace / remoteFiles.
+   */
   readonly remote: RemoteConfig | undefined;
   readonly #specOverrides: SpecInput | undefined;
   readonly #sessions = new Map<string, Session>();
+  /** The engine part each open session lives on (remoteFiles needs it synchronously). */
+  readonly #sessionParts = new Map<string, EnginePart>();
   readonly #opening = new Map<string, Promise<Session>>();
   #closed = false;
 
@@ -109,10 +117,12 @@ export class Runner implements AsyncDisposable {
     this.labels = { ...(opts.labels ?? {}) };
     this.execTimeoutMs = opts.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     this.#specOverrides = opts.spec;
-    this.remote = resolveRemote(opts.remote);
-    const makeFactory = (containers: Containers) =>
+    const settings = remoteSettings(opts.remote);
+    this.remote = engines.engines.some((e) => e.remote) ? settings : undefined;
+    // Local or remote per engine: a factory builds volume workspaces exactly on a remote engine.
+    const makeFactory = (containers: Containers, engine: Engine) =>
       new ContainerFactory({
-        remote: this.remote,
+        remote: engine.remote ? settings : undefined,
         repo: this.repo,
         dataDir: this.dataDir,
         containers,
@@ -120,7 +130,7 @@ export class Runner implements AsyncDisposable {
         labels: this.labels,
         gitInContainer: opts.gitInContainer ?? 'readonly',
       });
-    this.factory = makeFactory(this.containers);
+    this.factory = makeFactory(this.containers, engines.primary);
     this.pool = new Pool(this.factory, opts.pool ?? {}, workspaces);
     this.#parts = new EngineParts(engines, { containers: this.containers, factory: this.factory, pool: this.pool }, makeFactory);
   }
@@ -128,7 +138,8 @@ export class Runner implements AsyncDisposable {
   static async create(opts: RunnerOptions): Promise<Runner> {
     const logger = opts.logger ?? silentLogger;
     const dataDir = await ensureDataDir(resolveDataDir(opts.dataDir));
-    const engines = opts.engines ?? (opts.docker ? EngineSet.single(opts.docker) : EngineSet.resolve());
+    const flag = remoteFlag(opts.remote);
+    const engines = opts.engines ?? (opts.docker ? EngineSet.single(opts.docker, flag) : EngineSet.resolve(process.env, flag));
     const workspaces = await Workspaces.open(opts.repo, { dataDir, logger });
     const runner = new Runner(opts, workspaces, engines);
     if (opts.reconcile !== false) {
@@ -209,10 +220,13 @@ export class Runner implements AsyncDisposable {
         touch: () => touchActivity(this.dataDir, containerName),
         onExecDone: commandLogHook(this.dataDir, this.repo, name, this.logger),
         onClosed: (s) => {
-          if (this.#sessions.get(name) === s) this.#sessions.delete(name);
+          if (this.#sessions.get(name) !== s) return;
+          this.#sessions.delete(name);
+          this.#sessionParts.delete(name);
         },
       });
       this.#sessions.set(name, session);
+      this.#sessionParts.set(name, part);
       await touchActivity(this.dataDir, containerName).catch(() => undefined);
       this.logger.info('session open', {
         workspace: name,
@@ -255,8 +269,16 @@ export class Runner implements AsyncDisposable {
 
   /** Commit the worktree (and, withContainer, snapshot the container); recorded in the workspace state. */
   async checkpoint(name: string, opts: CheckpointOptions): Promise<CheckpointOutcome> {
-    const { containers } = await this.#parts.of(this.workspaces, name);
-    return checkpointWorkspace(containers === this.containers ? this : { ...this.#persistenceBase(), containers }, name, opts);
+    return checkpointWorkspace(this, name, opts);
+  }
+
+  /**
+   * The persistence host on workspace `name`'s engine: its containers, and the remote settings
+   * exactly when that engine is remote (checkpoints.ts resolves every operation through this).
+   */
+  async forWorkspace(name: string): Promise<PersistenceHost> {
+    const p = await this.#parts.of(this.workspaces, name);
+    return { ...this.#persistenceBase(), containers: p.containers, remote: p.factory.remote, remoteUser: () => this.remoteUser() };
   }
 
   /** The container operations of the engine workspace `name` lives on (`berth shell`'s TTY exec). */
@@ -270,8 +292,9 @@ export class Runner implements AsyncDisposable {
    */
   remoteFiles(name: string, opts: WorkspaceFilesOptions = {}): WorkspaceFilesApi | undefined {
     const s = this.get(name);
-    if (!this.remote || !s) return undefined;
-    return new RemoteWorkspaceFiles(this.containers, s.containerId, s.user, s.spec.workdir, opts);
+    const part = this.#sessionParts.get(name);
+    if (!s || !part?.factory.remote) return undefined;
+    return new RemoteWorkspaceFiles(part.containers, s.containerId, s.user, s.spec.workdir, opts);
   }
 
   /** The session user of remote workspaces: their volumes' files belong to it (remote.ts). */
@@ -383,10 +406,10 @@ export class Runner implements AsyncDisposable {
   /** Fill the warm pool for the current spec up to `size` (default: its target); returns names created. */
   async warmPool(opts: { size?: number; signal?: AbortSignal } = {}): Promise<string[]> {
     this.#assertOpen();
-    if (this.remote) {
+    if (this.factory.remote) {
       throw new BerthError(
         'BAD_INPUT',
-        'the warm pool is not available for remote workspaces (their trees live in volumes, a pool container binds a host dir): unset BERTH_REMOTE or skip `berth pool warm`',
+        `the warm pool is not available on engine "${this.engines.primary.id}": it is remote (its workspaces live in volumes, a pool container binds a host dir): unset BERTH_REMOTE, list a local engine first in engines:, or skip \`berth pool warm\``,
       );
     }
     return this.pool.fill(await this.resolve(), opts);
@@ -403,6 +426,7 @@ export class Runner implements AsyncDisposable {
     const sessions = [...this.#sessions.values()];
     await Promise.allSettled(sessions.map((s) => (opts.stop === false ? s.detach() : s.close())));
     this.#sessions.clear();
+    this.#sessionParts.clear();
     // The command log is written in batches: write the last one before the process may exit.
     await commandLogsWritten().catch(() => undefined);
     await this.workspaces.close();

@@ -51,6 +51,11 @@ export function secondEngine(): SecondEngine | { reason: string } {
   return fromEnv(parseEnv(r.stdout), true);
 }
 
+/** Tear engine two down if this suite started it (one that scripts/test.sh started stays up). */
+export function stopSecondEngine(e: SecondEngine | { reason: string }): void {
+  if ('sock' in e && e.startedHere) engineScript('down');
+}
+
 export function engineScript(cmd: 'kill-engine' | 'start-engine' | 'down'): void {
   execFileSync('bash', [SCRIPT, cmd], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
 }

@@ -1,20 +1,24 @@
 // Remote workspaces (issue 15): ONE flow (create, exec, file tools, checkpoint, diff, log, restore,
-// merge, export, delete, import) run twice on the real engine: for a local workspace (bind-mounted
-// worktree) and for a remote one (the local engine declared remote: the tree lives in volumes,
-// seeded and checkpointed through git bundles over the Docker API). Both runs must give the same
-// results; the remote session container must have no bind mount at all.
+// merge, export, delete, import) run three times: for a local workspace (bind-mounted worktree),
+// for a remote one on the local engine declared remote (the tree lives in volumes, seeded and
+// checkpointed through git bundles over the Docker API), and for one PLACED on a second engine
+// reached over ssh:// (scripts/second-engine.sh: a dockerd in its own mount namespace with its own
+// data root, behind sshd on 127.0.0.1), configured next to the local engine in one EngineSet: it is
+// remote because its engine is (ssh:// implies it), not because of any runner-wide switch. All
+// runs must give the same results; a remote session container must have no bind mount at all.
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { remoteVolumeNames } from '../../docker/index.js';
+import { EngineSet, parseEngineList, remoteVolumeNames } from '../../docker/index.js';
 import { isBerthError } from '../../src/errors.js';
 import { checkpointWorkspace, restoreWorkspace } from '../../runner/session/checkpoints.js';
 import { Runner, WorkspaceFiles, type WorkspaceFilesApi } from '../../runner/session/index.js';
 import { exportWorkspace, importWorkspace } from '../../runner/storage/transfer.js';
 import { containerStateOf } from '../../runner/storage/container-transfer.js';
 import { describeDocker, dockerAvailable, Dockerode } from '../helpers/docker.js';
-import { busyboxSpec, makeFixture, removeLabelled, type Fixture } from '../runner/helpers.js';
+import { busyboxSpec, makeFixture, removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
+import { removeOn, secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 import { BUCKET, startS3, type TestS3 } from '../storage/harness.js';
 
 /** What each mode's flow produced, compared across modes at the end. */
@@ -46,13 +50,42 @@ function fileOps(files: WorkspaceFilesApi) {
   };
 }
 
-for (const mode of ['local', 'remote'] as const) {
+const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST : 'unix:///var/run/docker.sock';
+const e2 = dockerAvailable ? secondEngine() : { reason: 'no Docker engine' };
+const sshReady = 'sock' in e2;
+const modes = sshReady ? (['local', 'remote', 'ssh'] as const) : (['local', 'remote'] as const);
+afterAll(() => {
+  if (sshReady) stopSecondEngine(e2);
+});
+
+/**
+ * ssh mode: engine two over ssh:// listed next to the local engine. It is listed first so that a
+ * workspace with no recorded engine (the imported one: imports record none) lives there too;
+ * placement puts the new workspace there by the rule (a tie on free capacity goes to the first).
+ */
+function sshEngines(fx: Fixture): EngineSet {
+  const two = e2 as SecondEngine;
+  return EngineSet.of(
+    parseEngineList(
+      [
+        { id: 'ssh2', host: two.ssh, sshIdentityFile: two.sshKey, sshKnownHostsFile: two.knownHosts },
+        { id: 'local', host: ENGINE_ONE },
+      ],
+      'test',
+    ),
+    { sessionLabels: [`${TEST_LABEL}=${fx.runId}`] },
+  );
+}
+
+for (const mode of modes) {
   describeDocker(`workspace flow: ${mode}`, () => {
+    // The bound is for ssh://, where every Docker API call is a new ssh connection (186 s seen under load).
     let fx: Fixture;
     let runner: Runner;
     let s3: TestS3;
     let scratch: string;
-    const docker = new Dockerode();
+    /** The engine the workspace lives on, through its own client (ssh:// in ssh mode). */
+    let docker: InstanceType<typeof Dockerode>;
 
     beforeAll(async () => {
       fx = makeFixture(`berth-flow-${mode}-`);
@@ -62,8 +95,9 @@ for (const mode of ['local', 'remote'] as const) {
         labels: fx.labels,
         spec: busyboxSpec(),
         reconcile: false,
-        remote: mode === 'remote',
+        ...(mode === 'ssh' ? { engines: sshEngines(fx) } : { remote: mode === 'remote' }),
       });
+      docker = mode === 'ssh' ? (runner.engines.get('ssh2').docker as InstanceType<typeof Dockerode>) : new Dockerode();
       s3 = await startS3();
       scratch = mkdtempSync(join(tmpdir(), 'berth-flow-scratch-'));
     });
@@ -74,6 +108,7 @@ for (const mode of ['local', 'remote'] as const) {
       if (scratch) rmSync(scratch, { recursive: true, force: true });
       if (fx) {
         await removeLabelled(fx.runId);
+        if (mode === 'ssh') await removeOn((e2 as SecondEngine).client, [`${TEST_LABEL}=${fx.runId}`]);
         await fx.cleanup();
       }
     });
@@ -85,8 +120,19 @@ for (const mode of ['local', 'remote'] as const) {
       const out: Record<string, unknown> = {};
       // ---- create + exec -------------------------------------------------------------------------
       const s = await runner.open('w');
+      if (mode === 'ssh') {
+        // Placed on engine two, recorded in the workspace's state, and running there.
+        expect((await runner.workspaces.get('w')).extra.engine).toBe('ssh2');
+        expect((await (e2 as SecondEngine).client.getContainer(s.containerId).inspect()).State.Running).toBe(true);
+        expect(
+          await new Dockerode()
+            .getContainer(s.containerId)
+            .inspect()
+            .catch(() => 'absent'),
+        ).toBe('absent');
+      }
       const mounts = (await docker.getContainer(s.containerId).inspect()).HostConfig;
-      if (mode === 'remote') {
+      if (mode !== 'local') {
         expect(mounts.Binds ?? []).toEqual([]);
         expect((mounts.Mounts ?? []).filter((m) => m.Type === 'bind')).toEqual([]);
         expect((mounts.Mounts ?? []).map((m) => m.Source)).toContain(remoteVolumeNames(runner.repo, 'w').tree);
@@ -149,12 +195,21 @@ for (const mode of ['local', 'remote'] as const) {
         container: await containerStateOf(docker, runner.repo, info, fx.labels),
       });
       await runner.delete('w');
-      if (mode === 'remote') {
+      if (mode !== 'local') {
         const vols = await docker.listVolumes({ filters: { name: [remoteVolumeNames(runner.repo, 'w').tree] } });
         expect(vols.Volumes ?? []).toEqual([]);
       }
-      await importWorkspace({ repo: fx.repo, url, name: 'w2', dataDir: fx.dataDir, storage: s3.config(), tempDir: scratch, container: { labels: fx.labels } });
+      await importWorkspace({
+        repo: fx.repo,
+        url,
+        name: 'w2',
+        dataDir: fx.dataDir,
+        storage: s3.config(),
+        tempDir: scratch,
+        container: { labels: fx.labels, ...(mode === 'ssh' ? { docker } : {}) },
+      });
       const s3w = await runner.open('w2');
+      if (mode !== 'local') expect((await docker.getContainer(s3w.containerId).inspect()).HostConfig.Binds ?? []).toEqual([]);
       out.imported = (await s3w.exec('cat README.md after.txt src/new.txt')).stdout;
       expect(out.imported).toBe('# fixture, edited\nafter-restore\none\ntwo\nthree\nfour\n');
 
@@ -163,14 +218,15 @@ for (const mode of ['local', 'remote'] as const) {
       expect(merged.into).toBe('main');
       out.merged = readFileSync(join(fx.repo, 'after.txt'), 'utf8') + readFileSync(join(fx.repo, 'README.md'), 'utf8');
       outcomes.set(mode, out);
-    }, 240_000);
+    }, 600_000);
   });
 }
 
 describe('local and remote workspaces', () => {
-  it('give the same results for the same flow', () => {
+  it(`give the same results for the same flow${sshReady ? '' : ` [ssh:// mode skipped: ${(e2 as { reason: string }).reason}]`}`, () => {
     if (!dockerAvailable) return;
-    expect([...outcomes.keys()].sort()).toEqual(['local', 'remote']);
+    expect([...outcomes.keys()].sort()).toEqual([...modes].sort());
     expect(outcomes.get('remote')).toEqual(outcomes.get('local'));
+    if (sshReady) expect(outcomes.get('ssh')).toEqual(outcomes.get('local'));
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `berth build | test | lint | check | run`: resolve the spec of --source and hand it to the one
- * pipeline entry (runPipeline, pipelines/run.ts), which runs it in one-shot local containers on a
- * copy of the source. `--json` prints its PipelineResult (pipelines/result.ts), also when berth
+ * pipeline entry (runPipeline, pipelines/run.ts), which runs it in one-shot containers on a copy
+ * of the source, on the local engine or the one --engine names (placed by free capacity when
+ * engines are configured; the image is copied there when it lacks it). `--json` prints its PipelineResult (pipelines/result.ts), also when berth
  * could not start (then `error` is set and `phases` is empty).
  *
  * Exit codes (the table is pipelines/result.ts's): 0 passed; a failed step's own code (1 in place
@@ -28,6 +29,7 @@ import {
   type PlanTarget,
 } from '../../../pipelines/index.js';
 import { BerthError } from '../../../src/errors.js';
+import { EngineSet, type Engine } from '../../../docker/index.js';
 import { action, printJson } from '../output.js';
 
 interface PipelineOpts {
@@ -35,6 +37,7 @@ interface PipelineOpts {
   json?: boolean;
   timeout?: string;
   strictImage?: boolean;
+  engine?: string;
 }
 
 const DESCRIPTIONS: Record<'build' | 'test' | 'lint' | 'check', string> = {
@@ -57,7 +60,10 @@ With --json, "failureKind" ("test" | "install" | "infra") says the same, and eac
 export function register(program: Command): void {
   for (const step of ['build', 'test', 'lint', 'check'] as const) {
     withCommonOptions(program.command(step).description(DESCRIPTIONS[step]))
-      .addHelpText('after', `\nExamples:\n  berth ${step} --source=.\n  berth ${step} --source=../app --json --timeout 10m\n${EXIT_HELP}`)
+      .addHelpText(
+        'after',
+        `\nExamples:\n  berth ${step} --source=.\n  berth ${step} --source=../app --json --timeout 10m\n  berth ${step} --source=. --engine build-box --json\n${EXIT_HELP}`,
+      )
       .action(action(async (opts: PipelineOpts) => runTarget(step, opts), { passthrough: true }));
   }
   withCommonOptions(
@@ -79,14 +85,15 @@ function withCommonOptions(cmd: Command): Command {
     .option('--source <dir>', 'project directory to copy in (default: the current directory)')
     .option('--json', 'print a JSON summary (steps, exit codes, durations, output tails); live output goes to stderr')
     .option('--timeout <duration>', 'time limit for each command: "90s", "10m", "1h" (a bare number is minutes); default from berth.yaml')
-    .option('--strict-image', "fail when devcontainer.json's image can't be pulled or built, instead of using the detected toolchain image");
+    .option('--strict-image', "fail when devcontainer.json's image can't be pulled or built, instead of using the detected toolchain image")
+    .option('--engine <id>', 'run on this engine of `engines:` / BERTH_ENGINES (default: the one with the most free capacity; `berth engines` lists them)');
 }
 
 async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number> {
   const json = Boolean(opts.json);
-  let input: { source: string; spec: ResolvedSpec; timeoutMs: number | undefined };
+  let input: { source: string; spec: ResolvedSpec; timeoutMs: number | undefined; engine: Engine | undefined };
   try {
-    input = await prepare(opts);
+    input = { ...(await prepare(opts)), engine: await pipelineEngine(opts.engine) };
   } catch (err) {
     // Same shape as every other outcome: a PipelineResult with `error` (exit 125).
     return finish(pipelineErrorResult(typeof target === 'object' ? 'run' : target, err, { image: '', executor: 'local' }), json);
@@ -105,6 +112,7 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
       signal: ac.signal,
       onOutput: (e) => render.event(e),
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+      ...(input.engine ? { engine: input.engine } : {}),
     });
   } finally {
     process.off('SIGINT', onSignal);
@@ -112,6 +120,13 @@ async function runTarget(target: PlanTarget, opts: PipelineOpts): Promise<number
   }
   render.flush();
   return finish(result, json);
+}
+
+/** The engine of --engine, or a placed one when engines are configured; undefined: DOCKER_HOST as always. */
+async function pipelineEngine(id: string | undefined): Promise<Engine | undefined> {
+  const engines = EngineSet.resolve();
+  if (id === undefined && !engines.configured) return undefined;
+  return engines.forPipeline(id);
 }
 
 /** Everything the CLI resolves before the entry: the source directory, --timeout and the spec. */
@@ -138,7 +153,7 @@ async function prepare(opts: PipelineOpts): Promise<{ source: string; spec: Reso
 function finish(result: PipelineResult, json: boolean): number {
   if (result.error && result.outcome === 'error') process.stderr.write(`berth: ${result.error.message}\n`);
   if (json) printJson(result);
-  process.stderr.write(`${summaryLine(result)}\n`);
+  process.stderr.write(`${summaryLine(result)}${result.engine ? ` (engine ${result.engine})` : ''}\n`);
   return result.exitCode;
 }
 

@@ -5,29 +5,27 @@
  */
 import type { Command } from 'commander';
 import type { Workspaces } from '../../../src/workspace/index.js';
-import { EngineSet } from '../../../docker/index.js';
 import { createLogger } from '../../../src/log.js';
 import { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from '../../session/index.js';
 import { commandLogPath, readCommandLog, type CommandLogEntry } from '../../session/index.js';
-import { workspaceContainers, workspaceVolumes } from '../../session/index.js';
+import { workspaceVolumes } from '../../session/index.js';
 import { resolveSpec } from '../../../src/project/index.js';
 import { LocalSourceReader } from '../../../src/source-reader.js';
 import { action, printJson, printWarnings, safeText } from '../output.js';
-import { remoteParts } from './ws-sync.js';
+import { engineHostParts } from './ws-sync.js';
 import { short, wsSubcommand, type CommonOpts, type WithRepo } from './ws-shared.js';
 
 /** A runner-less host: the CLI has no open sessions, so nothing is detached in-process. */
 export async function hostFor(ws: Workspaces, name: string): Promise<PersistenceHost> {
   return {
     workspaces: ws,
-    // Engines: the engine workspace `name` lives on (the primary when there is one engine).
-    containers: await workspaceContainers(EngineSet.resolve(), ws, name),
     repo: { path: ws.repo, id: ws.repoId },
     dataDir: ws.dataDir,
     labels: {},
     logger: createLogger({ level: 'warn' }),
     get: () => undefined,
-    ...remoteParts(ws),
+    // Engines: the engine workspace `name` lives on, local or remote (ws-sync.ts).
+    ...(await engineHostParts(ws, name)),
   };
 }
 

@@ -8,8 +8,8 @@ import { createLogger } from '../../../src/log.js';
 import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/index.js';
 import { exportWorkspace, importWorkspace } from '../../storage/index.js';
 import { rmSync } from 'node:fs';
-import { docker } from '../../../docker/index.js';
-import { commandLogPath } from '../../session/index.js';
+import { EngineSet } from '../../../docker/index.js';
+import { commandLogPath, engineOfInfo } from '../../session/index.js';
 import { containerStateOf } from '../../storage/index.js';
 import { positiveIntArg } from '../args.js';
 import { action, printJson, printWarnings } from '../output.js';
@@ -107,7 +107,8 @@ ${STORAGE_HELP}`,
         }
         const repoRef = { path: ws.repo, id: ws.repoId };
         const sessionLog = opts.sessionLog ?? commandLogPath(ws.dataDir, repoRef, name);
-        const container = opts.container === false ? undefined : await containerStateOf(docker(), repoRef, workspace);
+        const container =
+          opts.container === false ? undefined : await containerStateOf(engineOfInfo(EngineSet.resolve(), workspace).docker, repoRef, workspace);
         const res = await exportWorkspace({ workspace, url, storage, logger, sessionLog, ...(container ? { container } : {}) });
         if (opts.json) {
           printJson(res);
@@ -168,7 +169,7 @@ ${STORAGE_HELP}`,
             ...(opts.name !== undefined ? { name: opts.name } : {}),
             ...(opts.worktreeDir !== undefined ? { worktreeDir: opts.worktreeDir } : {}),
             sessionLogPath: opts.sessionLog ?? defaultLog,
-            ...(opts.container === false ? {} : { container: { docker: docker() } }),
+            ...(opts.container === false ? {} : { container: { docker: EngineSet.resolve().primary.docker } }),
             limits: {
               ...(opts.maxBytes !== undefined ? { maxExtractBytes: opts.maxBytes } : {}),
               ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
