@@ -18,7 +18,7 @@ import { createLifecycle, type McpRunner, type ServerDeps } from './deps.js';
 import { chooseToken, isLoopback, parseListen, serveHttp } from './http.js';
 import { MODERN_REVISION } from './revisions/era.js';
 import { StdioRouter } from './revisions/stdio-router.js';
-import { createServer } from './server.js';
+import { createServer, legacyServer } from './server.js';
 import { BoundedStdioServerTransport } from './stdio.js';
 
 const IN_FLIGHT_GRACE_MS = 8_000;
@@ -126,7 +126,8 @@ export async function runMcp(opts: McpMainOptions): Promise<number> {
       // The first message picks the revision: 2025-era (SDK v1) or 2026-07-28 (SDK v2).
       const router = new StdioRouter({
         wire: new BoundedStdioServerTransport({ onRefused: (reason) => logger.warn('refused a message on stdin', { reason }) }),
-        createLegacy: () => createServer(deps),
+        createLegacy: () => legacyServer(deps),
+        lifecycle,
         // SDK v2 loads only when a 2026-07-28 client connects (era.ts).
         createModern: async () => (await import('./revisions/modern.js')).createModernServer(deps),
         onEra: (era) => logger.info('MCP client connected', { revision: era === 'modern' ? MODERN_REVISION : '2025-06-18/2025-11-25' }),

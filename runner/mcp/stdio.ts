@@ -8,6 +8,9 @@
  *   - a line that is not JSON gets -32700, a JSON value that is not JSON-RPC gets -32600;
  *   - the transport stays open for the next line in every case.
  * https://www.jsonrpc.org/specification#error_object
+ *
+ * `intercept` sees each parsed line before the JSON-RPC schema check: the stdio fast lane
+ * (revisions/fast-lane.ts) takes plain tools/call requests there and checks them itself.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -29,6 +32,8 @@ export class BoundedStdioServerTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
+  /** Offered each JSON value first; when it returns true the message is taken and onmessage is not called. */
+  intercept?: (value: unknown) => boolean;
   readonly #stdin: Readable;
   readonly #stdout: Writable;
   readonly #max: number;
@@ -101,7 +106,8 @@ export class BoundedStdioServerTransport implements Transport {
 
   #endLine(): void {
     const overflow = this.#overflow;
-    const line = overflow ? '' : Buffer.concat(this.#parts).toString('utf8').replace(/\r$/, '');
+    const parts = this.#parts;
+    const line = overflow ? '' : (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)).toString('utf8').replace(/\r$/, '');
     this.#parts = [];
     this.#size = 0;
     this.#overflow = undefined;
@@ -116,6 +122,7 @@ export class BoundedStdioServerTransport implements Transport {
     } catch {
       return this.#refuse(ErrorCode.ParseError, 'parse error: each line on stdin must be one JSON-RPC message', null);
     }
+    if (this.intercept?.(value)) return;
     const parsed = JSONRPCMessageSchema.safeParse(value);
     if (!parsed.success) return this.#refuse(ErrorCode.InvalidRequest, 'invalid request: not a JSON-RPC 2.0 message', idOf(value));
     this.onmessage?.(parsed.data);

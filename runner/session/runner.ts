@@ -170,7 +170,7 @@ export class Runner implements AsyncDisposable {
    */
   get(name: string): Session | undefined {
     const s = this.#sessions.get(name);
-    return s && !s.closed && !s.info().problem ? s : undefined;
+    return s && !s.closed && !s.broken ? s : undefined;
   }
 
   /** Open (create/resume) the session of workspace `name`; returns the open one if there is one. */

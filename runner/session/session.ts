@@ -145,6 +145,11 @@ export class Session implements AsyncDisposable {
     return this.#closed;
   }
 
+  /** Whether a fatal problem was found (info().problem without building the whole info). */
+  get broken(): boolean {
+    return this.#problem !== undefined;
+  }
+
   /** Run a command in a persistent shell (default "main"), or a one-shot exec with `fresh`. */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.#assertUsable();

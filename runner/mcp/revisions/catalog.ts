@@ -5,12 +5,18 @@
  * register exactly these entries, so the two revisions cannot drift apart.
  *
  * Per call the handler: resolves the target workspace (the `workspace` argument, or the pinned
- * one), combines the client's cancellation with server shutdown into one AbortSignal for the
- * tool, wires progress to the request's progress token, and turns thrown berth errors into
- * `isError` results with a next step.
+ * one), wires progress to the request's progress token, and turns thrown berth errors into
+ * `isError` results with a next step. The revision adapter hands it one AbortSignal that covers
+ * both the client's cancellation and server shutdown (`callSignal`, or the stdio fast lane's own
+ * per-request controller, which shutdown aborts directly).
+ *
+ * `dispatcher` is the one tools/call dispatcher every adapter uses: unknown tools and bad
+ * arguments are JSON-RPC -32602 (InvalidParams) protocol errors, not tool results (they are the
+ * client's bug, not a domain outcome); each adapter supplies its SDK's error class.
  */
 import { z } from 'zod';
 import { NAME_PATTERN } from '../../../src/workspace/index.js';
+import type { Logger } from '../../../src/log.js';
 import type { ServerDeps } from '../deps.js';
 import { Progress, type SendNotification } from '../progress.js';
 import { errorResult, successResult } from '../result.js';
@@ -32,7 +38,7 @@ export interface ToolResult {
 
 /** What a transport/revision adapter hands the handler for one call. */
 export interface CallContext {
-  /** Aborts when the client cancels the request (or its connection goes away). */
+  /** Aborts when the client cancels the request (or its connection goes away) or the server shuts down. */
   readonly signal: AbortSignal;
   readonly progressToken: string | number | undefined;
   readonly notify: SendNotification;
@@ -58,6 +64,7 @@ export function toolCatalog(deps: ServerDeps): CatalogEntry[] {
 function entry(deps: ServerDeps, tool: ToolDefinition<z.ZodRawShape, z.ZodRawShape>): CatalogEntry {
   const workspaceArg = tool.scope === 'workspace' && deps.workspace === undefined;
   const shape: z.ZodRawShape = workspaceArg ? { workspace: workspaceArgument, ...tool.input } : tool.input;
+  const loggers = childLoggers(deps.logger, tool.name);
   return {
     name: tool.name,
     title: tool.title,
@@ -65,24 +72,50 @@ function entry(deps: ServerDeps, tool: ToolDefinition<z.ZodRawShape, z.ZodRawSha
     input: z.object(shape),
     output: z.object(tool.output),
     annotations: { title: tool.title, ...tool.annotations },
-    call: (args, ctx) => runTool(deps, tool, workspaceArg, args, ctx),
+    call: (args, ctx) => runTool(deps, tool, workspaceArg, loggers, args, ctx),
   };
+}
+
+/** Most servers see one or a few workspaces: beyond this many, the cache starts over. */
+const MAX_CACHED_LOGGERS = 64;
+
+/**
+ * The tool's logger per workspace, made once: a child logger per call was a measurable part of a
+ * trivial exec (an object and a field merge per call, for debug lines that are usually off).
+ */
+function childLoggers(logger: Logger, tool: string): (workspace: string) => Logger {
+  const cache = new Map<string, Logger>();
+  return (workspace) => {
+    let child = cache.get(workspace);
+    if (!child) {
+      if (cache.size >= MAX_CACHED_LOGGERS) cache.clear();
+      child = logger.child({ tool, ...(workspace ? { workspace } : {}) });
+      cache.set(workspace, child);
+    }
+    return child;
+  };
+}
+
+/** For SDK adapters: the request's own signal, also aborted at server shutdown. */
+export function callSignal(deps: ServerDeps, request: AbortSignal): AbortSignal {
+  return AbortSignal.any([request, deps.lifecycle.signal]);
 }
 
 async function runTool(
   deps: ServerDeps,
   tool: ToolDefinition<z.ZodRawShape, z.ZodRawShape>,
   workspaceArg: boolean,
+  loggers: (workspace: string) => Logger,
   input: Record<string, unknown>,
   ctx: CallContext,
 ): Promise<ToolResult> {
   const workspace = deps.workspace ?? (workspaceArg ? String(input.workspace) : '');
-  const logger = deps.logger.child({ tool: tool.name, ...(workspace ? { workspace } : {}) });
+  const logger = loggers(workspace);
   if (deps.lifecycle.signal.aborted) {
     return { isError: true, content: [{ type: 'text', text: 'SHUTTING_DOWN: berth mcp is shutting down and takes no new calls.' }] };
   }
   const progress = new Progress(ctx.progressToken, ctx.notify, logger);
-  const call = new ToolCall({ deps, signal: AbortSignal.any([ctx.signal, deps.lifecycle.signal]), progress, logger, workspace });
+  const call = new ToolCall({ deps, signal: ctx.signal, progress, logger, workspace });
   const started = Date.now();
   logger.debug('tool call');
   const work = (async (): Promise<ToolResult> => {
@@ -99,10 +132,48 @@ async function runTool(
 }
 
 /** The message of a failed argument check, the same on every revision. */
-export function invalidArguments(name: string, error: z.ZodError): string {
+function invalidArguments(name: string, error: z.ZodError): string {
   return `invalid arguments for ${name}: ${z.prettifyError(error)}`;
 }
 
-export function unknownTool(name: string): string {
+function unknownTool(name: string): string {
   return `unknown tool ${JSON.stringify(name)}: call tools/list for berth's tools`;
+}
+
+/** tools/call: the tool's name and its (not yet checked) arguments; throws `invalid(message)` for the client's mistakes. */
+export type Dispatch = (name: string, args: unknown, ctx: CallContext) => Promise<ToolResult>;
+
+export function dispatcher(entries: readonly CatalogEntry[], invalid: (message: string) => Error): Dispatch {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  return (name, args, ctx) => {
+    const entry = byName.get(name);
+    if (!entry) throw invalid(unknownTool(name));
+    const parsed = entry.input.safeParse(args ?? {});
+    if (!parsed.success) throw invalid(invalidArguments(name, parsed.error));
+    return entry.call(parsed.data, ctx);
+  };
+}
+
+/** What both SDKs' McpServer offer for registration (their option types differ only in generics). */
+interface ToolRegistry {
+  registerTool(
+    name: string,
+    config: { title: string; description: string; inputSchema: z.ZodObject; outputSchema: z.ZodObject; annotations: CatalogEntry['annotations'] },
+    handler: () => { content: [] },
+  ): unknown;
+}
+
+/**
+ * Registers every entry on an SDK server for tools/list (and server/discover): the same names,
+ * titles, descriptions, schemas and annotations on every revision. The handler given here is
+ * never reached: each adapter routes tools/call to `dispatcher` instead.
+ */
+export function registerCatalog(server: ToolRegistry, entries: readonly CatalogEntry[]): void {
+  for (const e of entries) {
+    server.registerTool(
+      e.name,
+      { title: e.title, description: e.description, inputSchema: e.input, outputSchema: e.output, annotations: e.annotations },
+      () => ({ content: [] }),
+    );
+  }
 }

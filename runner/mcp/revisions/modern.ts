@@ -14,31 +14,19 @@ import { McpServer, ProtocolError, ProtocolErrorCode, type CallToolResult } from
 import type { ServerDeps } from '../deps.js';
 import { instructions } from '../instructions.js';
 import { serverInfo } from '../server.js';
-import { invalidArguments, toolCatalog, unknownTool, type CatalogEntry } from './catalog.js';
+import { callSignal, dispatcher, registerCatalog, toolCatalog } from './catalog.js';
 
 export { MODERN_REVISION } from './era.js';
 
 export function createModernServer(deps: ServerDeps): McpServer {
   const server = new McpServer(serverInfo(deps), { instructions: instructions(deps.workspace) });
-  const dispatch = new Map<string, CatalogEntry>();
-  for (const entry of toolCatalog(deps)) {
-    dispatch.set(entry.name, entry);
-    server.registerTool(
-      entry.name,
-      { title: entry.title, description: entry.description, inputSchema: entry.input, outputSchema: entry.output, annotations: entry.annotations },
-      // Never reached: tools/call is dispatched below; registration feeds tools/list and discover.
-      () => ({ content: [] }),
-    );
-  }
+  const entries = toolCatalog(deps);
+  registerCatalog(server, entries);
+  const dispatch = dispatcher(entries, (message) => new ProtocolError(ProtocolErrorCode.InvalidParams, message));
   server.server.removeRequestHandler('tools/call');
   server.server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
-    const { name } = request.params;
-    const entry = dispatch.get(name);
-    if (!entry) throw new ProtocolError(ProtocolErrorCode.InvalidParams, unknownTool(name));
-    const parsed = entry.input.safeParse(request.params.arguments ?? {});
-    if (!parsed.success) throw new ProtocolError(ProtocolErrorCode.InvalidParams, invalidArguments(name, parsed.error));
-    const result = await entry.call(parsed.data, {
-      signal: ctx.mcpReq.signal,
+    const result = await dispatch(request.params.name, request.params.arguments, {
+      signal: callSignal(deps, ctx.mcpReq.signal),
       progressToken: ctx.mcpReq._meta?.progressToken,
       notify: (n) => ctx.mcpReq.notify(n),
     });
