@@ -103,9 +103,10 @@ export class Workspaces implements AsyncDisposable {
     return new Workspaces(git, options, dir, await realpathLoose(dir));
   }
 
-  /** Nothing is held between calls; close only makes later calls fail fast. Idempotent. */
+  /** Ends the repository's batch reader (src/git/batch.ts) and makes later calls fail fast. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#git.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -149,8 +150,9 @@ export class Workspaces implements AsyncDisposable {
     this.#assertOpen();
     assertValidName(name);
     const { signal } = opts;
-    // No branch, no workspace: one git call answers that (the common case when opening a new
-    // workspace), before the notes are read.
+    // No branch, no workspace: one lookup answers that (the common case when opening a new
+    // workspace), before the branches and notes are read.
+    if (!(await this.#git.hasRef(`${BRANCH_REF_PREFIX}${name}`, signal))) return undefined;
     const tip = (await this.#git.berthBranches(signal)).get(name);
     if (!tip) return undefined;
     const [states, worktrees] = await Promise.all([this.#states(signal), this.#git.listWorktrees(signal)]);
