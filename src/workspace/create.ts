@@ -12,7 +12,7 @@ import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, attachWorktreeToNewBranch, uniqueToken, type WorktreeHandle } from '../git/index.js';
 import type { StoredState } from './corrupt.js';
 import { branchOf } from './names.js';
-import { discardPrepared, findPrepared, type PreparedWorktree } from './prepared.js';
+import { discardPrepared, dropPreparedMark, findPrepared, type PreparedWorktree } from './prepared.js';
 import { deepFreeze, serializeState } from './state.js';
 import type { CreateResult, WorkspaceInfo, WorkspaceState } from './types.js';
 import { prepareWorktreeDir, rollbackCreate, type DirsContext } from './worktree-dirs.js';
@@ -41,8 +41,9 @@ async function lookPrepared(ctx: CreateContext, req: CreateRequest, found: Promi
   const p = await found;
   if (!p) return undefined;
   // The root commit has the base's tree, so the status against the detached base is the status
-  // the workspace will have: taken now, side by side with the other reads.
-  const dirty = (await ctx.dirs.git.worktreeStatus(p.handle, req.signal)).total > 0;
+  // the workspace will have: recorded at prepare time (PREPARED_MARK), else taken now, side by
+  // side with the other reads.
+  const dirty = p.dirty ?? (await ctx.dirs.git.worktreeStatus(p.handle, req.signal)).total > 0;
   return { ...p, dirty };
 }
 
@@ -107,7 +108,9 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
     // and a failure of either step rolls back both.
     const stale = states.filter((s) => s.name === name && s.rootSha !== rootSha).map((s) => s.rootSha);
     const [added, ...rest] = await Promise.allSettled([
-      reuse ? attachWorktreeToNewBranch(git, reuse.handle, branch, rootSha, signal).then(() => reuse.handle) : git.addWorktree(path, branch, rootSha, signal),
+      reuse
+        ? Promise.all([attachWorktreeToNewBranch(git, reuse.handle, branch, rootSha, signal), dropPreparedMark(reuse.handle)]).then(() => reuse.handle)
+        : git.addWorktree(path, branch, rootSha, signal),
       (async () => {
         await git.writeNote(rootSha, serializeState(state), signal);
         // Notes for this name left by a crash or a branch deleted by hand.
