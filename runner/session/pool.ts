@@ -94,6 +94,8 @@ export interface Claimed {
   readonly slotDir: string;
   /** The slot may hold a prepared worktree: pass `prepared: true` to Workspaces.create. */
   readonly prepared: boolean;
+  /** The container's run as inspected under the claim lock (open reports it without asking again). */
+  readonly run: { readonly startedAt: string; readonly oomKilled: boolean };
 }
 
 /** The git side of a slot (src/workspace's Workspaces implements it). */
@@ -169,7 +171,7 @@ export class Pool {
         // A container warmed for another session user (e.g. root, before sessions ran unprivileged) must not serve.
         if (!st.running || !slotDir || st.labels[LABEL.user] !== this.#h.userFor(resolved.spec)) return undefined;
         if (!(await this.#h.containers.rename(c.id, target))) return undefined;
-        return { containerId: c.id, slotDir, prepared: this.#ws !== undefined };
+        return { containerId: c.id, slotDir, prepared: this.#ws !== undefined, run: { startedAt: st.startedAt, oomKilled: st.oomKilled } };
       });
       if (got) {
         this.#h.logger.info('claimed a warm pool container', { workspace: name, container: c.name });

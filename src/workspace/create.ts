@@ -14,7 +14,7 @@ import type { StoredState } from './corrupt.js';
 import { branchOf } from './names.js';
 import { discardPrepared, dropPreparedMark, findPrepared, type PreparedWorktree } from './prepared.js';
 import { deepFreeze, serializeState } from './state.js';
-import type { CreateResult, WorkspaceInfo, WorkspaceState } from './types.js';
+import type { CreateResult, CreateSlot, WorkspaceInfo, WorkspaceState } from './types.js';
 import { prepareWorktreeDir, rollbackCreate, type DirsContext } from './worktree-dirs.js';
 
 export interface CreateContext {
@@ -26,9 +26,8 @@ export interface CreateRequest {
   readonly name: string;
   readonly baseRef: string;
   readonly extra: Record<string, unknown>;
-  readonly worktreeDir?: string | undefined;
-  /** `worktreeDir` may hold a prepared worktree (prepared.ts) to claim. */
-  readonly prepared?: boolean | undefined;
+  /** Where the worktree goes (see CreateOptions.slot); undefined: the default directory. */
+  readonly slot: Promise<CreateSlot | undefined>;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -37,8 +36,8 @@ interface Found extends PreparedWorktree {
   readonly dirty: boolean;
 }
 
-async function lookPrepared(ctx: CreateContext, req: CreateRequest, found: Promise<PreparedWorktree | undefined>): Promise<Found | undefined> {
-  const p = await found;
+async function lookPrepared(ctx: CreateContext, req: CreateRequest, slot: CreateSlot | undefined): Promise<Found | undefined> {
+  const p = slot?.prepared ? await findPrepared(ctx.dirs, slot.worktreeDir) : undefined;
   if (!p) return undefined;
   // The root commit has the base's tree, so the status against the detached base is the status
   // the workspace will have: recorded at prepare time (PREPARED_MARK), else taken now, side by
@@ -47,25 +46,36 @@ async function lookPrepared(ctx: CreateContext, req: CreateRequest, found: Promi
   return { ...p, dirty };
 }
 
-/** The caller holds the repository lock and has validated name, base and extra. */
+/**
+ * The caller holds the repository lock and has validated name, base and extra. The slot is
+ * settled before this returns or throws (see CreateOptions.slot).
+ */
 export async function createLocked(ctx: CreateContext, req: CreateRequest): Promise<CreateResult> {
+  try {
+    return await createIn(ctx, req);
+  } finally {
+    await req.slot.catch(() => undefined);
+  }
+}
+
+async function createIn(ctx: CreateContext, req: CreateRequest): Promise<CreateResult> {
   const { name, baseRef, signal } = req;
   const git = ctx.dirs.git;
   const branch = branchOf(name);
   const token = uniqueToken();
   const messageFor = (sha: string) => `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${sha}\nBerth-Id: ${token}\n`;
-  const found = req.prepared && req.worktreeDir !== undefined ? findPrepared(ctx.dirs, req.worktreeDir) : Promise.resolve(undefined);
-  const lookup = lookPrepared(ctx, req, found);
-  // With a prepared worktree the base is most likely its commit: the root commit on it is made
-  // while the base is still being checked, and used only if the check agrees (else it is an
-  // unreferenced object, as a failed create leaves anyway).
-  const speculative = found.then((p) => (p ? git.commitEmptyOnto(p.sha, messageFor(p.sha), signal) : undefined)).catch(() => undefined);
-  const [probe, states, local, prepared] = await Promise.all([
-    git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
+  const probing = git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal);
+  // The root commit depends on the base alone: made while the rest is read (and the slot
+  // claimed), used only if the checks below pass (else it is an unreferenced object, as a
+  // failed create leaves anyway).
+  const rooting = probing.then((p) => git.commitEmptyOnto(p.sha, messageFor(p.sha), signal));
+  rooting.catch(() => undefined);
+  const [probe, states, local, slot] = await Promise.all([
+    probing,
     ctx.states(signal),
     // The user's checkout, for the "uncommitted changes are not included" warning.
     git.checkoutStatus(signal),
-    lookup,
+    req.slot,
   ]);
   const baseSha = probe.sha;
   if (probe.hasPath) {
@@ -82,14 +92,15 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
       { details: { name } },
     );
   }
+  const prepared = await lookPrepared(ctx, req, slot);
   const reuse = prepared?.sha === baseSha ? prepared : undefined;
   if (prepared && !reuse) {
     ctx.dirs.logger.debug('the prepared worktree is at another commit than the base: checking out afresh', { name, prepared: prepared.sha, baseSha });
     await discardPrepared(ctx.dirs, prepared.handle.path);
   }
-  const { path, owns } = reuse ? { path: reuse.handle.path, owns: false } : await prepareWorktreeDir(ctx.dirs, name, req.worktreeDir);
+  const { path, owns } = reuse ? { path: reuse.handle.path, owns: false } : await prepareWorktreeDir(ctx.dirs, name, slot?.worktreeDir);
 
-  const rootSha = (reuse ? await speculative : undefined) ?? (await git.commitEmptyOnto(baseSha, messageFor(baseSha), signal));
+  const rootSha = await rooting;
   // A reused worktree is ours to clean up from here on: a failure empties it like a cold one.
   let handle: WorktreeHandle | undefined = reuse?.handle;
   try {

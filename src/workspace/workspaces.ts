@@ -198,20 +198,21 @@ export class Workspaces implements AsyncDisposable {
   // ---- mutations --------------------------------------------------------------------------
 
   async create(name: string, opts: CreateOptions = {}): Promise<CreateResult> {
-    this.#assertOpen();
-    assertValidName(name);
-    const { signal } = opts;
-    const extra = checkExtra(opts.extra ?? {});
-    const baseRef = opts.base ?? 'HEAD';
-    if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
-    return this.withLock(
-      () =>
-        createLocked(
-          { dirs: this.#dirs(), states: (sig) => this.#states(sig) },
-          { name, baseRef, extra, worktreeDir: opts.worktreeDir, prepared: opts.prepared, signal },
-        ),
-      { ...(signal ? { signal } : {}) },
-    );
+    const dir = opts.worktreeDir;
+    const slot = opts.slot ?? Promise.resolve(dir !== undefined ? { worktreeDir: dir, prepared: opts.prepared ?? false } : undefined);
+    try {
+      this.#assertOpen();
+      assertValidName(name);
+      const { signal } = opts;
+      const extra = checkExtra(opts.extra ?? {});
+      const baseRef = opts.base ?? 'HEAD';
+      if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
+      const ctx = { dirs: this.#dirs(), states: (sig?: AbortSignal) => this.#states(sig) };
+      return await this.withLock(() => createLocked(ctx, { name, baseRef, extra, slot, signal }), { ...(signal ? { signal } : {}) });
+    } finally {
+      // A slot being claimed is settled before create returns or throws (CreateOptions.slot).
+      await slot.catch(() => undefined);
+    }
   }
 
   /**
