@@ -70,13 +70,11 @@ async function createIn(ctx: CreateContext, req: CreateRequest): Promise<CreateR
   // failed create leaves anyway).
   const rooting = probing.then((p) => git.commitEmptyOnto(p.sha, messageFor(p.sha), signal));
   rooting.catch(() => undefined);
-  const [probe, states, local, slot] = await Promise.all([
-    probing,
-    ctx.states(signal),
-    // The user's checkout, for the "uncommitted changes are not included" warning.
-    git.checkoutStatus(signal),
-    req.slot,
-  ]);
+  // The user's checkout, for the "uncommitted changes are not included" warning: only the
+  // result needs it, so it runs alongside the writes too (awaited, and its failure reported, last).
+  const checking = git.checkoutStatus(signal);
+  checking.catch(() => undefined);
+  const [probe, states, slot] = await Promise.all([probing, ctx.states(signal), req.slot]);
   const baseSha = probe.sha;
   if (probe.hasPath) {
     throw new BerthError(
@@ -136,7 +134,7 @@ async function createIn(ctx: CreateContext, req: CreateRequest): Promise<CreateR
     // our lock, so there is no need to list worktrees.
     const dirty = reuse ? reuse.dirty : (await git.worktreeStatus(handle, signal)).total > 0;
     const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: ctx.dirs.repo, head: rootSha, dirty });
-    return { workspace, warnings: uncommittedWarning(local.total, ctx.dirs.repo, baseRef, baseSha) };
+    return { workspace, warnings: uncommittedWarning((await checking).total, ctx.dirs.repo, baseRef, baseSha) };
   } catch (err) {
     await rollbackCreate(ctx.dirs, name, path, owns, rootSha, handle);
     throw err;
