@@ -14,7 +14,9 @@
  *      (no remount, no restart). Warm-up checked the base (HEAD) out there DETACHED ahead of time
  *      (src/workspace/prepared.ts), so the claim only makes W's root commit, creates berth/W at it
  *      and attaches the worktree's HEAD, without touching a file. If HEAD moved since, the slot's
- *      worktree is discarded and the files are checked out afresh (the cold path, in the slot);
+ *      worktree is discarded and the files are checked out afresh (the cold path, in the slot).
+ *      open.ts runs step 1 side by side with the git reads and W's root commit, which do not
+ *      depend on the slot; the branch and the note are written once the claim has succeeded;
  *   3. run the spec's install commands, if any (state dirs and setup were done at warm-up; with no
  *      install commands the claim runs no docker exec at all).
  *

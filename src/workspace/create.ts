@@ -6,7 +6,12 @@
  *             the branch is created at the root commit (same tree) and the worktree's HEAD is
  *             pointed at it, touching no file. Used when the base still resolves to that commit;
  *             otherwise the prepared worktree is discarded and the cold path runs in its directory.
- * Git spawns dominate (a few ms each), so what does not depend on each other runs side by side.
+ * Git spawns dominate: each blocks Node's event loop while it forks (longer the larger the
+ * process: child_process.spawn copies its page tables) and then runs a few ms. So the reads go
+ * through the batch reader (src/git/batch.ts), the prepared slot's status was taken at prepare
+ * time, and a warm claim spawns four processes: the root commit, the branch, the note, and the
+ * user's checkout status (for the warning); what does not depend on each other runs side by side,
+ * including the caller's claim of the directory (CreateOptions.slot).
  */
 import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, attachWorktreeToNewBranch, uniqueToken, type WorktreeHandle } from '../git/index.js';
