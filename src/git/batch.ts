@@ -45,6 +45,10 @@ class Reader {
   #buf: Buffer = Buffer.alloc(0);
   #pending: Pending | undefined;
   #stderr = '';
+  /** Bytes #buf must hold before parsing can go on (0: unknown), and the chunks waiting for it. */
+  #need = 0;
+  #parts: Buffer[] = [];
+  #partsLen = 0;
   dead = false;
 
   constructor(proc: ChildProcessWithoutNullStreams) {
@@ -78,7 +82,16 @@ class Reader {
   }
 
   #onData(chunk: Buffer): void {
+    // A large object arrives in many chunks: they are joined once it is complete, not per chunk.
+    if (this.#need > 0) {
+      this.#parts.push(chunk);
+      this.#partsLen += chunk.length;
+      if (this.#buf.length + this.#partsLen < this.#need) return;
+      chunk = Buffer.concat(this.#parts.splice(0));
+      this.#partsLen = 0;
+    }
     this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    this.#need = 0;
     const p = this.#pending;
     if (!p) return this.kill(new BerthError('GIT_ERROR', 'git cat-file --batch printed output nobody asked for'));
     for (;;) {
@@ -92,7 +105,10 @@ class Reader {
         p.out.push(undefined);
       } else {
         const size = Number(m[3]);
-        if (this.#buf.length < nl + 1 + size + 1) return;
+        if (this.#buf.length < nl + 1 + size + 1) {
+          this.#need = nl + 1 + size + 1;
+          return;
+        }
         const data = Buffer.from(this.#buf.subarray(nl + 1, nl + 1 + size));
         this.#buf = this.#buf.subarray(nl + 1 + size + 1);
         p.out.push({ oid: m[1] ?? '', type: m[2] ?? '', data });

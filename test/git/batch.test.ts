@@ -3,6 +3,7 @@
 // packed refs, new objects, notes in a fanned-out tree), ignore the caller's GIT_* environment,
 // and come back after it was closed or aborted.
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { GitRepo } from '../../src/git/index.js';
@@ -70,6 +71,18 @@ it('lists notes in a fanned-out notes tree the way git notes list does', async (
   const listed = (await repo.listNotes()).sort((a, b) => a.object.localeCompare(b.object));
   expect(listed).toHaveLength(n);
   expect(listed).toEqual(notesList());
+});
+
+it('reads a large object that arrives in many chunks, and small ones after it', async () => {
+  const big = Buffer.alloc(5 * 1024 * 1024 + 17, 'x');
+  big.write('end', big.length - 3);
+  writeFileSync(join(r.repo, 'big.bin'), big);
+  const sha = r.commitAll('big');
+  const blob = r.git('rev-parse', `${sha}:big.bin`).trim();
+  const objs = await repo.readObjects([blob, sha]);
+  expect(objs.get(blob)?.data.equals(big)).toBe(true);
+  expect(objs.get(sha)?.type).toBe('commit');
+  expect(await repo.hasRef('refs/heads/main')).toBe(true);
 });
 
 it('ignores GIT_DIR and GIT_INDEX_FILE inherited from the caller', async () => {
