@@ -59,7 +59,9 @@ class Reader {
     proc.stderr.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-2000)));
     proc.stdin.on('error', (err) => this.kill(err));
     proc.on('error', (err) => this.kill(err));
-    proc.on('exit', (code) => this.kill(new BerthError('GIT_ERROR', `git cat-file --batch exited (${code ?? 'signal'}): ${this.#stderr.trim() || 'no error output'}`)));
+    proc.on('exit', (code) =>
+      this.kill(new BerthError('GIT_ERROR', `git cat-file --batch exited (${code ?? 'signal'}): ${this.#stderr.trim() || 'no error output'}`)),
+    );
   }
 
   /** One request: `names` in, one answer per name out, in order. */
@@ -164,7 +166,10 @@ async function serve(
   if (!s.reader || s.reader.dead) s.reader = new Reader(await spawnGit(['cat-file', '--batch'], { cwd: root, timeoutMs: opts.timeoutMs }));
   const reader = s.reader;
   const timer = setTimeout(
-    () => reader.kill(new BerthError('TIMEOUT', `git cat-file did not answer within ${opts.timeoutMs} ms: retry, or raise the timeout if the repository is very large`)),
+    () =>
+      reader.kill(
+        new BerthError('TIMEOUT', `git cat-file did not answer within ${opts.timeoutMs} ms: retry, or raise the timeout if the repository is very large`),
+      ),
     opts.timeoutMs,
   );
   const onAbort = () => reader.kill(new BerthError('ABORTED', 'git cat-file was cancelled', { cause: opts.signal?.reason }));

@@ -68,7 +68,11 @@ function observe(info: WorkspaceInfo): Record<string, unknown> {
     index: g('ls-files', '-s'),
     gitFile: norm(readFileSync(join(wt, '.git'), 'utf8')).replace(/worktrees\/[^/\n]+/, 'worktrees/<id>'),
     // git's admin dir for the worktree: the same files (a claim leaves no record of the slot behind).
-    adminFiles: readdirSync(readFileSync(join(wt, '.git'), 'utf8').replace(/^gitdir: /, '').trim()).sort(),
+    adminFiles: readdirSync(
+      readFileSync(join(wt, '.git'), 'utf8')
+        .replace(/^gitdir: /, '')
+        .trim(),
+    ).sort(),
     files,
   };
 }
@@ -160,7 +164,9 @@ it('a claim that fails (name taken) leaves the prepared worktree in place for th
 it('a prepared slot whose prepare-time record is missing or stale takes git status at claim', async () => {
   const dir = slot('nomark');
   const head = await ws.prepare(dir);
-  const admin = readFileSync(join(dir, '.git'), 'utf8').replace(/^gitdir: /, '').trim();
+  const admin = readFileSync(join(dir, '.git'), 'utf8')
+    .replace(/^gitdir: /, '')
+    .trim();
   expect(readFileSync(join(admin, 'berth-prepared'), 'utf8')).toBe(`${head} 0\n`);
   // Without the record, a change in the slot is seen by the claim's own status.
   rmSync(join(admin, 'berth-prepared'));
@@ -169,7 +175,9 @@ it('a prepared slot whose prepare-time record is missing or stale takes git stat
   // A record for another commit is not believed either.
   const dir2 = slot('stale');
   await ws.prepare(dir2);
-  const admin2 = readFileSync(join(dir2, '.git'), 'utf8').replace(/^gitdir: /, '').trim();
+  const admin2 = readFileSync(join(dir2, '.git'), 'utf8')
+    .replace(/^gitdir: /, '')
+    .trim();
   writeFileSync(join(admin2, 'berth-prepared'), `${'0'.repeat(40)} 0\n`);
   writeFileSync(join(dir2, 'stray.txt'), 'x\n');
   const w = (await ws.create('stale', { worktreeDir: dir2, prepared: true })).workspace;
