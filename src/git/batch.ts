@@ -17,6 +17,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { BerthError } from '../errors.js';
 import { spawnGit } from './run.js';
+import { isSha, type NoteEntry } from './types.js';
 
 /** An object as `cat-file --batch` prints it; undefined for a name that resolves to nothing. */
 export interface BatchObject {
@@ -194,4 +195,44 @@ export function closeCatFileBatch(root: string): void {
   slots.delete(root);
   if (s.idle) clearTimeout(s.idle);
   void s.queue.then(() => s.reader?.kill(undefined));
+}
+
+/**
+ * The notes under `notesRef` (what `git notes list` prints), read from its tree with `read`
+ * (a batch request): fan-out directories (two hex digits) are walked one request per level, and
+ * a path that spells a full object id is a note.
+ */
+export async function notesInTree(read: (names: readonly string[]) => Promise<(BatchObject | undefined)[]>, notesRef: string): Promise<NoteEntry[]> {
+  const [top] = await read([`${notesRef}^{tree}`]);
+  if (!top || top.type !== 'tree') return [];
+  const hexLen = top.oid.length;
+  const out: NoteEntry[] = [];
+  let level = [{ prefix: '', data: top.data }];
+  while (level.length > 0) {
+    const subs: { prefix: string; oid: string }[] = [];
+    for (const t of level) {
+      for (const e of parseTree(t.data, hexLen / 2)) {
+        const path = t.prefix + e.name;
+        if (e.mode === '40000' && /^[0-9a-f]{2}$/.test(e.name) && path.length < hexLen) subs.push({ prefix: path, oid: e.oid });
+        else if (e.mode.startsWith('100') && path.length === hexLen && isSha(path)) out.push({ blob: e.oid, object: path });
+      }
+    }
+    const trees = subs.length > 0 ? await read(subs.map((x) => x.oid)) : [];
+    level = subs.map((x, i) => ({ prefix: x.prefix, data: trees[i]?.type === 'tree' ? trees[i].data : Buffer.alloc(0) }));
+  }
+  return out;
+}
+
+/** Entries of a tree object: `<mode> <name>\0<raw id>` each. */
+function parseTree(data: Buffer, rawLen: number): { mode: string; name: string; oid: string }[] {
+  const out: { mode: string; name: string; oid: string }[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const sp = data.indexOf(0x20, pos);
+    const nul = data.indexOf(0, sp + 1);
+    if (sp < 0 || nul < 0 || nul + 1 + rawLen > data.length) break;
+    out.push({ mode: data.toString('utf8', pos, sp), name: data.toString('utf8', sp + 1, nul), oid: data.toString('hex', nul + 1, nul + 1 + rawLen) });
+    pos = nul + 1 + rawLen;
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
 import { failure, git, type RunOptions, type RunResult } from './run.js';
-import { catFileBatch, closeCatFileBatch, type BatchObject } from './batch.js';
+import { catFileBatch, closeCatFileBatch, notesInTree, type BatchObject } from './batch.js';
 import {
   BRANCH_REF_PREFIX,
   NOTES_REF,
@@ -215,27 +215,7 @@ export class GitRepo {
    * level, and a path that spells a full object id is a note.
    */
   async listNotes(signal?: AbortSignal): Promise<NoteEntry[]> {
-    const [top] = await this.batch([`${NOTES_REF}^{tree}`], signal);
-    if (!top || top.type !== 'tree') return [];
-    const hexLen = top.oid.length;
-    const out: NoteEntry[] = [];
-    let level = [{ prefix: '', data: top.data }];
-    while (level.length > 0) {
-      const subs: { prefix: string; oid: string }[] = [];
-      for (const t of level) {
-        for (const e of parseTree(t.data, hexLen / 2)) {
-          const path = t.prefix + e.name;
-          if (e.mode === '40000' && /^[0-9a-f]{2}$/.test(e.name) && path.length < hexLen) subs.push({ prefix: path, oid: e.oid });
-          else if (e.mode.startsWith('100') && path.length === hexLen && isSha(path)) out.push({ blob: e.oid, object: path });
-        }
-      }
-      const trees = await this.batch(
-        subs.map((x) => x.oid),
-        signal,
-      );
-      level = subs.map((x, i) => ({ prefix: x.prefix, data: trees[i]?.type === 'tree' ? trees[i].data : Buffer.alloc(0) }));
-    }
-    return out;
+    return notesInTree((names) => this.batch(names, signal), NOTES_REF);
   }
 
   /** Whether `ref` (a full refname) exists, through the batch reader. */
@@ -423,18 +403,4 @@ async function realpathOf(p: string): Promise<string> {
 /** A short unique token for the root commit's trailer. */
 export function uniqueToken(): string {
   return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
-}
-
-/** Entries of a tree object: `<mode> <name>\\0<raw id>` each (gitformat-index / tree objects). */
-function parseTree(data: Buffer, rawLen: number): { mode: string; name: string; oid: string }[] {
-  const out: { mode: string; name: string; oid: string }[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    const sp = data.indexOf(0x20, pos);
-    const nul = data.indexOf(0, sp + 1);
-    if (sp < 0 || nul < 0 || nul + 1 + rawLen > data.length) break;
-    out.push({ mode: data.toString('utf8', pos, sp), name: data.toString('utf8', sp + 1, nul), oid: data.toString('hex', nul + 1, nul + 1 + rawLen) });
-    pos = nul + 1 + rawLen;
-  }
-  return out;
 }
