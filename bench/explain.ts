@@ -5,7 +5,8 @@
  *   shell     the persistent shell's round trip, piece by piece: the Docker attach stream alone,
  *             a plain `sh -s` echo over it, then each piece of work berth's shell protocol does
  *             per command, run alone in that plain shell, then Session.exec itself
- *   open      a warm-pool open of a new workspace, call by call (workspace and Docker calls)
+ *   open      a warm-pool open of a new workspace, call by call (workspace and Docker calls, each
+ *             git process, each request to the batch reader)
  *   pipeline  `berth test` on the tiny fixture, Docker call by Docker call
  *
  * Same temp repository, busybox spec and cleanup as the bench.
@@ -166,6 +167,7 @@ async function explainOpen(fx: Fixture): Promise<void> {
     docker: client,
   });
   const run = GitRepo.prototype.run;
+  const batch = GitRepo.prototype.batch;
   try {
     const ws = runner.workspaces;
     // Every host git process (the hardened base's one entry point), inside find/create.
@@ -177,6 +179,12 @@ async function explainOpen(fx: Fixture): Promise<void> {
         .join(' ')
         .slice(0, 60)}`;
       return run.call(this, args, opts).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what }));
+    };
+    // Reads served by the long-lived cat-file (src/git/batch.ts): a pipe round trip, no process.
+    GitRepo.prototype.batch = function (this: GitRepo, names, signal) {
+      const start = performance.now();
+      const what = `  git cat-file --batch request (${names.length} name${names.length === 1 ? '' : 's'}, no new process)`;
+      return batch.call(this, names, signal).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what }));
     };
     for (const m of ['find', 'create'] as const) {
       const orig = ws[m].bind(ws) as (...a: unknown[]) => Promise<unknown>;
@@ -200,6 +208,7 @@ async function explainOpen(fx: Fixture): Promise<void> {
     }
   } finally {
     GitRepo.prototype.run = run;
+    GitRepo.prototype.batch = batch;
     await runner.close();
   }
 }

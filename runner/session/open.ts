@@ -90,6 +90,8 @@ interface Ctx {
   createdWs: boolean;
   containerId: string | undefined;
   created: Omit<SessionCreated, 'workspace'>;
+  /** A claimed pool container's run, as inspected under its claim lock. */
+  claimedRun?: Claimed['run'];
   /** Set when the install ran in a helper (or was a ready-deps hit) before the container was made. */
   deps?: SessionDeps | undefined;
 }
@@ -131,7 +133,10 @@ export async function openContainer(h: OpenHost, name: string, opts: OpenOptions
     if (newContainer) c.warnings.push(...(fallback.warning ? [fallback.warning] : []), ...(resolved.devcontainer?.warnings ?? []));
     await handOver(c);
     const setup = await lifecycle(c, await prepare(c));
-    const st = await h.containers.inspect(c.containerId!);
+    // A claimed pool container was inspected under its claim lock and nothing has run in it
+    // since unless install or lifecycle commands did: then (only) it is inspected again.
+    const ranSince = resolved.spec.install.length > 0 || (resolved.devcontainer?.lifecycle.length ?? 0) > 0;
+    const st = c.claimedRun && !ranSince ? c.claimedRun : await h.containers.inspect(c.containerId!);
     const run = { startedAt: st?.startedAt ?? '', oomKilled: st?.oomKilled ?? false };
     return {
       containerId: c.containerId!,
@@ -175,18 +180,23 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
   // A container without a workspace is an orphan of a deleted workspace: it mounts a directory
   // that no longer exists, so it cannot serve the new one.
   if (existing) await c.h.containers.remove(existing.id);
-  // Pool containers bind a host slot dir: a remote workspace never takes one (remote.ts).
-  const claimed = c.h.factory.remote ? undefined : await c.h.pool.claim(c.name, c.resolved);
-  if (claimed) {
+  // Pool containers bind a host slot dir: a remote workspace never takes one (remote.ts). The
+  // claim (Docker) runs side by side with the git reads and the root commit; create settles it
+  // before it returns or throws, so the rollback below always knows what was claimed.
+  const claiming = c.h.factory.remote ? Promise.resolve(undefined) : c.h.pool.claim(c.name, c.resolved);
+  const slot = claiming.then((claimed) => {
+    if (!claimed) return undefined;
     c.rollback.push(() => c.h.pool.discard(claimed));
     c.containerId = claimed.containerId;
     c.created = { container: true, fromPool: true, resumed: false };
-  }
+    c.claimedRun = claimed.run;
+    return { worktreeDir: claimed.slotDir, prepared: claimed.prepared };
+  });
   const { signal, base } = c.opts;
   c.ws = (
     await c.h.workspaces.create(c.name, {
       ...(base ? { base } : {}),
-      ...(claimed ? { worktreeDir: claimed.slotDir, prepared: claimed.prepared } : {}),
+      slot,
       ...(signal ? { signal } : {}),
       ...(c.h.createExtra ? { extra: { ...c.h.createExtra } } : {}),
     })

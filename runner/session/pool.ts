@@ -14,7 +14,9 @@
  *      (no remount, no restart). Warm-up checked the base (HEAD) out there DETACHED ahead of time
  *      (src/workspace/prepared.ts), so the claim only makes W's root commit, creates berth/W at it
  *      and attaches the worktree's HEAD, without touching a file. If HEAD moved since, the slot's
- *      worktree is discarded and the files are checked out afresh (the cold path, in the slot);
+ *      worktree is discarded and the files are checked out afresh (the cold path, in the slot).
+ *      open.ts runs step 1 side by side with the git reads and W's root commit, which do not
+ *      depend on the slot; the branch and the note are written once the claim has succeeded;
  *   3. run the spec's install commands, if any (state dirs and setup were done at warm-up; with no
  *      install commands the claim runs no docker exec at all).
  *
@@ -94,6 +96,8 @@ export interface Claimed {
   readonly slotDir: string;
   /** The slot may hold a prepared worktree: pass `prepared: true` to Workspaces.create. */
   readonly prepared: boolean;
+  /** The container's run as inspected under the claim lock (open reports it without asking again). */
+  readonly run: { readonly startedAt: string; readonly oomKilled: boolean };
 }
 
 /** The git side of a slot (src/workspace's Workspaces implements it). */
@@ -169,7 +173,7 @@ export class Pool {
         // A container warmed for another session user (e.g. root, before sessions ran unprivileged) must not serve.
         if (!st.running || !slotDir || st.labels[LABEL.user] !== this.#h.userFor(resolved.spec)) return undefined;
         if (!(await this.#h.containers.rename(c.id, target))) return undefined;
-        return { containerId: c.id, slotDir, prepared: this.#ws !== undefined };
+        return { containerId: c.id, slotDir, prepared: this.#ws !== undefined, run: { startedAt: st.startedAt, oomKilled: st.oomKilled } };
       });
       if (got) {
         this.#h.logger.info('claimed a warm pool container', { workspace: name, container: c.name });

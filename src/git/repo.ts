@@ -13,6 +13,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
 import { failure, git, type RunOptions, type RunResult } from './run.js';
+import { catFileBatch, closeCatFileBatch, notesInTree, type BatchObject } from './batch.js';
 import {
   BRANCH_REF_PREFIX,
   NOTES_REF,
@@ -130,7 +131,7 @@ export class GitRepo {
   }
 
   /**
-   * The checks `create` needs before it writes anything, in one `git cat-file --batch-check`:
+   * The checks `create` needs before it writes anything, in one request to the batch reader:
    * the base commit, whether its tree has `path` (any kind of entry), and whether each of
    * `refs` exists. The names travel on stdin, one per line, so none can be parsed as an option.
    * Base errors are those of resolveCommit (EMPTY_REPO, UNKNOWN_REF).
@@ -149,20 +150,16 @@ export class GitRepo {
     // like berth/kept/x would reach refs/berth/kept/x: probe that spelling too.
     const dwim = ref.split(/[~^@:]/)[0] ?? '';
     const lines = [`${ref}^{commit}`, `${ref}^{commit}:${path}`, ...refs, `refs/${dwim}`];
-    const res = await this.run(['cat-file', '--batch-check'], { cwd: this.root, signal, input: `${lines.join('\n')}\n` });
-    const out = res.stdout.toString('utf8').split('\n');
-    if (!dwim.startsWith('refs/') && INTERNAL_REF_RE.test(dwim) && /^[0-9a-f]{40,64} /.test(out[lines.length - 1] ?? '')) {
-      throw internalRef(ref, dwim);
-    }
-    // Found objects print "<oid> <type> <size>"; anything else ("<name> missing", "ambiguous")
-    // means not found.
+    const out = await this.batch(lines, signal);
+    const dwimHit = out[lines.length - 1];
+    if (!dwim.startsWith('refs/') && INTERNAL_REF_RE.test(dwim) && dwimHit) throw internalRef(ref, dwim);
     const found = (i: number): string | undefined => {
-      const m = /^([0-9a-f]{40}(?:[0-9a-f]{24})?) (\S+) \d+$/.exec(out[i] ?? '');
-      return m ? `${m[1]} ${m[2]}` : undefined;
+      const o = out[i];
+      return o ? `${o.oid} ${o.type}` : undefined;
     };
     const base = found(0);
     const sha = base?.endsWith(' commit') ? (base.split(' ')[0] ?? '') : '';
-    if (!isSha(sha)) throw await this.#noSuchBase(ref, { ref, output: out[0] ?? '' }, signal);
+    if (!isSha(sha)) throw await this.#noSuchBase(ref, { ref, output: base ?? 'missing' }, signal);
     const existingRefs = new Set<string>();
     refs.forEach((r, i) => {
       if (found(i + 2)) existingRefs.add(r);
@@ -212,42 +209,48 @@ export class GitRepo {
 
   // ---- notes ------------------------------------------------------------------------------
 
+  /**
+   * Every note in refs/notes/berth (what `git notes list` prints), read from the notes tree
+   * through the batch reader: fan-out directories (two hex digits) are walked, one request per
+   * level, and a path that spells a full object id is a note.
+   */
   async listNotes(signal?: AbortSignal): Promise<NoteEntry[]> {
-    const res = await this.run(['notes', `--ref=${NOTES_REF}`, 'list'], { cwd: this.root, signal });
-    const out: NoteEntry[] = [];
-    for (const line of res.stdout.toString('utf8').split('\n')) {
-      const [blob, object] = line.trim().split(' ');
-      if (blob && object && isSha(blob) && isSha(object)) out.push({ blob, object });
-    }
-    return out;
+    return notesInTree((names) => this.batch(names, signal), NOTES_REF);
   }
 
-  /** Contents of blobs by sha, read in one `git cat-file --batch`; missing ones are absent. */
+  /** Whether `ref` (a full refname) exists, through the batch reader. */
+  async hasRef(ref: string, signal?: AbortSignal): Promise<boolean> {
+    if (!ref.startsWith('refs/')) throw new BerthError('BAD_INPUT', `${JSON.stringify(ref)} is not a full ref name`);
+    return (await this.batch([ref], signal))[0] !== undefined;
+  }
+
+  /** Looks names up in the repository's long-lived `git cat-file --batch` (batch.ts). */
+  batch(names: readonly string[], signal?: AbortSignal): Promise<(BatchObject | undefined)[]> {
+    return catFileBatch(this.root, names, { timeoutMs: this.timeoutMs, signal });
+  }
+
+  /** Ends this repository's batch reader (the next read spawns a new one). */
+  close(): void {
+    closeCatFileBatch(this.root);
+  }
+
+  /** Contents of blobs by sha, read through the batch reader; missing ones are absent. */
   async readBlobs(shas: readonly string[], signal?: AbortSignal): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
     for (const [sha, o] of await this.readObjects(shas, signal)) if (o.type === 'blob') out.set(sha, o.data);
     return out;
   }
 
-  /** Objects by sha (any type), read in one `git cat-file --batch`; missing ones are absent. */
+  /** Objects by sha (any type), read through the batch reader; missing ones are absent. */
   async readObjects(shas: readonly string[], signal?: AbortSignal): Promise<Map<string, { type: string; data: Buffer }>> {
     const out = new Map<string, { type: string; data: Buffer }>();
     const wanted = [...new Set(shas)].filter(isSha);
     if (wanted.length === 0) return out;
-    const res = await this.run(['cat-file', '--batch'], { cwd: this.root, signal, input: `${wanted.join('\n')}\n` });
-    const buf = res.stdout;
-    let pos = 0;
-    while (pos < buf.length) {
-      const nl = buf.indexOf(0x0a, pos);
-      if (nl < 0) break;
-      const header = buf.subarray(pos, nl).toString('utf8');
-      pos = nl + 1;
-      const m = /^([0-9a-f]{40,64}) (\S+) (\d+)$/.exec(header);
-      if (!m) continue; // "<sha> missing"
-      const size = Number(m[3]);
-      out.set(m[1] ?? '', { type: m[2] ?? '', data: buf.subarray(pos, pos + size) });
-      pos += size + 1;
-    }
+    const objs = await this.batch(wanted, signal);
+    wanted.forEach((sha, i) => {
+      const o = objs[i];
+      if (o && o.oid === sha) out.set(sha, { type: o.type, data: o.data });
+    });
     return out;
   }
 

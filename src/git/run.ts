@@ -1,6 +1,7 @@
 /**
  * THE hardened base for every host git invocation. Nothing in berth spawns git except `runGit()`
- * below (through simple-git, the only spawner; scripts/check-imports.mjs enforces it).
+ * below (through simple-git) and `spawnGit()` (the long-lived `cat-file --batch` of batch.ts, with
+ * the same settings and environment); scripts/check-imports.mjs keeps git spawns in src/git/.
  *
  * Why: a worktree is agent-written content, and an agent can plant configuration or attributes
  * that make git run commands (hooks, fsmonitor, filters, textconv, external diff, ssh, credential
@@ -29,6 +30,7 @@
  * Error translation: git's exit code and stderr become BerthErrors here (`failure`) or in the
  * operation that knows their meaning; timeouts and aborts become TIMEOUT / ABORTED.
  */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { simpleGit, type SimpleGitOptions } from 'simple-git';
 import { BerthError } from '../errors.js';
 import { berthGitHome, parseSettings, resolveExcludesFile, settingsKey, userGlobalConfigFiles, writeBerthGlobalConfig } from './user-config.js';
@@ -248,4 +250,16 @@ export function berthGlobalConfig(timeoutMs: number): Promise<string> {
 /** runGit with the berth-owned global config: what GitRepo.run and every caller use. */
 export async function git(args: readonly string[], opts: RunOptions, timeoutMs: number): Promise<RunResult> {
   return runGit(args, opts, { timeoutMs, globalConfig: await berthGlobalConfig(timeoutMs) });
+}
+
+/**
+ * A long-running git process with the same hardened base as `git()` (the same `-c` settings,
+ * environment and `--no-pager`), for protocols that talk over stdin/stdout (batch.ts). Not
+ * through simple-git, which runs a command to completion with its input given up front. Callers
+ * pass fixed arguments only: nothing a caller or an agent writes reaches argv.
+ */
+export async function spawnGit(args: readonly string[], opts: { cwd: string; timeoutMs: number }): Promise<ChildProcessWithoutNullStreams> {
+  const env = hardenedEnv(await berthGlobalConfig(opts.timeoutMs));
+  const argv = ['--no-pager', ...SAFE_CONFIG.flatMap((c) => ['-c', c]), ...args];
+  return spawn('git', argv, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
 }

@@ -6,15 +6,20 @@
  *             the branch is created at the root commit (same tree) and the worktree's HEAD is
  *             pointed at it, touching no file. Used when the base still resolves to that commit;
  *             otherwise the prepared worktree is discarded and the cold path runs in its directory.
- * Git spawns dominate (a few ms each), so what does not depend on each other runs side by side.
+ * Git spawns dominate: each blocks Node's event loop while it forks (longer the larger the
+ * process: child_process.spawn copies its page tables) and then runs a few ms. So the reads go
+ * through the batch reader (src/git/batch.ts), the prepared slot's status was taken at prepare
+ * time, and a warm claim spawns four processes: the root commit, the branch, the note, and the
+ * user's checkout status (for the warning); what does not depend on each other runs side by side,
+ * including the caller's claim of the directory (CreateOptions.slot).
  */
 import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, attachWorktreeToNewBranch, uniqueToken, type WorktreeHandle } from '../git/index.js';
 import type { StoredState } from './corrupt.js';
 import { branchOf } from './names.js';
-import { discardPrepared, findPrepared, type PreparedWorktree } from './prepared.js';
+import { discardPrepared, dropPreparedMark, findPrepared, type PreparedWorktree } from './prepared.js';
 import { deepFreeze, serializeState } from './state.js';
-import type { CreateResult, WorkspaceInfo, WorkspaceState } from './types.js';
+import type { CreateResult, CreateSlot, WorkspaceInfo, WorkspaceState } from './types.js';
 import { prepareWorktreeDir, rollbackCreate, type DirsContext } from './worktree-dirs.js';
 
 export interface CreateContext {
@@ -26,9 +31,8 @@ export interface CreateRequest {
   readonly name: string;
   readonly baseRef: string;
   readonly extra: Record<string, unknown>;
-  readonly worktreeDir?: string | undefined;
-  /** `worktreeDir` may hold a prepared worktree (prepared.ts) to claim. */
-  readonly prepared?: boolean | undefined;
+  /** Where the worktree goes (see CreateOptions.slot); undefined: the default directory. */
+  readonly slot: Promise<CreateSlot | undefined>;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -37,35 +41,45 @@ interface Found extends PreparedWorktree {
   readonly dirty: boolean;
 }
 
-async function lookPrepared(ctx: CreateContext, req: CreateRequest, found: Promise<PreparedWorktree | undefined>): Promise<Found | undefined> {
-  const p = await found;
+async function lookPrepared(ctx: CreateContext, req: CreateRequest, slot: CreateSlot | undefined): Promise<Found | undefined> {
+  const p = slot?.prepared ? await findPrepared(ctx.dirs, slot.worktreeDir) : undefined;
   if (!p) return undefined;
   // The root commit has the base's tree, so the status against the detached base is the status
-  // the workspace will have: taken now, side by side with the other reads.
-  const dirty = (await ctx.dirs.git.worktreeStatus(p.handle, req.signal)).total > 0;
+  // the workspace will have: recorded at prepare time (PREPARED_MARK), else taken now, side by
+  // side with the other reads.
+  const dirty = p.dirty ?? (await ctx.dirs.git.worktreeStatus(p.handle, req.signal)).total > 0;
   return { ...p, dirty };
 }
 
-/** The caller holds the repository lock and has validated name, base and extra. */
+/**
+ * The caller holds the repository lock and has validated name, base and extra. The slot is
+ * settled before this returns or throws (see CreateOptions.slot).
+ */
 export async function createLocked(ctx: CreateContext, req: CreateRequest): Promise<CreateResult> {
+  try {
+    return await createIn(ctx, req);
+  } finally {
+    await req.slot.catch(() => undefined);
+  }
+}
+
+async function createIn(ctx: CreateContext, req: CreateRequest): Promise<CreateResult> {
   const { name, baseRef, signal } = req;
   const git = ctx.dirs.git;
   const branch = branchOf(name);
   const token = uniqueToken();
   const messageFor = (sha: string) => `berth: start workspace ${name}\n\nBerth-Workspace: ${name}\nBerth-Base: ${sha}\nBerth-Id: ${token}\n`;
-  const found = req.prepared && req.worktreeDir !== undefined ? findPrepared(ctx.dirs, req.worktreeDir) : Promise.resolve(undefined);
-  const lookup = lookPrepared(ctx, req, found);
-  // With a prepared worktree the base is most likely its commit: the root commit on it is made
-  // while the base is still being checked, and used only if the check agrees (else it is an
-  // unreferenced object, as a failed create leaves anyway).
-  const speculative = found.then((p) => (p ? git.commitEmptyOnto(p.sha, messageFor(p.sha), signal) : undefined)).catch(() => undefined);
-  const [probe, states, local, prepared] = await Promise.all([
-    git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal),
-    ctx.states(signal),
-    // The user's checkout, for the "uncommitted changes are not included" warning.
-    git.checkoutStatus(signal),
-    lookup,
-  ]);
+  const probing = git.probeBase(baseRef, '.gitmodules', [`${BRANCH_REF_PREFIX}${name}`], signal);
+  // The root commit depends on the base alone: made while the rest is read (and the slot
+  // claimed), used only if the checks below pass (else it is an unreferenced object, as a
+  // failed create leaves anyway).
+  const rooting = probing.then((p) => git.commitEmptyOnto(p.sha, messageFor(p.sha), signal));
+  rooting.catch(() => undefined);
+  // The user's checkout, for the "uncommitted changes are not included" warning: only the
+  // result needs it, so it runs alongside the writes too (awaited, and its failure reported, last).
+  const checking = git.checkoutStatus(signal);
+  checking.catch(() => undefined);
+  const [probe, states, slot] = await Promise.all([probing, ctx.states(signal), req.slot]);
   const baseSha = probe.sha;
   if (probe.hasPath) {
     throw new BerthError(
@@ -81,14 +95,15 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
       { details: { name } },
     );
   }
+  const prepared = await lookPrepared(ctx, req, slot);
   const reuse = prepared?.sha === baseSha ? prepared : undefined;
   if (prepared && !reuse) {
     ctx.dirs.logger.debug('the prepared worktree is at another commit than the base: checking out afresh', { name, prepared: prepared.sha, baseSha });
     await discardPrepared(ctx.dirs, prepared.handle.path);
   }
-  const { path, owns } = reuse ? { path: reuse.handle.path, owns: false } : await prepareWorktreeDir(ctx.dirs, name, req.worktreeDir);
+  const { path, owns } = reuse ? { path: reuse.handle.path, owns: false } : await prepareWorktreeDir(ctx.dirs, name, slot?.worktreeDir);
 
-  const rootSha = (reuse ? await speculative : undefined) ?? (await git.commitEmptyOnto(baseSha, messageFor(baseSha), signal));
+  const rootSha = await rooting;
   // A reused worktree is ours to clean up from here on: a failure empties it like a cold one.
   let handle: WorktreeHandle | undefined = reuse?.handle;
   try {
@@ -107,7 +122,9 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
     // and a failure of either step rolls back both.
     const stale = states.filter((s) => s.name === name && s.rootSha !== rootSha).map((s) => s.rootSha);
     const [added, ...rest] = await Promise.allSettled([
-      reuse ? attachWorktreeToNewBranch(git, reuse.handle, branch, rootSha, signal).then(() => reuse.handle) : git.addWorktree(path, branch, rootSha, signal),
+      reuse
+        ? Promise.all([attachWorktreeToNewBranch(git, reuse.handle, branch, rootSha, signal), dropPreparedMark(reuse.handle)]).then(() => reuse.handle)
+        : git.addWorktree(path, branch, rootSha, signal),
       (async () => {
         await git.writeNote(rootSha, serializeState(state), signal);
         // Notes for this name left by a crash or a branch deleted by hand.
@@ -122,7 +139,7 @@ export async function createLocked(ctx: CreateContext, req: CreateRequest): Prom
     // our lock, so there is no need to list worktrees.
     const dirty = reuse ? reuse.dirty : (await git.worktreeStatus(handle, signal)).total > 0;
     const workspace: WorkspaceInfo = deepFreeze({ ...state, worktree: handle.path, branch, repo: ctx.dirs.repo, head: rootSha, dirty });
-    return { workspace, warnings: uncommittedWarning(local.total, ctx.dirs.repo, baseRef, baseSha) };
+    return { workspace, warnings: uncommittedWarning((await checking).total, ctx.dirs.repo, baseRef, baseSha) };
   } catch (err) {
     await rollbackCreate(ctx.dirs, name, path, owns, rootSha, handle);
     throw err;

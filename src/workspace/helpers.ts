@@ -5,6 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, type WorktreeEntry } from '../git/index.js';
 import { ExtraPatchSchema } from './state.js';
+import type { StoredState } from './corrupt.js';
 import type { WorkspaceState } from './types.js';
 
 const MAX_EXTRA_BYTES = 256 * 1024;
@@ -103,4 +104,14 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** WORKSPACE_CORRUPT for a state recovered from an unreadable note: berth will not change it. */
+export function assertReadable(state: StoredState): void {
+  if (!state.corrupt) return;
+  throw new BerthError(
+    'WORKSPACE_CORRUPT',
+    `workspace ${JSON.stringify(state.name)} has an unreadable state note (${state.corrupt.reason}; the raw note is kept at ${state.corrupt.quarantineRef}): berth will not change it; delete it (berth ws delete ${state.name}) or repair the note by hand`,
+    { details: { name: state.name, quarantineRef: state.corrupt.quarantineRef } },
+  );
 }

@@ -11,6 +11,7 @@ export type {
   WorkspaceInfo,
   CorruptState,
   CreateOptions,
+  CreateSlot,
   CreateResult,
   CheckpointResult,
   CommitInfo,

@@ -11,7 +11,9 @@
  * detached HEAD. A workspace's worktree always has its branch attached under berth's lock, so a
  * detached one in a slot directory is never a workspace's, and discarding it loses no work.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { addDetachedWorktree, worktreeByBasenameSync, worktreeHead, type WorktreeHandle } from '../git/index.js';
 import { prepareWorktreeDir, type DirsContext } from './worktree-dirs.js';
@@ -20,6 +22,32 @@ export interface PreparedWorktree {
   readonly handle: WorktreeHandle;
   /** The commit checked out (detached HEAD). */
   readonly sha: string;
+  /** Whether `git status` found changes right after the checkout (see PREPARED_MARK); unknown without the record. */
+  readonly dirty?: boolean | undefined;
+}
+
+/**
+ * A file in the prepared worktree's admin dir ($GIT_COMMON_DIR/worktrees/<id>, host-only: a
+ * container sees the git dir read-only, if at all) recording `<sha> <dirty 0|1>` as `git status`
+ * found it right after the checkout, so a claim needs no status of its own. Nothing writes to the
+ * slot between the checkout and the claim: warm-up ran setup before the checkout, and no agent
+ * reaches the container before the claim hands it over. The claim removes the file, so the
+ * workspace's admin dir is the one a cold create leaves. git ignores files it does not know there.
+ */
+export const PREPARED_MARK = 'berth-prepared';
+
+function readMark(handle: WorktreeHandle, sha: string): boolean | undefined {
+  try {
+    const m = /^([0-9a-f]{40,64}) ([01])\n$/.exec(readFileSync(join(handle.gitDir, PREPARED_MARK), 'utf8'));
+    return m && m[1] === sha ? m[2] === '1' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the record (see PREPARED_MARK) once the worktree is a workspace's. */
+export async function dropPreparedMark(handle: WorktreeHandle): Promise<void> {
+  await rm(join(handle.gitDir, PREPARED_MARK), { force: true });
 }
 
 /** The prepared worktree registered at `dir`, if there is one (see the header). */
@@ -38,7 +66,7 @@ export async function findPrepared(ctx: DirsContext, dir: string): Promise<Prepa
     handle = { path, gitDir };
   }
   const head = worktreeHead(handle);
-  return head && 'detached' in head ? { handle, sha: head.detached } : undefined;
+  return head && 'detached' in head ? { handle, sha: head.detached, dirty: readMark(handle, head.detached) } : undefined;
 }
 
 /**
@@ -56,7 +84,9 @@ export async function prepareAt(ctx: DirsContext, dir: string, baseRef: string, 
     );
   }
   const handle = await addDetachedWorktree(ctx.git, path, probe.sha, signal);
-  return { handle, sha: probe.sha };
+  const dirty = (await ctx.git.worktreeStatus(handle, signal)).total > 0;
+  await writeFile(join(handle.gitDir, PREPARED_MARK), `${probe.sha} ${dirty ? 1 : 0}\n`, { mode: 0o644 });
+  return { handle, sha: probe.sha, dirty };
 }
 
 /**

@@ -58,8 +58,20 @@ export interface CreateOptions {
    * discarded and the files are checked out afresh.
    */
   readonly prepared?: boolean;
+  /**
+   * The directory (and whether it may hold a prepared worktree) as it becomes known: a warm pool
+   * slot still being claimed. The reads and the root commit run meanwhile; undefined from the
+   * promise means the default directory. Replaces `worktreeDir`/`prepared`. create settles it
+   * before returning or throwing, so the caller can always clean up what it claimed.
+   */
+  readonly slot?: Promise<CreateSlot | undefined>;
   readonly extra?: Record<string, unknown>;
   readonly signal?: AbortSignal;
+}
+
+export interface CreateSlot {
+  readonly worktreeDir: string;
+  readonly prepared: boolean;
 }
 
 export interface CreateResult {

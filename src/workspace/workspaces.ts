@@ -15,13 +15,16 @@ import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, GitRepo, type BranchTip, type WorktreeEntry, type WorktreeHandle } from '../git/index.js';
 import { withRepoLock } from './lock.js';
 import { mergeResolved } from './merge.js';
-import { removeWorktree, type DirsContext } from './worktree-dirs.js';
+import type { DirsContext } from './worktree-dirs.js';
+import { deleteLocked, pruneLocked, type RemoveContext } from './remove.js';
+import { readStates } from './read-states.js';
 import { createLocked } from './create.js';
+import { checkpointResolved } from './checkpoint.js';
 import { discardPrepared, findPrepared, prepareAt } from './prepared.js';
 import { assertValidName, branchOf } from './names.js';
-import { ExtraPatchSchema, deepFreeze, parseState, serializeState } from './state.js';
-import { recoverCorrupt, type StoredState, type UnreadableNote } from './corrupt.js';
-import { checkExtra, checkMessage, isDir, isInside, latestPerName, mapLimit, realpathLoose, registeredWorktree, repoIdOf } from './helpers.js';
+import { ExtraPatchSchema, deepFreeze, serializeState } from './state.js';
+import type { StoredState } from './corrupt.js';
+import { assertReadable, checkExtra, checkMessage, isDir, latestPerName, mapLimit, realpathLoose, registeredWorktree, repoIdOf } from './helpers.js';
 import type {
   CheckpointResult,
   CommitInfo,
@@ -103,9 +106,10 @@ export class Workspaces implements AsyncDisposable {
     return new Workspaces(git, options, dir, await realpathLoose(dir));
   }
 
-  /** Nothing is held between calls; close only makes later calls fail fast. Idempotent. */
+  /** Ends the repository's batch reader (src/git/batch.ts) and makes later calls fail fast. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#git.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -149,8 +153,9 @@ export class Workspaces implements AsyncDisposable {
     this.#assertOpen();
     assertValidName(name);
     const { signal } = opts;
-    // No branch, no workspace: one git call answers that (the common case when opening a new
-    // workspace), before the notes are read.
+    // No branch, no workspace: one lookup answers that (the common case when opening a new
+    // workspace), before the branches and notes are read.
+    if (!(await this.#git.hasRef(`${BRANCH_REF_PREFIX}${name}`, signal))) return undefined;
     const tip = (await this.#git.berthBranches(signal)).get(name);
     if (!tip) return undefined;
     const [states, worktrees] = await Promise.all([this.#states(signal), this.#git.listWorktrees(signal)]);
@@ -196,20 +201,21 @@ export class Workspaces implements AsyncDisposable {
   // ---- mutations --------------------------------------------------------------------------
 
   async create(name: string, opts: CreateOptions = {}): Promise<CreateResult> {
-    this.#assertOpen();
-    assertValidName(name);
-    const { signal } = opts;
-    const extra = checkExtra(opts.extra ?? {});
-    const baseRef = opts.base ?? 'HEAD';
-    if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
-    return this.withLock(
-      () =>
-        createLocked(
-          { dirs: this.#dirs(), states: (sig) => this.#states(sig) },
-          { name, baseRef, extra, worktreeDir: opts.worktreeDir, prepared: opts.prepared, signal },
-        ),
-      { ...(signal ? { signal } : {}) },
-    );
+    const dir = opts.worktreeDir;
+    const slot = opts.slot ?? Promise.resolve(dir !== undefined ? { worktreeDir: dir, prepared: opts.prepared ?? false } : undefined);
+    try {
+      this.#assertOpen();
+      assertValidName(name);
+      const { signal } = opts;
+      const extra = checkExtra(opts.extra ?? {});
+      const baseRef = opts.base ?? 'HEAD';
+      if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
+      const ctx = { dirs: this.#dirs(), states: (sig?: AbortSignal) => this.#states(sig) };
+      return await this.withLock(() => createLocked(ctx, { name, baseRef, extra, slot, signal }), { ...(signal ? { signal } : {}) });
+    } finally {
+      // A slot being claimed is settled before create returns or throws (CreateOptions.slot).
+      await slot.catch(() => undefined);
+    }
   }
 
   /**
@@ -251,25 +257,9 @@ export class Workspaces implements AsyncDisposable {
     assertValidName(name);
     checkMessage(message);
     const { signal } = opts;
-    return this.withLock(
-      async () => {
-        const { state, tip, handle } = await this.#resolve(name, signal);
-        this.#assertReadable(state);
-        if (!handle) throw this.#missingWorktree(name);
-        const branch = await this.#git.worktreeBranch(handle, signal);
-        if (branch !== `${BRANCH_REF_PREFIX}${name}`) {
-          throw new BerthError(
-            'GIT_ERROR',
-            `the worktree of ${JSON.stringify(name)} (${handle.path}) has ${branch ? JSON.stringify(branch) : 'a detached HEAD'} checked out instead of ${branchOf(name)}: run \`git checkout ${branchOf(name)}\` in it and retry`,
-          );
-        }
-        const res = await this.#git.commitAll(handle, { ref: branch, head: tip.sha }, message, signal);
-        if (!res) return { sha: tip.sha, committed: false, filesChanged: 0 };
-        for (const w of res.warnings) this.#logger.warn(`checkpoint of ${name}: ${w}`, { name });
-        return { sha: res.sha, committed: true, filesChanged: res.filesChanged, ...(res.warnings.length ? { warnings: res.warnings } : {}) };
-      },
-      { ...(signal ? { signal } : {}) },
-    );
+    return this.withLock(async () => checkpointResolved(this.#git, this.#logger, name, await this.#resolve(name, signal), message, signal), {
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /**
@@ -303,30 +293,7 @@ export class Workspaces implements AsyncDisposable {
     this.#assertOpen();
     assertValidName(name);
     const { signal } = opts;
-    return this.withLock(
-      async () => {
-        const [states, tips, worktrees] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal), this.#git.listWorktrees(signal)]);
-        const notes = states.filter((s) => s.name === name);
-        const state = latestPerName(notes)[0];
-        const tip = tips.get(name);
-        if (!state) {
-          if (tip) {
-            throw new BerthError(
-              'WORKSPACE_NOT_FOUND',
-              `branch ${branchOf(name)} exists but has no berth state, so berth did not create it (or its state was removed): delete it with \`git branch -D ${branchOf(name)}\` if you no longer need it`,
-            );
-          }
-          throw await this.#notFound(name, signal);
-        }
-        const info = await this.#info(state, tip ?? { sha: state.rootSha, committedAt: Date.parse(state.createdAt) }, worktrees, signal);
-        if (opts.beforeRemove) await opts.beforeRemove(info);
-        const warnings = await removeWorktree(this.#dirs(), name, state, worktrees, signal);
-        await this.#git.deleteBranch(branchOf(name), signal);
-        for (const s of notes) await this.#git.removeNote(s.rootSha, signal);
-        return { name, warnings };
-      },
-      { ...(signal ? { signal } : {}) },
-    );
+    return this.withLock(() => deleteLocked(this.#removal(), name, opts), { ...(signal ? { signal } : {}) });
   }
 
   /**
@@ -339,40 +306,19 @@ export class Workspaces implements AsyncDisposable {
     if (typeof opts.olderThanMs !== 'number' || !Number.isFinite(opts.olderThanMs) || opts.olderThanMs < 0) {
       throw new BerthError('BAD_INPUT', `olderThanMs must be a non-negative number of milliseconds, got ${JSON.stringify(opts.olderThanMs)}`);
     }
-    return this.withLock(
-      async () => {
-        const now = Date.now();
-        const [states, tips] = await Promise.all([this.#states(signal), this.#git.berthBranches(signal)]);
-        const names = [...new Set(states.map((s) => s.name))].sort();
-        const pruned: string[] = [];
-        const skipped: { name: string; reason: string }[] = [];
-        for (const name of names) {
-          if (signal?.aborted) throw new BerthError('ABORTED', 'prune was cancelled', { cause: signal.reason });
-          const state = latestPerName(states.filter((s) => s.name === name))[0];
-          if (!state) continue;
-          if (state.corrupt) {
-            skipped.push({ name, reason: `its state note is unreadable (kept at ${state.corrupt.quarantineRef}); delete it explicitly` });
-            continue;
-          }
-          const tip = tips.get(name);
-          const lastActivity = Math.max(Date.parse(state.createdAt) || 0, tip?.committedAt ?? 0);
-          if (now - lastActivity < opts.olderThanMs) continue;
-          if (tip && !opts.force) {
-            const info = await this.find(name, { ...(signal ? { signal } : {}) });
-            if (info?.dirty) {
-              skipped.push({ name, reason: 'uncommitted changes in its worktree (checkpoint it, or prune with force)' });
-              continue;
-            }
-          }
-          if (!opts.dryRun) {
-            await this.delete(name, { ...(opts.beforeRemove ? { beforeRemove: opts.beforeRemove } : {}), ...(signal ? { signal } : {}) });
-          }
-          pruned.push(name);
-        }
-        return { pruned, skipped };
-      },
-      { ...(signal ? { signal } : {}) },
-    );
+    return this.withLock(() => pruneLocked(this.#removal(), opts), { ...(signal ? { signal } : {}) });
+  }
+
+  #removal(): RemoveContext {
+    return {
+      git: this.#git,
+      dirs: this.#dirs(),
+      states: (signal) => this.#states(signal),
+      info: (state, tip, worktrees, signal) => this.#info(state, tip, worktrees, signal),
+      notFound: (name, signal) => this.#notFound(name, signal),
+      find: (name, signal) => this.find(name, { ...(signal ? { signal } : {}) }),
+      delete: (name, opts) => this.delete(name, opts),
+    };
   }
 
   /**
@@ -391,7 +337,7 @@ export class Workspaces implements AsyncDisposable {
     return this.withLock(
       async () => {
         const { state } = await this.#resolve(name, signal);
-        this.#assertReadable(state);
+        assertReadable(state);
         const extra: Record<string, unknown> = { ...state.extra, ...set };
         for (const k of removed) delete extra[k];
         const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
@@ -408,45 +354,9 @@ export class Workspaces implements AsyncDisposable {
     if (this.#closed) throw new BerthError('BAD_INPUT', `this Workspaces handle for ${this.repo} is closed: open a new one`);
   }
 
-  /**
-   * All berth notes, including ones whose branch is gone. Unreadable notes on a berth root commit
-   * come back recovered and marked `corrupt` (corrupt.ts), so the workspace never silently vanishes.
-   */
-  async #states(signal?: AbortSignal): Promise<StoredState[]> {
-    const notes = await this.#git.listNotes(signal);
-    const blobs = await this.#git.readBlobs(
-      notes.map((n) => n.blob),
-      signal,
-    );
-    const out: StoredState[] = [];
-    const unreadable: UnreadableNote[] = [];
-    for (const n of notes) {
-      const buf = blobs.get(n.blob);
-      const state = buf ? parseState(buf.toString('utf8')) : undefined;
-      if (!state) {
-        unreadable.push({ ...n, reason: buf ? 'the state note is not valid berth JSON' : 'the state note blob is missing' });
-        continue;
-      }
-      // A note copied onto another commit is not that commit's state.
-      if (state.rootSha !== n.object) {
-        this.#logger.debug('ignoring a note in refs/notes/berth that is not a berth workspace state', { object: n.object });
-        continue;
-      }
-      out.push(state);
-    }
-    if (unreadable.length === 0) return out;
-    const recovered = await recoverCorrupt(this.#git, unreadable, await this.#git.listWorktrees(signal), (p) => isInside(this.worktreesDir, p), signal);
-    for (const s of recovered) this.#logger.warn(`workspace ${s.name}: ${s.corrupt?.reason}; raw note kept at ${s.corrupt?.quarantineRef}`, { name: s.name });
-    return [...out, ...recovered];
-  }
-
-  #assertReadable(state: StoredState): void {
-    if (!state.corrupt) return;
-    throw new BerthError(
-      'WORKSPACE_CORRUPT',
-      `workspace ${JSON.stringify(state.name)} has an unreadable state note (${state.corrupt.reason}; the raw note is kept at ${state.corrupt.quarantineRef}): berth will not change it; delete it (berth ws delete ${state.name}) or repair the note by hand`,
-      { details: { name: state.name, quarantineRef: state.corrupt.quarantineRef } },
-    );
+  /** All berth notes, including ones whose branch is gone (read-states.ts). */
+  #states(signal?: AbortSignal): Promise<StoredState[]> {
+    return readStates({ git: this.#git, logger: this.#logger, worktreesDir: this.worktreesDir }, signal);
   }
 
   /** State, branch tip and (when registered) worktree of a live workspace; else WORKSPACE_NOT_FOUND. */
@@ -503,12 +413,5 @@ export class Workspaces implements AsyncDisposable {
 
   #dirs(): DirsContext {
     return { git: this.#git, repo: this.repo, worktreesDir: this.worktreesDir, realDataDir: this.#realDataDir, logger: this.#logger };
-  }
-
-  #missingWorktree(name: string): BerthError {
-    return new BerthError(
-      'GIT_ERROR',
-      `the worktree of workspace ${JSON.stringify(name)} is missing (its directory was removed): the branch ${branchOf(name)} still has the committed work; delete the workspace (berth ws delete ${name}) and create it again from that branch if needed`,
-    );
   }
 }

@@ -2,7 +2,7 @@
 // from a worktree checked out ahead of time must be indistinguishable, to git and to berth, from
 // one created the cold way in the same kind of directory; a moved base falls back to a fresh
 // checkout; discarding never touches a workspace's worktree.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Workspaces, type WorkspaceInfo } from '../../src/workspace/index.js';
@@ -67,6 +67,12 @@ function observe(info: WorkspaceInfo): Record<string, unknown> {
     status: g('status', '--porcelain=v1', '--untracked-files=all'),
     index: g('ls-files', '-s'),
     gitFile: norm(readFileSync(join(wt, '.git'), 'utf8')).replace(/worktrees\/[^/\n]+/, 'worktrees/<id>'),
+    // git's admin dir for the worktree: the same files (a claim leaves no record of the slot behind).
+    adminFiles: readdirSync(
+      readFileSync(join(wt, '.git'), 'utf8')
+        .replace(/^gitdir: /, '')
+        .trim(),
+    ).sort(),
     files,
   };
 }
@@ -153,4 +159,28 @@ it('a claim that fails (name taken) leaves the prepared worktree in place for th
   expect(await ws.preparedAt(dir)).toBe(r.git('rev-parse', 'HEAD').trim());
   expect(await ws.discardPrepared(dir)).toBe(true);
   expect(worktreePaths(r)).toHaveLength(2); // the checkout and 'taken'
+});
+
+it('a prepared slot whose prepare-time record is missing or stale takes git status at claim', async () => {
+  const dir = slot('nomark');
+  const head = await ws.prepare(dir);
+  const admin = readFileSync(join(dir, '.git'), 'utf8')
+    .replace(/^gitdir: /, '')
+    .trim();
+  expect(readFileSync(join(admin, 'berth-prepared'), 'utf8')).toBe(`${head} 0\n`);
+  // Without the record, a change in the slot is seen by the claim's own status.
+  rmSync(join(admin, 'berth-prepared'));
+  writeFileSync(join(dir, 'stray.txt'), 'x\n');
+  expect((await ws.create('nomark', { worktreeDir: dir, prepared: true })).workspace.dirty).toBe(true);
+  // A record for another commit is not believed either.
+  const dir2 = slot('stale');
+  await ws.prepare(dir2);
+  const admin2 = readFileSync(join(dir2, '.git'), 'utf8')
+    .replace(/^gitdir: /, '')
+    .trim();
+  writeFileSync(join(admin2, 'berth-prepared'), `${'0'.repeat(40)} 0\n`);
+  writeFileSync(join(dir2, 'stray.txt'), 'x\n');
+  const w = (await ws.create('stale', { worktreeDir: dir2, prepared: true })).workspace;
+  expect(w.dirty).toBe(true);
+  expect(existsSync(join(admin2, 'berth-prepared'))).toBe(false);
 });
