@@ -78,13 +78,28 @@ export function token(nonce: string): string {
 /**
  * argv for the shell's exec: picks bash when the image has it, restores under `env -i` when a
  * saved environment exists, and reads the rest of the protocol from stdin (`-s`).
- * $1 = state dir.
+ * $1 = state dir, $2 = nonce for the FIFO handshake, or - to stay on the attach stream.
  */
 export const LAUNCHER: readonly string[] = [
   '/bin/sh',
   '-c',
   [
     'if command -v bash >/dev/null 2>&1; then s=$(command -v bash); else s=/bin/sh; fi',
+    // FIFO transport (shell-transport.ts): make the FIFOs, hold them open on fds 4-6 (read and
+    // write, so no open blocks), unlink them, say F1 and wait for the runner: "go" once it holds
+    // them through /proc, anything else to stay on the attach stream. Then stdin/stdout/stderr
+    // become the FIFOs opened again one-way: the runner is the command FIFO's only writer (its
+    // exit is the shell's EOF, as with attach) and the output FIFOs' only reader (their EOF, once
+    // the shell and its relays are gone, is the shell's end, as the attach stream's was).
+    'if [ "${2:--}" != - ]; then',
+    '  f="$1/io.$$"; command mkdir -p "$1" 2>/dev/null; command rm -f "$f.i" "$f.o" "$f.e" 2>/dev/null',
+    '  if command mkfifo -m 600 "$f.i" "$f.o" "$f.e" 2>/dev/null; then',
+    '    exec 4<>"$f.i" 5<>"$f.o" 6<>"$f.e"; command rm -f "$f.i" "$f.o" "$f.e"',
+    '    command printf \'__berth_%s__F1__berth_%s__\' "$2" "$2"; m=; read -r m || :',
+    '    if [ "$m" = go ]; then exec <"/proc/$$/fd/4" >"/proc/$$/fd/5" 2>"/proc/$$/fd/6"; fi',
+    '    exec 4<&- 5<&- 6<&-',
+    '  else command printf \'__berth_%s__F0__berth_%s__\' "$2" "$2"; fi',
+    'fi',
     'if [ -r "$1/env" ]; then exec env -i "$s" -s; fi',
     'exec "$s" -s',
   ].join('\n'),
