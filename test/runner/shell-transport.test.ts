@@ -62,7 +62,15 @@ describeDocker('shell transport', () => {
         '--import',
         'tsx',
         CHILD,
-        JSON.stringify({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec: busyboxSpec(), workspace: 'crashed', commands: [`echo $$; ${FIFO_FDS}`], hold: true }),
+        JSON.stringify({
+          repo: fx.repo,
+          dataDir: fx.dataDir,
+          labels: fx.labels,
+          spec: busyboxSpec(),
+          workspace: 'crashed',
+          commands: [`echo $$; ${FIFO_FDS}`],
+          hold: true,
+        }),
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
