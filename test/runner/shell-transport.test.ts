@@ -44,6 +44,16 @@ describeDocker('shell transport', () => {
     });
   }
 
+  it('the env file is rewritten in place: a shorter save leaves no stale variable to restore', async () => {
+    const s = await (await runner()).open('env-shrink');
+    await s.exec(`export BIG=$(printf '%4000s' x | tr ' ' y) KEEP=1 && export "LATE=x; echo injected"`);
+    await s.exec('unset BIG LATE; export SMALL=2');
+    const r = await s.exec('kill -9 $$');
+    expect(r.shellEnded).toBe(true);
+    const next = await s.exec('echo "${#BIG} ${LATE-none} $KEEP $SMALL"');
+    expect(next).toMatchObject({ shellRestarted: true, stdout: '0 none 1 2\n', stderr: '' });
+  });
+
   it('BERTH_SHELL_TRANSPORT=attach keeps the shell on the attach stream', async () => {
     process.env.BERTH_SHELL_TRANSPORT = 'attach';
     try {
