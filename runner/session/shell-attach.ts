@@ -11,6 +11,8 @@ import type { ShellHost } from './shell.js';
 import { fifoTransportWanted, openShellFifos } from './shell-transport.js';
 
 const ATTACH_TIMEOUT_MS = 20_000;
+const PID_TRIES = 40;
+const PID_RETRY_MS = 10;
 
 export interface AttachHooks {
   /** Bytes of the shell's stdout/stderr after its ready record. */
@@ -109,10 +111,7 @@ export async function attachShell(h: ShellHost, name: string, stateDir: string, 
  */
 async function handshake(h: ShellHost, a: Attached, offered: boolean, onData: (s: StreamName, b: Buffer) => void): Promise<void> {
   if (!offered) return;
-  const pid = await a.exec.inspect().then(
-    (i) => i.pid,
-    () => 0,
-  );
+  const pid = await execPid(a);
   const io = pid > 0 ? openShellFifos(pid, h.containerId, onData, () => a.onFifoEnd?.()) : undefined;
   if (io) {
     a.fifo = io;
@@ -120,6 +119,22 @@ async function handshake(h: ShellHost, a: Attached, offered: boolean, onData: (s
   }
   a.stream.write(io ? 'go\n' : 'attach\n');
   if (!io) h.logger.debug('shell stays on the attach stream (its FIFOs are not reachable from here)', { pid });
+}
+
+/**
+ * The launcher's host pid. The engine records it only after its start call returns, which can
+ * be after the launcher already spoke: ask again briefly while it reads 0.
+ */
+async function execPid(a: Attached): Promise<number> {
+  for (let i = 0; i < PID_TRIES; i++) {
+    const pid = await a.exec.inspect().then(
+      (x) => x.pid,
+      () => -1,
+    );
+    if (pid !== 0) return Math.max(0, pid);
+    await new Promise((r) => setTimeout(r, PID_RETRY_MS));
+  }
+  return 0;
 }
 
 /** Close the shell's input (it exits after its current command) and wait up to `graceMs` for its end. */
