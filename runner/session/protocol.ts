@@ -40,7 +40,9 @@
  *   hijack them) and tolerate `set -u`/`set -e` (every failing step ends in `|| :`).
  * - After each command the shell saves `export -p` and $PWD under its state dir in the container
  *   (the writable layer survives stop/start), and a new shell restores them under `env -i`, so
- *   variables the agent unset stay unset. The save follows the end records: it then overlaps the
+ *   variables the agent unset stay unset. The env file is overwritten in place (`1<>`, no
+ *   truncation) and ends in `return 0`, so a shorter save's stale tail is never sourced: a
+ *   truncating write cost the overlay/ext4 layer about 20x more (block free + allocate + journal). The save follows the end records: it then overlaps the
  *   runner's turnaround, and the next command is read only after it.
  */
 import { BerthError } from '../../src/errors.js';
@@ -78,13 +80,28 @@ export function token(nonce: string): string {
 /**
  * argv for the shell's exec: picks bash when the image has it, restores under `env -i` when a
  * saved environment exists, and reads the rest of the protocol from stdin (`-s`).
- * $1 = state dir.
+ * $1 = state dir, $2 = nonce for the FIFO handshake, or - to stay on the attach stream.
  */
 export const LAUNCHER: readonly string[] = [
   '/bin/sh',
   '-c',
   [
     'if command -v bash >/dev/null 2>&1; then s=$(command -v bash); else s=/bin/sh; fi',
+    // FIFO transport (shell-transport.ts): make the FIFOs, hold them open on fds 4-6 (read and
+    // write, so no open blocks), unlink them, say F1 and wait for the runner: "go" once it holds
+    // them through /proc, anything else to stay on the attach stream. Then stdin/stdout/stderr
+    // become the FIFOs opened again one-way: the runner is the command FIFO's only writer (its
+    // exit is the shell's EOF, as with attach) and the output FIFOs' only reader (their EOF, once
+    // the shell and its relays are gone, is the shell's end, as the attach stream's was).
+    'if [ "${2:--}" != - ]; then',
+    '  f="$1/io.$$"; command mkdir -p "$1" 2>/dev/null; command rm -f "$f.i" "$f.o" "$f.e" 2>/dev/null',
+    '  if command mkfifo -m 600 "$f.i" "$f.o" "$f.e" 2>/dev/null; then',
+    '    exec 4<>"$f.i" 5<>"$f.o" 6<>"$f.e"; command rm -f "$f.i" "$f.o" "$f.e"',
+    '    command printf \'__berth_%s__F1__berth_%s__\' "$2" "$2"; m=; read -r m || :',
+    '    if [ "$m" = go ]; then exec <"/proc/$$/fd/4" >"/proc/$$/fd/5" 2>"/proc/$$/fd/6"; fi',
+    '    exec 4<&- 5<&- 6<&-',
+    '  else command printf \'__berth_%s__F0__berth_%s__\' "$2" "$2"; fi',
+    'fi',
     'if [ -r "$1/env" ]; then exec env -i "$s" -s; fi',
     'exec "$s" -s',
   ].join('\n'),
@@ -106,8 +123,9 @@ if [ -r "$__b_dir/cwd" ]; then __b_c=$(command cat "$__b_dir/cwd" 2>/dev/null); 
 cd "\${__b_c:-$__b_wd}" 2>/dev/null || cd "$__b_wd" 2>/dev/null || cd /
 __b_lpwd=$__b_c
 command read -r __b_sid 2>/dev/null </proc/$$/stat; __b_sid=\${__b_sid##*) }; set -f; set -- $__b_sid; set +f; __b_sid=\${4:-0}
+__b_envw() { export -p; command printf 'return 0\\n'; }
 __b_save() {
-  export -p >"$__b_dir/env" 2>/dev/null || { command mkdir -p "$__b_dir" 2>/dev/null && export -p >"$__b_dir/env" 2>/dev/null; }
+  __b_envw 1<>"$__b_dir/env" 2>/dev/null || { command mkdir -p "$__b_dir" 2>/dev/null && __b_envw 1<>"$__b_dir/env" 2>/dev/null; }
   if [ "$PWD" != "$__b_lpwd" ]; then command printf '%s' "$PWD" >"$__b_dir/cwd" 2>/dev/null && __b_lpwd=$PWD; fi
 }
 __b_scan() {

@@ -3,22 +3,29 @@
  * with its record parsing (protocol.ts) and output collection.
  */
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import type { AttachedExec } from '../../docker/index.js';
 import { OutputCollector, RecordScanner, type StreamName } from './output.js';
 import { token } from './protocol.js';
+import type { FifoIo } from './shell-transport.js';
 import type { ExecOptions } from './types.js';
 
 export interface Attached {
   readonly exec: AttachedExec;
+  /** The exec's attach stream (the launcher's stdio; the shell's too unless it moved to FIFOs). */
   readonly stream: Duplex;
+  /** Where commands go: the command FIFO, or the attach stream. */
+  input: Writable;
+  /** The FIFO transport, once the shell moved to it (shell-transport.ts). */
+  fifo?: FifoIo;
+  onFifoEnd?: () => void;
   pid: number;
   sid: number;
   bash: boolean;
   restoredState: boolean;
   ended: boolean;
-  /** Bytes are routed here while waiting for the ready record. */
-  ready?: { scanner: RecordScanner; resolve: () => void; reject: (e: Error) => void };
+  /** Still waiting for the ready record (bytes go to the handshake, not to a command). */
+  ready: boolean;
 }
 
 export interface Begin {

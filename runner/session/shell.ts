@@ -3,13 +3,13 @@
  * Once attached, running a command is one socket write and reading until the end records:
  * no Docker API call on that path. Commands on one shell run strictly one after another.
  */
-import { randomBytes } from 'node:crypto';
 import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { signalTargets, type KillMode } from './kill.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, RecordScanner, type StreamName } from './output.js';
-import { assertStateName, commandLine, LAUNCHER, prelude, SHELLS_DIR, STATE_NAME_PATTERN, token } from './protocol.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
+import { assertStateName, commandLine, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
+import { attachShell, detachShell } from './shell-attach.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
 
 /** What a shell needs from its session. */
@@ -49,7 +49,6 @@ export const SHELL_NAME_PATTERN = STATE_NAME_PATTERN;
 
 /** Timings of the escalation after a timeout/abort (exported for tests and docs). */
 export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
-const ATTACH_TIMEOUT_MS = 20_000;
 
 import { type Attached, type Outcome, Pending } from './shell-pending.js';
 
@@ -103,21 +102,7 @@ export class Shell {
   }
 
   async #detach(a: Attached, graceMs: number): Promise<void> {
-    if (a.ended) return;
-    try {
-      a.stream.end();
-    } catch {
-      // The socket may already be gone.
-    }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, graceMs);
-      a.stream.once('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    a.stream.destroy();
-    a.ended = true;
+    await detachShell(a, graceMs);
   }
 
   async #ensureAttached(): Promise<Attached> {
@@ -143,86 +128,21 @@ export class Shell {
 
   async #attach(): Promise<Attached> {
     const h = this.#host;
-    const nonce = randomBytes(16).toString('hex');
-    let att!: Attached;
-    const ready = new Promise<void>((resolve, reject) => {
-      const route = (stream: StreamName, b: Buffer) => this.#route(att, stream, b);
-      h.containers
-        .attach(h.containerId, {
-          cmd: [...LAUNCHER, this.stateDir],
-          user: h.user,
-          workdir: h.workdir,
-          env: h.env,
-          onStdout: (b) => route('stdout', b),
-          onStderr: (b) => route('stderr', b),
-          onEnd: (err) => this.#onEnd(att, err),
-        })
-        .then((exec) => {
-          att = { exec, stream: exec.stream, pid: 0, sid: 0, bash: false, restoredState: false, ended: false };
-          att.ready = { scanner: new RecordScanner(token(nonce)), resolve, reject };
-          exec.stream.write(prelude(this.stateDir, h.workdir, nonce));
-        }, reject);
+    const att = await attachShell(h, this.name, this.stateDir, {
+      onData: (a, stream, b) => {
+        // Output between commands (a retired relay's last bytes) has no owner and is dropped.
+        if (a === this.#attached) this.#pending?.feed(stream, b);
+      },
+      onEnd: (a) => this.#onEnd(a),
     });
-    // The race below may settle on the timeout first; a later rejection must not go unhandled.
-    ready.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new BerthError('TIMEOUT', `shell "${this.name}" did not start within ${ATTACH_TIMEOUT_MS} ms; check that the image has /bin/sh`)),
-            ATTACH_TIMEOUT_MS,
-          );
-        }),
-      ]);
-    } catch (err) {
-      if (att) await this.#detach(att, 0);
-      const problem = await h.containerProblem().catch(() => undefined);
-      throw problem ?? err;
-    } finally {
-      clearTimeout(timer);
-    }
-    att.ready = undefined;
     // Baseline for oomKilled; read here (attach already costs Docker calls), never per command.
     this.#lastOom = await h.oomKills().catch(() => -1);
     this.#attached = att;
-    h.logger.debug('shell attached', { shell: this.name, pid: att.pid, bash: att.bash, restored: att.restoredState });
+    h.logger.debug('shell attached', { shell: this.name, pid: att.pid, bash: att.bash, restored: att.restoredState, fifo: Boolean(att.fifo) });
     return att;
   }
 
-  #route(att: Attached | undefined, stream: StreamName, b: Buffer): void {
-    if (!att) return;
-    if (att.ready) {
-      if (stream !== 'stdout') return;
-      att.ready.scanner.push(
-        b,
-        () => {},
-        (body) => {
-          if (body[0] !== 'R') return true;
-          const [pid, sid, restored, sh] = body.slice(1).split(' ');
-          att.pid = Number(pid) || 0;
-          att.sid = Number(sid) || 0;
-          att.restoredState = restored === '1';
-          att.bash = sh === 'bash';
-          att.ready?.resolve();
-          return false;
-        },
-      );
-      return;
-    }
-    if (att !== this.#attached) return;
-    // Output between commands (a retired relay's last bytes) has no owner and is dropped.
-    this.#pending?.feed(stream, b);
-  }
-
-  #onEnd(att: Attached | undefined, err?: Error): void {
-    if (!att) return;
-    att.ended = true;
-    if (att.ready) {
-      att.ready.reject(new BerthError('DOCKER_ERROR', `shell "${this.name}" ended while starting${err ? `: ${err.message}` : ''}`, { cause: err }));
-      return;
-    }
+  #onEnd(att: Attached): void {
     if (att !== this.#attached) return;
     this.#attached = undefined;
     this.#lost = !this.#closed;
@@ -261,7 +181,7 @@ export class Shell {
     const onAbort = () => void this.#interrupt(p, att, 'abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      att.stream.write(commandLine(p.nonce, p.tag, command));
+      att.input.write(commandLine(p.nonce, p.tag, command));
       const outcome = await p.done;
       return await this.#settle(p, att, outcome, started, restarted);
     } finally {

@@ -1,0 +1,103 @@
+/**
+ * The local fast path for a persistent shell's bytes. Through `docker exec` attach, every write
+ * crosses runner → dockerd → containerd-shim → pipe → shell and every output chunk the way back:
+ * with 50 busy sessions dockerd and the shims burnt about as much CPU per command as the shell
+ * and the runner together. When the engine runs on this machine the runner instead talks to the
+ * shell through three FIFOs the shell's launcher makes (protocol.ts LAUNCHER): it opens them
+ * through /proc/<host pid>/fd/N, a magic link to the launcher's open file, so no path inside the
+ * agent-controlled filesystem is ever resolved on the host. The exec stays attached (its stdout is
+ * kept open by the shell on fd 3) only so that its end still says the shell died.
+ *
+ * What the agent can do to these FIFOs it could already do to the attach pipes (read or write
+ * them through /proc/<shell>/fd/N as the same user); records stay nonce-framed either way.
+ * What is checked here: the pid is the exec's (from the engine, not from the shell), it is in this
+ * container's cgroup (a remote engine's pid names some unrelated local process, or none), and each
+ * opened file is a FIFO both before and after opening (O_NONBLOCK | O_NOCTTY: opening a FIFO has
+ * no side effect, and nothing else is ever kept).
+ */
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { StreamName } from './output.js';
+
+/** The launcher's fds for the command FIFO and the stdout/stderr FIFOs (protocol.ts LAUNCHER). */
+export const FIFO_FDS = { input: 4, stdout: 5, stderr: 6 } as const;
+
+/** Set BERTH_SHELL_TRANSPORT=attach to keep every shell on the Docker attach stream. */
+export function fifoTransportWanted(): boolean {
+  return process.platform === 'linux' && process.env.BERTH_SHELL_TRANSPORT !== 'attach';
+}
+
+export interface FifoIo {
+  readonly input: Socket;
+  /** Resolves once both output FIFOs reached EOF: the shell and its relays are gone. */
+  readonly closed: Promise<void>;
+  close(): void;
+}
+
+/** True when host pid `pid` is a process of container `containerId` (a full or 12+ hex id). */
+export function pidInContainer(pid: number, containerId: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || !/^[0-9a-f]{12,64}$/.test(containerId)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId);
+  } catch {
+    return false;
+  }
+}
+
+function openFifo(pid: number, fd: number, write: boolean): number {
+  const path = `/proc/${pid}/fd/${fd}`;
+  const before = statSync(path);
+  if (!before.isFIFO()) throw new Error(`${path} is not a FIFO`);
+  const n = openSync(path, (write ? constants.O_WRONLY : constants.O_RDONLY) | constants.O_NONBLOCK | constants.O_NOCTTY);
+  const after = fstatSync(n);
+  if (!after.isFIFO() || after.ino !== before.ino || after.dev !== before.dev) {
+    closeSync(n);
+    throw new Error(`${path} changed while being opened`);
+  }
+  return n;
+}
+
+/**
+ * Open the shell launcher's FIFOs (host pid `pid`, waiting for the runner's go) and wire the two
+ * output FIFOs to `onData`. Returns undefined when this runner cannot reach them (remote engine,
+ * another pid namespace, no permission): the caller then stays on the attach stream.
+ */
+export function openShellFifos(pid: number, containerId: string, onData: (stream: StreamName, b: Buffer) => void, onEnd: () => void): FifoIo | undefined {
+  if (!pidInContainer(pid, containerId)) return undefined;
+  const fds: number[] = [];
+  try {
+    fds.push(openFifo(pid, FIFO_FDS.input, true), openFifo(pid, FIFO_FDS.stdout, false), openFifo(pid, FIFO_FDS.stderr, false));
+    // The pid could have been reused between the cgroup check and the opens only if the launcher
+    // died meanwhile; check again now that the files are held.
+    if (!pidInContainer(pid, containerId)) throw new Error('the shell launcher went away');
+  } catch {
+    for (const n of fds) closeSync(n);
+    return undefined;
+  }
+  const [inFd, outFd, errFd] = fds as [number, number, number];
+  const input = new Socket({ fd: inFd, readable: false, writable: true });
+  let open = 2;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+  const reader = (fd: number, stream: StreamName) => {
+    const s = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
+    s.on('data', (b: Buffer) => onData(stream, b));
+    s.once('close', () => {
+      if (--open > 0) return;
+      resolveClosed();
+      onEnd();
+    });
+    return s;
+  };
+  const outputs = [reader(outFd, 'stdout'), reader(errFd, 'stderr')];
+  // A shell that died leaves EPIPE on the next write; its death is reported by the outputs' end.
+  for (const s of [input, ...outputs]) s.on('error', () => undefined);
+  return {
+    input,
+    closed,
+    close() {
+      input.destroy();
+      for (const s of outputs) s.destroy();
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// The persistent shell's transports against a real local engine: the FIFO fast path
+// (runner/session/shell-transport.ts) is the one taken, the attach stream still works when asked
+// for, and a runner that dies (SIGKILL) leaves no shell behind: its end of the command FIFO was
+// the only writer, so the shell reads EOF and exits as it did on the attach stream.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Runner, type ExecResult } from '../../runner/session/index.js';
+import { describeDocker } from '../helpers/docker.js';
+import { busyboxSpec, makeFixture, nodeSpec, sleep, type Fixture } from './helpers.js';
+
+const CHILD = join(import.meta.dirname, 'child-runner.ts');
+/** Counts the shell's own fds that are the launcher's (unlinked) FIFOs. */
+const FIFO_FDS = `ls -l /proc/$$/fd/ | grep -c 'io\\.[0-9]*\\.[ioe] (deleted)'`;
+
+describeDocker('shell transport', () => {
+  let fx: Fixture;
+  const runners: Runner[] = [];
+
+  async function runner(spec = busyboxSpec()): Promise<Runner> {
+    const r = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec, reconcile: false });
+    runners.push(r);
+    return r;
+  }
+
+  beforeAll(() => {
+    fx = makeFixture('berth-transport-');
+  });
+
+  afterAll(async () => {
+    delete process.env.BERTH_SHELL_TRANSPORT;
+    for (const r of runners) await r.close().catch(() => undefined);
+    await fx?.cleanup();
+  });
+
+  for (const flavour of ['busybox', 'node'] as const) {
+    it(`a local shell talks through its FIFOs (${flavour}), with the usual results`, async () => {
+      const s = await (await runner(flavour === 'busybox' ? busyboxSpec() : nodeSpec())).open(`fifo-${flavour}`);
+      const r = await s.exec(`${FIFO_FDS}; echo err >&2; cd /tmp; export T=1; exit_code() { return 7; }; exit_code`);
+      expect(r).toMatchObject({ stdout: '3\n', stderr: 'err\n', exitCode: 7, cwd: '/tmp' });
+      expect((await s.exec('echo "$T $PWD"')).stdout).toBe('1 /tmp\n');
+      expect(s.shells()[0]).toMatchObject({ attached: true, bash: flavour === 'node' });
+    });
+  }
+
+  it('the env file is rewritten in place: a shorter save leaves no stale variable to restore', async () => {
+    const s = await (await runner()).open('env-shrink');
+    await s.exec(`export BIG=$(printf '%4000s' x | tr ' ' y) KEEP=1 && export "LATE=x; echo injected"`);
+    await s.exec('unset BIG LATE; export SMALL=2');
+    const r = await s.exec('kill -9 $$');
+    expect(r.shellEnded).toBe(true);
+    const next = await s.exec('echo "${#BIG} ${LATE-none} $KEEP $SMALL"');
+    expect(next).toMatchObject({ shellRestarted: true, stdout: '0 none 1 2\n', stderr: '' });
+  });
+
+  it('BERTH_SHELL_TRANSPORT=attach keeps the shell on the attach stream', async () => {
+    process.env.BERTH_SHELL_TRANSPORT = 'attach';
+    try {
+      const s = await (await runner()).open('attach-only');
+      const r = await s.exec(`${FIFO_FDS}; echo err >&2; false`);
+      expect(r).toMatchObject({ stdout: '0\n', stderr: 'err\n', exitCode: 1 });
+    } finally {
+      delete process.env.BERTH_SHELL_TRANSPORT;
+    }
+  });
+
+  it('a SIGKILLed runner leaves no shell behind: the command FIFO reaches EOF', async () => {
+    const proc = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        CHILD,
+        JSON.stringify({
+          repo: fx.repo,
+          dataDir: fx.dataDir,
+          labels: fx.labels,
+          spec: busyboxSpec(),
+          workspace: 'crashed',
+          commands: [`echo $$; ${FIFO_FDS}`],
+          hold: true,
+        }),
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise((resolve) => proc.on('close', resolve));
+    const result = await new Promise<ExecResult>((resolve, reject) => {
+      createInterface({ input: proc.stdout }).on('line', (line) => {
+        const e = JSON.parse(line) as { event: string; result?: ExecResult };
+        if (e.event === 'result' && e.result) resolve(e.result);
+      });
+      void exited.then(() => reject(new Error('the child runner exited before its result')));
+    });
+    const [pid, fifos] = result.stdout.trim().split('\n');
+    expect(fifos).toBe('3');
+    proc.kill('SIGKILL');
+    await exited;
+
+    const s = await (await runner()).open('crashed');
+    let alive = '1';
+    for (let i = 0; i < 50 && alive === '1'; i++) {
+      // The new runner's shell is another process; the old one must be gone.
+      alive = (await s.exec(`[ -d /proc/${pid} ] && echo 1 || echo 0`, { fresh: true })).stdout.trim();
+      if (alive === '1') await sleep(100);
+    }
+    expect(alive).toBe('0');
+  });
+});
