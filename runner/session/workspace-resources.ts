@@ -21,7 +21,7 @@ import { checkpointImageRepo, namePart, type RepoRef } from '../../docker/index.
 import { listRepoTags, removeImageTag } from '../../docker/index.js';
 import { listWorkspaceVolumes, type WorkspaceVolume } from '../../docker/index.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { removeKeptRefs } from './checkpoints.js';
+import { removeKeptRefs } from './checkpoint-refs.js';
 import { commandLogPath, removeCommandLog } from './command-log.js';
 
 function keptDir(dataDir: string): string {
