@@ -15,9 +15,9 @@ import { dataDir as resolveDataDir, ensureDataDir } from '../../src/data-dir.js'
 import { LocalSourceReader } from '../../src/source-reader.js';
 import { assertValidName } from '../../src/workspace/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
-import { EngineSet, isEngineDown, type Docker, type Engine, type EngineStatus } from '../../docker/index.js';
+import { EngineSet, isEngineDown, type Engine, type EngineStatus } from '../../docker/index.js';
 import { Containers, type MountSpec } from '../../docker/index.js';
-import { LABEL, labelFilter, sessionContainerName, workspaceFromContainerName, type Labels, type RepoRef } from '../../docker/index.js';
+import { sessionContainerName, type Labels, type RepoRef } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { checkpointWorkspace, type CheckpointOptions, type CheckpointOutcome } from './checkpoints.js';
@@ -28,57 +28,19 @@ import { EngineParts, EXTRA_ENGINE, mergeGcReports, type EnginePart } from './en
 import { collectGarbage, touchActivity, type GcReport, type SessionRow } from './gc.js';
 import { withLock } from './lock.js';
 import { openContainer, type OpenOptions } from './open.js';
-import { Pool, type PoolOptions, type PoolStatus } from './pool.js';
+import { Pool, type PoolStatus } from './pool.js';
 import { Session } from './session.js';
 import { RemoteWorkspaceFiles, type WorkspaceFilesApi } from './files-remote.js';
 import type { WorkspaceFilesOptions } from './files-types.js';
-import { remoteFlag, remoteSettings, type RemoteConfig, type RemoteOptions } from './remote.js';
+import { remoteFlag, remoteSettings, type RemoteConfig } from './remote.js';
 import type { PersistenceHost } from './checkpoints.js';
+import { DEFAULT_EXEC_TIMEOUT_MS, type RunnerOptions } from './runner-options.js';
+import { listSessions, listSessionsOn, type ListHost } from './runner-list.js';
 
 export { removeWorkspaceResources } from './delete.js';
 export type { GcReport } from './gc.js';
 export type { OpenOptions } from './open.js';
-
-export const DEFAULT_EXEC_TIMEOUT_MS = 10 * 60_000;
-
-export interface RunnerOptions {
-  /** Path inside the user's repository (its checkout is found from here). */
-  readonly repo: string;
-  /** berth's data dir (default: BERTH_DATA_DIR, then the XDG data dir). Created/tightened to 0700. */
-  readonly dataDir?: string;
-  readonly logger?: Logger;
-  /** One engine by its client (tests); ignored when `engines` is given. */
-  readonly docker?: Docker;
-  /**
-   * The engines workspaces are placed on (docker/engines.ts). Default: `engines:` in berth's
-   * config or BERTH_ENGINES, else DOCKER_HOST as the one engine.
-   */
-  readonly engines?: EngineSet;
-  /** Call-level spec overrides (highest precedence, same shape as berth.yaml). */
-  readonly spec?: SpecInput;
-  /** Extra labels put on every container and volume this runner creates (tests tag theirs). */
-  readonly labels?: Labels;
-  /** Default timeout of one command (ExecOptions.timeoutMs), default 10 min. */
-  readonly execTimeoutMs?: number;
-  /** Reap containers of deleted workspaces at start (default true). */
-  readonly reconcile?: boolean;
-  /**
-   * The repository's git directory inside session containers, at the same absolute path, so the
-   * worktree's `.git` file resolves and `git status/diff/log` work there. 'readonly' (default):
-   * writes (commit, branch) fail with "Read-only file system" — agents checkpoint through berth,
-   * and can't rewrite your refs. 'none': no git in the container.
-   */
-  readonly gitInContainer?: 'readonly' | 'none';
-  /** Warm pool settings; the target size defaults to the spec's pool.size. */
-  readonly pool?: PoolOptions;
-  /**
-   * Declares the single default engine remote (runner/session/remote.ts): it cannot see host
-   * paths, so its workspaces live in volumes, seeded and checkpointed through git bundles. Default:
-   * env BERTH_REMOTE=1, else local. Configured engines (`engines`, BERTH_ENGINES) carry their own
-   * `remote` flag and ignore this switch; its maxBundleBytes applies to every remote engine.
-   */
-  readonly remote?: boolean | RemoteOptions;
-}
+export { DEFAULT_EXEC_TIMEOUT_MS, type RunnerOptions } from './runner-options.js';
 
 export type SessionSummary = SessionRow;
 
@@ -317,46 +279,7 @@ export class Runner implements AsyncDisposable {
    * workspace whose engine does not answer is listed with state "engine-unavailable".
    */
   async list(): Promise<SessionSummary[]> {
-    const workspaces = await this.workspaces.list();
-    const names = new Set(workspaces.map((w) => w.name));
-    const out: SessionSummary[] = [];
-    const down = new Set<string>();
-    await Promise.all(
-      this.#parts.all().map(async (p) => {
-        try {
-          out.push(...(await this.#listOn(p, names)));
-        } catch (err) {
-          if (!isEngineDown(err) || this.engines.engines.length === 1) throw err;
-          down.add(p.engine.id);
-        }
-      }),
-    );
-    for (const w of workspaces) {
-      const engine = this.#parts.engineIdOf(w);
-      if (!down.has(engine)) continue;
-      const containerName = sessionContainerName(this.repo, w.name);
-      out.push({ name: w.name, containerId: '', containerName, state: 'engine-unavailable', specHash: null, open: false, workspaceExists: true, engine });
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
-  }
-
-  async #listOn(p: EnginePart, names: ReadonlySet<string>): Promise<SessionSummary[]> {
-    const out: SessionSummary[] = [];
-    for (const r of await p.containers.list(labelFilter({ repo: this.repo }))) {
-      const ws = workspaceFromContainerName(this.repo, r.name);
-      if (!ws) continue; // unclaimed pool containers
-      out.push({
-        name: ws,
-        containerId: r.id,
-        containerName: r.name,
-        state: r.state,
-        specHash: r.labels[LABEL.specHash] ?? null,
-        open: Boolean(this.get(ws)),
-        workspaceExists: names.has(ws),
-        ...(this.engines.configured ? { engine: p.engine.id } : {}),
-      });
-    }
-    return out;
+    return listSessions(this.#listHost());
   }
 
   /**
@@ -383,7 +306,7 @@ export class Runner implements AsyncDisposable {
       ...this.#resourceHost(),
       containers: p.containers,
       workspaces: this.workspaces,
-      list: async () => this.#listOn(p, new Set((await this.workspaces.list()).map((w) => w.name))),
+      list: async () => listSessionsOn(this.#listHost(), p, new Set((await this.workspaces.list()).map((w) => w.name))),
       removeResources: async (name, containerId) => {
         await this.#detach(name);
         return removeWorkspaceContainer({ repo: this.repo, containers: p.containers }, name, { containerId });
@@ -437,6 +360,10 @@ export class Runner implements AsyncDisposable {
   }
 
   /** What open.ts needs, on one engine's part. */
+  #listHost(): ListHost {
+    return { repo: this.repo, workspaces: this.workspaces, engines: this.engines, parts: this.#parts, isOpen: (name) => Boolean(this.get(name)) };
+  }
+
   #openHost(p: EnginePart) {
     return {
       repo: this.repo,
