@@ -17,11 +17,41 @@ export interface WorkerInput {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-export function runWorker<T>(fx: Fixture, name: 'output' | 'idle', input: WorkerInput & Record<string, unknown>, timeoutMs: number): Promise<T> {
-  const script = fileURLToPath(new URL(`./workers/${name}.ts`, import.meta.url));
+/**
+ * How the worker runs: `source` through tsx (like the bench itself), or `compiled` from dist/
+ * (scripts/build.mjs), the way bin/berth.js runs the runner for users: a memory figure must not
+ * include tsx's TypeScript transform and source maps, which `berth` does not carry.
+ */
+export type WorkerMode = 'source' | 'compiled';
+
+/** Build dist/ when it does not match the sources (a no-op check otherwise), before a compiled worker. */
+export async function ensureCompiled(log: (line: string) => void): Promise<void> {
+  const script = fileURLToPath(new URL('../scripts/build.mjs', import.meta.url));
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [script, '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      for (const line of err.trim().split('\n').filter(Boolean)) log(line);
+      if (code === 0) resolve();
+      else reject(new Error(`npm run build failed (exit ${code}): the compiled worker cannot run; see the tsc errors above`));
+    });
+  });
+}
+
+export function runWorker<T>(
+  fx: Fixture,
+  name: 'output' | 'idle',
+  input: WorkerInput & Record<string, unknown>,
+  timeoutMs: number,
+  mode: WorkerMode = 'source',
+): Promise<T> {
+  const script = fileURLToPath(new URL(mode === 'compiled' ? `../dist/bench/workers/${name}.js` : `./workers/${name}.ts`, import.meta.url));
+  // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
+  const args = mode === 'compiled' ? ['--expose-gc', script] : ['--expose-gc', '--import', 'tsx', script];
   return new Promise((resolve, reject) => {
-    // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, JSON.stringify(input)], {
+    const child = spawn(process.execPath, [...args, JSON.stringify(input)], {
       cwd: ROOT,
       env: fx.childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
