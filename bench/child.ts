@@ -40,6 +40,17 @@ export async function ensureCompiled(log: (line: string) => void): Promise<void>
   });
 }
 
+/**
+ * The node flags `berth` starts with: line 2 of bin/berth.js (`exec node <flags> "$0" "$@"`), read
+ * here so a compiled worker runs under the same V8 settings as the command users run.
+ */
+export function runnerNodeFlags(): string[] {
+  const bin = readFileSync(fileURLToPath(new URL('../bin/berth.js', import.meta.url)), 'utf8');
+  const m = /^":" \/\/; exec node (.*) "\$0" "\$@"$/m.exec(bin);
+  if (!m?.[1]) throw new Error('bin/berth.js: line 2 is not `":" //; exec node <flags> "$0" "$@"`: update runnerNodeFlags() with it');
+  return m[1].split(' ').filter(Boolean);
+}
+
 export function runWorker<T>(
   fx: Fixture,
   name: 'output' | 'idle',
@@ -49,7 +60,7 @@ export function runWorker<T>(
 ): Promise<T> {
   const script = fileURLToPath(new URL(mode === 'compiled' ? `../dist/bench/workers/${name}.js` : `./workers/${name}.ts`, import.meta.url));
   // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
-  const args = mode === 'compiled' ? ['--expose-gc', script] : ['--expose-gc', '--import', 'tsx', script];
+  const args = mode === 'compiled' ? [...runnerNodeFlags(), '--expose-gc', script] : ['--expose-gc', '--import', 'tsx', script];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...args, JSON.stringify(input)], {
       cwd: ROOT,

@@ -61,4 +61,13 @@ describe('bin/berth.js: compiled when fresh, sources otherwise', () => {
     rmSync(join(tree, 'dist', '.stamp.json'));
     expect(await berth()).toBe('two source');
   });
+
+  it("run as a command (npm's .bin link), starts node with line 2's flags", async () => {
+    writeFileSync(join(tree, 'runner', 'cli', 'main.ts'), 'console.log(process.execArgv.join(" "));\n');
+    const link = join(tree, 'berth-link');
+    symlinkSync(join(tree, 'bin', 'berth.js'), link);
+    const direct = (await run(link, ['--version'], { cwd: tree, encoding: 'utf8' })).stdout.trim();
+    expect(direct.split(' ')).toContain('--max-semi-space-size=2');
+    expect(await berth()).not.toContain('--max-semi-space-size');
+  });
 });
