@@ -3,6 +3,8 @@
  * bench process: by then the bench has run thousands of execs, an MCP client and a table's worth
  * of samples, and its heap says nothing about what a runner needs. The worker gets its settings as
  * one JSON argument and answers with one JSON line on stdout; its progress goes to stderr.
+ * Workers run compiled from dist/ with bin/berth.js's node flags, as the `berth` command runs the
+ * runner (dist/ is built first when stale); 'source' mode (tsx) remains for debugging a worker.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -24,8 +26,15 @@ export interface WorkerInput {
  */
 export type WorkerMode = 'source' | 'compiled';
 
-/** Build dist/ when it does not match the sources (a no-op check otherwise), before a compiled worker. */
-export async function ensureCompiled(log: (line: string) => void): Promise<void> {
+let compiled: Promise<void> | undefined;
+
+/** Build dist/ when it does not match the sources (a no-op check otherwise), once per bench run. */
+export function ensureCompiled(log: (line: string) => void): Promise<void> {
+  compiled ??= buildIfStale(log);
+  return compiled;
+}
+
+async function buildIfStale(log: (line: string) => void): Promise<void> {
   const script = fileURLToPath(new URL('../scripts/build.mjs', import.meta.url));
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, [script, '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -51,13 +60,14 @@ export function runnerNodeFlags(): string[] {
   return m[1].split(' ').filter(Boolean);
 }
 
-export function runWorker<T>(
+export async function runWorker<T>(
   fx: Fixture,
   name: 'output' | 'idle',
   input: WorkerInput & Record<string, unknown>,
   timeoutMs: number,
-  mode: WorkerMode = 'source',
+  mode: WorkerMode = 'compiled',
 ): Promise<T> {
+  if (mode === 'compiled') await ensureCompiled((line) => process.stderr.write(`bench: ${line}\n`));
   const script = fileURLToPath(new URL(mode === 'compiled' ? `../dist/bench/workers/${name}.js` : `./workers/${name}.ts`, import.meta.url));
   // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
   const args = mode === 'compiled' ? [...runnerNodeFlags(), '--expose-gc', script] : ['--expose-gc', '--import', 'tsx', script];

@@ -24,7 +24,7 @@ export async function idleGroup(ctx: GroupContext): Promise<Row[]> {
   await ensureCompiled(ctx.log);
   let res: IdleResult;
   try {
-    res = await runWorker<IdleResult>(fx, 'idle', { ...input }, 8 * 60_000, 'compiled');
+    res = await runWorker<IdleResult>(fx, 'idle', { ...input }, 8 * 60_000);
   } finally {
     await removeTagged(fx, GROUP_LABEL, 'idle');
   }
