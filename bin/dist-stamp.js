@@ -67,7 +67,7 @@ export function distIsFresh() {
   try {
     stamp = JSON.parse(readFileSync(STAMP, 'utf8'));
   } catch {
-    return false; // never built, or a build is under way (it removes the stamp first)
+    return false; // never built (a build swaps a complete dist/, stamp included, in by rename)
   }
   try {
     const now = listSources();
