@@ -3,6 +3,8 @@
  * bench process: by then the bench has run thousands of execs, an MCP client and a table's worth
  * of samples, and its heap says nothing about what a runner needs. The worker gets its settings as
  * one JSON argument and answers with one JSON line on stdout; its progress goes to stderr.
+ * Workers run compiled from dist/ with bin/berth.js's node flags, as the `berth` command runs the
+ * runner (dist/ is built first when stale); 'source' mode (tsx) remains for debugging a worker.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,11 +19,60 @@ export interface WorkerInput {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-export function runWorker<T>(fx: Fixture, name: 'output' | 'idle', input: WorkerInput & Record<string, unknown>, timeoutMs: number): Promise<T> {
-  const script = fileURLToPath(new URL(`./workers/${name}.ts`, import.meta.url));
+/**
+ * How the worker runs: `source` through tsx (like the bench itself), or `compiled` from dist/
+ * (scripts/build.mjs), the way bin/berth.js runs the runner for users: a memory figure must not
+ * include tsx's TypeScript transform and source maps, which `berth` does not carry.
+ */
+export type WorkerMode = 'source' | 'compiled';
+
+let compiled: Promise<void> | undefined;
+
+/** Build dist/ when it does not match the sources (a no-op check otherwise), once per bench run. */
+export function ensureCompiled(log: (line: string) => void): Promise<void> {
+  compiled ??= buildIfStale(log);
+  return compiled;
+}
+
+async function buildIfStale(log: (line: string) => void): Promise<void> {
+  const script = fileURLToPath(new URL('../scripts/build.mjs', import.meta.url));
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [script, '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      for (const line of err.trim().split('\n').filter(Boolean)) log(line);
+      if (code === 0) resolve();
+      else reject(new Error(`npm run build failed (exit ${code}): the compiled worker cannot run; see the tsc errors above`));
+    });
+  });
+}
+
+/**
+ * The node flags `berth` starts with: line 2 of bin/berth.js (`exec node <flags> "$0" "$@"`), read
+ * here so a compiled worker runs under the same V8 settings as the command users run.
+ */
+export function runnerNodeFlags(): string[] {
+  const bin = readFileSync(fileURLToPath(new URL('../bin/berth.js', import.meta.url)), 'utf8');
+  const m = /^":" \/\/; exec node (.*) "\$0" "\$@"$/m.exec(bin);
+  if (!m?.[1]) throw new Error('bin/berth.js: line 2 is not `":" //; exec node <flags> "$0" "$@"`: update runnerNodeFlags() with it');
+  return m[1].split(' ').filter(Boolean);
+}
+
+export async function runWorker<T>(
+  fx: Fixture,
+  name: 'output' | 'idle',
+  input: WorkerInput & Record<string, unknown>,
+  timeoutMs: number,
+  mode: WorkerMode = 'compiled',
+): Promise<T> {
+  if (mode === 'compiled') await ensureCompiled((line) => process.stderr.write(`bench: ${line}\n`));
+  const script = fileURLToPath(new URL(mode === 'compiled' ? `../dist/bench/workers/${name}.js` : `./workers/${name}.ts`, import.meta.url));
+  // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
+  const args = mode === 'compiled' ? [...runnerNodeFlags(), '--expose-gc', script] : ['--expose-gc', '--import', 'tsx', script];
   return new Promise((resolve, reject) => {
-    // cwd = the berth checkout, so `--import tsx` resolves berth's own tsx.
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, JSON.stringify(input)], {
+    const child = spawn(process.execPath, [...args, JSON.stringify(input)], {
       cwd: ROOT,
       env: fx.childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],

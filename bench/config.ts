@@ -60,8 +60,9 @@ Groups:
   idle         runner RSS with K idle sessions open
 
 Options:
-  --quick               small counts, under a minute: 200 shell/MCP execs (20 for the methods that
-                        create a Docker exec each time), 5x20 concurrency, 10 MiB, 10 idle, 3 opens
+  --quick               small counts, under a minute: 100 shell/MCP execs (10 for the methods that
+                        create a Docker exec each time), 2 opens and 2 pipelines per method, 5x10
+                        concurrency, 5 MiB x 2 output runs, 5 idle sessions; every row still prints
   --iterations <n>      timed exec round trips per method and command (full: 500)
   --opens <n>           timed opens per method (full: 15)
   --pipelines <n>       timed pipeline runs per method (full: 15)
@@ -139,17 +140,19 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
   const iterations = int('iterations', v.iterations, 1, 100_000);
   return {
     mode: quick ? 'quick' : 'full',
-    execIterations: iterations ?? (quick ? 200 : 500),
-    execSlowIterations: iterations ?? (quick ? 20 : 500),
-    execWarmup: quick ? 5 : 30,
-    opens: int('opens', v.opens, 1, 200) ?? (quick ? 3 : 15),
+    // --quick: a smoke run of every row in under a minute on 2 quiet cores (~60% of it is spent
+    // creating containers and Docker execs, so those counts are the ones cut hardest).
+    execIterations: iterations ?? (quick ? 100 : 500),
+    execSlowIterations: iterations ?? (quick ? 10 : 500),
+    execWarmup: quick ? 3 : 30,
+    opens: int('opens', v.opens, 1, 200) ?? (quick ? 2 : 15),
     slowWarmup: quick ? 0 : 1,
-    pipelines: int('pipelines', v.pipelines, 1, 200) ?? (quick ? 3 : 15),
+    pipelines: int('pipelines', v.pipelines, 1, 200) ?? (quick ? 2 : 15),
     sessions: int('sessions', v.sessions, 1, MAX_SESSIONS) ?? (quick ? 5 : MAX_SESSIONS),
-    commands: int('commands', v.commands, 1, 10_000) ?? (quick ? 20 : 100),
-    outputBytes: (mb ?? (quick ? 10 : 50)) * 1024 * 1024,
+    commands: int('commands', v.commands, 1, 10_000) ?? (quick ? 10 : 100),
+    outputBytes: (mb ?? (quick ? 5 : 50)) * 1024 * 1024,
     outputRuns: int('output-runs', v['output-runs'], 1, 50) ?? (quick ? 2 : 3),
-    idleSessions: int('idle', v.idle, 1, MAX_SESSIONS) ?? (quick ? 10 : 50),
+    idleSessions: int('idle', v.idle, 1, MAX_SESSIONS) ?? (quick ? 5 : 50),
     groups,
     out: v.out ?? (quick ? 'bench/results/quick.json' : 'bench/results/latest.json'),
   };

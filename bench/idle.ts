@@ -1,8 +1,9 @@
 /**
  * Group 6: the RSS a runner process needs for K idle sessions (each with its persistent shell
- * attached), measured in a child process holding only a Runner (bench/workers/idle.ts).
+ * attached), measured in a child process holding only a Runner (bench/workers/idle.ts), run from
+ * the compiled dist/ as bin/berth.js runs it (built first when stale).
  */
-import { runWorker } from './child.js';
+import { ensureCompiled, runWorker } from './child.js';
 import type { GroupContext } from './config.js';
 import { benchSpec, removeTagged } from './fixture.js';
 import type { Row } from './report.js';
@@ -20,6 +21,7 @@ export async function idleGroup(ctx: GroupContext): Promise<Row[]> {
     spec: benchSpec(),
     sessions: cfg.idleSessions,
   };
+  await ensureCompiled(ctx.log);
   let res: IdleResult;
   try {
     res = await runWorker<IdleResult>(fx, 'idle', { ...input }, 8 * 60_000);
@@ -32,14 +34,14 @@ export async function idleGroup(ctx: GroupContext): Promise<Row[]> {
     {
       id: 'idle.before',
       group: 'idle',
-      label: 'runner RSS before (after one warm-up session)',
+      label: 'runner RSS before (after one warm-up session; compiled, as `berth` runs)',
       value: { n: res.rssBeforeMb, unit: 'MiB', text: `${res.rssBeforeMb.toFixed(0)} MiB` },
       extra: { rssMiB: res.rssBeforeMb, heapUsedMiB: res.heapBeforeMb },
     },
     {
       id: 'idle.after',
       group: 'idle',
-      label: `runner RSS with ${res.sessions} idle sessions`,
+      label: `runner RSS with ${res.sessions} idle sessions (compiled, as \`berth\` runs)`,
       value: { n: res.rssAfterMb, unit: 'MiB', text: `${res.rssAfterMb.toFixed(0)} MiB (+${delta.toFixed(1)} MiB, ${per.toFixed(2)} MiB/session)` },
       baseline: 'idle.before',
       extra: {

@@ -2,6 +2,8 @@
  * The only module that constructs dockerode clients. Everything else receives a `Docker` from
  * here; Docker's errors become BerthErrors through errors.ts's table, in `call`.
  */
+// First: defers dockerode's gRPC (BuildKit) and ssh2 parts to their first use (see that file).
+import './client-lazy.js';
 import Docker from 'dockerode';
 import { BerthError } from '../src/errors.js';
 import { translateDockerError, type DockerodeError } from './errors.js';

@@ -10,6 +10,8 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+// First: defers dockerode's gRPC (BuildKit) and ssh2 parts to their first use (see that file).
+import './client-lazy.js';
 import Docker from 'dockerode';
 import { BerthError } from '../src/errors.js';
 import type { EngineEntry } from './engines-config.js';

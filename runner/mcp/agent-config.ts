@@ -28,9 +28,9 @@ export interface ServerEntry {
   readonly args: readonly string[];
 }
 
-/** This berth's CLI entry, resolved from this file (runner/mcp/ → bin/berth.js). */
+/** This berth's CLI entry, resolved from this file (runner/mcp/ → bin/berth.js; from dist/runner/mcp/ when compiled). */
 export function berthBin(): string {
-  return fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+  return fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../bin/berth.js' : '../../../bin/berth.js', import.meta.url));
 }
 
 export async function detectLauncher(repo: string): Promise<Launcher> {

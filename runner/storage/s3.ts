@@ -5,8 +5,10 @@
  * error: the read methods return undefined.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type * as StorageSdk from '@aws-sdk/lib-storage';
+import type { Upload } from '@aws-sdk/lib-storage';
 import { BerthError, isBerthError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { StorageConfig } from './config.js';
@@ -131,6 +133,22 @@ function isMissing(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || (e?.name === 'NotFound' && e.$metadata?.httpStatusCode === 404);
 }
 
+interface Sdk {
+  readonly s3: typeof S3Sdk;
+  readonly storage: typeof StorageSdk;
+}
+
+let sdkLoad: Promise<Sdk> | undefined;
+
+/**
+ * The AWS SDK, loaded on the first S3 call: it is ~20 MiB of a runner's memory (issue 14) and an
+ * idle `berth mcp` or a CLI command that never exports has no use for it.
+ */
+function sdk(): Promise<Sdk> {
+  sdkLoad ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ s3, storage }));
+  return sdkLoad;
+}
+
 export interface CallOptions {
   readonly signal?: AbortSignal;
 }
@@ -142,7 +160,8 @@ export interface CallOptions {
 export class ObjectStore implements AsyncDisposable {
   readonly bucket: string;
   readonly config: StorageConfig;
-  private readonly client: S3Client;
+  /** Made on the first call (connect), with the SDK. */
+  private client: S3Client | undefined;
   private readonly logger: Logger;
   private closed = false;
 
@@ -150,8 +169,15 @@ export class ObjectStore implements AsyncDisposable {
     this.config = config;
     this.bucket = bucket;
     this.logger = logger;
+  }
+
+  /** The SDK and this store's client (made once); refuses a store closed while the SDK loaded. */
+  private async connect(): Promise<Sdk & { client: S3Client }> {
+    const loaded = await sdk();
+    this.guard();
+    const config = this.config;
     const checksum = config.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-    this.client = new S3Client({
+    this.client ??= new loaded.s3.S3Client({
       region: config.region,
       ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
       forcePathStyle: config.forcePathStyle,
@@ -161,6 +187,7 @@ export class ObjectStore implements AsyncDisposable {
       maxAttempts: config.maxAttempts,
       requestHandler: { connectionTimeout: config.connectTimeoutMs, socketTimeout: config.idleTimeoutMs },
     });
+    return { ...loaded, client: this.client };
   }
 
   private ctx(op: string, key?: string): Ctx {
@@ -174,11 +201,11 @@ export class ObjectStore implements AsyncDisposable {
   /** Upload a small, fully known body with one PutObject. */
   async putBytes(key: string, body: Uint8Array, opts: CallOptions & { contentType?: string } = {}): Promise<void> {
     this.guard();
+    const { client, s3 } = await this.connect();
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength, ContentType: opts.contentType }),
-        { abortSignal: opts.signal },
-      );
+      await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength, ContentType: opts.contentType }), {
+        abortSignal: opts.signal,
+      });
     } catch (err) {
       throw translateS3Error(err, this.ctx('upload', key), opts.signal);
     }
@@ -195,6 +222,7 @@ export class ObjectStore implements AsyncDisposable {
    */
   async putStream(key: string, body: Readable, opts: CallOptions & { contentType?: string; contentLength?: number } = {}): Promise<void> {
     this.guard();
+    const { client, s3, storage } = await this.connect();
     let bodyError: unknown;
     const onBodyError = (e: unknown) => {
       bodyError ??= e;
@@ -207,13 +235,13 @@ export class ObjectStore implements AsyncDisposable {
     let upload: Upload | undefined;
     try {
       if (opts.contentLength !== undefined && opts.contentLength <= this.config.partSizeBytes) {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: opts.contentLength, ContentType: opts.contentType }),
+        await client.send(
+          new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: opts.contentLength, ContentType: opts.contentType }),
           { abortSignal: abortController.signal },
         );
       } else {
-        upload = new Upload({
-          client: this.client,
+        upload = new storage.Upload({
+          client,
           params: { Bucket: this.bucket, Key: key, Body: body, ContentType: opts.contentType },
           partSize: this.config.partSizeBytes,
           queueSize: this.config.queueSize,
@@ -227,7 +255,7 @@ export class ObjectStore implements AsyncDisposable {
       }
     } catch (err) {
       if (!body.destroyed) body.destroy();
-      if (upload) await this.abortMultipart(key, upload);
+      if (upload) await this.abortMultipart(key, upload, client, s3);
       // A producer that failed with its own BerthError (e.g. a file shrank while archiving)
       // is the cause; anything else is judged as a transfer failure.
       if (isBerthError(bodyError) && !opts.signal?.aborted) throw bodyError;
@@ -241,12 +269,12 @@ export class ObjectStore implements AsyncDisposable {
   }
 
   /** Best effort: drop the parts of a failed multipart upload; its own failure is only logged. */
-  private async abortMultipart(key: string, upload: Upload): Promise<void> {
+  private async abortMultipart(key: string, upload: Upload, client: S3Client, s3: typeof S3Sdk): Promise<void> {
     // lib-storage keeps the id on the instance without typing it.
     const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
     if (uploadId === undefined) return;
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await client.send(new s3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
     } catch (err) {
       this.logger.debug('could not abort a failed multipart upload', { key, error: (err as Error).message });
     }
@@ -255,9 +283,10 @@ export class ObjectStore implements AsyncDisposable {
   /** Stream an object, or undefined when it does not exist. Stream errors arrive translated. */
   async getStream(key: string, opts: CallOptions = {}): Promise<Readable | undefined> {
     this.guard();
+    const { client, s3 } = await this.connect();
     let body: Readable;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
+      const out = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
       body = out.Body as Readable;
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -302,8 +331,9 @@ export class ObjectStore implements AsyncDisposable {
   /** Size of an object, or undefined when it does not exist. */
   async head(key: string, opts: CallOptions = {}): Promise<{ readonly size: number } | undefined> {
     this.guard();
+    const { client, s3 } = await this.connect();
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
+      const out = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
       return { size: out.ContentLength ?? 0 };
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -314,9 +344,10 @@ export class ObjectStore implements AsyncDisposable {
   /** Delete objects one by one (deleting a missing key is not an error in S3). */
   async deleteKeys(keys: readonly string[], opts: CallOptions = {}): Promise<void> {
     this.guard();
+    const { client, s3 } = await this.connect();
     for (const key of keys) {
       try {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
+        await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
       } catch (err) {
         throw translateS3Error(err, this.ctx('delete', key), opts.signal);
       }
@@ -326,7 +357,7 @@ export class ObjectStore implements AsyncDisposable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.client.destroy();
+    this.client?.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

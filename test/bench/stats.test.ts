@@ -129,6 +129,17 @@ describe('goals from rows', () => {
     expect(goal(rs, 'open.warm')?.met).toBe(false);
   });
 
+  it('judges idle RSS against 120 MB (114.4 MiB), not 120 MiB, and only with 50 sessions', () => {
+    const idle = (mib: number, sessions = 50): Row[] => [
+      { id: 'idle.after', group: 'idle', label: 'idle', value: { n: mib, unit: 'MiB' }, extra: { sessions } },
+    ];
+    expect(goal(idle(114), 'idle.after')?.met).toBe(true);
+    expect(goal(idle(115), 'idle.after')).toMatchObject({ met: false, actual: '115 MiB = 121 MB with 50 sessions' }); // 120.6 MB
+    expect(goal(idle(119), 'idle.after')?.met).toBe(false); // under 120 MiB, over 120 MB
+    expect(goal(idle(100, 10), 'idle.after')?.met).toBe(false);
+    expect(goal(idle(100), 'idle.after')?.text).toMatch(/120 MB \(114 MiB\)/);
+  });
+
   it('leaves a goal unjudged when a row it needs is not available', () => {
     const rs = rows({ 'open.warm': { id: 'open.warm', group: 'open', label: 'warm', unavailable: 'pool not landed', baseline: 'open.cold' } });
     expect(goal(rs, 'open.warm')).toMatchObject({ met: undefined, actual: 'n/a' });
