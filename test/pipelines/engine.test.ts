@@ -5,11 +5,10 @@
 // through the archive API; the JSON names the engine; no pipeline container is left on either
 // engine. An unknown --engine is berth's own failure (125, ENGINE_CONFIG), and without --engine a
 // configured set places the run and names where.
-import { spawn } from 'node:child_process';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL } from '../../docker/labels.js';
 import { repoKey, type PipelineResult } from '../../pipelines/index.js';
@@ -17,22 +16,13 @@ import { IMAGES } from '../../src/images.js';
 import { dockerAvailable, Dockerode } from '../helpers/docker.js';
 import { removeOn, secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST : 'unix:///var/run/docker.sock';
 const e2 = dockerAvailable ? secondEngine() : { reason: 'no Docker engine' };
 const ready = 'sock' in e2;
 
-function berth(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BERTH_')));
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function berth(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BERTH_')));
+  return runBerth(args, { env: { ...base, NO_COLOR: '1', ...env } });
 }
 
 describe.skipIf(!ready)(`pipelines on a chosen engine${ready ? '' : ` [skipped: ${(e2 as { reason: string }).reason}]`}`, () => {

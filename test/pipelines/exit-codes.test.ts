@@ -2,28 +2,17 @@
 // (4) is told apart from a test failure (the step's own code) and from berth's own failure (125),
 // and a step whose own code would read as a reserved one is reported as 1. --json says the same in
 // failureKind, with each phase's own code kept.
-import { spawn } from 'node:child_process';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_INFRA, EXIT_INSTALL, pipelineExitCode, type PipelineResult } from '../../pipelines/index.js';
 import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { cleanup, copyFixture, pipelineContainers, type FixtureCopy } from './helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
-
-function berth(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function berth(args: string[]): Promise<CliRun> {
+  return runBerth(args, { env: { ...process.env, NO_COLOR: '1' } });
 }
 
 describe('pipelineExitCode', () => {

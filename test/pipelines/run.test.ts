@@ -1,7 +1,7 @@
 // runPipeline, the one entry: the same PipelineResult shape from the Dagger executor (driven by a
 // recording fake of the engine: no Dagger engine can run here) and the local executor (real Docker),
 // the CLI's --json printing exactly the library's result, and one missing-image policy.
-import { spawn } from 'node:child_process';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,6 @@ import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { pipelineContainers } from './helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 /** A local folder shaped like Dagger's Directory (entries() marks directories with "/"). */
@@ -161,16 +160,8 @@ describe('runPipeline through the Dagger executor', () => {
   });
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliRun> {
+  return runBerth(args);
 }
 
 /** The fields that do not depend on timing or run ids. */

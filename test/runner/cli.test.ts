@@ -1,41 +1,19 @@
 // The exec/session/gc/shell commands as a user runs them: the real CLI binary, spawned, on a temp
 // repository whose berth.yaml picks the busybox image. The spawned CLI cannot add a test label,
 // so cleanup selects the containers by the fixture's unique repository path label.
-import { spawn } from 'node:child_process';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { realpathSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
 import { containerState, makeFixture, removeByRepo, type Fixture } from './helpers.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'berth.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 describeDocker('berth exec / session / gc / shell (spawned CLI)', () => {
   let fx: Fixture;
   let repo: string;
 
-  function berth(args: string[], input = ''): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], {
-        cwd: fx.repo,
-        env: { ...process.env, BERTH_DATA_DIR: fx.dataDir },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input);
-    });
+  function berth(args: string[], input = ''): Promise<CliRun> {
+    return runBerth(args, { cwd: fx.repo, env: { ...process.env, BERTH_DATA_DIR: fx.dataDir }, input });
   }
 
   beforeAll(() => {

@@ -2,36 +2,15 @@
 // containerEnv and lifecycle commands; an unpullable image (fallback, and --strict-image); a
 // devcontainer build. The spawned CLI cannot add a test label, so cleanup selects containers by
 // each fixture's unique repository path, and removes the image tags this suite made.
-import { spawn } from 'node:child_process';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { realpathSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
 import { describeDocker, Dockerode } from '../helpers/docker.js';
 import { makeFixture, removeByRepo, type Fixture } from './helpers.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'berth.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function berth(fx: Fixture, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: fx.repo,
-      env: { ...process.env, BERTH_DATA_DIR: fx.dataDir, BERTH_STRICT_IMAGE: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function berth(fx: Fixture, args: string[]): Promise<CliRun> {
+  return runBerth(args, { cwd: fx.repo, env: { ...process.env, BERTH_DATA_DIR: fx.dataDir, BERTH_STRICT_IMAGE: '' } });
 }
 
 const fixtures: Fixture[] = [];

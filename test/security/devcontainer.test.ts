@@ -7,7 +7,7 @@
 //    --allow-host-commands (and does with it: the control that proves the command is real);
 //  - a devcontainer.json (or .devcontainer folder) that is a symlink to a file outside the
 //    repository must be refused before it is parsed: its secret and its host command never land.
-import { spawn } from 'node:child_process';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -15,28 +15,8 @@ import { IMAGES } from '../../src/images.js';
 import { describeDocker, Dockerode } from '../helpers/docker.js';
 import { makeFixture, removeByRepo, type Fixture } from '../runner/helpers.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'berth.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function berth(fx: Fixture, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: fx.repo,
-      env: { ...process.env, BERTH_DATA_DIR: fx.dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function berth(fx: Fixture, args: string[]): Promise<CliRun> {
+  return runBerth(args, { cwd: fx.repo, env: { ...process.env, BERTH_DATA_DIR: fx.dataDir } });
 }
 
 const fixtures: Fixture[] = [];
