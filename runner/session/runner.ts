@@ -430,6 +430,7 @@ export class Runner implements AsyncDisposable {
     // The command log is written in batches: write the last one before the process may exit.
     await commandLogsWritten().catch(() => undefined);
     await this.workspaces.close();
+    this.engines.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
