@@ -34,6 +34,8 @@ class SshConnection {
   closed = false;
   /** Channels open or being opened on this connection. */
   channels = 0;
+  /** The open channels: ssh2 does not end them when the connection drops, so close() does. */
+  readonly open = new Set<ClientChannel>();
   /** Channels in use (handed to a request, or being opened). */
   #busy = 0;
 
@@ -47,6 +49,9 @@ class SshConnection {
     this.client.on('error', () => undefined);
     this.client.once('close', () => {
       this.closed = true;
+      // A parked channel of a dead connection would take the next request and never answer.
+      const gone = Object.assign(new Error('the ssh connection to the engine closed'), { code: 'ECONNRESET' });
+      for (const ch of this.open) (ch as Duplex).destroy(gone);
     });
     this.client.connect(config);
   }
@@ -65,9 +70,12 @@ class SshConnection {
     this.busy(1);
     try {
       await this.ready;
-      const stream = await new Promise<ClientChannel>((resolve, reject) =>
-        this.client.exec(DIAL_STDIO, (err, s) => (err ? reject(err) : resolve(s))),
-      );
+      const stream = await new Promise<ClientChannel>((resolve, reject) => this.client.exec(DIAL_STDIO, (err, s) => (err ? reject(err) : resolve(s))));
+      if (this.closed) {
+        stream.destroy();
+        throw Object.assign(new Error('the ssh connection to the engine closed'), { code: 'ECONNRESET' });
+      }
+      this.open.add(stream);
       return asSocket(stream, this);
     } catch (err) {
       this.channels--;
@@ -110,6 +118,7 @@ function asSocket(stream: ClientChannel, conn: SshConnection): ClientChannel {
   };
   s.once('close', () => {
     clearTimeout(timer);
+    conn.open.delete(stream);
     conn.channels--;
     if (refd) conn.busy(-1);
     refd = false;
