@@ -13,8 +13,10 @@
  * - A connection that dies (sshd restarted, network gone) is dropped; the next request dials a new
  *   one. Channels whose dial-stdio died (engine restarted) close and leave the pool.
  * - No hanging process: the ssh TCP socket is ref'd only while a channel is in use (the agent
- *   ref()s a socket it hands to a request and unref()s one it parks), and parked channels close
- *   after IDLE_CHANNEL_MS. `close()` ends everything.
+ *   ref()s a socket it hands to a request and unref()s one it parks), parked channels close after
+ *   IDLE_CHANNEL_MS, and a connection left without channels ends as long after (so a long-lived
+ *   server does not keep a connection the network may have silently dropped). `close()` ends
+ *   everything.
  */
 import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
@@ -34,8 +36,10 @@ class SshConnection {
   closed = false;
   /** Channels open or being opened on this connection. */
   channels = 0;
-  /** The open channels: ssh2 does not end them when the connection drops, so close() does. */
+  /** The open channels: ssh2 does not end them when the connection drops, so the 'close' handler does. */
   readonly open = new Set<ClientChannel>();
+  /** Ends the connection once it has had no channel for IDLE_CHANNEL_MS (a stale one is not kept for hours). */
+  #idle: NodeJS.Timeout | undefined;
   /** Channels in use (handed to a request, or being opened). */
   #busy = 0;
 
@@ -66,6 +70,7 @@ class SshConnection {
 
   /** A dial-stdio channel on this connection, ref-counted as busy until it is parked or closed. */
   async channel(): Promise<ClientChannel> {
+    clearTimeout(this.#idle);
     this.channels++;
     this.busy(1);
     try {
@@ -78,13 +83,22 @@ class SshConnection {
       this.open.add(stream);
       return asSocket(stream, this);
     } catch (err) {
-      this.channels--;
       this.busy(-1);
+      this.released();
       throw err;
     }
   }
 
+  /** A channel closed: with none left, end the connection after IDLE_CHANNEL_MS unless one opens. */
+  released(): void {
+    this.channels--;
+    if (this.channels > 0 || this.closed) return;
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => this.channels === 0 && this.end(), IDLE_CHANNEL_MS).unref();
+  }
+
   end(): void {
+    clearTimeout(this.#idle);
     this.closed = true;
     this.client.end();
   }
@@ -119,7 +133,7 @@ function asSocket(stream: ClientChannel, conn: SshConnection): ClientChannel {
   s.once('close', () => {
     clearTimeout(timer);
     conn.open.delete(stream);
-    conn.channels--;
+    conn.released();
     if (refd) conn.busy(-1);
     refd = false;
   });
