@@ -1,7 +1,7 @@
 /**
  * A dockerode client per configured engine: unix sockets, tcp:// (TLS from a DOCKER_CERT_PATH-style
- * directory) and ssh:// through docker-modem's ssh transport (ssh2 runs `docker system dial-stdio`
- * on the remote host). Each client is guarded at its one entry point, `modem.dial`: a transport
+ * directory) and ssh:// through ssh-transport.ts (one kept ssh2 connection per engine, a
+ * `docker system dial-stdio` channel per HTTP connection, reused with keep-alive). Each client is guarded at its one entry point, `modem.dial`: a transport
  * failure (the engine is down, the socket is gone, ssh refused) becomes ENGINE_UNAVAILABLE naming
  * the engine and its endpoint, so every caller (sessions, pool, gc, pipelines) reports the same
  * clear error without knowing engines exist. docker/errors.ts passes BerthErrors through unchanged.
@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import './client-lazy.js';
 import Docker from 'dockerode';
 import { BerthError } from '../src/errors.js';
+import type { ConnectConfig } from 'ssh2';
 import type { EngineEntry } from './engines-config.js';
+import { SshDockerAgent } from './ssh-transport.js';
 
 /** Socket-level failures: the engine (or the path to it) is not there. */
 const TRANSPORT = new Set([
@@ -140,21 +142,41 @@ export function clientOptions(e: EngineEntry): Docker.DockerOptions {
       key: readFile(e.id, 'client key', join(dir, 'key.pem')),
     };
   }
+  if (process.env.BERTH_SSH_TRANSPORT === 'modem') return { ...none, protocol: 'ssh', ...modemSsh(sshConnectConfig(e)) } as Docker.DockerOptions;
+  const ssh = sshConnectConfig(e);
+  // protocol http + our agent: docker-modem's 'ssh' protocol would replace the agent with its own.
+  return { ...none, protocol: 'http', host: ssh.host, port: String(ssh.port), agent: new SshDockerAgent(ssh) } as Docker.DockerOptions;
+}
+
+/**
+ * The ssh2 connection settings of an ssh:// entry: known_hosts-checked host key (fail closed), the
+ * identity file, else the ssh agent, else ~/.ssh/id_*.
+ */
+export function sshConnectConfig(e: EngineEntry): ConnectConfig {
+  const url = new URL(e.host);
   const port = Number(url.port || 22);
   const privateKey = e.sshIdentityFile ? readFile(e.id, 'ssh identity file', e.sshIdentityFile) : process.env.SSH_AUTH_SOCK ? undefined : defaultIdentity();
   const knownHosts = e.sshKnownHostsFile ?? join(homedir(), '.ssh', 'known_hosts');
   return {
-    ...none,
-    protocol: 'ssh',
     host: url.hostname,
     port,
     username: decodeURIComponent(url.username) || 'root',
-    sshOptions: {
-      ...(privateKey ? { privateKey } : { agent: process.env.SSH_AUTH_SOCK }),
-      hostVerifier: knownHostsVerifier(knownHosts, url.hostname, port),
-      readyTimeout: 15_000,
-    },
-  } as Docker.DockerOptions;
+    ...(privateKey ? { privateKey } : { agent: process.env.SSH_AUTH_SOCK }),
+    hostVerifier: knownHostsVerifier(knownHosts, url.hostname, port),
+    readyTimeout: 15_000,
+  };
+}
+
+/** BERTH_SSH_TRANSPORT=modem: docker-modem's own transport (one ssh connection per request). */
+function modemSsh(c: ConnectConfig): Partial<Docker.DockerOptions> {
+  const { host, port, username, ...sshOptions } = c;
+  return { host, port, username, sshOptions } as Partial<Docker.DockerOptions>;
+}
+
+/** End the ssh connections of a client built here (no-op for other transports); idempotent. */
+export function closeEngineClient(client: Docker): void {
+  const agent = (client.modem as unknown as { agent?: unknown }).agent;
+  if (agent instanceof SshDockerAgent) agent.close();
 }
 
 /** A guarded client for one entry. */

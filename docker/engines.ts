@@ -17,7 +17,7 @@ import type Dockerode from 'dockerode';
 import { BerthError } from '../src/errors.js';
 import { docker as sharedDocker, type Docker } from './client.js';
 import { Containers } from './containers.js';
-import { clientOptions, engineClient, engineUnavailable, isTransportError } from './engines-client.js';
+import { clientOptions, closeEngineClient, engineClient, engineUnavailable, isTransportError } from './engines-client.js';
 import { configuredEngines, type EngineEntry } from './engines-config.js';
 import { LABEL } from './labels.js';
 import { dockerRuntime, type Runtime, type RuntimeHealth } from './runtime.js';
@@ -172,6 +172,14 @@ export class EngineSet {
       'ENGINE_CONFIG',
       `engine "${id}" is not configured (configured: ${this.engines.map((x) => x.id).join(', ')}): add it back to engines: / BERTH_ENGINES, or delete the workspaces that live on it`,
     );
+  }
+
+  /**
+   * End the kept ssh connections of ssh:// engines (other transports hold nothing open between
+   * requests). Idempotent; a later call on an engine dials afresh.
+   */
+  close(): void {
+    for (const e of this.engines) closeEngineClient(e.docker);
   }
 
   /** Health, version, sessions and capacity of every engine, checked in parallel. */

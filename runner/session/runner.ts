@@ -68,8 +68,10 @@ export class Runner implements AsyncDisposable {
   readonly #sessionParts = new Map<string, EnginePart>();
   readonly #opening = new Map<string, Promise<Session>>();
   #closed = false;
+  readonly #sharedEngines: boolean;
 
   private constructor(opts: RunnerOptions, workspaces: Workspaces, engines: EngineSet) {
+    this.#sharedEngines = opts.engines !== undefined;
     this.workspaces = workspaces;
     this.repo = { path: workspaces.repo, id: workspaces.repoId };
     this.dataDir = workspaces.dataDir;
@@ -353,6 +355,8 @@ export class Runner implements AsyncDisposable {
     // The command log is written in batches: write the last one before the process may exit.
     await commandLogsWritten().catch(() => undefined);
     await this.workspaces.close();
+    // A set the caller passed in may serve other runners: only one resolved here is closed.
+    if (!this.#sharedEngines) this.engines.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -63,6 +63,13 @@ export interface ImportOptions {
   readonly sessionLogPath?: string | ((name: string) => string);
   /** Restore the export's container snapshot and volumes, if it has them (container-transfer.ts). */
   readonly container?: ContainerImportTarget;
+  /**
+   * The engine the workspace lands on (its id in a configured engine set): recorded as the state's
+   * `extra.engine`, so every later step (and a restarted runner) finds it there. Undefined: none is
+   * recorded (it lives on the first engine), and an engine id copied from the exporting side is
+   * dropped, since that id means nothing here. `container.docker` should be that engine's client.
+   */
+  readonly engine?: string;
   readonly storage?: StorageConfig;
   readonly limits?: Partial<ImportLimits>;
   readonly tempDir?: string;
@@ -95,6 +102,8 @@ export interface ImportResult {
   readonly sessionLog: string | undefined;
   /** The container snapshot and volumes restored, with `container`. */
   readonly container?: ContainerImportReport;
+  /** The engine recorded for the workspace (ImportOptions.engine), when one was given. */
+  readonly engine?: string;
   readonly warnings: readonly string[];
 }
 
@@ -229,6 +238,7 @@ async function land(c: LandContext): Promise<ImportResult> {
       : undefined;
     // createdAt is "created in this repository" (prune measures idleness from it); where it
     // came from is kept in extra.importedFrom.
+    const { engine: _exporters, ...extra } = { ...state.extra, ...applied?.extra };
     const next: WorkspaceState = {
       ...state,
       name,
@@ -236,8 +246,8 @@ async function land(c: LandContext): Promise<ImportResult> {
       ownsWorktreeDir: !c.callerDir,
       createdAt: new Date().toISOString(),
       extra: {
-        ...state.extra,
-        ...applied?.extra,
+        ...extra,
+        ...(c.opts.engine !== undefined ? { engine: c.opts.engine } : {}),
         importedFrom: { name: manifest.workspace.name, url: c.loc, exportId: manifest.exportId, exportedAt: manifest.createdAt, createdAt: state.createdAt },
       },
     };
@@ -257,6 +267,7 @@ async function land(c: LandContext): Promise<ImportResult> {
       untracked: report,
       sessionLog,
       ...(applied ? { container: applied.report } : {}),
+      ...(c.opts.engine !== undefined ? { engine: c.opts.engine } : {}),
       warnings: c.warnings,
     };
   } catch (err) {

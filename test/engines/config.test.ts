@@ -16,7 +16,8 @@ import {
   parseEnginesEnv,
   type EngineStatus,
 } from '../../docker/engines.js';
-import { clientOptions, isTransportError } from '../../docker/engines-client.js';
+import { clientOptions, isTransportError, sshConnectConfig } from '../../docker/engines-client.js';
+import { SshDockerAgent } from '../../docker/ssh-transport.js';
 import { BerthError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-engines-config-'));
@@ -98,8 +99,12 @@ describe('engine configuration', () => {
     expect(clientOptions({ id: 'a', host: 'tcp://h', tlsCertPath: certs })).toMatchObject({ host: 'h', port: '2376', protocol: 'https' });
     const key = join(dir, 'id');
     writeFileSync(key, 'fake key');
-    const ssh = clientOptions({ id: 'a', host: 'ssh://bob@build:2200', sshIdentityFile: key }) as { protocol: string; username: string; port: number };
-    expect(ssh).toMatchObject({ protocol: 'ssh', host: 'build', port: 2200, username: 'bob' });
+    const entry = { id: 'a', host: 'ssh://bob@build:2200', sshIdentityFile: key };
+    expect(sshConnectConfig(entry)).toMatchObject({ host: 'build', port: 2200, username: 'bob', privateKey: Buffer.from('fake key') });
+    // ssh:// goes through berth's kept-connection agent (docker-modem's 'ssh' protocol would replace it).
+    const ssh = clientOptions(entry) as { protocol: string; host: string; agent: unknown };
+    expect(ssh).toMatchObject({ protocol: 'http', host: 'build' });
+    expect(ssh.agent).toBeInstanceOf(SshDockerAgent);
   });
 
   it('accepts only host keys listed in known_hosts (plain or hashed), for the exact host:port', () => {

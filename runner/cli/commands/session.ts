@@ -3,8 +3,10 @@
  * deleted workspaces, stop idle ones).
  */
 import type { Command } from 'commander';
+import { EngineSet, isEngineDown, type Engine } from '../../../docker/index.js';
 import { withImageFallback } from '../../../src/project/index.js';
-import { removeWorkspaceResources } from '../../session/index.js';
+import type { WorkspaceInfo } from '../../../src/workspace/index.js';
+import { engineOfInfo, removeWorkspaceResources } from '../../session/index.js';
 import { removePersistedState } from '../../session/index.js';
 import { action, printJson, printWarnings } from '../output.js';
 import { cliRunner, devcontainerOpenOpts, devcontainerOptions, type DevcontainerOpts } from './exec.js';
@@ -32,12 +34,44 @@ export function registerWsWithContainers(program: Command): void {
         await runner.close({ stop: false });
       }
     },
-    beforeRemove: async (info, opts = {}) => {
-      await removeWorkspaceResources(info, undefined, opts);
-      // After the container: a snapshot still used by a container cannot be untagged.
-      await removePersistedState(info, opts);
-    },
+    beforeRemove: removeOnEveryEngine(),
   });
+}
+
+/**
+ * The `ws prune` hook: remove a workspace's containers and volumes on EVERY configured engine (a
+ * workspace's resources are on its recorded engine, but strays elsewhere go too), then its
+ * snapshots (on its engine) and local state. An engine that does not answer is skipped for the
+ * rest of the run with one warning: what the pruned workspaces left there is reaped by `berth gc`
+ * once it is back (gc removes the containers and volumes of deleted workspaces).
+ */
+function removeOnEveryEngine(): (info: Pick<WorkspaceInfo, 'name' | 'repo' | 'extra'>, opts?: { keepVolumes?: boolean }) => Promise<void> {
+  let engines: EngineSet | undefined;
+  const down = new Set<string>();
+  const up = async (e: Engine, step: () => Promise<unknown>): Promise<boolean> => {
+    if (down.has(e.id)) return false;
+    try {
+      await step();
+      return true;
+    } catch (err) {
+      if (!isEngineDown(err)) throw err;
+      down.add(e.id);
+      printWarnings([
+        `engine "${e.id}" at ${e.endpoint} does not answer: skipped; the containers, volumes and snapshots of workspaces pruned now stay there until it is back (then run \`berth gc\`)`,
+      ]);
+      return false;
+    }
+  };
+  return async (info, opts = {}) => {
+    engines ??= EngineSet.resolve();
+    for (const e of engines.engines) await up(e, () => removeWorkspaceResources(info, e.docker, opts));
+    // After the container: a snapshot still used by a container cannot be untagged.
+    const own = engines.engines.find((e) => e.id === info.extra.engine) ?? engineOfInfo(engines, undefined);
+    if (await up(own, () => removePersistedState(info, { ...opts, client: own.docker }))) return;
+    // Its engine is down: still drop the local state (kept heads, command log, volume markers).
+    const other = engines.engines.find((e) => !down.has(e.id)) ?? own;
+    await removePersistedState(info, { ...opts, client: other.docker });
+  };
 }
 
 interface Common {

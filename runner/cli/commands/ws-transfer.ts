@@ -8,7 +8,8 @@ import { createLogger } from '../../../src/log.js';
 import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/index.js';
 import { exportWorkspace, importWorkspace } from '../../storage/index.js';
 import { rmSync } from 'node:fs';
-import { EngineSet } from '../../../docker/index.js';
+import { EngineSet, engineHealth, type Engine } from '../../../docker/index.js';
+import { BerthError } from '../../../src/errors.js';
 import { commandLogPath, engineOfInfo } from '../../session/index.js';
 import { containerStateOf } from '../../storage/index.js';
 import { positiveIntArg } from '../args.js';
@@ -134,24 +135,42 @@ ${STORAGE_HELP}`,
     .option('--no-container', 'do not restore the container snapshot and volumes')
     .option('--max-bytes <size>', 'refuse to extract more untracked file data than this (default 8g)', bytesArg)
     .option('--max-entries <count>', 'refuse archives with more entries than this (default 200000)', positiveIntArg)
+    .option(
+      '--engine <id>',
+      'the engine of engines: / BERTH_ENGINES the workspace lives on (default: the one with the most free capacity; `berth engines` lists them)',
+    )
     .addHelpText(
       'after',
       `
+The workspace lands on one engine and stays there (its id is recorded in its state, as for a new
+workspace); its container snapshot and volumes, if restored, go to that engine.
+
 Archive entries that would land outside the worktree (absolute paths, "..", links pointing out,
 hard links, devices) are not written; they are listed as rejected. A URL without an export is an
 error (NOT_FOUND, exit 1).
 
 Example:
   berth ws import s3://berth-exports/alice/demo --name demo-copy
+  berth ws import s3://berth-exports/alice/demo --engine build2 --json
 ${STORAGE_HELP}`,
     )
     .action(
       action(
         async (
           url: string,
-          opts: CommonOpts & { name?: string; worktreeDir?: string; sessionLog?: string; container?: boolean; maxBytes?: number; maxEntries?: number },
+          opts: CommonOpts & {
+            name?: string;
+            worktreeDir?: string;
+            sessionLog?: string;
+            container?: boolean;
+            maxBytes?: number;
+            maxEntries?: number;
+            engine?: string;
+          },
         ) => {
           const storage = resolveStorageConfig(storageOptions(opts));
+          const engines = EngineSet.resolve();
+          const engine = await importEngine(engines, opts.engine);
           const target = await Workspaces.open(opts.repo ?? process.cwd());
           await target.close();
           // The name is final only inside the import; no workspace of that name exists then, so a log
@@ -169,7 +188,9 @@ ${STORAGE_HELP}`,
             ...(opts.name !== undefined ? { name: opts.name } : {}),
             ...(opts.worktreeDir !== undefined ? { worktreeDir: opts.worktreeDir } : {}),
             sessionLogPath: opts.sessionLog ?? defaultLog,
-            ...(opts.container === false ? {} : { container: { docker: EngineSet.resolve().primary.docker } }),
+            ...(opts.container === false ? {} : { container: { docker: engine.docker } }),
+            // Recorded only for a configured set: without one, the single engine is DOCKER_HOST's.
+            ...(engines.configured ? { engine: engine.id } : {}),
             limits: {
               ...(opts.maxBytes !== undefined ? { maxExtractBytes: opts.maxBytes } : {}),
               ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
@@ -183,6 +204,7 @@ ${STORAGE_HELP}`,
           process.stdout.write(
             `Imported workspace ${w.name} from ${res.url} (exported as ${res.from.name} at ${res.from.exportedAt})\n  branch    ${w.branch}\n  worktree  ${w.worktree}\n`,
           );
+          if (res.engine) process.stdout.write(`  engine    ${res.engine}\n`);
           for (const r of res.untracked.rejected) process.stderr.write(`rejected: ${JSON.stringify(r.path)} (${r.type}): ${r.reason}\n`);
           for (const a of res.untracked.adjusted) process.stderr.write(`adjusted: ${JSON.stringify(a.path)}: ${a.change}\n`);
           printWarnings(res.warnings);
@@ -195,4 +217,25 @@ ${STORAGE_HELP}`,
         },
       ),
     );
+}
+
+/**
+ * The engine an import lands on: the one --engine names (ENGINE_CONFIG if unknown,
+ * ENGINE_UNAVAILABLE if it does not answer: nothing is downloaded first), else placed like a new
+ * workspace (most free capacity among the healthy engines; the only one when there is one).
+ */
+async function importEngine(engines: EngineSet, id: string | undefined): Promise<Engine> {
+  if (id === undefined) return engines.place();
+  const engine = engines.get(id);
+  const health = await engineHealth(engine);
+  if (!health.ok) {
+    throw new BerthError(
+      'ENGINE_UNAVAILABLE',
+      `can't import onto engine "${id}": ${health.error ?? 'it does not answer'} (or pick another engine with --engine)`,
+      {
+        details: { engine: id, endpoint: engine.endpoint },
+      },
+    );
+  }
+  return engine;
 }

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ensurePlanImage, formatMs, runPipeline, type PipelineEvent, type PipelineResult } from '../../../pipelines/index.js';
 import { withImageFallback } from '../../../src/project/index.js';
-import { LABEL, pullByteCounter } from '../../../docker/index.js';
+import { EngineSet, LABEL, pullByteCounter } from '../../../docker/index.js';
+import type { McpRunner } from '../deps.js';
 import { BerthError } from '../../../src/errors.js';
 import { pullTransfer, type Progress } from '../progress.js';
 import { defineTool, PULL_BYTES_LINE } from '../tool.js';
@@ -17,12 +18,20 @@ export const pipelineRun = defineTool({
     "Run the project's build, test or lint step (or check = all defined steps in parallel) the way CI would: in fresh, " +
     "throw-away containers on a copy of the workspace's current files (uncommitted changes included), using the steps " +
     "defined for the project (berth.yaml of the user's checkout, or detected from package.json, Makefile ...). " +
-    "Your workspace container is not touched. Returns ok plus each phase's outcome, exit code and output tail; " +
-    'a failing step is a normal result (ok: false), not a tool error.',
+    "Your workspace container is not touched. Returns ok plus each phase's outcome, exit code and output tail, and the " +
+    'engine it ran on; a failing step is a normal result (ok: false), not a tool error.',
   scope: 'workspace',
   input: {
     step: z.enum(['build', 'test', 'lint', 'check']).describe('Which pipeline to run: build, test, lint, or check (every defined step).'),
     timeoutSeconds: z.number().int().min(1).max(MAX_SECONDS).optional().describe('Time limit per command in seconds (default from berth.yaml, 30 minutes).'),
+    engine: z
+      .string()
+      .min(1)
+      .max(32)
+      .optional()
+      .describe(
+        'Docker engine to run on: an id from the engines tool. Default: the healthy engine with the most free capacity (the only one when there is one).',
+      ),
   },
   output: {
     ok: z.boolean(),
@@ -31,6 +40,7 @@ export const pipelineRun = defineTool({
     exitCode: z.number(),
     durationMs: z.number(),
     failedPhase: z.string().nullable(),
+    engine: z.string(),
     phases: z.array(
       z.object({
         name: z.string(),
@@ -58,7 +68,12 @@ export const pipelineRun = defineTool({
       }),
     );
     if (warning) call.progress.step(`warning: ${warning}`);
-    call.progress.step(`${args.step}: starting on a copy of ${info.name}`);
+    // Like the CLI: a named engine (ENGINE_CONFIG / ENGINE_UNAVAILABLE when it can't be used), else
+    // placed by free capacity when engines are configured, else DOCKER_HOST as always.
+    const engines = enginesOf(runner);
+    const engine = args.engine !== undefined || engines.configured ? await engines.forPipeline(args.engine) : undefined;
+    const engineId = engine?.id ?? engines.primary.id;
+    call.progress.step(`${args.step}: starting on a copy of ${info.name} (engine ${engineId})`);
     const result = await runPipeline({ kind: 'local', dir: info.worktree, identity: runner.repo.path }, resolved.spec, args.step, {
       signal: call.signal,
       logger: call.logger,
@@ -66,6 +81,7 @@ export const pipelineRun = defineTool({
       onOutput: (e) => report(call.progress, e),
       onPullProgress: pullByteCounter(resolved.spec.image, (b) => call.progress.transfer(pullTransfer(b))),
       ...(args.timeoutSeconds === undefined ? {} : { timeoutMs: args.timeoutSeconds * 1000 }),
+      ...(engine ? { engine } : {}),
     });
     // berth's own failure (image missing, Docker down, the source changing under the copy) is a
     // tool error with the table's next step; a failing step is a normal result.
@@ -80,7 +96,7 @@ export const pipelineRun = defineTool({
       tail: clip(ph.tail, TAIL_CHARS).text,
     }));
     return {
-      text: render(result, phases),
+      text: render(result, phases, engineId),
       structured: {
         ok: result.ok,
         outcome: result.outcome,
@@ -88,11 +104,21 @@ export const pipelineRun = defineTool({
         durationMs: result.durationMs,
         failureKind: result.failureKind,
         failedPhase: result.failedPhase,
+        engine: engineId,
         phases,
       },
     };
   },
 });
+
+/**
+ * The runner's engine set. Runner has one; McpRunner does not declare it yet (runner/mcp/deps.ts is
+ * being reworked elsewhere), so a runner without one runs on DOCKER_HOST as before.
+ */
+function enginesOf(runner: McpRunner): EngineSet {
+  const set = (runner as McpRunner & { engines?: unknown }).engines;
+  return set instanceof EngineSet ? set : EngineSet.single();
+}
 
 function report(progress: Progress, e: PipelineEvent): void {
   switch (e.type) {
@@ -115,11 +141,15 @@ function report(progress: Progress, e: PipelineEvent): void {
   }
 }
 
-function render(r: PipelineResult, phases: readonly { name: string; outcome: string; exitCode: number | null; durationMs: number; tail: string }[]): string {
+function render(
+  r: PipelineResult,
+  phases: readonly { name: string; outcome: string; exitCode: number | null; durationMs: number; tail: string }[],
+  engine: string,
+): string {
   const lines = [
     r.ok
-      ? `${r.step} passed in ${formatMs(r.durationMs)}.`
-      : `${r.step} ${r.outcome === 'failed' ? 'FAILED' : r.outcome === 'timeout' ? 'TIMED OUT' : 'was cancelled'} in ${formatMs(r.durationMs)}` +
+      ? `${r.step} passed in ${formatMs(r.durationMs)} on engine ${engine}.`
+      : `${r.step} ${r.outcome === 'failed' ? 'FAILED' : r.outcome === 'timeout' ? 'TIMED OUT' : 'was cancelled'} in ${formatMs(r.durationMs)} on engine ${engine}` +
         `${r.failedPhase ? ` (phase ${r.failedPhase}, exit ${r.exitCode})` : ''}.`,
     ...phases.map((ph) => `  ${ph.name}: ${ph.outcome}${ph.exitCode !== null && ph.exitCode !== 0 ? ` (exit ${ph.exitCode})` : ''} ${formatMs(ph.durationMs)}`),
   ];
