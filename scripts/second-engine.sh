@@ -15,7 +15,7 @@
 #
 # Usage: second-engine.sh up | down | kill-engine | start-engine | env
 #   up            start everything (idempotent); prints the env lines (also in $DIR/env)
-#   kill-engine   SIGKILL dockerd and its containerd (an engine that died); sshd stays
+#   kill-engine   SIGKILL dockerd, its containerd, shims and containers (an engine whose host died); sshd stays
 #   start-engine  start dockerd again in the same namespace
 #   down          stop everything and remove $DIR
 # Exit codes: 0 ok, 2 cannot run here (the reason is printed as "skip: ..."), 1 failed.
@@ -76,13 +76,19 @@ start_engine() {
 }
 
 kill_engine() {
-  # dockerd and the containerd it supervises die at once, as in a crash; the shims (and so the
-  # containers) are left to the restarted engine, which stops them (no live-restore).
-  local pid cpid
+  # The engine dies with everything it ran, as when its host goes down: dockerd, its containerd,
+  # the shims and every container process (SIGKILL to a container's init ends its whole pid
+  # namespace). Only this engine's: its shims are the ones talking to its containerd socket.
+  local pid cpid shims p
   pid="$(cat "$DIR/dockerd.pid" 2>/dev/null || true)"
   cpid="$(cat "$DIR/exec/containerd/containerd.pid" 2>/dev/null || true)"
+  shims="$(pgrep -f -- "-address $DIR/exec/containerd/containerd.sock" || true)"
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
   [ -n "$cpid" ] && kill -9 "$cpid" 2>/dev/null || true
+  for p in $shims; do
+    pkill -9 -P "$p" 2>/dev/null || true
+    kill -9 "$p" 2>/dev/null || true
+  done
   for _ in $(seq 1 40); do
     if ! { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; then break; fi
     sleep 0.25

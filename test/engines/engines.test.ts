@@ -15,9 +15,10 @@ import { createLifecycle, createServer } from '../../runner/mcp/index.js';
 import { BerthError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { busyboxSpec, makeFixture, removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
-import { engineScript, removeOn, secondEngine, type SecondEngine } from './helpers.js';
+import { engineScript, privateSecondEngine, removeOn, type SecondEngine } from './helpers.js';
 
-const e2 = secondEngine();
+// Its own engine two: this suite kills and restarts it, while other suites use the shared one.
+const e2 = privateSecondEngine('kill');
 const ready = 'sock' in e2;
 const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST : 'unix:///var/run/docker.sock';
 const CLI = resolve(import.meta.dirname, '../../runner/cli/main.ts');
@@ -105,7 +106,7 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
       await removeOn(two.client, [`${TEST_LABEL}=${fx.runId}`]).catch(() => undefined);
       await fx.cleanup();
     }
-    if (two.startedHere) engineScript('down');
+    if (two.startedHere) engineScript('down', two);
   }, 180_000);
 
   it(`spreads ${N} new workspaces across both engines, and each stays where its state says`, async () => {
@@ -161,7 +162,7 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
     const r = adopter;
     const onOne = names.filter((n) => where.get(n) === 'one');
     const onTwo = names.filter((n) => where.get(n) === 'two');
-    engineScript('kill-engine');
+    engineScript('kill-engine', two);
     // An open session on engine two, and a fresh open from another runner (a CLI call).
     const s2 = await r.open(onTwo[0]!);
     expect(await codeOf(s2.exec('echo hi'))).toBe('ENGINE_UNAVAILABLE');
@@ -212,7 +213,7 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
   }, 180_000);
 
   it('after engine two restarts, its workspaces come back with their files', async () => {
-    engineScript('start-engine');
+    engineScript('start-engine', two);
     const r = await runner();
     for (const n of names.filter((x) => where.get(x) === 'two').slice(1, 4)) {
       const s = await r.open(n);

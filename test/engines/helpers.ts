@@ -5,7 +5,8 @@
  * and tears it down in afterAll. `reason` names why it can't run here (the suite is skipped).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { dockerClient, type Docker } from '../helpers/docker.js';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/second-engine.sh');
@@ -16,6 +17,8 @@ export interface SecondEngine {
   readonly sshKey: string;
   readonly knownHosts: string;
   readonly startedHere: boolean;
+  /** The environment scripts/second-engine.sh ran with (its directory and port), when started here. */
+  readonly scriptEnv?: NodeJS.ProcessEnv;
   readonly client: Docker;
 }
 
@@ -45,19 +48,40 @@ function fromEnv(env: Record<string, string | undefined>, startedHere: boolean):
 export function secondEngine(): SecondEngine | { reason: string } {
   if (process.env.BERTH_TEST_DOCKER === '0') return { reason: 'BERTH_TEST_DOCKER=0' };
   if (process.env.BERTH_ENGINE2_SOCK) return fromEnv(process.env, false);
-  const r = spawnSync('bash', [SCRIPT, 'up'], { encoding: 'utf8', timeout: 180_000 });
+  return startEngine(process.env);
+}
+
+/**
+ * An engine two of this suite's own (its own directory, socket and sshd port), for a suite that
+ * kills and restarts it: the shared one (secondEngine) serves other suites at the same time.
+ * Always torn down by stopSecondEngine.
+ */
+export function privateSecondEngine(tag: string): SecondEngine | { reason: string } {
+  if (process.env.BERTH_TEST_DOCKER === '0') return { reason: 'BERTH_TEST_DOCKER=0' };
+  const env = {
+    ...process.env,
+    BERTH_ENGINE2_DIR: join(tmpdir(), `berth-engine2-${tag}-${process.pid}`),
+    BERTH_ENGINE2_SSH_PORT: String(22700 + (process.pid % 250)),
+  };
+  return startEngine(env);
+}
+
+function startEngine(env: NodeJS.ProcessEnv): SecondEngine | { reason: string } {
+  const r = spawnSync('bash', [SCRIPT, 'up'], { encoding: 'utf8', timeout: 180_000, env });
   if (r.status === 2) return { reason: r.stdout.trim().replace(/^skip: /, '') };
   if (r.status !== 0) return { reason: `scripts/second-engine.sh up failed (${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}` };
-  return fromEnv(parseEnv(r.stdout), true);
+  const e = fromEnv(parseEnv(r.stdout), true);
+  return { ...e, scriptEnv: env };
 }
 
 /** Tear engine two down if this suite started it (one that scripts/test.sh started stays up). */
 export function stopSecondEngine(e: SecondEngine | { reason: string }): void {
-  if ('sock' in e && e.startedHere) engineScript('down');
+  if ('sock' in e && e.startedHere) engineScript('down', e);
 }
 
-export function engineScript(cmd: 'kill-engine' | 'start-engine' | 'down'): void {
-  execFileSync('bash', [SCRIPT, cmd], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
+/** kill-engine / start-engine / down on `e` (default: the shared engine two). */
+export function engineScript(cmd: 'kill-engine' | 'start-engine' | 'down', e?: SecondEngine): void {
+  execFileSync('bash', [SCRIPT, cmd], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000, env: e?.scriptEnv ?? process.env });
 }
 
 /** Force-remove containers and volumes on `client` carrying all `labels`. */
