@@ -40,10 +40,26 @@ interface DialError {
   message?: string;
 }
 
+/**
+ * A TLS handshake that failed: the engine refused our client certificate (ERR_SSL_*: an alert from
+ * the server), or its certificate did not verify against our ca.pem (Node's X509 codes).
+ */
+export function isTlsError(err: unknown): boolean {
+  const code = ((err ?? {}) as DialError).code ?? '';
+  return /^ERR_(SSL|TLS)_|CERT|UNABLE_TO_(GET|VERIFY|DECRYPT)|SELF_SIGNED|^DEPTH_ZERO/.test(code);
+}
+
+/** Plain HTTP sent to a --tlsverify engine: it answers 400 (docker's own words) before any API call. */
+function isPlainHttpToTls(err: unknown): boolean {
+  const e = (err ?? {}) as DialError;
+  return e.statusCode === 400 && /HTTP request to an HTTPS server/i.test(e.message ?? '');
+}
+
 export function isTransportError(err: unknown): boolean {
   const e = (err ?? {}) as DialError;
   if (e.statusCode !== undefined) return false;
   if (e.code !== undefined && TRANSPORT.has(e.code)) return true;
+  if (isTlsError(err)) return true;
   if (typeof e.level === 'string' && e.level.startsWith('client-')) return true;
   // An HTTP response cut short (ssh's dial-stdio exited, the daemon died mid-request).
   return /socket hang up|(connection|stream) (closed|lost)|Not connected/i.test(e.message ?? '');
@@ -55,9 +71,12 @@ export function engineUnavailable(id: string, endpoint: string, err: unknown): B
   const ssh = endpoint.startsWith('ssh://')
     ? ' For ssh://, check that the key is accepted and the host key is in the known_hosts file (ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts), and that `docker` runs there.'
     : '';
+  const tls = isTlsError(err)
+    ? ' The TLS handshake failed (certificate rejected or not trusted): check that tlsCertPath holds ca.pem (the CA that signed the engine\'s certificate) and cert.pem/key.pem signed by the CA the engine trusts (its --tlscacert), and that the certificates have not expired.'
+    : '';
   return new BerthError(
     'ENGINE_UNAVAILABLE',
-    `Docker engine "${id}" at ${endpoint} is not answering (${why}): its workspaces are unavailable until it is back; workspaces on other engines keep working. Start that engine, or check its entry in engines: / BERTH_ENGINES.${ssh}`,
+    `Docker engine "${id}" at ${endpoint} is not answering (${why}): its workspaces are unavailable until it is back; workspaces on other engines keep working. Start that engine, or check its entry in engines: / BERTH_ENGINES.${ssh}${tls}`,
     { cause: err, details: { engine: id, endpoint } },
   );
 }
@@ -68,8 +87,18 @@ type Dial = (options: unknown, callback: (err: unknown, data?: unknown) => void)
 export function guardClient(client: Docker, id: string, endpoint: string): Docker {
   const modem = client.modem as unknown as { dial: Dial };
   const dial = modem.dial.bind(modem);
-  modem.dial = (options, callback) => dial(options, (err, data) => callback(err && isTransportError(err) ? engineUnavailable(id, endpoint, err) : err, data));
+  modem.dial = (options, callback) => dial(options, (err, data) => callback(err ? dialError(id, endpoint, err) : err, data));
   return client;
+}
+
+function dialError(id: string, endpoint: string, err: unknown): unknown {
+  if (isTransportError(err)) return engineUnavailable(id, endpoint, err);
+  if (!isPlainHttpToTls(err)) return err;
+  return new BerthError(
+    'ENGINE_CONFIG',
+    `engine "${id}" at ${endpoint} requires TLS (it answered: Client sent an HTTP request to an HTTPS server): set its tlsCertPath to a directory with ca.pem, cert.pem and key.pem (as DOCKER_CERT_PATH).`,
+    { cause: err, details: { engine: id, endpoint } },
+  );
 }
 
 function readFile(id: string, what: string, path: string): Buffer {

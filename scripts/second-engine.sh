@@ -10,6 +10,10 @@
 #     authorized_keys entry forces `docker system dial-stdio` against the SECOND engine's socket
 #     (docker-modem's ssh transport runs exactly that command), so ssh://root@127.0.0.1:$PORT
 #     reaches engine two;
+#   - the same dockerd also on tcp://127.0.0.1:$TLS_PORT (loopback only) with --tlsverify: a CA, a
+#     server certificate (SAN IP:127.0.0.1) and a client certificate made with openssl under
+#     $DIR/tls/ once per `up` ($DIR/tls/client is a DOCKER_CERT_PATH-style ca.pem/cert.pem/key.pem);
+#     without openssl (and no apt-get to install it) only the TLS part is left out, with a reason;
 #   - berth-busybox:1 and berth-debian:bookworm-1 copied in with `docker save | docker -H ... load`
 #     (never rebuilt, never pulled).
 #
@@ -23,6 +27,8 @@ set -euo pipefail
 
 DIR="${BERTH_ENGINE2_DIR:-${TMPDIR:-/tmp}/berth-engine2}"
 PORT="${BERTH_ENGINE2_SSH_PORT:-22622}"
+TLS_PORT="${BERTH_ENGINE2_TLS_PORT:-22376}"
+TLS="$DIR/tls"
 # busybox for sessions; debian for remote workspaces' git helper (docker/workspace-volume.ts).
 IMAGES="${BERTH_ENGINE2_IMAGES:-berth-busybox:1 berth-debian:bookworm-1}"
 SOCK="$DIR/docker.sock"
@@ -60,10 +66,15 @@ start_engine() {
   holder
   rm -f "$SOCK"
   echo '{}' >"$DIR/daemon.json"
+  local tcp=()
+  if [ -f "$TLS/server/cert.pem" ]; then
+    tcp=(-H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$TLS/ca.pem"
+      --tlscert "$TLS/server/cert.pem" --tlskey "$TLS/server/key.pem")
+  fi
   # A distinct cgroup parent keeps engine two's containers apart from engine one's in the tree.
   nsenter -t "$(cat "$DIR/ns.pid")" -m -- setsid dockerd \
     --config-file "$DIR/daemon.json" --data-root "$DIR/data" --exec-root "$DIR/exec" \
-    --pidfile "$DIR/dockerd.pid" -H "unix://$SOCK" --cgroup-parent berth-engine2 \
+    --pidfile "$DIR/dockerd.pid" -H "unix://$SOCK" "${tcp[@]}" --cgroup-parent berth-engine2 \
     --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
     >>"$DIR/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 240); do
@@ -94,6 +105,52 @@ kill_engine() {
     sleep 0.25
   done
   rm -f "$DIR/dockerd.pid"
+}
+
+ensure_openssl() {
+  command -v openssl >/dev/null && return 0
+  command -v apt-get >/dev/null || {
+    log "no TLS endpoint: openssl is not installed and apt-get is not available"
+    return 1
+  }
+  log "installing openssl (Debian package) ..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >&2 || {
+    log "no TLS endpoint: openssl could not be installed"
+    return 1
+  }
+}
+
+# One leaf certificate signed by the CA: $1 directory, $2 subject CN, $3 extensions file.
+leaf_cert() {
+  mkdir -p "$1"
+  (umask 077 && openssl genrsa -out "$1/key.pem" 2048 2>/dev/null)
+  openssl req -new -key "$1/key.pem" -subj "/CN=$2" -out "$1/req.csr" 2>/dev/null
+  openssl x509 -req -in "$1/req.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial \
+    -days 30 -sha256 -extfile "$3" -out "$1/cert.pem" 2>/dev/null
+  rm -f "$1/req.csr"
+  cp "$TLS/ca.pem" "$1/ca.pem"
+  chmod 600 "$1/key.pem"
+}
+
+# The CA, engine two's server certificate and a client certificate, made once per `up` (kept while
+# $DIR lives, so a restarted dockerd serves the same ones). Fails soft: no openssl, no TLS.
+make_tls() {
+  [ -f "$TLS/client/cert.pem" ] && return 0
+  ensure_openssl || return 1
+  rm -rf "$TLS"
+  mkdir -p "$TLS"
+  chmod 700 "$TLS"
+  (umask 077 && openssl genrsa -out "$TLS/ca-key.pem" 2048 2>/dev/null)
+  openssl req -new -x509 -days 30 -sha256 -key "$TLS/ca-key.pem" -subj "/CN=berth engine2 test CA" -out "$TLS/ca.pem" 2>/dev/null
+  printf 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n' >"$TLS/server.ext"
+  printf 'extendedKeyUsage = clientAuth\n' >"$TLS/client.ext"
+  leaf_cert "$TLS/server" "127.0.0.1" "$TLS/server.ext"
+  leaf_cert "$TLS/client" "berth-engine2-client" "$TLS/client.ext"
+}
+
+tls_answers() {
+  docker -H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$TLS/client/ca.pem" \
+    --tlscert "$TLS/client/cert.pem" --tlskey "$TLS/client/key.pem" version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
 load_images() {
@@ -167,6 +224,9 @@ BERTH_ENGINE2_SSH_KEY=$DIR/ssh/client_ed25519
 BERTH_ENGINE2_KNOWN_HOSTS=$DIR/ssh/known_hosts
 BERTH_ENGINE2_DIR=$DIR
 EOF
+  if [ -f "$TLS/client/cert.pem" ] && tls_answers; then
+    printf 'BERTH_ENGINE2_TCP=tcp://127.0.0.1:%s\nBERTH_ENGINE2_TLS_CERTS=%s\n' "$TLS_PORT" "$TLS/client" >>"$DIR/env"
+  fi
   cat "$DIR/env"
 }
 
@@ -194,6 +254,7 @@ case "${1:-up}" in
     preflight
     mkdir -p "$DIR"
     chmod 700 "$DIR"
+    make_tls || true
     start_engine
     load_images
     start_sshd

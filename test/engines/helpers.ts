@@ -16,6 +16,10 @@ export interface SecondEngine {
   readonly ssh: string;
   readonly sshKey: string;
   readonly knownHosts: string;
+  /** tcp://127.0.0.1:PORT with --tlsverify, when the script could set TLS up (openssl present). */
+  readonly tcp?: string;
+  /** The DOCKER_CERT_PATH-style client directory (ca.pem, cert.pem, key.pem) for `tcp`. */
+  readonly tlsCerts?: string;
   readonly startedHere: boolean;
   /** The environment scripts/second-engine.sh ran with (its directory and port), when started here. */
   readonly scriptEnv?: NodeJS.ProcessEnv;
@@ -39,6 +43,7 @@ function fromEnv(env: Record<string, string | undefined>, startedHere: boolean):
     ssh: env.BERTH_ENGINE2_SSH!,
     sshKey: env.BERTH_ENGINE2_SSH_KEY!,
     knownHosts: env.BERTH_ENGINE2_KNOWN_HOSTS!,
+    ...(env.BERTH_ENGINE2_TCP && env.BERTH_ENGINE2_TLS_CERTS ? { tcp: env.BERTH_ENGINE2_TCP, tlsCerts: env.BERTH_ENGINE2_TLS_CERTS } : {}),
     startedHere,
     client: dockerClient({ socketPath: sock, host: undefined, protocol: 'http' } as Parameters<typeof dockerClient>[0]),
   };
