@@ -72,7 +72,7 @@ export function engineUnavailable(id: string, endpoint: string, err: unknown): B
     ? ' For ssh://, check that the key is accepted and the host key is in the known_hosts file (ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts), and that `docker` runs there.'
     : '';
   const tls = isTlsError(err)
-    ? ' The TLS handshake failed (certificate rejected or not trusted): check that tlsCertPath holds ca.pem (the CA that signed the engine\'s certificate) and cert.pem/key.pem signed by the CA the engine trusts (its --tlscacert), and that the certificates have not expired.'
+    ? " The TLS handshake failed (certificate rejected or not trusted): check that tlsCertPath holds ca.pem (the CA that signed the engine's certificate) and cert.pem/key.pem signed by the CA the engine trusts (its --tlscacert), and that the certificates have not expired."
     : '';
   return new BerthError(
     'ENGINE_UNAVAILABLE',
