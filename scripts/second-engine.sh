@@ -22,6 +22,7 @@
 #   kill-engine   SIGKILL dockerd, its containerd, shims and containers (an engine whose host died); sshd stays
 #   start-engine  start dockerd again in the same namespace
 #   down          stop everything and remove $DIR
+# Environment: BERTH_ENGINE2_DIR, BERTH_ENGINE2_SSH_PORT (22622), BERTH_ENGINE2_TLS_PORT (22376).
 # Exit codes: 0 ok, 2 cannot run here (the reason is printed as "skip: ..."), 1 failed.
 set -euo pipefail
 
@@ -67,7 +68,10 @@ start_engine() {
   rm -f "$SOCK"
   echo '{}' >"$DIR/daemon.json"
   local tcp=()
-  if [ -f "$TLS/server/cert.pem" ]; then
+  # A taken port would stop dockerd from starting at all: leave only the TLS endpoint out.
+  if [ -f "$TLS/server/cert.pem" ] && (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null; then
+    log "no TLS endpoint: 127.0.0.1:$TLS_PORT is already in use (set BERTH_ENGINE2_TLS_PORT)"
+  elif [ -f "$TLS/server/cert.pem" ]; then
     tcp=(-H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$TLS/ca.pem"
       --tlscert "$TLS/server/cert.pem" --tlskey "$TLS/server/key.pem")
   fi

@@ -67,6 +67,8 @@ export function privateSecondEngine(tag: string): SecondEngine | { reason: strin
     ...process.env,
     BERTH_ENGINE2_DIR: join(tmpdir(), `berth-engine2-${tag}-${process.pid}`),
     BERTH_ENGINE2_SSH_PORT: String(22700 + (process.pid % 250)),
+    // Its own TLS port too: a taken one leaves this engine without its TLS endpoint.
+    BERTH_ENGINE2_TLS_PORT: String(22950 + (process.pid % 250)),
   };
   return startEngine(env);
 }
