@@ -14,8 +14,8 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { createLifecycle, createServer } from '../../runner/mcp/index.js';
 import { BerthError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { busyboxSpec, makeFixture, removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
-import { engineScript, privateSecondEngine, removeOn, type SecondEngine } from './helpers.js';
+import { busyboxSpec, makeFixture, TEST_LABEL, type Fixture } from '../runner/helpers.js';
+import { cleanUpBothEngines, engineScript, privateSecondEngine, type SecondEngine } from './helpers.js';
 
 // Its own engine two: this suite kills and restarts it, while other suites use the shared one.
 const e2 = privateSecondEngine('kill');
@@ -100,12 +100,7 @@ describe.skipIf(!ready)(`several engines${ready ? '' : ` [skipped: ${(e2 as { re
   });
 
   afterAll(async () => {
-    for (const r of runners) await r.close().catch(() => undefined);
-    if (fx) {
-      await removeLabelled(fx.runId);
-      await removeOn(two.client, [`${TEST_LABEL}=${fx.runId}`]).catch(() => undefined);
-      await fx.cleanup();
-    }
+    await cleanUpBothEngines(runners, fx, two);
     if (two.startedHere) engineScript('down', two);
   }, 180_000);
 

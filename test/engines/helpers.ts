@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dockerClient, type Docker } from '../helpers/docker.js';
+import { removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/second-engine.sh');
 
@@ -104,4 +105,16 @@ export async function removeOn(client: Docker, labels: string[]): Promise<void> 
       .getVolume(v.Name)
       .remove({ force: true })
       .catch(() => undefined);
+}
+
+/**
+ * A two-engine suite's afterAll: close its runners, then remove what the fixture's run made on
+ * the local engine and on engine two, and the fixture itself.
+ */
+export async function cleanUpBothEngines(runners: readonly { close(): Promise<void> }[], fx: Fixture | undefined, two: SecondEngine): Promise<void> {
+  for (const r of runners) await r.close().catch(() => undefined);
+  if (!fx) return;
+  await removeLabelled(fx.runId);
+  await removeOn(two.client, [`${TEST_LABEL}=${fx.runId}`]).catch(() => undefined);
+  await fx.cleanup();
 }

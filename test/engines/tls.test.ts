@@ -14,8 +14,8 @@ import { Runner } from '../../runner/session/index.js';
 import { BerthError } from '../../src/errors.js';
 import { runBerth } from '../helpers/cli.js';
 import { dockerAvailable } from '../helpers/docker.js';
-import { busyboxSpec, makeFixture, removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
-import { removeOn, secondEngine, stopSecondEngine, type SecondEngine } from './helpers.js';
+import { busyboxSpec, makeFixture, TEST_LABEL, type Fixture } from '../runner/helpers.js';
+import { cleanUpBothEngines, secondEngine, stopSecondEngine, type SecondEngine } from './helpers.js';
 
 const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST : 'unix:///var/run/docker.sock';
 const started = dockerAvailable ? secondEngine() : { reason: 'no Docker engine' };
@@ -89,12 +89,7 @@ describe.skipIf(!ready)(`a tcp:// engine with TLS${ready ? '' : ` [skipped: ${(e
   });
 
   afterAll(async () => {
-    for (const r of runners) await r.close().catch(() => undefined);
-    if (fx) {
-      await removeLabelled(fx.runId);
-      await removeOn(two.client, [`${TEST_LABEL}=${fx.runId}`]).catch(() => undefined);
-      await fx.cleanup();
-    }
+    await cleanUpBothEngines(runners, fx, two);
     if (dir) rmSync(dir, { recursive: true, force: true });
     stopSecondEngine(e2);
   }, 180_000);

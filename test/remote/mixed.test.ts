@@ -14,8 +14,8 @@ import { EngineSet, parseEngineList, remoteVolumeNames, type EngineEntry } from 
 import { Runner } from '../../runner/session/index.js';
 import { dockerAvailable, Dockerode } from '../helpers/docker.js';
 import { IMAGES } from '../../src/images.js';
-import { busyboxSpec, makeFixture, removeLabelled, TEST_LABEL, type Fixture } from '../runner/helpers.js';
-import { removeOn, secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
+import { busyboxSpec, makeFixture, TEST_LABEL, type Fixture } from '../runner/helpers.js';
+import { cleanUpBothEngines, secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/berth.js');
 const run = promisify(execFile);
@@ -61,12 +61,7 @@ describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '
   });
 
   afterAll(async () => {
-    for (const r of runners) await r.close().catch(() => undefined);
-    if (fx) {
-      await removeLabelled(fx.runId);
-      await removeOn(two.client, [`${TEST_LABEL}=${fx.runId}`]).catch(() => undefined);
-      await fx.cleanup();
-    }
+    await cleanUpBothEngines(runners, fx, two);
     stopSecondEngine(e2);
   }, 180_000);
 
