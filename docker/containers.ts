@@ -269,17 +269,7 @@ export class Containers {
    * streamed to the callbacks. Resolves with the exit code (null if Docker could not tell).
    * `signal` only detaches (the caller kills the process itself, see session/kill.ts).
    */
-  async run(
-    containerId: string,
-    opts: ExecSpec & {
-      stdin?: Buffer | string;
-      onStdout?: (b: Buffer) => void;
-      onStderr?: (b: Buffer) => void;
-      signal?: AbortSignal;
-      /** Called once the process is running (before output), e.g. to record when it started. */
-      onStarted?: () => void;
-    },
-  ): Promise<{ exitCode: number | null; detached: boolean }> {
+  async run(containerId: string, opts: RunExecOptions): Promise<{ exitCode: number | null; detached: boolean }> {
     const withStdin = opts.stdin !== undefined;
     const exec = await this.createExec(containerId, opts, { stdin: withStdin, tty: false });
     const stream = (await call(`start exec in container ${containerId}`, () =>
@@ -316,10 +306,7 @@ export class Containers {
   }
 
   /** run() collecting output as UTF-8 (for the runner's small helper scripts). */
-  async runCapture(
-    containerId: string,
-    opts: ExecSpec & { stdin?: Buffer | string; signal?: AbortSignal; maxBytes?: number },
-  ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  async runCapture(containerId: string, opts: CaptureExecOptions): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
     const max = opts.maxBytes ?? 4 * 1024 * 1024;
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -350,6 +337,19 @@ export interface ExecSpec {
   readonly workdir?: string;
   readonly env?: Readonly<Record<string, string>>;
 }
+
+/** A one-shot exec streamed to callbacks (Containers.run). */
+export type RunExecOptions = ExecSpec & {
+  stdin?: Buffer | string;
+  onStdout?: (b: Buffer) => void;
+  onStderr?: (b: Buffer) => void;
+  signal?: AbortSignal;
+  /** Called once the process is running (before output), e.g. to record when it started. */
+  onStarted?: () => void;
+};
+
+/** A one-shot exec whose output is collected (Containers.runCapture). */
+export type CaptureExecOptions = ExecSpec & { stdin?: Buffer | string; signal?: AbortSignal; maxBytes?: number };
 
 export interface AttachedExec {
   readonly execId: string;

@@ -16,7 +16,16 @@
  * those with VolumeSnapshots and the cluster's image pipeline (docs/scale.md).
  */
 import type { Duplex } from 'node:stream';
-import type { AttachedExec, ContainerCreateSpec, ContainerState, ContainerSummary, Containers, ExecSpec } from './containers.js';
+import type {
+  AttachedExec,
+  CaptureExecOptions,
+  ContainerCreateSpec,
+  ContainerState,
+  ContainerSummary,
+  Containers,
+  ExecSpec,
+  RunExecOptions,
+} from './containers.js';
 import type { Labels } from './labels.js';
 
 export type { AttachedExec, ContainerCreateSpec, ContainerState, ContainerSummary, ExecSpec } from './containers.js';
@@ -55,20 +64,8 @@ export interface Runtime {
     opts: ExecSpec,
   ): Promise<{ stream: Duplex; resize(rows: number, cols: number): Promise<void>; exitCode(): Promise<number | null> }>;
   /** A one-shot exec to completion (fresh execs, setup steps, berth's helper scripts). */
-  run(
-    containerId: string,
-    opts: ExecSpec & {
-      stdin?: Buffer | string;
-      onStdout?: (b: Buffer) => void;
-      onStderr?: (b: Buffer) => void;
-      signal?: AbortSignal;
-      onStarted?: () => void;
-    },
-  ): Promise<{ exitCode: number | null; detached: boolean }>;
-  runCapture(
-    containerId: string,
-    opts: ExecSpec & { stdin?: Buffer | string; signal?: AbortSignal; maxBytes?: number },
-  ): Promise<{ exitCode: number | null; stdout: string; stderr: string }>;
+  run(containerId: string, opts: RunExecOptions): Promise<{ exitCode: number | null; detached: boolean }>;
+  runCapture(containerId: string, opts: CaptureExecOptions): Promise<{ exitCode: number | null; stdout: string; stderr: string }>;
 }
 
 /** What an engine reports about itself (`berth engines`, placement). */
