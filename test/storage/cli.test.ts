@@ -1,16 +1,12 @@
 /** `berth ws export` / `berth ws import` as a user runs them: the real CLI against s3rver. */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Workspaces } from '../../src/workspace/index.js';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { makeRepo } from './fixtures.js';
 import { BUCKET, GOOD_CREDENTIALS, startS3, type TestS3 } from './harness.js';
-
-const run = promisify(execFile);
-const BIN = resolve(__dirname, '../../bin/berth.js');
 
 let root: string;
 let s3: TestS3;
@@ -25,17 +21,9 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-async function berth(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_')),
-  ) as Record<string, string>;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...base, ...env }, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function berth(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_')));
+  return runBerth(args, { env: { ...base, ...env } });
 }
 
 describe('berth ws export / import (CLI)', () => {

@@ -4,37 +4,26 @@
  * process (a new EngineSet, as after a restart) finds it there; an unknown engine is refused before
  * anything is written; without --engine a configured set places it and records the choice.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSet, parseEngineList } from '../../docker/engines.js';
 import { engineOfInfo } from '../../runner/session/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
+import { runBerth, type CliRun } from '../helpers/cli.js';
 import { dockerAvailable } from '../helpers/docker.js';
 import { secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 import { makeRepo } from './fixtures.js';
 import { BUCKET, GOOD_CREDENTIALS, startS3, type TestS3 } from './harness.js';
 
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, '../../bin/berth.js');
 const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST : 'unix:///var/run/docker.sock';
 const e2 = dockerAvailable ? secondEngine() : { reason: 'no Docker engine' };
 const ready = 'sock' in e2;
 
-async function berth(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_') && !k.startsWith('GIT_')),
-  ) as Record<string, string>;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...base, ...env }, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function berth(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_') && !k.startsWith('GIT_')));
+  return runBerth(args, { env: { ...base, ...env } });
 }
 
 describe.skipIf(!ready)(`berth ws import onto an engine${ready ? '' : ` [skipped: ${(e2 as { reason: string }).reason}]`}`, () => {
