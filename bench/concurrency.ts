@@ -5,6 +5,7 @@
  * output holds another command's token is misattributed. Both must be zero.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Runner, type Session } from '../runner/session/index.js';
 import type { GroupContext } from './config.js';
@@ -66,6 +67,7 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
         }
       }
     };
+    const shells0 = containersCpuMs(sessions);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(sessions.map((s, i) => run(s, i)));
@@ -74,6 +76,11 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
     // the FIFO transport dockerd and the shims are off the path: see runner/session/shell-transport.ts).
     const cpu = process.cpuUsage(cpu0);
     const runnerCpuMsPerCmd = latencies.length ? (cpu.user + cpu.system) / 1000 / latencies.length : 0;
+    // The containers' side (shell, relays, their syscalls), from their cgroups: unlike wall time,
+    // not inflated by other work on a shared machine.
+    const shells1 = containersCpuMs(sessions);
+    const shellCpuMsPerCmd = shells0 !== undefined && shells1 !== undefined && latencies.length ? (shells1 - shells0) / latencies.length : undefined;
+    const shellText = shellCpuMsPerCmd === undefined ? '' : `, containers ${shellCpuMsPerCmd.toFixed(3)}`;
     checkAborted(fx.signal);
     for (const f of failures) ctx.log(`concurrency: ${f}`);
     const total = n * m;
@@ -87,10 +94,10 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
         value: {
           n: throughput,
           unit: 'cmd/s',
-          text: `${throughput.toFixed(0)} cmd/s (${total} in ${(wallMs / 1000).toFixed(2)} s; runner CPU ${runnerCpuMsPerCmd.toFixed(3)} ms/cmd)`,
+          text: `${throughput.toFixed(0)} cmd/s (${total} in ${(wallMs / 1000).toFixed(2)} s; CPU ms/cmd: runner ${runnerCpuMsPerCmd.toFixed(3)}${shellText})`,
         },
         baseline: 'exec.echo.shell',
-        extra: { sessions: n, commandsPerSession: m, wallMs, throughputPerS: throughput, runnerCpuMsPerCmd },
+        extra: { sessions: n, commandsPerSession: m, wallMs, throughputPerS: throughput, runnerCpuMsPerCmd, ...(shellCpuMsPerCmd === undefined ? {} : { shellCpuMsPerCmd }) },
       },
       {
         id: 'concurrency.lost',
@@ -104,5 +111,40 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
     // Detach instead of stopping 20-50 containers one by one; the group's containers go at once.
     await runner.close({ stop: false });
     await removeTagged(fx, GROUP_LABEL, 'concurrency');
+  }
+}
+
+/** CPU time used so far by the sessions' containers (cgroup v1 cpuacct or v2 cpu.stat), in ms; undefined if unreadable. */
+function containersCpuMs(sessions: readonly Session[]): number | undefined {
+  let total = 0;
+  for (const s of sessions) {
+    const id = s.containerId;
+    const v1 = readNumber(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`);
+    if (v1 !== undefined) {
+      total += v1 / 1e6;
+      continue;
+    }
+    const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, `/sys/fs/cgroup/docker/${id}/cpu.stat`].map(readUsageUsec).find((x) => x !== undefined);
+    if (v2 === undefined) return undefined;
+    total += v2 / 1000;
+  }
+  return total;
+}
+
+function readNumber(path: string): number | undefined {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readUsageUsec(path: string): number | undefined {
+  try {
+    const m = /^usage_usec (\d+)$/m.exec(readFileSync(path, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }

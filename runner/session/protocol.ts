@@ -185,7 +185,10 @@ __b_pre() {
       return 125
     fi
   fi
-  command read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0
+  # The runner passes the start time when it shares this kernel (FIFO transport): the read
+  # builtin takes /proc/uptime a byte at a time under busybox, about a third of the syscalls of a
+  # command. Over attach (maybe another machine's clock) the shell reads it here.
+  if [ -n "\${3-}" ]; then __b_up=$3; else command read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0; fi
   command printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
   command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
   export __BERTH_JOB="$2"
@@ -230,9 +233,14 @@ command printf '__berth_%s__R%s %s %s %s__berth_%s__' ${quoteSh(readyNonce)} "$$
 `;
 }
 
-/** The line that runs one command (see the header). `command` must not contain NUL. */
-export function commandLine(nonce: string, tag: string, command: string): string {
-  return `__b_pre ${nonce} ${tag} && for __b_i in 1; do command eval ${quoteSh(command)} </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`;
+/**
+ * The line that runs one command (see the header). `command` must not contain NUL. `uptime`:
+ * the host's /proc/uptime seconds read just before (only when the shell shares this kernel), the
+ * command's start time for the kill helper; otherwise the shell reads its own.
+ */
+export function commandLine(nonce: string, tag: string, command: string, uptime?: string): string {
+  const up = uptime !== undefined && /^\d+\.\d+$/.test(uptime) ? ` ${uptime}` : '';
+  return `__b_pre ${nonce} ${tag}${up} && for __b_i in 1; do command eval ${quoteSh(command)} </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`;
 }
 
 /**

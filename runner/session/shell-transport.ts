@@ -34,6 +34,19 @@ export interface FifoIo {
   close(): void;
 }
 
+/**
+ * This kernel's uptime in seconds as /proc/uptime prints it ("12345.67"), or undefined. A shell on
+ * the FIFO transport shares this kernel (its pid is in our /proc), so this is its clock too: read
+ * before a command is written, it is at or before the start of every process the command makes.
+ */
+export function hostUptime(): string | undefined {
+  try {
+    return readFileSync('/proc/uptime', 'latin1').split(' ', 1)[0];
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when host pid `pid` is a process of container `containerId` (a full or 12+ hex id). */
 export function pidInContainer(pid: number, containerId: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || !/^[0-9a-f]{12,64}$/.test(containerId)) return false;

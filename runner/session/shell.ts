@@ -9,6 +9,7 @@ import type { Logger } from '../../src/log.js';
 import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
 import { assertStateName, commandLine, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
+import { hostUptime } from './shell-transport.js';
 import { attachShell, detachShell } from './shell-attach.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
 
@@ -181,7 +182,7 @@ export class Shell {
     const onAbort = () => void this.#interrupt(p, att, 'abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      att.input.write(commandLine(p.nonce, p.tag, command));
+      att.input.write(commandLine(p.nonce, p.tag, command, att.fifo ? hostUptime() : undefined));
       const outcome = await p.done;
       return await this.#settle(p, att, outcome, started, restarted);
     } finally {

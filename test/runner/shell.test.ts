@@ -234,6 +234,17 @@ for (const flavour of ['busybox', 'node'] as const) {
       expect(alive.stdout).toBe('gone\n');
     });
 
+    it('timeout stops a forked subshell that never execs (found by session and start time, not by tag)', async () => {
+      // A `( ... ) &` subshell is a fork of the shell: its /proc environ has no job tag, so only
+      // "in the shell's session and started after the command began" finds it. A wrong start time
+      // (the command's, taken by the shell or passed in by the runner) leaves it running.
+      await s.exec('rm -f /tmp/forked.alive');
+      const r = await s.exec('( while :; do : > /tmp/forked.alive; done ) & sleep 60', { timeoutMs: 500 });
+      expect(r.timedOut).toBe(true);
+      const check = await s.exec('rm -f /tmp/forked.alive; sleep 0.3; [ -e /tmp/forked.alive ] && echo alive || echo gone');
+      expect(check.stdout).toBe('gone\n');
+    });
+
     it('abort signal kills the command like a timeout', async () => {
       const ac = new AbortController();
       const p = s.exec('sleep 60', { signal: ac.signal });
