@@ -97,7 +97,14 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
           text: `${throughput.toFixed(0)} cmd/s (${total} in ${(wallMs / 1000).toFixed(2)} s; CPU ms/cmd: runner ${runnerCpuMsPerCmd.toFixed(3)}${shellText})`,
         },
         baseline: 'exec.echo.shell',
-        extra: { sessions: n, commandsPerSession: m, wallMs, throughputPerS: throughput, runnerCpuMsPerCmd, ...(shellCpuMsPerCmd === undefined ? {} : { shellCpuMsPerCmd }) },
+        extra: {
+          sessions: n,
+          commandsPerSession: m,
+          wallMs,
+          throughputPerS: throughput,
+          runnerCpuMsPerCmd,
+          ...(shellCpuMsPerCmd === undefined ? {} : { shellCpuMsPerCmd }),
+        },
       },
       {
         id: 'concurrency.lost',
@@ -124,7 +131,9 @@ function containersCpuMs(sessions: readonly Session[]): number | undefined {
       total += v1 / 1e6;
       continue;
     }
-    const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, `/sys/fs/cgroup/docker/${id}/cpu.stat`].map(readUsageUsec).find((x) => x !== undefined);
+    const v2 = [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, `/sys/fs/cgroup/docker/${id}/cpu.stat`]
+      .map(readUsageUsec)
+      .find((x) => x !== undefined);
     if (v2 === undefined) return undefined;
     total += v2 / 1000;
   }
