@@ -9,7 +9,9 @@
  *   fresh       Session.exec with fresh: true (a one-shot docker exec with berth's wrapper)
  *   dockerode   create exec + start + demux + inspect, argv without a shell (the baseline)
  *   cli         `docker exec <id> <argv>`
- * Every result is checked (exit code 0, exact stdout); a wrong answer aborts the group.
+ * Every result is checked (exit code 0, exact stdout); a wrong answer aborts the group. Each
+ * command's rows start once the machine is idle (settleMachine): the first row used to overlap
+ * the servers' warm-pool refill after their first workspace, and measured that, not the call.
  */
 import { Runner } from '../runner/session/index.js';
 import { dockerodeExec, runCli } from './baselines.js';
@@ -18,7 +20,7 @@ import { benchSpec } from './fixture.js';
 import { mcpUnavailable, startMcp, type McpBench } from './mcp-client.js';
 import { unavailable, type Row } from './report.js';
 import { summarize } from './stats.js';
-import { measureInterleaved, reasonOf, type Method } from './timing.js';
+import { measureInterleaved, settleMachine, reasonOf, type Method } from './timing.js';
 
 const COMMANDS = [
   { key: 'true', line: 'true', argv: ['true'], stdout: '' },
@@ -88,6 +90,10 @@ export async function execGroup(ctx: GroupContext): Promise<Row[]> {
             ]
           : []),
       ];
+      // Steady state: the servers' and this runner's background work after their first workspace
+      // (warm-pool refill) and Docker's cleanup must not be timed as per-call cost.
+      const busy = await settleMachine({ signal: fx.signal });
+      if (busy !== undefined && busy > 0.2) ctx.log(`exec: the machine is still ${(busy * 100).toFixed(0)}% busy; measuring anyway`);
       ctx.log(
         `exec \`${c.line}\`: ${methods.map((m) => `${m.key} x ${m.iterations ?? cfg.execIterations}`).join(', ')} (after ${cfg.execWarmup} warm-up each) ...`,
       );

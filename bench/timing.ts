@@ -3,6 +3,7 @@
  * in small blocks round-robin, so a burst of load from elsewhere on the machine (other test
  * suites, Docker housekeeping) lands on every method alike instead of skewing one of them.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export interface Method {
@@ -88,4 +89,38 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export function reasonOf(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return (msg.split('\n')[0] ?? '').replace(/(\/[\w.@+-]+){2,}/g, '<path>').slice(0, 160);
+}
+
+/** Machine-wide busy and total CPU ticks so far (/proc/stat), or undefined off Linux. */
+function cpuTicks(): { busy: number; total: number } | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    // idle + iowait
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Wait until the machine is mostly idle (under `maxBusy` of its CPU over a 250 ms window), at most
+ * `timeoutMs`. Used before timing steady-state round trips, so work a group itself started in the
+ * background (a server's warm-pool refill after its first workspace, Docker's cleanup of the
+ * previous group) is not timed as per-call cost. Returns the last window's busy share.
+ */
+export async function settleMachine(opts: { maxBusy?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<number | undefined> {
+  const maxBusy = opts.maxBusy ?? 0.2;
+  const deadline = performance.now() + (opts.timeoutMs ?? 15_000);
+  let prev = cpuTicks();
+  if (!prev) return undefined;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    checkAborted(opts.signal);
+    const now = cpuTicks();
+    if (!now) return undefined;
+    const share = now.total > prev.total ? (now.busy - prev.busy) / (now.total - prev.total) : 0;
+    if (share <= maxBusy || performance.now() > deadline) return share;
+    prev = now;
+  }
 }
