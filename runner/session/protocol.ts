@@ -5,7 +5,7 @@
  *
  * One command, as written to the shell's stdin (one logical line):
  *
- *   __b_pre NONCE TAG && for __b_i in 1; do command eval 'CMD' </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-;
+ *   __b_pre NONCE TAG [UPTIME] && for __b_i in 1; do command eval 'CMD' </dev/null >&6 2>&8 6>&- 8>&-;
  *     __b_rc=$?; done; __b_post "$__b_rc"
  *
  * - eval runs at top level (not in a function), so `cd`, `export`, `declare` persist exactly as
@@ -147,9 +147,15 @@ __b_busy() {
   return $__b_f
 }
 __b_live() {
-  [ -n "$__b_ro" ] && [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/5 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/7 ]
+  [ -n "$__b_ro" ] && [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/6 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/8 ]
+}
+__b_reader() {
+  { command exec 9<"$1"; } 2>/dev/null || { command exec 9<"/proc/$2/fd/0"; } 2>/dev/null || command exec 9</dev/null
 }
 __b_retire() {
+  # Read ends for the drainers, opened while fds 6/8 still hold the write ends (so no open blocks).
+  __b_reader "$__b_fo" "$__b_ro"; exec 5<&9 9<&-
+  __b_reader "$__b_fe" "$__b_re"; exec 7<&9 9<&-
   exec 6>&- 8>&-
   command cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
   __b_d1=$!
@@ -173,6 +179,9 @@ __b_mk() {
   __b_ro=$!
   command cat <&7 >&2 5<&- 6>&- 7<&- 8>&- &
   __b_re=$!
+  # The relays hold the read ends; the shell keeps only the write ends (one redirection less per
+  # command to keep them from the command).
+  exec 5<&- 7<&-
 }
 __b_pre() {
   __b_n=$1; __b_d1=; __b_d2=
@@ -195,8 +204,8 @@ __b_pre() {
 }
 __b_end() {
   unset __BERTH_JOB
-  if [ -n "$__b_ro" ] && command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 2>/dev/null &&
-    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8 2>/dev/null; then :
+  if [ -n "$__b_ro" ] && { command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 &&
+    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8; } 2>/dev/null; then :
   else
     command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
     command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
@@ -240,7 +249,7 @@ command printf '__berth_%s__R%s %s %s %s__berth_%s__' ${quoteSh(readyNonce)} "$$
  */
 export function commandLine(nonce: string, tag: string, command: string, uptime?: string): string {
   const up = uptime !== undefined && /^\d+\.\d+$/.test(uptime) ? ` ${uptime}` : '';
-  return `__b_pre ${nonce} ${tag}${up} && for __b_i in 1; do command eval ${quoteSh(command)} </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`;
+  return `__b_pre ${nonce} ${tag}${up} && for __b_i in 1; do command eval ${quoteSh(command)} </dev/null >&6 2>&8 6>&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`;
 }
 
 /**

@@ -111,8 +111,13 @@ describe('shell quoting', () => {
   it('builds one command line that keeps the command literal', () => {
     const line = commandLine('n', 't', "echo 'a'\nexit");
     expect(line).toBe(
-      `__b_pre n t && for __b_i in 1; do command eval 'echo '\\''a'\\''\nexit' </dev/null >&6 2>&8 5<&- 6>&- 7<&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`,
+      `__b_pre n t && for __b_i in 1; do command eval 'echo '\\''a'\\''\nexit' </dev/null >&6 2>&8 6>&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`,
     );
+  });
+
+  it('passes the start time only in /proc/uptime form (anything else: the shell reads its own)', () => {
+    expect(commandLine('n', 't', 'true', '123.45')).toMatch(/^__b_pre n t 123\.45 && /);
+    for (const bad of ['', '1e9', '12', '1.2; rm -rf /', '$(id)']) expect(commandLine('n', 't', 'true', bad)).toMatch(/^__b_pre n t && /);
   });
 });
 

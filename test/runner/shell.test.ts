@@ -174,6 +174,22 @@ for (const flavour of ['busybox', 'node'] as const) {
       expect((await s.exec('echo quiet')).stdout).toBe('quiet\n');
     });
 
+    it('an agent that kills its output relays gets fresh ones; a running job still drains to the background log', async () => {
+      // The relays are the shell's `cat` children reading its output FIFOs. Killing them mid-command
+      // leaves the shell to notice at the next command (relays gone), hand the old FIFOs (still held
+      // by the job) to drainers and start new relays.
+      const killRelays = `for p in /proc/[0-9]*; do read -r c <$p/comm 2>/dev/null || continue; [ "$c" = cat ] && [ "$(cat $p/cmdline 2>/dev/null | tr '\\0' ' ')" = "cat " ] && kill \${p#/proc/}; done; :`;
+      await s.exec(`(sleep 0.6; echo relay-job-late) & ${killRelays}`);
+      for (let i = 0; i < 3; i++) {
+        const r = await s.exec(`echo after-${i}`);
+        expect(r.stdout).toBe(`after-${i}\n`);
+        expect(r.exitCode).toBe(0);
+      }
+      await sleep(1000);
+      expect(await s.backgroundLog()).toContain('relay-job-late');
+      expect((await s.exec('echo still-clean')).stdout).toBe('still-clean\n');
+    });
+
     it('a job the shell never saw start (double fork, sh -c ... &) is still moved off the pipes', async () => {
       // Neither sets the shell's $! nor stays its child: only the holders of the pipes tell.
       const r = await s.exec(`( (sleep 0.3; echo orphan-late; echo orphan-err >&2) & ); sh -c '(sleep 0.3; echo sh-c-late) &'; echo spawned`);
