@@ -17,6 +17,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { StreamName } from './output.js';
 
 /** The launcher's fds for the command FIFO and the stdout/stderr FIFOs (protocol.ts LAUNCHER). */
@@ -36,16 +37,26 @@ export interface FifoIo {
 
 /**
  * This kernel's uptime in seconds as /proc/uptime prints it ("12345.67"), or undefined. A shell on
- * the FIFO transport shares this kernel (its pid is in our /proc), so this is its clock too: read
+ * the FIFO transport shares this kernel (its pid is in our /proc), so this is its clock too: taken
  * before a command is written, it is at or before the start of every process the command makes.
+ * Read from the file at most once a second and carried forward on the monotonic clock in between
+ * (readFileSync per command cost more runner CPU than the shell's own read saved). Monotonic time
+ * never runs ahead of boot time (it only misses a suspend), so the value never passes the truth.
  */
 export function hostUptime(): string | undefined {
-  try {
-    return readFileSync('/proc/uptime', 'latin1').split(' ', 1)[0];
-  } catch {
-    return undefined;
+  const now = performance.now();
+  if (!uptimeAnchor || now - uptimeAnchor.at > 1000) {
+    try {
+      const s = Number(readFileSync('/proc/uptime', 'latin1').split(' ', 1)[0]);
+      uptimeAnchor = Number.isFinite(s) ? { at: now, seconds: s } : undefined;
+    } catch {
+      uptimeAnchor = undefined;
+    }
   }
+  if (!uptimeAnchor) return undefined;
+  return (Math.floor((uptimeAnchor.seconds + (now - uptimeAnchor.at) / 1000) * 100) / 100).toFixed(2);
 }
+let uptimeAnchor: { at: number; seconds: number } | undefined;
 
 /** True when host pid `pid` is a process of container `containerId` (a full or 12+ hex id). */
 export function pidInContainer(pid: number, containerId: string): boolean {
