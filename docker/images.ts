@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { IMAGES, type BuiltinImageKey } from '../src/images.js';
 import { BerthError } from '../src/errors.js';
 import { call, docker, imageExists, type Docker } from './client.js';
+import { followProgress } from './progress.js';
 
 export type Progress = (line: string) => void;
 
@@ -206,13 +207,7 @@ async function importRootfs(rootfs: string, ref: string, cmd: string): Promise<v
       } as object,
     ),
   );
-  await new Promise<void>((resolve, reject) => {
-    client.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
-      const failed = out?.find((o) => o.error);
-      if (err || failed) reject(new Error(err?.message ?? failed?.error));
-      else resolve();
-    });
-  });
+  await followProgress(client, stream, (detail) => new Error(detail));
   const code = await new Promise<number | null>((r) => (tar.exitCode !== null ? r(tar.exitCode) : tar.on('close', r)));
   if (code !== 0) throw new Error(`tar exited ${code}: ${tarErr.trim()}`);
 }
