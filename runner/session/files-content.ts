@@ -17,7 +17,7 @@ import type { z } from 'zod';
 import { BerthError } from '../../src/errors.js';
 import { adoptParentOwner, at, quote } from './files-resolve.js';
 import type { ReadOptionsSchema, ReadResult } from './files-types.js';
-import { checkAbort, LineCollector, tooLarge, typeOf } from './files-util.js';
+import { checkAbort, LineCollector, readResult, tooLarge, typeOf } from './files-util.js';
 import type { Resolved } from './files-walk.js';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -49,26 +49,7 @@ export async function readLines(
     // Binary: nothing more to learn. Whole-file read past the cap: the file grew after fstat.
     if (lines.sawNul || (!ranged && lines.full)) break;
   }
-  const res = lines.finish();
-  if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: res.size, binary: true };
-  if (!ranged && res.truncated) throw tooLarge(p, res.size, maxFileBytes, 'Read it in parts with startLine/endLine.');
-  if (start > Math.max(res.totalLines, 1)) {
-    throw new BerthError(
-      'BAD_INPUT',
-      `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`,
-      {
-        details: { totalLines: res.totalLines },
-      },
-    );
-  }
-  return {
-    content: res.content,
-    totalLines: res.totalLines,
-    startLine: start,
-    endLine: res.endLine,
-    size: res.size,
-    ...(res.truncated ? { truncated: true as const } : {}),
-  };
+  return readResult(lines, p, { start, ranged }, maxFileBytes);
 }
 
 /** Open the resolved leaf as a regular file: O_NOFOLLOW (a swapped-in symlink fails), O_NONBLOCK (FIFOs). */

@@ -40,7 +40,7 @@ import {
   type StatResult,
 } from './files-types.js';
 import { entryOf, listDir, removeTree, type ListQueueItem } from './files-tree.js';
-import { checkAbort, displayOf, parse, tooLarge, typeOf } from './files-util.js';
+import { checkAbort, displayOf, parse, tooLarge, typeOf, writeBytes } from './files-util.js';
 import { at, closeDir, fsError, openDirAt, openStrict, quote, toRelParts, useFdMode, type RootInfo } from './files-resolve.js';
 import { walk, type Resolved, type WalkOptions } from './files-walk.js';
 
@@ -112,13 +112,7 @@ export class WorkspaceFiles {
   /** Atomically create or replace a file (temp file + rename), keeping an existing file's mode. */
   async write(p: string, content: string | Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     const o = parse(WriteOptionsSchema, options, 'write options');
-    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
-      throw new BerthError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
-    }
-    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-    if (data.length > this.maxFileBytes) {
-      throw tooLarge(p, data.length, this.maxFileBytes, 'Write smaller files.');
-    }
+    const data = writeBytes(p, content, this.maxFileBytes);
     const r = await this.resolve(p, { followLeaf: true, createDirs: o.createDirs, mutating: true, what: 'write' });
     try {
       if (r.name === '.' || r.stat?.isDirectory()) {
