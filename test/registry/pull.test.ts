@@ -11,9 +11,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { docker, imageExists } from '../../docker/client.js';
 import { ensureImageRef } from '../../docker/ensure.js';
 import { pullImage, type PullProgress } from '../../docker/pull.js';
-import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
-import { ensureRegistryTools, freePort, startRegistry, type Registry } from './registry.js';
+import { ensureRegistryTools, freePort, pushAndForget, startRegistry, type Registry } from './registry.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const TAG = `t${process.pid}`;
@@ -38,33 +37,11 @@ async function dockerConfig(config: unknown): Promise<string> {
 
 const basic = (user: string, password: string) => Buffer.from(`${user}:${password}`).toString('base64');
 
-/**
- * Build an image with a layer of its own (random bytes, so the pull must download it: a layer the
- * engine still has would only say "Already exists"), push it, then delete the local copy.
- */
-async function pushAndForget(host: string, name: string, auth?: { username: string; password: string }): Promise<string> {
+/** Push a fresh image `name` with a random 3 MB layer to `host`, recorded for cleanup, and delete it locally. */
+async function pushed(host: string, name: string, auth?: { username: string; password: string }): Promise<string> {
   const ref = `${host}/berth-test/${name}:${TAG}`;
   refs.push(ref);
-  const client = docker();
-  const c = await client.createContainer({
-    Image: IMAGES.busybox,
-    Cmd: ['sh', '-c', 'head -c 3000000 /dev/urandom > /blob'],
-    HostConfig: { NetworkMode: 'none' },
-  });
-  try {
-    await c.start();
-    expect((await c.wait()).StatusCode).toBe(0);
-    await c.commit({ repo: `${host}/berth-test/${name}`, tag: TAG });
-  } finally {
-    await c.remove({ force: true });
-  }
-  const stream = await client.getImage(ref).push({ authconfig: { ...(auth ?? {}), serveraddress: host } });
-  const events: { error?: string }[] = await new Promise((res, rej) =>
-    client.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? rej(err) : res(out))),
-  );
-  expect(events.filter((e) => e.error)).toEqual([]);
-  await client.getImage(ref).remove();
-  expect(await imageExists(ref)).toBe(false);
+  await pushAndForget(ref, 3_000_000, auth);
   return ref;
 }
 
@@ -101,7 +78,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('pulls a missing image with per-layer byte progress (no auth)', async () => {
-    const ref = await pushAndForget(open.host, 'open');
+    const ref = await pushed(open.host, 'open');
     const events: PullProgress[] = [];
     const lines: string[] = [];
     expect(await ensureImageRef(ref, { onPullProgress: (p) => events.push(p), onProgress: (l) => lines.push(l) })).toBe(true);
@@ -116,7 +93,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('htpasswd registry: anonymous and wrong-password pulls are REGISTRY_UNAUTHORIZED; config auths work', async () => {
-    const ref = await pushAndForget(locked.host, 'locked', { username: USER, password: PASSWORD });
+    const ref = await pushed(locked.host, 'locked', { username: USER, password: PASSWORD });
     const empty = await dockerConfig({});
     await expect(pullImage(ref, { env: { DOCKER_CONFIG: empty } })).rejects.toMatchObject({
       code: 'REGISTRY_UNAUTHORIZED',
@@ -131,7 +108,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('DOCKER_AUTH_CONFIG and a credHelpers docker-credential-* helper supply credentials', async () => {
-    const ref = await pushAndForget(locked.host, 'helper', { username: USER, password: PASSWORD });
+    const ref = await pushed(locked.host, 'helper', { username: USER, password: PASSWORD });
     await pullImage(ref, {
       env: { DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [locked.host]: { auth: basic(USER, PASSWORD) } } }), DOCKER_CONFIG: await dockerConfig({}) },
     });
@@ -163,7 +140,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('a failure inside the pull stream (a layer blob the registry lost) is an error, not a silent success', async () => {
-    const ref = await pushAndForget(open.host, 'broken');
+    const ref = await pushed(open.host, 'broken');
     const repo = 'berth-test/broken';
     const manifest = (await (
       await fetch(`http://${open.host}/v2/${repo}/manifests/${TAG}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })
@@ -177,7 +154,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('berth test with image: <registry ref> pulls it with progress on stderr; a failed pull exits non-zero', async () => {
-    const ref = await pushAndForget(open.host, 'cli');
+    const ref = await pushed(open.host, 'cli');
     const src = await temp('berth-pull-src-');
     await mkdir(join(src, 'sub'));
     await writeFile(join(src, 'berth.yaml'), `image: ${ref}\ninstall: []\ntest: echo pulled-and-ran\n`);
