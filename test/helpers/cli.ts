@@ -8,6 +8,8 @@ export interface CliRun {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** stdout and stderr interleaved as they arrived (what a terminal shows). */
+  output: string;
 }
 
 export interface CliOptions {
@@ -28,10 +30,17 @@ export function runBerth(args: readonly string[], opts: CliOptions = {}): Promis
     });
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      output += d.toString();
+    });
     child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.on('close', (code) => done({ code, stdout, stderr, output }));
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

@@ -2,19 +2,17 @@
 // htpasswd auth: a locally built image is pushed, its local copy deleted, then pulled back by
 // reference through berth, with progress. Failures (no credentials, wrong password, unknown
 // image, nothing listening) must be errors with their own codes, never a silent success.
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { docker, imageExists } from '../../docker/client.js';
 import { ensureImageRef } from '../../docker/ensure.js';
 import { pullImage, type PullProgress } from '../../docker/pull.js';
 import { describeDocker } from '../helpers/docker.js';
 import { ensureRegistryTools, freePort, pushAndForget, startRegistry, type Registry } from './registry.js';
+import { runBerth } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const TAG = `t${process.pid}`;
 const USER = 'berth';
 const PASSWORD = 'correct horse battery staple';
@@ -45,16 +43,7 @@ async function pushed(host: string, name: string, auth?: { username: string; pas
   return ref;
 }
 
-function berth(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out }));
-  });
-}
+const berth = (args: string[], cwd: string, env: NodeJS.ProcessEnv) => runBerth(args, { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
 
 describeDocker('pull by reference from a real registry', () => {
   let open: Registry;
@@ -159,13 +148,13 @@ describeDocker('pull by reference from a real registry', () => {
     await mkdir(join(src, 'sub'));
     await writeFile(join(src, 'berth.yaml'), `image: ${ref}\ninstall: []\ntest: echo pulled-and-ran\n`);
     const ok = await berth(['test', '--source=.'], src, {});
-    expect(ok.code, ok.out).toBe(0);
-    expect(ok.out).toMatch(/pull .*layer \w+ (Downloading|Pull complete)/);
-    expect(ok.out).toContain('pulled-and-ran');
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toMatch(/pull .*layer \w+ (Downloading|Pull complete)/);
+    expect(ok.output).toContain('pulled-and-ran');
 
     await writeFile(join(src, 'berth.yaml'), `image: ${open.host}/berth-test/absent:${TAG}\ntest: 'true'\n`);
     const bad = await berth(['test', '--source=.'], src, {});
     expect(bad.code).not.toBe(0);
-    expect(bad.out).toMatch(/has no such image/);
+    expect(bad.output).toMatch(/has no such image/);
   });
 });
