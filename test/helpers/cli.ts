@@ -20,6 +20,15 @@ export interface CliOptions {
   readonly input?: string;
 }
 
+/**
+ * This process's environment minus every variable that starts with one of `prefixes`: a suite
+ * drops what must not leak into the CLI (a hook's GIT_DIR, the caller's own BERTH_* settings)
+ * and then adds its own.
+ */
+export function envWithout(...prefixes: readonly string[]): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !prefixes.some((p) => k.startsWith(p))));
+}
+
 /** Run `berth <args>` to completion and collect its exit code and output. */
 export function runBerth(args: readonly string[], opts: CliOptions = {}): Promise<CliRun> {
   return new Promise((done, reject) => {
