@@ -19,6 +19,7 @@ import ignore from 'ignore';
 import { create as createTar } from 'tar';
 import { BerthError } from '../src/errors.js';
 import { call, docker, type Docker } from './client.js';
+import { followProgress } from './progress.js';
 
 export const BUILD_HASH_LABEL = 'dev.berth.build.input-hash';
 
@@ -70,7 +71,17 @@ export async function ensureBuilt(ref: string, spec: BuildSpec, opts: BuildOpts)
       forcerm: true,
     }),
   );
-  await followBuild(client, stream, ref, say);
+  await followProgress(
+    client,
+    stream,
+    (detail, cause) =>
+      cause
+        ? new BerthError('IMAGE_BUILD_FAILED', `building ${ref}: ${detail}`, { cause })
+        : new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${detail}. Fix the Dockerfile (or build: in berth.yaml) and retry.`),
+    (e) => {
+      for (const l of (e.stream ?? e.status ?? '').split('\n')) if (l.trim()) say(`  ${l.trimEnd()}`);
+    },
+  );
   // The rebuild moved the tag: the superseded image is unreferenced now; remove it unless a
   // container still uses it (then Docker refuses, and it stays).
   const built = await client
@@ -83,29 +94,6 @@ export async function ensureBuilt(ref: string, spec: BuildSpec, opts: BuildOpts)
       .remove()
       .catch(() => undefined);
   return true;
-}
-
-/** Follow the build stream: print its lines, fail on any error event (followProgress does not). */
-function followBuild(client: Docker, stream: NodeJS.ReadableStream, ref: string, say: (l: string) => void): Promise<void> {
-  const failures: string[] = [];
-  return new Promise((resolve, reject) => {
-    client.modem.followProgress(
-      stream,
-      (err: Error | null) => {
-        if (err) return reject(new BerthError('IMAGE_BUILD_FAILED', `building ${ref}: ${err.message}`, { cause: err }));
-        if (failures.length)
-          return reject(
-            new BerthError('IMAGE_BUILD_FAILED', `building ${ref} failed: ${failures.join('; ')}. Fix the Dockerfile (or build: in berth.yaml) and retry.`),
-          );
-        resolve();
-      },
-      (e: { stream?: string; status?: string; error?: string; errorDetail?: { message?: string } }) => {
-        const failure = e.error ?? e.errorDetail?.message;
-        if (failure) failures.push(failure);
-        for (const l of (e.stream ?? e.status ?? '').split('\n')) if (l.trim()) say(`  ${l.trimEnd()}`);
-      },
-    );
-  });
 }
 
 /** `rel` under `root`, refusing anything that resolves outside it (symlinks included). */

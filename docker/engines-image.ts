@@ -12,6 +12,7 @@
 import type { Readable } from 'node:stream';
 import { BerthError } from '../src/errors.js';
 import { call, docker as sharedDocker, imageExists, type Docker } from './client.js';
+import { followProgress } from './progress.js';
 import { saveImage } from './snapshots.js';
 
 export interface CopyImageOptions {
@@ -37,11 +38,12 @@ export async function ensureImageOn(target: Docker, ref: string, opts: CopyImage
   }
   opts.onProgress?.(`copying image ${ref} to ${where} (docker save | load over the API)`);
   const tar = await saveImage(from, ref);
+  const what = `load image ${ref} on ${where}`;
   try {
-    const answer = (await call(`load image ${ref} on ${where}`, () =>
+    const answer = (await call(what, () =>
       target.loadImage(tar as unknown as string, { quiet: true, ...(opts.signal ? { abortSignal: opts.signal } : {}) }),
     )) as unknown as Readable;
-    await followLoad(target, answer, `load image ${ref} on ${where}`);
+    await followProgress(target, answer, (detail, cause) => new BerthError('DOCKER_ERROR', `${what} failed: ${detail}`, { cause }));
   } finally {
     tar.destroy();
   }
@@ -49,15 +51,4 @@ export async function ensureImageOn(target: Docker, ref: string, opts: CopyImage
     throw new BerthError('DOCKER_ERROR', `image ${ref} was loaded on ${where} but is not there under that name: load it by hand (docker save | docker load)`);
   }
   return true;
-}
-
-/** Read a load answer to its end; an error event in it fails the copy. */
-function followLoad(client: Docker, stream: Readable, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
-      const failed = out?.find((o) => o.error);
-      if (err || failed) reject(new BerthError('DOCKER_ERROR', `${what} failed: ${err?.message ?? failed?.error}`, { cause: err ?? undefined }));
-      else resolve();
-    });
-  });
 }

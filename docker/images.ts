@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { IMAGES, type BuiltinImageKey } from '../src/images.js';
 import { BerthError } from '../src/errors.js';
 import { call, docker, imageExists, type Docker } from './client.js';
+import { LineTail } from './lines.js';
+import { followProgress } from './progress.js';
 
 export type Progress = (line: string) => void;
 
@@ -206,13 +208,7 @@ async function importRootfs(rootfs: string, ref: string, cmd: string): Promise<v
       } as object,
     ),
   );
-  await new Promise<void>((resolve, reject) => {
-    client.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
-      const failed = out?.find((o) => o.error);
-      if (err || failed) reject(new Error(err?.message ?? failed?.error));
-      else resolve();
-    });
-  });
+  await followProgress(client, stream, (detail) => new Error(detail));
   const code = await new Promise<number | null>((r) => (tar.exitCode !== null ? r(tar.exitCode) : tar.on('close', r)));
   if (code !== 0) throw new Error(`tar exited ${code}: ${tarErr.trim()}`);
 }
@@ -230,25 +226,19 @@ export function run(cmd: string, args: string[], opts: RunOpts = {}): Promise<st
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
     let out = '';
-    let tail: string[] = [];
-    let partial = '';
+    const lines = new LineTail(opts.onLine);
     const onData = (d: Buffer) => {
       const s = d.toString();
       if (opts.capture) out += s;
-      const lines = (partial + s).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) {
-        opts.onLine?.(l);
-        tail.push(l);
-      }
-      if (tail.length > 30) tail = tail.slice(-30);
+      lines.push(s);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', (err) => (opts.allowFail ? resolve('') : reject(new Error(`${cmd}: ${err.message}`))));
     child.on('close', (code) => {
+      lines.end();
       if (code === 0 || opts.allowFail) resolve(out.trim());
-      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${tail.join('\n')}`));
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${lines.text()}`));
     });
   });
 }

@@ -1,14 +1,11 @@
 /**
- * Pulling images by reference, with progress and honest failure.
- *
- * dockerode's `followProgress` calls back with success even when an event in the stream reported
- * an error (the engine answers 200 and puts the failure in the JSON stream), so every event is
- * checked for `error` / `errorDetail` here.
- * https://github.com/apocas/dockerode/issues/639 and https://github.com/apocas/docker-modem/pull/146
+ * Pulling images by reference, with progress and honest failure (an error event inside the pull
+ * stream fails the pull: docker/progress.ts).
  */
 import { BerthError } from '../src/errors.js';
 import { authFor, registryOf } from './auth.js';
 import { docker, imageExists, translateDockerError, type Docker } from './client.js';
+import { followProgress, type ProgressEvent } from './progress.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -19,14 +16,6 @@ export interface PullProgress {
   readonly status: string;
   readonly currentBytes: number | undefined;
   readonly totalBytes: number | undefined;
-}
-
-interface PullEvent {
-  id?: string;
-  status?: string;
-  progressDetail?: { current?: number; total?: number };
-  error?: string;
-  errorDetail?: { message?: string; code?: number };
 }
 
 export interface PullOpts {
@@ -40,34 +29,29 @@ export interface PullOpts {
 export async function pullImage(ref: string, opts: PullOpts = {}): Promise<void> {
   const client = opts.client ?? docker();
   const auth = await authFor(ref, opts.env);
+  const hadAuth = auth !== undefined;
   let stream: NodeJS.ReadableStream;
   try {
     stream = (await client.pull(ref, { ...(auth ? { authconfig: auth } : {}), ...(opts.signal ? { abortSignal: opts.signal } : {}) })) as NodeJS.ReadableStream;
   } catch (err) {
-    throw pullError(ref, errorText(err), err, auth !== undefined);
+    throw pullError(ref, errorText(err), err, hadAuth);
   }
-  const failures: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    client.modem.followProgress(
-      stream,
-      (err: Error | null) => (err ? reject(pullError(ref, err.message, err, auth !== undefined)) : resolve()),
-      (e: PullEvent) => {
-        const failure = e.error ?? e.errorDetail?.message;
-        if (failure) failures.push(failure);
-        else if (e.status) {
-          opts.onProgress?.({
-            layer: e.id && e.id !== ref.split(':').pop() ? e.id : undefined,
-            status: e.status,
-            currentBytes: e.progressDetail?.current,
-            totalBytes: e.progressDetail?.total,
-          });
-        }
-      },
-    );
-  });
-  if (failures.length) throw pullError(ref, failures.join('; '), undefined, auth !== undefined);
+  await followProgress(
+    client,
+    stream,
+    (detail, cause) => pullError(ref, detail, cause, hadAuth),
+    (e: ProgressEvent) => {
+      if (!e.status) return;
+      opts.onProgress?.({
+        layer: e.id && e.id !== ref.split(':').pop() ? e.id : undefined,
+        status: e.status,
+        currentBytes: e.progressDetail?.current,
+        totalBytes: e.progressDetail?.total,
+      });
+    },
+  );
   // A stream that ended without an error but without the image is still a failure.
-  if (!(await imageExists(ref, client))) throw pullError(ref, 'the pull ended but the image is not on the engine', undefined, auth !== undefined);
+  if (!(await imageExists(ref, client))) throw pullError(ref, 'the pull ended but the image is not on the engine', undefined, hadAuth);
 }
 
 /** Make `ref` present according to `policy`. Returns true when it pulled. */

@@ -16,6 +16,7 @@ import { BerthError } from '../src/errors.js';
 import { IMAGES, NODE_RELEASES, type ToolchainImage } from '../src/images.js';
 import { call, docker, imageExists, type Docker } from './client.js';
 import { aptSourceFor, ensureImage, run, type Progress } from './images.js';
+import { LineTail } from './lines.js';
 
 /** Image labels: what berth built and why (`berth images ls` reads them). */
 export const IMAGE_LABEL = {
@@ -242,16 +243,10 @@ async function commitFrom(client: Docker, ref: string, spec: CommitSpec): Promis
 
 async function runToEnd(container: Docker.Container, ref: string, onLine?: Progress): Promise<void> {
   const stream = await call(`attach the build container for ${ref}`, () => container.attach({ stream: true, stdout: true, stderr: true }));
-  let tail: string[] = [];
-  let partial = '';
+  const lines = new LineTail(onLine);
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      const parts = (partial + chunk.toString('utf8')).split('\n');
-      partial = parts.pop() ?? '';
-      for (const l of parts) {
-        onLine?.(l);
-        tail = [...tail.slice(-29), l];
-      }
+      lines.push(chunk.toString('utf8'));
       done();
     },
   });
@@ -259,10 +254,11 @@ async function runToEnd(container: Docker.Container, ref: string, onLine?: Progr
   container.modem.demuxStream(stream, sink, sink);
   await call(`start the build container for ${ref}`, () => container.start());
   const res = (await call(`wait for the build container for ${ref}`, () => container.wait())) as { StatusCode: number };
+  lines.end();
   if (res.StatusCode !== 0) {
     throw new BerthError(
       'IMAGE_BUILD_FAILED',
-      `building ${ref}: the install script exited ${res.StatusCode}:\n${tail.join('\n')}\nCheck that this machine's apt mirror is reachable from a container on the host network.`,
+      `building ${ref}: the install script exited ${res.StatusCode}:\n${lines.text()}\nCheck that this machine's apt mirror is reachable from a container on the host network.`,
     );
   }
 }

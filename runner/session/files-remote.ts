@@ -40,7 +40,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './files-types.js';
-import { checkAbort, displayOf, LineCollector, parse, tooLarge } from './files-util.js';
+import { checkAbort, displayOf, LineCollector, parse, readResult, tooLarge, writeBytes } from './files-util.js';
 
 /** What the MCP tools use of a workspace's files, local (files.ts) or remote (this file). */
 export type WorkspaceFilesApi = Pick<RemoteWorkspaceFiles, 'read' | 'write' | 'edit' | 'list' | 'delete' | 'stat'>;
@@ -137,33 +137,12 @@ export class RemoteWorkspaceFiles {
     const size = Number(/^SIZE (\d+)$/m.exec(stderr)?.[1] ?? NaN);
     if (!stop.signal.aborted) this.#check(exitCode, stderr, 'read', p);
     if (!ranged && size > this.maxFileBytes) throw tooLarge(p, size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
-    const res = lines.finish();
-    if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size, binary: true };
-    if (!ranged && res.truncated) throw tooLarge(p, size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
-    if (start > Math.max(res.totalLines, 1)) {
-      throw new BerthError(
-        'BAD_INPUT',
-        `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`,
-        { details: { totalLines: res.totalLines } },
-      );
-    }
-    return {
-      content: res.content,
-      totalLines: res.totalLines,
-      startLine: start,
-      endLine: res.endLine,
-      size: Number.isFinite(size) ? size : res.size,
-      ...(res.truncated ? { truncated: true as const } : {}),
-    };
+    return readResult(lines, p, { start, ranged }, this.maxFileBytes, size);
   }
 
   async write(p: string, content: string | Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     const o = parse(WriteOptionsSchema, options, 'write options');
-    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
-      throw new BerthError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
-    }
-    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-    if (data.length > this.maxFileBytes) throw tooLarge(p, data.length, this.maxFileBytes, 'Write smaller files.');
+    const data = writeBytes(p, content, this.maxFileBytes);
     const rel = this.#rel(p, 'write');
     if (rel === '.') throw new BerthError('BAD_INPUT', `write ${quote(p)}: it is a directory. Write to a file path inside it.`);
     return { path: this.#display(p), bytes: data.length, created: await this.#put(rel, data, o.createDirs, 'write', p) };

@@ -1,9 +1,12 @@
-/** Small helpers of the workspace file tools (files.ts): input parsing, errors, bounded line reading. */
+/**
+ * Small helpers of the workspace file tools, local (files.ts) and remote (files-remote.ts): input
+ * parsing, errors, bounded line reading and the shape of a read's result.
+ */
 import type { Stats } from 'node:fs';
 import type { z } from 'zod';
 import { BerthError } from '../../src/errors.js';
 import { quote } from './files-resolve.js';
-import type { FileType } from './files-types.js';
+import type { FileType, ReadResult } from './files-types.js';
 
 export function typeOf(st: Stats): FileType {
   if (st.isFile()) return 'file';
@@ -34,6 +37,49 @@ export function tooLarge(display: string, size: number, limit: number, remedy: s
   return new BerthError('FILE_TOO_LARGE', `${quote(display)} is ${size} bytes; the limit is ${limit} bytes. ${remedy}`, {
     details: { size, limit },
   });
+}
+
+/** The bytes a write stores: a string as UTF-8, bytes as they are; refused past `maxFileBytes`. */
+export function writeBytes(p: string, content: unknown, maxFileBytes: number): Buffer {
+  if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
+    throw new BerthError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
+  }
+  const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  if (data.length > maxFileBytes) throw tooLarge(p, data.length, maxFileBytes, 'Write smaller files.');
+  return data;
+}
+
+/** A read of the whole file (`ranged` false, capped) or of the lines from `start`. */
+export interface ReadRange {
+  readonly start: number;
+  readonly ranged: boolean;
+}
+
+/**
+ * The result of a read once its bytes are in `lines`: binary (a NUL), refused as too large (a
+ * whole-file read past the cap), or the lines asked for. `size` is the file's size when the
+ * reader knows it better than the bytes it read (a remote read stops early but stats the file).
+ */
+export function readResult(lines: LineCollector, p: string, range: ReadRange, maxFileBytes: number, size?: number): ReadResult {
+  const res = lines.finish();
+  const known = size ?? res.size;
+  if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: known, binary: true };
+  if (!range.ranged && res.truncated) throw tooLarge(p, known, maxFileBytes, 'Read it in parts with startLine/endLine.');
+  if (range.start > Math.max(res.totalLines, 1)) {
+    throw new BerthError(
+      'BAD_INPUT',
+      `read ${quote(p)}: startLine ${range.start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`,
+      { details: { totalLines: res.totalLines } },
+    );
+  }
+  return {
+    content: res.content,
+    totalLines: res.totalLines,
+    startLine: range.start,
+    endLine: res.endLine,
+    size: Number.isFinite(known) ? known : res.size,
+    ...(res.truncated ? { truncated: true as const } : {}),
+  };
 }
 
 /**

@@ -58,7 +58,9 @@ function protectedError(what: string, display: string): BerthError {
 
 /** Resolve an agent path to (real parent dir, leaf name) inside the root. See the file comment. */
 export async function walk(root: RootInfo, input: string, opts: WalkOptions): Promise<Resolved> {
-  const w = new Walker(root, input, opts, await openRootDir(root));
+  // Validate before opening the root: a refused path must leave no handle behind.
+  const parts = toRelParts(input, root);
+  const w = new Walker(root, input, opts, parts, await openRootDir(root));
   try {
     return await w.run();
   } catch (err) {
@@ -78,11 +80,11 @@ class Walker {
   #via: string | undefined;
   #viaTarget = '';
 
-  constructor(root: RootInfo, input: string, opts: WalkOptions, dir: DirRef) {
+  constructor(root: RootInfo, input: string, opts: WalkOptions, parts: string[], dir: DirRef) {
     this.#root = root;
     this.#display = input;
     this.#opts = opts;
-    this.#queue = toRelParts(input, root);
+    this.#queue = parts;
     this.dir = dir;
   }
 

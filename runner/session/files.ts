@@ -3,25 +3,20 @@
  * directory bind-mounted into the container, so these run on the host, directly on the worktree:
  * fast (no docker exec round trip) but only safe because every path is confined by the walk in
  * files-resolve.ts. Read that file's header for the threat model and the remaining TOCTOU window.
+ * A resolved file's contents are read and atomically replaced by files-content.ts, whose header
+ * says how writes stay atomic, keep their owner and never open a FIFO.
  *
- * Policies beyond confinement:
- *  - Writes are atomic (temp file in the same directory + rename). Besides crash/reader safety, the
- *    rename replaces the directory entry instead of writing into the inode, so a hard link the agent
- *    planted inside the worktree can never turn a write into a write elsewhere.
- *  - The worktree's `.git` (a file pointing at the main repository's gitdir, see
- *    https://git-scm.com/docs/git-worktree#_details) cannot be written, edited or deleted, so an
- *    agent can't repoint its worktree at another gitdir; a `.git` directory (plain checkout) can't
- *    be entered for writing either, so no hooks or config can be planted for the host's git.
- *  - When berth runs as root on the host, replaced files keep their owner and new files/dirs take
- *    their parent's owner, so the (usually unprivileged) container user can still modify them.
- *  - FIFOs, sockets and devices are never opened for reading or writing (O_NONBLOCK on open and a
- *    regular-file check), so a planted FIFO cannot hang the runner.
+ * One more policy beyond confinement: the worktree's `.git` (a file pointing at the main
+ * repository's gitdir, see https://git-scm.com/docs/git-worktree#_details) cannot be written,
+ * edited or deleted, so an agent can't repoint its worktree at another gitdir; a `.git` directory
+ * (plain checkout) can't be entered for writing either, so no hooks or config can be planted for
+ * the host's git.
  */
-import { randomBytes } from 'node:crypto';
 import { constants as C, type Stats } from 'node:fs';
-import fs, { type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../src/errors.js';
+import { openLeaf, readLines, replaceAtomically } from './files-content.js';
 import { editBytes } from './files-edit.js';
 import {
   ReadOptionsSchema,
@@ -45,8 +40,8 @@ import {
   type StatResult,
 } from './files-types.js';
 import { entryOf, listDir, removeTree, type ListQueueItem } from './files-tree.js';
-import { checkAbort, displayOf, LineCollector, parse, tooLarge, typeOf } from './files-util.js';
-import { adoptParentOwner, at, closeDir, fsError, openDirAt, openStrict, quote, toRelParts, useFdMode, type RootInfo } from './files-resolve.js';
+import { checkAbort, displayOf, parse, tooLarge, typeOf, writeBytes } from './files-util.js';
+import { at, closeDir, fsError, openDirAt, openStrict, quote, toRelParts, useFdMode, type RootInfo } from './files-resolve.js';
 import { walk, type Resolved, type WalkOptions } from './files-walk.js';
 
 export type { EditMatch } from './files-edit.js';
@@ -77,8 +72,6 @@ export type {
   StatResult,
 } from './files-types.js';
 
-const READ_CHUNK_BYTES = 1024 * 1024;
-
 export class WorkspaceFiles {
   readonly root: string;
   readonly maxFileBytes: number;
@@ -101,46 +94,11 @@ export class WorkspaceFiles {
   async read(p: string, options: ReadOptions = {}): Promise<ReadResult> {
     const { signal, ...rest } = options;
     const o = parse(ReadOptionsSchema, rest, 'read options');
-    const ranged = o.startLine !== undefined || o.endLine !== undefined;
-    const start = o.startLine ?? 1;
     const r = await this.resolve(p, { followLeaf: true, what: 'read' });
     try {
-      const fh = await this.openLeaf(r, p, 'read', C.O_RDONLY);
+      const fh = await openLeaf(r, p, 'read', C.O_RDONLY);
       try {
-        const st = await fh.stat();
-        if (!ranged && st.size > this.maxFileBytes) {
-          throw tooLarge(p, st.size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
-        }
-        const lines = new LineCollector(start, o.endLine ?? Number.MAX_SAFE_INTEGER, this.maxFileBytes);
-        const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, Math.max(st.size, 1) + 1));
-        for (;;) {
-          checkAbort(signal, `read ${quote(p)}`);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-          if (bytesRead === 0) break;
-          lines.feed(buf.subarray(0, bytesRead));
-          // Binary: nothing more to learn. Whole-file read past the cap: the file grew after fstat.
-          if (lines.sawNul || (!ranged && lines.full)) break;
-        }
-        const res = lines.finish();
-        if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: res.size, binary: true };
-        if (!ranged && res.truncated) throw tooLarge(p, res.size, this.maxFileBytes, 'Read it in parts with startLine/endLine.');
-        if (start > Math.max(res.totalLines, 1)) {
-          throw new BerthError(
-            'BAD_INPUT',
-            `read ${quote(p)}: startLine ${start} is past the end of the file (${res.totalLines} lines). Use a startLine between 1 and ${res.totalLines}.`,
-            {
-              details: { totalLines: res.totalLines },
-            },
-          );
-        }
-        return {
-          content: res.content,
-          totalLines: res.totalLines,
-          startLine: start,
-          endLine: res.endLine,
-          size: res.size,
-          ...(res.truncated ? { truncated: true as const } : {}),
-        };
+        return await readLines(fh, p, o, this.maxFileBytes, signal);
       } finally {
         await fh.close();
       }
@@ -154,13 +112,7 @@ export class WorkspaceFiles {
   /** Atomically create or replace a file (temp file + rename), keeping an existing file's mode. */
   async write(p: string, content: string | Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
     const o = parse(WriteOptionsSchema, options, 'write options');
-    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
-      throw new BerthError('BAD_INPUT', `write ${quote(String(p))}: content must be a string or bytes, got ${typeof content}.`);
-    }
-    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-    if (data.length > this.maxFileBytes) {
-      throw tooLarge(p, data.length, this.maxFileBytes, 'Write smaller files.');
-    }
+    const data = writeBytes(p, content, this.maxFileBytes);
     const r = await this.resolve(p, { followLeaf: true, createDirs: o.createDirs, mutating: true, what: 'write' });
     try {
       if (r.name === '.' || r.stat?.isDirectory()) {
@@ -169,7 +121,7 @@ export class WorkspaceFiles {
       if (r.stat && !r.stat.isFile()) {
         throw new BerthError('BAD_INPUT', `write ${quote(p)}: it is not a regular file (${typeOf(r.stat)}). Delete it first or choose another path.`);
       }
-      await this.replaceAtomically(r, data, r.stat, p);
+      await replaceAtomically(r, data, r.stat, p);
       return { path: displayOf(this.partsOf(p, await this.info())), bytes: data.length, created: r.stat === null };
     } catch (err) {
       throw fsError(err, 'write', p);
@@ -189,7 +141,7 @@ export class WorkspaceFiles {
     try {
       let st: Stats;
       let buf: Buffer;
-      const fh = await this.openLeaf(r, p, 'edit', C.O_RDONLY);
+      const fh = await openLeaf(r, p, 'edit', C.O_RDONLY);
       try {
         st = await fh.stat();
         if (st.size > this.maxFileBytes) throw tooLarge(p, st.size, this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
@@ -199,7 +151,7 @@ export class WorkspaceFiles {
       }
       if (buf.length > this.maxFileBytes) throw tooLarge(p, buf.length, this.maxFileBytes, 'Edit smaller files, or replace the file with write.');
       const { out, ...plan } = editBytes(buf, o, p, this.maxFileBytes);
-      await this.replaceAtomically(r, out, st, p);
+      await replaceAtomically(r, out, st, p);
       return { path: displayOf(this.partsOf(p, await this.info())), replaced: 1, line: plan.line, matchId: plan.matchId };
     } catch (err) {
       throw fsError(err, 'edit', p);
@@ -351,55 +303,5 @@ export class WorkspaceFiles {
 
   private async resolve(p: string, opts: WalkOptions): Promise<Resolved> {
     return walk(await this.info(), p, opts);
-  }
-
-  /** Open the resolved leaf as a regular file: O_NOFOLLOW (a swapped-in symlink fails), O_NONBLOCK (FIFOs). */
-  private async openLeaf(r: Resolved, p: string, what: string, flags: number): Promise<FileHandle> {
-    if (!r.stat) throw new BerthError('FILE_NOT_FOUND', `${what} ${quote(p)}: the file does not exist. Check the path with list.`);
-    if (r.stat.isDirectory()) throw new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is a directory. Use list to see its entries.`);
-    if (!r.stat.isFile()) throw new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(r.stat)}).`);
-    const fh = await fs.open(at(r.dir, r.name), flags | C.O_NOFOLLOW | C.O_NONBLOCK);
-    const st = await fh.stat().catch(async (err: unknown) => {
-      await fh.close();
-      throw err;
-    });
-    if (!st.isFile()) {
-      await fh.close();
-      throw new BerthError('BAD_INPUT', `${what} ${quote(p)}: it is not a regular file (${typeOf(st)}).`);
-    }
-    return fh;
-  }
-
-  /** Write `data` to a temp file beside the target and rename it over the target. */
-  private async replaceAtomically(r: Resolved, data: Buffer, existing: Stats | null, p: string): Promise<void> {
-    const tmp = `.berth-${randomBytes(8).toString('hex')}.tmp`;
-    const tmpPath = at(r.dir, tmp);
-    const fh = await fs.open(tmpPath, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o666);
-    let renamed = false;
-    try {
-      try {
-        if (existing) {
-          // chown before chmod: chown clears set-id bits.
-          if (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.()) {
-            await fh.chown(existing.uid, existing.gid).catch(() => undefined);
-          }
-          await fh.chmod(existing.mode & 0o7777);
-        } else {
-          await adoptParentOwner(r.dir, fh);
-        }
-        await fh.writeFile(data);
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmpPath, at(r.dir, r.name));
-      renamed = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
-        throw new BerthError('BAD_INPUT', `write ${quote(p)}: it became a directory. Write to a file path inside it.`, { cause: err });
-      }
-      throw err;
-    } finally {
-      if (!renamed) await fs.unlink(tmpPath).catch(() => undefined);
-    }
   }
 }

@@ -7,20 +7,11 @@
  *   objects/<exportId>/volumes/<name>.tar.gz   one per volume, entries relative to its root
  */
 import { z } from 'zod';
-
-const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id');
+import { commitId, storedObjectFields } from './manifest-fields.js';
 /** As berth.yaml's mount names (src/project/schema.ts MOUNT_NAME). */
 export const VOLUME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-const blob = {
-  key: z.string().max(300),
-  size: z
-    .number()
-    .int()
-    .nonnegative()
-    .max(2 ** 50),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest'),
-};
+const blob = storedObjectFields(300);
 
 export const ContainerSectionSchema = z
   .object({
@@ -28,7 +19,7 @@ export const ContainerSectionSchema = z
       .object({
         ...blob,
         /** The checkpoint commit the image was recorded with. */
-        checkpoint: sha,
+        checkpoint: commitId,
         /** Its tag in the exporting Docker (informational; import re-tags it for the new workspace). */
         ref: z.string().max(300),
         /** The spec image the checkpoint was built on. */

@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { isValidName } from '../../src/workspace/index.js';
 import { BerthError } from '../../src/errors.js';
 import { ContainerSectionSchema, containerSectionKeys, containerSectionProblems } from './container-manifest.js';
+import { commitId, storedObjectFields } from './manifest-fields.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const MANIFEST_FORMAT = 'berth-workspace-export';
@@ -35,19 +36,12 @@ export const OBJECT_FILES = {
 
 export type ObjectRole = keyof typeof OBJECT_FILES;
 
-const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id');
 const EXPORT_ID_RE = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
 
 const objectSchema = z
   .object({
     role: z.enum(['bundle', 'untracked', 'staged', 'unstaged', 'session-log']),
-    key: z.string().max(200),
-    size: z
-      .number()
-      .int()
-      .nonnegative()
-      .max(2 ** 50),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest'),
+    ...storedObjectFields(200),
   })
   .strict();
 
@@ -62,10 +56,10 @@ export const ManifestSchema = z
       .object({
         name: z.string().refine(isValidName, 'a valid workspace name'),
         branch: z.string().max(200),
-        head: sha,
-        rootSha: sha,
+        head: commitId,
+        rootSha: commitId,
         baseRef: z.string().min(1).max(1024),
-        baseSha: sha,
+        baseSha: commitId,
         createdAt: z.string().max(64),
       })
       .strict(),

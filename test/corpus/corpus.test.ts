@@ -26,12 +26,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL } from '../../docker/labels.js';
 import { repoKey } from '../../pipelines/index.js';
+import { runBerth } from '../helpers/cli.js';
 import { describeDocker, removeKeptFor } from '../helpers/docker.js';
 import { findCorpus } from './corpus-location.js';
 import { CaseScheduler, runsAlone } from './corpus-schedule.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'berth.js');
 /** One case's own budget (the slowest, commander's jest run, takes about 3 minutes alone). */
 const STEP_MS = 15 * 60_000;
 /** Waiting for a slot counts against vitest's per-test timeout, so the timeout covers the queue too. */
@@ -57,21 +57,7 @@ function readManifest(dir: string): Entry[] {
     });
 }
 
-interface Run {
-  code: number | null;
-  out: string;
-}
-
-function berth(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out }));
-  });
-}
+const berth = (args: string[], cwd: string, env: NodeJS.ProcessEnv) => runBerth(args, { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
 
 function git(args: string[], cwd?: string): Promise<void> {
   return new Promise((res, rej) => {
@@ -126,7 +112,7 @@ if (process.env.BERTH_TEST_CORPUS === '0') {
     afterAll(async () => {
       for (const { repo, ws } of created) {
         const r = await berth(['ws', 'delete', ws], repo, { BERTH_DATA_DIR: dataDir });
-        if (r.code !== 0) console.error(`cleanup: berth ws delete ${ws} in ${repo} failed:\n${tail(r.out)}`);
+        if (r.code !== 0) console.error(`cleanup: berth ws delete ${ws} in ${repo} failed:\n${tail(r.output)}`);
       }
       await removeCacheVolumes(entries.flatMap((e) => [join(work, 'test', e.name), join(work, 'ws', e.name)]));
       await rm(work, { recursive: true, force: true });
@@ -161,8 +147,8 @@ if (process.env.BERTH_TEST_CORPUS === '0') {
           const dir = join(work, 'test', e.name);
           if (isNode(dir)) await writeFile(join(dir, 'berth.yaml'), 'network:\n  install: host\n');
           const r = await berth(['test', '--source=.', '--timeout', `${STEP_MS / 60_000}m`], dir, { BERTH_DATA_DIR: dataDir });
-          expect(r.code, tail(r.out)).toBe(0);
-          if (e.pattern) expect(r.out, tail(r.out)).toMatch(e.pattern);
+          expect(r.code, tail(r.output)).toBe(0);
+          if (e.pattern) expect(r.output, tail(r.output)).toMatch(e.pattern);
         }),
         CASE_TIMEOUT_MS,
       );
@@ -175,14 +161,14 @@ if (process.env.BERTH_TEST_CORPUS === '0') {
           if (isNode(dir)) await writeFile(join(dir, 'berth.yaml'), 'network: host\n');
           const ws = `corpus-${e.name}`;
           const c = await berth(['ws', 'create', ws], dir, { BERTH_DATA_DIR: dataDir });
-          expect(c.code, tail(c.out)).toBe(0);
+          expect(c.code, tail(c.output)).toBe(0);
           created.push({ repo: dir, ws });
           const r = await berth(['exec', ws, '--timeout', `${STEP_MS / 60_000}m`, '--', e.command], dir, { BERTH_DATA_DIR: dataDir });
-          expect(r.code, tail(r.out)).toBe(0);
-          if (e.pattern) expect(r.out, tail(r.out)).toMatch(e.pattern);
+          expect(r.code, tail(r.output)).toBe(0);
+          if (e.pattern) expect(r.output, tail(r.output)).toMatch(e.pattern);
           // Passed: remove it now, so later cases do not share the machine with its container.
           const d = await berth(['ws', 'delete', ws], dir, { BERTH_DATA_DIR: dataDir });
-          expect(d.code, tail(d.out)).toBe(0);
+          expect(d.code, tail(d.output)).toBe(0);
           created.splice(
             created.findIndex((x) => x.ws === ws),
             1,

@@ -8,6 +8,8 @@ export interface CliRun {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** stdout and stderr interleaved as they arrived (what a terminal shows). */
+  output: string;
 }
 
 export interface CliOptions {
@@ -16,6 +18,15 @@ export interface CliOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Written to the child's stdin, which is then closed (default: stdin is /dev/null). */
   readonly input?: string;
+}
+
+/**
+ * This process's environment minus every variable that starts with one of `prefixes`: a suite
+ * drops what must not leak into the CLI (a hook's GIT_DIR, the caller's own BERTH_* settings)
+ * and then adds its own.
+ */
+export function envWithout(...prefixes: readonly string[]): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !prefixes.some((p) => k.startsWith(p))));
 }
 
 /** Run `berth <args>` to completion and collect its exit code and output. */
@@ -28,10 +39,17 @@ export function runBerth(args: readonly string[], opts: CliOptions = {}): Promis
     });
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      output += d.toString();
+    });
     child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.on('close', (code) => done({ code, stdout, stderr, output }));
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

@@ -1,34 +1,23 @@
 // `build:` in berth.yaml through the real CLI and engine: the Dockerfile is built with its args,
 // an unchanged build is not run again, a changed arg or file rebuilds, and a build that reaches
 // outside the repository is refused.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { docker } from '../../docker/client.js';
 import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
+import { runBerth } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const temps: string[] = [];
 const images = new Set<string>();
 
-function berth(args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out }));
-  });
-}
+const berth = (args: string[], cwd: string) => runBerth(args, { cwd, env: { ...process.env, NO_COLOR: '1' } });
 
 async function imageOf(dir: string): Promise<string> {
   const r = await berth(['spec', '--json'], dir);
-  const image = (JSON.parse(r.out.slice(r.out.indexOf('{'))) as { spec: { image: string } }).spec.image;
+  const image = (JSON.parse(r.output.slice(r.output.indexOf('{'))) as { spec: { image: string } }).spec.image;
   images.add(image);
   return image;
 }
@@ -60,25 +49,25 @@ describeDocker('build: a Dockerfile in the repository', () => {
       expect(await imageOf(dir)).toMatch(/^berth-build:[0-9a-f]{16}$/);
 
       const first = await berth(['test', '--source=.'], dir);
-      expect(first.code, first.out).toBe(0);
-      expect(first.out).toMatch(/building docker\/Dockerfile\.dev/);
-      expect(first.out).toMatch(/hello\s+v1/);
+      expect(first.code, first.output).toBe(0);
+      expect(first.output).toMatch(/building docker\/Dockerfile\.dev/);
+      expect(first.output).toMatch(/hello\s+v1/);
 
       const again = await berth(['test', '--source=.'], dir);
-      expect(again.code, again.out).toBe(0);
-      expect(again.out).toMatch(/up to date/);
-      expect(again.out).not.toMatch(/building docker/);
+      expect(again.code, again.output).toBe(0);
+      expect(again.output).toMatch(/up to date/);
+      expect(again.output).not.toMatch(/building docker/);
 
       await writeFile(join(dir, 'note.txt'), 'v2\n');
       const changedFile = await berth(['test', '--source=.'], dir);
-      expect(changedFile.out).toMatch(/building docker/);
-      expect(changedFile.out).toMatch(/hello\s+v2/);
+      expect(changedFile.output).toMatch(/building docker/);
+      expect(changedFile.output).toMatch(/hello\s+v2/);
 
       await writeFile(join(dir, 'berth.yaml'), yaml('bonjour'));
       await imageOf(dir);
       const changedArg = await berth(['test', '--source=.'], dir);
-      expect(changedArg.code, changedArg.out).toBe(0);
-      expect(changedArg.out).toMatch(/bonjour\s+v2/);
+      expect(changedArg.code, changedArg.output).toBe(0);
+      expect(changedArg.output).toMatch(/bonjour\s+v2/);
       // Each rebuild moved the tag; the images it superseded were removed, not left dangling.
       const dangling = await docker().listImages({ filters: { dangling: ['true'], label: ['dev.berth.build.input-hash'] } });
       expect(dangling.map((i) => i.Id)).toEqual([]);
@@ -97,12 +86,12 @@ describeDocker('build: a Dockerfile in the repository', () => {
       await imageOf(dir);
       const failed = await berth(['test', '--source=.'], dir);
       expect(failed.code).not.toBe(0);
-      expect(failed.out).toMatch(/building berth-build:\w+ failed: .*returned a non-zero code: 3/);
+      expect(failed.output).toMatch(/building berth-build:\w+ failed: .*returned a non-zero code: 3/);
 
       await writeFile(join(dir, 'berth.yaml'), 'build:\n  context: ../x\ntest: "true"\n');
       const dotdot = await berth(['test', '--source=.'], dir);
       expect(dotdot.code).not.toBe(0);
-      expect(dotdot.out).toMatch(/relative path inside the repository/);
+      expect(dotdot.output).toMatch(/relative path inside the repository/);
 
       // A symlink inside the repository pointing out of it: refused after realpath.
       await writeFile(join(outside, 'Dockerfile'), `FROM ${IMAGES.busybox}\n`);
@@ -111,7 +100,7 @@ describeDocker('build: a Dockerfile in the repository', () => {
       await imageOf(dir);
       const escaped = await berth(['test', '--source=.'], dir);
       expect(escaped.code).not.toBe(0);
-      expect(escaped.out).toMatch(/resolves outside the source/);
+      expect(escaped.output).toMatch(/resolves outside the source/);
     },
     10 * 60_000,
   );

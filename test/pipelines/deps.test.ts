@@ -3,10 +3,8 @@
 // real install writes a new stamp). A second run with the same lockfile must print the first run's
 // stamp (the install did not run again), a deleted source file must not come back from the
 // snapshot, and a changed lockfile must install again. `berth cache ls|prune` shows and removes it.
-import { spawn } from 'node:child_process';
 import { appendFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runPipeline, type PipelineResult } from '../../pipelines/index.js';
 import { LocalSourceReader } from '../../src/source-reader.js';
@@ -14,20 +12,9 @@ import { resolveSpec } from '../../src/project/index.js';
 import { LABEL } from '../../docker/labels.js';
 import { describeDocker } from '../helpers/docker.js';
 import { cleanup, copyFixture, docker, pipelineContainers, type FixtureCopy } from './helpers.js';
+import { runBerth } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
-
-function berth(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out, err }));
-  });
-}
+const berth = (args: string[]) => runBerth(args, { env: { ...process.env, NO_COLOR: '1' } });
 
 async function depsImages(scope: string): Promise<string[]> {
   const rows = await docker.listImages({ filters: { label: [`${LABEL.role}=deps`, `${LABEL.depsScope}=${scope}`] } });
@@ -104,8 +91,8 @@ describeDocker('ready dependencies (pipelines)', () => {
     const mine = await depsImages(copy.repo);
     expect(mine.length).toBeGreaterThanOrEqual(1);
     const ls = await berth(['cache', 'ls', '--json']);
-    expect(ls.code, ls.err).toBe(0);
-    const rows = (JSON.parse(ls.out) as { kind: string; name: string; key: string; scope: string; sizeBytes: number; toolchain: string }[]).filter(
+    expect(ls.code, ls.stderr).toBe(0);
+    const rows = (JSON.parse(ls.stdout) as { kind: string; name: string; key: string; scope: string; sizeBytes: number; toolchain: string }[]).filter(
       (r) => r.kind === 'deps' && r.scope === copy.repo,
     );
     expect(rows.map((r) => r.name).sort()).toEqual([...mine].sort());
@@ -115,8 +102,8 @@ describeDocker('ready dependencies (pipelines)', () => {
       expect(r.sizeBytes).toBeGreaterThan(0);
     }
     const prune = await berth(['cache', 'prune', '--match', copy.repo, '--json']);
-    expect(prune.code, prune.err).toBe(0);
-    const res = JSON.parse(prune.out) as { removed: { name: string }[] };
+    expect(prune.code, prune.stderr).toBe(0);
+    const res = JSON.parse(prune.stdout) as { removed: { name: string }[] };
     expect(res.removed.map((r) => r.name).sort()).toEqual([...mine].sort());
     expect(await depsImages(copy.repo)).toEqual([]);
   }, 120_000);

@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dockerignoreToGitignore, listSource, packSource } from '../../pipelines/index.js';
+import { readTarEntries } from '../storage/tarball.js';
 
 let root: string;
 beforeEach(async () => {
@@ -26,27 +26,11 @@ async function put(files: Record<string, string>): Promise<void> {
 /** Read the tar stream back: path → type (and link target or contents); `modes` gets each entry's mode. */
 async function readTar(stream: NodeJS.ReadableStream, modes?: Map<string, number>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const parser = new Parser({
-    onReadEntry: (e: ReadEntry) => {
-      const name = e.path.replace(/^\.\//, '').replace(/\/$/, '');
-      modes?.set(name, e.mode ?? -1);
-      if (e.type === 'SymbolicLink') out.set(name, `link:${e.linkpath}`);
-      else if (e.type === 'Directory') out.set(name, 'dir');
-      else {
-        let body = '';
-        e.on('data', (d: Buffer) => (body += d.toString()));
-        e.on('end', () => out.set(name, `file:${body}`));
-        return;
-      }
-      e.resume();
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    parser.on('end', resolve);
-    parser.on('error', reject);
-    stream.on('error', reject);
-    stream.pipe(parser as unknown as NodeJS.WritableStream);
-  });
+  for (const e of await readTarEntries(stream)) {
+    const name = e.path.replace(/^\.\//, '').replace(/\/$/, '');
+    modes?.set(name, e.mode ?? -1);
+    out.set(name, e.type === 'SymbolicLink' ? `link:${e.linkpath}` : e.type === 'Directory' ? 'dir' : `file:${e.body.toString()}`);
+  }
   return out;
 }
 

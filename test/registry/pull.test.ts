@@ -2,20 +2,17 @@
 // htpasswd auth: a locally built image is pushed, its local copy deleted, then pulled back by
 // reference through berth, with progress. Failures (no credentials, wrong password, unknown
 // image, nothing listening) must be errors with their own codes, never a silent success.
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { docker, imageExists } from '../../docker/client.js';
 import { ensureImageRef } from '../../docker/ensure.js';
 import { pullImage, type PullProgress } from '../../docker/pull.js';
-import { IMAGES } from '../../src/images.js';
 import { describeDocker } from '../helpers/docker.js';
-import { ensureRegistryTools, freePort, startRegistry, type Registry } from './registry.js';
+import { ensureRegistryTools, freePort, pushAndForget, startRegistry, type Registry } from './registry.js';
+import { runBerth } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const TAG = `t${process.pid}`;
 const USER = 'berth';
 const PASSWORD = 'correct horse battery staple';
@@ -38,46 +35,15 @@ async function dockerConfig(config: unknown): Promise<string> {
 
 const basic = (user: string, password: string) => Buffer.from(`${user}:${password}`).toString('base64');
 
-/**
- * Build an image with a layer of its own (random bytes, so the pull must download it: a layer the
- * engine still has would only say "Already exists"), push it, then delete the local copy.
- */
-async function pushAndForget(host: string, name: string, auth?: { username: string; password: string }): Promise<string> {
+/** Push a fresh image `name` with a random 3 MB layer to `host`, recorded for cleanup, and delete it locally. */
+async function pushed(host: string, name: string, auth?: { username: string; password: string }): Promise<string> {
   const ref = `${host}/berth-test/${name}:${TAG}`;
   refs.push(ref);
-  const client = docker();
-  const c = await client.createContainer({
-    Image: IMAGES.busybox,
-    Cmd: ['sh', '-c', 'head -c 3000000 /dev/urandom > /blob'],
-    HostConfig: { NetworkMode: 'none' },
-  });
-  try {
-    await c.start();
-    expect((await c.wait()).StatusCode).toBe(0);
-    await c.commit({ repo: `${host}/berth-test/${name}`, tag: TAG });
-  } finally {
-    await c.remove({ force: true });
-  }
-  const stream = await client.getImage(ref).push({ authconfig: { ...(auth ?? {}), serveraddress: host } });
-  const events: { error?: string }[] = await new Promise((res, rej) =>
-    client.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? rej(err) : res(out))),
-  );
-  expect(events.filter((e) => e.error)).toEqual([]);
-  await client.getImage(ref).remove();
-  expect(await imageExists(ref)).toBe(false);
+  await pushAndForget(ref, 3_000_000, auth);
   return ref;
 }
 
-function berth(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, out }));
-  });
-}
+const berth = (args: string[], cwd: string, env: NodeJS.ProcessEnv) => runBerth(args, { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
 
 describeDocker('pull by reference from a real registry', () => {
   let open: Registry;
@@ -101,7 +67,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('pulls a missing image with per-layer byte progress (no auth)', async () => {
-    const ref = await pushAndForget(open.host, 'open');
+    const ref = await pushed(open.host, 'open');
     const events: PullProgress[] = [];
     const lines: string[] = [];
     expect(await ensureImageRef(ref, { onPullProgress: (p) => events.push(p), onProgress: (l) => lines.push(l) })).toBe(true);
@@ -116,7 +82,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('htpasswd registry: anonymous and wrong-password pulls are REGISTRY_UNAUTHORIZED; config auths work', async () => {
-    const ref = await pushAndForget(locked.host, 'locked', { username: USER, password: PASSWORD });
+    const ref = await pushed(locked.host, 'locked', { username: USER, password: PASSWORD });
     const empty = await dockerConfig({});
     await expect(pullImage(ref, { env: { DOCKER_CONFIG: empty } })).rejects.toMatchObject({
       code: 'REGISTRY_UNAUTHORIZED',
@@ -131,7 +97,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('DOCKER_AUTH_CONFIG and a credHelpers docker-credential-* helper supply credentials', async () => {
-    const ref = await pushAndForget(locked.host, 'helper', { username: USER, password: PASSWORD });
+    const ref = await pushed(locked.host, 'helper', { username: USER, password: PASSWORD });
     await pullImage(ref, {
       env: { DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [locked.host]: { auth: basic(USER, PASSWORD) } } }), DOCKER_CONFIG: await dockerConfig({}) },
     });
@@ -163,7 +129,7 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('a failure inside the pull stream (a layer blob the registry lost) is an error, not a silent success', async () => {
-    const ref = await pushAndForget(open.host, 'broken');
+    const ref = await pushed(open.host, 'broken');
     const repo = 'berth-test/broken';
     const manifest = (await (
       await fetch(`http://${open.host}/v2/${repo}/manifests/${TAG}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })
@@ -177,18 +143,18 @@ describeDocker('pull by reference from a real registry', () => {
   });
 
   it('berth test with image: <registry ref> pulls it with progress on stderr; a failed pull exits non-zero', async () => {
-    const ref = await pushAndForget(open.host, 'cli');
+    const ref = await pushed(open.host, 'cli');
     const src = await temp('berth-pull-src-');
     await mkdir(join(src, 'sub'));
     await writeFile(join(src, 'berth.yaml'), `image: ${ref}\ninstall: []\ntest: echo pulled-and-ran\n`);
     const ok = await berth(['test', '--source=.'], src, {});
-    expect(ok.code, ok.out).toBe(0);
-    expect(ok.out).toMatch(/pull .*layer \w+ (Downloading|Pull complete)/);
-    expect(ok.out).toContain('pulled-and-ran');
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toMatch(/pull .*layer \w+ (Downloading|Pull complete)/);
+    expect(ok.output).toContain('pulled-and-ran');
 
     await writeFile(join(src, 'berth.yaml'), `image: ${open.host}/berth-test/absent:${TAG}\ntest: 'true'\n`);
     const bad = await berth(['test', '--source=.'], src, {});
     expect(bad.code).not.toBe(0);
-    expect(bad.out).toMatch(/has no such image/);
+    expect(bad.output).toMatch(/has no such image/);
   });
 });

@@ -7,6 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { docker, imageExists } from '../../docker/client.js';
+import { followProgress } from '../../docker/progress.js';
+import { IMAGES } from '../../src/images.js';
 
 export interface Registry {
   readonly host: string;
@@ -78,4 +81,31 @@ export async function startRegistry(auth?: { user: string; password: string }): 
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Push `ref` (`<registry host>/<repo>:<tag>`): busybox plus a layer of `bytes` random bytes, so a
+ * pull must download it (a layer the engine still had would only say "Already exists"); then
+ * delete the local copy. `auth` logs in to a registry started with htpasswd auth.
+ */
+export async function pushAndForget(ref: string, bytes: number, auth?: { username: string; password: string }): Promise<void> {
+  const client = docker();
+  const c = await client.createContainer({
+    Image: IMAGES.busybox,
+    Cmd: ['sh', '-c', `head -c ${bytes} /dev/urandom > /blob`],
+    HostConfig: { NetworkMode: 'none' },
+  });
+  try {
+    await c.start();
+    const { StatusCode } = (await c.wait()) as { StatusCode: number };
+    if (StatusCode !== 0) throw new Error(`writing the random layer of ${ref} exited ${StatusCode}`);
+    await c.commit({ repo: ref.slice(0, ref.lastIndexOf(':')), tag: ref.slice(ref.lastIndexOf(':') + 1) });
+  } finally {
+    await c.remove({ force: true });
+  }
+  const host = ref.slice(0, ref.indexOf('/'));
+  const stream = await client.getImage(ref).push({ authconfig: { ...(auth ?? {}), serveraddress: host } });
+  await followProgress(client, stream, (detail) => new Error(`pushing ${ref} failed: ${detail}`));
+  await client.getImage(ref).remove();
+  if (await imageExists(ref)) throw new Error(`${ref} is still on the engine after its removal`);
 }

@@ -45,6 +45,11 @@ function fileOps(files: WorkspaceFilesApi) {
       out.missing = await files.read('nope.txt').catch((e: unknown) => (isBerthError(e) ? e.code : String(e)));
       out.dotgit = await files.write('.git', 'gitdir: /elsewhere\n').catch((e: unknown) => (isBerthError(e) ? e.code : String(e)));
       out.dir = await files.read('src').catch((e: unknown) => (isBerthError(e) ? e.code : String(e)));
+      // Bytes in and out: a NUL makes the read binary; a startLine past the end is refused.
+      out.writeBytes = await files.write('tmp.bin', new Uint8Array([0x61, 0x00, 0x62, 0x0a]));
+      out.readBinary = await files.read('tmp.bin');
+      out.pastEnd = await files.read('src/new.txt', { startLine: 9 }).catch((e: unknown) => (isBerthError(e) ? e.code : String(e)));
+      await files.delete('tmp.bin');
       return out;
     },
   };
@@ -150,6 +155,7 @@ for (const mode of modes) {
       const f = await fileOps(await filesOf('w')).run();
       expect(f).toMatchObject({ outside: 'PATH_OUTSIDE', missing: 'FILE_NOT_FOUND', dotgit: 'PATH_PROTECTED', dir: 'BAD_INPUT', deleteNonEmpty: 'BAD_INPUT' });
       expect(f.read).toMatchObject({ content: 'one\ntwo\nthree\nfour\n', totalLines: 4 });
+      expect(f).toMatchObject({ readBinary: { content: '', binary: true, size: 4 }, pastEnd: 'BAD_INPUT' });
       expect((f.listRecursive as { entries: { path: string }[] }).entries.map((e) => e.path)).toEqual([
         'README.md',
         'exec.txt',

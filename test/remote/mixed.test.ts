@@ -5,34 +5,22 @@
 // checkpoint and `ws sync` (a real process configured by BERTH_ENGINES), adoption by a new runner
 // after a restart, and delete (the remote volumes go from engine two). A session image that only
 // the local engine has is copied to engine two (docker save | load over the API).
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSet, parseEngineList, remoteVolumeNames, type EngineEntry } from '../../docker/index.js';
 import { Runner } from '../../runner/session/index.js';
+import { envWithout, runBerth } from '../helpers/cli.js';
 import { dockerAvailable, Dockerode } from '../helpers/docker.js';
 import { IMAGES } from '../../src/images.js';
 import { busyboxSpec, makeFixture, TEST_LABEL, type Fixture } from '../runner/helpers.js';
 import { cleanUpBothEngines, secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/berth.js');
-const run = promisify(execFile);
 const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST : 'unix:///var/run/docker.sock';
 const e2 = dockerAvailable ? secondEngine() : { reason: 'no Docker engine' };
 const ready = 'sock' in e2;
 
-async function berth(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_') && !k.startsWith('BERTH_')));
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...base, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const berth = (args: string[], env: Record<string, string>) => runBerth(args, { env: { ...envWithout('GIT_', 'BERTH_'), ...env } });
 
 describe.skipIf(!ready)(`a local and a remote workspace in one runner${ready ? '' : ` [skipped: ${(e2 as { reason: string }).reason}]`}`, () => {
   const two = e2 as SecondEngine;

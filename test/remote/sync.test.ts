@@ -1,28 +1,14 @@
 // `berth ws sync` as a user runs it (the real CLI process): the agent's live work in a remote
 // workspace's volume becomes a commit on the host branch and appears in the host worktree.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Runner } from '../../runner/session/index.js';
+import { envWithout, runBerth } from '../helpers/cli.js';
 import { describeDocker } from '../helpers/docker.js';
 import { busyboxSpec, makeFixture, removeLabelled, type Fixture } from '../runner/helpers.js';
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/berth.js');
-const run = promisify(execFile);
-
-async function berth(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_') && !k.startsWith('BERTH_')));
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...base, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const berth = (args: string[], env: Record<string, string>) => runBerth(args, { env: { ...envWithout('GIT_', 'BERTH_'), ...env } });
 
 describeDocker('berth ws sync (CLI)', () => {
   let fx: Fixture;

@@ -3,7 +3,7 @@
 // is snapshotted before and compared after, and escape targets are checked not to exist.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,6 +106,18 @@ describe.each(modes)('confinement (resolveMode %s)', (resolveMode) => {
     expect((await rejects(() => fx.files.write(`src/${'n'.repeat(300)}.ts`, 'x'), 'PATH_INVALID')).message).toContain('255');
     await rejects(() => fx.files.read(42 as unknown as string), 'PATH_INVALID');
     expect(await fs.readdir(path.join(fx.root, 'src'))).toEqual(['a.ts']);
+  });
+
+  it('a refused path leaves no file descriptor open (an agent repeating bad paths cannot exhaust them)', async () => {
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    await fx.files.read('src/a.ts'); // the root's realpath is cached from here on
+    const before = openFds();
+    for (let i = 0; i < 50; i++) {
+      await rejects(() => fx.files.read(''), 'PATH_INVALID');
+      await rejects(() => fx.files.write('../outside/x', 'x'), 'PATH_OUTSIDE');
+      await rejects(() => fx.files.stat('/etc/passwd'), 'PATH_OUTSIDE');
+    }
+    expect(openFds()).toBe(before);
   });
 
   it('rejects .. escapes (read, write, edit, list, delete, stat) and creates nothing outside', async () => {

@@ -17,7 +17,6 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { Dockerode } from '../helpers/docker.js';
-import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IMAGES } from '../../src/images.js';
 import { isBerthError } from '../../src/errors.js';
@@ -30,35 +29,20 @@ import { describeDocker } from '../helpers/docker.js';
 import { TEST_LABEL } from '../runner/helpers.js';
 import { BUCKET, GOOD_CREDENTIALS, startS3, type TestS3 } from '../storage/harness.js';
 import { makeRepo } from '../storage/fixtures.js';
-import { tarBuffer, type RawEntry } from '../storage/tarball.js';
+import { readTarEntries, tarBuffer, type RawEntry } from '../storage/tarball.js';
 
 const PROTECTED: string[] = [IMAGES.busybox, IMAGES.node];
 const run = promisify(execFile);
 const BIN = resolve(__dirname, '../../bin/berth.js');
 
 async function tarEntries(stream: Readable): Promise<RawEntry[]> {
-  const out: RawEntry[] = [];
-  const parser = new Parser();
-  parser.on('entry', (e: ReadEntry) => {
-    const chunks: Buffer[] = [];
-    e.on('data', (c: Buffer) => chunks.push(c));
-    e.on('end', () =>
-      out.push({
-        path: e.path,
-        type: e.type as RawEntry['type'],
-        mode: e.mode ?? 0o644,
-        body: Buffer.concat(chunks),
-        ...(e.linkpath ? { linkpath: e.linkpath } : {}),
-      }),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    parser.on('end', resolve);
-    parser.on('error', reject);
-    stream.on('error', reject);
-    stream.pipe(parser as unknown as NodeJS.WritableStream);
-  });
-  return out;
+  return (await readTarEntries(stream)).map((e) => ({
+    path: e.path,
+    type: e.type as RawEntry['type'],
+    mode: e.mode ?? 0o644,
+    body: e.body,
+    ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+  }));
 }
 
 describeDocker('security: image tag poisoning through ws import', () => {

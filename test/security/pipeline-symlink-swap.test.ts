@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSource, packSource, repoKey, runPipeline } from '../../pipelines/index.js';
 import { describeDocker } from '../helpers/docker.js';
 import { pipelineContainers, pipelineSpec } from '../pipelines/helpers.js';
+import { readTarEntries } from '../storage/tarball.js';
 
 const FILES = 40;
 const SECRET = `HOSTSECRET-${randomBytes(8).toString('hex')}`;
@@ -59,24 +59,11 @@ async function stopSwapper(child: ChildProcess): Promise<number> {
 
 /** Every file body in the archive, and whether `d` was archived as a symlink. */
 async function readArchive(stream: NodeJS.ReadableStream): Promise<{ bodies: string[]; dAsLink: boolean }> {
-  const bodies: string[] = [];
-  let dAsLink = false;
-  const parser = new Parser({
-    onReadEntry: (e: ReadEntry) => {
-      const name = e.path.replace(/^\.\//, '').replace(/\/$/, '');
-      if (name === 'd' && e.type === 'SymbolicLink') dAsLink = true;
-      let body = '';
-      e.on('data', (d: Buffer) => (body += d.toString()));
-      e.on('end', () => bodies.push(body));
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    parser.on('end', resolve);
-    parser.on('error', reject);
-    stream.on('error', reject);
-    stream.pipe(parser as unknown as NodeJS.WritableStream);
-  });
-  return { bodies, dAsLink };
+  const entries = await readTarEntries(stream);
+  return {
+    bodies: entries.map((e) => e.body.toString()),
+    dAsLink: entries.some((e) => e.path.replace(/^\.\//, '').replace(/\/$/, '') === 'd' && e.type === 'SymbolicLink'),
+  };
 }
 
 beforeAll(async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Workspaces } from '../../src/workspace/index.js';
-import { runBerth, type CliRun } from '../helpers/cli.js';
+import { envWithout, runBerth } from '../helpers/cli.js';
 import { makeRepo } from './fixtures.js';
 import { BUCKET, GOOD_CREDENTIALS, startS3, type TestS3 } from './harness.js';
 
@@ -21,10 +21,7 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-function berth(args: string[], env: Record<string, string>): Promise<CliRun> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_S3_') && !k.startsWith('GIT_')));
-  return runBerth(args, { env: { ...base, ...env } });
-}
+const berth = (args: string[], env: Record<string, string>) => runBerth(args, { env: { ...envWithout('AWS_', 'BERTH_S3_', 'GIT_'), ...env } });
 
 describe('berth ws export / import (CLI)', () => {
   it('exports and imports with settings from the environment, and explains failures', async () => {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSet, parseEngineList } from '../../docker/engines.js';
 import { engineOfInfo } from '../../runner/session/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
-import { runBerth, type CliRun } from '../helpers/cli.js';
+import { envWithout, runBerth } from '../helpers/cli.js';
 import { dockerAvailable } from '../helpers/docker.js';
 import { secondEngine, stopSecondEngine, type SecondEngine } from '../engines/helpers.js';
 import { makeRepo } from './fixtures.js';
@@ -21,10 +21,7 @@ const ENGINE_ONE = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.
 const e2 = dockerAvailable ? secondEngine() : { reason: 'no Docker engine' };
 const ready = 'sock' in e2;
 
-function berth(args: string[], env: Record<string, string>): Promise<CliRun> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BERTH_') && !k.startsWith('GIT_')));
-  return runBerth(args, { env: { ...base, ...env } });
-}
+const berth = (args: string[], env: Record<string, string>) => runBerth(args, { env: { ...envWithout('AWS_', 'BERTH_', 'GIT_'), ...env } });
 
 describe.skipIf(!ready)(`berth ws import onto an engine${ready ? '' : ` [skipped: ${(e2 as { reason: string }).reason}]`}`, () => {
   const two = e2 as SecondEngine;

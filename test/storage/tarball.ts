@@ -1,9 +1,10 @@
 /**
  * Hand-built tar archives for the hostile-archive tests. tar's own packer refuses to produce most
- * of these entries (absolute paths, "..", devices), so headers are encoded one by one.
+ * of these entries (absolute paths, "..", devices), so headers are encoded one by one. And the
+ * reverse, for every suite that checks what an archive holds: readTarEntries.
  */
 import { gzipSync } from 'node:zlib';
-import { Header, type HeaderData } from 'tar';
+import { Header, Parser, type HeaderData, type ReadEntry } from 'tar';
 
 export interface RawEntry {
   readonly path: string;
@@ -39,4 +40,36 @@ export function tarBuffer(entries: readonly RawEntry[]): Buffer {
 
 export function tgz(entries: readonly RawEntry[]): Buffer {
   return gzipSync(tarBuffer(entries));
+}
+
+/** One entry of an archive read back by readTarEntries, exactly as its header says. */
+export interface TarEntry {
+  readonly path: string;
+  readonly type: ReadEntry['type'];
+  readonly mode: number | undefined;
+  readonly linkpath?: string;
+  readonly body: Buffer;
+}
+
+/** Every entry of a tar archive (a stream, or its bytes), in order, with its body. */
+export async function readTarEntries(input: NodeJS.ReadableStream | Buffer): Promise<TarEntry[]> {
+  const out: TarEntry[] = [];
+  const parser = new Parser({
+    onReadEntry: (e: ReadEntry) => {
+      const chunks: Buffer[] = [];
+      e.on('data', (c: Buffer) => chunks.push(c));
+      e.on('end', () => out.push({ path: e.path, type: e.type, mode: e.mode, body: Buffer.concat(chunks), ...(e.linkpath ? { linkpath: e.linkpath } : {}) }));
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    parser.on('end', resolve);
+    parser.on('error', reject);
+    if (Buffer.isBuffer(input)) {
+      parser.end(input);
+    } else {
+      input.on('error', reject);
+      input.pipe(parser as unknown as NodeJS.WritableStream);
+    }
+  });
+  return out;
 }

@@ -5,11 +5,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { BerthError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
-import { durationArg } from '../args.js';
+import { bytesArg, durationArg } from '../args.js';
 import { action, EXIT, printJson, printWarnings } from '../output.js';
 
 export const EXIT_TIMEOUT = 124;
@@ -22,12 +22,6 @@ interface ExecOpts extends DevcontainerOpts {
   create?: boolean;
   json?: boolean;
   maxOutput?: number;
-}
-
-function bytesArg(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a byte count`);
-  return n;
 }
 
 /** One argument is shell text (`'ls *.ts | wc -l'`); several are argv, each quoted literally. */
@@ -80,7 +74,7 @@ export function register(program: Command): void {
     .option('--timeout <duration>', 'kill the command after this long, e.g. 30s, 10m (default 10m)', durationArg)
     .option('--fresh', 'one-shot exec in the workdir, without the shell state')
     .option('--create', 'create the workspace if it does not exist')
-    .option('--max-output <bytes>', 'keep at most this much of each stream in --json output (head and tail)', bytesArg)
+    .option('--max-output <size>', 'keep at most this much of each stream in --json output (head and tail), e.g. 65536 or 64k', bytesArg)
     .option('--json', 'print the result as JSON instead of streaming');
   devcontainerOptions(exec)
     .addHelpText(

@@ -2,7 +2,7 @@
  * `berth ws export` / `berth ws import`: move a workspace through an S3-compatible bucket
  * (runner/storage). Registered on the `ws` command group by registerTransfer().
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { Workspaces } from '../../../src/workspace/index.js';
 import { createLogger } from '../../../src/log.js';
 import { parseS3Url, resolveStorageConfig, type StorageOptions } from '../../storage/index.js';
@@ -12,7 +12,7 @@ import { EngineSet, engineHealth, type Engine } from '../../../docker/index.js';
 import { BerthError } from '../../../src/errors.js';
 import { commandLogPath, engineOfInfo } from '../../session/index.js';
 import { containerStateOf } from '../../storage/index.js';
-import { positiveIntArg } from '../args.js';
+import { bytesArg, positiveIntArg } from '../args.js';
 import { action, printJson, printWarnings } from '../output.js';
 
 interface StorageFlags {
@@ -40,13 +40,6 @@ function storageOptions(flags: StorageFlags): StorageOptions {
     ...(flags.region !== undefined ? { region: flags.region } : {}),
     ...(flags.pathStyle !== undefined ? { forcePathStyle: flags.pathStyle } : {}),
   };
-}
-
-function bytesArg(value: string): number {
-  const m = /^(\d+)([kmgt]?)i?b?$/i.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a size (e.g. 500m, 8g)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Number(m[1]) * mult;
 }
 
 function withStorageFlags(cmd: Command): Command {
