@@ -14,7 +14,9 @@ import { Processes } from './processes.js';
 import { assertStateName, SHELLS_DIR } from './protocol.js';
 import { readSetupLog } from './setup.js';
 import { Shell, type ShellHost } from './shell.js';
-import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupReport, ShellInfo, StartProcessOptions } from './types.js';
+import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SessionCreated, SessionInfo, SetupReport, ShellInfo, StartProcessOptions } from './types.js';
+
+export type { SessionCreated, SessionInfo } from './types.js';
 
 export const DEFAULT_SHELL = 'main';
 
@@ -43,35 +45,6 @@ export interface SessionInit {
   readonly notice?: string;
   /** The container run the session starts in (StartedAt, Docker's OOMKilled flag then). */
   readonly run?: { readonly startedAt: string; readonly oomKilled: boolean };
-}
-
-export interface SessionCreated {
-  /** The workspace (branch + worktree) was created by this open. */
-  readonly workspace: boolean;
-  /** A new container was created (or taken from the warm pool) by this open. */
-  readonly container: boolean;
-  /** The container came from the warm pool. */
-  readonly fromPool: boolean;
-  /** An existing stopped container was started (its writable layer kept). */
-  readonly resumed: boolean;
-}
-
-export interface SessionInfo {
-  readonly name: string;
-  readonly containerId: string;
-  readonly containerName: string;
-  readonly image: string;
-  readonly specHash: string;
-  readonly workdir: string;
-  readonly worktree: string;
-  readonly branch: string;
-  readonly user: string;
-  readonly closed: boolean;
-  /** Set when the container died under the session (exec fails with this until reopened). */
-  readonly problem: string | null;
-  readonly shells: readonly ShellInfo[];
-  readonly idleTimeoutMs: number;
-  readonly lastActivity: string;
 }
 
 export class Session implements AsyncDisposable {

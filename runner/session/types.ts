@@ -131,3 +131,32 @@ export interface LifecycleRecord {
   /** Its output shows a DNS/connection failure. */
   readonly networkFailure: boolean;
 }
+
+export interface SessionCreated {
+  /** The workspace (branch + worktree) was created by this open. */
+  readonly workspace: boolean;
+  /** A new container was created (or taken from the warm pool) by this open. */
+  readonly container: boolean;
+  /** The container came from the warm pool. */
+  readonly fromPool: boolean;
+  /** An existing stopped container was started (its writable layer kept). */
+  readonly resumed: boolean;
+}
+
+export interface SessionInfo {
+  readonly name: string;
+  readonly containerId: string;
+  readonly containerName: string;
+  readonly image: string;
+  readonly specHash: string;
+  readonly workdir: string;
+  readonly worktree: string;
+  readonly branch: string;
+  readonly user: string;
+  readonly closed: boolean;
+  /** Set when the container died under the session (exec fails with this until reopened). */
+  readonly problem: string | null;
+  readonly shells: readonly ShellInfo[];
+  readonly idleTimeoutMs: number;
+  readonly lastActivity: string;
+}
