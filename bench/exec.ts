@@ -92,7 +92,7 @@ export async function execGroup(ctx: GroupContext): Promise<Row[]> {
       ];
       // Steady state: the servers' and this runner's background work after their first workspace
       // (warm-pool refill) and Docker's cleanup must not be timed as per-call cost.
-      const busy = await settleMachine({ signal: fx.signal });
+      const busy = await settleMachine({ signal: fx.signal, timeoutMs: cfg.mode === 'quick' ? 3000 : 15_000 });
       if (busy !== undefined && busy > 0.2) ctx.log(`exec: the machine is still ${(busy * 100).toFixed(0)}% busy; measuring anyway`);
       ctx.log(
         `exec \`${c.line}\`: ${methods.map((m) => `${m.key} x ${m.iterations ?? cfg.execIterations}`).join(', ')} (after ${cfg.execWarmup} warm-up each) ...`,
