@@ -212,7 +212,11 @@ export class Pool {
 
   #forget(c: PoolContainer): void {
     const list = this.#known.get(c.specHash);
-    if (list) this.#known.set(c.specHash, list.filter((k) => k.id !== c.id));
+    if (list)
+      this.#known.set(
+        c.specHash,
+        list.filter((k) => k.id !== c.id),
+      );
   }
 
   /**

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
-import { failure, git, type RunOptions, type RunResult } from './run.js';
+import { failure, git, gitDirect, type RunOptions, type RunResult } from './run.js';
 import { catFileBatch, closeCatFileBatch, notesInTree, type BatchObject } from './batch.js';
 import {
   BRANCH_REF_PREFIX,
@@ -28,13 +28,11 @@ import {
 } from './types.js';
 import * as wt from './worktree.js';
 import * as co from './checkout.js';
+import * as notes from './notes.js';
 import { commitAll, diffObjects, diffWorktree, type DiffText } from './snapshot.js';
 
 /** Where unreadable state notes are kept (never resolvable as a base: see checkRefArg). */
 export const QUARANTINE_REF_PREFIX = 'refs/berth/quarantine/';
-
-/** A single non-blank line without trailing whitespace plus one newline (see writeNote). */
-const STRIPSPACE_STABLE_RE = /^[^\n]*[^\s]\n$/;
 
 export interface GitRepoOptions {
   /** Upper bound for any single git invocation (default 120 s). */
@@ -96,6 +94,11 @@ export class GitRepo {
   /** Runs git with the hardened base (run.ts). Non-`ok` exit codes become BerthErrors. */
   run(args: readonly string[], opts: RunOptions): Promise<RunResult> {
     return git(args, opts, this.timeoutMs);
+  }
+
+  /** `run` without simple-git (run.ts gitDirect): only for arguments berth built itself. */
+  runDirect(args: readonly string[], opts: Omit<RunOptions, 'env' | 'allowFileProtocol'>): Promise<RunResult> {
+    return gitDirect(args, opts, this.timeoutMs);
   }
 
   // ---- refs and objects -------------------------------------------------------------------
@@ -169,7 +172,8 @@ export class GitRepo {
 
   /** A commit with `parent`'s tree and `parent` as its only parent (an "empty" commit). */
   async commitEmptyOnto(parent: string, message: string, signal?: AbortSignal): Promise<string> {
-    const res = await this.run(['commit-tree', '-p', parent, '-F', '-', `${parent}^{tree}`], { cwd: this.root, signal, input: message });
+    if (!isSha(parent)) throw new BerthError('BAD_INPUT', `${JSON.stringify(parent)} is not a commit id`);
+    const res = await this.runDirect(['commit-tree', '-p', parent, '-F', '-', `${parent}^{tree}`], { cwd: this.root, signal, input: message });
     const sha = res.stdout.toString('utf8').trim();
     if (!isSha(sha)) throw new BerthError('GIT_ERROR', `git commit-tree printed ${JSON.stringify(sha)} instead of a commit id`);
     return sha;
@@ -255,31 +259,19 @@ export class GitRepo {
   }
 
   /** Keeps an unreadable note's blob reachable under refs/berth/quarantine/<name>/<object>. */
-  async quarantineNote(name: string, object: string, blob: string, signal?: AbortSignal): Promise<string> {
-    const ref = `${QUARANTINE_REF_PREFIX}${name}/${object}`;
-    await this.run(['update-ref', '-m', 'berth: quarantine an unreadable state note', ref, blob], { cwd: this.root, signal });
-    return ref;
+  quarantineNote(name: string, object: string, blob: string, signal?: AbortSignal): Promise<string> {
+    return notes.quarantineNote(this, `${QUARANTINE_REF_PREFIX}${name}/${object}`, blob, signal);
   }
 
   /** Replaces the note on `object` with `content`, byte for byte (no message clean-up). */
-  async writeNote(object: string, content: string, signal?: AbortSignal): Promise<void> {
-    if (STRIPSPACE_STABLE_RE.test(content)) {
-      // `-F` runs git's stripspace over the message (git < 2.42 has no --no-stripspace); one line
-      // without trailing blanks, ending in one newline, is a fixed point of it, so the note is
-      // still byte for byte `content`, in one process instead of hash-object + notes.
-      await this.run(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '-F', '-', '--end-of-options', object], { cwd: this.root, signal, input: content });
-      return;
-    }
-    const blob = (await this.run(['hash-object', '-w', '--stdin'], { cwd: this.root, signal, input: content })).stdout.toString('utf8').trim();
-    if (!isSha(blob)) throw new BerthError('GIT_ERROR', `git hash-object printed ${JSON.stringify(blob)} instead of an object id`);
-    await this.run(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '-C', blob, '--end-of-options', object], { cwd: this.root, signal });
+  writeNote(object: string, content: string, signal?: AbortSignal): Promise<void> {
+    return notes.writeNote(this, object, content, signal);
   }
 
-  async removeNote(object: string, signal?: AbortSignal): Promise<void> {
-    await this.run(['notes', `--ref=${NOTES_REF}`, 'remove', '--ignore-missing', '--end-of-options', object], { cwd: this.root, signal });
+  removeNote(object: string, signal?: AbortSignal): Promise<void> {
+    return notes.removeNote(this, object, signal);
   }
 
-  /** Diff between two commits (used when a workspace's worktree directory is gone). */
   /** Diff between two commits (used when a workspace's worktree directory is gone), capped. */
   diffCommits(base: string, tip: string, opts: { stat?: boolean | undefined; maxBytes: number; signal?: AbortSignal | undefined }): Promise<DiffText> {
     return diffObjects(this, base, tip, opts);
