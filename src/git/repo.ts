@@ -12,10 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
-import { failure, git, gitDirect, type RunOptions, type RunResult } from './run.js';
+import { failure, git, gitDirect, primeGitDirect, type RunOptions, type RunResult } from './run.js';
+import { closeLaunchers } from './launch.js';
 import { catFileBatch, closeCatFileBatch, notesInTree, type BatchObject } from './batch.js';
 import {
-  BRANCH_REF_PREFIX,
   NOTES_REF,
   isSha,
   parseNulRecords,
@@ -29,6 +29,7 @@ import {
 import * as wt from './worktree.js';
 import * as co from './checkout.js';
 import * as notes from './notes.js';
+import * as br from './branches.js';
 import { commitAll, diffObjects, diffWorktree, type DiffText } from './snapshot.js';
 
 /** Where unreadable state notes are kept (never resolvable as a base: see checkRefArg). */
@@ -180,35 +181,13 @@ export class GitRepo {
   }
 
   /** Tips of all refs/heads/berth/* branches, keyed by the part after `berth/`. */
-  async berthBranches(signal?: AbortSignal): Promise<Map<string, BranchTip>> {
-    const res = await this.run(['for-each-ref', '--format=%(objectname) %(committerdate:unix) %(refname)', BRANCH_REF_PREFIX], {
-      cwd: this.root,
-      signal,
-    });
-    const out = new Map<string, BranchTip>();
-    for (const line of res.stdout.toString('utf8').split('\n')) {
-      const m = /^([0-9a-f]{40,64}) (\d*) (.+)$/.exec(line);
-      if (!m || !m[3]?.startsWith(BRANCH_REF_PREFIX)) continue;
-      out.set(m[3].slice(BRANCH_REF_PREFIX.length), { sha: m[1] ?? '', committedAt: Number(m[2] || 0) * 1000 });
-    }
-    return out;
+  berthBranches(signal?: AbortSignal): Promise<Map<string, BranchTip>> {
+    return br.berthBranches(this, signal);
   }
 
   /** Deletes refs/heads/<branch>; missing branches are fine (delete is idempotent). */
-  async deleteBranch(branch: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.run(['branch', '-D', '--end-of-options', branch], { cwd: this.root, signal, ok: [0, 1] });
-    if (res.exitCode === 0 || /not found/.test(res.stderr)) return;
-    const where = /checked out at '([^']+)'/.exec(res.stderr);
-    if (where) {
-      throw new BerthError(
-        'GIT_ERROR',
-        `branch ${JSON.stringify(branch)} is checked out at ${JSON.stringify(where[1])}: switch that checkout to another branch and retry`,
-        {
-          details: { stderr: res.stderr },
-        },
-      );
-    }
-    throw failure(['branch', '-D', branch], res, this.root);
+  deleteBranch(branch: string, signal?: AbortSignal): Promise<void> {
+    return br.deleteBranch(this, branch, signal);
   }
 
   // ---- notes ------------------------------------------------------------------------------
@@ -233,9 +212,15 @@ export class GitRepo {
     return catFileBatch(this.root, names, { timeoutMs: this.timeoutMs, signal });
   }
 
-  /** Ends this repository's batch reader (the next read spawns a new one). */
+  /** Ends this repository's batch reader and git launchers (the next use spawns new ones). */
   close(): void {
     closeCatFileBatch(this.root);
+    closeLaunchers(this.root);
+  }
+
+  /** Fork git launchers for the next create's writes now, while nothing waits (launch.ts). */
+  async primeWrites(): Promise<void> {
+    await primeGitDirect(this.root, this.timeoutMs);
   }
 
   /** Contents of blobs by sha, read through the batch reader; missing ones are absent. */

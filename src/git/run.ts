@@ -1,7 +1,9 @@
 /**
  * THE hardened base for every host git invocation. Nothing in berth spawns git except `runGit()`
- * below (through simple-git) and `spawnGit()` (the long-lived `cat-file --batch` of batch.ts, with
- * the same settings and environment); scripts/check-imports.mjs keeps git spawns in src/git/.
+ * below (through simple-git), `spawnGit()` (the long-lived `cat-file --batch` of batch.ts) and
+ * `gitDirect()` (a warm claim's short writes, spawned directly or exec'd by a launcher forked
+ * ahead of time, launch.ts), all with the same settings and environment; scripts/check-imports.mjs
+ * keeps git spawns in src/git/.
  *
  * Why: a worktree is agent-written content, and an agent can plant configuration or attributes
  * that make git run commands (hooks, fsmonitor, filters, textconv, external diff, ssh, credential
@@ -33,6 +35,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { simpleGit, type SimpleGitOptions } from 'simple-git';
 import { BerthError } from '../errors.js';
+import { launchGit, primeLaunchers } from './launch.js';
 import { berthGitHome, parseSettings, resolveExcludesFile, settingsKey, userGlobalConfigFiles, writeBerthGlobalConfig } from './user-config.js';
 
 export const SAFE_CONFIG: readonly string[] = [
@@ -264,6 +267,11 @@ export async function spawnGit(args: readonly string[], opts: { cwd: string; tim
   return spawn('git', argv, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** Fork launchers (launch.ts) for gitDirect in `cwd` now, for a caller off any waiting path. */
+export async function primeGitDirect(cwd: string, timeoutMs: number): Promise<void> {
+  primeLaunchers(cwd, hardenedEnv(await berthGlobalConfig(timeoutMs)));
+}
+
 /**
  * `git()` without simple-git, for the few short commands on a warm claim's path (the root
  * commit, the branch, the note): simple-git's per-call set-up costs ~3 ms of this process's time
@@ -276,7 +284,10 @@ export async function spawnGit(args: readonly string[], opts: { cwd: string; tim
 export async function gitDirect(args: readonly string[], opts: Omit<RunOptions, 'env' | 'allowFileProtocol'>, timeoutMs: number): Promise<RunResult> {
   const limitMs = opts.timeoutMs ?? timeoutMs;
   if (opts.signal?.aborted) throw abortError(opts.signal, args[0] ?? '', false, limitMs);
-  const proc = await spawnGit([...(opts.noOptionalLocks ? ['--no-optional-locks'] : []), ...args], { cwd: opts.cwd, timeoutMs: limitMs });
+  const env = hardenedEnv(await berthGlobalConfig(limitMs));
+  const argv = ['--no-pager', ...SAFE_CONFIG.flatMap((c) => ['-c', c]), ...(opts.noOptionalLocks ? ['--no-optional-locks'] : []), ...args];
+  // A launcher forked ahead of time when there is one (launch.ts): no fork of this process here.
+  const proc = launchGit(argv, opts.cwd, env) ?? spawn('git', argv, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   let stderr = '';
   let stopped: 'timeout' | 'abort' | undefined;
@@ -299,6 +310,8 @@ export async function gitDirect(args: readonly string[], opts: Omit<RunOptions, 
     });
     if (stopped) throw abortError(opts.signal ?? AbortSignal.abort(), args[0] ?? '', stopped === 'timeout', limitMs);
     const result = { stdout: Buffer.concat(out), stderr, exitCode };
+    // A launcher's sh reports a git it cannot find this way (spawn reports ENOENT, below).
+    if (exitCode === 127 && /git: not found/.test(stderr)) throw new Error(`spawn git ENOENT: ${stderr.trim()}`);
     if (!(opts.ok ?? [0]).includes(exitCode)) throw failure(args, result, opts.cwd);
     return result;
   } catch (err) {

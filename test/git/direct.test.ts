@@ -8,11 +8,16 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { GitRepo } from '../../src/git/index.js';
+import { GitRepo, readyLaunchers } from '../../src/git/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
 import { makeRepo, type TempRepo } from '../workspace/helpers/repo.js';
 
 let r: TempRepo;
+
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((res) => setTimeout(res, 25));
+  expect(ok()).toBe(true);
+}
 let repo: GitRepo;
 
 beforeEach(async () => {
@@ -68,6 +73,8 @@ it('runs no hook of the repository, and ignores GIT_DIR in the caller environmen
       const dir = join(r.dataDir, 'slot');
       mkdirSync(dir, { recursive: true });
       await ws.prepare(dir);
+      // prepare() forks launchers a moment later (src/git/launch.ts): the claim's writes use them.
+      await until(() => readyLaunchers(r.repo) === 3);
       const { workspace } = await ws.create('hooked', { worktreeDir: dir, prepared: true });
       expect(r.git('rev-parse', 'refs/heads/berth/hooked').trim()).toBe(workspace.rootSha);
       expect(r.git('notes', '--ref=refs/notes/berth', 'show', workspace.rootSha)).toContain('"name":"hooked"');
@@ -84,4 +91,20 @@ it('runs no hook of the repository, and ignores GIT_DIR in the caller environmen
     else process.env.GIT_DIR = saved;
     other.cleanup();
   }
+});
+
+it('a launcher passes every word to git as one argument: quotes, $(...), backticks and globs are not shell code', async () => {
+  await repo.primeWrites();
+  await until(() => readyLaunchers(r.repo) === 3);
+  const marker = join(r.root, 'pwned');
+  const words = [`x'; touch ${marker}; '`, `$(touch ${marker})`, `\`touch ${marker}\``, '*', '"a b"', '$HOME', "it's"];
+  // The words arrived intact: git echoes them back as given (this
+  // one runs in a launcher: three are ready).
+  const echoed = await repo.runDirect(['rev-parse', '--sq-quote', ...words], { cwd: r.repo });
+  expect(echoed.stdout.toString('utf8').trim()).toBe(words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' '));
+  for (const w of words) {
+    const res = await repo.runDirect(['rev-parse', '--verify', '--quiet', '--end-of-options', w], { cwd: r.repo, ok: [0, 1] });
+    expect(res.exitCode).toBe(1);
+  }
+  expect(existsSync(marker)).toBe(false);
 });
