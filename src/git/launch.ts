@@ -7,8 +7,9 @@
  * as copying its page tables takes, which grows with its memory (measured on the bench machine:
  * 4.8 ms at 47 MB RSS, 10 ms at 150 MB, 25 ms at 370 MB, per spawn). A warm claim runs three git
  * commands back to back (root commit, then branch and note), so in a long-lived runner most of
- * its time was forks. A launcher is forked while nothing waits (after a claim, or when a pool slot
- * is prepared), and the sh it runs is small, so its exec of git costs little.
+ * its time was forks. Launchers are forked when a pool slot is prepared (background work, see
+ * src/workspace/prepared.ts), never on a command's path: a command finding none spawns git itself.
+ * The sh a launcher runs is small, so its exec of git costs little.
  *
  * Hardening: the launcher runs with the environment of run.ts's `hardenedEnv` (minus the
  * variables a shell itself reads: ENV, BASH_ENV, ...), in the directory the command asks for
@@ -21,9 +22,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 /** Launchers kept ready per (directory, global config); a claim takes three. */
 const STOCK = 3;
-/** A refill waits this long after a take, so its forks never land on the path that took one. */
-const REFILL_DELAY_MS = 250;
-/** Unused launchers end after this long (the next take spawns git directly, then refills). */
+/** Unused launchers end after this long. */
 const IDLE_MS = 120_000;
 
 /** Reads one line, then becomes git with those words (see the header). */
@@ -35,7 +34,6 @@ interface Stock {
   readonly cwd: string;
   readonly env: Record<string, string>;
   readonly ready: ChildProcessWithoutNullStreams[];
-  refill: NodeJS.Timeout | undefined;
   idle: NodeJS.Timeout | undefined;
 }
 
@@ -70,8 +68,6 @@ function spawnLauncher(s: Stock): void {
 }
 
 function fill(s: Stock): void {
-  s.refill = undefined;
-  if (stocks.get(keyOf(s.cwd, s.env)) !== s) return;
   while (s.ready.length < STOCK) spawnLauncher(s);
   if (s.idle) clearTimeout(s.idle);
   s.idle = setTimeout(() => closeLaunchers(s.cwd), IDLE_MS);
@@ -88,16 +84,10 @@ function stockFor(cwd: string, env: Readonly<Record<string, string>>): Stock {
   if (!s) {
     const clean = { ...env };
     for (const k of SHELL_ENV) delete clean[k];
-    s = { cwd, env: clean, ready: [], refill: undefined, idle: undefined };
+    s = { cwd, env: clean, ready: [], idle: undefined };
     stocks.set(key, s);
   }
   return s;
-}
-
-function scheduleRefill(s: Stock, delayMs: number): void {
-  if (s.refill) return;
-  s.refill = setTimeout(() => fill(s), delayMs);
-  s.refill.unref();
 }
 
 /**
@@ -106,19 +96,17 @@ function scheduleRefill(s: Stock, delayMs: number): void {
  * hardenedEnv).
  */
 export function primeLaunchers(cwd: string, env: Readonly<Record<string, string>>): void {
-  const s = stockFor(cwd, env);
-  if (s.refill) clearTimeout(s.refill);
-  fill(s);
+  fill(stockFor(cwd, env));
 }
 
 /**
  * A running git with `argv` (the full argument list after `git`) in `cwd`, from a launcher
  * started earlier, or undefined when none is ready (or argv cannot travel on one line): the
- * caller then spawns git itself. Either way the stock is refilled a moment later.
+ * caller then spawns git itself.
  */
 export function launchGit(argv: readonly string[], cwd: string, env: Readonly<Record<string, string>>): ChildProcessWithoutNullStreams | undefined {
-  const s = stockFor(cwd, env);
-  scheduleRefill(s, REFILL_DELAY_MS);
+  const s = stocks.get(keyOf(cwd, env));
+  if (!s) return undefined;
   if (argv.some((a) => /[\n\0]/.test(a))) return undefined;
   for (;;) {
     const p = s.ready.shift();
@@ -135,7 +123,6 @@ export function closeLaunchers(cwd: string): void {
   for (const [key, s] of stocks) {
     if (s.cwd !== cwd) continue;
     stocks.delete(key);
-    if (s.refill) clearTimeout(s.refill);
     if (s.idle) clearTimeout(s.idle);
     for (const p of s.ready.splice(0)) p.kill('SIGKILL');
   }
