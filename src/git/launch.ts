@@ -22,8 +22,12 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 /** Launchers kept ready per (directory, global config); a claim takes three. */
 const STOCK = 3;
-/** Unused launchers end after this long. */
-const IDLE_MS = 120_000;
+/**
+ * Unused launchers end after this long. Long, because a pool slot is prepared well before an
+ * agent asks for a workspace; three idle dash processes cost ~1 MB each, and end with this
+ * process anyway (their stdin closes).
+ */
+const IDLE_MS = 30 * 60_000;
 
 /** Reads one line, then becomes git with those words (see the header). */
 const SCRIPT = 'IFS= read -r line || exit 125; eval "exec git $line"';
