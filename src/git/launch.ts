@@ -24,7 +24,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 const STOCK = 3;
 /**
  * Unused launchers end after this long. Long, because a pool slot is prepared well before an
- * agent asks for a workspace; three idle dash processes cost ~1 MB each, and end with this
+ * agent asks for a workspace; three idle dash processes cost under 2 MB each, and end with this
  * process anyway (their stdin closes).
  */
 const IDLE_MS = 30 * 60_000;
