@@ -243,8 +243,7 @@ export class Workspaces implements AsyncDisposable {
    */
   async discardPrepared(dir: string, opts: CallOptions = {}): Promise<boolean> {
     this.#assertOpen();
-    const { signal } = opts;
-    return this.withLock(() => discardPrepared(this.#dirs(), dir), { ...(signal ? { signal } : {}) });
+    return this.withLock(() => discardPrepared(this.#dirs(), dir), { ...(opts.signal ? { signal: opts.signal } : {}) });
   }
 
   /** Commits everything in the worktree (untracked files too, .gitignore respected). */
