@@ -167,18 +167,25 @@ async function explainOpen(fx: Fixture): Promise<void> {
     docker: client,
   });
   const run = GitRepo.prototype.run;
+  const runDirect = GitRepo.prototype.runDirect;
   const batch = GitRepo.prototype.batch;
   try {
     const ws = runner.workspaces;
     // Every host git process (the hardened base's one entry point), inside find/create.
-    GitRepo.prototype.run = function (this: GitRepo, args, opts) {
-      const start = performance.now();
-      const what = `  git ${args
+    const label = (args: readonly string[], how: string) =>
+      `  git ${args
         .filter((a) => !a.includes('\n'))
         .slice(0, 3)
         .join(' ')
-        .slice(0, 60)}`;
-      return run.call(this, args, opts).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what }));
+        .slice(0, 60)}${how}`;
+    GitRepo.prototype.run = function (this: GitRepo, args, opts) {
+      const start = performance.now();
+      return run.call(this, args, opts).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what: label(args, '') }));
+    };
+    // The claim's writes spawn git without simple-git (run.ts gitDirect).
+    GitRepo.prototype.runDirect = function (this: GitRepo, args, opts) {
+      const start = performance.now();
+      return runDirect.call(this, args, opts).finally(() => calls.push({ at: start - t0, ms: performance.now() - start, what: label(args, '  (direct)') }));
     };
     // Reads served by the long-lived cat-file (src/git/batch.ts): a pipe round trip, no process.
     GitRepo.prototype.batch = function (this: GitRepo, names, signal) {
@@ -208,6 +215,7 @@ async function explainOpen(fx: Fixture): Promise<void> {
     }
   } finally {
     GitRepo.prototype.run = run;
+    GitRepo.prototype.runDirect = runDirect;
     GitRepo.prototype.batch = batch;
     await runner.close();
   }

@@ -9,6 +9,8 @@
  *         of a cold open
  *   gitp  Workspaces.create claiming a prepared worktree (checked out detached ahead of time, as
  *         a warm pool slot holds one; src/workspace/prepared.ts): the git part of a warm open
+ * Both git rows create the way Runner.open does: without the status of the user's checkout
+ * (warnUncommitted: false; an open does not report create's warnings).
  * Each opened workspace is deleted again outside the timing, so every open starts from the same
  * state.
  */
@@ -78,7 +80,7 @@ export async function openGroup(ctx: GroupContext): Promise<Row[]> {
         run: async () => {
           const name = `git-${seq++}`;
           const ms = await timeOnce(async () => {
-            await cold.workspaces.create(name);
+            await cold.workspaces.create(name, { warnUncommitted: false });
           });
           await cold.workspaces.delete(name);
           return ms;
@@ -92,7 +94,7 @@ export async function openGroup(ctx: GroupContext): Promise<Row[]> {
           await mkdir(dir, { recursive: true });
           await cold.workspaces.prepare(dir);
           const ms = await timeOnce(async () => {
-            await cold.workspaces.create(name, { worktreeDir: dir, prepared: true });
+            await cold.workspaces.create(name, { worktreeDir: dir, prepared: true, warnUncommitted: false });
           });
           await cold.workspaces.delete(name);
           await rmdir(dir);

@@ -197,6 +197,9 @@ async function ensureWorkspace(c: Ctx, existing: Existing | undefined): Promise<
     await c.h.workspaces.create(c.name, {
       ...(base ? { base } : {}),
       slot,
+      // An open reports only the workspace, never create's warnings: the `git status` of the
+      // user's whole checkout behind the "uncommitted changes" warning would only cost time.
+      warnUncommitted: false,
       ...(signal ? { signal } : {}),
       ...(c.h.createExtra ? { extra: { ...c.h.createExtra } } : {}),
     })

@@ -2,6 +2,7 @@
 export { GitRepo, QUARANTINE_REF_PREFIX, uniqueToken } from './repo.js';
 export type { GitRepoOptions } from './repo.js';
 export { SAFE_CONFIG, failure, git, runGit } from './run.js';
+export { readyLaunchers } from './launch.js';
 export type { RunOptions, RunResult } from './run.js';
 export { BRANCH_REF_PREFIX, NOTES_REF, isSha, parseNulRecords } from './types.js';
 export type { BranchTip, LogEntry, NoteEntry, StatusCounts, WorktreeEntry, WorktreeHandle } from './types.js';

@@ -12,10 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BerthError } from '../errors.js';
-import { failure, git, type RunOptions, type RunResult } from './run.js';
+import { failure, git, gitDirect, primeGitDirect, type RunOptions, type RunResult } from './run.js';
+import { closeLaunchers } from './launch.js';
 import { catFileBatch, closeCatFileBatch, notesInTree, type BatchObject } from './batch.js';
 import {
-  BRANCH_REF_PREFIX,
   NOTES_REF,
   isSha,
   parseNulRecords,
@@ -28,13 +28,12 @@ import {
 } from './types.js';
 import * as wt from './worktree.js';
 import * as co from './checkout.js';
+import * as notes from './notes.js';
+import * as br from './branches.js';
 import { commitAll, diffObjects, diffWorktree, type DiffText } from './snapshot.js';
 
 /** Where unreadable state notes are kept (never resolvable as a base: see checkRefArg). */
 export const QUARANTINE_REF_PREFIX = 'refs/berth/quarantine/';
-
-/** A single non-blank line without trailing whitespace plus one newline (see writeNote). */
-const STRIPSPACE_STABLE_RE = /^[^\n]*[^\s]\n$/;
 
 export interface GitRepoOptions {
   /** Upper bound for any single git invocation (default 120 s). */
@@ -96,6 +95,11 @@ export class GitRepo {
   /** Runs git with the hardened base (run.ts). Non-`ok` exit codes become BerthErrors. */
   run(args: readonly string[], opts: RunOptions): Promise<RunResult> {
     return git(args, opts, this.timeoutMs);
+  }
+
+  /** `run` without simple-git (run.ts gitDirect): only for arguments berth built itself. */
+  runDirect(args: readonly string[], opts: Omit<RunOptions, 'env' | 'allowFileProtocol'>): Promise<RunResult> {
+    return gitDirect(args, opts, this.timeoutMs);
   }
 
   // ---- refs and objects -------------------------------------------------------------------
@@ -169,42 +173,21 @@ export class GitRepo {
 
   /** A commit with `parent`'s tree and `parent` as its only parent (an "empty" commit). */
   async commitEmptyOnto(parent: string, message: string, signal?: AbortSignal): Promise<string> {
-    const res = await this.run(['commit-tree', '-p', parent, '-F', '-', `${parent}^{tree}`], { cwd: this.root, signal, input: message });
+    if (!isSha(parent)) throw new BerthError('BAD_INPUT', `${JSON.stringify(parent)} is not a commit id`);
+    const res = await this.runDirect(['commit-tree', '-p', parent, '-F', '-', `${parent}^{tree}`], { cwd: this.root, signal, input: message });
     const sha = res.stdout.toString('utf8').trim();
     if (!isSha(sha)) throw new BerthError('GIT_ERROR', `git commit-tree printed ${JSON.stringify(sha)} instead of a commit id`);
     return sha;
   }
 
   /** Tips of all refs/heads/berth/* branches, keyed by the part after `berth/`. */
-  async berthBranches(signal?: AbortSignal): Promise<Map<string, BranchTip>> {
-    const res = await this.run(['for-each-ref', '--format=%(objectname) %(committerdate:unix) %(refname)', BRANCH_REF_PREFIX], {
-      cwd: this.root,
-      signal,
-    });
-    const out = new Map<string, BranchTip>();
-    for (const line of res.stdout.toString('utf8').split('\n')) {
-      const m = /^([0-9a-f]{40,64}) (\d*) (.+)$/.exec(line);
-      if (!m || !m[3]?.startsWith(BRANCH_REF_PREFIX)) continue;
-      out.set(m[3].slice(BRANCH_REF_PREFIX.length), { sha: m[1] ?? '', committedAt: Number(m[2] || 0) * 1000 });
-    }
-    return out;
+  berthBranches(signal?: AbortSignal): Promise<Map<string, BranchTip>> {
+    return br.berthBranches(this, signal);
   }
 
   /** Deletes refs/heads/<branch>; missing branches are fine (delete is idempotent). */
-  async deleteBranch(branch: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.run(['branch', '-D', '--end-of-options', branch], { cwd: this.root, signal, ok: [0, 1] });
-    if (res.exitCode === 0 || /not found/.test(res.stderr)) return;
-    const where = /checked out at '([^']+)'/.exec(res.stderr);
-    if (where) {
-      throw new BerthError(
-        'GIT_ERROR',
-        `branch ${JSON.stringify(branch)} is checked out at ${JSON.stringify(where[1])}: switch that checkout to another branch and retry`,
-        {
-          details: { stderr: res.stderr },
-        },
-      );
-    }
-    throw failure(['branch', '-D', branch], res, this.root);
+  deleteBranch(branch: string, signal?: AbortSignal): Promise<void> {
+    return br.deleteBranch(this, branch, signal);
   }
 
   // ---- notes ------------------------------------------------------------------------------
@@ -229,9 +212,15 @@ export class GitRepo {
     return catFileBatch(this.root, names, { timeoutMs: this.timeoutMs, signal });
   }
 
-  /** Ends this repository's batch reader (the next read spawns a new one). */
+  /** Ends this repository's batch reader and git launchers (the next use spawns new ones). */
   close(): void {
     closeCatFileBatch(this.root);
+    closeLaunchers(this.root);
+  }
+
+  /** Fork git launchers for the next create's writes now, while nothing waits (launch.ts). */
+  async primeWrites(): Promise<void> {
+    await primeGitDirect(this.root, this.timeoutMs);
   }
 
   /** Contents of blobs by sha, read through the batch reader; missing ones are absent. */
@@ -255,31 +244,19 @@ export class GitRepo {
   }
 
   /** Keeps an unreadable note's blob reachable under refs/berth/quarantine/<name>/<object>. */
-  async quarantineNote(name: string, object: string, blob: string, signal?: AbortSignal): Promise<string> {
-    const ref = `${QUARANTINE_REF_PREFIX}${name}/${object}`;
-    await this.run(['update-ref', '-m', 'berth: quarantine an unreadable state note', ref, blob], { cwd: this.root, signal });
-    return ref;
+  quarantineNote(name: string, object: string, blob: string, signal?: AbortSignal): Promise<string> {
+    return notes.quarantineNote(this, `${QUARANTINE_REF_PREFIX}${name}/${object}`, blob, signal);
   }
 
   /** Replaces the note on `object` with `content`, byte for byte (no message clean-up). */
-  async writeNote(object: string, content: string, signal?: AbortSignal): Promise<void> {
-    if (STRIPSPACE_STABLE_RE.test(content)) {
-      // `-F` runs git's stripspace over the message (git < 2.42 has no --no-stripspace); one line
-      // without trailing blanks, ending in one newline, is a fixed point of it, so the note is
-      // still byte for byte `content`, in one process instead of hash-object + notes.
-      await this.run(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '-F', '-', '--end-of-options', object], { cwd: this.root, signal, input: content });
-      return;
-    }
-    const blob = (await this.run(['hash-object', '-w', '--stdin'], { cwd: this.root, signal, input: content })).stdout.toString('utf8').trim();
-    if (!isSha(blob)) throw new BerthError('GIT_ERROR', `git hash-object printed ${JSON.stringify(blob)} instead of an object id`);
-    await this.run(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '-C', blob, '--end-of-options', object], { cwd: this.root, signal });
+  writeNote(object: string, content: string, signal?: AbortSignal): Promise<void> {
+    return notes.writeNote(this, object, content, signal);
   }
 
-  async removeNote(object: string, signal?: AbortSignal): Promise<void> {
-    await this.run(['notes', `--ref=${NOTES_REF}`, 'remove', '--ignore-missing', '--end-of-options', object], { cwd: this.root, signal });
+  removeNote(object: string, signal?: AbortSignal): Promise<void> {
+    return notes.removeNote(this, object, signal);
   }
 
-  /** Diff between two commits (used when a workspace's worktree directory is gone). */
   /** Diff between two commits (used when a workspace's worktree directory is gone), capped. */
   diffCommits(base: string, tip: string, opts: { stat?: boolean | undefined; maxBytes: number; signal?: AbortSignal | undefined }): Promise<DiffText> {
     return diffObjects(this, base, tip, opts);

@@ -17,6 +17,8 @@ export interface GitRunner {
   readonly root: string;
   readonly commonDir: string;
   run(args: readonly string[], opts: RunOptions): Promise<RunResult>;
+  /** `run` without simple-git's argument vetting: only for arguments berth built itself. */
+  runDirect(args: readonly string[], opts: Omit<RunOptions, 'env' | 'allowFileProtocol'>): Promise<RunResult>;
 }
 
 /** cwd + env that make git operate on `wt` through its admin dir. */
@@ -207,7 +209,7 @@ export async function attachWorktreeToNewBranch(repo: GitRunner, wt: WorktreeHan
   assertAdminDir(repo.commonDir, wt.gitDir);
   const ref = `refs/heads/${branch}`;
   const [created, attached] = await Promise.allSettled([
-    repo.run(['update-ref', '-m', `branch: Created from ${sha}`, '--end-of-options', ref, sha, ''], { cwd: repo.root, signal, ok: [0, 1, 128] }),
+    repo.runDirect(['update-ref', '-m', `branch: Created from ${sha}`, '--end-of-options', ref, sha, ''], { cwd: repo.root, signal, ok: [0, 1, 128] }),
     writeHeadRef(wt.gitDir, ref),
   ]);
   if (attached.status === 'rejected') throw attached.reason;

@@ -33,6 +33,8 @@ export interface CreateRequest {
   readonly extra: Record<string, unknown>;
   /** Where the worktree goes (see CreateOptions.slot); undefined: the default directory. */
   readonly slot: Promise<CreateSlot | undefined>;
+  /** See CreateOptions.warnUncommitted. */
+  readonly warnUncommitted: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -77,7 +79,7 @@ async function createIn(ctx: CreateContext, req: CreateRequest): Promise<CreateR
   rooting.catch(() => undefined);
   // The user's checkout, for the "uncommitted changes are not included" warning: only the
   // result needs it, so it runs alongside the writes too (awaited, and its failure reported, last).
-  const checking = git.checkoutStatus(signal);
+  const checking = req.warnUncommitted ? git.checkoutStatus(signal) : Promise.resolve({ total: 0 });
   checking.catch(() => undefined);
   const [probe, states, slot] = await Promise.all([probing, ctx.states(signal), req.slot]);
   const baseSha = probe.sha;

@@ -6,7 +6,7 @@ import { BerthError } from '../errors.js';
 import { BRANCH_REF_PREFIX, type WorktreeEntry } from '../git/index.js';
 import { ExtraPatchSchema } from './state.js';
 import type { StoredState } from './corrupt.js';
-import type { WorkspaceState } from './types.js';
+import type { WorkspaceDiff, WorkspaceState } from './types.js';
 
 const MAX_EXTRA_BYTES = 256 * 1024;
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -114,4 +114,14 @@ export function assertReadable(state: StoredState): void {
     `workspace ${JSON.stringify(state.name)} has an unreadable state note (${state.corrupt.reason}; the raw note is kept at ${state.corrupt.quarantineRef}): berth will not change it; delete it (berth ws delete ${state.name}) or repair the note by hand`,
     { details: { name: state.name, quarantineRef: state.corrupt.quarantineRef } },
   );
+}
+
+/** A diff's text with a closing note for each thing that was cut (Workspaces.diff). */
+export function diffWithNotes(d: WorkspaceDiff): string {
+  if (!d.truncated) return d.text;
+  const notes = [
+    ...(d.bytes > d.text.length ? [`[berth: the diff is ${d.bytes} bytes; only the first ${Buffer.byteLength(d.text)} are shown]`] : []),
+    ...d.placeholders.map((p) => `[berth: ${p} is larger than the per-file diff limit; its content is not shown]`),
+  ];
+  return `${d.text}${d.text.endsWith('\n') || d.text === '' ? '' : '\n'}${notes.join('\n')}\n`;
 }

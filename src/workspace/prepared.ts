@@ -86,6 +86,8 @@ export async function prepareAt(ctx: DirsContext, dir: string, baseRef: string, 
   const handle = await addDetachedWorktree(ctx.git, path, probe.sha, signal);
   const dirty = (await ctx.git.worktreeStatus(handle, signal)).total > 0;
   await writeFile(join(handle.gitDir, PREPARED_MARK), `${probe.sha} ${dirty ? 1 : 0}\n`, { mode: 0o644 });
+  // The claim's git writes then run in launchers forked now, not forked at the claim (src/git/launch.ts).
+  await ctx.git.primeWrites();
   return { handle, sha: probe.sha, dirty };
 }
 

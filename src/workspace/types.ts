@@ -66,6 +66,12 @@ export interface CreateOptions {
    */
   readonly slot?: Promise<CreateSlot | undefined>;
   readonly extra?: Record<string, unknown>;
+  /**
+   * Warn about uncommitted changes in the user's checkout (CreateResult.warnings; default true).
+   * It costs a `git status` of the whole checkout, which on a large repository takes longer than
+   * the rest of a warm create: callers that do not show the warnings pass false.
+   */
+  readonly warnUncommitted?: boolean;
   readonly signal?: AbortSignal;
 }
 

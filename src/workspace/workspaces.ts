@@ -19,12 +19,13 @@ import type { DirsContext } from './worktree-dirs.js';
 import { deleteLocked, pruneLocked, type RemoveContext } from './remove.js';
 import { readStates } from './read-states.js';
 import { createLocked } from './create.js';
+import { applyExtraPatch, parseExtraPatch } from './extra.js';
 import { checkpointResolved } from './checkpoint.js';
 import { discardPrepared, findPrepared, prepareAt } from './prepared.js';
 import { assertValidName, branchOf } from './names.js';
-import { ExtraPatchSchema, deepFreeze, serializeState } from './state.js';
+import { deepFreeze } from './state.js';
 import type { StoredState } from './corrupt.js';
-import { assertReadable, checkExtra, checkMessage, isDir, latestPerName, mapLimit, realpathLoose, registeredWorktree, repoIdOf } from './helpers.js';
+import { checkExtra, checkMessage, diffWithNotes, isDir, latestPerName, mapLimit, realpathLoose, registeredWorktree, repoIdOf } from './helpers.js';
 import type {
   CheckpointResult,
   CommitInfo,
@@ -171,13 +172,7 @@ export class Workspaces implements AsyncDisposable {
    * directory is gone, the committed branch is diffed instead.
    */
   async diff(name: string, opts: DiffOptions = {}): Promise<string> {
-    const d = await this.diffText(name, opts);
-    if (!d.truncated) return d.text;
-    const notes = [
-      ...(d.bytes > d.text.length ? [`[berth: the diff is ${d.bytes} bytes; only the first ${Buffer.byteLength(d.text)} are shown]`] : []),
-      ...d.placeholders.map((p) => `[berth: ${p} is larger than the per-file diff limit; its content is not shown]`),
-    ];
-    return `${d.text}${d.text.endsWith('\n') || d.text === '' ? '' : '\n'}${notes.join('\n')}\n`;
+    return diffWithNotes(await this.diffText(name, opts));
   }
 
   /**
@@ -211,7 +206,8 @@ export class Workspaces implements AsyncDisposable {
       const baseRef = opts.base ?? 'HEAD';
       if (typeof baseRef !== 'string') throw new BerthError('BAD_INPUT', 'base must be a string naming a branch, tag or commit');
       const ctx = { dirs: this.#dirs(), states: (sig?: AbortSignal) => this.#states(sig) };
-      return await this.withLock(() => createLocked(ctx, { name, baseRef, extra, slot, signal }), { ...(signal ? { signal } : {}) });
+      const warnUncommitted = opts.warnUncommitted ?? true;
+      return await this.withLock(() => createLocked(ctx, { name, baseRef, extra, slot, warnUncommitted, signal }), { ...(signal ? { signal } : {}) });
     } finally {
       // A slot being claimed is settled before create returns or throws (CreateOptions.slot).
       await slot.catch(() => undefined);
@@ -247,8 +243,7 @@ export class Workspaces implements AsyncDisposable {
    */
   async discardPrepared(dir: string, opts: CallOptions = {}): Promise<boolean> {
     this.#assertOpen();
-    const { signal } = opts;
-    return this.withLock(() => discardPrepared(this.#dirs(), dir), { ...(signal ? { signal } : {}) });
+    return this.withLock(() => discardPrepared(this.#dirs(), dir), { ...(opts.signal ? { signal: opts.signal } : {}) });
   }
 
   /** Commits everything in the worktree (untracked files too, .gitignore respected). */
@@ -328,24 +323,11 @@ export class Workspaces implements AsyncDisposable {
   async updateExtra(name: string, patch: Readonly<Record<string, unknown>>, opts: CallOptions = {}): Promise<WorkspaceState> {
     this.#assertOpen();
     assertValidName(name);
-    const parsed = ExtraPatchSchema.safeParse(patch);
-    if (!parsed.success)
-      throw new BerthError('BAD_INPUT', `extra patch for ${JSON.stringify(name)} must be an object with string keys: ${parsed.error.message}`);
-    const removed = Object.keys(patch).filter((k) => patch[k] === undefined);
-    const set = checkExtra(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)));
+    const change = parseExtraPatch(name, patch);
     const { signal } = opts;
-    return this.withLock(
-      async () => {
-        const { state } = await this.#resolve(name, signal);
-        assertReadable(state);
-        const extra: Record<string, unknown> = { ...state.extra, ...set };
-        for (const k of removed) delete extra[k];
-        const next: WorkspaceState = deepFreeze({ ...structuredClone(state), extra: checkExtra(extra) });
-        await this.#git.writeNote(state.rootSha, serializeState(next), signal);
-        return next;
-      },
-      { ...(signal ? { signal } : {}) },
-    );
+    return this.withLock(async () => applyExtraPatch(this.#git, (await this.#resolve(name, signal)).state, change, signal), {
+      ...(signal ? { signal } : {}),
+    });
   }
 
   // ---- internals --------------------------------------------------------------------------

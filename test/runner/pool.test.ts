@@ -171,4 +171,39 @@ describeDocker('warm pool', () => {
     await r.delete('noinst');
     expect(await containerState(s.containerId)).toBeUndefined();
   });
+
+  it('a claim tries the containers its runner warmed without listing, and one another runner claimed meanwhile is never taken', async () => {
+    const spec = busyboxSpec({ setup: ['echo hinted > /pool-setup'], pool: { size: 2 } });
+    const a = await runner(spec);
+    const b = await runner(spec);
+    const hash = (await a.resolve()).hash;
+    await a.warmPool();
+    const warm = (await a.poolStatus()).containers.filter((c) => c.specHash === hash && c.state === 'running');
+    expect(warm).toHaveLength(2);
+    // a remembers both (its fill listed them); b, which never listed, takes both by listing.
+    const [b1, b2] = [await b.open('hint-b1'), await b.open('hint-b2')];
+    expect([b1.created.fromPool, b2.created.fromPool]).toEqual([true, true]);
+    expect(new Set([b1.containerId, b2.containerId])).toEqual(new Set(warm.map((c) => c.id)));
+    // a's memory is now stale: its claim must see the containers are b's, list again, find
+    // none ready, and make a container of its own, leaving b's sessions alone.
+    const s = await a.open('hint-a');
+    expect(s.created.fromPool).toBe(false);
+    expect(warm.map((c) => c.id)).not.toContain(s.containerId);
+    for (const [sess, name] of [
+      [b1, 'hint-b1'],
+      [b2, 'hint-b2'],
+    ] as const) {
+      expect((await docker.getContainer(sess.containerId).inspect()).Name).toBe(`/berth-ws-${b.repo.id}-${name}`);
+      expect((await sess.exec('echo "$BERTH_WORKSPACE"', { fresh: true })).stdout).toBe(`${name}\n`);
+    }
+    // Warm again through a: the next claim takes a container a itself just warmed.
+    await a.warmPool({ size: 1 });
+    const ready = (await a.poolStatus()).containers.filter((c) => c.state === 'running' && c.specHash === hash);
+    expect(ready).toHaveLength(1);
+    const again = await a.open('hint-a2');
+    expect(again.created.fromPool).toBe(true);
+    expect(again.containerId).toBe(ready[0]!.id);
+    for (const n of ['hint-a', 'hint-a2']) await a.delete(n);
+    for (const n of ['hint-b1', 'hint-b2']) await b.delete(n);
+  });
 });
