@@ -125,12 +125,22 @@ export class RemoteWorkspaceFiles {
     const start = o.startLine ?? 1;
     const rel = this.#rel(p);
     const lines = new LineCollector(start, o.endLine ?? Number.MAX_SAFE_INTEGER, this.maxFileBytes);
+    // Stop reading once enough is seen, but only after the size line arrived: stdout and stderr
+    // come back on separate streams, so a stop at the first NUL could beat it (size unknown).
     const stop = new AbortController();
+    let errText = '';
+    const stopIfDone = () => {
+      if ((lines.sawNul || (!ranged && lines.full)) && /^SIZE \d+$/m.test(errText)) stop.abort();
+    };
     const { stderr, exitCode } = await this.#exec('cat', rel, [], {
       signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
       onStdout: (b) => {
         lines.feed(b);
-        if (lines.sawNul || (!ranged && lines.full)) stop.abort();
+        stopIfDone();
+      },
+      onStderr: (b) => {
+        if (errText.length < 4096) errText += b.toString('utf8');
+        stopIfDone();
       },
     });
     checkAbort(signal, `read ${quote(p)}`);
@@ -251,7 +261,7 @@ export class RemoteWorkspaceFiles {
     op: string,
     rel: string,
     args: readonly string[],
-    io: { stdin?: Buffer; signal?: AbortSignal; onStdout?: (b: Buffer) => void } = {},
+    io: { stdin?: Buffer; signal?: AbortSignal; onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void } = {},
   ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -261,7 +271,10 @@ export class RemoteWorkspaceFiles {
       ...(io.stdin !== undefined ? { stdin: io.stdin } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
       onStdout: io.onStdout ?? ((b) => out.push(b)),
-      onStderr: (b) => err.push(b),
+      onStderr: (b) => {
+        err.push(b);
+        io.onStderr?.(b);
+      },
     });
     return { exitCode: r.exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
   }

@@ -62,7 +62,7 @@ export interface ReadRange {
  */
 export function readResult(lines: LineCollector, p: string, range: ReadRange, maxFileBytes: number, size?: number): ReadResult {
   const res = lines.finish();
-  const known = size ?? res.size;
+  const known = size !== undefined && Number.isFinite(size) ? size : res.size;
   if (lines.sawNul) return { content: '', totalLines: 0, startLine: 0, endLine: 0, size: known, binary: true };
   if (!range.ranged && res.truncated) throw tooLarge(p, known, maxFileBytes, 'Read it in parts with startLine/endLine.');
   if (range.start > Math.max(res.totalLines, 1)) {
@@ -77,7 +77,7 @@ export function readResult(lines: LineCollector, p: string, range: ReadRange, ma
     totalLines: res.totalLines,
     startLine: range.start,
     endLine: res.endLine,
-    size: Number.isFinite(known) ? known : res.size,
+    size: known,
     ...(res.truncated ? { truncated: true as const } : {}),
   };
 }

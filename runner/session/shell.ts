@@ -209,10 +209,7 @@ export class Shell {
       if (outcome.kind === 'died' && !this.#closed) {
         const problem = await h.containerProblem().catch(() => undefined);
         if (problem) throw problem;
-        exitCode = await att.exec.inspect().then(
-          (i) => i.exitCode,
-          () => null,
-        );
+        exitCode = await execExitCode(att);
       }
     }
     let containerRestarted = p.restartedContainer || this.#restartedContainer || h.restartCount() !== p.restartsBefore;
@@ -342,4 +339,18 @@ export class Shell {
       keep: mode === 'shell' ? (b?.relays ?? []) : [...(b?.relays ?? []), ...(b?.drainers ?? []), b?.pid ?? att.pid],
     });
   }
+}
+
+/**
+ * The dead shell's exit code. On the FIFO transport the outputs' end can reach us before the
+ * engine has recorded the exec's exit, so ask again briefly while it still says running.
+ */
+async function execExitCode(att: Attached): Promise<number | null> {
+  for (let i = 0; i < 40; i++) {
+    const st = await att.exec.inspect().catch(() => undefined);
+    if (!st) return null;
+    if (!st.running) return st.exitCode;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return null;
 }

@@ -12,7 +12,8 @@ import { busyboxSpec, makeFixture, nodeSpec, sleep, type Fixture } from './helpe
 
 const CHILD = join(import.meta.dirname, 'child-runner.ts');
 /** Counts the shell's own fds that are the launcher's (unlinked) FIFOs. */
-const FIFO_FDS = `ls -l /proc/$$/fd/ | grep -c 'io\\.[0-9]*\\.[ioe] (deleted)'`;
+// 2>/dev/null: the shell's own pipeline fds come and go while ls reads the directory.
+const FIFO_FDS = `ls -l /proc/$$/fd/ 2>/dev/null | grep -c 'io\\.[0-9]*\\.[ioe] (deleted)'`;
 
 describeDocker('shell transport', () => {
   let fx: Fixture;
