@@ -214,11 +214,7 @@ export async function runGit(args: readonly string[], opts: RunOptions, ctx: Exe
     await sg.raw(argv);
   } catch (err) {
     if (signal.aborted) throw abortError(opts.signal?.aborted ? opts.signal : signal, args[0] ?? '', timeout.aborted && !opts.signal?.aborted, timeoutMs);
-    const message = err instanceof Error ? err.message : String(err);
-    if (/ENOENT/.test(message) && /spawn/.test(message)) {
-      throw new BerthError('GIT_ERROR', 'git is not installed or not on PATH: install git (e.g. apt-get install git)', { cause: err });
-    }
-    throw new BerthError('GIT_ERROR', `could not run git ${args[0] ?? ''} in ${JSON.stringify(opts.cwd)}: ${message}`, { cause: err });
+    throw startError(err, args, opts.cwd);
   }
   if (!result) throw new BerthError('GIT_ERROR', `git ${args[0] ?? ''} produced no result`);
   if (!(opts.ok ?? [0]).includes(result.exitCode)) throw failure(args, result, opts.cwd);
@@ -255,6 +251,24 @@ export async function git(args: readonly string[], opts: RunOptions, timeoutMs: 
   return runGit(args, opts, { timeoutMs, globalConfig: await berthGlobalConfig(timeoutMs) });
 }
 
+/** git's argv behind the hardened base's global options, for the spawns outside simple-git. */
+function hardenedArgv(args: readonly string[], noOptionalLocks: boolean): string[] {
+  return ['--no-pager', ...SAFE_CONFIG.flatMap((c) => ['-c', c]), ...(noOptionalLocks ? ['--no-optional-locks'] : []), ...args];
+}
+
+/** A git that could not be started (not installed, cwd gone) or run, as runGit and gitDirect report it. */
+function startError(err: unknown, args: readonly string[], cwd: string): BerthError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/ENOENT/.test(message) && /spawn/.test(message)) {
+    return new BerthError(
+      'GIT_ERROR',
+      `could not start git in ${JSON.stringify(cwd)}: is git installed and on PATH (e.g. apt-get install git), and does the directory exist?`,
+      { cause: err },
+    );
+  }
+  return new BerthError('GIT_ERROR', `could not run git ${args[0] ?? ''} in ${JSON.stringify(cwd)}: ${message}`, { cause: err });
+}
+
 /**
  * A long-running git process with the same hardened base as `git()` (the same `-c` settings,
  * environment and `--no-pager`), for protocols that talk over stdin/stdout (batch.ts). Not
@@ -263,8 +277,7 @@ export async function git(args: readonly string[], opts: RunOptions, timeoutMs: 
  */
 export async function spawnGit(args: readonly string[], opts: { cwd: string; timeoutMs: number }): Promise<ChildProcessWithoutNullStreams> {
   const env = hardenedEnv(await berthGlobalConfig(opts.timeoutMs));
-  const argv = ['--no-pager', ...SAFE_CONFIG.flatMap((c) => ['-c', c]), ...args];
-  return spawn('git', argv, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn('git', hardenedArgv(args, false), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 /** Fork launchers (launch.ts) for gitDirect in `cwd` now, for a caller off any waiting path. */
@@ -285,7 +298,7 @@ export async function gitDirect(args: readonly string[], opts: Omit<RunOptions, 
   const limitMs = opts.timeoutMs ?? timeoutMs;
   if (opts.signal?.aborted) throw abortError(opts.signal, args[0] ?? '', false, limitMs);
   const env = hardenedEnv(await berthGlobalConfig(limitMs));
-  const argv = ['--no-pager', ...SAFE_CONFIG.flatMap((c) => ['-c', c]), ...(opts.noOptionalLocks ? ['--no-optional-locks'] : []), ...args];
+  const argv = hardenedArgv(args, opts.noOptionalLocks ?? false);
   // A launcher forked ahead of time when there is one (launch.ts): no fork of this process here.
   const proc = launchGit(argv, opts.cwd, env) ?? spawn('git', argv, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
@@ -315,18 +328,7 @@ export async function gitDirect(args: readonly string[], opts: Omit<RunOptions, 
     if (!(opts.ok ?? [0]).includes(exitCode)) throw failure(args, result, opts.cwd);
     return result;
   } catch (err) {
-    if (err instanceof BerthError) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    if (/ENOENT/.test(message)) {
-      throw new BerthError(
-        'GIT_ERROR',
-        `could not start git in ${JSON.stringify(opts.cwd)}: is git installed and on PATH (e.g. apt-get install git), and does the directory exist?`,
-        {
-          cause: err,
-        },
-      );
-    }
-    throw new BerthError('GIT_ERROR', `could not run git ${args[0] ?? ''} in ${JSON.stringify(opts.cwd)}: ${message}`, { cause: err });
+    throw err instanceof BerthError ? err : startError(err, args, opts.cwd);
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
