@@ -153,7 +153,7 @@ export class Pool {
       .map((r) => ({ id: r.id, name: r.name, slot: r.labels[LABEL.poolSlot] ?? '', state: r.state, specHash: r.labels[LABEL.specHash] ?? '' }));
     if (specHash !== undefined) this.#known.set(specHash, []);
     else this.#known.clear();
-    for (const c of out) if (c.state === 'running') this.#known.set(c.specHash, [...(this.#known.get(c.specHash) ?? []), c]);
+    for (const c of out) if (c.state === 'running') this.#remember(c);
     return out;
   }
 
@@ -174,17 +174,13 @@ export class Pool {
    */
   async claim(name: string, resolved: Resolved): Promise<Claimed | undefined> {
     if (this.unsupported(resolved) || this.target(resolved) === 0) return undefined;
-    const tried = new Set<string>();
     // The containers known here first (see #known), then, if none of them could be taken, a
-    // fresh list: another process may have warmed some.
-    const hinted = this.#known.get(resolved.hash) ?? [];
-    for (const fresh of hinted.length > 0 ? [false, true] : [true]) {
-      const ready = (fresh ? (await this.list(resolved.hash)).filter((c) => c.state === 'running') : [...hinted]).filter((c) => !tried.has(c.id));
-      for (const c of ready) tried.add(c.id);
-      const got = await this.#claimOne(name, resolved, ready);
-      if (got) return got;
-    }
-    return undefined;
+    // fresh list without those: another process may have warmed some.
+    const hinted = [...(this.#known.get(resolved.hash) ?? [])];
+    const got = hinted.length > 0 ? await this.#claimOne(name, resolved, hinted) : undefined;
+    if (got) return got;
+    const listed = (await this.list(resolved.hash)).filter((c) => c.state === 'running' && !hinted.some((h) => h.id === c.id));
+    return this.#claimOne(name, resolved, listed);
   }
 
   /** Claim the first of `ready` that can be taken (see claim). */
@@ -208,6 +204,10 @@ export class Pool {
       }
     }
     return undefined;
+  }
+
+  #remember(c: PoolContainer): void {
+    this.#known.set(c.specHash, [...(this.#known.get(c.specHash) ?? []), c]);
   }
 
   #forget(c: PoolContainer): void {
@@ -295,8 +295,7 @@ export class Pool {
       for (const step of warmSteps(this.#h, this.#ws)) await step.run(w);
       this.#h.logger.info('warm pool container ready', { container: w.name });
       if (w.id) {
-        const c: PoolContainer = { id: w.id, name: w.name, slot, state: 'running', specHash: resolved.hash };
-        this.#known.set(c.specHash, [...(this.#known.get(c.specHash) ?? []), c]);
+        this.#remember({ id: w.id, name: w.name, slot, state: 'running', specHash: resolved.hash });
       }
       return w.name;
     } catch (err) {
