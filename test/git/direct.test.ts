@@ -7,17 +7,15 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { GitRepo, readyLaunchers } from '../../src/git/index.js';
 import { Workspaces } from '../../src/workspace/index.js';
 import { makeRepo, type TempRepo } from '../workspace/helpers/repo.js';
 
 let r: TempRepo;
 
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((res) => setTimeout(res, 25));
-  expect(ok()).toBe(true);
-}
+/** The launchers a prepare forks (src/git/launch.ts) are ready within 5 s. */
+const launchersReady = () => vi.waitFor(() => expect(readyLaunchers(r.repo)).toBe(3), { timeout: 5000, interval: 25 });
 let repo: GitRepo;
 
 beforeEach(async () => {
@@ -74,7 +72,7 @@ it('runs no hook of the repository, and ignores GIT_DIR in the caller environmen
       mkdirSync(dir, { recursive: true });
       await ws.prepare(dir);
       // prepare() forks launchers a moment later (src/git/launch.ts): the claim's writes use them.
-      await until(() => readyLaunchers(r.repo) === 3);
+      await launchersReady();
       const { workspace } = await ws.create('hooked', { worktreeDir: dir, prepared: true });
       expect(r.git('rev-parse', 'refs/heads/berth/hooked').trim()).toBe(workspace.rootSha);
       expect(r.git('notes', '--ref=refs/notes/berth', 'show', workspace.rootSha)).toContain('"name":"hooked"');
@@ -95,7 +93,7 @@ it('runs no hook of the repository, and ignores GIT_DIR in the caller environmen
 
 it('a launcher passes every word to git as one argument: quotes, $(...), backticks and globs are not shell code', async () => {
   await repo.primeWrites();
-  await until(() => readyLaunchers(r.repo) === 3);
+  await launchersReady();
   const marker = join(r.root, 'pwned');
   const words = [`x'; touch ${marker}; '`, `$(touch ${marker})`, `\`touch ${marker}\``, '*', '"a b"', '$HOME', "it's"];
   // The words arrived intact: git echoes them back as given (this
