@@ -121,20 +121,30 @@ async function handshake(h: ShellHost, a: Attached, offered: boolean, onData: (s
   if (!io) h.logger.debug('shell stays on the attach stream (its FIFOs are not reachable from here)', { pid });
 }
 
+type ExecState = Awaited<ReturnType<Attached['exec']['inspect']>>;
+
+/**
+ * The engine's view of the shell's exec, asked again every `delayMs` (at most `tries` times) until
+ * `current` accepts it: the engine records a start's pid and an exit a little after we can see
+ * them happen. Undefined when the exec cannot be inspected; else the last state seen.
+ */
+export async function inspectExecUntil(a: Attached, current: (st: ExecState) => boolean, tries: number, delayMs: number): Promise<ExecState | undefined> {
+  let st: ExecState | undefined;
+  for (let i = 0; i < tries; i++) {
+    st = await a.exec.inspect().catch(() => undefined);
+    if (!st || current(st)) return st;
+    await new Promise((r) => setTimeout(r, delayMs));
+  }
+  return st;
+}
+
 /**
  * The launcher's host pid. The engine records it only after its start call returns, which can
  * be after the launcher already spoke: ask again briefly while it reads 0.
  */
 async function execPid(a: Attached): Promise<number> {
-  for (let i = 0; i < PID_TRIES; i++) {
-    const pid = await a.exec.inspect().then(
-      (x) => x.pid,
-      () => -1,
-    );
-    if (pid !== 0) return Math.max(0, pid);
-    await new Promise((r) => setTimeout(r, PID_RETRY_MS));
-  }
-  return 0;
+  const st = await inspectExecUntil(a, (x) => x.pid !== 0, PID_TRIES, PID_RETRY_MS);
+  return st ? Math.max(0, st.pid) : 0;
 }
 
 /** Close the shell's input (it exits after its current command) and wait up to `graceMs` for its end. */

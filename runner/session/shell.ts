@@ -10,7 +10,7 @@ import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
 import { assertStateName, commandLine, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
 import { hostUptime } from './shell-transport.js';
-import { attachShell, detachShell } from './shell-attach.js';
+import { attachShell, detachShell, inspectExecUntil } from './shell-attach.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
 
 /** What a shell needs from its session. */
@@ -346,11 +346,6 @@ export class Shell {
  * engine has recorded the exec's exit, so ask again briefly while it still says running.
  */
 async function execExitCode(att: Attached): Promise<number | null> {
-  for (let i = 0; i < 40; i++) {
-    const st = await att.exec.inspect().catch(() => undefined);
-    if (!st) return null;
-    if (!st.running) return st.exitCode;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return null;
+  const st = await inspectExecUntil(att, (x) => !x.running, 40, 25);
+  return st && !st.running ? st.exitCode : null;
 }
