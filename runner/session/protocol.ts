@@ -149,8 +149,10 @@ __b_busy() {
 __b_live() {
   [ -n "$__b_ro" ] && [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/6 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/8 ]
 }
+# A read end of a relay's FIFO: through the live relay's own stdin first (the very FIFO), by its
+# path (in the agent-writable state dir) only when the relay is gone.
 __b_reader() {
-  { command exec 9<"$1"; } 2>/dev/null || { command exec 9<"/proc/$2/fd/0"; } 2>/dev/null || command exec 9</dev/null
+  { command exec 9<"/proc/$2/fd/0"; } 2>/dev/null || { command exec 9<"$1"; } 2>/dev/null || command exec 9</dev/null
 }
 __b_retire() {
   # Read ends for the drainers, opened while fds 6/8 still hold the write ends (so no open blocks).
