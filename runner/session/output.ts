@@ -9,6 +9,8 @@ export type StreamName = 'stdout' | 'stderr';
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Keeps the first half and the last half of `maxBytes` of a stream and counts the rest, so memory
  * stays bounded (about maxBytes plus one chunk) however much a command prints.
@@ -20,12 +22,14 @@ export class OutputCollector {
   #tail: Buffer[] = [];
   #tailLen = 0;
   #total = 0;
-  readonly #decoder = new StringDecoder('utf8');
+  /** Only for live text (onText): two per command otherwise went unused. */
+  readonly #decoder: StringDecoder | undefined;
   readonly #onText: ((text: string) => void) | undefined;
 
   constructor(maxBytes: number, onText?: (text: string) => void) {
     this.maxBytes = Math.max(0, Math.floor(maxBytes));
     this.#onText = onText;
+    this.#decoder = onText ? new StringDecoder('utf8') : undefined;
   }
 
   get totalBytes(): number {
@@ -39,7 +43,7 @@ export class OutputCollector {
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.#total += chunk.length;
-    if (this.#onText) {
+    if (this.#onText && this.#decoder) {
       const text = this.#decoder.write(chunk);
       if (text) this.#onText(text);
     }
@@ -77,7 +81,7 @@ export class OutputCollector {
 
   /** Flush the live decoder (a dangling partial character is emitted as U+FFFD). */
   endLive(): void {
-    if (!this.#onText) return;
+    if (!this.#onText || !this.#decoder) return;
     const text = this.#decoder.end();
     if (text) this.#onText(text);
   }
@@ -131,7 +135,7 @@ function decodeSuffix(b: Buffer): string {
  */
 export class RecordScanner {
   readonly #token: Buffer;
-  #carry: Buffer = Buffer.alloc(0);
+  #carry: Buffer = EMPTY;
   #inRecord = false;
   #record: Buffer[] = [];
   #recordLen = 0;
@@ -147,7 +151,7 @@ export class RecordScanner {
    */
   push(chunk: Buffer, onPayload: (b: Buffer) => void, onRecord: (body: string) => boolean): Buffer | undefined {
     let buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
-    this.#carry = Buffer.alloc(0);
+    this.#carry = EMPTY;
     const t = this.#token;
     for (;;) {
       const at = buf.indexOf(t);
@@ -180,7 +184,7 @@ export class RecordScanner {
   /** End of stream: bytes held back as a possible partial token are payload after all. */
   flush(onPayload: (b: Buffer) => void): void {
     if (this.#carry.length && !this.#inRecord) onPayload(this.#carry);
-    this.#carry = Buffer.alloc(0);
+    this.#carry = EMPTY;
   }
 
   #appendRecord(b: Buffer): void {
@@ -195,8 +199,10 @@ export class RecordScanner {
 /** Length of the longest suffix of `buf` that is a proper prefix of `token`. */
 function partialSuffix(buf: Buffer, token: Buffer): number {
   const max = Math.min(buf.length, token.length - 1);
+  const first = token[0];
   for (let n = max; n > 0; n--) {
-    if (buf.compare(token, 0, n, buf.length - n, buf.length) === 0) return n;
+    // Most candidates fail on their first byte; compare() is a native call each.
+    if (buf[buf.length - n] === first && buf.compare(token, 0, n, buf.length - n, buf.length) === 0) return n;
   }
   return 0;
 }

@@ -25,10 +25,11 @@
  *   (`[ /proc/P/fd/N -ef ... ]`, builtins only), hands the old FIFOs to `cat >> bg.log` drainers,
  *   retires the old relays, and makes new FIFOs, so a background job's later output lands in the
  *   shell's bg.log instead of bleeding into later results. With no such holder the relays are
- *   reused, so the hot path forks nothing. The fd scan is skipped when the set of live pids is the
- *   one seen at the last clean check: a leftover holder is a process that outlived the command, so
- *   it has a pid that was not there before (only pid wrap-around within one command could hide
- *   it). Unlike `$!` or `jobs`, this also sees `(x &)`, `sh -c 'x &'` and setsid daemons.
+ *   reused, so the hot path forks nothing. The fd scan, and the check that both relays still read
+ *   the shell's FIFOs, are skipped when the set of live pids is the one seen at the last passing
+ *   check: a leftover holder is a process that outlived the command, so it has a pid that was not
+ *   there before, and a relay that died took its pid with it (only pid wrap-around within one
+ *   command could hide either). Unlike `$!` or `jobs`, this also sees `(x &)`, `sh -c 'x &'` and setsid daemons.
  * - Records are framed by TOKEN = __berth_<nonce>__ with a fresh 128-bit nonce per command:
  *     stdout:  TOKEN B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer pids...> TOKEN  (direct)
  *              ... command stdout ...
@@ -124,9 +125,11 @@ cd "\${__b_c:-$__b_wd}" 2>/dev/null || cd "$__b_wd" 2>/dev/null || cd /
 __b_lpwd=$__b_c
 command read -r __b_sid 2>/dev/null </proc/$$/stat; __b_sid=\${__b_sid##*) }; set -f; set -- $__b_sid; set +f; __b_sid=\${4:-0}
 __b_envw() { export -p; command printf 'return 0\\n'; }
+# Runs after the end records: a complaint on stderr (state dir removed by the agent) reaches the
+# runner before the next command's begin record and is dropped, so no 2>/dev/null (an open each).
 __b_save() {
-  __b_envw 1<>"$__b_dir/env" 2>/dev/null || { command mkdir -p "$__b_dir" 2>/dev/null && __b_envw 1<>"$__b_dir/env" 2>/dev/null; }
-  if [ "$PWD" != "$__b_lpwd" ]; then command printf '%s' "$PWD" >"$__b_dir/cwd" 2>/dev/null && __b_lpwd=$PWD; fi
+  __b_envw 1<>"$__b_dir/env" || { command mkdir -p "$__b_dir" && __b_envw 1<>"$__b_dir/env"; }
+  if [ "$PWD" != "$__b_lpwd" ]; then command printf '%s' "$PWD" >"$__b_dir/cwd" && __b_lpwd=$PWD; fi
 }
 __b_scan() {
   for __b_f in /proc/[0-9]*/fd/*; do
@@ -136,12 +139,16 @@ __b_scan() {
   done
   return 1
 }
-__b_busy() {
+# True when the relays can carry the next command: both alive and reading this shell's FIFOs, and
+# no other process holds the FIFOs. Skipped while the set of live pids is the one of the last
+# passing check: a relay that died or a new holder changes it (only pid wrap-around could hide
+# either), and the stats of /proc/N/fd paths were the costliest syscalls of a command.
+__b_ok() {
   __b_nf=; case $- in *f*) __b_nf=1; set +f ;; esac
   set -- /proc/[0-9]*
-  if [ "$*" = "$__b_ps" ]; then __b_f=1
-  elif __b_scan; then __b_f=0
-  else __b_ps=$*; __b_f=1
+  if [ "$*" = "$__b_ps" ]; then __b_f=0
+  elif __b_live && ! __b_scan; then __b_ps=$*; __b_f=0
+  else __b_ps=; __b_f=1
   fi
   [ -z "$__b_nf" ] || set -f
   return $__b_f
@@ -187,7 +194,7 @@ __b_mk() {
 }
 __b_pre() {
   __b_n=$1; __b_d1=; __b_d2=
-  if ! __b_live || __b_busy; then
+  if ! __b_ok; then
     if ! __b_mk; then
       __b_ro=; __b_re=
       command printf '__berth_%s__B%s %s 0 0 0__berth_%s__' "$1" "$$" "$__b_sid" "$1"
@@ -204,10 +211,12 @@ __b_pre() {
   command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
   export __BERTH_JOB="$2"
 }
+# The end records go through the relays; if one died (EPIPE), straight to the runner instead. Its
+# complaint is silenced by a closed stderr, which costs no open of /dev/null.
 __b_end() {
   unset __BERTH_JOB
   if [ -n "$__b_ro" ] && { command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n" >&6 &&
-    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8; } 2>/dev/null; then :
+    command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&8; } 2>&-; then :
   else
     command printf '__berth_%s__%s%s %s__berth_%s__' "$__b_n" "$2" "$1" "$PWD" "$__b_n"
     command printf '__berth_%s__%s__berth_%s__' "$__b_n" "$2" "$__b_n" >&2
@@ -228,7 +237,7 @@ __b_exit() {
     # (fd 1/2 are the FIFOs, 6/8 closed) or already undone (6/8 open again): either way the record
     # goes through the FIFOs, after the command's output. The runner then retires the relays.
     unset __BERTH_JOB
-    __b_save
+    __b_save 2>/dev/null
     command printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n" 2>/dev/null >&6 ||
       command printf '__berth_%s__X%s %s__berth_%s__' "$__b_n" "$__b_rc" "$PWD" "$__b_n"
     command printf '__berth_%s__X__berth_%s__' "$__b_n" "$__b_n" 2>/dev/null >&8 ||

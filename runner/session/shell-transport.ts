@@ -16,9 +16,12 @@
  * no side effect, and nothing else is ever kept).
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { type OnReadOpts, Socket, type SocketConstructorOpts } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { StreamName } from './output.js';
+
+/** Where every shell's output FIFOs are read into; see openShellFifos. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The launcher's fds for the command FIFO and the stdout/stderr FIFOs (protocol.ts LAUNCHER). */
 export const FIFO_FDS = { input: 4, stdout: 5, stderr: 6 } as const;
@@ -104,8 +107,11 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
   const reader = (fd: number, stream: StreamName) => {
-    const s = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
-    s.on('data', (b: Buffer) => onData(stream, b));
+    // Read into one shared buffer (every consumer copies what it keeps, synchronously): a plain
+    // 'data' stream allocated and zeroed a 64 KiB buffer per read, five reads per command.
+    // (The constructor honours `onread` as connect() does; @types/node declares it on connect only.)
+    const onread: OnReadOpts = { buffer: READ_BUFFER, callback: (n) => (onData(stream, READ_BUFFER.subarray(0, n)), true) };
+    const s = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true, onread } as SocketConstructorOpts);
     s.once('close', () => {
       if (--open > 0) return;
       resolveClosed();
