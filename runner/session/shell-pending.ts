@@ -58,6 +58,27 @@ export function randomHex(bytes: number): string {
   return hex;
 }
 
+/** The stdout begin record's fields: `B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer> <drainer>`. */
+function parseBegin(body: string): Begin {
+  const f = body.slice(1).split(' ');
+  const up = f[4] ?? '0';
+  return {
+    pid: uint(f[0]),
+    sid: uint(f[1]),
+    relays: positives(uint(f[2]), uint(f[3])),
+    startTick: /^\d+(\.\d+)?$/.test(up) ? Math.floor(Number(up) * 100) : 0,
+    drainers: positives(uint(f[5]), uint(f[6])),
+  };
+}
+
+function uint(s: string | undefined): number {
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : 0;
+}
+
+function positives(a: number, b: number): number[] {
+  return a > 0 ? (b > 0 ? [a, b] : [a]) : b > 0 ? [b] : [];
+}
+
 /** One command in flight: parses both streams' records and collects the payload. */
 export class Pending {
   readonly nonce = randomHex(16);
@@ -102,21 +123,7 @@ export class Pending {
     const kind = body[0];
     if (this.phase[stream] === 'begin') {
       if (kind !== 'B') return true;
-      if (stream === 'stdout') {
-        const f = body
-          .slice(1)
-          .split(' ')
-          .map((x) => x.trim());
-        const num = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : 0);
-        const up = f[4] ?? '0';
-        this.begin = {
-          pid: num(f[0]),
-          sid: num(f[1]),
-          relays: [num(f[2]), num(f[3])].filter((n) => n > 0),
-          startTick: /^\d+(\.\d+)?$/.test(up) ? Math.floor(Number(up) * 100) : 0,
-          drainers: [num(f[5]), num(f[6])].filter((n) => n > 0),
-        };
-      }
+      if (stream === 'stdout') this.begin = parseBegin(body);
       this.phase[stream] = 'body';
       return true;
     }
