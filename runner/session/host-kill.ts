@@ -8,7 +8,7 @@
  *     kill request names its session, shell and spared pids;
  *   - NSsid in the same file is the session id inside the container (the leader may be gone);
  *     /proc/<pid>/stat gives the start time.
- * Same targets and escalation as the in-container helper (protocol.ts KILL_HELPER): the request's
+ * Same targets and escalation as the in-container helper (kill.ts KILL_HELPER): the request's
  * session members started at or after its start tick, plus processes carrying its __BERTH_JOB tag;
  * `kill` freezes them with SIGSTOP until a sweep finds no new ones, then SIGKILLs them all. Only
  * processes of the session user are touched (as the helper, running as that user, could).

@@ -1,11 +1,10 @@
 /**
- * Runs the kill helper (protocol.ts KILL_HELPER) in a one-shot exec. Kept separate from the shell
+ * Runs the kill helper (KILL_HELPER below) in a one-shot exec. Kept separate from the shell
  * so fresh execs and background processes share the exact same escalation.
  */
 import type { Containers } from '../../docker/index.js';
 import { BerthError } from '../../src/errors.js';
 import { hostSignal } from './host-kill.js';
-import { KILL_HELPER } from './protocol.js';
 
 export type KillMode = 'term' | 'kill' | 'shell';
 
@@ -61,3 +60,109 @@ export async function signalTargets(containers: Containers, containerId: string,
   }
   throw last instanceof Error ? last : new BerthError('DOCKER_ERROR', String(last));
 }
+
+/**
+ * Kill helper, run in its own one-shot exec as the shell's user (same uid: may signal and read
+ * /proc of its processes without CAP_KILL/CAP_SYS_PTRACE).
+ *   $1 mode: term | kill | shell    $2 tag (or -)    $3 session id (or 0)    $4 start tick
+ *   (term and kill first send the shell SIGUSR1: see the command line above)
+ *   $5 shell pid (or 0)    $6 state dir (for rescuing relays)    $7... pids never to touch
+ * Targets: processes whose environment carries __BERTH_JOB=<tag> (exec'd descendants, also ones
+ * that daemonized), plus every process of the shell's session started after the command began
+ * (catches pure-shell forks such as a fork bomb, which never exec and so never show the tag).
+ * Start times have 10 ms resolution, so a background job the previous command started within the
+ * same tick as this command's start would also count; the relays and drainers are excluded by pid.
+ * `kill` first SIGSTOPs targets until a sweep finds no new ones (a fork bomb can't outrun a frozen
+ * tree), then SIGKILLs them all. `shell` SIGKILLs the shell itself and hands its relays' FIFOs to
+ * drainers so surviving background jobs keep a reader. Builtins only, except one grep per sweep.
+ */
+const KILL_HELPER = `
+mode=$1 tag=$2 sid=$3 t0=$4 sp=$5 dir=$6
+shift 6
+ex=" $* $$ "
+targets() {
+  found=
+  if [ "$tag" != "-" ]; then
+    for f in $(grep -lszF "__BERTH_JOB=$tag" /proc/[0-9]*/environ 2>/dev/null); do
+      p=\${f#/proc/}; found="$found \${p%/environ}"
+    done
+  fi
+  if [ "$sid" -gt 0 ] 2>/dev/null; then
+    for d in /proc/[0-9]*; do
+      read -r st 2>/dev/null <"$d/stat" || continue
+      r=\${st##*) }
+      set -f; set -- $r; set +f
+      [ "$4" = "$sid" ] || continue
+      [ "\${20:-0}" -ge "$t0" ] 2>/dev/null || continue
+      found="$found \${d#/proc/}"
+    done
+  fi
+  out=
+  for p in $found; do
+    case "$ex" in *" $p "*) continue ;; esac
+    case " $out " in *" $p "*) continue ;; esac
+    out="$out $p"
+  done
+}
+alive() { [ "$sp" -gt 0 ] 2>/dev/null && [ -d /proc/$sp ] && echo 1 || echo 0; }
+n=0
+# Interrupt the shell's command list first (its USR1 trap breaks out of the command's loop).
+intr() { [ "$sp" -gt 0 ] 2>/dev/null && kill -USR1 $sp 2>/dev/null; }
+case "$mode" in
+term)
+  intr
+  targets
+  for p in $out; do kill -TERM $p 2>/dev/null; kill -CONT $p 2>/dev/null; n=$((n+1)); done
+  ;;
+kill)
+  intr
+  stopped=
+  i=0
+  while [ $i -lt 60 ]; do
+    targets
+    new=
+    for p in $out; do case " $stopped " in *" $p "*) ;; *) new="$new $p" ;; esac; done
+    [ -z "$new" ] && break
+    for p in $new; do kill -STOP $p 2>/dev/null; done
+    stopped="$stopped $new"
+    i=$((i+1))
+  done
+  for p in $stopped; do kill -KILL $p 2>/dev/null; n=$((n+1)); done
+  ;;
+shell)
+  [ "$sp" -gt 0 ] 2>/dev/null && kill -KILL $sp 2>/dev/null
+  # Direct mode (no relays): the shell's command FIFOs themselves, when a job still holds one.
+  # Opened read-write first so the read-only open cannot block, then only the read end is kept.
+  if [ $# -eq 0 ] && [ "$sp" -gt 0 ] 2>/dev/null; then
+    for f in "$dir"/o.$sp.* "$dir"/e.$sp.*; do
+      [ -p "$f" ] || continue
+      busy=0
+      for x in /proc/[0-9]*/fd/*; do
+        case $x in "/proc/$$/"*|"/proc/$sp/"*) continue ;; esac
+        [ "$x" -ef "$f" ] && { busy=1; break; }
+      done
+      [ $busy = 1 ] || continue
+      exec 4<>"$f" && exec 3<"$f" && exec 4>&- || continue
+      cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
+      exec 3<&-
+      n=$((n+1))
+    done
+  fi
+  for r in $*; do
+    [ -r /proc/$r/fd/0 ] || continue
+    busy=0
+    for f in /proc/[0-9]*/fd/*; do
+      case $f in "/proc/$r/"*|"/proc/$$/"*) continue ;; esac
+      [ "$f" -ef /proc/$r/fd/0 ] && { busy=1; break; }
+    done
+    if [ $busy = 1 ] && exec 3</proc/$r/fd/0; then
+      cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
+      exec 3<&-
+    fi
+    kill -KILL $r 2>/dev/null
+    n=$((n+1))
+  done
+  ;;
+esac
+echo "signalled=$n shell=$(alive)"
+`;

@@ -30,8 +30,18 @@
  *   check: a leftover holder is a process that outlived the command, so it has a pid that was not
  *   there before, and a relay that died took its pid with it (only pid wrap-around within one
  *   command could hide either). Unlike `$!` or `jobs`, this also sees `(x &)`, `sh -c 'x &'` and setsid daemons.
+ * - Direct mode (the FIFO transport, shell-transport.ts: the runner shares this kernel): no relays.
+ *   When the shell makes a pair of command FIFOs it writes `TOKEN M TOKEN` on its own stdout and
+ *   waits; the runner opens them through /proc/<shell>/fd/6 and 8 (the same checks as the
+ *   launcher's FIFOs) and answers `go` on stdin. The begin records then go into the command FIFOs
+ *   too (relay fields `-`), so everything a command prints reaches the runner in order, one hop
+ *   and no extra process per byte: relays were a third of the container's CPU per command and
+ *   two more scheduling hops for each record. The shell's own stdout/stderr then carry only M,
+ *   fallback end records and a failed setup. Retire hands the pair to drainers through the
+ *   shell's own write ends (/proc/$$/fd/6), never by path; the runner drops its ends when it
+ *   opens the next pair. Holders are checked as above (the runner is outside the container).
  * - Records are framed by TOKEN = __berth_<nonce>__ with a fresh 128-bit nonce per command:
- *     stdout:  TOKEN B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer pids...> TOKEN  (direct)
+ *     stdout:  TOKEN B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer pids...> TOKEN
  *              ... command stdout ...
  *              TOKEN E<exit code> <cwd> TOKEN    (X instead of E when the shell is exiting)
  *     stderr:  TOKEN B TOKEN ... command stderr ... TOKEN E TOKEN
@@ -43,8 +53,9 @@
  *   (the writable layer survives stop/start), and a new shell restores them under `env -i`, so
  *   variables the agent unset stay unset. The env file is overwritten in place (`1<>`, no
  *   truncation) and ends in `return 0`, so a shorter save's stale tail is never sourced: a
- *   truncating write cost the overlay/ext4 layer about 20x more (block free + allocate + journal). The save follows the end records: it then overlaps the
- *   runner's turnaround, and the next command is read only after it.
+ *   truncating write cost the overlay/ext4 layer about 20x more (block free + allocate +
+ *   journal). The save follows the end records: it then overlaps the runner's turnaround, and the
+ *   next command is read only after it.
  */
 import { BerthError } from '../../src/errors.js';
 
@@ -110,8 +121,8 @@ export const LAUNCHER: readonly string[] = [
 ];
 
 /** Shell code written to a new shell's stdin before its first command. Ends with a ready record. */
-export function prelude(stateDir: string, workdir: string, readyNonce: string): string {
-  return `__b_dir=${quoteSh(stateDir)}; __b_wd=${quoteSh(workdir)}
+export function prelude(stateDir: string, workdir: string, readyNonce: string, direct = false): string {
+  return `__b_dir=${quoteSh(stateDir)}; __b_wd=${quoteSh(workdir)}; __b_direct=${direct ? 1 : ''}
 __b_ro=; __b_re=; __b_seq=0; __b_n=; __b_lpwd=; __b_d1=; __b_d2=; __b_restored=0; __b_ps=; __b_nf=
 trap ':' PIPE
 trap '__b_rc=$?; [ "$__b_rc" = 0 ] && __b_rc=130; break 99' USR1
@@ -154,7 +165,9 @@ __b_ok() {
   return $__b_f
 }
 __b_live() {
-  [ -n "$__b_ro" ] && [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/6 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/8 ]
+  [ -n "$__b_ro" ] || return 1
+  [ -n "$__b_direct" ] && return 0
+  [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/6 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/8 ]
 }
 # A read end of a relay's FIFO: through the live relay's own stdin first (the very FIFO), by its
 # path (in the agent-writable state dir) only when the relay is gone.
@@ -162,6 +175,7 @@ __b_reader() {
   { command exec 9<"/proc/$2/fd/0"; } 2>/dev/null || { command exec 9<"$1"; } 2>/dev/null || command exec 9</dev/null
 }
 __b_retire() {
+  if [ -n "$__b_direct" ]; then __b_retd; return; fi
   # Read ends for the drainers, opened while fds 6/8 still hold the write ends (so no open blocks).
   __b_reader "$__b_fo" "$__b_ro"; exec 5<&9 9<&-
   __b_reader "$__b_fe" "$__b_re"; exec 7<&9 9<&-
@@ -175,6 +189,31 @@ __b_retire() {
   exec 5<&- 7<&-
   __b_ro=; __b_re=
 }
+# Direct mode (FIFO transport): no relays. The runner reads the command FIFOs itself, opening them
+# through /proc/<shell>/fd/6 and 8 when the shell says M, and answers go on stdin; until then the
+# shell holds read ends too (5, 7), so neither its opens block nor an early write fails.
+__b_mkd() {
+  exec 5<>"$__b_fo" 7<>"$__b_fe"; exec 6>"$__b_fo" 8>"$__b_fe"
+  command printf '__berth_%s__M__berth_%s__' "$__b_n" "$__b_n"
+  __b_go=; command read -r __b_go || __b_go=
+  exec 5<&- 7<&-
+  if [ "$__b_go" = go ]; then __b_ro=-; __b_re=-; return 0; fi
+  exec 6>&- 8>&-
+  return 1
+}
+# Direct mode's retire: drainers read the FIFOs through the shell's own write ends (never by
+# path), and the runner lets go of them when it opens the next pair.
+__b_retd() {
+  { command exec 5</proc/$$/fd/6; } 2>/dev/null || command exec 5</dev/null
+  { command exec 7</proc/$$/fd/8; } 2>/dev/null || command exec 7</dev/null
+  exec 6>&- 8>&-
+  command cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
+  __b_d1=$!
+  command cat <&7 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
+  __b_d2=$!
+  exec 5<&- 7<&-
+  __b_ro=; __b_re=
+}
 __b_mk() {
   [ -n "$__b_ro" ] && __b_retire
   [ -d "$__b_dir" ] || command mkdir -p "$__b_dir" 2>/dev/null
@@ -182,6 +221,7 @@ __b_mk() {
   command rm -f "$__b_dir/o.$$."* "$__b_dir/e.$$."* 2>/dev/null || :
   __b_fo="$__b_dir/o.$$.$__b_seq"; __b_fe="$__b_dir/e.$$.$__b_seq"
   command mkfifo -m 600 "$__b_fo" "$__b_fe" || return 1
+  if [ -n "$__b_direct" ]; then __b_mkd; return; fi
   exec 9<>"$__b_fo"; exec 5<"$__b_fo" 6>"$__b_fo"; exec 9>&-
   exec 9<>"$__b_fe"; exec 7<"$__b_fe" 8>"$__b_fe"; exec 9>&-
   command cat <&5 5<&- 6>&- 7<&- 8>&- &
@@ -207,8 +247,13 @@ __b_pre() {
   # builtin takes /proc/uptime a byte at a time under busybox, about a third of the syscalls of a
   # command. Over attach (maybe another machine's clock) the shell reads it here.
   if [ -n "\${3-}" ]; then __b_up=$3; else command read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0; fi
-  command printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
-  command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
+  if [ -n "$__b_direct" ]; then
+    command printf '__berth_%s__B%s %s - - %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1" >&6
+    command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&8
+  else
+    command printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
+    command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
+  fi
   export __BERTH_JOB="$2"
 }
 # The end records go through the relays; if one died (EPIPE), straight to the runner instead. Its
@@ -262,92 +307,3 @@ export function commandLine(nonce: string, tag: string, command: string, uptime?
   const up = uptime !== undefined && /^\d+\.\d+$/.test(uptime) ? ` ${uptime}` : '';
   return `__b_pre ${nonce} ${tag}${up} && for __b_i in 1; do command eval ${quoteSh(command)} </dev/null >&6 2>&8 6>&- 8>&-; __b_rc=$?; done; __b_post "$__b_rc"\n`;
 }
-
-/**
- * Kill helper, run in its own one-shot exec as the shell's user (same uid: may signal and read
- * /proc of its processes without CAP_KILL/CAP_SYS_PTRACE).
- *   $1 mode: term | kill | shell    $2 tag (or -)    $3 session id (or 0)    $4 start tick
- *   (term and kill first send the shell SIGUSR1: see the command line above)
- *   $5 shell pid (or 0)    $6 state dir (for rescuing relays)    $7... pids never to touch
- * Targets: processes whose environment carries __BERTH_JOB=<tag> (exec'd descendants, also ones
- * that daemonized), plus every process of the shell's session started after the command began
- * (catches pure-shell forks such as a fork bomb, which never exec and so never show the tag).
- * Start times have 10 ms resolution, so a background job the previous command started within the
- * same tick as this command's start would also count; the relays and drainers are excluded by pid.
- * `kill` first SIGSTOPs targets until a sweep finds no new ones (a fork bomb can't outrun a frozen
- * tree), then SIGKILLs them all. `shell` SIGKILLs the shell itself and hands its relays' FIFOs to
- * drainers so surviving background jobs keep a reader. Builtins only, except one grep per sweep.
- */
-export const KILL_HELPER = `
-mode=$1 tag=$2 sid=$3 t0=$4 sp=$5 dir=$6
-shift 6
-ex=" $* $$ "
-targets() {
-  found=
-  if [ "$tag" != "-" ]; then
-    for f in $(grep -lszF "__BERTH_JOB=$tag" /proc/[0-9]*/environ 2>/dev/null); do
-      p=\${f#/proc/}; found="$found \${p%/environ}"
-    done
-  fi
-  if [ "$sid" -gt 0 ] 2>/dev/null; then
-    for d in /proc/[0-9]*; do
-      read -r st 2>/dev/null <"$d/stat" || continue
-      r=\${st##*) }
-      set -f; set -- $r; set +f
-      [ "$4" = "$sid" ] || continue
-      [ "\${20:-0}" -ge "$t0" ] 2>/dev/null || continue
-      found="$found \${d#/proc/}"
-    done
-  fi
-  out=
-  for p in $found; do
-    case "$ex" in *" $p "*) continue ;; esac
-    case " $out " in *" $p "*) continue ;; esac
-    out="$out $p"
-  done
-}
-alive() { [ "$sp" -gt 0 ] 2>/dev/null && [ -d /proc/$sp ] && echo 1 || echo 0; }
-n=0
-# Interrupt the shell's command list first (its USR1 trap breaks out of the command's loop).
-intr() { [ "$sp" -gt 0 ] 2>/dev/null && kill -USR1 $sp 2>/dev/null; }
-case "$mode" in
-term)
-  intr
-  targets
-  for p in $out; do kill -TERM $p 2>/dev/null; kill -CONT $p 2>/dev/null; n=$((n+1)); done
-  ;;
-kill)
-  intr
-  stopped=
-  i=0
-  while [ $i -lt 60 ]; do
-    targets
-    new=
-    for p in $out; do case " $stopped " in *" $p "*) ;; *) new="$new $p" ;; esac; done
-    [ -z "$new" ] && break
-    for p in $new; do kill -STOP $p 2>/dev/null; done
-    stopped="$stopped $new"
-    i=$((i+1))
-  done
-  for p in $stopped; do kill -KILL $p 2>/dev/null; n=$((n+1)); done
-  ;;
-shell)
-  [ "$sp" -gt 0 ] 2>/dev/null && kill -KILL $sp 2>/dev/null
-  for r in $*; do
-    [ -r /proc/$r/fd/0 ] || continue
-    busy=0
-    for f in /proc/[0-9]*/fd/*; do
-      case $f in "/proc/$r/"*|"/proc/$$/"*) continue ;; esac
-      [ "$f" -ef /proc/$r/fd/0 ] && { busy=1; break; }
-    done
-    if [ $busy = 1 ] && exec 3</proc/$r/fd/0; then
-      cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
-      exec 3<&-
-    fi
-    kill -KILL $r 2>/dev/null
-    n=$((n+1))
-  done
-  ;;
-esac
-echo "signalled=$n shell=$(alive)"
-`;

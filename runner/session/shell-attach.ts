@@ -30,7 +30,8 @@ export async function attachShell(h: ShellHost, name: string, stateDir: string, 
     const scanner = new RecordScanner(token(nonce));
     const onRecord = (a: Attached, body: string): boolean => {
       if (body[0] === 'F') {
-        void handshake(h, a, body === 'F1', (s, b) => route(a, s, b)).then(() => a.input.write(prelude(stateDir, h.workdir, nonce)), reject);
+        // On the FIFO transport the shell has no relays: the runner reads its command FIFOs.
+        void handshake(h, a, body === 'F1', (s, b) => route(a, s, b)).then(() => a.input.write(prelude(stateDir, h.workdir, nonce, Boolean(a.fifo))), reject);
         return true;
       }
       if (body[0] !== 'R') return true;

@@ -31,6 +31,8 @@ export interface Attached {
 export interface Begin {
   pid: number;
   sid: number;
+  /** The runner reads the command's FIFOs itself (no relays; protocol.ts direct mode). */
+  direct: boolean;
   relays: number[];
   startTick: number;
   drainers: number[];
@@ -65,6 +67,7 @@ function parseBegin(body: string): Begin {
   return {
     pid: uint(f[0]),
     sid: uint(f[1]),
+    direct: f[2] === '-',
     relays: positives(uint(f[2]), uint(f[3])),
     startTick: /^\d+(\.\d+)?$/.test(up) ? Math.floor(Number(up) * 100) : 0,
     drainers: positives(uint(f[5]), uint(f[6])),
@@ -77,6 +80,11 @@ function uint(s: string | undefined): number {
 
 function positives(a: number, b: number): number[] {
   return a > 0 ? (b > 0 ? [a, b] : [a]) : b > 0 ? [b] : [];
+}
+
+/** The shell could not set up the command's output pipes (the command never ran). */
+export function setupFailed(b: Begin | undefined): boolean {
+  return Boolean(b && !b.direct && b.relays.length === 0);
 }
 
 /** One command in flight: parses both streams' records and collects the payload. */
@@ -113,16 +121,45 @@ export class Pending {
     this.scanners[stream].push(
       chunk,
       (payload) => {
-        if (this.phase[stream] === 'body') this.out[stream].push(payload);
+        if (this.phase[stream] === 'body' && !this.#bodyOnControl[stream]) this.out[stream].push(payload);
       },
-      (body) => this.#record(stream, body),
+      (body) => this.#record(stream, body, false),
     );
   }
 
-  #record(stream: StreamName, body: string): boolean {
+  /**
+   * Bytes from the shell's own stdout/stderr when the runner reads the command FIFOs directly:
+   * records only (M, a fallback end record, a failed setup), and payload only after a begin
+   * record that came this way (the setup failure's message). Anything else there is not the
+   * command's.
+   */
+  feedControl(stream: StreamName, chunk: Buffer): void {
+    if (this.outcome || this.phase[stream] === 'done') return;
+    this.#control ??= { stdout: new RecordScanner(this.scanners.stdout.token), stderr: new RecordScanner(this.scanners.stdout.token) };
+    this.#control[stream].push(
+      chunk,
+      (payload) => {
+        if (this.phase[stream] === 'body' && this.#bodyOnControl[stream]) this.out[stream].push(payload);
+      },
+      (body) => this.#record(stream, body, true),
+    );
+  }
+
+  /** The shell made a new pair of command FIFOs and waits for the runner to open them (direct mode). */
+  onMake: (() => void) | undefined;
+  /** Made on first use: a shell's own stdout/stderr usually carry nothing during a command. */
+  #control: Record<StreamName, RecordScanner> | undefined;
+  readonly #bodyOnControl: Record<StreamName, boolean> = { stdout: false, stderr: false };
+
+  #record(stream: StreamName, body: string, control: boolean): boolean {
     const kind = body[0];
+    if (kind === 'M' && control && stream === 'stdout' && this.phase.stdout === 'begin') {
+      this.onMake?.();
+      return true;
+    }
     if (this.phase[stream] === 'begin') {
       if (kind !== 'B') return true;
+      this.#bodyOnControl[stream] = control;
       if (stream === 'stdout') this.begin = parseBegin(body);
       this.phase[stream] = 'body';
       return true;

@@ -25,6 +25,8 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The launcher's fds for the command FIFO and the stdout/stderr FIFOs (protocol.ts LAUNCHER). */
 export const FIFO_FDS = { input: 4, stdout: 5, stderr: 6 } as const;
+/** The shell's write ends of a command's stdout/stderr FIFOs (protocol.ts, direct mode). */
+export const COMMAND_FIFO_FDS = { stdout: 6, stderr: 8 } as const;
 
 /** Set BERTH_SHELL_TRANSPORT=attach to keep every shell on the Docker attach stream. */
 export function fifoTransportWanted(): boolean {
@@ -33,8 +35,14 @@ export function fifoTransportWanted(): boolean {
 
 export interface FifoIo {
   readonly input: Socket;
-  /** Resolves once both output FIFOs reached EOF: the shell and its relays are gone. */
+  /** Resolves once both output FIFOs reached EOF: the shell is gone. */
   readonly closed: Promise<void>;
+  /**
+   * Read the shell's command FIFOs directly (its fds 6 and 8, protocol.ts direct mode), in place
+   * of the pair opened before, which the shell has handed to drainers. False when they could not
+   * be opened (the shell is then told so and fails the command's setup).
+   */
+  openCommandFifos(onData: (stream: StreamName, b: Buffer) => void): boolean;
   close(): void;
 }
 
@@ -107,11 +115,7 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
   const reader = (fd: number, stream: StreamName) => {
-    // Read into one shared buffer (every consumer copies what it keeps, synchronously): a plain
-    // 'data' stream allocated and zeroed a 64 KiB buffer per read, five reads per command.
-    // (The constructor honours `onread` as connect() does; @types/node declares it on connect only.)
-    const onread: OnReadOpts = { buffer: READ_BUFFER, callback: (n) => (onData(stream, READ_BUFFER.subarray(0, n)), true) };
-    const s = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true, onread } as SocketConstructorOpts);
+    const s = fifoReader(fd, (b) => onData(stream, b));
     s.once('close', () => {
       if (--open > 0) return;
       resolveClosed();
@@ -121,13 +125,45 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
   };
   const outputs = [reader(outFd, 'stdout'), reader(errFd, 'stderr')];
   // A shell that died leaves EPIPE on the next write; its death is reported by the outputs' end.
-  for (const s of [input, ...outputs]) s.on('error', () => undefined);
+  input.on('error', () => undefined);
+  let commandFifos: Socket[] = [];
+  const dropCommandFifos = () => {
+    for (const c of commandFifos.splice(0)) c.destroy();
+  };
   return {
     input,
     closed,
+    openCommandFifos(onCommandData) {
+      dropCommandFifos();
+      const opened: number[] = [];
+      try {
+        opened.push(openFifo(pid, COMMAND_FIFO_FDS.stdout, false), openFifo(pid, COMMAND_FIFO_FDS.stderr, false));
+        if (!pidInContainer(pid, containerId)) throw new Error('the shell went away');
+      } catch {
+        for (const n of opened) closeSync(n);
+        return false;
+      }
+      const [o, e] = opened as [number, number];
+      commandFifos = [fifoReader(o, (b) => onCommandData('stdout', b)), fifoReader(e, (b) => onCommandData('stderr', b))];
+      return true;
+    },
     close() {
       input.destroy();
       for (const s of outputs) s.destroy();
+      dropCommandFifos();
     },
   };
+}
+
+/**
+ * A socket reading FIFO `fd` into one shared buffer (every consumer copies what it keeps,
+ * synchronously): a plain 'data' stream allocated and zeroed a 64 KiB buffer per read. Errors are
+ * ignored: an end is reported by 'close'. (The constructor honours `onread` as connect() does;
+ * @types/node declares it on connect only.)
+ */
+function fifoReader(fd: number, onData: (b: Buffer) => void): Socket {
+  const onread: OnReadOpts = { buffer: READ_BUFFER, callback: (n) => (onData(READ_BUFFER.subarray(0, n)), true) };
+  const s = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true, onread } as SocketConstructorOpts);
+  s.on('error', () => undefined);
+  return s;
 }

@@ -51,7 +51,7 @@ export const SHELL_NAME_PATTERN = STATE_NAME_PATTERN;
 /** Timings of the escalation after a timeout/abort (exported for tests and docs). */
 export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
 
-import { type Attached, type Outcome, Pending } from './shell-pending.js';
+import { type Attached, type Outcome, Pending, setupFailed } from './shell-pending.js';
 
 export class Shell {
   readonly name: string;
@@ -132,7 +132,10 @@ export class Shell {
     const att = await attachShell(h, this.name, this.stateDir, {
       onData: (a, stream, b) => {
         // Output between commands (a retired relay's last bytes) has no owner and is dropped.
-        if (a === this.#attached) this.#pending?.feed(stream, b);
+        if (a !== this.#attached) return;
+        // With the FIFO transport the command's bytes come from its own FIFOs (#openCommandFifos).
+        if (a.fifo) this.#pending?.feedControl(stream, b);
+        else this.#pending?.feed(stream, b);
       },
       onEnd: (a) => this.#onEnd(a),
     });
@@ -164,7 +167,7 @@ export class Shell {
     const r = await this.#runOn(att, p, command, opts, started, restarted);
     // The shell could not even set up the command (fork failed: process limit) and berth restarted
     // the container: the command never ran, so run it once on the fresh shell.
-    if (r.containerRestarted && p.begin && p.begin.relays.length === 0 && !p.interrupting) {
+    if (r.containerRestarted && setupFailed(p.begin) && !p.interrupting) {
       const again = new Pending(maxBytes, opts.onOutput);
       again.restartsBefore = this.#host.restartCount();
       const att2 = await this.#ensureAttached();
@@ -181,6 +184,7 @@ export class Shell {
     const timer = setTimeout(() => void this.#interrupt(p, att, 'timeout'), timeoutMs);
     const onAbort = () => void this.#interrupt(p, att, 'abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (att.fifo) p.onMake = () => this.#openCommandFifos(att);
     try {
       att.input.write(commandLine(p.nonce, p.tag, command, att.fifo ? hostUptime() : undefined));
       const outcome = await p.done;
@@ -214,10 +218,10 @@ export class Shell {
     }
     let containerRestarted = p.restartedContainer || this.#restartedContainer || h.restartCount() !== p.restartsBefore;
     this.#restartedContainer = false;
-    const setupFailed = Boolean(p.begin && p.begin.relays.length === 0);
+    const setupBroke = setupFailed(p.begin);
     // A command (or its background jobs) failing to fork, or a shell that had to be killed, may
     // mean a fork bomb filled the process table; then only a container restart helps.
-    const suspicious = setupFailed || outcome.kind === 'killed' || FORK_FAILED.test(p.out.stderr.text().slice(-4096));
+    const suspicious = setupBroke || outcome.kind === 'killed' || FORK_FAILED.test(p.out.stderr.text().slice(-4096));
     if (!containerRestarted && suspicious && (await this.#recoverIfExhausted('fork bomb?'))) {
       this.#forget(att);
       void this.#detach(att, 0);
@@ -274,6 +278,17 @@ export class Shell {
     };
   }
 
+  /**
+   * The shell made a command's FIFOs (protocol.ts direct mode): read them from now on, dropping
+   * the previous pair (its drainers have it), and tell the shell whether it may go on.
+   */
+  #openCommandFifos(att: Attached): void {
+    const ok = att.fifo?.openCommandFifos((stream, b) => {
+      if (att === this.#attached) this.#pending?.feed(stream, b);
+    });
+    att.input.write(ok ? 'go\n' : 'no\n');
+  }
+
   /** Stop routing to `att`; the next command attaches a new shell and reports shellRestarted. */
   #forget(att: Attached): void {
     if (this.#attached === att) {
@@ -283,7 +298,7 @@ export class Shell {
   }
 
   async #retire(att: Attached, p: Pending): Promise<void> {
-    if (p.begin?.relays.length) {
+    if (p.begin && (p.begin.direct || p.begin.relays.length)) {
       await this.#helper('shell', p, att).catch(() => undefined);
     }
     await this.#detach(att, KILL_GRACE_MS.shellExit);

@@ -14,6 +14,8 @@ const CHILD = join(import.meta.dirname, 'child-runner.ts');
 /** Counts the shell's own fds that are the launcher's (unlinked) FIFOs. */
 // 2>/dev/null: the shell's own pipeline fds come and go while ls reads the directory.
 const FIFO_FDS = `ls -l /proc/$$/fd/ 2>/dev/null | grep -c 'io\\.[0-9]*\\.[ioe] (deleted)'`;
+/** The shell's children while it runs this (builtins only, so the command adds none): relays or none. */
+const CHILDREN = `read -r c </proc/$$/task/$$/children; set -- $c; echo "children=$#"`;
 
 describeDocker('shell transport', () => {
   let fx: Fixture;
@@ -43,6 +45,19 @@ describeDocker('shell transport', () => {
       expect((await s.exec('echo "$T $PWD"')).stdout).toBe('1 /tmp\n');
       expect(s.shells()[0]).toMatchObject({ attached: true, bash: flavour === 'node' });
     });
+
+    it(`a local shell's output reaches the runner with no relay process (${flavour})`, async () => {
+      // Direct mode (protocol.ts): the runner reads the command FIFOs itself. A background job
+      // still moves them to drainers (two children then), and the next pair is read directly.
+      const s = await (await runner(flavour === 'busybox' ? busyboxSpec() : nodeSpec())).open(`direct-${flavour}`);
+      expect((await s.exec(CHILDREN)).stdout).toBe('children=0\n');
+      expect((await s.exec('(sleep 1.5; echo late-job) & echo started')).stdout).toBe('started\n');
+      const next = await s.exec(`${CHILDREN}; echo err >&2`);
+      expect(next).toMatchObject({ stdout: 'children=3\n', stderr: 'err\n' });
+      await sleep(2000);
+      expect(await s.backgroundLog()).toContain('late-job');
+      expect((await s.exec(CHILDREN)).stdout).toBe('children=0\n');
+    });
   }
 
   it('the env file is rewritten in place: a shorter save leaves no stale variable to restore', async () => {
@@ -59,8 +74,9 @@ describeDocker('shell transport', () => {
     process.env.BERTH_SHELL_TRANSPORT = 'attach';
     try {
       const s = await (await runner()).open('attach-only');
-      const r = await s.exec(`${FIFO_FDS}; echo err >&2; false`);
-      expect(r).toMatchObject({ stdout: '0\n', stderr: 'err\n', exitCode: 1 });
+      const r = await s.exec(`${FIFO_FDS}; ${CHILDREN}; echo err >&2; false`);
+      // Over attach the shell's bytes leave through the exec's streams, copied by two relays.
+      expect(r).toMatchObject({ stdout: '0\nchildren=2\n', stderr: 'err\n', exitCode: 1 });
     } finally {
       delete process.env.BERTH_SHELL_TRANSPORT;
     }
