@@ -90,12 +90,47 @@ describeDocker('security: the shell FIFO transport', () => {
     await s.exec('pkill -f "sleep 121" || kill $(pidof sleep) 2>/dev/null; true');
   });
 
+  it("a regular file on a shell's command-FIFO fd (6 or 8) is never opened when the shell asks for a new pair", async () => {
+    // Direct mode: on M the runner opens the shell's fds 6 and 8. Two processes whose launcher
+    // fds are real FIFOs: one with a regular file on fd 8 (a shell the agent rewired) is refused
+    // and the file is never opened; the other, with a FIFO there, is accepted (so the refusal was
+    // the file's).
+    await s.exec('rm -f /tmp/cmd-target; : > /tmp/cmd-target');
+    const launcher = (fd8: string, secs: number) => `d=$(mktemp -d) && cd "$d" && mkfifo i o e x && exec 4<>i 5<>o 6<>e 8${fd8}; exec sleep ${secs}`;
+    await s.exec(`sh -c '${launcher('>>/tmp/cmd-target', 122)}' >/dev/null 2>&1 & sh -c '${launcher('<>x', 123)}' >/dev/null 2>&1 &`);
+    const pidOf = async (secs: number): Promise<number> => {
+      for (let i = 0; i < 50; i++) {
+        const found = hostPids(s.containerId, ['sleep', String(secs)]);
+        if (found.length === 1) return found[0]!;
+        await sleep(100);
+      }
+      throw new Error(`no sleep ${secs}`);
+    };
+    const open = async (secs: number) => {
+      const io = openShellFifos(
+        await pidOf(secs),
+        s.containerId,
+        () => undefined,
+        () => undefined,
+      );
+      expect(io).toBeDefined();
+      const ok = io!.openCommandFifos(() => undefined);
+      io!.close();
+      return ok;
+    };
+    expect(await open(122)).toBe(false);
+    expect(await open(123)).toBe(true);
+    expect((await s.exec('wc -c < /tmp/cmd-target')).stdout.trim()).toBe('0');
+    await s.exec('pkill -f "sleep 12[23]" || kill $(pidof sleep) 2>/dev/null; true');
+  });
+
   it("forged records pushed into the shell's own output FIFO end, fail or misattribute no command", async () => {
-    // A job that finds the shell's stdout FIFO (the launcher's unlinked io.<pid>.o, at fd 1
-    // between commands) and floods it with end records under guessed nonces, for as long as the
-    // test runs. The shell moves fd 1 during a command, so the job retries until its open holds.
-    const forge = 'printf "__berth_%032d__E0 /forged__berth_%032d__X0 /x" 0 0 >&3 || exit';
-    const inner = `for f in /proc/$1/fd/*; do case $(readlink $f 2>/dev/null) in *io.*.o*) exec 3>"$f"; while :; do ${forge}; done ;; esac; done`;
+    // A job that keeps finding the shell's output FIFOs and floods them with end records under
+    // guessed nonces, for as long as the test runs: each command's stdout FIFO (o.<pid>.<n>, which
+    // the runner reads directly on this transport; re-found after the shell hands one to drainers)
+    // and the shell's own stdout (the launcher's unlinked io.<pid>.o).
+    const forge = 'printf "__berth_%032d__E0 /forged__berth_%032d__X0 /x" 0 0';
+    const inner = `while :; do for f in /proc/$1/fd/*; do case $(readlink $f 2>/dev/null) in */o.*|*io.*.o*) ${forge} 2>/dev/null >"$f" ;; esac; done; done`;
     await s.exec(`P=$$; (while :; do sh -c '${inner}' flood $P; sleep 0.01; done) >/dev/null 2>&1 &`);
     let forgedSeen = 0;
     for (let i = 0; i < 40; i++) {
