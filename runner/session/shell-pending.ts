@@ -103,6 +103,12 @@ export class Pending {
   /** ShellHost.restartCount() when the command was queued to run. */
   restartsBefore = 0;
   readonly done: Promise<Outcome>;
+  /** The shell made a new pair of command FIFOs and waits for the runner to open them (direct mode). */
+  onMake: (() => void) | undefined;
+  /** Scanners for the shell's own stdout/stderr in direct mode; made on first use (usually never). */
+  #control: Record<StreamName, RecordScanner> | undefined;
+  /** The stream's begin record came through the shell's own stdout/stderr (a failed setup). */
+  readonly #bodyOnControl: Record<StreamName, boolean> = { stdout: false, stderr: false };
   #resolve!: (o: Outcome) => void;
   #waiters: (() => void)[] = [];
 
@@ -145,16 +151,13 @@ export class Pending {
     );
   }
 
-  /** The shell made a new pair of command FIFOs and waits for the runner to open them (direct mode). */
-  onMake: (() => void) | undefined;
-  /** Made on first use: a shell's own stdout/stderr usually carry nothing during a command. */
-  #control: Record<StreamName, RecordScanner> | undefined;
-  readonly #bodyOnControl: Record<StreamName, boolean> = { stdout: false, stderr: false };
-
   #record(stream: StreamName, body: string, control: boolean): boolean {
     const kind = body[0];
     if (kind === 'M' && control && stream === 'stdout' && this.phase.stdout === 'begin') {
-      this.onMake?.();
+      // Once per command: a second answer would reach the shell as a command line.
+      const make = this.onMake;
+      this.onMake = undefined;
+      make?.();
       return true;
     }
     if (this.phase[stream] === 'begin') {
