@@ -128,9 +128,12 @@ describeDocker('security: the shell FIFO transport', () => {
     // A job that keeps finding the shell's output FIFOs and floods them with end records under
     // guessed nonces, for as long as the test runs: each command's stdout FIFO (o.<pid>.<n>, which
     // the runner reads directly on this transport; re-found after the shell hands one to drainers)
-    // and the shell's own stdout (the launcher's unlinked io.<pid>.o).
-    const forge = 'printf "__berth_%032d__E0 /forged__berth_%032d__X0 /x" 0 0';
-    const inner = `while :; do for f in /proc/$1/fd/*; do case $(readlink $f 2>/dev/null) in */o.*|*io.*.o*) ${forge} 2>/dev/null >"$f" ;; esac; done; done`;
+    // and the shell's own stdout (the launcher's unlinked io.<pid>.o). The shell reuses fd numbers
+    // (saved copies at 10+), so the file is checked again once open: writing into the shell's
+    // command FIFO instead would be the agent typing into its own shell, another matter.
+    const forge = 'printf "__berth_%032d__E0 /forged__berth_%032d__X0 /x" 0 0 >&3';
+    const check = 'case $(readlink /proc/self/fd/3) in */o.*|*io.*.o*) ' + forge + ' ;; esac';
+    const inner = `while :; do for f in /proc/$1/fd/*; do case $(readlink $f 2>/dev/null) in */o.*|*io.*.o*) { exec 3>"$f"; } 2>/dev/null && { ${check}; exec 3>&-; } ;; esac; done; done`;
     await s.exec(`P=$$; (while :; do sh -c '${inner}' flood $P; sleep 0.01; done) >/dev/null 2>&1 &`);
     let forgedSeen = 0;
     for (let i = 0; i < 40; i++) {
