@@ -65,16 +65,18 @@ export async function signalTargets(containers: Containers, containerId: string,
  * Kill helper, run in its own one-shot exec as the shell's user (same uid: may signal and read
  * /proc of its processes without CAP_KILL/CAP_SYS_PTRACE).
  *   $1 mode: term | kill | shell    $2 tag (or -)    $3 session id (or 0)    $4 start tick
- *   (term and kill first send the shell SIGUSR1: see the command line above)
- *   $5 shell pid (or 0)    $6 state dir (for rescuing relays)    $7... pids never to touch
+ *   (term and kill first send the shell SIGUSR1: see protocol.ts commandLine)
+ *   $5 shell pid (or 0)    $6 state dir (for rescuing output FIFOs)    $7... pids never to touch
+ *   (mode shell: the relays)
  * Targets: processes whose environment carries __BERTH_JOB=<tag> (exec'd descendants, also ones
  * that daemonized), plus every process of the shell's session started after the command began
  * (catches pure-shell forks such as a fork bomb, which never exec and so never show the tag).
  * Start times have 10 ms resolution, so a background job the previous command started within the
  * same tick as this command's start would also count; the relays and drainers are excluded by pid.
  * `kill` first SIGSTOPs targets until a sweep finds no new ones (a fork bomb can't outrun a frozen
- * tree), then SIGKILLs them all. `shell` SIGKILLs the shell itself and hands its relays' FIFOs to
- * drainers so surviving background jobs keep a reader. Builtins only, except one grep per sweep.
+ * tree), then SIGKILLs them all. `shell` SIGKILLs the shell itself and hands its output FIFOs (the
+ * relays' ones, or in direct mode the shell's own) to drainers when a background job still holds
+ * one, so it keeps a reader. Builtins only, except one grep per sweep.
  */
 const KILL_HELPER = `
 mode=$1 tag=$2 sid=$3 t0=$4 sp=$5 dir=$6

@@ -142,11 +142,8 @@ export class RecordScanner {
   static readonly MAX_RECORD = 64 * 1024;
 
   constructor(token: string) {
-    this.token = token;
     this.#token = Buffer.from(token, 'latin1');
   }
-
-  readonly token: string;
 
   /**
    * Feed bytes; `onPayload` gets bytes outside records (in order), `onRecord` each record body.

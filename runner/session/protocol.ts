@@ -37,9 +37,9 @@
  *   too (relay fields `-`), so everything a command prints reaches the runner in order, one hop
  *   and no extra process per byte: relays were a third of the container's CPU per command and
  *   two more scheduling hops for each record. The shell's own stdout/stderr then carry only M,
- *   fallback end records and a failed setup. Retire hands the pair to drainers through the
- *   shell's own write ends (/proc/$$/fd/6), never by path; the runner drops its ends when it
- *   opens the next pair. Holders are checked as above (the runner is outside the container).
+ *   fallback end records and a failed setup. Retire (both modes) hands the pair to drainers
+ *   through the shell's own write ends (/proc/$$/fd/6), never by path; the runner drops its ends
+ *   when it opens the next pair. Holders are checked as above (the runner is outside the container).
  * - Records are framed by TOKEN = __berth_<nonce>__ with a fresh 128-bit nonce per command:
  *     stdout:  TOKEN B<pid> <sid> <relay-out> <relay-err> <uptime> <drainer pids...> TOKEN
  *              ... command stdout ...
@@ -150,8 +150,8 @@ __b_scan() {
   done
   return 1
 }
-# True when the relays can carry the next command: both alive and reading this shell's FIFOs, and
-# no other process holds the FIFOs. Skipped while the set of live pids is the one of the last
+# True when the output FIFOs can carry the next command: the relays (if any) alive and reading
+# them, and no other process holding them. Skipped while the set of live pids is the one of the last
 # passing check: a relay that died or a new holder changes it (only pid wrap-around could hide
 # either), and the stats of /proc/N/fd paths were the costliest syscalls of a command.
 __b_ok() {
@@ -169,23 +169,20 @@ __b_live() {
   [ -n "$__b_direct" ] && return 0
   [ /proc/$__b_ro/fd/0 -ef /proc/$$/fd/6 ] && [ /proc/$__b_re/fd/0 -ef /proc/$$/fd/8 ]
 }
-# A read end of a relay's FIFO: through the live relay's own stdin first (the very FIFO), by its
-# path (in the agent-writable state dir) only when the relay is gone.
-__b_reader() {
-  { command exec 9<"/proc/$2/fd/0"; } 2>/dev/null || { command exec 9<"$1"; } 2>/dev/null || command exec 9</dev/null
-}
 __b_retire() {
-  if [ -n "$__b_direct" ]; then __b_retd; return; fi
-  # Read ends for the drainers, opened while fds 6/8 still hold the write ends (so no open blocks).
-  __b_reader "$__b_fo" "$__b_ro"; exec 5<&9 9<&-
-  __b_reader "$__b_fe" "$__b_re"; exec 7<&9 9<&-
+  # Read ends for the drainers through the shell's own write ends (the very FIFOs, never a path in
+  # the agent-writable state dir), opened while fds 6/8 are still open so no open blocks.
+  { command exec 5</proc/$$/fd/6; } 2>/dev/null || command exec 5</dev/null
+  { command exec 7</proc/$$/fd/8; } 2>/dev/null || command exec 7</dev/null
   exec 6>&- 8>&-
   command cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
   __b_d1=$!
   command cat <&7 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
   __b_d2=$!
-  command kill "$__b_ro" "$__b_re" 2>/dev/null || :
-  command wait "$__b_ro" "$__b_re" 2>/dev/null || :
+  if [ -z "$__b_direct" ]; then
+    command kill "$__b_ro" "$__b_re" 2>/dev/null || :
+    command wait "$__b_ro" "$__b_re" 2>/dev/null || :
+  fi
   exec 5<&- 7<&-
   __b_ro=; __b_re=
 }
@@ -200,19 +197,6 @@ __b_mkd() {
   if [ "$__b_go" = go ]; then __b_ro=-; __b_re=-; return 0; fi
   exec 6>&- 8>&-
   return 1
-}
-# Direct mode's retire: drainers read the FIFOs through the shell's own write ends (never by
-# path), and the runner lets go of them when it opens the next pair.
-__b_retd() {
-  { command exec 5</proc/$$/fd/6; } 2>/dev/null || command exec 5</dev/null
-  { command exec 7</proc/$$/fd/8; } 2>/dev/null || command exec 7</dev/null
-  exec 6>&- 8>&-
-  command cat <&5 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
-  __b_d1=$!
-  command cat <&7 >>"$__b_dir/bg.log" 2>&1 5<&- 7<&- &
-  __b_d2=$!
-  exec 5<&- 7<&-
-  __b_ro=; __b_re=
 }
 __b_mk() {
   [ -n "$__b_ro" ] && __b_retire
@@ -247,14 +231,13 @@ __b_pre() {
   # builtin takes /proc/uptime a byte at a time under busybox, about a third of the syscalls of a
   # command. Over attach (maybe another machine's clock) the shell reads it here.
   if [ -n "\${3-}" ]; then __b_up=$3; else command read -r __b_up __b_x 2>/dev/null </proc/uptime || __b_up=0; fi
-  if [ -n "$__b_direct" ]; then
-    command printf '__berth_%s__B%s %s - - %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1" >&6
-    command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&8
-  else
-    command printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
-    command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
-  fi
+  # Direct mode: into the command FIFOs (relay fields are -), ahead of the command's output.
+  if [ -n "$__b_direct" ]; then __b_begin "$1" >&6 2>&8; else __b_begin "$1"; fi
   export __BERTH_JOB="$2"
+}
+__b_begin() {
+  command printf '__berth_%s__B%s %s %s %s %s %s %s__berth_%s__' "$1" "$$" "$__b_sid" "$__b_ro" "$__b_re" "$__b_up" "\${__b_d1:-0}" "\${__b_d2:-0}" "$1"
+  command printf '__berth_%s__B__berth_%s__' "$1" "$1" >&2
 }
 # The end records go through the relays; if one died (EPIPE), straight to the runner instead. Its
 # complaint is silenced by a closed stderr, which costs no open of /dev/null.

@@ -141,7 +141,7 @@ export class Pending {
    */
   feedControl(stream: StreamName, chunk: Buffer): void {
     if (this.outcome || this.phase[stream] === 'done') return;
-    this.#control ??= { stdout: new RecordScanner(this.scanners.stdout.token), stderr: new RecordScanner(this.scanners.stdout.token) };
+    this.#control ??= { stdout: new RecordScanner(token(this.nonce)), stderr: new RecordScanner(token(this.nonce)) };
     this.#control[stream].push(
       chunk,
       (payload) => {
