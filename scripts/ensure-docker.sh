@@ -44,6 +44,20 @@ mkdir -p "$STATE_DIR"
 if [ -S /var/run/docker.sock ] && ! engine_answers; then
   rm -f /var/run/docker.sock   # stale socket from a dead engine
 fi
+# Pid files left by a dockerd/containerd that died (killed, OOM, a crashed machine) make the next
+# dockerd refuse to start ("pid file found"); a live but silent one is the user's to deal with.
+for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+  [ -f "$pidfile" ] || continue
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  # A zombie (killed, not yet reaped) still answers kill -0: look at its state instead.
+  state="$(awk '{ print $3 }' "/proc/${pid:-0}/stat" 2>/dev/null || true)"
+  if [ -n "$pid" ] && [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]; then
+    log "a Docker daemon (pid $pid, from $pidfile) is running but does not answer."
+    log "remedy: stop it ('kill $pid', then wait for it to exit) and run this again, or set DOCKER_HOST to an engine that answers."
+    exit 1
+  fi
+  rm -f "$pidfile"
+done
 log "starting dockerd (log: $STATE_DIR/dockerd.log) ..."
 # --bridge=none/--iptables=false/--ip-forward=false: sandboxes here have no netfilter; berth's
 # containers default to network mode 'none' anyway.

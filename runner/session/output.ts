@@ -91,6 +91,10 @@ export class OutputCollector {
    * tail. Cut points never split a UTF-8 character.
    */
   text(): string {
+    if (!this.truncated && this.#tail.length === 0 && this.#head.length <= 1) {
+      // The common case (one small chunk or none): no concatenation.
+      return this.#head.length ? this.#head[0]!.toString('utf8') : '';
+    }
     const head = Buffer.concat(this.#head, this.#headLen);
     if (!this.truncated) {
       return Buffer.concat([head, ...this.#tail]).toString('utf8');
@@ -141,8 +145,9 @@ export class RecordScanner {
   #recordLen = 0;
   static readonly MAX_RECORD = 64 * 1024;
 
-  constructor(token: string) {
-    this.#token = Buffer.from(token, 'latin1');
+  /** `token` as bytes may be shared by several scanners (it is never written to). */
+  constructor(token: string | Buffer) {
+    this.#token = typeof token === 'string' ? Buffer.from(token, 'latin1') : token;
   }
 
   /**
@@ -150,34 +155,44 @@ export class RecordScanner {
    * Returning false from onRecord stops scanning: the remaining bytes are returned unconsumed.
    */
   push(chunk: Buffer, onPayload: (b: Buffer) => void, onRecord: (body: string) => boolean): Buffer | undefined {
-    let buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
+    const buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
     this.#carry = EMPTY;
     const t = this.#token;
+    // Offsets instead of a subarray per step: a view is made only for what is handed out.
+    let pos = 0;
     for (;;) {
-      const at = buf.indexOf(t);
+      const at = buf.indexOf(t, pos);
       if (at === -1) {
         // Keep a possible partial token at the end for the next chunk.
-        const keep = partialSuffix(buf, t);
-        const emit = buf.subarray(0, buf.length - keep);
-        if (this.#inRecord) this.#appendRecord(emit);
-        else if (emit.length) onPayload(emit);
-        this.#carry = Buffer.from(buf.subarray(buf.length - keep));
+        const keep = partialSuffix(buf, pos, t);
+        const end = buf.length - keep;
+        if (end > pos) {
+          if (this.#inRecord) this.#appendRecord(buf.subarray(pos, end));
+          else onPayload(buf.subarray(pos, end));
+        }
+        this.#carry = keep ? Buffer.from(buf.subarray(end)) : EMPTY;
         return undefined;
       }
-      const before = buf.subarray(0, at);
-      buf = buf.subarray(at + t.length);
+      const next = at + t.length;
       if (!this.#inRecord) {
-        if (before.length) onPayload(before);
+        if (at > pos) onPayload(buf.subarray(pos, at));
         this.#inRecord = true;
-        this.#record = [];
+        if (this.#record.length) this.#record = [];
         this.#recordLen = 0;
       } else {
-        this.#appendRecord(before);
         this.#inRecord = false;
-        const body = Buffer.concat(this.#record).toString('utf8');
-        this.#record = [];
-        if (!onRecord(body)) return buf.length ? Buffer.from(buf) : undefined;
+        // A record within one chunk (the usual case) is decoded in place: no copies.
+        let body: string;
+        if (this.#recordLen === 0) body = buf.toString('utf8', pos, at);
+        else {
+          this.#appendRecord(buf.subarray(pos, at));
+          body = Buffer.concat(this.#record).toString('utf8');
+          this.#record = [];
+        }
+        this.#recordLen = 0;
+        if (!onRecord(body)) return next < buf.length ? Buffer.from(buf.subarray(next)) : undefined;
       }
+      pos = next;
     }
   }
 
@@ -196,9 +211,9 @@ export class RecordScanner {
   }
 }
 
-/** Length of the longest suffix of `buf` that is a proper prefix of `token`. */
-function partialSuffix(buf: Buffer, token: Buffer): number {
-  const max = Math.min(buf.length, token.length - 1);
+/** Length of the longest suffix of `buf` (from offset `from`) that is a proper prefix of `token`. */
+function partialSuffix(buf: Buffer, from: number, token: Buffer): number {
+  const max = Math.min(buf.length - from, token.length - 1);
   const first = token[0];
   for (let n = max; n > 0; n--) {
     // Most candidates fail on their first byte; compare() is a native call each.

@@ -82,6 +82,23 @@ function positives(a: number, b: number): number[] {
   return a > 0 ? (b > 0 ? [a, b] : [a]) : b > 0 ? [b] : [];
 }
 
+/** How shells say a fork failed: busybox ash, bash, and libc's strerror(EAGAIN). */
+const FORK_FAILED = /can't fork|fork: retry|fork: Resource temporarily unavailable|Cannot fork|Resource temporarily unavailable/i;
+
+/** The command's stderr says a fork failed (only looked at when it wrote to stderr at all). */
+export function forkFailed(p: Pending): boolean {
+  return p.out.stderr.totalBytes > 0 && FORK_FAILED.test(p.out.stderr.text().slice(-4096));
+}
+
+/** Write to the shell's stdin: the command FIFO when the shell moved to it (FifoIo.write). */
+export function send(att: Attached, text: string): void {
+  if (att.fifo) att.fifo.write(text);
+  else att.input.write(text);
+}
+
+/** Direct mode: stderr kept aside before the begin record, at most (beyond it: dropped). */
+const EARLY_MAX = 1024 * 1024;
+
 /** The shell could not set up the command's output pipes (the command never ran). */
 export function setupFailed(b: Begin | undefined): boolean {
   return Boolean(b && !b.direct && b.relays.length === 0);
@@ -111,9 +128,17 @@ export class Pending {
   readonly #bodyOnControl: Record<StreamName, boolean> = { stdout: false, stderr: false };
   #resolve!: (o: Outcome) => void;
   #waiters: (() => void)[] = [];
+  /** Direct mode (see startDirect): reads what the stderr FIFO holds, at the stdout end record. */
+  #takeStderr: (() => void) | undefined;
+  /** Direct mode: stderr read before the stdout begin record (copies), at most EARLY_MAX bytes. */
+  #early: Buffer[] = [];
+  #earlyLen = 0;
+
+  /** The record token's bytes, shared by this command's scanners. */
+  readonly #token: Buffer;
 
   constructor(maxBytes: number, onOutput: ExecOptions['onOutput']) {
-    const t = token(this.nonce);
+    const t = (this.#token = Buffer.from(token(this.nonce), 'latin1'));
     this.scanners = { stdout: new RecordScanner(t), stderr: new RecordScanner(t) };
     this.out = {
       stdout: new OutputCollector(maxBytes, onOutput ? (s) => onOutput('stdout', s) : undefined),
@@ -122,8 +147,24 @@ export class Pending {
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
+  /**
+   * Direct mode (protocol.ts): the stderr FIFO carries no records. The command's stderr is what it
+   * holds from the stdout begin record on (bytes read before that one are kept aside until it
+   * comes), up to the stdout end record, at which `takeStderr` feeds this command what the FIFO
+   * still holds: the shell wrote all of it before that record.
+   */
+  startDirect(takeStderr: () => void): void {
+    this.#takeStderr = takeStderr;
+  }
+
   feed(stream: StreamName, chunk: Buffer): void {
     if (this.outcome || this.phase[stream] === 'done') return;
+    if (stream === 'stderr' && this.#takeStderr && this.phase.stderr === 'begin') {
+      // The other FIFO may hold the begin record already: keep these until it is read.
+      if (this.#earlyLen < EARLY_MAX) this.#early.push(Buffer.from(chunk));
+      this.#earlyLen += chunk.length;
+      return;
+    }
     this.scanners[stream].push(
       chunk,
       (payload) => {
@@ -141,7 +182,7 @@ export class Pending {
    */
   feedControl(stream: StreamName, chunk: Buffer): void {
     if (this.outcome || this.phase[stream] === 'done') return;
-    this.#control ??= { stdout: new RecordScanner(token(this.nonce)), stderr: new RecordScanner(token(this.nonce)) };
+    this.#control ??= { stdout: new RecordScanner(this.#token), stderr: new RecordScanner(this.#token) };
     this.#control[stream].push(
       chunk,
       (payload) => {
@@ -153,11 +194,13 @@ export class Pending {
 
   #record(stream: StreamName, body: string, control: boolean): boolean {
     const kind = body[0];
-    if (kind === 'M' && control && stream === 'stdout' && this.phase.stdout === 'begin') {
+    if (kind === 'M' && control && stream === 'stdout' && this.onMake) {
       // Once per command: a second answer would reach the shell as a command line.
       const make = this.onMake;
       this.onMake = undefined;
-      make?.();
+      // What the old pair's stderr held belongs to no command.
+      this.#dropEarly();
+      make();
       return true;
     }
     if (this.phase[stream] === 'begin') {
@@ -165,6 +208,12 @@ export class Pending {
       this.#bodyOnControl[stream] = control;
       if (stream === 'stdout') this.begin = parseBegin(body);
       this.phase[stream] = 'body';
+      // Direct mode: the command began; its stderr so far was kept aside. (A begin record through
+      // the shell's own stdout is a failed setup: then both streams' records come that way.)
+      if (stream === 'stdout' && this.#takeStderr) {
+        if (control) this.#takeStderr = undefined;
+        else this.#startStderr();
+      }
       return true;
     }
     if (this.phase[stream] === 'body' && (kind === 'E' || kind === 'X')) {
@@ -174,6 +223,10 @@ export class Pending {
         const sp = rest.indexOf(' ');
         const code = Number(sp === -1 ? rest : rest.slice(0, sp));
         this.end = { kind, exitCode: Number.isInteger(code) ? code : 1, cwd: sp === -1 ? '' : rest.slice(sp + 1) };
+        if (!control && this.#takeStderr) {
+          this.#takeStderr();
+          this.phase.stderr = 'done';
+        }
       }
       if (this.phase.stdout === 'done' && this.phase.stderr === 'done' && this.end) {
         this.finish(
@@ -185,6 +238,18 @@ export class Pending {
       return false;
     }
     return true;
+  }
+
+  #startStderr(): void {
+    this.phase.stderr = 'body';
+    const early = this.#early;
+    this.#dropEarly();
+    for (const b of early) this.feed('stderr', b);
+  }
+
+  #dropEarly(): void {
+    if (this.#early.length) this.#early = [];
+    this.#earlyLen = 0;
   }
 
   finish(o: Outcome): void {

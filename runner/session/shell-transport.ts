@@ -15,7 +15,7 @@
  * opened file is a FIFO both before and after opening (O_NONBLOCK | O_NOCTTY: opening a FIFO has
  * no side effect, and nothing else is ever kept).
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { type OnReadOpts, Socket, type SocketConstructorOpts } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { StreamName } from './output.js';
@@ -35,6 +35,11 @@ export function fifoTransportWanted(): boolean {
 
 export interface FifoIo {
   readonly input: Socket;
+  /**
+   * Write to the command FIFO: straight from this call when nothing is queued on `input` (a
+   * command line fits the pipe), else, or for what did not fit, through `input`'s queue.
+   */
+  write(text: string): void;
   /** Resolves once both output FIFOs reached EOF: the shell is gone. */
   readonly closed: Promise<void>;
   /**
@@ -43,6 +48,11 @@ export interface FifoIo {
    * be opened (the shell is then told so and fails the command's setup).
    */
   openCommandFifos(onData: (stream: StreamName, b: Buffer) => void): boolean;
+  /**
+   * Read what the open command FIFO of `stream` holds right now, without waiting, to `onData`
+   * (at most a few MiB: a writer that never stops is left to the event loop).
+   */
+  takeCommandOutput(stream: StreamName, onData: (b: Buffer) => void): void;
   close(): void;
 }
 
@@ -126,13 +136,25 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
   const outputs = [reader(outFd, 'stdout'), reader(errFd, 'stderr')];
   // A shell that died leaves EPIPE on the next write; its death is reported by the outputs' end.
   input.on('error', () => undefined);
-  let commandFifos: Socket[] = [];
+  let commandFifos: { socket: Socket; fd: number }[] = [];
   const dropCommandFifos = () => {
-    for (const c of commandFifos.splice(0)) c.destroy();
+    for (const c of commandFifos.splice(0)) c.socket.destroy();
   };
   return {
     input,
     closed,
+    write(text) {
+      // Never once `input` is destroyed: its fd number may belong to another file by then.
+      if (input.writableLength > 0 || input.destroyed) return void input.write(text);
+      let n = 0;
+      try {
+        n = writeSync(inFd, text);
+      } catch (err) {
+        // EAGAIN (a full pipe) goes through the queue; EPIPE is the shell's death, reported by the outputs' end.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      }
+      if (n < Buffer.byteLength(text)) input.write(Buffer.from(text).subarray(n));
+    },
     openCommandFifos(onCommandData) {
       dropCommandFifos();
       const opened: number[] = [];
@@ -144,8 +166,16 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
         return false;
       }
       const [o, e] = opened as [number, number];
-      commandFifos = [fifoReader(o, (b) => onCommandData('stdout', b)), fifoReader(e, (b) => onCommandData('stderr', b))];
+      commandFifos = [
+        { socket: fifoReader(o, (b) => onCommandData('stdout', b)), fd: o },
+        { socket: fifoReader(e, (b) => onCommandData('stderr', b)), fd: e },
+      ];
       return true;
+    },
+    takeCommandOutput(stream, onData) {
+      const c = commandFifos[stream === 'stdout' ? 0 : 1];
+      // Never once its socket is destroyed: the fd number may belong to another file by then.
+      if (c && !c.socket.destroyed) readAvailable(c.fd, onData);
     },
     close() {
       input.destroy();
@@ -153,6 +183,35 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
       dropCommandFifos();
     },
   };
+}
+
+/** Most a synchronous read of a FIFO takes in one go (64 reads of the shared buffer). */
+const TAKE_READS = 64;
+
+/** Read non-blocking FIFO `fd` until it is empty (or TAKE_READS reads), into the shared buffer. */
+function readAvailable(fd: number, onData: (b: Buffer) => void): void {
+  for (let i = 0; i < TAKE_READS; i++) {
+    const n = readNow(fd);
+    if (n <= 0) return;
+    onData(READ_BUFFER.subarray(0, n));
+  }
+}
+
+/**
+ * One read of `fd` into the shared buffer: the byte count, 0 at EOF, -1 when empty (EAGAIN) or
+ * failing (the socket reports real errors). An empty FIFO is the usual answer, and Node says so
+ * with an exception: without a stack trace it costs half as much.
+ */
+function readNow(fd: number): number {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return readSync(fd, READ_BUFFER, 0, READ_BUFFER.length, null);
+  } catch {
+    return -1;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /**

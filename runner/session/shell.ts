@@ -9,7 +9,7 @@ import type { Logger } from '../../src/log.js';
 import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
 import { assertStateName, commandLine, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
-import { hostUptime } from './shell-transport.js';
+import { type FifoIo, hostUptime } from './shell-transport.js';
 import { attachShell, detachShell, inspectExecUntil } from './shell-attach.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
 
@@ -42,16 +42,13 @@ export interface ShellHost {
   restartCount(): number;
 }
 
-/** How shells say a fork failed: busybox ash, bash, and libc's strerror(EAGAIN). */
-const FORK_FAILED = /can't fork|fork: retry|fork: Resource temporarily unavailable|Cannot fork|Resource temporarily unavailable/i;
-
 /** Valid shell names (the rule shells share with process names, protocol.ts STATE_NAME_PATTERN). */
 export const SHELL_NAME_PATTERN = STATE_NAME_PATTERN;
 
 /** Timings of the escalation after a timeout/abort (exported for tests and docs). */
 export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
 
-import { type Attached, type Outcome, Pending, setupFailed } from './shell-pending.js';
+import { type Attached, forkFailed, type Outcome, Pending, send, setupFailed } from './shell-pending.js';
 
 export class Shell {
   readonly name: string;
@@ -162,7 +159,8 @@ export class Shell {
 
     p.restartsBefore = this.#host.restartCount();
     const restarted = !this.#attached && this.#lost;
-    const att = await this.#ensureAttached();
+    const live = this.#attached;
+    const att = live && !live.ended ? live : await this.#ensureAttached();
     this.#lost = false;
     const r = await this.#runOn(att, p, command, opts, started, restarted);
     // The shell could not even set up the command (fork failed: process limit) and berth restarted
@@ -184,11 +182,13 @@ export class Shell {
     const timer = setTimeout(() => void this.#interrupt(p, att, 'timeout'), timeoutMs);
     const onAbort = () => void this.#interrupt(p, att, 'abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (att.fifo) p.onMake = () => this.#openCommandFifos(att);
+    const up = att.fifo ? hostUptime() : undefined;
+    if (att.fifo) this.#startDirect(att, att.fifo, p);
     try {
-      att.input.write(commandLine(p.nonce, p.tag, command, att.fifo ? hostUptime() : undefined));
+      send(att, commandLine(p.nonce, p.tag, command, up));
       const outcome = await p.done;
-      return await this.#settle(p, att, outcome, started, restarted);
+      const r = this.#settle(p, att, outcome, started, restarted);
+      return r instanceof Promise ? await r : r;
     } finally {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
@@ -196,7 +196,25 @@ export class Shell {
     }
   }
 
-  async #settle(p: Pending, att: Attached, outcome: Outcome, started: number, restarted: boolean): Promise<ExecResult> {
+  #settle(p: Pending, att: Attached, outcome: Outcome, started: number, restarted: boolean): ExecResult | Promise<ExecResult> {
+    // The common case, settled without a turn of the event loop: the command ran to its end
+    // record and nothing hints at an OOM kill, a restart or a fork bomb (#settleSlow's checks).
+    if (
+      outcome.kind === 'complete' &&
+      outcome.exitCode !== 137 &&
+      !p.restartedContainer &&
+      !this.#restartedContainer &&
+      this.#host.restartCount() === p.restartsBefore &&
+      !setupFailed(p.begin) &&
+      !forkFailed(p)
+    ) {
+      const f = { exitCode: outcome.exitCode, shellRestarted: restarted, timedOut: p.interrupting === 'timeout', aborted: p.interrupting === 'abort' };
+      return this.#result(p, started, outcome, f);
+    }
+    return this.#settleSlow(p, att, outcome, started, restarted);
+  }
+
+  async #settleSlow(p: Pending, att: Attached, outcome: Outcome, started: number, restarted: boolean): Promise<ExecResult> {
     const h = this.#host;
     let exitCode: number | null = null;
     let shellEnded = false;
@@ -221,7 +239,7 @@ export class Shell {
     const setupBroke = setupFailed(p.begin);
     // A command (or its background jobs) failing to fork, or a shell that had to be killed, may
     // mean a fork bomb filled the process table; then only a container restart helps.
-    const suspicious = setupBroke || outcome.kind === 'killed' || FORK_FAILED.test(p.out.stderr.text().slice(-4096));
+    const suspicious = setupBroke || outcome.kind === 'killed' || forkFailed(p);
     if (!containerRestarted && suspicious && (await this.#recoverIfExhausted('fork bomb?'))) {
       this.#forget(att);
       void this.#detach(att, 0);
@@ -286,7 +304,18 @@ export class Shell {
     const ok = att.fifo?.openCommandFifos((stream, b) => {
       if (att === this.#attached) this.#pending?.feed(stream, b);
     });
-    att.input.write(ok ? 'go\n' : 'no\n');
+    send(att, ok ? 'go\n' : 'no\n');
+  }
+
+  /**
+   * Direct mode (protocol.ts): drop what the stderr FIFO still holds (a finished background job's
+   * last bytes, never this command's: the stderr FIFO has no begin record to cut them off), and
+   * let the pending read the rest of it at the stdout end record.
+   */
+  #startDirect(att: Attached, fifo: FifoIo, p: Pending): void {
+    p.onMake = () => this.#openCommandFifos(att);
+    fifo.takeCommandOutput('stderr', ignore);
+    p.startDirect(() => fifo.takeCommandOutput('stderr', (b) => p.feed('stderr', b)));
   }
 
   /** Stop routing to `att`; the next command attaches a new shell and reports shellRestarted. */
@@ -355,6 +384,8 @@ export class Shell {
     });
   }
 }
+
+function ignore(): void {}
 
 /**
  * The dead shell's exit code. On the FIFO transport the outputs' end can reach us before the

@@ -58,6 +58,28 @@ describeDocker('shell transport', () => {
       expect(await s.backgroundLog()).toContain('late-job');
       expect((await s.exec(CHILDREN)).stdout).toBe('children=0\n');
     });
+
+    it(`direct mode: a command's stderr is all its own, to the last byte, with no stderr records (${flavour})`, async () => {
+      // The stderr FIFO carries no begin/end records in direct mode: the runner takes what it
+      // holds at the stdout end record. A command that floods stderr and ends at once must lose
+      // none of it, and interleaved lines must keep their order.
+      const s = await (await runner(flavour === 'busybox' ? busyboxSpec() : nodeSpec())).open(`stderr-${flavour}`);
+      const cmd = `i=0; while [ $i -lt 200 ]; do echo "o$i"; echo "e$i" >&2; i=$((i+1)); done; head -c 150000 /dev/zero | tr '\\0' x >&2`;
+      const lines = Array.from({ length: 200 }, (_, i) => `e${i}\n`).join('');
+      for (let k = 0; k < 5; k++) {
+        const r = await s.exec(cmd);
+        expect(r.stdout).toBe(Array.from({ length: 200 }, (_, i) => `o${i}\n`).join(''));
+        expect(r.stderrBytes).toBe(lines.length + 150000);
+        expect(r.stderr.startsWith(lines)).toBe(true);
+        expect(r.stderr.slice(lines.length)).toBe('x'.repeat(150000));
+      }
+      // Stderr written last, after stdout was ready: the stdout end record can be read first.
+      for (let k = 0; k < 100; k++) expect(await s.exec(`echo o${k}; echo e${k} >&2`)).toMatchObject({ stdout: `o${k}\n`, stderr: `e${k}\n` });
+      // A background job's stderr after its command ended is not the next command's.
+      expect((await s.exec('(sleep 0.3; echo LATE >&2) & echo started')).stdout).toBe('started\n');
+      await sleep(800);
+      expect(await s.exec('echo next')).toMatchObject({ stdout: 'next\n', stderr: '' });
+    });
   }
 
   it('the env file is rewritten in place: a shorter save leaves no stale variable to restore', async () => {
