@@ -37,14 +37,16 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
     );
 
     const salt = randomBytes(4).toString('hex');
-    const tokenOf = (i: number, j: number) => `tok${salt}s${i}c${j}e`;
-    const anyToken = new RegExp(`tok${salt}s\\d+c\\d+e`, 'g');
+    let round = 0;
+    const tokenOf = (i: number, j: number) => `tok${salt}r${round}s${i}c${j}e`;
+    const anyToken = new RegExp(`tok${salt}r\\d+s\\d+c\\d+e`, 'g');
     const latencies: number[] = [];
     let lost = 0;
     let misattributed = 0;
     const failures: string[] = [];
 
-    ctx.log(`concurrency: ${n} sessions x ${m} commands ...`);
+    const rounds = cfg.rounds;
+    ctx.log(`concurrency: ${n} sessions x ${m} commands${rounds > 1 ? `, ${rounds} rounds` : ''} ...`);
     const run = async (s: Session, i: number) => {
       for (let j = 0; j < m; j++) {
         checkAborted(fx.signal);
@@ -70,7 +72,13 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
     const shells0 = containersCpuMs(sessions);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await Promise.all(sessions.map((s, i) => run(s, i)));
+    const roundP99: number[] = [];
+    for (round = 0; round < rounds; round++) {
+      const from = latencies.length;
+      await Promise.all(sessions.map((s, i) => run(s, i)));
+      const these = latencies.slice(from);
+      if (these.length) roundP99.push(summarize(these).p99);
+    }
     const wallMs = performance.now() - t0;
     // The runner's own share of the per-command CPU (the rest is the shells and the kernel; with
     // the FIFO transport dockerd and the shims are off the path: see runner/session/shell-transport.ts).
@@ -83,23 +91,26 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
     const shellText = shellCpuMsPerCmd === undefined ? '' : `, containers ${shellCpuMsPerCmd.toFixed(3)}`;
     checkAborted(fx.signal);
     for (const f of failures) ctx.log(`concurrency: ${f}`);
-    const total = n * m;
+    const total = n * m * rounds;
+    const roundsText = rounds > 1 ? `; p99 per round ${roundP99.map((x) => x.toFixed(1)).join('/')} ms` : '';
     const throughput = (latencies.length / wallMs) * 1000;
     return [
       {
         id: 'concurrency.latency',
         group: 'concurrency',
-        label: `${n} sessions x ${m} cmds: per-command latency`,
+        label: `${n} sessions x ${m} cmds${rounds > 1 ? ` x ${rounds} rounds` : ''}: per-command latency`,
         ...(latencies.length ? { ms: summarize(latencies) } : {}),
         value: {
           n: throughput,
           unit: 'cmd/s',
-          text: `${throughput.toFixed(0)} cmd/s (${total} in ${(wallMs / 1000).toFixed(2)} s; CPU ms/cmd: runner ${runnerCpuMsPerCmd.toFixed(3)}${shellText})`,
+          text: `${throughput.toFixed(0)} cmd/s (${total} in ${(wallMs / 1000).toFixed(2)} s${roundsText}; CPU ms/cmd: runner ${runnerCpuMsPerCmd.toFixed(3)}${shellText})`,
         },
         baseline: 'exec.echo.shell',
         extra: {
           sessions: n,
           commandsPerSession: m,
+          rounds,
+          roundP99: roundP99.map((x) => x.toFixed(1)).join('/'),
           wallMs,
           throughputPerS: throughput,
           runnerCpuMsPerCmd,
@@ -109,7 +120,7 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
       {
         id: 'concurrency.lost',
         group: 'concurrency',
-        label: `${n} sessions x ${m} cmds: lost or misattributed outputs`,
+        label: `${n} sessions x ${m} cmds${rounds > 1 ? ` x ${rounds} rounds` : ''}: lost or misattributed outputs`,
         value: { n: lost + misattributed, unit: 'outputs', text: `${lost} lost, ${misattributed} misattributed of ${total}` },
         extra: { lost, misattributed, total, firstFailures: failures.join(' | ') },
       },

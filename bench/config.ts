@@ -23,6 +23,8 @@ export interface BenchConfig {
   readonly pipelines: number;
   readonly sessions: number;
   readonly commands: number;
+  /** Concurrency rounds (N sessions x M commands each, the same sessions); p99 is over all of them. */
+  readonly rounds: number;
   readonly outputBytes: number;
   readonly outputRuns: number;
   readonly idleSessions: number;
@@ -55,7 +57,9 @@ Groups:
   deps         ready dependencies on the corpus's colors (real npm dependencies, BERTH_CORPUS_DIR):
                berth test cold vs warm, ws create -> first exec with node_modules ready, vs
                docker run --rm with a manual npm ci (skipped in --quick)
-  concurrency  N sessions x M commands, each echoing a unique token that is checked
+  concurrency  N sessions x M commands, each echoing a unique token that is checked; R rounds
+               of it on the same sessions, latency percentiles over all of them (one round's
+               p99 swings by 2x run to run on 2 cores: a single stall of the runner sets it)
   output       a large stdout through Session.exec vs dockerode, with the runner's peak RSS
   idle         runner RSS with K idle sessions open
 
@@ -68,6 +72,7 @@ Options:
   --pipelines <n>       timed pipeline runs per method (full: 15)
   --sessions <n>        concurrency: sessions, at most ${MAX_SESSIONS} (full: ${MAX_SESSIONS})
   --commands <n>        concurrency: commands per session (full: 100)
+  --rounds <n>          concurrency: rounds of sessions x commands (full: 3; --quick: 1)
   --output-mb <n>       output: MiB written to stdout per run (full: 50)
   --output-runs <n>     output: runs per method (full: 3)
   --idle <n>            idle: sessions to open, at most ${MAX_SESSIONS} (full: 50)
@@ -112,6 +117,7 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
         pipelines: { type: 'string' },
         sessions: { type: 'string' },
         commands: { type: 'string' },
+        rounds: { type: 'string' },
         'output-mb': { type: 'string' },
         'output-runs': { type: 'string' },
         idle: { type: 'string' },
@@ -150,6 +156,7 @@ export function parseConfig(argv: readonly string[]): BenchConfig | undefined {
     pipelines: int('pipelines', v.pipelines, 1, 200) ?? (quick ? 2 : 15),
     sessions: int('sessions', v.sessions, 1, MAX_SESSIONS) ?? (quick ? 5 : MAX_SESSIONS),
     commands: int('commands', v.commands, 1, 10_000) ?? (quick ? 10 : 100),
+    rounds: int('rounds', v.rounds, 1, 20) ?? (quick ? 1 : 3),
     outputBytes: (mb ?? (quick ? 5 : 50)) * 1024 * 1024,
     outputRuns: int('output-runs', v['output-runs'], 1, 50) ?? (quick ? 2 : 3),
     idleSessions: int('idle', v.idle, 1, MAX_SESSIONS) ?? (quick ? 5 : 50),
