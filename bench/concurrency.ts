@@ -92,13 +92,15 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
     checkAborted(fx.signal);
     for (const f of failures) ctx.log(`concurrency: ${f}`);
     const total = n * m * rounds;
-    const roundsText = rounds > 1 ? `; p99 per round ${roundP99.map((x) => x.toFixed(1)).join('/')} ms` : '';
+    const perRound = roundP99.map((x) => x.toFixed(1)).join('/');
+    const roundsText = rounds > 1 ? `; p99 per round ${perRound} ms` : '';
+    const what = `${n} sessions x ${m} cmds${rounds > 1 ? ` x ${rounds} rounds` : ''}`;
     const throughput = (latencies.length / wallMs) * 1000;
     return [
       {
         id: 'concurrency.latency',
         group: 'concurrency',
-        label: `${n} sessions x ${m} cmds${rounds > 1 ? ` x ${rounds} rounds` : ''}: per-command latency`,
+        label: `${what}: per-command latency`,
         ...(latencies.length ? { ms: summarize(latencies) } : {}),
         value: {
           n: throughput,
@@ -110,7 +112,7 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
           sessions: n,
           commandsPerSession: m,
           rounds,
-          roundP99: roundP99.map((x) => x.toFixed(1)).join('/'),
+          roundP99: perRound,
           wallMs,
           throughputPerS: throughput,
           runnerCpuMsPerCmd,
@@ -120,7 +122,7 @@ export async function concurrencyGroup(ctx: GroupContext): Promise<Row[]> {
       {
         id: 'concurrency.lost',
         group: 'concurrency',
-        label: `${n} sessions x ${m} cmds${rounds > 1 ? ` x ${rounds} rounds` : ''}: lost or misattributed outputs`,
+        label: `${what}: lost or misattributed outputs`,
         value: { n: lost + misattributed, unit: 'outputs', text: `${lost} lost, ${misattributed} misattributed of ${total}` },
         extra: { lost, misattributed, total, firstFailures: failures.join(' | ') },
       },
