@@ -16,7 +16,7 @@ export { SHELL_NAME_PATTERN, KILL_GRACE_MS } from './shell.js';
 export { randomHex } from './shell-pending.js';
 export { PROCESS_NAME_PATTERN } from './processes.js';
 export { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
-export { STATE_ROOT, SHELLS_DIR, PROCS_DIR, SETUP_DIR } from './protocol.js';
+export { STATE_ROOT, SHELLS_DIR, PROCS_DIR, SETUP_DIR, tmpEnvPath } from './protocol.js';
 export type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SetupRecord, SetupReport, ShellInfo, StartProcessOptions, StreamName } from './types.js';
 export { removePersistedState, workspaceVolumes } from './workspace-resources.js';
 export { checkpointWorkspace, forkWorkspace, listCheckpoints, restoreWorkspace, type PersistenceHost } from './checkpoints.js';

@@ -11,7 +11,7 @@ import type { Logger } from '../../src/log.js';
 import { oomKills, pidsExhausted } from './cgroup-probes.js';
 import { runFresh } from './exec.js';
 import { Processes } from './processes.js';
-import { assertStateName, SHELLS_DIR } from './protocol.js';
+import { assertStateName, SHELLS_DIR, tmpEnvPath } from './protocol.js';
 import { readSetupLog } from './setup.js';
 import { Shell, type ShellHost } from './shell.js';
 import type { ExecOptions, ExecResult, ProcessInfo, ProcessLog, SessionCreated, SessionInfo, SetupReport, ShellInfo, StartProcessOptions } from './types.js';
@@ -157,11 +157,11 @@ export class Session implements AsyncDisposable {
     await s?.close();
   }
 
-  /** Remove a shell's saved state too (cwd/env/bg.log), so its next command starts from the workdir. */
+  /** Remove a shell's saved state too (cwd/env/bg.log, the tmpfs env), so its next command starts from the workdir. */
   async resetShell(name: string): Promise<void> {
     this.#assertUsable();
     await this.closeShell(name);
-    await this.#init.containers.runCapture(this.containerId, { cmd: ['rm', '-rf', `${SHELLS_DIR}/${name}`], user: this.user });
+    await this.#init.containers.runCapture(this.containerId, { cmd: ['rm', '-rf', `${SHELLS_DIR}/${name}`, tmpEnvPath(name)], user: this.user });
   }
 
   async startProcess(name: string, command: string, opts: StartProcessOptions = {}): Promise<ProcessInfo> {

@@ -8,7 +8,7 @@ import { BerthError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
-import { assertStateName, commandLine, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
+import { assertStateName, commandLine, PERSIST_LINE, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
 import { type FifoIo, hostUptime } from './shell-transport.js';
 import { attachShell, detachShell, inspectExecUntil } from './shell-attach.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
@@ -48,6 +48,14 @@ export const SHELL_NAME_PATTERN = STATE_NAME_PATTERN;
 /** Timings of the escalation after a timeout/abort (exported for tests and docs). */
 export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
 
+/**
+ * How often a busy shell writes its env to the state dir, and how long an idle one waits to write
+ * an unwritten command's (the per-command save goes to the container's tmpfs: protocol.ts). A
+ * container killed outright loses the commands since the last write; a shell's own death loses
+ * nothing.
+ */
+export const PERSIST_MS = 250;
+
 import { type Attached, forkFailed, type Outcome, Pending, send, setupFailed } from './shell-pending.js';
 
 export class Shell {
@@ -64,6 +72,11 @@ export class Shell {
   #lastOom = -1;
   /** A recovery restart happened while attaching; reported on the next result. */
   #restartedContainer = false;
+  /** When the shell last wrote its env to the state dir (performance.now(); per attached shell). */
+  #persistedAt = -Infinity;
+  /** A command ran since that write; the timer that writes it once the shell is idle. */
+  #unpersisted = false;
+  #persistTimer: NodeJS.Timeout | undefined;
 
   constructor(name: string, host: ShellHost) {
     assertStateName('shell', name);
@@ -92,6 +105,7 @@ export class Shell {
   /** Detach: the shell sees EOF after its current command, retires its relays and exits. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#persistTimer);
     const a = this.#attached;
     this.#attached = undefined;
     if (!a) return;
@@ -139,6 +153,7 @@ export class Shell {
     // Baseline for oomKilled; read here (attach already costs Docker calls), never per command.
     this.#lastOom = await h.oomKills().catch(() => -1);
     this.#attached = att;
+    this.#persistedAt = -Infinity;
     h.logger.debug('shell attached', { shell: this.name, pid: att.pid, bash: att.bash, restored: att.restoredState, fifo: Boolean(att.fifo) });
     return att;
   }
@@ -183,9 +198,10 @@ export class Shell {
     const onAbort = () => void this.#interrupt(p, att, 'abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const up = att.fifo ? hostUptime() : undefined;
+    const persist = this.#persistDue();
     if (att.fifo) this.#startDirect(att, att.fifo, p);
     try {
-      send(att, commandLine(p.nonce, p.tag, command, up));
+      send(att, commandLine(p.nonce, p.tag, command, up, persist));
       const outcome = await p.done;
       const r = this.#settle(p, att, outcome, started, restarted);
       return r instanceof Promise ? await r : r;
@@ -193,7 +209,35 @@ export class Shell {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (this.#pending === p) this.#pending = undefined;
+      this.#unpersisted = !persist;
+      if (!persist) this.#armPersist();
     }
+  }
+
+  /** Whether the next command also writes the env to the state dir: PERSIST_MS after the last write. */
+  #persistDue(): boolean {
+    const now = performance.now();
+    if (now - this.#persistedAt < PERSIST_MS) return false;
+    this.#persistedAt = now;
+    return true;
+  }
+
+  /**
+   * Write an unwritten command's env to the state dir once the shell has been idle PERSIST_MS (a
+   * command running then re-arms this when it ends; at EOF the shell writes it itself). Never
+   * while a command runs: the line would reach a shell reading its go (protocol.ts __b_mkd).
+   */
+  #armPersist(): void {
+    if (this.#persistTimer || this.#closed) return;
+    this.#persistTimer = setTimeout(() => {
+      this.#persistTimer = undefined;
+      const a = this.#attached;
+      if (!this.#unpersisted || this.#pending || !a || a.ended) return;
+      this.#unpersisted = false;
+      this.#persistedAt = performance.now();
+      send(a, PERSIST_LINE);
+    }, PERSIST_MS);
+    this.#persistTimer.unref();
   }
 
   #settle(p: Pending, att: Attached, outcome: Outcome, started: number, restarted: boolean): ExecResult | Promise<ExecResult> {

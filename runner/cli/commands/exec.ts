@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BerthError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
-import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, type ExecResult, type Session } from '../../session/index.js';
+import { DEFAULT_SHELL, Runner, SHELL_NAME_PATTERN, SHELLS_DIR, tmpEnvPath, type ExecResult, type Session } from '../../session/index.js';
 import { bytesArg, durationArg } from '../args.js';
 import { action, EXIT, printJson, printWarnings } from '../output.js';
 
@@ -155,16 +155,16 @@ Exit status: the command's own; ${EXIT_TIMEOUT} if it timed out; ${EXIT.passthro
     );
 }
 
-/** sh script: load the named shell's saved env and cwd, then exec an interactive bash (or sh). */
+/** sh script: load the named shell's saved env (the tmpfs copy first: protocol.ts) and cwd, then exec an interactive bash (or sh). */
 const INTERACTIVE = `
-d=$1 wd=$2
+d=$1 wd=$2 t=$3
 if command -v bash >/dev/null 2>&1; then s=bash; else s=sh; fi
-exec "$s" -c '[ -r "$1/env" ] && . "$1/env" >/dev/null 2>&1; c=$(cat "$1/cwd" 2>/dev/null); cd "\${c:-$2}" 2>/dev/null || cd "$2"; exec "$0" -i' "$s" "$d" "$wd"
+exec "$s" -c 'if [ -f "$3" ]; then . "$3"; elif [ -r "$1/env" ]; then . "$1/env"; fi >/dev/null 2>&1; c=$(cat "$1/cwd" 2>/dev/null); cd "\${c:-$2}" 2>/dev/null || cd "$2"; exec "$0" -i' "$s" "$d" "$wd" "$t"
 `;
 
 async function interactive(runner: Runner, session: Session, shell: string): Promise<number> {
   if (!SHELL_NAME_PATTERN.test(shell)) throw new BerthError('BAD_INPUT', `shell name ${JSON.stringify(shell)} is not valid`);
-  const argv = ['/bin/sh', '-c', INTERACTIVE, 'berth-shell', `${SHELLS_DIR}/${shell}`, session.spec.workdir];
+  const argv = ['/bin/sh', '-c', INTERACTIVE, 'berth-shell', `${SHELLS_DIR}/${shell}`, session.spec.workdir, tmpEnvPath(shell)];
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   // The docker CLI handles terminals best (raw mode, resize, detach keys); use it when present,
   // for a workspace on the primary engine (the CLI only knows DOCKER_HOST, not berth's engines).
