@@ -17,7 +17,7 @@ export interface BenchConfig {
   readonly execWarmup: number;
   /** Timed opens per method (cold, raw create+start, warm). */
   readonly opens: number;
-  /** Untimed runs per method before the open and pipeline groups measure (0 in --quick). */
+  /** Untimed runs per method before the open and pipeline groups measure, and untimed concurrency rounds (0 in --quick). */
   readonly slowWarmup: number;
   /** Timed pipeline runs per method. */
   readonly pipelines: number;
@@ -58,8 +58,9 @@ Groups:
                berth test cold vs warm, ws create -> first exec with node_modules ready, vs
                docker run --rm with a manual npm ci (skipped in --quick)
   concurrency  N sessions x M commands, each echoing a unique token that is checked; R rounds
-               of it on the same sessions, latency percentiles over all of them (one round's
-               p99 swings by 2x run to run on 2 cores: a single stall of the runner sets it)
+               of it on the same sessions after one untimed round (none in --quick), latency
+               percentiles over all of them (one round's p99 swings by 2x run to run on 2
+               cores: a single stall of the runner sets it)
   output       a large stdout through Session.exec vs dockerode, with the runner's peak RSS
   idle         runner RSS with K idle sessions open
 
