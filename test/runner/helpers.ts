@@ -4,9 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
 import { Dockerode } from '../helpers/docker.js';
 import type { SpecInput } from '../../src/project/schema.js';
 import { IMAGES } from '../../src/images.js';
+import { Runner } from '../../runner/session/index.js';
 import { makeRepo, makeTempRoot } from '../workspace/helpers/repo.js';
 
 /** The label every runner suite puts on its containers and volumes; value = the suite's run id. */
@@ -44,6 +46,35 @@ export function makeFixture(prefix = 'berth-runner-'): Fixture {
     cleanup: async () => {
       await removeLabelled(runId);
       rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A suite's fixture and runners (library Runners on its repo, busybox unless told): made before the
+ * suite's tests, closed with the fixture's containers and temp dir after them. Call inside a describe.
+ */
+export function useRunners(prefix: string): { fixture(): Fixture; runner(spec?: SpecInput): Promise<Runner> } {
+  let fx: Fixture | undefined;
+  const runners: Runner[] = [];
+  beforeAll(() => {
+    fx = makeFixture(prefix);
+  });
+  afterAll(async () => {
+    for (const r of runners) await r.close().catch(() => undefined);
+    await fx?.cleanup();
+  });
+  const fixture = (): Fixture => {
+    if (!fx) throw new Error('useRunners: the fixture exists only while the suite runs');
+    return fx;
+  };
+  return {
+    fixture,
+    async runner(spec = busyboxSpec()) {
+      const f = fixture();
+      const r = await Runner.create({ repo: f.repo, dataDir: f.dataDir, labels: f.labels, spec, reconcile: false });
+      runners.push(r);
+      return r;
     },
   };
 }

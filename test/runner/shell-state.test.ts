@@ -2,30 +2,14 @@
 // every command on the container's tmpfs, which outlives the shell (kill -9) but not the
 // container; in the state dir on the writable layer once the shell has been idle a moment
 // (PERSIST_MS) and when it reads EOF, which outlives a container kill and a stop.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Runner, SHELLS_DIR, tmpEnvPath, type Session } from '../../runner/session/index.js';
+import { expect, it } from 'vitest';
+import { SHELLS_DIR, tmpEnvPath, type Session } from '../../runner/session/index.js';
 import { PERSIST_MS } from '../../runner/session/shell.js';
 import { describeDocker, docker } from '../helpers/docker.js';
-import { busyboxSpec, makeFixture, nodeSpec, sleep, type Fixture } from './helpers.js';
+import { busyboxSpec, nodeSpec, sleep, useRunners } from './helpers.js';
 
 describeDocker('shell state between shells', () => {
-  let fx: Fixture;
-  const runners: Runner[] = [];
-
-  async function runner(spec = busyboxSpec()): Promise<Runner> {
-    const r = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec, reconcile: false });
-    runners.push(r);
-    return r;
-  }
-
-  beforeAll(() => {
-    fx = makeFixture('berth-shell-state-');
-  });
-
-  afterAll(async () => {
-    for (const r of runners) await r.close().catch(() => undefined);
-    await fx?.cleanup();
-  });
+  const { runner } = useRunners('berth-shell-state-');
 
   /** The state dir's env file as the container holds it (a one-shot exec, not the shell). */
   async function persisted(s: Session): Promise<string> {

@@ -5,10 +5,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Runner, type ExecResult } from '../../runner/session/index.js';
+import { afterAll, expect, it } from 'vitest';
+import type { ExecResult } from '../../runner/session/index.js';
 import { describeDocker } from '../helpers/docker.js';
-import { busyboxSpec, makeFixture, nodeSpec, sleep, type Fixture } from './helpers.js';
+import { busyboxSpec, nodeSpec, sleep, useRunners } from './helpers.js';
 
 const CHILD = join(import.meta.dirname, 'child-runner.ts');
 /** Counts the shell's own fds that are the launcher's (unlinked) FIFOs. */
@@ -18,23 +18,10 @@ const FIFO_FDS = `ls -l /proc/$$/fd/ 2>/dev/null | grep -c 'io\\.[0-9]*\\.[ioe] 
 const CHILDREN = `read -r c </proc/$$/task/$$/children; set -- $c; echo "children=$#"`;
 
 describeDocker('shell transport', () => {
-  let fx: Fixture;
-  const runners: Runner[] = [];
+  const { runner, fixture } = useRunners('berth-transport-');
 
-  async function runner(spec = busyboxSpec()): Promise<Runner> {
-    const r = await Runner.create({ repo: fx.repo, dataDir: fx.dataDir, labels: fx.labels, spec, reconcile: false });
-    runners.push(r);
-    return r;
-  }
-
-  beforeAll(() => {
-    fx = makeFixture('berth-transport-');
-  });
-
-  afterAll(async () => {
+  afterAll(() => {
     delete process.env.BERTH_SHELL_TRANSPORT;
-    for (const r of runners) await r.close().catch(() => undefined);
-    await fx?.cleanup();
   });
 
   for (const flavour of ['busybox', 'node'] as const) {
@@ -105,6 +92,7 @@ describeDocker('shell transport', () => {
   });
 
   it('a SIGKILLed runner leaves no shell behind: the command FIFO reaches EOF', async () => {
+    const fx = fixture();
     const proc = spawn(
       process.execPath,
       [
