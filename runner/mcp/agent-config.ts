@@ -16,6 +16,7 @@ import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError } from '../../src/errors.js';
+import { isRecord } from './json.js';
 
 export const MCP_JSON = '.mcp.json';
 export const DEFAULT_SERVER_NAME = 'berth';
@@ -82,12 +83,12 @@ export async function mergeMcpJson(file: string, name: string, entry: ServerEntr
         cause: err,
       });
     }
-    if (!isObject(parsed))
+    if (!isRecord(parsed))
       throw new BerthError('BAD_INPUT', `${file} does not contain a JSON object: fix or remove it, then run this again; it was left unchanged`);
     config = parsed;
   }
   const servers = config.mcpServers ?? {};
-  if (!isObject(servers)) {
+  if (!isRecord(servers)) {
     throw new BerthError('BAD_INPUT', `"mcpServers" in ${file} is not an object: fix it, then run this again; the file was left unchanged`);
   }
   const before = servers[name];
@@ -106,8 +107,4 @@ async function writeAtomically(file: string, content: string, mode: number | und
     await rm(tmp, { force: true });
     throw new BerthError('FS_ERROR', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

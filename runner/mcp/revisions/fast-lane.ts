@@ -24,6 +24,7 @@
  */
 import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Lifecycle } from '../deps.js';
+import { isRecord } from '../json.js';
 import type { ProgressNotification } from '../progress.js';
 import type { Dispatch, ToolResult } from './catalog.js';
 
@@ -162,10 +163,6 @@ function plainCall(m: Record<string, unknown>): PlainCall | undefined {
 /** A JSON-RPC id or progress token: a string or a safe integer. */
 function isId(v: unknown): v is string | number {
   return typeof v === 'string' || (typeof v === 'number' && Number.isSafeInteger(v));
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function onlyKeys(o: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
