@@ -60,7 +60,7 @@
  *   tmpEnvPath) and $PWD, when it changed, under its state dir; a new shell restores them under
  *   `env -i`, so variables the agent unset stay unset. The tmpfs copy survives the shell (exit,
  *   kill -9, OOM) but not the container; the state dir's env file (the writable layer survives
- *   stop/start) is written from the live shell at most every PERSIST_MS (shell.ts): after the
+ *   stop/start) is written from the live shell at most every PERSIST_MS (shell-persist.ts): after the
  *   first command that far from the last write (`__b_post ... P`), by itself (`__b_persist`) when
  *   the shell sits idle that long after an unwritten command, and when the shell exits or reads
  *   EOF. A new shell prefers the tmpfs copy (same container run), else the state dir's. Per
@@ -286,7 +286,7 @@ __b_end() {
   __b_save || :
   [ -z "$3" ] || __b_persist || :
 }
-# $2 = P: also write the env to the state dir (the runner asks every PERSIST_MS: shell.ts).
+# $2 = P: also write the env to the state dir (the runner asks every PERSIST_MS: shell-persist.ts).
 __b_post() {
   __b_end "$1" E "\${2-}"
   __b_n=

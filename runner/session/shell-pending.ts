@@ -90,6 +90,19 @@ export function forkFailed(p: Pending): boolean {
   return p.out.stderr.totalBytes > 0 && FORK_FAILED.test(p.out.stderr.text().slice(-4096));
 }
 
+/**
+ * A command (or its background jobs) failing to fork, a failed setup, or a shell that had to be
+ * killed: maybe a fork bomb filled the process table, and only a container restart helps.
+ */
+export function suspicious(p: Pending, outcome: Outcome): boolean {
+  return setupFailed(p.begin) || outcome.kind === 'killed' || forkFailed(p);
+}
+
+/** The outcome an OOM kill would leave (exit 137, or no exit code at all): worth reading the OOM counter. */
+export function mayBeOom(outcome: Outcome): boolean {
+  return outcome.kind !== 'complete' || outcome.exitCode === 137;
+}
+
 /** Write to the shell's stdin: the command FIFO when the shell moved to it (FifoIo.write). */
 export function send(att: Attached, text: string): void {
   if (att.fifo) att.fifo.write(text);

@@ -48,15 +48,8 @@ export const SHELL_NAME_PATTERN = STATE_NAME_PATTERN;
 /** Timings of the escalation after a timeout/abort (exported for tests and docs). */
 export const KILL_GRACE_MS = { term: 2000, kill: 2000, idle: 300, shellExit: 1000 } as const;
 
-/**
- * How often a busy shell writes its env to the state dir, and how long an idle one waits to write
- * an unwritten command's (the per-command save goes to the container's tmpfs: protocol.ts). A
- * container killed outright loses the commands since the last write; a shell's own death loses
- * nothing.
- */
-export const PERSIST_MS = 250;
-
-import { type Attached, forkFailed, type Outcome, Pending, send, setupFailed } from './shell-pending.js';
+import { type Attached, mayBeOom, type Outcome, Pending, send, setupFailed, suspicious } from './shell-pending.js';
+import { PersistSchedule } from './shell-persist.js';
 
 export class Shell {
   readonly name: string;
@@ -72,11 +65,8 @@ export class Shell {
   #lastOom = -1;
   /** A recovery restart happened while attaching; reported on the next result. */
   #restartedContainer = false;
-  /** When the shell last wrote its env to the state dir (performance.now(); per attached shell). */
-  #persistedAt = -Infinity;
-  /** A command ran since that write; the timer that writes it once the shell is idle. */
-  #unpersisted = false;
-  #persistTimer: NodeJS.Timeout | undefined;
+  /** When the env goes to the state dir (shell-persist.ts). */
+  readonly #persist = new PersistSchedule(() => this.#persistIdle());
 
   constructor(name: string, host: ShellHost) {
     assertStateName('shell', name);
@@ -105,7 +95,7 @@ export class Shell {
   /** Detach: the shell sees EOF after its current command, retires its relays and exits. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#persistTimer);
+    this.#persist.stop();
     const a = this.#attached;
     this.#attached = undefined;
     if (!a) return;
@@ -153,7 +143,7 @@ export class Shell {
     // Baseline for oomKilled; read here (attach already costs Docker calls), never per command.
     this.#lastOom = await h.oomKills().catch(() => -1);
     this.#attached = att;
-    this.#persistedAt = -Infinity;
+    this.#persist.reset();
     h.logger.debug('shell attached', { shell: this.name, pid: att.pid, bash: att.bash, restored: att.restoredState, fifo: Boolean(att.fifo) });
     return att;
   }
@@ -198,7 +188,7 @@ export class Shell {
     const onAbort = () => void this.#interrupt(p, att, 'abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const up = att.fifo ? hostUptime() : undefined;
-    const persist = this.#persistDue();
+    const persist = this.#persist.due();
     if (att.fifo) this.#startDirect(att, att.fifo, p);
     try {
       send(att, commandLine(p.nonce, p.tag, command, up, persist));
@@ -209,49 +199,25 @@ export class Shell {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (this.#pending === p) this.#pending = undefined;
-      this.#unpersisted = !persist;
-      if (!persist) this.#armPersist();
+      this.#persist.ended(persist);
     }
   }
 
-  /** Whether the next command also writes the env to the state dir: PERSIST_MS after the last write. */
-  #persistDue(): boolean {
-    const now = performance.now();
-    if (now - this.#persistedAt < PERSIST_MS) return false;
-    this.#persistedAt = now;
-    return true;
-  }
-
   /**
-   * Write an unwritten command's env to the state dir once the shell has been idle PERSIST_MS (a
-   * command running then re-arms this when it ends; at EOF the shell writes it itself). Never
-   * while a command runs: the line would reach a shell reading its go (protocol.ts __b_mkd).
+   * Have an idle shell write its env to the state dir (at EOF it does so itself). Never while a
+   * command runs: the line would reach a shell reading its go (protocol.ts __b_mkd).
    */
-  #armPersist(): void {
-    if (this.#persistTimer || this.#closed) return;
-    this.#persistTimer = setTimeout(() => {
-      this.#persistTimer = undefined;
-      const a = this.#attached;
-      if (!this.#unpersisted || this.#pending || !a || a.ended) return;
-      this.#unpersisted = false;
-      this.#persistedAt = performance.now();
-      send(a, PERSIST_LINE);
-    }, PERSIST_MS);
-    this.#persistTimer.unref();
+  #persistIdle(): boolean {
+    const a = this.#attached;
+    if (this.#closed || this.#pending || !a || a.ended) return false;
+    send(a, PERSIST_LINE);
+    return true;
   }
 
   #settle(p: Pending, att: Attached, outcome: Outcome, started: number, restarted: boolean): ExecResult | Promise<ExecResult> {
     // The common case, settled without a turn of the event loop: the command ran to its end
-    // record and nothing hints at an OOM kill, a restart or a fork bomb (#settleSlow's checks).
-    if (
-      outcome.kind === 'complete' &&
-      outcome.exitCode !== 137 &&
-      !p.restartedContainer &&
-      !this.#restartedContainer &&
-      this.#host.restartCount() === p.restartsBefore &&
-      !setupFailed(p.begin) &&
-      !forkFailed(p)
-    ) {
+    // record and none of the hints #settleSlow acts on is there (the same three functions).
+    if (outcome.kind === 'complete' && !this.#restartSeen(p) && !suspicious(p, outcome) && !mayBeOom(outcome)) {
       const f = { exitCode: outcome.exitCode, shellRestarted: restarted, timedOut: p.interrupting === 'timeout', aborted: p.interrupting === 'abort' };
       return this.#result(p, started, outcome, f);
     }
@@ -278,20 +244,16 @@ export class Shell {
         exitCode = await execExitCode(att);
       }
     }
-    let containerRestarted = p.restartedContainer || this.#restartedContainer || h.restartCount() !== p.restartsBefore;
+    let containerRestarted = this.#restartSeen(p);
     this.#restartedContainer = false;
-    const setupBroke = setupFailed(p.begin);
-    // A command (or its background jobs) failing to fork, or a shell that had to be killed, may
-    // mean a fork bomb filled the process table; then only a container restart helps.
-    const suspicious = setupBroke || outcome.kind === 'killed' || forkFailed(p);
-    if (!containerRestarted && suspicious && (await this.#recoverIfExhausted('fork bomb?'))) {
+    if (!containerRestarted && suspicious(p, outcome) && (await this.#recoverIfExhausted('fork bomb?'))) {
       this.#forget(att);
       void this.#detach(att, 0);
       shellEnded = true;
       containerRestarted = true;
     }
     let oomKilled = false;
-    if (exitCode === 137 || exitCode === null || outcome.kind !== 'complete') {
+    if (mayBeOom(outcome)) {
       const n = await h.oomKills().catch(() => -1);
       if (n >= 0 && this.#lastOom >= 0 && n > this.#lastOom) oomKilled = true;
       if (n >= 0) this.#lastOom = n;
@@ -305,6 +267,11 @@ export class Shell {
       oomKilled,
       containerRestarted,
     });
+  }
+
+  /** The container was restarted while the command was queued or ran (by berth's recovery). */
+  #restartSeen(p: Pending): boolean {
+    return p.restartedContainer || this.#restartedContainer || this.#host.restartCount() !== p.restartsBefore;
   }
 
   #result(

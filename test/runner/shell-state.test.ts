@@ -4,7 +4,7 @@
 // (PERSIST_MS) and when it reads EOF, which outlives a container kill and a stop.
 import { expect, it } from 'vitest';
 import { SHELLS_DIR, tmpEnvPath, type Session } from '../../runner/session/index.js';
-import { PERSIST_MS } from '../../runner/session/shell.js';
+import { PERSIST_MS } from '../../runner/session/shell-persist.js';
 import { describeDocker, docker } from '../helpers/docker.js';
 import { busyboxSpec, nodeSpec, sleep, useRunners } from './helpers.js';
 
