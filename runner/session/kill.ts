@@ -107,6 +107,19 @@ targets() {
   done
 }
 alive() { [ "$sp" -gt 0 ] 2>/dev/null && [ -d /proc/$sp ] && echo 1 || echo 0; }
+# True when a process other than this helper and pid $2 holds file $1 open.
+held() {
+  for x in /proc/[0-9]*/fd/*; do
+    case $x in "/proc/$$/"*|"/proc/$2/"*) continue ;; esac
+    [ "$x" -ef "$1" ] && return 0
+  done
+  return 1
+}
+# Hand the FIFO read end on fd 3 to a drainer appending to bg.log.
+drain3() {
+  cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
+  exec 3<&-
+}
 n=0
 # Interrupt the shell's command list first (its USR1 trap breaks out of the command's loop).
 intr() { [ "$sp" -gt 0 ] 2>/dev/null && kill -USR1 $sp 2>/dev/null; }
@@ -132,35 +145,22 @@ kill)
   for p in $stopped; do kill -KILL $p 2>/dev/null; n=$((n+1)); done
   ;;
 shell)
-  [ "$sp" -gt 0 ] 2>/dev/null && kill -KILL $sp 2>/dev/null
   # Direct mode (no relays): the shell's command FIFOs themselves, when a job still holds one.
   # Opened read-write first so the read-only open cannot block, then only the read end is kept.
+  # Before the shell dies: its death makes the runner drop its read ends, and a job writing
+  # before a drainer holds one would lose the bytes (SIGPIPE).
   if [ $# -eq 0 ] && [ "$sp" -gt 0 ] 2>/dev/null; then
     for f in "$dir"/o.$sp.* "$dir"/e.$sp.*; do
-      [ -p "$f" ] || continue
-      busy=0
-      for x in /proc/[0-9]*/fd/*; do
-        case $x in "/proc/$$/"*|"/proc/$sp/"*) continue ;; esac
-        [ "$x" -ef "$f" ] && { busy=1; break; }
-      done
-      [ $busy = 1 ] || continue
+      [ -p "$f" ] && held "$f" "$sp" || continue
       exec 4<>"$f" && exec 3<"$f" && exec 4>&- || continue
-      cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
-      exec 3<&-
+      drain3
       n=$((n+1))
     done
   fi
+  [ "$sp" -gt 0 ] 2>/dev/null && kill -KILL $sp 2>/dev/null
   for r in $*; do
     [ -r /proc/$r/fd/0 ] || continue
-    busy=0
-    for f in /proc/[0-9]*/fd/*; do
-      case $f in "/proc/$r/"*|"/proc/$$/"*) continue ;; esac
-      [ "$f" -ef /proc/$r/fd/0 ] && { busy=1; break; }
-    done
-    if [ $busy = 1 ] && exec 3</proc/$r/fd/0; then
-      cat <&3 >>"$dir/bg.log" 2>/dev/null 3<&- &
-      exec 3<&-
-    fi
+    if held /proc/$r/fd/0 "$r" && exec 3</proc/$r/fd/0; then drain3; fi
     kill -KILL $r 2>/dev/null
     n=$((n+1))
   done

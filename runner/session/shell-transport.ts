@@ -53,6 +53,8 @@ export interface FifoIo {
    * (at most a few MiB: a writer that never stops is left to the event loop).
    */
   takeCommandOutput(stream: StreamName, onData: (b: Buffer) => void): void;
+  /** Stop reading the command FIFOs (before the kill helper hands them to drainers: the only reader then). */
+  dropCommandFifos(): void;
   close(): void;
 }
 
@@ -172,6 +174,7 @@ export function openShellFifos(pid: number, containerId: string, onData: (stream
       ];
       return true;
     },
+    dropCommandFifos,
     takeCommandOutput(stream, onData) {
       const c = commandFifos[stream === 'stdout' ? 0 : 1];
       // Never once its socket is destroyed: the fd number may belong to another file by then.

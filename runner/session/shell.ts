@@ -371,6 +371,8 @@ export class Shell {
         if (killed === undefined || (await p.settledWithin(killed > 0 ? KILL_GRACE_MS.kill : KILL_GRACE_MS.idle))) return;
       }
       log.warn('shell is stuck after killing its command; killing the shell', { shell: this.name });
+      // A job still holding the command's FIFOs gets the helper's drainers as its only reader.
+      att.fifo?.dropCommandFifos();
       await step('shell');
     } finally {
       if (!p.outcome) {

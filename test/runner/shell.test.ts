@@ -296,6 +296,21 @@ for (const flavour of ['busybox', 'node'] as const) {
       await s.exec('cd /workspace');
     });
 
+    it('a stuck shell killed while a job holds its output pipes: the job keeps writing, to bg.log', async () => {
+      // A job that escapes the command's kill (another session, no tag) still holds the pipes.
+      // It writes once the shell is gone.
+      const job = `setsid env -u __BERTH_JOB sh -c 'while kill -0 "$1" 2>/dev/null; do sleep 0.1; done; echo after-the-kill' sh $$ &`;
+      const r = await s.exec(`${job} trap '' USR1; while :; do :; done`, { timeoutMs: 500 });
+      expect(r).toMatchObject({ timedOut: true, shellEnded: true });
+      let log = '';
+      for (let i = 0; i < 50 && !log.includes('after-the-kill'); i++) {
+        await sleep(100);
+        log = await s.backgroundLog();
+      }
+      expect(log).toContain('after-the-kill');
+      expect((await s.exec('echo next')).stdout).toBe('next\n');
+    });
+
     it('exit ends the shell; the next command gets a fresh one with state restored', async () => {
       const r = await s.exec('cd /tmp/work && export BEFORE_EXIT=1 && unset GREETING && echo bye && exit 3');
       expect(r).toMatchObject({ exitCode: 3, shellEnded: true, stdout: 'bye\n', cwd: '/tmp/work' });
