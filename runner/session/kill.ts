@@ -147,8 +147,8 @@ kill)
 shell)
   # Direct mode (no relays): the shell's command FIFOs themselves, when a job still holds one.
   # Opened read-write first so the read-only open cannot block, then only the read end is kept.
-  # Before the shell dies: its death makes the runner drop its read ends, and a job writing
-  # before a drainer holds one would lose the bytes (SIGPIPE).
+  # The runner has stopped reading them (shell.ts #interrupt), so until a drainer holds one a job
+  # writing gets SIGPIPE: drainers first, then the shell's death, which such a job may wait for.
   if [ $# -eq 0 ] && [ "$sp" -gt 0 ] 2>/dev/null; then
     for f in "$dir"/o.$sp.* "$dir"/e.$sp.*; do
       [ -p "$f" ] && held "$f" "$sp" || continue
