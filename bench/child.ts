@@ -62,7 +62,7 @@ export function runnerNodeFlags(): string[] {
 
 export async function runWorker<T>(
   fx: Fixture,
-  name: 'output' | 'idle',
+  name: 'output' | 'idle' | 'concurrency',
   input: WorkerInput & Record<string, unknown>,
   timeoutMs: number,
   mode: WorkerMode = 'compiled',
