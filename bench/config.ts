@@ -57,10 +57,10 @@ Groups:
   deps         ready dependencies on the corpus's colors (real npm dependencies, BERTH_CORPUS_DIR):
                berth test cold vs warm, ws create -> first exec with node_modules ready, vs
                docker run --rm with a manual npm ci (skipped in --quick)
-  concurrency  N sessions x M commands, each echoing a unique token that is checked; R rounds
-               of it on the same sessions after one untimed round (none in --quick), latency
-               percentiles over all of them (one round's p99 swings by 2x run to run on 2
-               cores: a single stall of the runner sets it)
+  concurrency  N sessions x M commands in one runner child process (compiled, as \`berth\` runs),
+               each echoing a unique token that is checked; R rounds of it on the same sessions
+               after one untimed round (none in --quick), latency percentiles over all of them
+               (one round's p99 swings by 2x run to run on 2 cores: a single stall sets it)
   output       a large stdout through Session.exec vs dockerode, with the runner's peak RSS
   idle         runner RSS with K idle sessions open
 
