@@ -135,7 +135,8 @@ export const LAUNCHER: readonly string[] = [
     '    exec 4<&- 5<&- 6<&-',
     '  else command printf \'__berth_%s__F0__berth_%s__\' "$2" "$2"; fi',
     'fi',
-    'if [ -f "/dev/shm/berth-shell-${1##*/}.env" ] || [ -r "$1/env" ]; then exec env -i "$s" -s; fi',
+    // The shell's name is the state dir's last component ($1 = SHELLS_DIR/<name>).
+    `if [ -f "${tmpEnvPath('${1##*/}')}" ] || [ -r "$1/env" ]; then exec env -i "$s" -s; fi`,
     'exec "$s" -s',
   ].join('\n'),
   'berth-shell',
