@@ -129,7 +129,7 @@ type ExecState = Awaited<ReturnType<Attached['exec']['inspect']>>;
  * `current` accepts it: the engine records a start's pid and an exit a little after we can see
  * them happen. Undefined when the exec cannot be inspected; else the last state seen.
  */
-export async function inspectExecUntil(a: Attached, current: (st: ExecState) => boolean, tries: number, delayMs: number): Promise<ExecState | undefined> {
+async function inspectExecUntil(a: Attached, current: (st: ExecState) => boolean, tries: number, delayMs: number): Promise<ExecState | undefined> {
   let st: ExecState | undefined;
   for (let i = 0; i < tries; i++) {
     st = await a.exec.inspect().catch(() => undefined);
@@ -137,6 +137,15 @@ export async function inspectExecUntil(a: Attached, current: (st: ExecState) => 
     await new Promise((r) => setTimeout(r, delayMs));
   }
   return st;
+}
+
+/**
+ * The dead shell's exit code. On the FIFO transport the outputs' end can reach us before the
+ * engine has recorded the exec's exit, so ask again briefly while it still says running.
+ */
+export async function execExitCode(att: Attached): Promise<number | null> {
+  const st = await inspectExecUntil(att, (x) => !x.running, 40, 25);
+  return st && !st.running ? st.exitCode : null;
 }
 
 /**

@@ -10,7 +10,7 @@ import { signalTargets, type KillMode } from './kill.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output.js';
 import { assertStateName, commandLine, PERSIST_LINE, SHELLS_DIR, STATE_NAME_PATTERN } from './protocol.js';
 import { type FifoIo, hostUptime } from './shell-transport.js';
-import { attachShell, detachShell, inspectExecUntil } from './shell-attach.js';
+import { attachShell, detachShell, execExitCode } from './shell-attach.js';
 import type { ExecOptions, ExecResult, ShellInfo } from './types.js';
 
 /** What a shell needs from its session. */
@@ -399,12 +399,3 @@ export class Shell {
 }
 
 function ignore(): void {}
-
-/**
- * The dead shell's exit code. On the FIFO transport the outputs' end can reach us before the
- * engine has recorded the exec's exit, so ask again briefly while it still says running.
- */
-async function execExitCode(att: Attached): Promise<number | null> {
-  const st = await inspectExecUntil(att, (x) => !x.running, 40, 25);
-  return st && !st.running ? st.exitCode : null;
-}
