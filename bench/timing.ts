@@ -28,7 +28,7 @@ export interface LoopOptions {
   readonly onRound?: (done: number, total: number) => void;
 }
 
-export function checkAborted(signal: AbortSignal | undefined): void {
+function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
